@@ -1,0 +1,424 @@
+//! ARNs: building them from an [`ArnContext`] and parsing the function and
+//! layer references that requests carry (spec 3.3).
+
+use crate::error::LambdaError;
+use crate::qualifier::{Qualifier, Version};
+use crate::validate::{is_name_char, validate_function_name, validate_layer_name};
+
+/// The partition, region and account every ARN lamb makes is built in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnContext {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Default for ArnContext {
+    fn default() -> Self {
+        Self::new("aws", "us-east-1", "000000000000")
+    }
+}
+
+impl ArnContext {
+    pub fn new(partition: &str, region: &str, account: &str) -> Self {
+        Self {
+            partition: partition.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        format!(
+            "arn:{}:lambda:{}:{}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    /// `arn:aws:lambda:<region>:<account>:function:<name>`
+    pub fn function_arn(&self, name: &str) -> String {
+        format!("{}:function:{name}", self.prefix())
+    }
+
+    /// The function ARN with `:<qualifier>` appended (also for `$LATEST`).
+    pub fn qualified_function_arn(&self, name: &str, qualifier: &Qualifier) -> String {
+        format!("{}:{qualifier}", self.function_arn(name))
+    }
+
+    /// `FunctionArn` of a configuration: unqualified for `$LATEST`, as Lambda
+    /// shows it, and qualified with the number for a published version.
+    pub fn version_arn(&self, name: &str, version: Version) -> String {
+        match version {
+            Version::Latest => self.function_arn(name),
+            Version::Published(n) => format!("{}:{n}", self.function_arn(name)),
+        }
+    }
+
+    /// `arn:aws:lambda:<region>:<account>:layer:<name>`
+    pub fn layer_arn(&self, name: &str) -> String {
+        format!("{}:layer:{name}", self.prefix())
+    }
+
+    /// `arn:aws:lambda:<region>:<account>:layer:<name>:<version>`
+    pub fn layer_version_arn(&self, name: &str, version: u64) -> String {
+        format!("{}:{version}", self.layer_arn(name))
+    }
+}
+
+/// A function named in a request: a plain name, a partial ARN or a full ARN,
+/// each optionally followed by `:<qualifier>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRef {
+    pub name: String,
+    pub qualifier: Option<Qualifier>,
+}
+
+/// Longest `FunctionName` on the Get/Invoke/Delete paths.
+pub const MAX_NAMESPACED_FUNCTION_NAME_LEN: usize = 256;
+/// Longest `FunctionName` on the Create/Update paths.
+pub const MAX_FUNCTION_NAME_ARG_LEN: usize = 140;
+
+impl FunctionRef {
+    /// Parses a `FunctionName` as the Get, Invoke and Delete paths take it.
+    /// The region and account of an ARN are not compared with ours: one box
+    /// holds one account, and clients sign with whatever region they have.
+    pub fn parse(input: &str) -> Result<Self, LambdaError> {
+        if input.len() > MAX_NAMESPACED_FUNCTION_NAME_LEN {
+            return Err(bad_function_name(input));
+        }
+        let parts: Vec<&str> = input.split(':').collect();
+        let (name, qualifier) =
+            split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
+        validate_function_name(name).map_err(|_| bad_function_name(input))?;
+        let qualifier = qualifier.map(Qualifier::parse).transpose()?;
+        Ok(Self {
+            name: name.to_owned(),
+            qualifier,
+        })
+    }
+
+    /// Parses a `FunctionName` of CreateFunction and the Update paths: at most
+    /// 140 characters and no qualifier.
+    pub fn parse_unqualified(input: &str) -> Result<String, LambdaError> {
+        if input.len() > MAX_FUNCTION_NAME_ARG_LEN {
+            return Err(bad_function_name(input));
+        }
+        let r = Self::parse(input)?;
+        if r.qualifier.is_some() {
+            return Err(bad_function_name(input));
+        }
+        Ok(r.name)
+    }
+
+    /// The qualifier from the name, else the one from `?Qualifier=`; both
+    /// given and different is an error, as in Lambda.
+    pub fn merge_qualifier(&self, query: Option<&str>) -> Result<Qualifier, LambdaError> {
+        let from_query = match query {
+            None | Some("") => None,
+            Some(q) => Some(Qualifier::parse(q)?),
+        };
+        match (&self.qualifier, from_query) {
+            (Some(a), Some(b)) if *a != b => Err(LambdaError::invalid_parameter(
+                "The derived qualifier from the function name does not match the specified qualifier.",
+            )),
+            (Some(a), _) => Ok(a.clone()),
+            (None, Some(b)) => Ok(b),
+            (None, None) => Ok(Qualifier::latest()),
+        }
+    }
+}
+
+/// Splits the `:`-separated forms into (name, qualifier).
+fn split_function_parts<'a>(parts: &[&'a str]) -> Option<(&'a str, Option<&'a str>)> {
+    if parts[0] == "arn" {
+        let ok = parts.len() >= 7
+            && parts[1].starts_with("aws")
+            && parts[2] == "lambda"
+            && is_region(parts[3])
+            && is_account(parts[4])
+            && parts[5] == "function";
+        return match (ok, parts.len()) {
+            (true, 7) => Some((parts[6], None)),
+            (true, 8) => Some((parts[6], Some(parts[7]))),
+            _ => None,
+        };
+    }
+    if let Some(i) = parts.iter().position(|p| *p == "function") {
+        let prefix_ok = match &parts[..i] {
+            [account] => is_account(account),
+            [region, account] => is_region(region) && is_account(account),
+            _ => false,
+        };
+        return match (prefix_ok, parts.len() - i) {
+            (true, 2) => Some((parts[i + 1], None)),
+            (true, 3) => Some((parts[i + 1], Some(parts[i + 2]))),
+            _ => None,
+        };
+    }
+    match parts {
+        [name] => Some((name, None)),
+        [name, q] => Some((name, Some(q))),
+        _ => None,
+    }
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `[a-z]{2}(-gov)?-[a-z]+-\d`, loosely: letters, digits and dashes.
+fn is_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn bad_function_name(input: &str) -> LambdaError {
+    LambdaError::invalid_parameter(format!(
+        "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
+         constraint: Member must satisfy regular expression pattern: \
+         (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?\
+         (function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+    ))
+}
+
+/// A layer version ARN, `arn:<partition>:lambda:<region>:<account>:layer:<name>:<n>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LayerVersionArn {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+    pub name: String,
+    pub version: u64,
+}
+
+/// Longest layer (version) ARN Lambda takes.
+pub const MAX_LAYER_ARN_LEN: usize = 140;
+
+impl LayerVersionArn {
+    pub fn parse(input: &str) -> Result<Self, LambdaError> {
+        let bad = || {
+            LambdaError::invalid_parameter(format!(
+                "1 validation error detected: Value '{input}' at 'layers' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: \
+                 arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
+            ))
+        };
+        let parts: Vec<&str> = input.split(':').collect();
+        let [arn, partition, lambda, region, account, layer, name, version] = parts[..] else {
+            return Err(bad());
+        };
+        let ok = input.len() <= MAX_LAYER_ARN_LEN
+            && arn == "arn"
+            && is_arn_word(partition)
+            && lambda == "lambda"
+            && is_arn_word(region)
+            && is_account(account)
+            && layer == "layer"
+            && !name.is_empty()
+            && name.chars().all(is_name_char)
+            && !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            return Err(bad());
+        }
+        Ok(Self {
+            partition: partition.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+            name: name.to_owned(),
+            version: version.parse().map_err(|_| bad())?,
+        })
+    }
+
+    /// Whether this ARN names a layer of this box's account and region.
+    pub fn is_local(&self, ctx: &ArnContext) -> bool {
+        self.partition == ctx.partition && self.region == ctx.region && self.account == ctx.account
+    }
+}
+
+impl std::fmt::Display for LayerVersionArn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "arn:{}:lambda:{}:{}:layer:{}:{}",
+            self.partition, self.region, self.account, self.name, self.version
+        )
+    }
+}
+
+fn is_arn_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Parses a `LayerName` path member: a plain name or a layer ARN.
+pub fn parse_layer_name(input: &str) -> Result<String, LambdaError> {
+    let parts: Vec<&str> = input.split(':').collect();
+    let name = match parts[..] {
+        [name] => name,
+        ["arn", partition, "lambda", region, account, "layer", name]
+            if is_arn_word(partition) && is_arn_word(region) && is_account(account) =>
+        {
+            name
+        }
+        _ => "",
+    };
+    if input.len() > MAX_LAYER_ARN_LEN {
+        return Err(LambdaError::invalid_parameter(format!(
+            "1 validation error detected: Value '{input}' at 'layerName' failed to satisfy \
+             constraint: Member must have length less than or equal to {MAX_LAYER_ARN_LEN}"
+        )));
+    }
+    validate_layer_name(name).map_err(|_| {
+        LambdaError::invalid_parameter(format!(
+            "1 validation error detected: Value '{input}' at 'layerName' failed to satisfy \
+             constraint: Member must satisfy regular expression pattern: \
+             (arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
+        ))
+    })?;
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(name: &str, q: Option<&str>) -> FunctionRef {
+        FunctionRef {
+            name: name.into(),
+            qualifier: q.map(|q| Qualifier::parse(q).unwrap()),
+        }
+    }
+
+    #[test]
+    fn builds_arns() {
+        let ctx = ArnContext::default();
+        assert_eq!(
+            ctx.function_arn("f"),
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        assert_eq!(
+            ctx.version_arn("f", Version::Published(3)),
+            "arn:aws:lambda:us-east-1:000000000000:function:f:3"
+        );
+        assert_eq!(ctx.version_arn("f", Version::Latest), ctx.function_arn("f"));
+        assert_eq!(
+            ctx.qualified_function_arn("f", &Qualifier::latest()),
+            "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"
+        );
+        assert_eq!(
+            ctx.layer_version_arn("l", 2),
+            "arn:aws:lambda:us-east-1:000000000000:layer:l:2"
+        );
+    }
+
+    #[test]
+    fn parses_every_function_name_form() {
+        let cases = [
+            ("f", r("f", None)),
+            ("f:prod", r("f", Some("prod"))),
+            ("f:$LATEST", r("f", Some("$LATEST"))),
+            ("123456789012:function:f", r("f", None)),
+            ("123456789012:function:f:7", r("f", Some("7"))),
+            ("us-east-1:123456789012:function:f", r("f", None)),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:f",
+                r("f", None),
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:f:a",
+                r("f", Some("a")),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(FunctionRef::parse(input).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_function_names() {
+        let long = "f".repeat(65);
+        let bad = [
+            "",
+            "a b",
+            "f:",
+            "f:a:b",
+            "arn:aws:lambda:us-east-1:12:function:f",
+            "arn:aws:s3:us-east-1:123456789012:function:f",
+            "12345678901:function:f",
+            "arn:aws:lambda:us-east-1:123456789012:layer:f",
+            long.as_str(),
+        ];
+        for input in bad {
+            assert!(FunctionRef::parse(input).is_err(), "{input:?} accepted");
+        }
+    }
+
+    #[test]
+    fn unqualified_paths_limit_length_and_qualifier() {
+        assert_eq!(FunctionRef::parse_unqualified("f").unwrap(), "f");
+        assert!(FunctionRef::parse_unqualified("f:1").is_err());
+        let arn = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            "f".repeat(64)
+        );
+        assert!(arn.len() <= 140);
+        assert!(FunctionRef::parse_unqualified(&arn).is_ok());
+    }
+
+    #[test]
+    fn merges_qualifiers() {
+        let f = FunctionRef::parse("f:1").unwrap();
+        assert_eq!(
+            f.merge_qualifier(Some("1")).unwrap(),
+            Qualifier::parse("1").unwrap()
+        );
+        assert!(f.merge_qualifier(Some("2")).is_err());
+        let g = FunctionRef::parse("g").unwrap();
+        assert_eq!(g.merge_qualifier(None).unwrap(), Qualifier::latest());
+        assert_eq!(
+            g.merge_qualifier(Some("a")).unwrap(),
+            Qualifier::Alias("a".into())
+        );
+    }
+
+    #[test]
+    fn layer_version_arns() {
+        let a = LayerVersionArn::parse("arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3")
+            .unwrap();
+        assert_eq!(a.name, "my-layer");
+        assert_eq!(a.version, 3);
+        assert!(a.is_local(&ArnContext::default()));
+        assert_eq!(
+            a.to_string(),
+            "arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3"
+        );
+        for bad in [
+            "arn:aws:lambda:us-east-1:000000000000:layer:my-layer",
+            "arn:aws:lambda:us-east-1:000000000000:layer:my layer:1",
+            "arn:aws:lambda:us-east-1:00000000000:layer:l:1",
+            "arn:aws:lambda:us-east-1:000000000000:function:l:1",
+            "arn:aws:lambda:us-east-1:000000000000:layer:l:x",
+        ] {
+            assert!(LayerVersionArn::parse(bad).is_err(), "{bad}");
+        }
+        // 140 characters accepted, 141 refused.
+        let head = "arn:aws:lambda:us-east-1:000000000000:layer:";
+        let edge = format!("{head}{}:1", "n".repeat(140 - head.len() - 2));
+        assert_eq!(edge.len(), 140);
+        assert!(LayerVersionArn::parse(&edge).is_ok());
+        let over = format!("{head}{}:1", "n".repeat(141 - head.len() - 2));
+        assert!(LayerVersionArn::parse(&over).is_err());
+    }
+
+    #[test]
+    fn layer_names() {
+        assert_eq!(parse_layer_name("l").unwrap(), "l");
+        assert_eq!(
+            parse_layer_name("arn:aws:lambda:us-east-1:000000000000:layer:l").unwrap(),
+            "l"
+        );
+        assert!(parse_layer_name("arn:aws:lambda:us-east-1:000000000000:layer:l:1").is_err());
+        assert!(parse_layer_name("a.b").is_err());
+    }
+}

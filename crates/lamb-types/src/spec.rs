@@ -1,0 +1,173 @@
+//! [`FunctionSpec`]: the configuration a user sets on a function, with
+//! Lambda's defaults applied once, here. The store keeps it per version and
+//! the API builds it from Create/UpdateFunctionConfiguration requests.
+
+use crate::function::{
+    Architecture, CreateFunctionRequest, EphemeralStorage, LoggingConfig, PackageType, TracingMode,
+    UpdateFunctionConfigurationRequest,
+};
+use crate::limits::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The user-set configuration of one function version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionSpec {
+    pub role: String,
+    #[serde(default)]
+    pub runtime: Option<String>,
+    #[serde(default)]
+    pub handler: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub timeout: u32,
+    pub memory_size: u32,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Layer version ARNs, in the order they are merged into `/opt`.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    pub architectures: Vec<Architecture>,
+    pub ephemeral_storage: EphemeralStorage,
+    #[serde(default)]
+    pub tracing_mode: TracingMode,
+    #[serde(default)]
+    pub package_type: PackageType,
+    #[serde(default)]
+    pub dead_letter_target: Option<String>,
+    #[serde(default)]
+    pub logging_config: LoggingConfig,
+}
+
+impl Default for FunctionSpec {
+    fn default() -> Self {
+        Self {
+            role: String::new(),
+            runtime: None,
+            handler: None,
+            description: String::new(),
+            timeout: DEFAULT_TIMEOUT_S,
+            memory_size: DEFAULT_MEMORY_MB,
+            environment: BTreeMap::new(),
+            layers: Vec::new(),
+            architectures: vec![Architecture::default()],
+            ephemeral_storage: EphemeralStorage::default(),
+            tracing_mode: TracingMode::default(),
+            package_type: PackageType::default(),
+            dead_letter_target: None,
+            logging_config: LoggingConfig::default(),
+        }
+    }
+}
+
+impl FunctionSpec {
+    /// The configuration CreateFunction asks for, defaults filled in.
+    pub fn from_create(req: &CreateFunctionRequest) -> Self {
+        let d = Self::default();
+        Self {
+            role: req.role.clone(),
+            runtime: req.runtime.clone(),
+            handler: req.handler.clone(),
+            description: req.description.clone().unwrap_or_default(),
+            timeout: req.timeout.unwrap_or(d.timeout),
+            memory_size: req.memory_size.unwrap_or(d.memory_size),
+            environment: req
+                .environment
+                .as_ref()
+                .map(|e| e.variables.clone())
+                .unwrap_or_default(),
+            layers: req.layers.clone().unwrap_or_default(),
+            architectures: req.architectures.clone().unwrap_or(d.architectures),
+            ephemeral_storage: req.ephemeral_storage.unwrap_or(d.ephemeral_storage),
+            tracing_mode: req.tracing_config.map(|t| t.mode).unwrap_or_default(),
+            package_type: req.package_type.unwrap_or_default(),
+            dead_letter_target: req
+                .dead_letter_config
+                .as_ref()
+                .and_then(|d| d.target_arn.clone()),
+            logging_config: req.logging_config.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Applies UpdateFunctionConfiguration: each member given replaces the
+    /// stored one; `Layers` replaces the whole list.
+    pub fn apply_update(&mut self, req: &UpdateFunctionConfigurationRequest) {
+        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        }
+        set(&mut self.role, &req.role);
+        if req.runtime.is_some() {
+            self.runtime.clone_from(&req.runtime);
+        }
+        if req.handler.is_some() {
+            self.handler.clone_from(&req.handler);
+        }
+        set(&mut self.description, &req.description);
+        set(&mut self.timeout, &req.timeout);
+        set(&mut self.memory_size, &req.memory_size);
+        if let Some(env) = &req.environment {
+            self.environment.clone_from(&env.variables);
+        }
+        set(&mut self.layers, &req.layers);
+        set(&mut self.ephemeral_storage, &req.ephemeral_storage);
+        if let Some(t) = req.tracing_config {
+            self.tracing_mode = t.mode;
+        }
+        if let Some(d) = &req.dead_letter_config {
+            self.dead_letter_target.clone_from(&d.target_arn);
+        }
+        set(&mut self.logging_config, &req.logging_config);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::function::Environment;
+
+    #[test]
+    fn create_applies_defaults() {
+        let req = CreateFunctionRequest {
+            function_name: "f".into(),
+            role: "r".into(),
+            ..Default::default()
+        };
+        let s = FunctionSpec::from_create(&req);
+        assert_eq!(s.timeout, 3);
+        assert_eq!(s.memory_size, 128);
+        assert_eq!(s.architectures, vec![Architecture::X86_64]);
+        assert_eq!(s.ephemeral_storage.size, 512);
+        assert_eq!(s.package_type, PackageType::Zip);
+    }
+
+    #[test]
+    fn update_replaces_only_given_members() {
+        let mut s = FunctionSpec {
+            handler: Some("a".into()),
+            layers: vec!["l1".into(), "l2".into()],
+            ..Default::default()
+        };
+        s.apply_update(&UpdateFunctionConfigurationRequest {
+            timeout: Some(30),
+            layers: Some(vec!["l3".into()]),
+            environment: Some(Environment {
+                variables: [("K".to_string(), "V".to_string())].into(),
+            }),
+            ..Default::default()
+        });
+        assert_eq!(s.timeout, 30);
+        assert_eq!(s.handler.as_deref(), Some("a"));
+        assert_eq!(s.layers, vec!["l3".to_string()]);
+        assert_eq!(s.environment["K"], "V");
+    }
+
+    #[test]
+    fn stored_json_round_trips() {
+        let s = FunctionSpec::default();
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<FunctionSpec>(&json).unwrap(), s);
+    }
+}

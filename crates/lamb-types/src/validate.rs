@@ -1,0 +1,553 @@
+//! Validation: every rule the API answers with `InvalidParameterValueException`
+//! (or, for sizes, `RequestTooLargeException` / `CodeStorageExceededException`).
+//! Rules that depend on the daemon's settings hang off [`Rules`]; the others
+//! are free functions.
+
+use crate::alias::AliasRoutingConfiguration;
+use crate::arn::{ArnContext, LayerVersionArn};
+use crate::error::LambdaError;
+use crate::function::{Architecture, FunctionCode, PackageType};
+use crate::invoke_config::PutFunctionEventInvokeConfigRequest;
+use crate::limits::{Limits, MAX_EPHEMERAL_MB, MEMORY_STEP_MB, MIN_MEMORY_MB};
+use crate::qualifier::{Version, LATEST};
+use crate::spec::FunctionSpec;
+use std::collections::{BTreeMap, HashMap};
+
+/// Longest plain function name.
+pub const MAX_FUNCTION_NAME_LEN: usize = 64;
+/// Longest alias name.
+pub const MAX_ALIAS_NAME_LEN: usize = 128;
+/// Longest layer name.
+pub const MAX_LAYER_NAME_LEN: usize = 140;
+/// Longest handler.
+pub const MAX_HANDLER_LEN: usize = 128;
+/// Longest description.
+pub const MAX_DESCRIPTION_LEN: usize = 256;
+/// Longest `LicenseInfo` of a layer version.
+pub const MAX_LICENSE_INFO_LEN: usize = 512;
+
+/// Environment variables Lambda sets itself and refuses from users (spec 2.1).
+pub const RESERVED_ENV_VARS: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "TZ",
+];
+
+/// `[a-zA-Z0-9-_]`: the characters of function, alias and layer names.
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Lambda's wording for one failed constraint.
+fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
+    LambdaError::invalid_parameter(format!(
+        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
+         constraint: Member must {rule}"
+    ))
+}
+
+fn check_name(field: &str, s: &str, max: usize) -> Result<(), LambdaError> {
+    if s.is_empty() || s.len() > max {
+        return Err(constraint(
+            field,
+            s,
+            &format!("have length between 1 and {max}"),
+        ));
+    }
+    if !s.chars().all(is_name_char) {
+        return Err(constraint(
+            field,
+            s,
+            "satisfy regular expression pattern: [a-zA-Z0-9-_]+",
+        ));
+    }
+    Ok(())
+}
+
+/// A plain function name: `[a-zA-Z0-9-_]+`, 1–64 characters.
+pub fn validate_function_name(name: &str) -> Result<(), LambdaError> {
+    check_name("functionName", name, MAX_FUNCTION_NAME_LEN)
+}
+
+/// An alias name: `(?!^[0-9]+$)([a-zA-Z0-9-_]+)`, 1–128 characters.
+pub fn validate_alias_name(name: &str) -> Result<(), LambdaError> {
+    check_name("name", name, MAX_ALIAS_NAME_LEN)?;
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(constraint(
+            "name",
+            name,
+            "satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)",
+        ));
+    }
+    Ok(())
+}
+
+/// A plain layer name: `[a-zA-Z0-9-_]+`, 1–140 characters.
+pub fn validate_layer_name(name: &str) -> Result<(), LambdaError> {
+    check_name("layerName", name, MAX_LAYER_NAME_LEN)
+}
+
+/// A handler: `[^\s]+`, at most 128 characters.
+pub fn validate_handler(handler: &str) -> Result<(), LambdaError> {
+    if handler.is_empty() || handler.len() > MAX_HANDLER_LEN {
+        return Err(constraint(
+            "handler",
+            handler,
+            &format!("have length less than or equal to {MAX_HANDLER_LEN}"),
+        ));
+    }
+    if handler.chars().any(char::is_whitespace) {
+        return Err(constraint(
+            "handler",
+            handler,
+            "satisfy regular expression pattern: [^\\s]+",
+        ));
+    }
+    Ok(())
+}
+
+/// A description of at most 256 characters.
+pub fn validate_description(description: &str) -> Result<(), LambdaError> {
+    if description.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(constraint(
+            "description",
+            description,
+            &format!("have length less than or equal to {MAX_DESCRIPTION_LEN}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An IAM role ARN: `arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`.
+/// lamb does not assume the role, but tools send one and expect it checked.
+pub fn validate_role(role: &str) -> Result<(), LambdaError> {
+    let ok = (|| {
+        let rest = role.strip_prefix("arn:")?;
+        let (partition, rest) = rest.split_once(':')?;
+        let rest = rest.strip_prefix("iam::")?;
+        let (account, path) = rest.split_once(':')?;
+        let path = path.strip_prefix("role")?;
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let partition_ok = partition.is_empty()
+            || (partition.starts_with("aws")
+                && partition
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '-'));
+        let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        let path_ok = !path.is_empty()
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c));
+        Some(partition_ok && account_ok && path_ok)
+    })();
+    if ok != Some(true) {
+        return Err(constraint(
+            "role",
+            role,
+            "satisfy regular expression pattern: \
+             arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+        ));
+    }
+    Ok(())
+}
+
+/// `EphemeralStorage.Size`: 512–10,240 MB.
+pub fn validate_ephemeral_storage(mb: u32) -> Result<(), LambdaError> {
+    let min = crate::limits::DEFAULT_EPHEMERAL_MB;
+    if !(min..=MAX_EPHEMERAL_MB).contains(&mb) {
+        return Err(constraint(
+            "ephemeralStorage.size",
+            mb,
+            &format!("have value between {min} and {MAX_EPHEMERAL_MB}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `Architectures`: exactly one.
+pub fn validate_architectures(archs: &[Architecture]) -> Result<(), LambdaError> {
+    if archs.len() != 1 {
+        return Err(constraint(
+            "architectures",
+            format!("{archs:?}"),
+            "have length less than or equal to 1 and greater than or equal to 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The version an alias points at: `$LATEST` or a number.
+pub fn validate_alias_version(version: &str) -> Result<Version, LambdaError> {
+    let v = Version::parse(version).map_err(|_| {
+        constraint(
+            "functionVersion",
+            version,
+            "satisfy regular expression pattern: (\\$LATEST|[0-9]+)",
+        )
+    })?;
+    Ok(v)
+}
+
+/// `RoutingConfig` of an alias whose primary version is `primary`: at most
+/// one additional version, a published number other than the primary, with a
+/// weight in 0.0–1.0; weights need a published primary version.
+pub fn validate_routing_config(
+    primary: &str,
+    routing: &AliasRoutingConfiguration,
+) -> Result<BTreeMap<u64, f64>, LambdaError> {
+    let weights = &routing.additional_version_weights;
+    if weights.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    if weights.len() > 1 {
+        return Err(constraint(
+            "routingConfig.additionalVersionWeights",
+            format!("{weights:?}"),
+            "have length less than or equal to 1",
+        ));
+    }
+    if primary == LATEST {
+        return Err(LambdaError::invalid_parameter(
+            "$LATEST is not supported for an alias pointing to more than 1 version",
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (version, weight) in weights {
+        let n = match Version::parse(version) {
+            Ok(Version::Published(n)) => n,
+            _ => {
+                return Err(constraint(
+                    "routingConfig.additionalVersionWeights.key",
+                    version,
+                    "satisfy regular expression pattern: [0-9]+",
+                ))
+            }
+        };
+        if !(0.0..=1.0).contains(weight) {
+            return Err(constraint(
+                "routingConfig.additionalVersionWeights.value",
+                weight,
+                "have value between 0.0 and 1.0",
+            ));
+        }
+        if version == primary {
+            return Err(LambdaError::invalid_parameter(
+                "Alias' primary version and the additional version cannot be the same",
+            ));
+        }
+        out.insert(n, *weight);
+    }
+    Ok(out)
+}
+
+/// Event invoke configuration: retries 0–2, event age 60–21,600 s.
+pub fn validate_event_invoke_config(
+    req: &PutFunctionEventInvokeConfigRequest,
+) -> Result<(), LambdaError> {
+    if let Some(n) = req.maximum_retry_attempts {
+        if n > 2 {
+            return Err(constraint(
+                "maximumRetryAttempts",
+                n,
+                "have value less than or equal to 2",
+            ));
+        }
+    }
+    if let Some(age) = req.maximum_event_age_in_seconds {
+        if !(60..=21_600).contains(&age) {
+            return Err(constraint(
+                "maximumEventAgeInSeconds",
+                age,
+                "have value between 60 and 21600",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// PublishLayerVersion's members: at most 15 compatible runtimes, 2
+/// architectures, a 256-character description and 512-character license.
+pub fn validate_publish_layer(
+    req: &crate::layer::PublishLayerVersionRequest,
+) -> Result<(), LambdaError> {
+    let runtimes = req.compatible_runtimes.as_deref().unwrap_or_default();
+    if runtimes.len() > 15 {
+        return Err(constraint(
+            "compatibleRuntimes",
+            runtimes.join(","),
+            "have length less than or equal to 15",
+        ));
+    }
+    let archs = req.compatible_architectures.as_deref().unwrap_or_default();
+    if archs.len() > 2 {
+        return Err(constraint(
+            "compatibleArchitectures",
+            format!("{archs:?}"),
+            "have length less than or equal to 2",
+        ));
+    }
+    validate_description(req.description.as_deref().unwrap_or_default())?;
+    let license = req.license_info.as_deref().unwrap_or_default();
+    if license.chars().count() > MAX_LICENSE_INFO_LEN {
+        return Err(constraint(
+            "licenseInfo",
+            license,
+            &format!("have length less than or equal to {MAX_LICENSE_INFO_LEN}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The bundle bytes of CreateFunction's `Code`: lamb takes code only inline,
+/// as `ZipFile` (it has no S3 and no image registry).
+pub fn zip_file(code: &FunctionCode) -> Result<&[u8], LambdaError> {
+    if code.image_uri.is_some() {
+        return Err(LambdaError::invalid_parameter(
+            "lamb does not run container images; upload the code as ZipFile",
+        ));
+    }
+    match (&code.zip_file, &code.s3_bucket) {
+        (Some(zip), None) => Ok(&zip.0),
+        (None, Some(_)) => Err(LambdaError::invalid_parameter(
+            "lamb has no S3; upload the code as ZipFile",
+        )),
+        _ => Err(LambdaError::invalid_parameter(
+            "Please provide a source for function code.",
+        )),
+    }
+}
+
+/// The rules that depend on the daemon: its limits, its ARN context and the
+/// runtimes it has installed.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub limits: &'a Limits,
+    pub ctx: &'a ArnContext,
+    pub runtimes: &'a [String],
+}
+
+impl Rules<'_> {
+    /// Every rule of a function configuration; `layer_exists` answers whether
+    /// a layer version of this box exists.
+    pub fn function_spec(
+        &self,
+        spec: &FunctionSpec,
+        layer_exists: &mut dyn FnMut(&LayerVersionArn) -> bool,
+    ) -> Result<(), LambdaError> {
+        validate_role(&spec.role)?;
+        if spec.package_type == PackageType::Image {
+            return Err(LambdaError::invalid_parameter(
+                "lamb does not run container images; PackageType must be Zip",
+            ));
+        }
+        let runtime = spec.runtime.as_deref().ok_or_else(|| {
+            LambdaError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+        })?;
+        let handler = spec.handler.as_deref().ok_or_else(|| {
+            LambdaError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+        })?;
+        self.runtime(runtime)?;
+        validate_handler(handler)?;
+        validate_description(&spec.description)?;
+        self.timeout(spec.timeout)?;
+        self.memory_size(spec.memory_size)?;
+        self.environment(&spec.environment)?;
+        self.layers(&spec.layers, layer_exists)?;
+        validate_architectures(&spec.architectures)?;
+        validate_ephemeral_storage(spec.ephemeral_storage.size)?;
+        Ok(())
+    }
+
+    /// `MemorySize`: 128 MB up to the daemon's maximum, in 64 MB steps.
+    pub fn memory_size(&self, mb: u32) -> Result<(), LambdaError> {
+        let max = self.limits.max_memory_mb;
+        if mb < MIN_MEMORY_MB {
+            return Err(constraint(
+                "memorySize",
+                mb,
+                &format!("have value greater than or equal to {MIN_MEMORY_MB}"),
+            ));
+        }
+        if mb > max {
+            return Err(constraint(
+                "memorySize",
+                mb,
+                &format!("have value less than or equal to {max}"),
+            ));
+        }
+        if mb % MEMORY_STEP_MB != 0 {
+            return Err(LambdaError::invalid_parameter(format!(
+                "MemorySize '{mb}' must be a multiple of {MEMORY_STEP_MB} MB"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `Timeout`: 1 s up to the daemon's maximum (900 by default).
+    pub fn timeout(&self, seconds: u32) -> Result<(), LambdaError> {
+        let max = self.limits.max_timeout_s;
+        if !(1..=max).contains(&seconds) {
+            return Err(constraint(
+                "timeout",
+                seconds,
+                &format!("have value between 1 and {max}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `Runtime`: one the daemon has a root filesystem for.
+    pub fn runtime(&self, runtime: &str) -> Result<(), LambdaError> {
+        if !self.runtimes.iter().any(|r| r == runtime) {
+            return Err(constraint(
+                "runtime",
+                runtime,
+                &format!("satisfy enum value set: [{}]", self.runtimes.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Environment variables: names by `[a-zA-Z]([a-zA-Z0-9_])+`, none of
+    /// Lambda's reserved ones, and all names and values together at most
+    /// 4 KB (counted as the bytes of every name and value).
+    pub fn environment(&self, vars: &BTreeMap<String, String>) -> Result<(), LambdaError> {
+        for name in vars.keys() {
+            let mut chars = name.chars();
+            let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+            let rest: Vec<char> = chars.collect();
+            let rest_ok =
+                !rest.is_empty() && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == '_');
+            if !(first_ok && rest_ok) {
+                return Err(constraint(
+                    "environment.variables",
+                    name,
+                    "satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+",
+                ));
+            }
+        }
+        let reserved: Vec<&str> = vars
+            .keys()
+            .map(String::as_str)
+            .filter(|k| RESERVED_ENV_VARS.contains(k))
+            .collect();
+        if !reserved.is_empty() {
+            return Err(LambdaError::invalid_parameter(format!(
+                "Lambda was unable to configure your environment variables because the \
+                 environment variables you have provided contains reserved keys that are \
+                 currently not supported for modification. Reserved keys used in this request: {}",
+                reserved.join(", ")
+            )));
+        }
+        let size: usize = vars.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > self.limits.max_env_bytes {
+            return Err(LambdaError::invalid_parameter(format!(
+                "Lambda was unable to configure your environment variables because the \
+                 environment variables you have provided exceeded the 4KB limit. \
+                 Size measured: {size} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `Layers`: at most 5 layer version ARNs of this box, each existing, and
+    /// no layer twice.
+    pub fn layers(
+        &self,
+        arns: &[String],
+        exists: &mut dyn FnMut(&LayerVersionArn) -> bool,
+    ) -> Result<Vec<LayerVersionArn>, LambdaError> {
+        if arns.len() > self.limits.max_layers {
+            return Err(LambdaError::invalid_parameter(format!(
+                "Cannot reference more than {} layers.",
+                self.limits.max_layers
+            )));
+        }
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        let mut out = Vec::with_capacity(arns.len());
+        for arn in arns {
+            let parsed = LayerVersionArn::parse(arn)?;
+            if let Some(other) = seen.insert(parsed.name.clone(), arn) {
+                return Err(LambdaError::invalid_parameter(format!(
+                    "Two different versions of the same layer are not allowed to be \
+                     referenced in the same function. {other} and {arn} are versions of the same layer."
+                )));
+            }
+            if !parsed.is_local(self.ctx) || !exists(&parsed) {
+                return Err(LambdaError::invalid_parameter(format!(
+                    "Layer version {arn} does not exist."
+                )));
+            }
+            out.push(parsed);
+        }
+        Ok(out)
+    }
+
+    /// An uploaded bundle's size: at most 50 MB zipped.
+    pub fn zipped_size(&self, bytes: u64) -> Result<(), LambdaError> {
+        let max = self.limits.max_zipped_bytes;
+        if bytes > max {
+            return Err(LambdaError::request_too_large(format!(
+                "Zipped size must be smaller than {max} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A function and its layers together, unzipped: at most 250 MB.
+    pub fn unzipped_total(&self, bytes: u64) -> Result<(), LambdaError> {
+        let max = self.limits.max_unzipped_bytes;
+        if bytes > max {
+            return Err(LambdaError::invalid_parameter(format!(
+                "Function code combined with layers exceeds the maximum allowed size of {max} bytes. \
+                 The actual size is {bytes} bytes."
+            )));
+        }
+        Ok(())
+    }
+
+    /// All stored code plus a new upload: within `TotalCodeSize`.
+    pub fn total_code_size(&self, stored: u64, adding: u64) -> Result<(), LambdaError> {
+        if stored.saturating_add(adding) > self.limits.total_code_size {
+            return Err(LambdaError::code_storage_exceeded(format!(
+                "Code storage limit exceeded: {} bytes stored of {} allowed",
+                stored, self.limits.total_code_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reserved concurrency must leave the account's minimum unreserved.
+    pub fn reserved_concurrency(&self, n: u32, reserved_by_others: u64) -> Result<(), LambdaError> {
+        let room = u64::from(self.limits.concurrent_executions)
+            .saturating_sub(u64::from(self.limits.min_unreserved_concurrency));
+        if reserved_by_others + u64::from(n) > room {
+            return Err(LambdaError::invalid_parameter(format!(
+                "Specified ReservedConcurrentExecutions for function decreases account's \
+                 UnreservedConcurrentExecution below its minimum value of [{}].",
+                self.limits.min_unreserved_concurrency
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,384 @@
+//! One test per rule: a value accepted at the edge and one refused just past it.
+
+use super::*;
+use crate::error::ErrorKind;
+use crate::function::EphemeralStorage;
+use crate::invoke_config::PutFunctionEventInvokeConfigRequest;
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+fn runtimes() -> Vec<String> {
+    vec!["provided.al2023".into(), "python3.11".into()]
+}
+
+fn with_rules<T>(f: impl FnOnce(Rules<'_>) -> T) -> T {
+    let (l, c, r) = (limits(), ArnContext::default(), runtimes());
+    f(Rules {
+        limits: &l,
+        ctx: &c,
+        runtimes: &r,
+    })
+}
+
+fn refused(r: Result<impl std::fmt::Debug, LambdaError>) -> ErrorKind {
+    r.expect_err("value accepted").kind
+}
+
+const IPV: ErrorKind = ErrorKind::InvalidParameterValue;
+
+#[test]
+fn function_name_edges() {
+    assert!(validate_function_name(&"a".repeat(64)).is_ok());
+    assert_eq!(refused(validate_function_name(&"a".repeat(65))), IPV);
+    assert!(validate_function_name("a-b_C9").is_ok());
+    assert_eq!(refused(validate_function_name("a.b")), IPV);
+    assert_eq!(refused(validate_function_name("")), IPV);
+}
+
+#[test]
+fn alias_name_edges() {
+    assert!(validate_alias_name(&"a".repeat(128)).is_ok());
+    assert_eq!(refused(validate_alias_name(&"a".repeat(129))), IPV);
+    assert!(validate_alias_name("1a").is_ok());
+    assert_eq!(refused(validate_alias_name("12")), IPV);
+    assert_eq!(refused(validate_alias_name("$LATEST")), IPV);
+}
+
+#[test]
+fn layer_name_edges() {
+    assert!(validate_layer_name(&"l".repeat(140)).is_ok());
+    assert_eq!(refused(validate_layer_name(&"l".repeat(141))), IPV);
+    assert_eq!(refused(validate_layer_name("a/b")), IPV);
+}
+
+#[test]
+fn memory_edges() {
+    with_rules(|r| {
+        assert!(r.memory_size(128).is_ok());
+        assert_eq!(refused(r.memory_size(64)), IPV);
+        assert!(r.memory_size(3008).is_ok());
+        assert_eq!(refused(r.memory_size(3072)), IPV);
+        assert!(r.memory_size(192).is_ok());
+        assert_eq!(refused(r.memory_size(129)), IPV);
+        assert_eq!(refused(r.memory_size(200)), IPV);
+    });
+}
+
+#[test]
+fn memory_maximum_follows_the_daemon() {
+    let l = Limits {
+        max_memory_mb: 10_240,
+        ..Limits::default()
+    };
+    let (c, rt) = (ArnContext::default(), runtimes());
+    let r = Rules {
+        limits: &l,
+        ctx: &c,
+        runtimes: &rt,
+    };
+    assert!(r.memory_size(10_240).is_ok());
+    assert_eq!(refused(r.memory_size(10_304)), IPV);
+}
+
+#[test]
+fn timeout_edges() {
+    with_rules(|r| {
+        assert!(r.timeout(1).is_ok());
+        assert_eq!(refused(r.timeout(0)), IPV);
+        assert!(r.timeout(900).is_ok());
+        assert_eq!(refused(r.timeout(901)), IPV);
+    });
+    assert_eq!(crate::limits::DEFAULT_TIMEOUT_S, 3);
+}
+
+#[test]
+fn environment_size_edge() {
+    with_rules(|r| {
+        // "KEY" + value: 3 + 4093 = 4096 bytes is the edge.
+        let at = BTreeMap::from([("KEY".to_string(), "v".repeat(4093))]);
+        assert!(r.environment(&at).is_ok());
+        let over = BTreeMap::from([("KEY".to_string(), "v".repeat(4094))]);
+        assert_eq!(refused(r.environment(&over)), IPV);
+    });
+}
+
+#[test]
+fn environment_reserved_names() {
+    with_rules(|r| {
+        for name in RESERVED_ENV_VARS.iter().filter(|n| !n.starts_with('_')) {
+            let vars = BTreeMap::from([(name.to_string(), "x".to_string())]);
+            let e = r.environment(&vars).expect_err(name);
+            assert!(e.message.contains(name), "{}", e.message);
+        }
+        let ok = BTreeMap::from([("AWS_REGIONS".to_string(), "x".to_string())]);
+        assert!(r.environment(&ok).is_ok());
+    });
+}
+
+#[test]
+fn environment_name_pattern() {
+    with_rules(|r| {
+        for good in ["ab", "a_", "A1"] {
+            let vars = BTreeMap::from([(good.to_string(), String::new())]);
+            assert!(r.environment(&vars).is_ok(), "{good}");
+        }
+        for bad in ["a", "_HANDLER", "1a", "a-b", "a b"] {
+            let vars = BTreeMap::from([(bad.to_string(), String::new())]);
+            assert_eq!(refused(r.environment(&vars)), IPV, "{bad}");
+        }
+    });
+}
+
+#[test]
+fn handler_edges() {
+    assert!(validate_handler(&"h".repeat(128)).is_ok());
+    assert_eq!(refused(validate_handler(&"h".repeat(129))), IPV);
+    assert!(validate_handler("index.handler").is_ok());
+    assert_eq!(refused(validate_handler("index handler")), IPV);
+    assert_eq!(refused(validate_handler("")), IPV);
+}
+
+#[test]
+fn runtime_must_be_installed() {
+    with_rules(|r| {
+        assert!(r.runtime("provided.al2023").is_ok());
+        assert_eq!(refused(r.runtime("nodejs18.x")), IPV);
+        assert_eq!(refused(r.runtime("")), IPV);
+    });
+}
+
+#[test]
+fn layers_edges() {
+    with_rules(|r| {
+        let arn = |n: usize| format!("arn:aws:lambda:us-east-1:000000000000:layer:l{n}:1");
+        let five: Vec<String> = (0..5).map(arn).collect();
+        assert_eq!(r.layers(&five, &mut |_| true).unwrap().len(), 5);
+        let six: Vec<String> = (0..6).map(arn).collect();
+        assert_eq!(refused(r.layers(&six, &mut |_| true)), IPV);
+        // A well-formed ARN of a version that does not exist.
+        assert_eq!(refused(r.layers(&five[..1], &mut |_| false)), IPV);
+        // Another account's layer cannot exist here.
+        let foreign = vec!["arn:aws:lambda:us-east-1:123456789012:layer:l:1".to_string()];
+        assert_eq!(refused(r.layers(&foreign, &mut |_| true)), IPV);
+        // An unversioned layer ARN is not a layer version ARN.
+        let unversioned = vec!["arn:aws:lambda:us-east-1:000000000000:layer:l".to_string()];
+        assert_eq!(refused(r.layers(&unversioned, &mut |_| true)), IPV);
+        let twice = vec![
+            arn(0),
+            "arn:aws:lambda:us-east-1:000000000000:layer:l0:2".into(),
+        ];
+        assert_eq!(refused(r.layers(&twice, &mut |_| true)), IPV);
+    });
+}
+
+#[test]
+fn size_edges() {
+    with_rules(|r| {
+        assert!(r.zipped_size(52_428_800).is_ok());
+        assert_eq!(
+            refused(r.zipped_size(52_428_801)),
+            ErrorKind::RequestTooLarge
+        );
+        assert!(r.unzipped_total(262_144_000).is_ok());
+        assert_eq!(refused(r.unzipped_total(262_144_001)), IPV);
+        assert!(r.total_code_size(80_530_636_000, 800).is_ok());
+        assert_eq!(
+            refused(r.total_code_size(80_530_636_000, 801)),
+            ErrorKind::CodeStorageExceeded
+        );
+    });
+}
+
+#[test]
+fn reserved_concurrency_edges() {
+    with_rules(|r| {
+        assert!(r.reserved_concurrency(900, 0).is_ok());
+        assert_eq!(refused(r.reserved_concurrency(901, 0)), IPV);
+        assert!(r.reserved_concurrency(0, 900).is_ok());
+        assert_eq!(refused(r.reserved_concurrency(1, 900)), IPV);
+    });
+}
+
+#[test]
+fn description_edges() {
+    assert!(validate_description(&"d".repeat(256)).is_ok());
+    assert_eq!(refused(validate_description(&"d".repeat(257))), IPV);
+}
+
+#[test]
+fn role_pattern() {
+    assert!(validate_role("arn:aws:iam::123456789012:role/lambda-role").is_ok());
+    assert!(validate_role("arn:aws:iam::123456789012:role/path/x+=,.@-_").is_ok());
+    for bad in [
+        "",
+        "role",
+        "arn:aws:iam::12345678901:role/r",
+        "arn:aws:iam::123456789012:user/r",
+        "arn:aws:iam::123456789012:role/",
+        "arn:aws:iam::123456789012:role/a b",
+    ] {
+        assert_eq!(refused(validate_role(bad)), IPV, "{bad}");
+    }
+}
+
+#[test]
+fn ephemeral_storage_edges() {
+    assert!(validate_ephemeral_storage(512).is_ok());
+    assert_eq!(refused(validate_ephemeral_storage(511)), IPV);
+    assert!(validate_ephemeral_storage(10_240).is_ok());
+    assert_eq!(refused(validate_ephemeral_storage(10_241)), IPV);
+}
+
+#[test]
+fn architectures_exactly_one() {
+    assert!(validate_architectures(&[Architecture::Arm64]).is_ok());
+    assert_eq!(refused(validate_architectures(&[])), IPV);
+    assert_eq!(
+        refused(validate_architectures(&[
+            Architecture::X86_64,
+            Architecture::Arm64
+        ])),
+        IPV
+    );
+}
+
+fn routing(pairs: &[(&str, f64)]) -> AliasRoutingConfiguration {
+    AliasRoutingConfiguration {
+        additional_version_weights: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+#[test]
+fn routing_weight_edges() {
+    assert_eq!(
+        validate_routing_config("1", &routing(&[("2", 0.0)])).unwrap()[&2],
+        0.0
+    );
+    assert_eq!(
+        validate_routing_config("1", &routing(&[("2", 1.0)])).unwrap()[&2],
+        1.0
+    );
+    assert_eq!(
+        refused(validate_routing_config("1", &routing(&[("2", 1.000_001)]))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_routing_config("1", &routing(&[("2", -0.01)]))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_routing_config("1", &routing(&[("2", f64::NAN)]))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_routing_config(
+            "1",
+            &routing(&[("2", 0.1), ("3", 0.1)])
+        )),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_routing_config("1", &routing(&[("1", 0.5)]))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_routing_config("$LATEST", &routing(&[("2", 0.5)]))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_routing_config("1", &routing(&[("$LATEST", 0.5)]))),
+        IPV
+    );
+    assert!(validate_routing_config("$LATEST", &routing(&[]))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn alias_version_pattern() {
+    assert_eq!(validate_alias_version("$LATEST").unwrap(), Version::Latest);
+    assert_eq!(validate_alias_version("3").unwrap(), Version::Published(3));
+    assert_eq!(refused(validate_alias_version("prod")), IPV);
+}
+
+#[test]
+fn event_invoke_config_edges() {
+    let cfg = |r, a| PutFunctionEventInvokeConfigRequest {
+        maximum_retry_attempts: r,
+        maximum_event_age_in_seconds: a,
+        destination_config: None,
+    };
+    assert!(validate_event_invoke_config(&cfg(Some(2), Some(60))).is_ok());
+    assert!(validate_event_invoke_config(&cfg(Some(0), Some(21_600))).is_ok());
+    assert_eq!(
+        refused(validate_event_invoke_config(&cfg(Some(3), None))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_event_invoke_config(&cfg(None, Some(59)))),
+        IPV
+    );
+    assert_eq!(
+        refused(validate_event_invoke_config(&cfg(None, Some(21_601)))),
+        IPV
+    );
+}
+
+#[test]
+fn publish_layer_edges() {
+    use crate::layer::PublishLayerVersionRequest;
+    let req = |n: usize, license: usize| PublishLayerVersionRequest {
+        compatible_runtimes: Some((0..n).map(|i| format!("r{i}")).collect()),
+        license_info: Some("x".repeat(license)),
+        ..Default::default()
+    };
+    assert!(validate_publish_layer(&req(15, 512)).is_ok());
+    assert_eq!(refused(validate_publish_layer(&req(16, 0))), IPV);
+    assert_eq!(refused(validate_publish_layer(&req(0, 513))), IPV);
+}
+
+#[test]
+fn code_source_must_be_inline() {
+    let mut code = FunctionCode {
+        zip_file: Some(crate::Blob(b"PK".to_vec())),
+        ..Default::default()
+    };
+    assert_eq!(zip_file(&code).unwrap(), b"PK");
+    code.s3_bucket = Some("b".into());
+    assert_eq!(refused(zip_file(&code)), IPV);
+    assert_eq!(refused(zip_file(&FunctionCode::default())), IPV);
+}
+
+fn good_spec() -> FunctionSpec {
+    FunctionSpec {
+        role: "arn:aws:iam::123456789012:role/r".into(),
+        runtime: Some("provided.al2023".into()),
+        handler: Some("bootstrap".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn whole_spec_checks_every_member() {
+    with_rules(|r| {
+        assert!(r.function_spec(&good_spec(), &mut |_| true).is_ok());
+        let cases: [fn(&mut FunctionSpec); 9] = [
+            |s| s.runtime = None,
+            |s| s.handler = None,
+            |s| s.role = "nope".into(),
+            |s| s.timeout = 0,
+            |s| s.memory_size = 100,
+            |s| s.ephemeral_storage = EphemeralStorage { size: 1 },
+            |s| s.architectures.clear(),
+            |s| s.package_type = PackageType::Image,
+            |s| s.layers = vec!["x".into()],
+        ];
+        for (i, change) in cases.iter().enumerate() {
+            let mut s = good_spec();
+            change(&mut s);
+            assert_eq!(refused(r.function_spec(&s, &mut |_| true)), IPV, "case {i}");
+        }
+    });
+}
