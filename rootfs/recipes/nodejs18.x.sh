@@ -1,0 +1,12 @@
+# nodejs18.x: Debian's nodejs (18.x in bookworm) and CA certificates.
+VARIANT=essential
+PACKAGES="nodejs ca-certificates"
+
+check() {
+    local root=$1 v
+    v=$(chroot "$root" node -e 'console.log(process.version)')
+    case $v in
+        v18.*) ;;
+        *) echo "node version is '$v', want v18.x" >&2; return 1 ;;
+    esac
+}
