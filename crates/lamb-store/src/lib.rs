@@ -1,0 +1,31 @@
+//! lamb's store: the content-addressed bundle store ([`CodeStore`], with the
+//! safe unpacker in [`unpack`]) and the metadata registry ([`Registry`],
+//! implemented by [`SqliteRegistry`]).
+//!
+//! Data directory layout:
+//!
+//! ```text
+//! lamb.db               the registry (SQLite, WAL)
+//! code/<hex sha256>/    unpacked, read-only function code
+//! layers/<hex sha256>/  unpacked, read-only layer contents
+//! ```
+//!
+//! A create or update goes: validate (lamb-types), [`CodeStore::put`] (pins
+//! the bundle), the registry call, then drop the pin. A crash between the two
+//! leaves an unreferenced bundle that [`CodeStore::gc`] removes.
+
+pub mod code_store;
+pub mod digest;
+pub mod error;
+pub mod registry;
+pub mod unpack;
+
+pub use code_store::{BundleKind, CodeStore, GcReport, Pin, Referenced, StoredBundle};
+pub use digest::CodeDigest;
+pub use error::StoreError;
+pub use registry::{
+    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, FunctionRecord,
+    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest,
+    QueuedEvent, Registry, ResolvedLayer, SqliteRegistry,
+};
+pub use unpack::{unpack, UnpackError, UnpackLimits, UnpackStats};

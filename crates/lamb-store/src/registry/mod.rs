@@ -1,0 +1,195 @@
+//! The registry: functions, versions, aliases, layers, concurrency, async
+//! invoke configuration and the async event queue, behind the narrow
+//! [`Registry`] trait so that the metadata can later move to a networked
+//! store. [`SqliteRegistry`] is the embedded implementation.
+//!
+//! Every method is one transaction. Failures the caller caused come back as
+//! [`StoreError::Lambda`] with Lambda's exception (not found, conflict,
+//! `RevisionId` mismatch).
+
+mod records;
+mod sqlite;
+
+pub use records::{
+    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, FunctionRecord,
+    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent,
+    ResolvedLayer,
+};
+pub use sqlite::{SqliteRegistry, DB_FILE, SCHEMA_VERSION};
+
+use crate::code_store::Referenced;
+use crate::error::StoreError;
+use lamb_types::{
+    LastUpdateStatus, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, State,
+    Version,
+};
+
+/// Where a list starts and how long it may be (`Marker`, `MaxItems`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageRequest<'a> {
+    /// A `NextMarker` from the previous page.
+    pub marker: Option<&'a str>,
+    /// At most this many items; 0 means the default of 50.
+    pub max_items: usize,
+}
+
+impl PageRequest<'_> {
+    pub(crate) fn limit(&self) -> usize {
+        match self.max_items {
+            0 => 50,
+            n => n.min(10_000),
+        }
+    }
+}
+
+/// The function metadata store. Synchronous: the daemon calls it from
+/// `spawn_blocking`.
+pub trait Registry: Send + Sync {
+    // Functions and versions.
+
+    /// Creates `$LATEST` (and version 1 when `new.publish`); answers with the
+    /// published version if one was made, else `$LATEST`.
+    fn create_function(&self, new: NewFunction) -> Result<FunctionRecord, StoreError>;
+    /// One version: `$LATEST`, a number, or the primary version of an alias.
+    fn get_function(&self, name: &str, qualifier: &Qualifier) -> Result<FunctionRecord, StoreError>;
+    /// Replaces `$LATEST`'s code (and publishes when asked).
+    fn update_function_code(
+        &self,
+        name: &str,
+        update: CodeUpdate,
+    ) -> Result<FunctionRecord, StoreError>;
+    /// Replaces `$LATEST`'s configuration with `spec` (already validated);
+    /// `revision_id`, when given, must be `$LATEST`'s current one.
+    fn update_function_configuration(
+        &self,
+        name: &str,
+        spec: lamb_types::FunctionSpec,
+        revision_id: Option<&str>,
+    ) -> Result<FunctionRecord, StoreError>;
+    /// Deletes the function with every version and alias, or, with a
+    /// version, only that version (refused while an alias routes to it).
+    fn delete_function(&self, name: &str, version: Option<u64>) -> Result<(), StoreError>;
+    /// `$LATEST` of each function, or every version with `all_versions`.
+    fn list_functions(
+        &self,
+        all_versions: bool,
+        page: PageRequest<'_>,
+    ) -> Result<Page<FunctionRecord>, StoreError>;
+    /// Snapshots `$LATEST` as the next version, or answers with the latest
+    /// version when nothing changed since it was published.
+    fn publish_version(
+        &self,
+        name: &str,
+        req: &PublishVersionRequest,
+    ) -> Result<FunctionRecord, StoreError>;
+    /// `$LATEST` then every published version, in order.
+    fn list_versions(
+        &self,
+        name: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<FunctionRecord>, StoreError>;
+    /// Sets `State` and `LastUpdateStatus` of one version.
+    fn set_function_state(
+        &self,
+        name: &str,
+        version: Version,
+        state: State,
+        status: LastUpdateStatus,
+    ) -> Result<(), StoreError>;
+
+    // Aliases.
+
+    fn create_alias(&self, function: &str, alias: NewAlias) -> Result<AliasRecord, StoreError>;
+    fn get_alias(&self, function: &str, name: &str) -> Result<AliasRecord, StoreError>;
+    fn update_alias(
+        &self,
+        function: &str,
+        name: &str,
+        update: AliasUpdate,
+    ) -> Result<AliasRecord, StoreError>;
+    fn delete_alias(&self, function: &str, name: &str) -> Result<(), StoreError>;
+    /// Aliases of a function, optionally only those routing to `version`.
+    fn list_aliases(
+        &self,
+        function: &str,
+        version: Option<Version>,
+        page: PageRequest<'_>,
+    ) -> Result<Page<AliasRecord>, StoreError>;
+
+    // Layers.
+
+    fn publish_layer_version(
+        &self,
+        new: NewLayerVersion,
+    ) -> Result<LayerVersionRecord, StoreError>;
+    fn get_layer_version(&self, name: &str, version: u64)
+        -> Result<LayerVersionRecord, StoreError>;
+    /// Versions of one layer, newest first.
+    fn list_layer_versions(
+        &self,
+        name: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<LayerVersionRecord>, StoreError>;
+    /// The newest version of every layer that has one.
+    fn list_layers(&self, page: PageRequest<'_>) -> Result<Page<LayerVersionRecord>, StoreError>;
+    /// Deletes a layer version; functions using it keep their copy. Deleting
+    /// one that does not exist succeeds, as in Lambda.
+    fn delete_layer_version(&self, name: &str, version: u64) -> Result<(), StoreError>;
+
+    // Concurrency.
+
+    fn put_reserved_concurrency(&self, function: &str, n: u32) -> Result<(), StoreError>;
+    fn get_reserved_concurrency(&self, function: &str) -> Result<Option<u32>, StoreError>;
+    fn delete_reserved_concurrency(&self, function: &str) -> Result<(), StoreError>;
+    /// Reserved concurrency of all functions but `except`.
+    fn total_reserved_concurrency(&self, except: Option<&str>) -> Result<u64, StoreError>;
+
+    // Async invoke configuration.
+
+    /// Put (`merge == false`: replace) or Update (`merge == true`: given
+    /// members replace stored ones) of one qualifier's configuration.
+    fn put_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &Qualifier,
+        config: &PutFunctionEventInvokeConfigRequest,
+        merge: bool,
+    ) -> Result<EventInvokeConfigRecord, StoreError>;
+    fn get_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &Qualifier,
+    ) -> Result<EventInvokeConfigRecord, StoreError>;
+    fn delete_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &Qualifier,
+    ) -> Result<(), StoreError>;
+    fn list_event_invoke_configs(
+        &self,
+        function: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<EventInvokeConfigRecord>, StoreError>;
+
+    // The async event queue.
+
+    /// Stores an event durably; once this returns, a 202 may be answered.
+    fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError>;
+    /// Events whose next attempt is due at `now_ms`, oldest first.
+    fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError>;
+    fn reschedule_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn delete_event(&self, id: &str) -> Result<(), StoreError>;
+
+    // Code accounting.
+
+    /// Every bundle a function version or layer version refers to.
+    fn referenced_bundles(&self) -> Result<Referenced, StoreError>;
+    /// Sum of `CodeSize` over every version and layer version
+    /// (`AccountUsage.TotalCodeSize`).
+    fn total_code_size(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,380 @@
+//! [`SqliteRegistry`]: the registry in one SQLite database, `lamb.db` under
+//! the data directory.
+//!
+//! Durability: WAL with `synchronous=FULL`. WAL with NORMAL already survives
+//! `kill -9` of the process at any point (the WAL is in the page cache and
+//! replayed on open), but it may lose the last commits on power loss; FULL
+//! syncs the WAL at every commit, so what the API answered as done (a
+//! created function, a 202 for a queued async event) survives power loss too.
+//! Control-plane writes are few, so one fsync per commit costs little.
+
+mod aliases;
+mod functions;
+mod layers;
+mod misc;
+mod schema;
+
+pub use schema::SCHEMA_VERSION;
+
+use super::{
+    AliasRecord, AliasUpdate, CodeUpdate, EventInvokeConfigRecord, FunctionRecord,
+    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest,
+    QueuedEvent, Registry,
+};
+use crate::code_store::Referenced;
+use crate::error::StoreError;
+use lamb_types::{
+    ArnContext, FunctionSpec, LastUpdateStatus, PublishVersionRequest,
+    PutFunctionEventInvokeConfigRequest, Qualifier, State, Version,
+};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// The database file under the data directory.
+pub const DB_FILE: &str = "lamb.db";
+
+/// The registry in SQLite. One connection, serialized by a mutex: the
+/// control plane's writes are small and SQLite has one writer anyway.
+#[derive(Debug)]
+pub struct SqliteRegistry {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    ctx: ArnContext,
+}
+
+impl SqliteRegistry {
+    /// Opens `<data_dir>/lamb.db`, creating and migrating it as needed.
+    pub fn open_in(data_dir: &Path, ctx: ArnContext) -> Result<Self, StoreError> {
+        Self::open(&data_dir.join(DB_FILE), ctx)
+    }
+
+    /// Opens the database at `path`, creating and migrating it as needed.
+    pub fn open(path: &Path, ctx: ArnContext) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::corrupt("database", format!("journal mode stays {mode}")));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn, path)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+            ctx,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn context(&self) -> &ArnContext {
+        &self.ctx
+    }
+
+    /// Runs `f` in one immediate (write-locked) transaction.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx, &self.ctx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction, so it sees one snapshot.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&tx, &self.ctx)
+    }
+
+    /// `PRAGMA integrity_check`: `Ok` when the database reports "ok".
+    pub fn integrity_check(&self) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let result: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if result != "ok" {
+            return Err(StoreError::corrupt("database", result));
+        }
+        Ok(())
+    }
+}
+
+/// `$LATEST` is stored as version 0.
+pub(crate) fn version_num(v: Version) -> i64 {
+    match v {
+        Version::Latest => 0,
+        Version::Published(n) => n as i64,
+    }
+}
+
+pub(crate) fn version_from(n: i64) -> Version {
+    match n {
+        0 => Version::Latest,
+        n => Version::Published(n as u64),
+    }
+}
+
+pub(crate) fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub(crate) fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::corrupt("json", e))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::corrupt(table, e))
+}
+
+/// A unit enum's wire spelling (`Active`, `Successful`).
+pub(crate) fn enum_text<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => Ok(s),
+        _ => Err(StoreError::corrupt("enum", "not a unit variant")),
+    }
+}
+
+pub(crate) fn enum_from<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|e| StoreError::corrupt(table, e))
+}
+
+/// Splits `limit + 1` fetched rows into a page and the next marker.
+pub(crate) fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    marker_of: impl Fn(&T) -> String,
+) -> Page<T> {
+    let next_marker = if rows.len() > limit {
+        rows.truncate(limit + 1);
+        rows.pop().map(|r| marker_of(&r))
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_marker,
+    }
+}
+
+pub(crate) fn bad_marker(marker: &str) -> StoreError {
+    lamb_types::LambdaError::invalid_parameter(format!("Invalid marker: {marker}")).into()
+}
+
+impl Registry for SqliteRegistry {
+    fn create_function(&self, new: NewFunction) -> Result<FunctionRecord, StoreError> {
+        self.write(|tx, ctx| functions::create(tx, ctx, new))
+    }
+
+    fn get_function(&self, name: &str, q: &Qualifier) -> Result<FunctionRecord, StoreError> {
+        self.read(|tx, ctx| functions::get(tx, ctx, name, q))
+    }
+
+    fn update_function_code(
+        &self,
+        name: &str,
+        update: CodeUpdate,
+    ) -> Result<FunctionRecord, StoreError> {
+        self.write(|tx, ctx| functions::update_code(tx, ctx, name, update))
+    }
+
+    fn update_function_configuration(
+        &self,
+        name: &str,
+        spec: FunctionSpec,
+        revision_id: Option<&str>,
+    ) -> Result<FunctionRecord, StoreError> {
+        self.write(|tx, ctx| functions::update_configuration(tx, ctx, name, spec, revision_id))
+    }
+
+    fn delete_function(&self, name: &str, version: Option<u64>) -> Result<(), StoreError> {
+        self.write(|tx, ctx| functions::delete(tx, ctx, name, version))
+    }
+
+    fn list_functions(
+        &self,
+        all_versions: bool,
+        page: PageRequest<'_>,
+    ) -> Result<Page<FunctionRecord>, StoreError> {
+        self.read(|tx, _| functions::list(tx, all_versions, page))
+    }
+
+    fn publish_version(
+        &self,
+        name: &str,
+        req: &PublishVersionRequest,
+    ) -> Result<FunctionRecord, StoreError> {
+        self.write(|tx, ctx| functions::publish(tx, ctx, name, req))
+    }
+
+    fn list_versions(
+        &self,
+        name: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<FunctionRecord>, StoreError> {
+        self.read(|tx, ctx| functions::list_versions(tx, ctx, name, page))
+    }
+
+    fn set_function_state(
+        &self,
+        name: &str,
+        version: Version,
+        state: State,
+        status: LastUpdateStatus,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, ctx| functions::set_state(tx, ctx, name, version, state, status))
+    }
+
+    fn create_alias(&self, function: &str, alias: NewAlias) -> Result<AliasRecord, StoreError> {
+        self.write(|tx, ctx| aliases::create(tx, ctx, function, alias))
+    }
+
+    fn get_alias(&self, function: &str, name: &str) -> Result<AliasRecord, StoreError> {
+        self.read(|tx, ctx| aliases::get(tx, ctx, function, name))
+    }
+
+    fn update_alias(
+        &self,
+        function: &str,
+        name: &str,
+        update: AliasUpdate,
+    ) -> Result<AliasRecord, StoreError> {
+        self.write(|tx, ctx| aliases::update(tx, ctx, function, name, update))
+    }
+
+    fn delete_alias(&self, function: &str, name: &str) -> Result<(), StoreError> {
+        self.write(|tx, ctx| aliases::delete(tx, ctx, function, name))
+    }
+
+    fn list_aliases(
+        &self,
+        function: &str,
+        version: Option<Version>,
+        page: PageRequest<'_>,
+    ) -> Result<Page<AliasRecord>, StoreError> {
+        self.read(|tx, ctx| aliases::list(tx, ctx, function, version, page))
+    }
+
+    fn publish_layer_version(
+        &self,
+        new: NewLayerVersion,
+    ) -> Result<LayerVersionRecord, StoreError> {
+        self.write(|tx, _| layers::publish(tx, new))
+    }
+
+    fn get_layer_version(&self, name: &str, version: u64) -> Result<LayerVersionRecord, StoreError> {
+        self.read(|tx, ctx| layers::get(tx, ctx, name, version))
+    }
+
+    fn list_layer_versions(
+        &self,
+        name: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<LayerVersionRecord>, StoreError> {
+        self.read(|tx, _| layers::list_versions(tx, name, page))
+    }
+
+    fn list_layers(&self, page: PageRequest<'_>) -> Result<Page<LayerVersionRecord>, StoreError> {
+        self.read(|tx, _| layers::list_latest(tx, page))
+    }
+
+    fn delete_layer_version(&self, name: &str, version: u64) -> Result<(), StoreError> {
+        self.write(|tx, _| layers::delete(tx, name, version))
+    }
+
+    fn put_reserved_concurrency(&self, function: &str, n: u32) -> Result<(), StoreError> {
+        self.write(|tx, ctx| misc::set_reserved(tx, ctx, function, Some(n)))
+    }
+
+    fn get_reserved_concurrency(&self, function: &str) -> Result<Option<u32>, StoreError> {
+        self.read(|tx, ctx| misc::get_reserved(tx, ctx, function))
+    }
+
+    fn delete_reserved_concurrency(&self, function: &str) -> Result<(), StoreError> {
+        self.write(|tx, ctx| misc::set_reserved(tx, ctx, function, None))
+    }
+
+    fn total_reserved_concurrency(&self, except: Option<&str>) -> Result<u64, StoreError> {
+        self.read(|tx, _| misc::total_reserved(tx, except))
+    }
+
+    fn put_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &Qualifier,
+        config: &PutFunctionEventInvokeConfigRequest,
+        merge: bool,
+    ) -> Result<EventInvokeConfigRecord, StoreError> {
+        self.write(|tx, ctx| misc::put_invoke_config(tx, ctx, function, qualifier, config, merge))
+    }
+
+    fn get_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &Qualifier,
+    ) -> Result<EventInvokeConfigRecord, StoreError> {
+        self.read(|tx, ctx| misc::get_invoke_config(tx, ctx, function, qualifier))
+    }
+
+    fn delete_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &Qualifier,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, ctx| misc::delete_invoke_config(tx, ctx, function, qualifier))
+    }
+
+    fn list_event_invoke_configs(
+        &self,
+        function: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<EventInvokeConfigRecord>, StoreError> {
+        self.read(|tx, ctx| misc::list_invoke_configs(tx, ctx, function, page))
+    }
+
+    fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
+        self.write(|tx, ctx| misc::enqueue(tx, ctx, event))
+    }
+
+    fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.read(|tx, _| misc::due(tx, now_ms, max))
+    }
+
+    fn reschedule_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, _| misc::reschedule(tx, id, attempts, next_attempt_at_ms))
+    }
+
+    fn delete_event(&self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| misc::delete_event(tx, id))
+    }
+
+    fn referenced_bundles(&self) -> Result<Referenced, StoreError> {
+        self.read(|tx, _| misc::referenced(tx))
+    }
+
+    fn total_code_size(&self) -> Result<u64, StoreError> {
+        self.read(|tx, _| misc::total_code_size(tx))
+    }
+}

@@ -1,0 +1,109 @@
+//! The schema and its migrations. `PRAGMA user_version` holds how many
+//! migrations a database has had; each runs in its own transaction together
+//! with the bump, so a crash leaves the database at one version or the next.
+//! Append migrations; never edit one that was released.
+
+use crate::error::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+const V1: &str = r#"
+CREATE TABLE functions (
+    name                 TEXT PRIMARY KEY NOT NULL,
+    -- highest version number ever published; numbers are never reused
+    last_version         INTEGER NOT NULL DEFAULT 0,
+    reserved_concurrency INTEGER
+) STRICT;
+
+CREATE TABLE function_versions (
+    function            TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    -- 0 is $LATEST
+    version             INTEGER NOT NULL,
+    spec                TEXT NOT NULL,
+    version_description TEXT,
+    code_sha256         TEXT NOT NULL,
+    code_size           INTEGER NOT NULL,
+    code_unzipped       INTEGER NOT NULL,
+    layers              TEXT NOT NULL,
+    revision_id         TEXT NOT NULL,
+    last_modified       TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    last_update_status  TEXT NOT NULL,
+    PRIMARY KEY (function, version)
+) STRICT;
+
+CREATE TABLE aliases (
+    function    TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    weights     TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    PRIMARY KEY (function, name)
+) STRICT;
+
+CREATE TABLE layers (
+    name         TEXT PRIMARY KEY NOT NULL,
+    last_version INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE layer_versions (
+    layer                    TEXT NOT NULL REFERENCES layers(name),
+    version                  INTEGER NOT NULL,
+    description              TEXT NOT NULL,
+    compatible_runtimes      TEXT NOT NULL,
+    compatible_architectures TEXT NOT NULL,
+    license_info             TEXT,
+    code_sha256              TEXT NOT NULL,
+    code_size                INTEGER NOT NULL,
+    code_unzipped            INTEGER NOT NULL,
+    created_date             TEXT NOT NULL,
+    PRIMARY KEY (layer, version)
+) STRICT;
+
+CREATE TABLE event_invoke_configs (
+    function      TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier     TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    PRIMARY KEY (function, qualifier)
+) STRICT;
+
+CREATE TABLE async_events (
+    seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                 TEXT NOT NULL UNIQUE,
+    function           TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier          TEXT NOT NULL,
+    payload            BLOB NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    enqueued_at_ms     INTEGER NOT NULL,
+    next_attempt_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX async_events_due ON async_events (next_attempt_at_ms, seq);
+"#;
+
+/// Every migration, in order; the database's `user_version` counts how many
+/// have run.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", done as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
