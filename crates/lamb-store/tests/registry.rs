@@ -58,21 +58,36 @@ fn create_get_and_conflict() {
     let rec = create(&reg, "f", false);
     assert_eq!(rec.version, Version::Latest);
     let cfg = rec.configuration(&ArnContext::default());
-    assert_eq!(cfg.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f");
+    assert_eq!(
+        cfg.function_arn,
+        "arn:aws:lambda:us-east-1:000000000000:function:f"
+    );
     assert_eq!(cfg.code_sha256, CodeDigest::of(b"f").base64());
     assert_eq!(cfg.version, "$LATEST");
     assert_eq!(cfg.state, lamb_types::State::Active);
-    assert_eq!(cfg.last_modified.len(), "2020-04-10T19:06:32.563+0000".len());
+    assert_eq!(
+        cfg.last_modified.len(),
+        "2020-04-10T19:06:32.563+0000".len()
+    );
     assert!(cfg.last_modified.ends_with("+0000"));
     assert_eq!(reg.get_function("f", &Qualifier::latest()).unwrap(), rec);
-    assert_eq!(kind(reg.create_function(NewFunction {
-        name: "f".into(),
-        spec: spec(),
-        code: code("x"),
-        publish: false,
-    })), ErrorKind::ResourceConflict);
-    assert_eq!(kind(reg.get_function("nope", &Qualifier::latest())), ErrorKind::ResourceNotFound);
-    assert_eq!(kind(reg.get_function("f", &q("1"))), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.create_function(NewFunction {
+            name: "f".into(),
+            spec: spec(),
+            code: code("x"),
+            publish: false,
+        })),
+        ErrorKind::ResourceConflict
+    );
+    assert_eq!(
+        kind(reg.get_function("nope", &Qualifier::latest())),
+        ErrorKind::ResourceNotFound
+    );
+    assert_eq!(
+        kind(reg.get_function("f", &q("1"))),
+        ErrorKind::ResourceNotFound
+    );
 }
 
 #[test]
@@ -81,7 +96,9 @@ fn revision_changes_on_every_update_and_guards_writes() {
     let r0 = create(&reg, "f", false);
     let mut s = spec();
     s.timeout = 30;
-    let r1 = reg.update_function_configuration("f", s.clone(), Some(&r0.revision_id)).unwrap();
+    let r1 = reg
+        .update_function_configuration("f", s.clone(), Some(&r0.revision_id))
+        .unwrap();
     assert_ne!(r1.revision_id, r0.revision_id);
     assert_eq!(r1.spec.timeout, 30);
     assert_eq!(
@@ -89,12 +106,15 @@ fn revision_changes_on_every_update_and_guards_writes() {
         ErrorKind::PreconditionFailed
     );
     let r2 = reg
-        .update_function_code("f", CodeUpdate {
-            code: code("v2"),
-            architectures: None,
-            publish: false,
-            revision_id: None,
-        })
+        .update_function_code(
+            "f",
+            CodeUpdate {
+                code: code("v2"),
+                architectures: None,
+                publish: false,
+                revision_id: None,
+            },
+        )
         .unwrap();
     assert_ne!(r2.revision_id, r1.revision_id);
     assert_eq!(r2.code, code("v2"));
@@ -107,33 +127,50 @@ fn versions_rise_and_are_never_reused() {
     let v1 = create(&reg, "f", true);
     assert_eq!(v1.version, Version::Published(1));
     // Unchanged: publishing again answers with version 1.
-    let again = reg.publish_version("f", &PublishVersionRequest::default()).unwrap();
+    let again = reg
+        .publish_version("f", &PublishVersionRequest::default())
+        .unwrap();
     assert_eq!(again.version, Version::Published(1));
     let mut s = spec();
     s.memory_size = 256;
     reg.update_function_configuration("f", s, None).unwrap();
     let v2 = reg
-        .publish_version("f", &PublishVersionRequest {
-            description: Some("second".into()),
-            ..Default::default()
-        })
+        .publish_version(
+            "f",
+            &PublishVersionRequest {
+                description: Some("second".into()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(v2.version, Version::Published(2));
-    assert_eq!(v2.configuration(&ArnContext::default()).description, "second");
+    assert_eq!(
+        v2.configuration(&ArnContext::default()).description,
+        "second"
+    );
     assert_eq!(
         v2.configuration(&ArnContext::default()).function_arn,
         "arn:aws:lambda:us-east-1:000000000000:function:f:2"
     );
     // Version 1 is an immutable snapshot.
-    assert_eq!(reg.get_function("f", &q("1")).unwrap().spec.memory_size, 128);
+    assert_eq!(
+        reg.get_function("f", &q("1")).unwrap().spec.memory_size,
+        128
+    );
     reg.delete_function("f", Some(2)).unwrap();
     let mut s = spec();
     s.memory_size = 512;
     reg.update_function_configuration("f", s, None).unwrap();
-    let v3 = reg.publish_version("f", &PublishVersionRequest::default()).unwrap();
+    let v3 = reg
+        .publish_version("f", &PublishVersionRequest::default())
+        .unwrap();
     assert_eq!(v3.version, Version::Published(3));
     let versions = reg.list_versions("f", PageRequest::default()).unwrap();
-    let names: Vec<String> = versions.items.iter().map(|r| r.version.to_string()).collect();
+    let names: Vec<String> = versions
+        .items
+        .iter()
+        .map(|r| r.version.to_string())
+        .collect();
     assert_eq!(names, ["$LATEST", "1", "3"]);
 }
 
@@ -145,18 +182,27 @@ fn publish_checks_code_sha_and_revision() {
         code_sha256: Some(CodeDigest::of(b"other").base64()),
         ..Default::default()
     };
-    assert_eq!(kind(reg.publish_version("f", &wrong)), ErrorKind::InvalidParameterValue);
+    assert_eq!(
+        kind(reg.publish_version("f", &wrong)),
+        ErrorKind::InvalidParameterValue
+    );
     let stale = PublishVersionRequest {
         revision_id: Some("stale".into()),
         ..Default::default()
     };
-    assert_eq!(kind(reg.publish_version("f", &stale)), ErrorKind::PreconditionFailed);
+    assert_eq!(
+        kind(reg.publish_version("f", &stale)),
+        ErrorKind::PreconditionFailed
+    );
     let right = PublishVersionRequest {
         code_sha256: Some(r.code.digest.base64()),
         revision_id: Some(r.revision_id),
         ..Default::default()
     };
-    assert_eq!(reg.publish_version("f", &right).unwrap().version, Version::Published(1));
+    assert_eq!(
+        reg.publish_version("f", &right).unwrap().version,
+        Version::Published(1)
+    );
 }
 
 #[test]
@@ -164,12 +210,15 @@ fn update_code_with_publish_is_one_step() {
     let (_d, reg) = open();
     create(&reg, "f", false);
     let v = reg
-        .update_function_code("f", CodeUpdate {
-            code: code("new"),
-            architectures: Some(vec![lamb_types::Architecture::Arm64]),
-            publish: true,
-            revision_id: None,
-        })
+        .update_function_code(
+            "f",
+            CodeUpdate {
+                code: code("new"),
+                architectures: Some(vec![lamb_types::Architecture::Arm64]),
+                publish: true,
+                revision_id: None,
+            },
+        )
         .unwrap();
     assert_eq!(v.version, Version::Published(1));
     assert_eq!(v.code, code("new"));
@@ -189,7 +238,9 @@ fn publish_new(reg: &SqliteRegistry, memory: u32) -> Version {
     let mut s = spec();
     s.memory_size = memory;
     reg.update_function_configuration("f", s, None).unwrap();
-    reg.publish_version("f", &PublishVersionRequest::default()).unwrap().version
+    reg.publish_version("f", &PublishVersionRequest::default())
+        .unwrap()
+        .version
 }
 
 #[test]
@@ -197,10 +248,18 @@ fn aliases_route_to_existing_versions() {
     let (_d, reg) = open();
     create(&reg, "f", true);
     publish_new(&reg, 256);
-    let a = reg.create_alias("f", alias("live", Version::Published(1), &[(2, 0.25)])).unwrap();
+    let a = reg
+        .create_alias("f", alias("live", Version::Published(1), &[(2, 0.25)]))
+        .unwrap();
     let cfg = a.configuration(&ArnContext::default());
-    assert_eq!(cfg.alias_arn, "arn:aws:lambda:us-east-1:000000000000:function:f:live");
-    assert_eq!(cfg.routing_config.unwrap().additional_version_weights["2"], 0.25);
+    assert_eq!(
+        cfg.alias_arn,
+        "arn:aws:lambda:us-east-1:000000000000:function:f:live"
+    );
+    assert_eq!(
+        cfg.routing_config.unwrap().additional_version_weights["2"],
+        0.25
+    );
     assert_eq!(
         kind(reg.create_alias("f", alias("live", Version::Latest, &[]))),
         ErrorKind::ResourceConflict
@@ -214,22 +273,38 @@ fn aliases_route_to_existing_versions() {
         ErrorKind::ResourceNotFound
     );
     // The alias resolves to its primary version.
-    assert_eq!(reg.get_function("f", &q("live")).unwrap().version, Version::Published(1));
+    assert_eq!(
+        reg.get_function("f", &q("live")).unwrap().version,
+        Version::Published(1)
+    );
     // A version an alias routes to cannot be deleted.
-    assert_eq!(kind(reg.delete_function("f", Some(2))), ErrorKind::ResourceConflict);
-    assert_eq!(kind(reg.delete_function("f", Some(1))), ErrorKind::ResourceConflict);
+    assert_eq!(
+        kind(reg.delete_function("f", Some(2))),
+        ErrorKind::ResourceConflict
+    );
+    assert_eq!(
+        kind(reg.delete_function("f", Some(1))),
+        ErrorKind::ResourceConflict
+    );
     let stale = AliasUpdate {
         revision_id: Some("stale".into()),
         ..Default::default()
     };
-    assert_eq!(kind(reg.update_alias("f", "live", stale)), ErrorKind::PreconditionFailed);
+    assert_eq!(
+        kind(reg.update_alias("f", "live", stale)),
+        ErrorKind::PreconditionFailed
+    );
     let moved = reg
-        .update_alias("f", "live", AliasUpdate {
-            function_version: Some(Version::Published(2)),
-            weights: Some(BTreeMap::new()),
-            revision_id: Some(a.revision_id.clone()),
-            ..Default::default()
-        })
+        .update_alias(
+            "f",
+            "live",
+            AliasUpdate {
+                function_version: Some(Version::Published(2)),
+                weights: Some(BTreeMap::new()),
+                revision_id: Some(a.revision_id.clone()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_ne!(moved.revision_id, a.revision_id);
     reg.delete_function("f", Some(1)).unwrap();
@@ -238,8 +313,14 @@ fn aliases_route_to_existing_versions() {
         .unwrap();
     assert_eq!(by_version.items.len(), 1);
     reg.delete_alias("f", "live").unwrap();
-    assert_eq!(kind(reg.get_alias("f", "live")), ErrorKind::ResourceNotFound);
-    assert_eq!(kind(reg.delete_alias("f", "live")), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.get_alias("f", "live")),
+        ErrorKind::ResourceNotFound
+    );
+    assert_eq!(
+        kind(reg.delete_alias("f", "live")),
+        ErrorKind::ResourceNotFound
+    );
 }
 
 fn layer(reg: &SqliteRegistry, name: &str, tag: &str) -> lamb_store::LayerVersionRecord {
@@ -267,9 +348,15 @@ fn layer_versions_are_never_reused() {
     assert_eq!(layer(&reg, "l", "d").version, 4);
     let got = reg.get_layer_version("l", 4).unwrap();
     let resp = got.response(&ArnContext::default());
-    assert_eq!(resp.layer_version_arn, "arn:aws:lambda:us-east-1:000000000000:layer:l:4");
+    assert_eq!(
+        resp.layer_version_arn,
+        "arn:aws:lambda:us-east-1:000000000000:layer:l:4"
+    );
     assert_eq!(resp.content.code_sha256, CodeDigest::of(b"d").base64());
-    assert_eq!(kind(reg.get_layer_version("l", 3)), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.get_layer_version("l", 3)),
+        ErrorKind::ResourceNotFound
+    );
 }
 
 #[test]
@@ -289,10 +376,19 @@ fn functions_copy_layers_they_use() {
         .unwrap();
     assert_eq!(f.layers[0].arn, arn);
     assert_eq!(f.unzipped_total(), 10 + 10 * "layer-bytes".len() as u64);
-    assert_eq!(f.configuration(&ArnContext::default()).layers[0].code_size, 11);
+    assert_eq!(
+        f.configuration(&ArnContext::default()).layers[0].code_size,
+        11
+    );
     reg.delete_layer_version("l", 1).unwrap();
     // The function keeps its layer; its bundle stays referenced.
-    assert_eq!(reg.get_function("f", &Qualifier::latest()).unwrap().layers.len(), 1);
+    assert_eq!(
+        reg.get_function("f", &Qualifier::latest())
+            .unwrap()
+            .layers
+            .len(),
+        1
+    );
     assert!(reg
         .referenced_bundles()
         .unwrap()
@@ -315,10 +411,13 @@ fn list_pages_follow_markers() {
     let mut marker: Option<String> = None;
     loop {
         let page = reg
-            .list_functions(false, PageRequest {
-                marker: marker.as_deref(),
-                max_items: 2,
-            })
+            .list_functions(
+                false,
+                PageRequest {
+                    marker: marker.as_deref(),
+                    max_items: 2,
+                },
+            )
             .unwrap();
         seen.extend(page.items.iter().map(|r| r.name.clone()));
         match page.next_marker {
@@ -328,17 +427,23 @@ fn list_pages_follow_markers() {
     }
     assert_eq!(seen, ["a", "b", "c", "d", "e"]);
     let all = reg
-        .list_functions(true, PageRequest {
-            marker: None,
-            max_items: 3,
-        })
+        .list_functions(
+            true,
+            PageRequest {
+                marker: None,
+                max_items: 3,
+            },
+        )
         .unwrap();
     assert_eq!(all.items.len(), 3);
     let rest = reg
-        .list_functions(true, PageRequest {
-            marker: all.next_marker.as_deref(),
-            max_items: 100,
-        })
+        .list_functions(
+            true,
+            PageRequest {
+                marker: all.next_marker.as_deref(),
+                max_items: 100,
+            },
+        )
         .unwrap();
     assert_eq!(rest.items.len(), 7);
     assert!(rest.next_marker.is_none());
@@ -348,9 +453,11 @@ fn list_pages_follow_markers() {
 fn delete_function_removes_everything() {
     let (_d, reg) = open();
     create(&reg, "f", true);
-    reg.create_alias("f", alias("a", Version::Published(1), &[])).unwrap();
+    reg.create_alias("f", alias("a", Version::Published(1), &[]))
+        .unwrap();
     reg.put_reserved_concurrency("f", 5).unwrap();
-    reg.put_event_invoke_config("f", &q("a"), &Default::default(), false).unwrap();
+    reg.put_event_invoke_config("f", &q("a"), &Default::default(), false)
+        .unwrap();
     reg.enqueue_event(NewEvent {
         function: "f".into(),
         qualifier: "$LATEST".into(),
@@ -360,12 +467,18 @@ fn delete_function_removes_everything() {
     })
     .unwrap();
     reg.delete_function("f", None).unwrap();
-    assert_eq!(kind(reg.get_function("f", &Qualifier::latest())), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.get_function("f", &Qualifier::latest())),
+        ErrorKind::ResourceNotFound
+    );
     assert!(reg.due_events(i64::MAX, 10).unwrap().is_empty());
     assert_eq!(reg.total_reserved_concurrency(None).unwrap(), 0);
     // A new function of the same name starts again at version 1.
     assert_eq!(create(&reg, "f", true).version, Version::Published(1));
-    assert_eq!(kind(reg.delete_function("nope", None)), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.delete_function("nope", None)),
+        ErrorKind::ResourceNotFound
+    );
 }
 
 #[test]
@@ -382,7 +495,10 @@ fn reserved_concurrency() {
     assert_eq!(reg.total_reserved_concurrency(Some("f")).unwrap(), 0);
     reg.delete_reserved_concurrency("f").unwrap();
     assert_eq!(reg.get_reserved_concurrency("f").unwrap(), None);
-    assert_eq!(kind(reg.put_reserved_concurrency("nope", 1)), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.put_reserved_concurrency("nope", 1)),
+        ErrorKind::ResourceNotFound
+    );
 }
 
 #[test]
@@ -394,24 +510,39 @@ fn event_invoke_config_put_update_delete() {
         maximum_event_age_in_seconds: Some(600),
         destination_config: None,
     };
-    reg.put_event_invoke_config("f", &Qualifier::latest(), &put, false).unwrap();
+    reg.put_event_invoke_config("f", &Qualifier::latest(), &put, false)
+        .unwrap();
     let upd = PutFunctionEventInvokeConfigRequest {
         maximum_retry_attempts: Some(0),
         ..Default::default()
     };
-    let merged = reg.put_event_invoke_config("f", &Qualifier::latest(), &upd, true).unwrap();
+    let merged = reg
+        .put_event_invoke_config("f", &Qualifier::latest(), &upd, true)
+        .unwrap();
     assert_eq!(merged.config.maximum_retry_attempts, Some(0));
     assert_eq!(merged.config.maximum_event_age_in_seconds, Some(600));
     let cfg = merged.configuration(&ArnContext::default());
-    assert_eq!(cfg.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
-    let replaced = reg.put_event_invoke_config("f", &Qualifier::latest(), &upd, false).unwrap();
+    assert_eq!(
+        cfg.function_arn,
+        "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"
+    );
+    let replaced = reg
+        .put_event_invoke_config("f", &Qualifier::latest(), &upd, false)
+        .unwrap();
     assert_eq!(replaced.config.maximum_event_age_in_seconds, None);
     assert_eq!(
         kind(reg.put_event_invoke_config("f", &q("7"), &upd, false)),
         ErrorKind::ResourceNotFound
     );
-    assert_eq!(reg.list_event_invoke_configs("f", PageRequest::default()).unwrap().items.len(), 1);
-    reg.delete_event_invoke_config("f", &Qualifier::latest()).unwrap();
+    assert_eq!(
+        reg.list_event_invoke_configs("f", PageRequest::default())
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    reg.delete_event_invoke_config("f", &Qualifier::latest())
+        .unwrap();
     assert_eq!(
         kind(reg.get_event_invoke_config("f", &Qualifier::latest())),
         ErrorKind::ResourceNotFound
@@ -432,16 +563,32 @@ fn async_queue_round_trip() {
         })
         .unwrap();
     }
-    let due: Vec<String> = reg.due_events(101, 10).unwrap().into_iter().map(|e| e.id).collect();
+    let due: Vec<String> = reg
+        .due_events(101, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(due, ["a", "b"]);
     reg.reschedule_event("a", 1, 1000).unwrap();
-    let due: Vec<String> = reg.due_events(500, 10).unwrap().into_iter().map(|e| e.id).collect();
+    let due: Vec<String> = reg
+        .due_events(500, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(due, ["b", "c"]);
     reg.delete_event("b").unwrap();
     let later = reg.due_events(1000, 10).unwrap();
-    assert_eq!(later.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
+    assert_eq!(
+        later.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["c", "a"]
+    );
     assert_eq!(later[1].attempts, 1);
-    assert_eq!(kind(reg.reschedule_event("zzz", 1, 1)), ErrorKind::ResourceNotFound);
+    assert_eq!(
+        kind(reg.reschedule_event("zzz", 1, 1)),
+        ErrorKind::ResourceNotFound
+    );
 }
 
 #[test]
@@ -468,7 +615,10 @@ fn state_can_be_set() {
     .unwrap();
     let r = reg.get_function("f", &Qualifier::latest()).unwrap();
     assert_eq!(r.state, lamb_types::State::Pending);
-    assert_eq!(r.last_update_status, lamb_types::LastUpdateStatus::InProgress);
+    assert_eq!(
+        r.last_update_status,
+        lamb_types::LastUpdateStatus::InProgress
+    );
 }
 
 #[test]
@@ -480,9 +630,13 @@ fn schema_is_migrated_and_a_newer_one_refused() {
     }
     let db = dir.path().join(lamb_store::registry::DB_FILE);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
     assert_eq!(v, lamb_store::registry::SCHEMA_VERSION);
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     // Reopening keeps the data and runs no migration twice.
     let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
@@ -491,5 +645,8 @@ fn schema_is_migrated_and_a_newer_one_refused() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let err = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
 }

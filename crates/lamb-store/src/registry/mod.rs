@@ -51,7 +51,8 @@ pub trait Registry: Send + Sync {
     /// published version if one was made, else `$LATEST`.
     fn create_function(&self, new: NewFunction) -> Result<FunctionRecord, StoreError>;
     /// One version: `$LATEST`, a number, or the primary version of an alias.
-    fn get_function(&self, name: &str, qualifier: &Qualifier) -> Result<FunctionRecord, StoreError>;
+    fn get_function(&self, name: &str, qualifier: &Qualifier)
+        -> Result<FunctionRecord, StoreError>;
     /// Replaces `$LATEST`'s code (and publishes when asked).
     fn update_function_code(
         &self,
@@ -118,10 +119,8 @@ pub trait Registry: Send + Sync {
 
     // Layers.
 
-    fn publish_layer_version(
-        &self,
-        new: NewLayerVersion,
-    ) -> Result<LayerVersionRecord, StoreError>;
+    fn publish_layer_version(&self, new: NewLayerVersion)
+        -> Result<LayerVersionRecord, StoreError>;
     fn get_layer_version(&self, name: &str, version: u64)
         -> Result<LayerVersionRecord, StoreError>;
     /// Versions of one layer, newest first.

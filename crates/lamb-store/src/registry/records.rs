@@ -5,8 +5,8 @@ use crate::code_store::StoredBundle;
 use crate::digest::CodeDigest;
 use lamb_types::{
     AliasConfiguration, AliasRoutingConfiguration, Architecture, ArnContext, EnvironmentResponse,
-    FunctionConfiguration, FunctionEventInvokeConfig, FunctionSpec, LastUpdateStatus,
-    LayerRef, LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem,
+    FunctionConfiguration, FunctionEventInvokeConfig, FunctionSpec, LastUpdateStatus, LayerRef,
+    LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem,
     PutFunctionEventInvokeConfigRequest, State, TracingConfig, Version,
 };
 use serde::{Deserialize, Serialize};
@@ -118,8 +118,10 @@ impl FunctionRecord {
             architectures: s.architectures.clone(),
             ephemeral_storage: s.ephemeral_storage,
             logging_config: logging_with_group(s, &self.name),
-            dead_letter_config: s.dead_letter_target.clone().map(|t| lamb_types::DeadLetterConfig {
-                target_arn: Some(t),
+            dead_letter_config: s.dead_letter_target.clone().map(|t| {
+                lamb_types::DeadLetterConfig {
+                    target_arn: Some(t),
+                }
             }),
             ..Default::default()
         }

@@ -142,7 +142,11 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 /// Unpacks `bytes` (zip or tar.gz) into `dest`, an empty directory. On error
 /// `dest` holds a partial tree that the caller must remove; nothing outside
 /// it was touched.
-pub fn unpack(bytes: &[u8], dest: &Path, limits: &UnpackLimits) -> Result<UnpackStats, UnpackError> {
+pub fn unpack(
+    bytes: &[u8],
+    dest: &Path,
+    limits: &UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
     let size = bytes.len() as u64;
     if size > limits.max_zipped {
         return Err(UnpackError::ZippedTooLarge {

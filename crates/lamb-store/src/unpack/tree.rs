@@ -87,7 +87,10 @@ impl<'a> Tree<'a> {
     /// missing ones; refuses a parent that is a symlink or a file.
     fn claim_parents(&mut self, path: &Path) -> Result<(), UnpackError> {
         let mut prefix = PathBuf::new();
-        let parents: Vec<_> = path.parent().map(|p| p.components().collect()).unwrap_or_default();
+        let parents: Vec<_> = path
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
         for c in parents {
             prefix.push(c);
             match self.nodes.get(&prefix) {
@@ -219,7 +222,8 @@ impl<'a> Tree<'a> {
                 path: path.to_string_lossy().into_owned(),
             });
         }
-        self.nodes.insert(path.clone(), Node::Symlink(target.clone()));
+        self.nodes
+            .insert(path.clone(), Node::Symlink(target.clone()));
         self.symlinks.push((path, target));
         Ok(())
     }

@@ -84,12 +84,18 @@ fn refuse_collapsed_duplicates(
             });
         }
     }
-    Err(UnpackError::corrupt("central directory does not match its entry count"))
+    Err(UnpackError::corrupt(
+        "central directory does not match its entry count",
+    ))
 }
 
 /// Raw names of the consecutive central directory headers from `start`.
 fn central_directory_names(bytes: &[u8], start: u64) -> Vec<Vec<u8>> {
-    let le16 = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let le16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let le32 = |at: usize| {
         bytes
             .get(at..at + 4)

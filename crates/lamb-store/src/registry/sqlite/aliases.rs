@@ -75,14 +75,27 @@ fn require_versions(
     let extra = weights.keys().map(|n| Version::Published(*n));
     for v in std::iter::once(primary).chain(extra) {
         if find_version(tx, function, v)?.is_none() {
-            return Err(function_not_found(ctx, function, Some(&Qualifier::Version(v))));
+            return Err(function_not_found(
+                ctx,
+                function,
+                Some(&Qualifier::Version(v)),
+            ));
         }
     }
     Ok(())
 }
 
-fn find(tx: &Transaction<'_>, function: &str, name: &str) -> Result<Option<AliasRecord>, StoreError> {
-    Ok(query(tx, "WHERE function = ?1 AND name = ?2", params![function, name])?.pop())
+fn find(
+    tx: &Transaction<'_>,
+    function: &str,
+    name: &str,
+) -> Result<Option<AliasRecord>, StoreError> {
+    Ok(query(
+        tx,
+        "WHERE function = ?1 AND name = ?2",
+        params![function, name],
+    )?
+    .pop())
 }
 
 pub(super) fn get(
@@ -162,7 +175,10 @@ pub(super) fn update(
         )
         .into());
     }
-    if rec.weights.contains_key(&version_num(rec.function_version).unsigned_abs()) {
+    if rec
+        .weights
+        .contains_key(&version_num(rec.function_version).unsigned_abs())
+    {
         return Err(LambdaError::invalid_parameter(
             "Alias' primary version and the additional version cannot be the same",
         )

@@ -8,7 +8,9 @@ use super::{
 };
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
-use crate::registry::{CodeInfo, CodeUpdate, FunctionRecord, NewFunction, Page, PageRequest, ResolvedLayer};
+use crate::registry::{
+    CodeInfo, CodeUpdate, FunctionRecord, NewFunction, Page, PageRequest, ResolvedLayer,
+};
 use lamb_types::timefmt::lambda_timestamp;
 use lamb_types::{
     ArnContext, FunctionSpec, LambdaError, LastUpdateStatus, LayerVersionArn,
@@ -88,7 +90,11 @@ fn query_versions(
     raws.into_iter().map(RawVersion::into_record).collect()
 }
 
-pub(super) fn function_not_found(ctx: &ArnContext, name: &str, q: Option<&Qualifier>) -> StoreError {
+pub(super) fn function_not_found(
+    ctx: &ArnContext,
+    name: &str,
+    q: Option<&Qualifier>,
+) -> StoreError {
     let arn = match q {
         Some(q) => ctx.qualified_function_arn(name, q),
         None => ctx.function_arn(name),
@@ -123,7 +129,11 @@ pub(super) fn get_version(
 
 pub(super) fn function_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row("SELECT 1 FROM functions WHERE name = ?1", [name], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM functions WHERE name = ?1",
+            [name],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
@@ -160,7 +170,8 @@ fn resolve_layers(tx: &Transaction<'_>, arns: &[String]) -> Result<Vec<ResolvedL
             )
             .optional()?
             .ok_or_else(|| {
-                LambdaError::invalid_parameter(format!("Layer version {arn} does not exist.")).into()
+                LambdaError::invalid_parameter(format!("Layer version {arn} does not exist."))
+                    .into()
             })
         })
         .collect()
@@ -423,7 +434,9 @@ pub(super) fn list_versions(
         "WHERE function = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
         params![name, from, (limit + 1) as i64],
     )?;
-    Ok(paginate(rows, limit, |r| version_num(r.version).to_string()))
+    Ok(paginate(rows, limit, |r| {
+        version_num(r.version).to_string()
+    }))
 }
 
 pub(super) fn set_state(
@@ -437,7 +450,12 @@ pub(super) fn set_state(
     let changed = tx.execute(
         "UPDATE function_versions SET state = ?3, last_update_status = ?4 \
          WHERE function = ?1 AND version = ?2",
-        params![name, version_num(version), enum_text(&state)?, enum_text(&status)?],
+        params![
+            name,
+            version_num(version),
+            enum_text(&state)?,
+            enum_text(&status)?
+        ],
     )?;
     if changed == 0 {
         let q = Qualifier::Version(version);

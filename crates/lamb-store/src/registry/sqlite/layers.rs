@@ -66,7 +66,9 @@ fn query(
     sql_tail: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<LayerVersionRecord>, StoreError> {
-    let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM layer_versions lv {sql_tail}"))?;
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {COLUMNS} FROM layer_versions lv {sql_tail}"
+    ))?;
     let raws = stmt
         .query_map(params, RawLayerVersion::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
@@ -120,12 +122,16 @@ pub(super) fn get(
     name: &str,
     version: u64,
 ) -> Result<LayerVersionRecord, StoreError> {
-    query(tx, "WHERE layer = ?1 AND version = ?2", params![name, version as i64])?
-        .pop()
-        .ok_or_else(|| {
-            let arn = ctx.layer_version_arn(name, version);
-            LambdaError::not_found(format!("Layer version {arn} does not exist.")).into()
-        })
+    query(
+        tx,
+        "WHERE layer = ?1 AND version = ?2",
+        params![name, version as i64],
+    )?
+    .pop()
+    .ok_or_else(|| {
+        let arn = ctx.layer_version_arn(name, version);
+        LambdaError::not_found(format!("Layer version {arn} does not exist.")).into()
+    })
 }
 
 /// Newest first; marker: the version number to start from.

@@ -59,7 +59,10 @@ impl SqliteRegistry {
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::corrupt("database", format!("journal mode stays {mode}")));
+            return Err(StoreError::corrupt(
+                "database",
+                format!("journal mode stays {mode}"),
+            ));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -139,7 +142,10 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::corrupt("json", e))
 }
 
-pub(crate) fn from_json<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: DeserializeOwned>(
+    table: &'static str,
+    s: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::corrupt(table, e))
 }
 
@@ -151,7 +157,10 @@ pub(crate) fn enum_text<T: Serialize>(v: &T) -> Result<String, StoreError> {
     }
 }
 
-pub(crate) fn enum_from<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
+pub(crate) fn enum_from<T: DeserializeOwned>(
+    table: &'static str,
+    s: &str,
+) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|e| StoreError::corrupt(table, e))
 }
@@ -279,7 +288,11 @@ impl Registry for SqliteRegistry {
         self.write(|tx, _| layers::publish(tx, new))
     }
 
-    fn get_layer_version(&self, name: &str, version: u64) -> Result<LayerVersionRecord, StoreError> {
+    fn get_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<LayerVersionRecord, StoreError> {
         self.read(|tx, ctx| layers::get(tx, ctx, name, version))
     }
 
