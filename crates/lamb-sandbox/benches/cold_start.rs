@@ -1,0 +1,2 @@
+//! Cold-start benchmark (filled in below).
+fn main() {}

@@ -1,0 +1,134 @@
+//! A probe that the root tests run inside sandboxes: each subcommand tries one
+//! thing a hostile function might, and prints what the kernel answered.
+//! Not part of lamb; built by `cargo test` as an example.
+
+use std::io::Write;
+
+fn errno_name() -> String {
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EPERM) => "EPERM".into(),
+        Some(libc::EACCES) => "EACCES".into(),
+        Some(libc::EROFS) => "EROFS".into(),
+        Some(libc::EAGAIN) => "EAGAIN".into(),
+        Some(libc::ENOSPC) => "ENOSPC".into(),
+        Some(libc::EINVAL) => "EINVAL".into(),
+        _ => format!("{err}"),
+    }
+}
+
+/// Prints `ok` when the call succeeded, else the errno's name.
+fn report(ret: libc::c_long) {
+    if ret < 0 {
+        println!("{}", errno_name());
+    } else {
+        println!("ok");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    match arg(0).as_str() {
+        "raw-socket" => {
+            // SAFETY: plain socket(2) call.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+            report(fd as libc::c_long);
+        }
+        "packet-socket" => {
+            // SAFETY: plain socket(2) call.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+            report(fd as libc::c_long);
+        }
+        "mount" => {
+            // SAFETY: mount(2) with static C strings.
+            let ret = unsafe {
+                libc::mount(
+                    c"none".as_ptr(),
+                    c"/tmp".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            };
+            report(ret as libc::c_long);
+        }
+        "unshare" => {
+            // SAFETY: unshare(2) with flag constants.
+            let ret = unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUSER) };
+            report(ret as libc::c_long);
+        }
+        "unshare-ns" => {
+            // SAFETY: unshare(2) with a flag constant.
+            let ret = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+            report(ret as libc::c_long);
+        }
+        "setuid0" => {
+            // SAFETY: setuid(2) with an integer.
+            let ret = unsafe { libc::setuid(0) };
+            report(ret as libc::c_long);
+        }
+        "chroot" => {
+            // SAFETY: chroot(2) with a static C string.
+            let ret = unsafe { libc::chroot(c"/tmp".as_ptr()) };
+            report(ret as libc::c_long);
+        }
+        "write" => match std::fs::write(arg(1), b"x") {
+            Ok(()) => println!("ok"),
+            Err(e) => println!("{}", name_of(&e)),
+        },
+        "hog" => hog(arg(1).parse().unwrap_or(1024)),
+        "fork-bomb" => fork_bomb(),
+        "ids" => {
+            // SAFETY: getters with no arguments.
+            let (uid, euid, gid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid()) };
+            println!("{uid} {euid} {gid}");
+        }
+        other => {
+            eprintln!("unknown probe {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn name_of(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EROFS) => "EROFS".into(),
+        Some(libc::EACCES) => "EACCES".into(),
+        Some(libc::EPERM) => "EPERM".into(),
+        Some(libc::ENOSPC) => "ENOSPC".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Touches `mb` megabytes of anonymous memory, printing progress every 16 MB.
+fn hog(mb: usize) {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    for i in 0..mb {
+        chunks.push(vec![1u8; 1 << 20]);
+        if i % 16 == 0 {
+            println!("{i}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+    println!("survived {}", chunks.len());
+}
+
+/// Forks until the kernel refuses, then reports how many children it got.
+fn fork_bomb() {
+    let mut children = 0u32;
+    loop {
+        // SAFETY: the child only pauses until it is killed.
+        match unsafe { libc::fork() } {
+            0 => loop {
+                // SAFETY: pause(2) has no arguments.
+                unsafe { libc::pause() };
+            },
+            pid if pid > 0 => children += 1,
+            _ => {
+                println!("{children} {}", errno_name());
+                return;
+            }
+        }
+    }
+}

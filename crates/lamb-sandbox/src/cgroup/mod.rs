@@ -1,0 +1,106 @@
+//! cgroups, v1 and v2 behind one trait.
+//!
+//! The version is detected once, at start, from the file system type of the
+//! cgroup mount (`statfs`): cgroup2 there means a pure v2 machine; anything
+//! else (tmpfs with one mount per controller) is v1, the hybrid layout
+//! included, whose v2 hierarchy has no controllers. Every sandbox gets one
+//! cgroup named after it under a lamb-owned parent, so a sweep finds what a
+//! dead process left behind.
+
+mod files;
+mod v1;
+mod v2;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use files::FreezeTimeout;
+pub use v1::CgroupV1;
+pub use v2::CgroupV2;
+
+use crate::error::{Result, SandboxError};
+use crate::spec::Limits;
+
+/// `CGROUP2_SUPER_MAGIC` from `linux/magic.h`.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// How long freeze, thaw and removal wait for the kernel before giving up.
+pub(crate) const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which cgroup hierarchy the machine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+/// How a new process enters its cgroup.
+#[derive(Debug)]
+pub enum JoinTarget {
+    /// Write `0` to each of these `cgroup.procs` files from inside the process (v1).
+    ProcsFiles(Vec<PathBuf>),
+    /// Pass this directory to `clone3` with `CLONE_INTO_CGROUP` (v2): no move, no RCU wait.
+    CloneInto(std::os::fd::OwnedFd),
+}
+
+/// What a sandbox's cgroup reports about its processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    /// Highest memory use since the cgroup was created, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Memory in use now, in bytes.
+    pub memory_current_bytes: u64,
+    /// CPU time used by all processes, user and system, in nanoseconds.
+    pub cpu_usage_ns: u64,
+    /// How many times the kernel's OOM killer killed a process here.
+    pub oom_kills: u64,
+    /// Processes and threads alive now.
+    pub pids_current: u64,
+}
+
+/// One cgroup hierarchy (v1 or v2) in which lamb keeps a parent cgroup and
+/// one child cgroup per sandbox, addressed by the sandbox's name.
+pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
+    fn version(&self) -> CgroupVersion;
+    /// Creates the parent cgroup and enables the controllers lamb needs.
+    fn prepare(&self) -> Result<()>;
+    /// Creates the cgroup `name` with `limits` applied.
+    fn create(&self, name: &str, limits: &Limits) -> Result<()>;
+    /// How a new process joins `name`.
+    fn join_target(&self, name: &str) -> Result<JoinTarget>;
+    /// Stops every process in `name` and waits until the kernel says they are stopped.
+    fn freeze(&self, name: &str) -> Result<()>;
+    /// Lets the processes of `name` run again.
+    fn thaw(&self, name: &str) -> Result<()>;
+    fn stats(&self, name: &str) -> Result<CgroupStats>;
+    /// The PIDs (as the host sees them) of every process in `name`.
+    fn procs(&self, name: &str) -> Result<Vec<i32>>;
+    /// Sends SIGKILL to every process in `name`, frozen ones included.
+    fn kill_all(&self, name: &str) -> Result<()>;
+    /// Removes `name`, waiting until its last process is gone.
+    fn remove(&self, name: &str) -> Result<()>;
+    /// The names of every sandbox cgroup under the parent, for the sweep.
+    fn list(&self) -> Result<Vec<String>>;
+    /// Removes the (empty) parent cgroup itself.
+    fn remove_parent(&self) -> Result<()>;
+}
+
+/// The cgroup version of the machine, from the file system type at `root`.
+pub fn detect_version(root: &Path) -> Result<CgroupVersion> {
+    let stat = nix::sys::statfs::statfs(root)
+        .map_err(|e| SandboxError::NoCgroups(format!("statfs {}: {e}", root.display())))?;
+    if stat.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC {
+        Ok(CgroupVersion::V2)
+    } else {
+        Ok(CgroupVersion::V1)
+    }
+}
+
+/// The backend for this machine, keeping sandboxes under `parent` (a cgroup name such as `lamb`).
+pub fn detect(parent: &str) -> Result<Box<dyn CgroupBackend>> {
+    let root = Path::new("/sys/fs/cgroup");
+    match detect_version(root)? {
+        CgroupVersion::V2 => Ok(Box::new(CgroupV2::new(root.join(parent)))),
+        CgroupVersion::V1 => Ok(Box::new(CgroupV1::from_mountinfo(parent)?)),
+    }
+}

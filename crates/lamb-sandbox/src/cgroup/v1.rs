@@ -1,0 +1,236 @@
+//! cgroup v1: one hierarchy per controller (memory, pids, cpu, cpuacct, freezer),
+//! each with a lamb parent and one child per sandbox.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::files::{self, poll_until};
+use super::{CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, SETTLE_TIMEOUT};
+use crate::error::{cgroup_err, Result, SandboxError};
+use crate::spec::Limits;
+use crate::SANDBOX_PREFIX;
+
+/// The controllers lamb uses, in the order their directories are created.
+const CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
+
+/// cgroup v1 back end. Each field is lamb's parent directory in that controller's hierarchy.
+#[derive(Debug, Clone)]
+pub struct CgroupV1 {
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: PathBuf,
+    cpuacct: PathBuf,
+    freezer: PathBuf,
+}
+
+impl CgroupV1 {
+    /// Finds each controller's mount point in `/proc/self/mountinfo` and puts the parent `parent` under it.
+    pub fn from_mountinfo(parent: &str) -> Result<CgroupV1> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| SandboxError::NoCgroups(format!("reading mountinfo: {e}")))?;
+        let find = |controller: &str| -> Result<PathBuf> {
+            v1_mount_point(&mountinfo, controller)
+                .map(|mount| mount.join(parent))
+                .ok_or_else(|| SandboxError::NoCgroups(format!("no cgroup v1 `{controller}` hierarchy is mounted")))
+        };
+        Ok(CgroupV1 {
+            memory: find("memory")?,
+            pids: find("pids")?,
+            cpu: find("cpu")?,
+            cpuacct: find("cpuacct")?,
+            freezer: find("freezer")?,
+        })
+    }
+
+    /// The mount points of every cgroup v1 hierarchy lamb uses (for `favordynmods`).
+    pub fn hierarchy_mounts(&self) -> Vec<PathBuf> {
+        let mut mounts: Vec<PathBuf> = self
+            .parents()
+            .iter()
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        mounts.dedup();
+        mounts
+    }
+
+    /// Parent directories, once each (cpu and cpuacct are often mounted together).
+    fn parents(&self) -> Vec<&Path> {
+        let mut parents: Vec<&Path> = Vec::with_capacity(CONTROLLERS.len());
+        for p in [&self.memory, &self.pids, &self.cpu, &self.cpuacct, &self.freezer] {
+            if !parents.contains(&p.as_path()) {
+                parents.push(p);
+            }
+        }
+        parents
+    }
+
+    fn dirs(&self, name: &str) -> Vec<PathBuf> {
+        self.parents().into_iter().map(|p| p.join(name)).collect()
+    }
+
+    fn set_freezer_state(&self, name: &str, state: &str) -> Result<()> {
+        let path = self.freezer.join(name).join("freezer.state");
+        files::write(&path, state)?;
+        let settled = poll_until(SETTLE_TIMEOUT, || Ok(files::read(&path)?.trim() == state))?;
+        if settled {
+            Ok(())
+        } else {
+            Err(cgroup_err("freeze", path)(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                files::FreezeTimeout,
+            )))
+        }
+    }
+}
+
+/// The mount point of the v1 hierarchy that carries `controller` among its super options.
+fn v1_mount_point(mountinfo: &str, controller: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mut right = right.split_whitespace();
+        let fstype = right.next()?;
+        let _source = right.next()?;
+        let options = right.next()?;
+        if fstype != "cgroup" || !options.split(',').any(|o| o == controller) {
+            return None;
+        }
+        left.split_whitespace().nth(4).map(PathBuf::from)
+    })
+}
+
+impl CgroupBackend for CgroupV1 {
+    fn version(&self) -> CgroupVersion {
+        CgroupVersion::V1
+    }
+
+    fn prepare(&self) -> Result<()> {
+        for parent in self.parents() {
+            fs::create_dir_all(parent).map_err(cgroup_err("mkdir", parent))?;
+        }
+        Ok(())
+    }
+
+    fn create(&self, name: &str, limits: &Limits) -> Result<()> {
+        for dir in self.dirs(name) {
+            fs::create_dir(&dir).map_err(cgroup_err("mkdir", &dir))?;
+        }
+        let memory = self.memory.join(name);
+        let bytes = limits.memory_bytes.to_string();
+        files::write(&memory.join("memory.limit_in_bytes"), &bytes)?;
+        // Memory plus swap equal to memory: no swap, where swap accounting exists.
+        files::write_optional(&memory.join("memory.memsw.limit_in_bytes"), &bytes)?;
+        files::write_optional(&memory.join("memory.swappiness"), "0")?;
+        files::write(&self.pids.join(name).join("pids.max"), &limits.pids.to_string())?;
+        let cpu = self.cpu.join(name);
+        files::write(&cpu.join("cpu.cfs_period_us"), &limits.cpu.period_us.to_string())?;
+        files::write(&cpu.join("cpu.cfs_quota_us"), &limits.cpu.quota_us.to_string())?;
+        files::write(&cpu.join("cpu.shares"), &limits.cpu.shares().to_string())?;
+        Ok(())
+    }
+
+    fn join_target(&self, name: &str) -> Result<JoinTarget> {
+        Ok(JoinTarget::ProcsFiles(
+            self.dirs(name).into_iter().map(|d| d.join("cgroup.procs")).collect(),
+        ))
+    }
+
+    fn freeze(&self, name: &str) -> Result<()> {
+        self.set_freezer_state(name, "FROZEN")
+    }
+
+    fn thaw(&self, name: &str) -> Result<()> {
+        self.set_freezer_state(name, "THAWED")
+    }
+
+    fn stats(&self, name: &str) -> Result<CgroupStats> {
+        let memory = self.memory.join(name);
+        let oom = files::read_keyed_or_empty(&memory.join("memory.oom_control"))?;
+        Ok(CgroupStats {
+            memory_peak_bytes: files::read_u64_or_zero(&memory.join("memory.max_usage_in_bytes"))?,
+            memory_current_bytes: files::read_u64_or_zero(&memory.join("memory.usage_in_bytes"))?,
+            cpu_usage_ns: files::read_u64_or_zero(&self.cpuacct.join(name).join("cpuacct.usage"))?,
+            oom_kills: files::keyed_value(&oom, "oom_kill").unwrap_or(0),
+            pids_current: files::read_u64_or_zero(&self.pids.join(name).join("pids.current"))?,
+        })
+    }
+
+    fn procs(&self, name: &str) -> Result<Vec<i32>> {
+        files::read_pids(&self.freezer.join(name).join("cgroup.procs"))
+    }
+
+    fn kill_all(&self, name: &str) -> Result<()> {
+        // Freeze first so nothing forks between reading the list and the kill;
+        // frozen tasks die once thawed.
+        let frozen = self.freeze(name).is_ok();
+        let result = poll_until(SETTLE_TIMEOUT, || {
+            let pids = self.procs(name)?;
+            files::kill_pids(&pids);
+            Ok(pids.is_empty() || frozen)
+        });
+        let thawed = self.thaw(name);
+        result?;
+        thawed
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        for dir in self.dirs(name) {
+            files::remove_dir_settled(&dir, SETTLE_TIMEOUT)?;
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for parent in self.parents() {
+            for name in files::child_names(parent, SANDBOX_PREFIX)? {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn remove_parent(&self) -> Result<()> {
+        for parent in self.parents() {
+            files::remove_dir_settled(parent, SETTLE_TIMEOUT)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn mount_points_are_found_by_super_option() {
+        assert_eq!(
+            v1_mount_point(MOUNTINFO, "memory"),
+            Some("/sys/fs/cgroup/memory".into())
+        );
+        assert_eq!(
+            v1_mount_point(MOUNTINFO, "cpuacct"),
+            Some("/sys/fs/cgroup/cpu,cpuacct".into())
+        );
+        assert_eq!(v1_mount_point(MOUNTINFO, "pids"), None);
+    }
+
+    #[test]
+    fn comounted_controllers_get_one_directory() {
+        let v1 = CgroupV1 {
+            memory: "/m/lamb".into(),
+            pids: "/p/lamb".into(),
+            cpu: "/c/lamb".into(),
+            cpuacct: "/c/lamb".into(),
+            freezer: "/f/lamb".into(),
+        };
+        assert_eq!(v1.dirs("lamb-x").len(), 4);
+    }
+}

@@ -1,0 +1,39 @@
+//! lamb's sandbox: Linux namespaces, a read-only overlay root, a cgroup and no
+//! privileges, for one process tree. Synchronous, and it knows nothing of Lambda.
+//!
+//! ```no_run
+//! use lamb_sandbox::{Sandboxer, SandboxerConfig, SandboxSpec, ProcessSpec, User, SandboxIo};
+//! let sandboxer = Sandboxer::new(SandboxerConfig {
+//!     state_dir: "/var/lib/lamb/sandboxes".into(),
+//!     cgroup_parent: "lamb".into(),
+//! })?;
+//! let process = ProcessSpec { argv: vec!["/bin/true".into()], env: vec![], cwd: "/".into() };
+//! let spec = SandboxSpec::new(vec!["/var/lib/lamb/runtimes/provided.al2023".into()], process, User { uid: 993, gid: 990 });
+//! let outcome = sandboxer.run(&spec, SandboxIo::default())?;
+//! println!("{} with {} bytes at peak", outcome.exit, outcome.stats.memory_peak_bytes);
+//! # Ok::<(), lamb_sandbox::SandboxError>(())
+//! ```
+//!
+//! The calling process must be root. [`Sandboxer::create`] clones from the
+//! calling thread; the child runs only pre-built, allocation-free code (see
+//! [`child`](crate::child)), so a multi-threaded caller is safe, though a
+//! small single-threaded spawner process keeps the clone cheapest.
+
+pub mod cgroup;
+mod child;
+mod error;
+pub mod oci;
+mod plan;
+mod sandbox;
+pub mod spec;
+mod sweep;
+pub mod v1_tuning;
+
+pub use cgroup::{CgroupStats, CgroupVersion};
+pub use child::Step;
+pub use error::{Result, SandboxError};
+pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
+pub use spec::{CpuLimit, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+
+/// The prefix of every cgroup and path a sandbox creates, so a sweep can find them.
+pub const SANDBOX_PREFIX: &str = "lamb-";

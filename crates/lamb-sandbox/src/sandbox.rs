@@ -1,0 +1,493 @@
+//! Creating, running, freezing and destroying sandboxes: the parent's side.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget};
+use crate::child::{self, ChildReport, Step};
+use crate::error::{Result, SandboxError};
+use crate::plan::{self, ChildFds, RootDirs};
+use crate::spec::SandboxSpec;
+use crate::SANDBOX_PREFIX;
+
+/// Where a [`Sandboxer`] keeps its state and cgroups.
+#[derive(Debug, Clone)]
+pub struct SandboxerConfig {
+    /// A root-owned directory for the shared mount point and cached top layers.
+    pub state_dir: PathBuf,
+    /// The parent cgroup (a name, such as `lamb`) under which every sandbox cgroup lives.
+    pub cgroup_parent: String,
+}
+
+/// Creates sandboxes on this machine. One per process; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Sandboxer {
+    config: SandboxerConfig,
+    cgroups: Arc<dyn CgroupBackend>,
+    last_cap: u32,
+    /// Every sandbox mounts its root here, each in its own mount namespace,
+    /// so the host never sees the mount and no per-sandbox directory is made.
+    new_root: PathBuf,
+    /// Top layers already on disk, by key.
+    top_layers: Mutex<HashSet<String>>,
+}
+
+/// Descriptors handed to the sandbox's process. `None` stdio reads and writes `/dev/null`.
+#[derive(Debug, Default)]
+pub struct SandboxIo {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// Passed as descriptors 3, 4, ... in order.
+    pub extra_fds: Vec<OwnedFd>,
+}
+
+/// How the sandbox's first process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl fmt::Display for Exit {
+    /// Formats like Go's `os.ProcessState`, which Lambda's error messages quote.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Exit::Code(code) => write!(f, "exit status {code}"),
+            Exit::Signal(signal) => write!(f, "signal: {}", signal_name(signal)),
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGKILL => "killed".into(),
+        libc::SIGTERM => "terminated".into(),
+        libc::SIGSEGV => "segmentation fault".into(),
+        libc::SIGABRT => "aborted".into(),
+        libc::SIGBUS => "bus error".into(),
+        libc::SIGILL => "illegal instruction".into(),
+        libc::SIGFPE => "floating point exception".into(),
+        libc::SIGINT => "interrupt".into(),
+        libc::SIGHUP => "hangup".into(),
+        libc::SIGPIPE => "broken pipe".into(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// The result of [`Sandboxer::run`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunOutcome {
+    pub exit: Exit,
+    pub stats: CgroupStats,
+}
+
+impl Sandboxer {
+    /// Detects the cgroup version, prepares the parent cgroup and the state directory.
+    pub fn new(config: SandboxerConfig) -> Result<Sandboxer> {
+        let backend: Arc<dyn CgroupBackend> = cgroup::detect(&config.cgroup_parent)?.into();
+        Sandboxer::with_backend(config, backend)
+    }
+
+    /// Like [`Sandboxer::new`] with a given cgroup back end.
+    pub fn with_backend(config: SandboxerConfig, cgroups: Arc<dyn CgroupBackend>) -> Result<Sandboxer> {
+        cgroups.prepare()?;
+        let new_root = config.state_dir.join("lamb-root");
+        fs::create_dir_all(&new_root).map_err(|source| SandboxError::PrepareDir {
+            path: new_root.clone(),
+            source,
+        })?;
+        Ok(Sandboxer {
+            last_cap: last_capability(),
+            new_root,
+            config,
+            cgroups,
+            top_layers: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn cgroup_version(&self) -> CgroupVersion {
+        self.cgroups.version()
+    }
+
+    pub fn cgroups(&self) -> &Arc<dyn CgroupBackend> {
+        &self.cgroups
+    }
+
+    pub fn config(&self) -> &SandboxerConfig {
+        &self.config
+    }
+
+    /// Creates a sandbox and starts `spec.process` as its PID 1.
+    ///
+    /// Returns once the process has been executed (or the set-up failed, in
+    /// which case nothing of the sandbox is left).
+    pub fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<Sandbox> {
+        spec.validate()?;
+        let id = new_id();
+        let top_layer = self.top_layer(spec)?;
+        self.cgroups.create(&id, &spec.limits)?;
+        match self.start(&id, spec, &top_layer, io) {
+            Ok((pid, pidfd)) => Ok(Sandbox {
+                id,
+                pid,
+                pidfd,
+                cgroups: Arc::clone(&self.cgroups),
+                exit: None,
+                frozen: false,
+                destroyed: false,
+            }),
+            Err(err) => {
+                let _ = self.cgroups.kill_all(&id);
+                let _ = self.cgroups.remove(&id);
+                Err(err)
+            }
+        }
+    }
+
+    /// Creates a sandbox, waits for its process to exit, reads its stats and destroys it.
+    pub fn run(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<RunOutcome> {
+        let mut sandbox = self.create(spec, io)?;
+        let exit = sandbox.wait()?;
+        let stats = sandbox.stats()?;
+        sandbox.destroy()?;
+        Ok(RunOutcome { exit, stats })
+    }
+
+    /// Clones the process into its namespaces and waits until it has executed.
+    fn start(&self, id: &str, spec: &SandboxSpec, top_layer: &Path, io: SandboxIo) -> Result<(i32, OwnedFd)> {
+        let join = self.cgroups.join_target(id)?;
+        let (procs, cgroup_fd) = match &join {
+            JoinTarget::ProcsFiles(files) => (files.as_slice(), None),
+            JoinTarget::CloneInto(fd) => (&[][..], Some(fd.as_raw_fd())),
+        };
+        let (error_read, error_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Sync(e.into()))?;
+        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let fds = ChildFds {
+            error_fd: error_write.as_raw_fd(),
+            stdio: [raw(&io.stdin), raw(&io.stdout), raw(&io.stderr)],
+            extra: io.extra_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
+        };
+        let dirs = RootDirs {
+            new_root: &self.new_root,
+            top_layer,
+        };
+        let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
+        let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd)?;
+        // The child holds its own copies now; closing ours lets the pipe reach EOF at exec.
+        drop(error_write);
+        drop(io);
+        match read_report(&error_read) {
+            Ok(None) => Ok((pid, pidfd)),
+            Ok(Some(report)) => {
+                reap(pid);
+                Err(SandboxError::ChildSetup {
+                    step: Step::from_u32(report.step).unwrap_or(Step::Exec),
+                    source: io::Error::from_raw_os_error(report.errno),
+                })
+            }
+            Err(err) => {
+                // SAFETY: pidfd is a live pidfd we own; SIGKILL has no side effect on our memory.
+                unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+                reap(pid);
+                Err(SandboxError::Sync(err))
+            }
+        }
+    }
+
+    /// The per-machine top layer for this set of mount points: `/etc/hosts` and
+    /// empty mount points, so the runtime rootfs needs none of its own. Cached on
+    /// disk by key; built in a temporary directory and renamed into place.
+    fn top_layer(&self, spec: &SandboxSpec) -> Result<PathBuf> {
+        let points = plan::mount_points(spec);
+        let key = plan::mount_points_key(&points);
+        let dir = self.config.state_dir.join(format!("{SANDBOX_PREFIX}top-{key}"));
+        let mut known = self.top_layers.lock().unwrap_or_else(|e| e.into_inner());
+        if known.contains(&key) || dir.is_dir() {
+            known.insert(key);
+            return Ok(dir);
+        }
+        let prepare_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SandboxError::PrepareDir { path, source }
+        };
+        let staging = self
+            .config
+            .state_dir
+            .join(format!("{SANDBOX_PREFIX}top-{key}.{}.tmp", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir_all(staging.join("etc")).map_err(prepare_err(&staging))?;
+        fs::write(staging.join("etc/hosts"), HOSTS).map_err(prepare_err(&staging))?;
+        for (point, is_file) in points {
+            let path = staging.join(point.strip_prefix("/").unwrap_or(&point));
+            let parent = path.parent().unwrap_or(&staging);
+            fs::create_dir_all(parent).map_err(prepare_err(parent))?;
+            let made = if is_file {
+                fs::write(&path, b"")
+            } else {
+                fs::create_dir_all(&path)
+            };
+            made.map_err(prepare_err(&path))?;
+        }
+        fs::rename(&staging, &dir).map_err(prepare_err(&dir))?;
+        known.insert(key);
+        Ok(dir)
+    }
+
+    /// Removes whatever an earlier process (a killed daemon) left: it kills every
+    /// process in every sandbox cgroup under the parent, removes those cgroups,
+    /// detaches mounts under the state directory and removes lamb's files there.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &self.new_root)?;
+        // The sweep removed the cached top layers too.
+        self.top_layers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        Ok(report)
+    }
+}
+
+pub use crate::sweep::SweepReport;
+
+/// `/etc/hosts` inside every sandbox.
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+/// `lamb-` and 16 random hex digits: unique, and recognisable by the sweep.
+fn new_id() -> String {
+    format!("{SANDBOX_PREFIX}{:016x}", rand::random::<u64>())
+}
+
+/// The highest capability number this kernel knows.
+fn last_capability() -> u32 {
+    fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// Mirrors `struct clone_args` of `linux/sched.h`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The namespaces every sandbox gets; the cgroup namespace comes after the join.
+const NAMESPACES: libc::c_int =
+    libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET;
+
+/// `clone3` into new namespaces (and, on v2, straight into the cgroup).
+/// The child runs [`child::run`] and never returns here.
+fn clone_sandbox(plan: &child::ChildPlan, cgroup_fd: Option<RawFd>) -> Result<(i32, OwnedFd)> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: (NAMESPACES | libc::CLONE_PIDFD) as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 with a valid, fully initialised clone_args and no new stack:
+    // the child continues on a copy of this stack, like fork(2).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        // SAFETY: we are the freshly cloned child, and `plan` was built for it.
+        0 => unsafe { child::run(plan) },
+        pid if pid > 0 => {
+            // SAFETY: the kernel stored a new pidfd that nobody else owns.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok((pid as i32, pidfd))
+        }
+        _ => Err(SandboxError::Clone(io::Error::last_os_error())),
+    }
+}
+
+/// Reads the child's report: `None` at end of file, which means `execve` succeeded.
+fn read_report(pipe: &OwnedFd) -> io::Result<Option<ChildReport>> {
+    let mut buf = [0u8; ChildReport::SIZE];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match nix::unistd::read(pipe.as_raw_fd(), &mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "short report from the sandbox",
+                ))
+            }
+            Ok(n) => filled += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(ChildReport::from_bytes(buf)))
+}
+
+/// Waits for `pid`, ignoring how it ended.
+fn reap(pid: i32) {
+    let _ = wait_pid(pid, 0);
+}
+
+/// `waitpid` that retries on EINTR; `None` with WNOHANG while the process runs.
+fn wait_pid(pid: i32, flags: libc::c_int) -> io::Result<Option<Exit>> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes one int.
+        let ret = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if ret == 0 {
+            return Ok(None);
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(Some(Exit::Code(libc::WEXITSTATUS(status))));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(Some(Exit::Signal(libc::WTERMSIG(status))));
+        }
+    }
+}
+
+/// A live sandbox. Dropping it destroys it; [`Sandbox::destroy`] reports errors.
+#[derive(Debug)]
+pub struct Sandbox {
+    id: String,
+    pid: i32,
+    pidfd: OwnedFd,
+    cgroups: Arc<dyn CgroupBackend>,
+    exit: Option<Exit>,
+    frozen: bool,
+    destroyed: bool,
+}
+
+impl Sandbox {
+    /// The sandbox's name, also its cgroup's name.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The PID of the sandbox's first process, as the host sees it.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// A pidfd of the first process: readable when it exits (for `poll` or an async reactor).
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Waits for the first process to exit. Its exit takes every other process
+    /// of the sandbox with it (PID namespace).
+    pub fn wait(&mut self) -> Result<Exit> {
+        if let Some(exit) = self.exit {
+            return Ok(exit);
+        }
+        let exit = wait_pid(self.pid, 0)
+            .map_err(SandboxError::Wait)?
+            .ok_or_else(|| SandboxError::Wait(io::Error::other("process still running")))?;
+        self.exit = Some(exit);
+        Ok(exit)
+    }
+
+    /// The exit of the first process, if it has exited, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<Exit>> {
+        if self.exit.is_none() {
+            self.exit = wait_pid(self.pid, libc::WNOHANG).map_err(SandboxError::Wait)?;
+        }
+        Ok(self.exit)
+    }
+
+    /// Stops every process of the sandbox (cgroup freezer) until [`Sandbox::thaw`].
+    pub fn freeze(&mut self) -> Result<()> {
+        self.cgroups.freeze(&self.id)?;
+        self.frozen = true;
+        Ok(())
+    }
+
+    pub fn thaw(&mut self) -> Result<()> {
+        self.cgroups.thaw(&self.id)?;
+        self.frozen = false;
+        Ok(())
+    }
+
+    /// Peak and current memory, CPU time, OOM kills and live processes.
+    pub fn stats(&self) -> Result<CgroupStats> {
+        self.cgroups.stats(&self.id)
+    }
+
+    /// Kills every process of the sandbox; [`Sandbox::wait`] then returns promptly.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.frozen && self.cgroups.version() == CgroupVersion::V1 {
+            // A v1-frozen task does not act on SIGKILL until thawed.
+            self.thaw()?;
+        }
+        if self.exit.is_none() {
+            // SAFETY: pidfd_send_signal on our live pidfd, no info struct.
+            let ret =
+                unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+            let err = io::Error::last_os_error();
+            if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
+                return Err(SandboxError::Signal(err));
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the sandbox, reaps its process and removes its cgroup: nothing is left.
+    pub fn destroy(mut self) -> Result<()> {
+        self.destroy_inner()
+    }
+
+    fn destroy_inner(&mut self) -> Result<()> {
+        if self.destroyed {
+            return Ok(());
+        }
+        self.kill()?;
+        self.wait()?;
+        // PID 1's exit killed the namespace; anything still listed is on its way out.
+        if !self.cgroups.procs(&self.id)?.is_empty() {
+            self.cgroups.kill_all(&self.id)?;
+        }
+        self.cgroups.remove(&self.id)?;
+        self.destroyed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Err(err) = self.destroy_inner() {
+            tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! What a sandbox is made of: the spec a caller hands to [`crate::Sandboxer::create`].
+//!
+//! The vocabulary follows the OCI runtime spec (root, mounts, process, user,
+//! resources); [`crate::oci`] converts a spec to `oci_spec::runtime::Spec` so the
+//! same sandbox can be handed to crun or runsc. The built-in back end reads it
+//! directly, because that is the fast path.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SandboxError};
+
+/// 512 MiB, Lambda's default `/tmp`.
+pub const DEFAULT_TMP_SIZE: u64 = 512 * 1024 * 1024;
+/// Lambda's process and thread limit per execution environment.
+pub const DEFAULT_PIDS_LIMIT: u64 = 1024;
+/// Lambda's file descriptor limit.
+pub const DEFAULT_NOFILE: u64 = 1024;
+/// Lambda gives one full vCPU at this much memory, and CPU in proportion below and above.
+pub const MEMORY_MB_PER_VCPU: u64 = 1769;
+/// The CFS period lamb uses; quota is a share of it.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// Everything needed to create one sandbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SandboxSpec {
+    /// Read-only root filesystem layers, lowest first; the first is the runtime rootfs.
+    pub rootfs_layers: Vec<PathBuf>,
+    /// Read-only mounts inside the root, applied in order.
+    pub mounts: Vec<MountSpec>,
+    /// Size of the writable `/tmp` tmpfs, in bytes.
+    pub tmp_size_bytes: u64,
+    /// Host name seen inside the sandbox's UTS namespace.
+    pub hostname: String,
+    /// The unprivileged user the process runs as.
+    pub user: User,
+    /// The process started as PID 1 of the sandbox.
+    pub process: ProcessSpec,
+    /// Kernel-enforced limits.
+    pub limits: Limits,
+    /// Kill the sandbox when the process that created it dies (`PR_SET_PDEATHSIG`).
+    pub kill_on_parent_death: bool,
+}
+
+/// A read-only mount inside the sandbox root.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum MountSpec {
+    /// A host directory or file bound read-only at `target`.
+    Bind { source: PathBuf, target: PathBuf },
+    /// Directories merged read-only at `target`, lowest first: a later layer wins on the same path.
+    Layers { layers: Vec<PathBuf>, target: PathBuf },
+}
+
+impl MountSpec {
+    /// The absolute path inside the sandbox where this mount appears.
+    pub fn target(&self) -> &PathBuf {
+        match self {
+            MountSpec::Bind { target, .. } | MountSpec::Layers { target, .. } => target,
+        }
+    }
+}
+
+/// A numeric user and group; never root.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The process to execute once the sandbox is set up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ProcessSpec {
+    /// `argv[0]` is an absolute path inside the sandbox root.
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` strings; nothing of the caller's environment is inherited.
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+}
+
+/// The kernel-enforced limits of one sandbox.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Hard memory limit in bytes, swap included (there is no swap).
+    pub memory_bytes: u64,
+    /// Maximum number of processes and threads (pids controller).
+    pub pids: u64,
+    /// CPU bandwidth.
+    pub cpu: CpuLimit,
+    /// `RLIMIT_NOFILE`.
+    pub nofile: u64,
+    /// `RLIMIT_NPROC` (counted per user by the kernel; the pids limit is the per-sandbox bound).
+    pub nproc: u64,
+}
+
+impl Limits {
+    /// The limits Lambda applies to a function of `memory_mb` megabytes.
+    pub fn for_memory_mb(memory_mb: u64) -> Limits {
+        Limits {
+            memory_bytes: memory_mb * 1024 * 1024,
+            pids: DEFAULT_PIDS_LIMIT,
+            cpu: CpuLimit::proportional_to_memory(memory_mb),
+            nofile: DEFAULT_NOFILE,
+            nproc: DEFAULT_PIDS_LIMIT,
+        }
+    }
+}
+
+/// CFS bandwidth: `quota_us` of CPU time per `period_us`, and a relative weight.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CpuLimit {
+    pub quota_us: u64,
+    pub period_us: u64,
+    /// cgroup v2 `cpu.weight` (1-10000, 100 is the default); v1 shares are derived from it.
+    pub weight: u64,
+}
+
+impl CpuLimit {
+    /// One vCPU at 1769 MB and in proportion to memory elsewhere, as Lambda allocates CPU.
+    pub fn proportional_to_memory(memory_mb: u64) -> CpuLimit {
+        let quota_us = (memory_mb * CPU_PERIOD_US / MEMORY_MB_PER_VCPU).max(1000);
+        // The weight follows the same proportion so that, under contention, a
+        // larger function also gets the larger share.
+        let weight = (memory_mb * 100 / MEMORY_MB_PER_VCPU).clamp(1, 10_000);
+        CpuLimit {
+            quota_us,
+            period_us: CPU_PERIOD_US,
+            weight,
+        }
+    }
+
+    /// cgroup v1 `cpu.shares` equivalent of the v2 weight (1024 shares = weight 100).
+    pub fn shares(&self) -> u64 {
+        (self.weight * 1024 / 100).max(2)
+    }
+}
+
+impl SandboxSpec {
+    /// A spec with Lambda's defaults for everything but the layers and the process.
+    pub fn new(rootfs_layers: Vec<PathBuf>, process: ProcessSpec, user: User) -> SandboxSpec {
+        SandboxSpec {
+            rootfs_layers,
+            mounts: Vec::new(),
+            tmp_size_bytes: DEFAULT_TMP_SIZE,
+            hostname: "sandbox".to_owned(),
+            user,
+            process,
+            limits: Limits::for_memory_mb(128),
+            kill_on_parent_death: true,
+        }
+    }
+
+    /// Refuses specs the kernel would refuse later, with a readable reason.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |why: String| Err(SandboxError::InvalidSpec(why));
+        if self.rootfs_layers.is_empty() {
+            return invalid("at least one rootfs layer is needed".into());
+        }
+        if self.user.uid == 0 || self.user.gid == 0 {
+            return invalid("the sandbox user must not be root".into());
+        }
+        if self.process.argv.is_empty() || !self.process.argv[0].starts_with('/') {
+            return invalid("argv[0] must be an absolute path".into());
+        }
+        if !self.process.cwd.is_absolute() {
+            return invalid("the working directory must be absolute".into());
+        }
+        if self.hostname.is_empty() || self.hostname.len() > 64 {
+            return invalid("the host name must have 1 to 64 characters".into());
+        }
+        for mount in &self.mounts {
+            let target = mount.target();
+            if !target.is_absolute() || target.components().any(|c| c.as_os_str() == "..") {
+                return invalid(format!(
+                    "mount target {} must be absolute, without ..",
+                    target.display()
+                ));
+            }
+            if let MountSpec::Layers { layers, .. } = mount {
+                if layers.is_empty() {
+                    return invalid(format!("no layers for {}", target.display()));
+                }
+            }
+        }
+        if self.limits.memory_bytes < 16 * 1024 * 1024 {
+            return invalid("the memory limit must be at least 16 MiB".into());
+        }
+        if self.limits.pids == 0 || self.limits.cpu.period_us == 0 || self.limits.cpu.quota_us == 0 {
+            return invalid("pids and cpu limits must be positive".into());
+        }
+        let strings = self
+            .process
+            .argv
+            .iter()
+            .chain(&self.process.env)
+            .chain([&self.hostname]);
+        if strings.into_iter().any(|s| s.contains('\0')) {
+            return invalid("argv, env and host name must not contain NUL".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SandboxSpec {
+        let process = ProcessSpec {
+            argv: vec!["/bin/true".into()],
+            env: vec![],
+            cwd: "/".into(),
+        };
+        SandboxSpec::new(vec!["/rootfs".into()], process, User { uid: 993, gid: 990 })
+    }
+
+    #[test]
+    fn cpu_is_one_vcpu_at_1769_mb() {
+        assert_eq!(CpuLimit::proportional_to_memory(1769).quota_us, CPU_PERIOD_US);
+        assert_eq!(CpuLimit::proportional_to_memory(3538).quota_us, 2 * CPU_PERIOD_US);
+        let small = CpuLimit::proportional_to_memory(128);
+        assert_eq!(small.quota_us, 128 * CPU_PERIOD_US / 1769);
+        assert!(small.shares() < 1024);
+    }
+
+    #[test]
+    fn root_user_is_refused() {
+        let mut s = spec();
+        assert!(s.validate().is_ok());
+        s.user.uid = 0;
+        assert!(matches!(s.validate(), Err(SandboxError::InvalidSpec(_))));
+    }
+
+    #[test]
+    fn relative_argv_and_dotdot_targets_are_refused() {
+        let mut s = spec();
+        s.process.argv = vec!["true".into()];
+        assert!(s.validate().is_err());
+        let mut s = spec();
+        s.mounts.push(MountSpec::Bind {
+            source: "/x".into(),
+            target: "/opt/../etc".into(),
+        });
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn nul_bytes_are_refused() {
+        let mut s = spec();
+        s.process.env.push("A=\0".into());
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! The start-up sweep: what a killed process left behind is found by its
+//! lamb-specific names and removed.
+
+use std::fs;
+use std::path::Path;
+
+use crate::cgroup::CgroupBackend;
+use crate::error::{Result, SandboxError};
+use crate::SANDBOX_PREFIX;
+
+/// What a sweep found and removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub processes_killed: usize,
+    pub cgroups_removed: usize,
+    pub mounts_detached: usize,
+    pub paths_removed: usize,
+}
+
+pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, new_root: &Path) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    for name in cgroups.list()? {
+        report.processes_killed += cgroups.procs(&name)?.len();
+        cgroups.kill_all(&name)?;
+        cgroups.remove(&name)?;
+        report.cgroups_removed += 1;
+    }
+    report.mounts_detached = detach_mounts_under(state_dir)?;
+    report.paths_removed = remove_stale_paths(state_dir, new_root)?;
+    Ok(report)
+}
+
+/// Detaches every mount at or below `dir` in this mount namespace, deepest first.
+/// The built-in back end mounts only inside sandboxes; an OCI back end's
+/// pre-mounted roots, or a crash mid-mount, are what this catches.
+fn detach_mounts_under(dir: &Path) -> Result<usize> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|source| SandboxError::Cleanup {
+        path: "/proc/self/mountinfo".into(),
+        source,
+    })?;
+    let mut targets: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .filter(|target| Path::new(target).starts_with(dir))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for target in &targets {
+        nix::mount::umount2(*target, nix::mount::MntFlags::MNT_DETACH).map_err(|e| SandboxError::Cleanup {
+            path: target.into(),
+            source: e.into(),
+        })?;
+    }
+    Ok(targets.len())
+}
+
+/// Removes lamb's entries in the state directory, except the shared mount point.
+fn remove_stale_paths(state_dir: &Path, new_root: &Path) -> Result<usize> {
+    let Ok(entries) = fs::read_dir(state_dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with(SANDBOX_PREFIX);
+        if !ours || path == new_root {
+            continue;
+        }
+        fs::remove_dir_all(&path).map_err(|source| SandboxError::Cleanup {
+            path: path.clone(),
+            source,
+        })?;
+        removed += 1;
+    }
+    Ok(removed)
+}

@@ -1,0 +1,165 @@
+//! Shared set-up of the root tests: a tiny rootfs (static busybox and the
+//! probe example with its libraries), a sandboxer, and a way to run a spec and
+//! collect what it printed.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use lamb_sandbox::{CgroupStats, Exit, ProcessSpec, SandboxIo, SandboxSpec, Sandboxer, SandboxerConfig, User};
+
+pub const SANDBOX_USER: User = User { uid: 993, gid: 990 };
+
+/// Root tests say so and stop when not run as root. On this project's
+/// machines and in CI they run as root, every time.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIPPED {}: needs root", module_path!());
+            return;
+        }
+    };
+}
+
+const BUSYBOX_APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "id", "hostname", "ip", "dd", "sleep", "touch", "mkdir", "wc", "grep", "head", "true",
+    "seq", "ps", "df", "tail", "mount", "unshare", "sort", "tr",
+];
+
+fn tmp_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lamb-sandbox-tests-{}", std::process::id()))
+}
+
+/// The probe example next to this test binary.
+pub fn probe_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let probe = profile_dir.join("examples/sandbox_probe");
+    assert!(
+        probe.exists(),
+        "{} is missing: cargo test builds examples",
+        probe.display()
+    );
+    probe
+}
+
+/// A rootfs built once per test process: `/bin` with busybox and the probe.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let root = tmp_root().join("rootfs");
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+        for applet in BUSYBOX_APPLETS {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        let probe = probe_binary();
+        fs::copy(&probe, root.join("bin/probe")).unwrap();
+        copy_libraries(&probe, &root);
+        // A setuid-root copy: nosuid and no_new_privs must make the bit useless.
+        fs::copy(&probe, root.join("bin/suid-probe")).unwrap();
+        fs::set_permissions(root.join("bin/suid-probe"), fs::Permissions::from_mode(0o4755)).unwrap();
+        fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nsbx_user1051:x:993:990::/tmp:/bin/sh\n",
+        )
+        .unwrap();
+        root
+    })
+}
+
+/// Copies the shared libraries `binary` needs (as `ldd` lists them) into `root`.
+fn copy_libraries(binary: &Path, root: &Path) {
+    let out = Command::new("ldd").arg(binary).output().expect("ldd runs");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(lib) = path {
+            let dest = root.join(lib.trim_start_matches('/'));
+            fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            fs::copy(lib, &dest).unwrap();
+        }
+    }
+}
+
+/// A directory of test files, laid out from (relative path, content) pairs.
+pub fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = tmp_root().join(name);
+    let _ = fs::remove_dir_all(&dir);
+    for (path, content) in files {
+        let file = dir.join(path);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, content).unwrap();
+    }
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn state_dir() -> PathBuf {
+    tmp_root().join("state")
+}
+
+/// The sandboxer shared by the tests of one process, under the `lamb-test` cgroup.
+pub fn sandboxer() -> &'static Sandboxer {
+    static SANDBOXER: OnceLock<Sandboxer> = OnceLock::new();
+    SANDBOXER.get_or_init(|| {
+        Sandboxer::new(SandboxerConfig {
+            state_dir: state_dir(),
+            cgroup_parent: "lamb-test".into(),
+        })
+        .expect("sandboxer starts")
+    })
+}
+
+/// A spec running `argv` in the test rootfs with Lambda's defaults.
+pub fn spec(argv: &[&str]) -> SandboxSpec {
+    let process = ProcessSpec {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+    };
+    SandboxSpec::new(vec![rootfs().to_path_buf()], process, SANDBOX_USER)
+}
+
+/// A spec running a shell command.
+pub fn shell(script: &str) -> SandboxSpec {
+    spec(&["/bin/sh", "-c", script])
+}
+
+/// What a finished sandbox printed, how it ended, and its cgroup's numbers.
+pub struct Output {
+    pub exit: Exit,
+    pub stdout: String,
+    pub stats: CgroupStats,
+}
+
+/// Runs `spec` to completion with stdout and stderr captured together.
+pub fn run(spec: &SandboxSpec) -> Output {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let io = SandboxIo {
+        stdout: Some(write.try_clone().unwrap()),
+        stderr: Some(write),
+        ..SandboxIo::default()
+    };
+    let mut sandbox = sandboxer().create(spec, io).expect("sandbox starts");
+    let stdout = read_all(read);
+    let exit = sandbox.wait().unwrap();
+    let stats = sandbox.stats().unwrap();
+    sandbox.destroy().expect("sandbox is destroyed");
+    Output { exit, stdout, stats }
+}
+
+pub fn read_all(fd: OwnedFd) -> String {
+    let mut file = fs::File::from(fd);
+    let mut out = String::new();
+    file.read_to_string(&mut out).unwrap();
+    out
+}

@@ -1,0 +1,32 @@
+//! `lamb`: one binary for the daemon (`lamb serve`), the client commands, and
+//! the hidden commands a sandbox and the benchmarks start.
+//!
+//! Sandbox-side commands are dispatched first, before any thread or async
+//! runtime exists (the way Kata's agent handles its `init`), so that anything
+//! they clone or fork happens in a single-threaded process.
+
+mod sandbox_exec;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "lamb", version, about = "AWS Lambda on one Linux box")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create one sandbox from a JSON spec, run it to exit and destroy it
+    /// (measures the fork+exec path against the in-process spawner).
+    #[command(hide = true)]
+    SandboxExec(sandbox_exec::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::SandboxExec(args) => sandbox_exec::run(args),
+    }
+}
