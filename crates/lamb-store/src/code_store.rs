@@ -145,12 +145,7 @@ impl CodeStore {
     /// Stores an uploaded bundle: unpacks it unless the same bytes are
     /// already stored, and pins it. `limits.max_unzipped` is the budget left
     /// for this bundle once the function's other bundles are counted.
-    pub fn put(
-        &self,
-        kind: BundleKind,
-        bytes: &[u8],
-        limits: &UnpackLimits,
-    ) -> Result<StoredBundle, StoreError> {
+    pub fn put(&self, kind: BundleKind, bytes: &[u8], limits: &UnpackLimits) -> Result<StoredBundle, StoreError> {
         let code_size = bytes.len() as u64;
         if code_size > limits.max_zipped {
             return Err(UnpackError::ZippedTooLarge {
@@ -215,10 +210,7 @@ impl CodeStore {
 
     /// Removes every bundle that `referenced` (asked while no bundle can be
     /// pinned) does not name and that no [`Pin`] holds.
-    pub fn gc(
-        &self,
-        referenced: impl FnOnce() -> Result<Referenced, StoreError>,
-    ) -> Result<GcReport, StoreError> {
+    pub fn gc(&self, referenced: impl FnOnce() -> Result<Referenced, StoreError>) -> Result<GcReport, StoreError> {
         let pins = lock(&self.pins);
         let referenced = referenced()?;
         let mut report = GcReport::default();
@@ -295,8 +287,7 @@ fn make_dirs_writable(path: &Path) -> Result<(), StoreError> {
     if !meta.is_dir() {
         return Ok(());
     }
-    fs::set_permissions(path, Permissions::from_mode(0o700))
-        .map_err(|e| StoreError::io("chmod", path, e))?;
+    fs::set_permissions(path, Permissions::from_mode(0o700)).map_err(|e| StoreError::io("chmod", path, e))?;
     for entry in fs::read_dir(path).map_err(|e| StoreError::io("read directory", path, e))? {
         let entry = entry.map_err(|e| StoreError::io("read directory", path, e))?;
         make_dirs_writable(&entry.path())?;
@@ -324,8 +315,7 @@ fn tree_size(path: &Path) -> Result<u64, StoreError> {
 /// One syncfs instead of an fsync per file: unpacks write many small files.
 fn sync_filesystem(path: &Path) -> Result<(), StoreError> {
     let dir = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
-    nix::unistd::syncfs(dir.as_raw_fd())
-        .map_err(|e| StoreError::io("syncfs", path, std::io::Error::from(e)))
+    nix::unistd::syncfs(dir.as_raw_fd()).map_err(|e| StoreError::io("syncfs", path, std::io::Error::from(e)))
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {

@@ -16,11 +16,7 @@ pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("database {path:?} has schema version {found}, newer than this lamb's {supported}")]
-    SchemaTooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("corrupt record in {table}: {detail}")]
     CorruptRecord { table: &'static str, detail: String },
     #[error("{op} {path:?}: {source}")]

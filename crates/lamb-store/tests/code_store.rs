@@ -4,10 +4,7 @@
 mod common;
 
 use common::{listing, zip, Entry};
-use lamb_store::{
-    BundleKind, CodeInfo, CodeStore, NewFunction, Referenced, Registry, SqliteRegistry,
-    UnpackLimits,
-};
+use lamb_store::{BundleKind, CodeInfo, CodeStore, NewFunction, Referenced, Registry, SqliteRegistry, UnpackLimits};
 use lamb_types::{ArnContext, FunctionSpec};
 use std::fs;
 
@@ -23,12 +20,8 @@ fn identical_uploads_share_one_read_only_tree() {
     let tmp = tempfile::tempdir().unwrap();
     let store = CodeStore::open(tmp.path()).unwrap();
     let b = bundle(b"same");
-    let one = store
-        .put(BundleKind::Function, &b, &UnpackLimits::default())
-        .unwrap();
-    let two = store
-        .put(BundleKind::Function, &b, &UnpackLimits::default())
-        .unwrap();
+    let one = store.put(BundleKind::Function, &b, &UnpackLimits::default()).unwrap();
+    let two = store.put(BundleKind::Function, &b, &UnpackLimits::default()).unwrap();
     assert_eq!(one.path, two.path);
     assert_eq!(one.unzipped_size, 14);
     assert_eq!(two.unzipped_size, 14);
@@ -39,9 +32,7 @@ fn identical_uploads_share_one_read_only_tree() {
     let mode = fs::metadata(&one.path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o555);
     // The same bytes as a layer live in the other half of the store.
-    let l = store
-        .put(BundleKind::Layer, &b, &UnpackLimits::default())
-        .unwrap();
+    let l = store.put(BundleKind::Layer, &b, &UnpackLimits::default()).unwrap();
     assert!(l.path.starts_with(tmp.path().join("layers")));
 }
 
@@ -50,18 +41,13 @@ fn a_stored_bundle_still_counts_against_a_smaller_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let store = CodeStore::open(tmp.path()).unwrap();
     let b = bundle(&[1u8; 1000]);
-    store
-        .put(BundleKind::Function, &b, &UnpackLimits::default())
-        .unwrap();
+    store.put(BundleKind::Function, &b, &UnpackLimits::default()).unwrap();
     let tight = UnpackLimits {
         max_unzipped: 500,
         ..UnpackLimits::default()
     };
     let e = store.put(BundleKind::Function, &b, &tight).unwrap_err();
-    assert_eq!(
-        e.to_lambda().kind,
-        lamb_types::ErrorKind::InvalidParameterValue
-    );
+    assert_eq!(e.to_lambda().kind, lamb_types::ErrorKind::InvalidParameterValue);
 }
 
 #[test]
@@ -84,9 +70,7 @@ fn gc_removes_only_unreferenced_unpinned_bundles() {
     let reg = SqliteRegistry::open_in(tmp.path(), ArnContext::default()).unwrap();
     let limits = UnpackLimits::default();
 
-    let used = store
-        .put(BundleKind::Function, &bundle(b"used"), &limits)
-        .unwrap();
+    let used = store.put(BundleKind::Function, &bundle(b"used"), &limits).unwrap();
     reg.create_function(NewFunction {
         name: "f".into(),
         spec: FunctionSpec::default(),
@@ -97,16 +81,12 @@ fn gc_removes_only_unreferenced_unpinned_bundles() {
     let used_path = used.path.clone();
     drop(used);
 
-    let orphan = store
-        .put(BundleKind::Function, &bundle(b"orphan"), &limits)
-        .unwrap();
+    let orphan = store.put(BundleKind::Function, &bundle(b"orphan"), &limits).unwrap();
     let orphan_path = orphan.path.clone();
     let orphan_digest = orphan.digest;
     drop(orphan);
 
-    let pinned = store
-        .put(BundleKind::Layer, &bundle(b"pinned"), &limits)
-        .unwrap();
+    let pinned = store.put(BundleKind::Layer, &bundle(b"pinned"), &limits).unwrap();
 
     let report = store.gc(|| reg.referenced_bundles()).unwrap();
     assert_eq!(report.removed, vec![(BundleKind::Function, orphan_digest)]);

@@ -7,8 +7,8 @@
 mod common;
 
 use lamb_store::{
-    AliasUpdate, BundleKind, CodeInfo, CodeStore, CodeUpdate, NewAlias, NewEvent, NewFunction,
-    PageRequest, Registry, SqliteRegistry, UnpackLimits,
+    AliasUpdate, BundleKind, CodeInfo, CodeStore, CodeUpdate, NewAlias, NewEvent, NewFunction, PageRequest, Registry,
+    SqliteRegistry, UnpackLimits,
 };
 use lamb_types::{ArnContext, FunctionSpec, Qualifier, Version};
 use rand::Rng;
@@ -43,9 +43,7 @@ fn write_forever(dir: &Path) -> ! {
     let reg = SqliteRegistry::open_in(dir, ArnContext::default()).unwrap();
     let limits = UnpackLimits::default();
     if reg.get_function("f", &Qualifier::latest()).is_err() {
-        let b = store
-            .put(BundleKind::Function, &bundle(0), &limits)
-            .unwrap();
+        let b = store.put(BundleKind::Function, &bundle(0), &limits).unwrap();
         reg.create_function(NewFunction {
             name: "f".into(),
             spec: FunctionSpec::default(),
@@ -57,9 +55,7 @@ fn write_forever(dir: &Path) -> ! {
     let mut i = rand::random::<u32>() as u64;
     loop {
         i += 1;
-        let b = store
-            .put(BundleKind::Function, &bundle(i), &limits)
-            .unwrap();
+        let b = store.put(BundleKind::Function, &bundle(i), &limits).unwrap();
         let v = reg
             .update_function_code(
                 "f",
@@ -124,12 +120,7 @@ fn survives_kill_9_at_any_point() {
 /// it reported committed.
 fn run_and_kill(dir: &Path, after: Duration) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "durability_child_writer",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["durability_child_writer", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -159,10 +150,7 @@ fn check(dir: &Path, reported: u64, round: usize) {
     reg.integrity_check().unwrap();
     let store = CodeStore::open(dir).unwrap();
     let Ok(latest) = reg.get_function("f", &Qualifier::latest()) else {
-        assert_eq!(
-            reported, 0,
-            "round {round}: reported writes but no function"
-        );
+        assert_eq!(reported, 0, "round {round}: reported writes but no function");
         return;
     };
     let versions = reg
@@ -198,14 +186,8 @@ fn check(dir: &Path, reported: u64, round: usize) {
     }
     for r in &versions {
         let path = store.path(BundleKind::Function, &r.code.digest);
-        assert!(
-            path.join("bootstrap").is_file(),
-            "round {round}: missing code {path:?}"
-        );
-        assert!(
-            path.join("n").is_file(),
-            "round {round}: half-written code {path:?}"
-        );
+        assert!(path.join("bootstrap").is_file(), "round {round}: missing code {path:?}");
+        assert!(path.join("n").is_file(), "round {round}: half-written code {path:?}");
     }
     if let Ok(alias) = reg.get_alias("f", "live") {
         assert!(published.contains(&match alias.function_version {
@@ -214,16 +196,10 @@ fn check(dir: &Path, reported: u64, round: usize) {
         }));
     }
     let events = reg.due_events(i64::MAX, 100_000).unwrap();
-    assert!(
-        events.len() as u64 <= top,
-        "round {round}: event without its version"
-    );
+    assert!(events.len() as u64 <= top, "round {round}: event without its version");
     for e in &events {
         let v: u64 = e.qualifier.parse().unwrap();
-        assert!(
-            published.contains(&v),
-            "round {round}: event for a missing version"
-        );
+        assert!(published.contains(&v), "round {round}: event for a missing version");
     }
     store.gc(|| reg.referenced_bundles()).unwrap();
     for r in &versions {

@@ -37,11 +37,7 @@ fn refuse(bytes: &[u8], limits: &UnpackLimits) -> UnpackError {
         let e = store.put(kind, bytes, limits).expect_err("store accepted");
         assert_ne!(e.to_lambda().kind, ErrorKind::Service, "{e}");
     }
-    assert_eq!(
-        listing(&data),
-        vec!["code", "layers"],
-        "store not left as it was"
-    );
+    assert_eq!(listing(&data), vec!["code", "layers"], "store not left as it was");
     err
 }
 
@@ -51,10 +47,7 @@ fn refuse_default(bytes: &[u8]) -> UnpackError {
 
 #[test]
 fn zip_slip() {
-    let b = zip(&[
-        Entry::File("ok", b"x", 0o644),
-        Entry::File("../evil", b"x", 0o644),
-    ]);
+    let b = zip(&[Entry::File("ok", b"x", 0o644), Entry::File("../evil", b"x", 0o644)]);
     assert!(matches!(refuse_default(&b), UnpackError::ParentDir { .. }));
     let b = zip(&[Entry::File("a/../../evil", b"x", 0o644)]);
     assert!(matches!(refuse_default(&b), UnpackError::ParentDir { .. }));
@@ -65,15 +58,9 @@ fn zip_slip() {
 #[test]
 fn absolute_paths() {
     let b = zip(&[Entry::File("/tmp/evil", b"x", 0o644)]);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::AbsolutePath { .. }
-    ));
+    assert!(matches!(refuse_default(&b), UnpackError::AbsolutePath { .. }));
     let b = targz(&[TarEntry::File("/tmp/evil", b"x", 0o644)]);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::AbsolutePath { .. }
-    ));
+    assert!(matches!(refuse_default(&b), UnpackError::AbsolutePath { .. }));
 }
 
 #[test]
@@ -91,88 +78,48 @@ fn symlink_escapes() {
         );
     }
     // Each link stays inside; together they climb out.
-    let b = zip(&[
-        Entry::Symlink("d/up", ".."),
-        Entry::Symlink("out", "d/up/.."),
-    ]);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::SymlinkEscape { .. }
-    ));
+    let b = zip(&[Entry::Symlink("d/up", ".."), Entry::Symlink("out", "d/up/..")]);
+    assert!(matches!(refuse_default(&b), UnpackError::SymlinkEscape { .. }));
 }
 
 #[test]
 fn writes_through_a_symlink() {
-    let b = zip(&[
-        Entry::Symlink("link", "."),
-        Entry::File("link/x", b"x", 0o644),
-    ]);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::ThroughSymlink { .. }
-    ));
+    let b = zip(&[Entry::Symlink("link", "."), Entry::File("link/x", b"x", 0o644)]);
+    assert!(matches!(refuse_default(&b), UnpackError::ThroughSymlink { .. }));
     let b = targz(&[
         TarEntry::Symlink("link", "sub"),
         TarEntry::Dir("sub"),
         TarEntry::File("link/x", b"x", 0o644),
     ]);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::ThroughSymlink { .. }
-    ));
+    assert!(matches!(refuse_default(&b), UnpackError::ThroughSymlink { .. }));
 }
 
 #[test]
 fn hard_links_and_devices() {
-    let b = targz(&[
-        TarEntry::File("a", b"x", 0o644),
-        TarEntry::HardLink("b", "a"),
-    ]);
+    let b = targz(&[TarEntry::File("a", b"x", 0o644), TarEntry::HardLink("b", "a")]);
     assert!(matches!(refuse_default(&b), UnpackError::HardLink { .. }));
-    for e in [
-        TarEntry::Char("c"),
-        TarEntry::Block("b"),
-        TarEntry::Fifo("f"),
-    ] {
+    for e in [TarEntry::Char("c"), TarEntry::Block("b"), TarEntry::Fifo("f")] {
         let b = targz(&[e]);
-        assert!(matches!(
-            refuse_default(&b),
-            UnpackError::SpecialFile { .. }
-        ));
+        assert!(matches!(refuse_default(&b), UnpackError::SpecialFile { .. }));
     }
     for mode in [0o020_644, 0o060_644, 0o010_644, 0o140_644] {
         let mut b = zip(&[Entry::File("dev", b"", 0o644)]);
         set_zip_mode(&mut b, "dev", mode);
-        assert!(matches!(
-            refuse_default(&b),
-            UnpackError::SpecialFile { .. }
-        ));
+        assert!(matches!(refuse_default(&b), UnpackError::SpecialFile { .. }));
     }
 }
 
 #[test]
 fn duplicate_entries() {
-    let mut b = zip(&[
-        Entry::File("dup1", b"one", 0o644),
-        Entry::File("dup2", b"two", 0o644),
-    ]);
+    let mut b = zip(&[Entry::File("dup1", b"one", 0o644), Entry::File("dup2", b"two", 0o644)]);
     rename_in_place(&mut b, "dup2", "dup1");
     assert!(matches!(refuse_default(&b), UnpackError::Duplicate { .. }));
-    let b = targz(&[
-        TarEntry::File("a", b"1", 0o644),
-        TarEntry::File("a", b"2", 0o644),
-    ]);
+    let b = targz(&[TarEntry::File("a", b"1", 0o644), TarEntry::File("a", b"2", 0o644)]);
     assert!(matches!(refuse_default(&b), UnpackError::Duplicate { .. }));
     // A file where a directory was, and a file under a file.
-    let b = targz(&[
-        TarEntry::File("d/x", b"1", 0o644),
-        TarEntry::File("d", b"2", 0o644),
-    ]);
+    let b = targz(&[TarEntry::File("d/x", b"1", 0o644), TarEntry::File("d", b"2", 0o644)]);
     assert!(matches!(refuse_default(&b), UnpackError::Duplicate { .. }));
-    let b = targz(&[
-        TarEntry::File("f", b"1", 0o644),
-        TarEntry::File("f/x", b"2", 0o644),
-    ]);
+    let b = targz(&[TarEntry::File("f", b"1", 0o644), TarEntry::File("f/x", b"2", 0o644)]);
     assert!(matches!(refuse_default(&b), UnpackError::Duplicate { .. }));
     let b = zip(&[Entry::File("s", b"1", 0o644), Entry::Symlink("s2", "s")]);
     let mut b2 = b.clone();
@@ -186,22 +133,13 @@ fn decompression_bombs() {
     let zeros = vec![0u8; 8 << 20];
     let b = zip(&[Entry::File("bomb", &zeros, 0o644)]);
     assert!(b.len() < 100_000);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::UnzippedTooLarge { .. }
-    ));
+    assert!(matches!(refuse_default(&b), UnpackError::UnzippedTooLarge { .. }));
     let b = targz(&[TarEntry::File("bomb", &zeros, 0o644)]);
-    assert!(matches!(
-        refuse_default(&b),
-        UnpackError::UnzippedTooLarge { .. }
-    ));
+    assert!(matches!(refuse_default(&b), UnpackError::UnzippedTooLarge { .. }));
     // Many small files adding up past the budget.
     let chunk = vec![7u8; 300 << 10];
     let names: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
-    let entries: Vec<Entry<'_>> = names
-        .iter()
-        .map(|n| Entry::File(n, &chunk, 0o644))
-        .collect();
+    let entries: Vec<Entry<'_>> = names.iter().map(|n| Entry::File(n, &chunk, 0o644)).collect();
     assert!(matches!(
         refuse_default(&zip(&entries)),
         UnpackError::UnzippedTooLarge { .. }
@@ -270,11 +208,7 @@ fn honest_bundle_keeps_exec_bits_and_drops_setuid() {
     assert_eq!(stats.unzipped_bytes, 10 + 5 + 1);
     let mode = |p: &str| {
         use std::os::unix::fs::PermissionsExt;
-        fs::symlink_metadata(stage.join(p))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777
+        fs::symlink_metadata(stage.join(p)).unwrap().permissions().mode() & 0o7777
     };
     assert_eq!(mode("bootstrap"), 0o555);
     assert_eq!(mode("lib/data.txt"), 0o444);
@@ -302,9 +236,6 @@ fn honest_targz_with_dot_prefix() {
     unpack(&b, &stage, &small_limits()).unwrap();
     assert_eq!(fs::read(stage.join("bootstrap")).unwrap(), b"#!");
     use std::os::unix::fs::PermissionsExt;
-    let m = fs::metadata(stage.join("bin/tool"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let m = fs::metadata(stage.join("bin/tool")).unwrap().permissions().mode();
     assert_eq!(m & 0o7777, 0o555);
 }

@@ -2,12 +2,11 @@
 //! database in a temporary directory.
 
 use lamb_store::{
-    AliasUpdate, CodeDigest, CodeInfo, CodeUpdate, NewAlias, NewEvent, NewFunction,
-    NewLayerVersion, PageRequest, Registry, SqliteRegistry, StoreError,
+    AliasUpdate, CodeDigest, CodeInfo, CodeUpdate, NewAlias, NewEvent, NewFunction, NewLayerVersion, PageRequest,
+    Registry, SqliteRegistry, StoreError,
 };
 use lamb_types::{
-    ArnContext, ErrorKind, FunctionSpec, PublishVersionRequest,
-    PutFunctionEventInvokeConfigRequest, Qualifier, Version,
+    ArnContext, ErrorKind, FunctionSpec, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, Version,
 };
 use std::collections::BTreeMap;
 
@@ -58,17 +57,11 @@ fn create_get_and_conflict() {
     let rec = create(&reg, "f", false);
     assert_eq!(rec.version, Version::Latest);
     let cfg = rec.configuration(&ArnContext::default());
-    assert_eq!(
-        cfg.function_arn,
-        "arn:aws:lambda:us-east-1:000000000000:function:f"
-    );
+    assert_eq!(cfg.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f");
     assert_eq!(cfg.code_sha256, CodeDigest::of(b"f").base64());
     assert_eq!(cfg.version, "$LATEST");
     assert_eq!(cfg.state, lamb_types::State::Active);
-    assert_eq!(
-        cfg.last_modified.len(),
-        "2020-04-10T19:06:32.563+0000".len()
-    );
+    assert_eq!(cfg.last_modified.len(), "2020-04-10T19:06:32.563+0000".len());
     assert!(cfg.last_modified.ends_with("+0000"));
     assert_eq!(reg.get_function("f", &Qualifier::latest()).unwrap(), rec);
     assert_eq!(
@@ -84,10 +77,7 @@ fn create_get_and_conflict() {
         kind(reg.get_function("nope", &Qualifier::latest())),
         ErrorKind::ResourceNotFound
     );
-    assert_eq!(
-        kind(reg.get_function("f", &q("1"))),
-        ErrorKind::ResourceNotFound
-    );
+    assert_eq!(kind(reg.get_function("f", &q("1"))), ErrorKind::ResourceNotFound);
 }
 
 #[test]
@@ -127,9 +117,7 @@ fn versions_rise_and_are_never_reused() {
     let v1 = create(&reg, "f", true);
     assert_eq!(v1.version, Version::Published(1));
     // Unchanged: publishing again answers with version 1.
-    let again = reg
-        .publish_version("f", &PublishVersionRequest::default())
-        .unwrap();
+    let again = reg.publish_version("f", &PublishVersionRequest::default()).unwrap();
     assert_eq!(again.version, Version::Published(1));
     let mut s = spec();
     s.memory_size = 256;
@@ -144,33 +132,21 @@ fn versions_rise_and_are_never_reused() {
         )
         .unwrap();
     assert_eq!(v2.version, Version::Published(2));
-    assert_eq!(
-        v2.configuration(&ArnContext::default()).description,
-        "second"
-    );
+    assert_eq!(v2.configuration(&ArnContext::default()).description, "second");
     assert_eq!(
         v2.configuration(&ArnContext::default()).function_arn,
         "arn:aws:lambda:us-east-1:000000000000:function:f:2"
     );
     // Version 1 is an immutable snapshot.
-    assert_eq!(
-        reg.get_function("f", &q("1")).unwrap().spec.memory_size,
-        128
-    );
+    assert_eq!(reg.get_function("f", &q("1")).unwrap().spec.memory_size, 128);
     reg.delete_function("f", Some(2)).unwrap();
     let mut s = spec();
     s.memory_size = 512;
     reg.update_function_configuration("f", s, None).unwrap();
-    let v3 = reg
-        .publish_version("f", &PublishVersionRequest::default())
-        .unwrap();
+    let v3 = reg.publish_version("f", &PublishVersionRequest::default()).unwrap();
     assert_eq!(v3.version, Version::Published(3));
     let versions = reg.list_versions("f", PageRequest::default()).unwrap();
-    let names: Vec<String> = versions
-        .items
-        .iter()
-        .map(|r| r.version.to_string())
-        .collect();
+    let names: Vec<String> = versions.items.iter().map(|r| r.version.to_string()).collect();
     assert_eq!(names, ["$LATEST", "1", "3"]);
 }
 
@@ -182,27 +158,18 @@ fn publish_checks_code_sha_and_revision() {
         code_sha256: Some(CodeDigest::of(b"other").base64()),
         ..Default::default()
     };
-    assert_eq!(
-        kind(reg.publish_version("f", &wrong)),
-        ErrorKind::InvalidParameterValue
-    );
+    assert_eq!(kind(reg.publish_version("f", &wrong)), ErrorKind::InvalidParameterValue);
     let stale = PublishVersionRequest {
         revision_id: Some("stale".into()),
         ..Default::default()
     };
-    assert_eq!(
-        kind(reg.publish_version("f", &stale)),
-        ErrorKind::PreconditionFailed
-    );
+    assert_eq!(kind(reg.publish_version("f", &stale)), ErrorKind::PreconditionFailed);
     let right = PublishVersionRequest {
         code_sha256: Some(r.code.digest.base64()),
         revision_id: Some(r.revision_id),
         ..Default::default()
     };
-    assert_eq!(
-        reg.publish_version("f", &right).unwrap().version,
-        Version::Published(1)
-    );
+    assert_eq!(reg.publish_version("f", &right).unwrap().version, Version::Published(1));
 }
 
 #[test]
@@ -252,14 +219,8 @@ fn aliases_route_to_existing_versions() {
         .create_alias("f", alias("live", Version::Published(1), &[(2, 0.25)]))
         .unwrap();
     let cfg = a.configuration(&ArnContext::default());
-    assert_eq!(
-        cfg.alias_arn,
-        "arn:aws:lambda:us-east-1:000000000000:function:f:live"
-    );
-    assert_eq!(
-        cfg.routing_config.unwrap().additional_version_weights["2"],
-        0.25
-    );
+    assert_eq!(cfg.alias_arn, "arn:aws:lambda:us-east-1:000000000000:function:f:live");
+    assert_eq!(cfg.routing_config.unwrap().additional_version_weights["2"], 0.25);
     assert_eq!(
         kind(reg.create_alias("f", alias("live", Version::Latest, &[]))),
         ErrorKind::ResourceConflict
@@ -278,14 +239,8 @@ fn aliases_route_to_existing_versions() {
         Version::Published(1)
     );
     // A version an alias routes to cannot be deleted.
-    assert_eq!(
-        kind(reg.delete_function("f", Some(2))),
-        ErrorKind::ResourceConflict
-    );
-    assert_eq!(
-        kind(reg.delete_function("f", Some(1))),
-        ErrorKind::ResourceConflict
-    );
+    assert_eq!(kind(reg.delete_function("f", Some(2))), ErrorKind::ResourceConflict);
+    assert_eq!(kind(reg.delete_function("f", Some(1))), ErrorKind::ResourceConflict);
     let stale = AliasUpdate {
         revision_id: Some("stale".into()),
         ..Default::default()
@@ -313,14 +268,8 @@ fn aliases_route_to_existing_versions() {
         .unwrap();
     assert_eq!(by_version.items.len(), 1);
     reg.delete_alias("f", "live").unwrap();
-    assert_eq!(
-        kind(reg.get_alias("f", "live")),
-        ErrorKind::ResourceNotFound
-    );
-    assert_eq!(
-        kind(reg.delete_alias("f", "live")),
-        ErrorKind::ResourceNotFound
-    );
+    assert_eq!(kind(reg.get_alias("f", "live")), ErrorKind::ResourceNotFound);
+    assert_eq!(kind(reg.delete_alias("f", "live")), ErrorKind::ResourceNotFound);
 }
 
 fn layer(reg: &SqliteRegistry, name: &str, tag: &str) -> lamb_store::LayerVersionRecord {
@@ -353,10 +302,7 @@ fn layer_versions_are_never_reused() {
         "arn:aws:lambda:us-east-1:000000000000:layer:l:4"
     );
     assert_eq!(resp.content.code_sha256, CodeDigest::of(b"d").base64());
-    assert_eq!(
-        kind(reg.get_layer_version("l", 3)),
-        ErrorKind::ResourceNotFound
-    );
+    assert_eq!(kind(reg.get_layer_version("l", 3)), ErrorKind::ResourceNotFound);
 }
 
 #[test]
@@ -376,19 +322,10 @@ fn functions_copy_layers_they_use() {
         .unwrap();
     assert_eq!(f.layers[0].arn, arn);
     assert_eq!(f.unzipped_total(), 10 + 10 * "layer-bytes".len() as u64);
-    assert_eq!(
-        f.configuration(&ArnContext::default()).layers[0].code_size,
-        11
-    );
+    assert_eq!(f.configuration(&ArnContext::default()).layers[0].code_size, 11);
     reg.delete_layer_version("l", 1).unwrap();
     // The function keeps its layer; its bundle stays referenced.
-    assert_eq!(
-        reg.get_function("f", &Qualifier::latest())
-            .unwrap()
-            .layers
-            .len(),
-        1
-    );
+    assert_eq!(reg.get_function("f", &Qualifier::latest()).unwrap().layers.len(), 1);
     assert!(reg
         .referenced_bundles()
         .unwrap()
@@ -453,8 +390,7 @@ fn list_pages_follow_markers() {
 fn delete_function_removes_everything() {
     let (_d, reg) = open();
     create(&reg, "f", true);
-    reg.create_alias("f", alias("a", Version::Published(1), &[]))
-        .unwrap();
+    reg.create_alias("f", alias("a", Version::Published(1), &[])).unwrap();
     reg.put_reserved_concurrency("f", 5).unwrap();
     reg.put_event_invoke_config("f", &q("a"), &Default::default(), false)
         .unwrap();
@@ -475,10 +411,7 @@ fn delete_function_removes_everything() {
     assert_eq!(reg.total_reserved_concurrency(None).unwrap(), 0);
     // A new function of the same name starts again at version 1.
     assert_eq!(create(&reg, "f", true).version, Version::Published(1));
-    assert_eq!(
-        kind(reg.delete_function("nope", None)),
-        ErrorKind::ResourceNotFound
-    );
+    assert_eq!(kind(reg.delete_function("nope", None)), ErrorKind::ResourceNotFound);
 }
 
 #[test]
@@ -541,8 +474,7 @@ fn event_invoke_config_put_update_delete() {
             .len(),
         1
     );
-    reg.delete_event_invoke_config("f", &Qualifier::latest())
-        .unwrap();
+    reg.delete_event_invoke_config("f", &Qualifier::latest()).unwrap();
     assert_eq!(
         kind(reg.get_event_invoke_config("f", &Qualifier::latest())),
         ErrorKind::ResourceNotFound
@@ -563,32 +495,16 @@ fn async_queue_round_trip() {
         })
         .unwrap();
     }
-    let due: Vec<String> = reg
-        .due_events(101, 10)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let due: Vec<String> = reg.due_events(101, 10).unwrap().into_iter().map(|e| e.id).collect();
     assert_eq!(due, ["a", "b"]);
     reg.reschedule_event("a", 1, 1000).unwrap();
-    let due: Vec<String> = reg
-        .due_events(500, 10)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let due: Vec<String> = reg.due_events(500, 10).unwrap().into_iter().map(|e| e.id).collect();
     assert_eq!(due, ["b", "c"]);
     reg.delete_event("b").unwrap();
     let later = reg.due_events(1000, 10).unwrap();
-    assert_eq!(
-        later.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-        ["c", "a"]
-    );
+    assert_eq!(later.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
     assert_eq!(later[1].attempts, 1);
-    assert_eq!(
-        kind(reg.reschedule_event("zzz", 1, 1)),
-        ErrorKind::ResourceNotFound
-    );
+    assert_eq!(kind(reg.reschedule_event("zzz", 1, 1)), ErrorKind::ResourceNotFound);
 }
 
 #[test]
@@ -615,10 +531,7 @@ fn state_can_be_set() {
     .unwrap();
     let r = reg.get_function("f", &Qualifier::latest()).unwrap();
     assert_eq!(r.state, lamb_types::State::Pending);
-    assert_eq!(
-        r.last_update_status,
-        lamb_types::LastUpdateStatus::InProgress
-    );
+    assert_eq!(r.last_update_status, lamb_types::LastUpdateStatus::InProgress);
 }
 
 #[test]
@@ -630,13 +543,9 @@ fn schema_is_migrated_and_a_newer_one_refused() {
     }
     let db = dir.path().join(lamb_store::registry::DB_FILE);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let v: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v, lamb_store::registry::SCHEMA_VERSION);
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     // Reopening keeps the data and runs no migration twice.
     let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
@@ -645,8 +554,5 @@ fn schema_is_migrated_and_a_newer_one_refused() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let err = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap_err();
-    assert!(
-        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }

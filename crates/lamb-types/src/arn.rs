@@ -29,10 +29,7 @@ impl ArnContext {
     }
 
     fn prefix(&self) -> String {
-        format!(
-            "arn:{}:lambda:{}:{}",
-            self.partition, self.region, self.account
-        )
+        format!("arn:{}:lambda:{}:{}", self.partition, self.region, self.account)
     }
 
     /// `arn:aws:lambda:<region>:<account>:function:<name>`
@@ -87,8 +84,7 @@ impl FunctionRef {
             return Err(bad_function_name(input));
         }
         let parts: Vec<&str> = input.split(':').collect();
-        let (name, qualifier) =
-            split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
+        let (name, qualifier) = split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
         validate_function_name(name).map_err(|_| bad_function_name(input))?;
         let qualifier = qualifier.map(Qualifier::parse).transpose()?;
         Ok(Self {
@@ -321,14 +317,8 @@ mod tests {
             ("123456789012:function:f", r("f", None)),
             ("123456789012:function:f:7", r("f", Some("7"))),
             ("us-east-1:123456789012:function:f", r("f", None)),
-            (
-                "arn:aws:lambda:us-east-1:123456789012:function:f",
-                r("f", None),
-            ),
-            (
-                "arn:aws:lambda:eu-west-1:123456789012:function:f:a",
-                r("f", Some("a")),
-            ),
+            ("arn:aws:lambda:us-east-1:123456789012:function:f", r("f", None)),
+            ("arn:aws:lambda:eu-west-1:123456789012:function:f:a", r("f", Some("a"))),
         ];
         for (input, want) in cases {
             assert_eq!(FunctionRef::parse(input).unwrap(), want, "{input}");
@@ -358,10 +348,7 @@ mod tests {
     fn unqualified_paths_limit_length_and_qualifier() {
         assert_eq!(FunctionRef::parse_unqualified("f").unwrap(), "f");
         assert!(FunctionRef::parse_unqualified("f:1").is_err());
-        let arn = format!(
-            "arn:aws:lambda:us-east-1:123456789012:function:{}",
-            "f".repeat(64)
-        );
+        let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{}", "f".repeat(64));
         assert!(arn.len() <= 140);
         assert!(FunctionRef::parse_unqualified(&arn).is_ok());
     }
@@ -369,30 +356,20 @@ mod tests {
     #[test]
     fn merges_qualifiers() {
         let f = FunctionRef::parse("f:1").unwrap();
-        assert_eq!(
-            f.merge_qualifier(Some("1")).unwrap(),
-            Qualifier::parse("1").unwrap()
-        );
+        assert_eq!(f.merge_qualifier(Some("1")).unwrap(), Qualifier::parse("1").unwrap());
         assert!(f.merge_qualifier(Some("2")).is_err());
         let g = FunctionRef::parse("g").unwrap();
         assert_eq!(g.merge_qualifier(None).unwrap(), Qualifier::latest());
-        assert_eq!(
-            g.merge_qualifier(Some("a")).unwrap(),
-            Qualifier::Alias("a".into())
-        );
+        assert_eq!(g.merge_qualifier(Some("a")).unwrap(), Qualifier::Alias("a".into()));
     }
 
     #[test]
     fn layer_version_arns() {
-        let a = LayerVersionArn::parse("arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3")
-            .unwrap();
+        let a = LayerVersionArn::parse("arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3").unwrap();
         assert_eq!(a.name, "my-layer");
         assert_eq!(a.version, 3);
         assert!(a.is_local(&ArnContext::default()));
-        assert_eq!(
-            a.to_string(),
-            "arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3"
-        );
+        assert_eq!(a.to_string(), "arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3");
         for bad in [
             "arn:aws:lambda:us-east-1:000000000000:layer:my-layer",
             "arn:aws:lambda:us-east-1:000000000000:layer:my layer:1",

@@ -196,9 +196,6 @@ mod tests {
         assert_eq!(json["message"], "Function not found: x");
         assert_eq!(json["__type"], "ResourceNotFoundException");
         assert_eq!(LambdaError::service("boom").body().error_type, "Service");
-        assert_eq!(
-            e.to_string(),
-            "ResourceNotFoundException: Function not found: x"
-        );
+        assert_eq!(e.to_string(), "ResourceNotFoundException: Function not found: x");
     }
 }

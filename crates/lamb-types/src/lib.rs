@@ -19,25 +19,23 @@ pub mod spec;
 pub mod timefmt;
 pub mod validate;
 
-pub use alias::{
-    AliasConfiguration, AliasRoutingConfiguration, CreateAliasRequest, UpdateAliasRequest,
-};
+pub use alias::{AliasConfiguration, AliasRoutingConfiguration, CreateAliasRequest, UpdateAliasRequest};
 pub use arn::{ArnContext, FunctionRef, LayerVersionArn};
 pub use blob::Blob;
 pub use error::{ErrorBody, ErrorKind, LambdaError};
 pub use function::{
-    Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse,
-    EphemeralStorage, FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat,
-    LoggingConfig, PackageType, PublishVersionRequest, State, TracingConfig, TracingMode,
-    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+    Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse, EphemeralStorage,
+    FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat, LoggingConfig, PackageType,
+    PublishVersionRequest, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
 };
 pub use invoke_config::{
     Concurrency, DestinationConfig, FunctionEventInvokeConfig, OnFailure, OnSuccess,
     PutFunctionEventInvokeConfigRequest,
 };
 pub use layer::{
-    LayerVersionContentInput, LayerVersionContentOutput, LayerVersionResponse,
-    LayerVersionsListItem, LayersListItem, PublishLayerVersionRequest,
+    LayerVersionContentInput, LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem, LayersListItem,
+    PublishLayerVersionRequest,
 };
 pub use limits::Limits;
 pub use qualifier::{Qualifier, Version};

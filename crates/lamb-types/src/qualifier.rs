@@ -111,14 +111,8 @@ mod tests {
             Qualifier::parse("12").unwrap(),
             Qualifier::Version(Version::Published(12))
         );
-        assert_eq!(
-            Qualifier::parse("prod").unwrap(),
-            Qualifier::Alias("prod".into())
-        );
-        assert_eq!(
-            Qualifier::parse_optional(None).unwrap(),
-            Qualifier::latest()
-        );
+        assert_eq!(Qualifier::parse("prod").unwrap(), Qualifier::Alias("prod".into()));
+        assert_eq!(Qualifier::parse_optional(None).unwrap(), Qualifier::latest());
     }
 
     #[test]

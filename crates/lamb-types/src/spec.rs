@@ -82,10 +82,7 @@ impl FunctionSpec {
             ephemeral_storage: req.ephemeral_storage.unwrap_or(d.ephemeral_storage),
             tracing_mode: req.tracing_config.map(|t| t.mode).unwrap_or_default(),
             package_type: req.package_type.unwrap_or_default(),
-            dead_letter_target: req
-                .dead_letter_config
-                .as_ref()
-                .and_then(|d| d.target_arn.clone()),
+            dead_letter_target: req.dead_letter_config.as_ref().and_then(|d| d.target_arn.clone()),
             logging_config: req.logging_config.clone().unwrap_or_default(),
         }
     }

@@ -31,9 +31,6 @@ mod tests {
         assert_eq!(lambda_timestamp(t), "2020-04-10T19:06:32.563+0000");
         let t = datetime!(2020-04-10 21:06:32.5 +02:00);
         assert_eq!(lambda_timestamp(t), "2020-04-10T19:06:32.500+0000");
-        assert_eq!(
-            epoch_seconds(datetime!(2019-09-24 00:22:00.333 UTC)),
-            1569284520.333
-        );
+        assert_eq!(epoch_seconds(datetime!(2019-09-24 00:22:00.333 UTC)), 1569284520.333);
     }
 }

@@ -64,11 +64,7 @@ fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaE
 
 fn check_name(field: &str, s: &str, max: usize) -> Result<(), LambdaError> {
     if s.is_empty() || s.len() > max {
-        return Err(constraint(
-            field,
-            s,
-            &format!("have length between 1 and {max}"),
-        ));
+        return Err(constraint(field, s, &format!("have length between 1 and {max}")));
     }
     if !s.chars().all(is_name_char) {
         return Err(constraint(
@@ -145,10 +141,7 @@ pub fn validate_role(role: &str) -> Result<(), LambdaError> {
         let path = path.strip_prefix("role")?;
         let path = path.strip_prefix('/').unwrap_or(path);
         let partition_ok = partition.is_empty()
-            || (partition.starts_with("aws")
-                && partition
-                    .chars()
-                    .all(|c| c.is_ascii_alphabetic() || c == '-'));
+            || (partition.starts_with("aws") && partition.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
         let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
         let path_ok = !path.is_empty()
             && path
@@ -257,9 +250,7 @@ pub fn validate_routing_config(
 }
 
 /// Event invoke configuration: retries 0–2, event age 60–21,600 s.
-pub fn validate_event_invoke_config(
-    req: &PutFunctionEventInvokeConfigRequest,
-) -> Result<(), LambdaError> {
+pub fn validate_event_invoke_config(req: &PutFunctionEventInvokeConfigRequest) -> Result<(), LambdaError> {
     if let Some(n) = req.maximum_retry_attempts {
         if n > 2 {
             return Err(constraint(
@@ -283,9 +274,7 @@ pub fn validate_event_invoke_config(
 
 /// PublishLayerVersion's members: at most 15 compatible runtimes, 2
 /// architectures, a 256-character description and 512-character license.
-pub fn validate_publish_layer(
-    req: &crate::layer::PublishLayerVersionRequest,
-) -> Result<(), LambdaError> {
+pub fn validate_publish_layer(req: &crate::layer::PublishLayerVersionRequest) -> Result<(), LambdaError> {
     let runtimes = req.compatible_runtimes.as_deref().unwrap_or_default();
     if runtimes.len() > 15 {
         return Err(constraint(
@@ -357,10 +346,14 @@ impl Rules<'_> {
             ));
         }
         let runtime = spec.runtime.as_deref().ok_or_else(|| {
-            LambdaError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+            LambdaError::invalid_parameter(
+                "Runtime and Handler are mandatory parameters for functions created with deployment packages.",
+            )
         })?;
         let handler = spec.handler.as_deref().ok_or_else(|| {
-            LambdaError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+            LambdaError::invalid_parameter(
+                "Runtime and Handler are mandatory parameters for functions created with deployment packages.",
+            )
         })?;
         self.runtime(runtime)?;
         validate_handler(handler)?;
@@ -432,8 +425,7 @@ impl Rules<'_> {
             let mut chars = name.chars();
             let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
             let rest: Vec<char> = chars.collect();
-            let rest_ok =
-                !rest.is_empty() && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == '_');
+            let rest_ok = !rest.is_empty() && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == '_');
             if !(first_ok && rest_ok) {
                 return Err(constraint(
                     "environment.variables",

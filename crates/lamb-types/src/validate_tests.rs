@@ -165,10 +165,7 @@ fn layers_edges() {
         // An unversioned layer ARN is not a layer version ARN.
         let unversioned = vec!["arn:aws:lambda:us-east-1:000000000000:layer:l".to_string()];
         assert_eq!(refused(r.layers(&unversioned, &mut |_| true)), IPV);
-        let twice = vec![
-            arn(0),
-            "arn:aws:lambda:us-east-1:000000000000:layer:l0:2".into(),
-        ];
+        let twice = vec![arn(0), "arn:aws:lambda:us-east-1:000000000000:layer:l0:2".into()];
         assert_eq!(refused(r.layers(&twice, &mut |_| true)), IPV);
     });
 }
@@ -177,10 +174,7 @@ fn layers_edges() {
 fn size_edges() {
     with_rules(|r| {
         assert!(r.zipped_size(52_428_800).is_ok());
-        assert_eq!(
-            refused(r.zipped_size(52_428_801)),
-            ErrorKind::RequestTooLarge
-        );
+        assert_eq!(refused(r.zipped_size(52_428_801)), ErrorKind::RequestTooLarge);
         assert!(r.unzipped_total(262_144_000).is_ok());
         assert_eq!(refused(r.unzipped_total(262_144_001)), IPV);
         assert!(r.total_code_size(80_530_636_000, 800).is_ok());
@@ -236,10 +230,7 @@ fn architectures_exactly_one() {
     assert!(validate_architectures(&[Architecture::Arm64]).is_ok());
     assert_eq!(refused(validate_architectures(&[])), IPV);
     assert_eq!(
-        refused(validate_architectures(&[
-            Architecture::X86_64,
-            Architecture::Arm64
-        ])),
+        refused(validate_architectures(&[Architecture::X86_64, Architecture::Arm64])),
         IPV
     );
 }
@@ -252,37 +243,19 @@ fn routing(pairs: &[(&str, f64)]) -> AliasRoutingConfiguration {
 
 #[test]
 fn routing_weight_edges() {
-    assert_eq!(
-        validate_routing_config("1", &routing(&[("2", 0.0)])).unwrap()[&2],
-        0.0
-    );
-    assert_eq!(
-        validate_routing_config("1", &routing(&[("2", 1.0)])).unwrap()[&2],
-        1.0
-    );
+    assert_eq!(validate_routing_config("1", &routing(&[("2", 0.0)])).unwrap()[&2], 0.0);
+    assert_eq!(validate_routing_config("1", &routing(&[("2", 1.0)])).unwrap()[&2], 1.0);
     assert_eq!(
         refused(validate_routing_config("1", &routing(&[("2", 1.000_001)]))),
         IPV
     );
+    assert_eq!(refused(validate_routing_config("1", &routing(&[("2", -0.01)]))), IPV);
+    assert_eq!(refused(validate_routing_config("1", &routing(&[("2", f64::NAN)]))), IPV);
     assert_eq!(
-        refused(validate_routing_config("1", &routing(&[("2", -0.01)]))),
+        refused(validate_routing_config("1", &routing(&[("2", 0.1), ("3", 0.1)]))),
         IPV
     );
-    assert_eq!(
-        refused(validate_routing_config("1", &routing(&[("2", f64::NAN)]))),
-        IPV
-    );
-    assert_eq!(
-        refused(validate_routing_config(
-            "1",
-            &routing(&[("2", 0.1), ("3", 0.1)])
-        )),
-        IPV
-    );
-    assert_eq!(
-        refused(validate_routing_config("1", &routing(&[("1", 0.5)]))),
-        IPV
-    );
+    assert_eq!(refused(validate_routing_config("1", &routing(&[("1", 0.5)]))), IPV);
     assert_eq!(
         refused(validate_routing_config("$LATEST", &routing(&[("2", 0.5)]))),
         IPV
@@ -291,9 +264,7 @@ fn routing_weight_edges() {
         refused(validate_routing_config("1", &routing(&[("$LATEST", 0.5)]))),
         IPV
     );
-    assert!(validate_routing_config("$LATEST", &routing(&[]))
-        .unwrap()
-        .is_empty());
+    assert!(validate_routing_config("$LATEST", &routing(&[])).unwrap().is_empty());
 }
 
 #[test]
@@ -312,18 +283,9 @@ fn event_invoke_config_edges() {
     };
     assert!(validate_event_invoke_config(&cfg(Some(2), Some(60))).is_ok());
     assert!(validate_event_invoke_config(&cfg(Some(0), Some(21_600))).is_ok());
-    assert_eq!(
-        refused(validate_event_invoke_config(&cfg(Some(3), None))),
-        IPV
-    );
-    assert_eq!(
-        refused(validate_event_invoke_config(&cfg(None, Some(59)))),
-        IPV
-    );
-    assert_eq!(
-        refused(validate_event_invoke_config(&cfg(None, Some(21_601)))),
-        IPV
-    );
+    assert_eq!(refused(validate_event_invoke_config(&cfg(Some(3), None))), IPV);
+    assert_eq!(refused(validate_event_invoke_config(&cfg(None, Some(59)))), IPV);
+    assert_eq!(refused(validate_event_invoke_config(&cfg(None, Some(21_601)))), IPV);
 }
 
 #[test]

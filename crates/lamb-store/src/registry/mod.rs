@@ -11,17 +11,15 @@ mod records;
 mod sqlite;
 
 pub use records::{
-    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, FunctionRecord,
-    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent,
-    ResolvedLayer,
+    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, FunctionRecord, LayerVersionRecord,
+    NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
 };
 pub use sqlite::{SqliteRegistry, DB_FILE, SCHEMA_VERSION};
 
 use crate::code_store::Referenced;
 use crate::error::StoreError;
 use lamb_types::{
-    LastUpdateStatus, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, State,
-    Version,
+    LastUpdateStatus, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, State, Version,
 };
 
 /// Where a list starts and how long it may be (`Marker`, `MaxItems`).
@@ -51,14 +49,9 @@ pub trait Registry: Send + Sync {
     /// published version if one was made, else `$LATEST`.
     fn create_function(&self, new: NewFunction) -> Result<FunctionRecord, StoreError>;
     /// One version: `$LATEST`, a number, or the primary version of an alias.
-    fn get_function(&self, name: &str, qualifier: &Qualifier)
-        -> Result<FunctionRecord, StoreError>;
+    fn get_function(&self, name: &str, qualifier: &Qualifier) -> Result<FunctionRecord, StoreError>;
     /// Replaces `$LATEST`'s code (and publishes when asked).
-    fn update_function_code(
-        &self,
-        name: &str,
-        update: CodeUpdate,
-    ) -> Result<FunctionRecord, StoreError>;
+    fn update_function_code(&self, name: &str, update: CodeUpdate) -> Result<FunctionRecord, StoreError>;
     /// Replaces `$LATEST`'s configuration with `spec` (already validated);
     /// `revision_id`, when given, must be `$LATEST`'s current one.
     fn update_function_configuration(
@@ -71,24 +64,12 @@ pub trait Registry: Send + Sync {
     /// version, only that version (refused while an alias routes to it).
     fn delete_function(&self, name: &str, version: Option<u64>) -> Result<(), StoreError>;
     /// `$LATEST` of each function, or every version with `all_versions`.
-    fn list_functions(
-        &self,
-        all_versions: bool,
-        page: PageRequest<'_>,
-    ) -> Result<Page<FunctionRecord>, StoreError>;
+    fn list_functions(&self, all_versions: bool, page: PageRequest<'_>) -> Result<Page<FunctionRecord>, StoreError>;
     /// Snapshots `$LATEST` as the next version, or answers with the latest
     /// version when nothing changed since it was published.
-    fn publish_version(
-        &self,
-        name: &str,
-        req: &PublishVersionRequest,
-    ) -> Result<FunctionRecord, StoreError>;
+    fn publish_version(&self, name: &str, req: &PublishVersionRequest) -> Result<FunctionRecord, StoreError>;
     /// `$LATEST` then every published version, in order.
-    fn list_versions(
-        &self,
-        name: &str,
-        page: PageRequest<'_>,
-    ) -> Result<Page<FunctionRecord>, StoreError>;
+    fn list_versions(&self, name: &str, page: PageRequest<'_>) -> Result<Page<FunctionRecord>, StoreError>;
     /// Sets `State` and `LastUpdateStatus` of one version.
     fn set_function_state(
         &self,
@@ -102,12 +83,7 @@ pub trait Registry: Send + Sync {
 
     fn create_alias(&self, function: &str, alias: NewAlias) -> Result<AliasRecord, StoreError>;
     fn get_alias(&self, function: &str, name: &str) -> Result<AliasRecord, StoreError>;
-    fn update_alias(
-        &self,
-        function: &str,
-        name: &str,
-        update: AliasUpdate,
-    ) -> Result<AliasRecord, StoreError>;
+    fn update_alias(&self, function: &str, name: &str, update: AliasUpdate) -> Result<AliasRecord, StoreError>;
     fn delete_alias(&self, function: &str, name: &str) -> Result<(), StoreError>;
     /// Aliases of a function, optionally only those routing to `version`.
     fn list_aliases(
@@ -119,16 +95,10 @@ pub trait Registry: Send + Sync {
 
     // Layers.
 
-    fn publish_layer_version(&self, new: NewLayerVersion)
-        -> Result<LayerVersionRecord, StoreError>;
-    fn get_layer_version(&self, name: &str, version: u64)
-        -> Result<LayerVersionRecord, StoreError>;
+    fn publish_layer_version(&self, new: NewLayerVersion) -> Result<LayerVersionRecord, StoreError>;
+    fn get_layer_version(&self, name: &str, version: u64) -> Result<LayerVersionRecord, StoreError>;
     /// Versions of one layer, newest first.
-    fn list_layer_versions(
-        &self,
-        name: &str,
-        page: PageRequest<'_>,
-    ) -> Result<Page<LayerVersionRecord>, StoreError>;
+    fn list_layer_versions(&self, name: &str, page: PageRequest<'_>) -> Result<Page<LayerVersionRecord>, StoreError>;
     /// The newest version of every layer that has one.
     fn list_layers(&self, page: PageRequest<'_>) -> Result<Page<LayerVersionRecord>, StoreError>;
     /// Deletes a layer version; functions using it keep their copy. Deleting
@@ -159,11 +129,7 @@ pub trait Registry: Send + Sync {
         function: &str,
         qualifier: &Qualifier,
     ) -> Result<EventInvokeConfigRecord, StoreError>;
-    fn delete_event_invoke_config(
-        &self,
-        function: &str,
-        qualifier: &Qualifier,
-    ) -> Result<(), StoreError>;
+    fn delete_event_invoke_config(&self, function: &str, qualifier: &Qualifier) -> Result<(), StoreError>;
     fn list_event_invoke_configs(
         &self,
         function: &str,
@@ -176,12 +142,7 @@ pub trait Registry: Send + Sync {
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError>;
     /// Events whose next attempt is due at `now_ms`, oldest first.
     fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError>;
-    fn reschedule_event(
-        &self,
-        id: &str,
-        attempts: u32,
-        next_attempt_at_ms: i64,
-    ) -> Result<(), StoreError>;
+    fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError>;
     fn delete_event(&self, id: &str) -> Result<(), StoreError>;
 
     // Code accounting.

@@ -6,8 +6,8 @@ use crate::digest::CodeDigest;
 use lamb_types::{
     AliasConfiguration, AliasRoutingConfiguration, Architecture, ArnContext, EnvironmentResponse,
     FunctionConfiguration, FunctionEventInvokeConfig, FunctionSpec, LastUpdateStatus, LayerRef,
-    LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem,
-    PutFunctionEventInvokeConfigRequest, State, TracingConfig, Version,
+    LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem, PutFunctionEventInvokeConfigRequest, State,
+    TracingConfig, Version,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,9 +100,7 @@ impl FunctionRecord {
             environment: (!s.environment.is_empty()).then(|| EnvironmentResponse {
                 variables: s.environment.clone(),
             }),
-            tracing_config: TracingConfig {
-                mode: s.tracing_mode,
-            },
+            tracing_config: TracingConfig { mode: s.tracing_mode },
             revision_id: self.revision_id.clone(),
             layers: self
                 .layers
@@ -118,11 +116,10 @@ impl FunctionRecord {
             architectures: s.architectures.clone(),
             ephemeral_storage: s.ephemeral_storage,
             logging_config: logging_with_group(s, &self.name),
-            dead_letter_config: s.dead_letter_target.clone().map(|t| {
-                lamb_types::DeadLetterConfig {
-                    target_arn: Some(t),
-                }
-            }),
+            dead_letter_config: s
+                .dead_letter_target
+                .clone()
+                .map(|t| lamb_types::DeadLetterConfig { target_arn: Some(t) }),
             ..Default::default()
         }
     }
@@ -170,19 +167,12 @@ pub struct AliasRecord {
 impl AliasRecord {
     pub fn configuration(&self, ctx: &ArnContext) -> AliasConfiguration {
         AliasConfiguration {
-            alias_arn: ctx.qualified_function_arn(
-                &self.function,
-                &lamb_types::Qualifier::Alias(self.name.clone()),
-            ),
+            alias_arn: ctx.qualified_function_arn(&self.function, &lamb_types::Qualifier::Alias(self.name.clone())),
             name: self.name.clone(),
             function_version: self.function_version.to_string(),
             description: self.description.clone(),
             routing_config: (!self.weights.is_empty()).then(|| AliasRoutingConfiguration {
-                additional_version_weights: self
-                    .weights
-                    .iter()
-                    .map(|(v, w)| (v.to_string(), *w))
-                    .collect(),
+                additional_version_weights: self.weights.iter().map(|(v, w)| (v.to_string(), *w)).collect(),
             }),
             revision_id: self.revision_id.clone(),
         }

@@ -98,12 +98,12 @@ impl UnpackError {
     /// The answer the API gives: Lambda's exception for each cause.
     pub fn to_lambda(&self) -> LambdaError {
         match self {
-            Self::ZippedTooLarge { limit, .. } => LambdaError::request_too_large(format!(
-                "Zipped size must be smaller than {limit} bytes"
-            )),
-            Self::UnzippedTooLarge { limit } => LambdaError::invalid_parameter(format!(
-                "Unzipped size must be smaller than {limit} bytes"
-            )),
+            Self::ZippedTooLarge { limit, .. } => {
+                LambdaError::request_too_large(format!("Zipped size must be smaller than {limit} bytes"))
+            }
+            Self::UnzippedTooLarge { limit } => {
+                LambdaError::invalid_parameter(format!("Unzipped size must be smaller than {limit} bytes"))
+            }
             Self::Corrupt { .. } | Self::UnknownFormat => LambdaError::invalid_parameter(
                 "Could not unzip uploaded file. Please check your file, then try to upload again.",
             ),
@@ -142,11 +142,7 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 /// Unpacks `bytes` (zip or tar.gz) into `dest`, an empty directory. On error
 /// `dest` holds a partial tree that the caller must remove; nothing outside
 /// it was touched.
-pub fn unpack(
-    bytes: &[u8],
-    dest: &Path,
-    limits: &UnpackLimits,
-) -> Result<UnpackStats, UnpackError> {
+pub fn unpack(bytes: &[u8], dest: &Path, limits: &UnpackLimits) -> Result<UnpackStats, UnpackError> {
     let size = bytes.len() as u64;
     if size > limits.max_zipped {
         return Err(UnpackError::ZippedTooLarge {

@@ -54,9 +54,7 @@ pub(crate) fn clean_path(raw: &Path) -> Result<PathBuf, UnpackError> {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
             Component::ParentDir => return Err(UnpackError::ParentDir { path: shown() }),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(UnpackError::AbsolutePath { path: shown() })
-            }
+            Component::RootDir | Component::Prefix(_) => return Err(UnpackError::AbsolutePath { path: shown() }),
         }
     }
     Ok(out)
@@ -87,10 +85,7 @@ impl<'a> Tree<'a> {
     /// missing ones; refuses a parent that is a symlink or a file.
     fn claim_parents(&mut self, path: &Path) -> Result<(), UnpackError> {
         let mut prefix = PathBuf::new();
-        let parents: Vec<_> = path
-            .parent()
-            .map(|p| p.components().collect())
-            .unwrap_or_default();
+        let parents: Vec<_> = path.parent().map(|p| p.components().collect()).unwrap_or_default();
         for c in parents {
             prefix.push(c);
             match self.nodes.get(&prefix) {
@@ -158,12 +153,7 @@ impl<'a> Tree<'a> {
 
     /// Writes a regular file from `data`, counting its bytes against the
     /// budget as they arrive (not as the archive claims them).
-    pub(crate) fn add_file(
-        &mut self,
-        raw: &Path,
-        executable: bool,
-        data: &mut dyn Read,
-    ) -> Result<(), UnpackError> {
+    pub(crate) fn add_file(&mut self, raw: &Path, executable: bool, data: &mut dyn Read) -> Result<(), UnpackError> {
         let path = self.prepare(raw)?.ok_or_else(|| UnpackError::BadName {
             path: raw.to_string_lossy().into_owned(),
         })?;
@@ -184,12 +174,7 @@ impl<'a> Tree<'a> {
             .map_err(|e| UnpackError::io("chmod", &full, e))
     }
 
-    fn copy_counted(
-        &mut self,
-        data: &mut dyn Read,
-        file: &mut fs::File,
-        full: &Path,
-    ) -> Result<(), UnpackError> {
+    fn copy_counted(&mut self, data: &mut dyn Read, file: &mut fs::File, full: &Path) -> Result<(), UnpackError> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match data.read(&mut buf) {
@@ -222,8 +207,7 @@ impl<'a> Tree<'a> {
                 path: path.to_string_lossy().into_owned(),
             });
         }
-        self.nodes
-            .insert(path.clone(), Node::Symlink(target.clone()));
+        self.nodes.insert(path.clone(), Node::Symlink(target.clone()));
         self.symlinks.push((path, target));
         Ok(())
     }
@@ -273,8 +257,7 @@ impl<'a> Tree<'a> {
         }
         for (path, target) in &self.symlinks {
             let full = self.root.join(path);
-            std::os::unix::fs::symlink(target, &full)
-                .map_err(|e| UnpackError::io("create symlink", &full, e))?;
+            std::os::unix::fs::symlink(target, &full).map_err(|e| UnpackError::io("create symlink", &full, e))?;
         }
         let mut dirs: Vec<&PathBuf> = self
             .nodes
@@ -292,8 +275,7 @@ impl<'a> Tree<'a> {
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), UnpackError> {
-    fs::set_permissions(path, Permissions::from_mode(mode))
-        .map_err(|e| UnpackError::io("chmod", path, e))
+    fs::set_permissions(path, Permissions::from_mode(mode)).map_err(|e| UnpackError::io("chmod", path, e))
 }
 
 #[cfg(test)]

@@ -68,10 +68,7 @@ fn read_link_target(entry: &mut dyn Read, name: &Path) -> Result<PathBuf, Unpack
 
 /// The zip crate keeps one entry per name, silently dropping earlier ones;
 /// count the central directory's own headers to see what it dropped.
-fn refuse_collapsed_duplicates(
-    bytes: &[u8],
-    archive: &zip::ZipArchive<Cursor<&[u8]>>,
-) -> Result<(), UnpackError> {
+fn refuse_collapsed_duplicates(bytes: &[u8], archive: &zip::ZipArchive<Cursor<&[u8]>>) -> Result<(), UnpackError> {
     let names = central_directory_names(bytes, archive.central_directory_start());
     if names.len() == archive.len() {
         return Ok(());
@@ -84,18 +81,12 @@ fn refuse_collapsed_duplicates(
             });
         }
     }
-    Err(UnpackError::corrupt(
-        "central directory does not match its entry count",
-    ))
+    Err(UnpackError::corrupt("central directory does not match its entry count"))
 }
 
 /// Raw names of the consecutive central directory headers from `start`.
 fn central_directory_names(bytes: &[u8], start: u64) -> Vec<Vec<u8>> {
-    let le16 = |at: usize| {
-        bytes
-            .get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    };
+    let le16 = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
     let le32 = |at: usize| {
         bytes
             .get(at..at + 4)

@@ -22,12 +22,8 @@ pub fn zip(entries: &[Entry<'_>]) -> Vec<u8> {
                 w.start_file(*name, opts).unwrap();
                 w.write_all(data).unwrap();
             }
-            Entry::Dir(name) => w
-                .add_directory(*name, SimpleFileOptions::default())
-                .unwrap(),
-            Entry::Symlink(name, target) => w
-                .add_symlink(*name, *target, SimpleFileOptions::default())
-                .unwrap(),
+            Entry::Dir(name) => w.add_directory(*name, SimpleFileOptions::default()).unwrap(),
+            Entry::Symlink(name, target) => w.add_symlink(*name, *target, SimpleFileOptions::default()).unwrap(),
         }
     }
     w.finish().unwrap().into_inner()

@@ -25,15 +25,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(AliasRecord, String)> {
     ))
 }
 
-fn query(
-    tx: &Transaction<'_>,
-    where_sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<AliasRecord>, StoreError> {
+fn query(tx: &Transaction<'_>, where_sql: &str, params: impl rusqlite::Params) -> Result<Vec<AliasRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM aliases {where_sql}"))?;
-    let rows = stmt
-        .query_map(params, from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map(params, from_row)?.collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(mut rec, weights)| {
             rec.weights = weights_from_json(&weights)?;
@@ -75,27 +69,14 @@ fn require_versions(
     let extra = weights.keys().map(|n| Version::Published(*n));
     for v in std::iter::once(primary).chain(extra) {
         if find_version(tx, function, v)?.is_none() {
-            return Err(function_not_found(
-                ctx,
-                function,
-                Some(&Qualifier::Version(v)),
-            ));
+            return Err(function_not_found(ctx, function, Some(&Qualifier::Version(v))));
         }
     }
     Ok(())
 }
 
-fn find(
-    tx: &Transaction<'_>,
-    function: &str,
-    name: &str,
-) -> Result<Option<AliasRecord>, StoreError> {
-    Ok(query(
-        tx,
-        "WHERE function = ?1 AND name = ?2",
-        params![function, name],
-    )?
-    .pop())
+fn find(tx: &Transaction<'_>, function: &str, name: &str) -> Result<Option<AliasRecord>, StoreError> {
+    Ok(query(tx, "WHERE function = ?1 AND name = ?2", params![function, name])?.pop())
 }
 
 pub(super) fn get(
@@ -190,12 +171,7 @@ pub(super) fn update(
     Ok(rec)
 }
 
-pub(super) fn delete(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    function: &str,
-    name: &str,
-) -> Result<(), StoreError> {
+pub(super) fn delete(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, name: &str) -> Result<(), StoreError> {
     require_function(tx, ctx, function)?;
     let n = tx.execute(
         "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
@@ -238,11 +214,7 @@ pub(super) fn list(
 }
 
 /// Names of the aliases that route any traffic to version `n`.
-pub(super) fn aliases_routing_to(
-    tx: &Transaction<'_>,
-    function: &str,
-    n: u64,
-) -> Result<Vec<String>, StoreError> {
+pub(super) fn aliases_routing_to(tx: &Transaction<'_>, function: &str, n: u64) -> Result<Vec<String>, StoreError> {
     Ok(query(tx, "WHERE function = ?1 ORDER BY name", [function])?
         .into_iter()
         .filter(|a| a.function_version == Version::Published(n) || a.weights.contains_key(&n))

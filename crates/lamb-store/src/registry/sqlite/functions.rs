@@ -3,18 +3,15 @@
 //! `functions.last_version`, which only rises.
 
 use super::{
-    bad_marker, enum_from, enum_text, from_json, new_revision, now, paginate, to_json,
-    version_from, version_num,
+    bad_marker, enum_from, enum_text, from_json, new_revision, now, paginate, to_json, version_from, version_num,
 };
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
-use crate::registry::{
-    CodeInfo, CodeUpdate, FunctionRecord, NewFunction, Page, PageRequest, ResolvedLayer,
-};
+use crate::registry::{CodeInfo, CodeUpdate, FunctionRecord, NewFunction, Page, PageRequest, ResolvedLayer};
 use lamb_types::timefmt::lambda_timestamp;
 use lamb_types::{
-    ArnContext, FunctionSpec, LambdaError, LastUpdateStatus, LayerVersionArn,
-    PublishVersionRequest, Qualifier, State, Version,
+    ArnContext, FunctionSpec, LambdaError, LastUpdateStatus, LayerVersionArn, PublishVersionRequest, Qualifier, State,
+    Version,
 };
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
@@ -62,8 +59,7 @@ impl RawVersion {
             spec: from_json(T, &self.spec)?,
             version_description: self.version_description,
             code: CodeInfo {
-                digest: CodeDigest::from_hex(&self.sha256)
-                    .ok_or_else(|| StoreError::corrupt(T, "bad code_sha256"))?,
+                digest: CodeDigest::from_hex(&self.sha256).ok_or_else(|| StoreError::corrupt(T, "bad code_sha256"))?,
                 code_size: self.code_size as u64,
                 unzipped_size: self.code_unzipped as u64,
             },
@@ -90,11 +86,7 @@ fn query_versions(
     raws.into_iter().map(RawVersion::into_record).collect()
 }
 
-pub(super) fn function_not_found(
-    ctx: &ArnContext,
-    name: &str,
-    q: Option<&Qualifier>,
-) -> StoreError {
+pub(super) fn function_not_found(ctx: &ArnContext, name: &str, q: Option<&Qualifier>) -> StoreError {
     let arn = match q {
         Some(q) => ctx.qualified_function_arn(name, q),
         None => ctx.function_arn(name),
@@ -129,20 +121,12 @@ pub(super) fn get_version(
 
 pub(super) fn function_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT 1 FROM functions WHERE name = ?1",
-            [name],
-            |_| Ok(()),
-        )
+        .query_row("SELECT 1 FROM functions WHERE name = ?1", [name], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
-pub(super) fn require_function(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    name: &str,
-) -> Result<(), StoreError> {
+pub(super) fn require_function(tx: &Transaction<'_>, ctx: &ArnContext, name: &str) -> Result<(), StoreError> {
     if !function_exists(tx, name)? {
         return Err(function_not_found(ctx, name, None));
     }
@@ -169,10 +153,7 @@ fn resolve_layers(tx: &Transaction<'_>, arns: &[String]) -> Result<Vec<ResolvedL
                 },
             )
             .optional()?
-            .ok_or_else(|| {
-                LambdaError::invalid_parameter(format!("Layer version {arn} does not exist."))
-                    .into()
-            })
+            .ok_or_else(|| LambdaError::invalid_parameter(format!("Layer version {arn} does not exist.")).into())
         })
         .collect()
 }
@@ -217,11 +198,7 @@ fn check_revision(current: &str, given: Option<&str>) -> Result<(), StoreError> 
     }
 }
 
-pub(super) fn create(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    new: NewFunction,
-) -> Result<FunctionRecord, StoreError> {
+pub(super) fn create(tx: &Transaction<'_>, ctx: &ArnContext, new: NewFunction) -> Result<FunctionRecord, StoreError> {
     if function_exists(tx, &new.name)? {
         return Err(LambdaError::conflict(format!("Function already exist: {}", new.name)).into());
     }
@@ -434,9 +411,7 @@ pub(super) fn list_versions(
         "WHERE function = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
         params![name, from, (limit + 1) as i64],
     )?;
-    Ok(paginate(rows, limit, |r| {
-        version_num(r.version).to_string()
-    }))
+    Ok(paginate(rows, limit, |r| version_num(r.version).to_string()))
 }
 
 pub(super) fn set_state(
@@ -450,12 +425,7 @@ pub(super) fn set_state(
     let changed = tx.execute(
         "UPDATE function_versions SET state = ?3, last_update_status = ?4 \
          WHERE function = ?1 AND version = ?2",
-        params![
-            name,
-            version_num(version),
-            enum_text(&state)?,
-            enum_text(&status)?
-        ],
+        params![name, version_num(version), enum_text(&state)?, enum_text(&status)?],
     )?;
     if changed == 0 {
         let q = Qualifier::Version(version);

@@ -51,8 +51,7 @@ impl RawLayerVersion {
             compatible_architectures: from_json(T, &self.archs)?,
             license_info: self.license_info,
             code: CodeInfo {
-                digest: CodeDigest::from_hex(&self.sha256)
-                    .ok_or_else(|| StoreError::corrupt(T, "bad code_sha256"))?,
+                digest: CodeDigest::from_hex(&self.sha256).ok_or_else(|| StoreError::corrupt(T, "bad code_sha256"))?,
                 code_size: self.code_size as u64,
                 unzipped_size: self.code_unzipped as u64,
             },
@@ -66,19 +65,14 @@ fn query(
     sql_tail: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<LayerVersionRecord>, StoreError> {
-    let mut stmt = tx.prepare(&format!(
-        "SELECT {COLUMNS} FROM layer_versions lv {sql_tail}"
-    ))?;
+    let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM layer_versions lv {sql_tail}"))?;
     let raws = stmt
         .query_map(params, RawLayerVersion::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     raws.into_iter().map(RawLayerVersion::into_record).collect()
 }
 
-pub(super) fn publish(
-    tx: &Transaction<'_>,
-    new: NewLayerVersion,
-) -> Result<LayerVersionRecord, StoreError> {
+pub(super) fn publish(tx: &Transaction<'_>, new: NewLayerVersion) -> Result<LayerVersionRecord, StoreError> {
     tx.execute(
         "INSERT OR IGNORE INTO layers (name, last_version) VALUES (?1, 0)",
         [&new.name],
@@ -122,16 +116,12 @@ pub(super) fn get(
     name: &str,
     version: u64,
 ) -> Result<LayerVersionRecord, StoreError> {
-    query(
-        tx,
-        "WHERE layer = ?1 AND version = ?2",
-        params![name, version as i64],
-    )?
-    .pop()
-    .ok_or_else(|| {
-        let arn = ctx.layer_version_arn(name, version);
-        LambdaError::not_found(format!("Layer version {arn} does not exist.")).into()
-    })
+    query(tx, "WHERE layer = ?1 AND version = ?2", params![name, version as i64])?
+        .pop()
+        .ok_or_else(|| {
+            let arn = ctx.layer_version_arn(name, version);
+            LambdaError::not_found(format!("Layer version {arn} does not exist.")).into()
+        })
 }
 
 /// Newest first; marker: the version number to start from.
@@ -154,10 +144,7 @@ pub(super) fn list_versions(
 }
 
 /// The newest version of each layer; marker: the layer name.
-pub(super) fn list_latest(
-    tx: &Transaction<'_>,
-    page: PageRequest<'_>,
-) -> Result<Page<LayerVersionRecord>, StoreError> {
+pub(super) fn list_latest(tx: &Transaction<'_>, page: PageRequest<'_>) -> Result<Page<LayerVersionRecord>, StoreError> {
     let limit = page.limit();
     let rows = query(
         tx,

@@ -6,9 +6,7 @@ use super::{bad_marker, from_json, now, paginate, to_json};
 use crate::code_store::Referenced;
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
-use crate::registry::{
-    EventInvokeConfigRecord, NewEvent, Page, PageRequest, QueuedEvent, ResolvedLayer,
-};
+use crate::registry::{EventInvokeConfigRecord, NewEvent, Page, PageRequest, QueuedEvent, ResolvedLayer};
 use lamb_types::timefmt::epoch_seconds;
 use lamb_types::{ArnContext, LambdaError, PutFunctionEventInvokeConfigRequest, Qualifier};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
@@ -27,11 +25,7 @@ pub(super) fn set_reserved(
     Ok(())
 }
 
-pub(super) fn get_reserved(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    function: &str,
-) -> Result<Option<u32>, StoreError> {
+pub(super) fn get_reserved(tx: &Transaction<'_>, ctx: &ArnContext, function: &str) -> Result<Option<u32>, StoreError> {
     tx.query_row(
         "SELECT reserved_concurrency FROM functions WHERE name = ?1",
         [function],
@@ -41,10 +35,7 @@ pub(super) fn get_reserved(
     .ok_or_else(|| function_not_found(ctx, function, None))
 }
 
-pub(super) fn total_reserved(
-    tx: &Transaction<'_>,
-    except: Option<&str>,
-) -> Result<u64, StoreError> {
+pub(super) fn total_reserved(tx: &Transaction<'_>, except: Option<&str>) -> Result<u64, StoreError> {
     let total: i64 = tx.query_row(
         "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM functions \
          WHERE ?1 IS NULL OR name != ?1",
@@ -55,12 +46,7 @@ pub(super) fn total_reserved(
 }
 
 /// The qualifier must name `$LATEST`, an existing version or an alias.
-fn require_qualifier(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    function: &str,
-    q: &Qualifier,
-) -> Result<(), StoreError> {
+fn require_qualifier(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, q: &Qualifier) -> Result<(), StoreError> {
     require_function(tx, ctx, function)?;
     let exists = match q {
         Qualifier::Version(v) => find_version(tx, function, *v)?.is_some(),
@@ -133,11 +119,9 @@ pub(super) fn put_invoke_config(
         if let Some(old) = find_config(tx, function, q)? {
             stored = old.config;
             let c = config.clone();
-            stored.maximum_retry_attempts =
-                c.maximum_retry_attempts.or(stored.maximum_retry_attempts);
-            stored.maximum_event_age_in_seconds = c
-                .maximum_event_age_in_seconds
-                .or(stored.maximum_event_age_in_seconds);
+            stored.maximum_retry_attempts = c.maximum_retry_attempts.or(stored.maximum_retry_attempts);
+            stored.maximum_event_age_in_seconds =
+                c.maximum_event_age_in_seconds.or(stored.maximum_event_age_in_seconds);
             stored.destination_config = c.destination_config.or(stored.destination_config);
         }
     }
@@ -150,22 +134,14 @@ pub(super) fn put_invoke_config(
     tx.execute(
         "INSERT OR REPLACE INTO event_invoke_configs (function, qualifier, config, last_modified) \
          VALUES (?1, ?2, ?3, ?4)",
-        params![
-            rec.function,
-            rec.qualifier,
-            to_json(&rec.config)?,
-            rec.last_modified
-        ],
+        params![rec.function, rec.qualifier, to_json(&rec.config)?, rec.last_modified],
     )?;
     Ok(rec)
 }
 
 fn config_not_found(ctx: &ArnContext, function: &str, q: &Qualifier) -> StoreError {
     let arn = ctx.qualified_function_arn(function, q);
-    LambdaError::not_found(format!(
-        "The function {arn} doesn't have an EventInvokeConfig"
-    ))
-    .into()
+    LambdaError::not_found(format!("The function {arn} doesn't have an EventInvokeConfig")).into()
 }
 
 pub(super) fn get_invoke_config(
@@ -216,22 +192,12 @@ pub(super) fn list_invoke_configs(
     Ok(paginate(rows, limit, |r| r.qualifier.clone()))
 }
 
-pub(super) fn enqueue(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    e: NewEvent,
-) -> Result<QueuedEvent, StoreError> {
+pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Result<QueuedEvent, StoreError> {
     require_function(tx, ctx, &e.function)?;
     tx.execute(
         "INSERT INTO async_events (id, function, qualifier, payload, attempts, \
            enqueued_at_ms, next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
-        params![
-            e.request_id,
-            e.function,
-            e.qualifier,
-            e.payload,
-            e.enqueued_at_ms
-        ],
+        params![e.request_id, e.function, e.qualifier, e.payload, e.enqueued_at_ms],
     )?;
     Ok(QueuedEvent {
         id: e.request_id,
@@ -244,11 +210,7 @@ pub(super) fn enqueue(
     })
 }
 
-pub(super) fn due(
-    tx: &Transaction<'_>,
-    now_ms: i64,
-    max: usize,
-) -> Result<Vec<QueuedEvent>, StoreError> {
+pub(super) fn due(tx: &Transaction<'_>, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
     let mut stmt = tx.prepare(
         "SELECT id, function, qualifier, payload, attempts, enqueued_at_ms, next_attempt_at_ms \
          FROM async_events WHERE next_attempt_at_ms <= ?1 \
@@ -274,12 +236,7 @@ fn event_not_found(id: &str) -> StoreError {
     LambdaError::not_found(format!("Event not found: {id}")).into()
 }
 
-pub(super) fn reschedule(
-    tx: &Transaction<'_>,
-    id: &str,
-    attempts: u32,
-    next_ms: i64,
-) -> Result<(), StoreError> {
+pub(super) fn reschedule(tx: &Transaction<'_>, id: &str, attempts: u32, next_ms: i64) -> Result<(), StoreError> {
     let n = tx.execute(
         "UPDATE async_events SET attempts = ?2, next_attempt_at_ms = ?3 WHERE id = ?1",
         params![id, attempts, next_ms],

@@ -17,15 +17,14 @@ mod schema;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AliasRecord, AliasUpdate, CodeUpdate, EventInvokeConfigRecord, FunctionRecord,
-    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest,
-    QueuedEvent, Registry,
+    AliasRecord, AliasUpdate, CodeUpdate, EventInvokeConfigRecord, FunctionRecord, LayerVersionRecord, NewAlias,
+    NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
 };
 use crate::code_store::Referenced;
 use crate::error::StoreError;
 use lamb_types::{
-    ArnContext, FunctionSpec, LastUpdateStatus, PublishVersionRequest,
-    PutFunctionEventInvokeConfigRequest, Qualifier, State, Version,
+    ArnContext, FunctionSpec, LastUpdateStatus, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier,
+    State, Version,
 };
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
@@ -56,13 +55,9 @@ impl SqliteRegistry {
     pub fn open(path: &Path, ctx: ArnContext) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::corrupt(
-                "database",
-                format!("journal mode stays {mode}"),
-            ));
+            return Err(StoreError::corrupt("database", format!("journal mode stays {mode}")));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -95,10 +90,7 @@ impl SqliteRegistry {
     }
 
     /// Runs `f` in one read transaction, so it sees one snapshot.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         f(&tx, &self.ctx)
@@ -142,10 +134,7 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::corrupt("json", e))
 }
 
-pub(crate) fn from_json<T: DeserializeOwned>(
-    table: &'static str,
-    s: &str,
-) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::corrupt(table, e))
 }
 
@@ -157,20 +146,12 @@ pub(crate) fn enum_text<T: Serialize>(v: &T) -> Result<String, StoreError> {
     }
 }
 
-pub(crate) fn enum_from<T: DeserializeOwned>(
-    table: &'static str,
-    s: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|e| StoreError::corrupt(table, e))
+pub(crate) fn enum_from<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| StoreError::corrupt(table, e))
 }
 
 /// Splits `limit + 1` fetched rows into a page and the next marker.
-pub(crate) fn paginate<T>(
-    mut rows: Vec<T>,
-    limit: usize,
-    marker_of: impl Fn(&T) -> String,
-) -> Page<T> {
+pub(crate) fn paginate<T>(mut rows: Vec<T>, limit: usize, marker_of: impl Fn(&T) -> String) -> Page<T> {
     let next_marker = if rows.len() > limit {
         rows.truncate(limit + 1);
         rows.pop().map(|r| marker_of(&r))
@@ -196,11 +177,7 @@ impl Registry for SqliteRegistry {
         self.read(|tx, ctx| functions::get(tx, ctx, name, q))
     }
 
-    fn update_function_code(
-        &self,
-        name: &str,
-        update: CodeUpdate,
-    ) -> Result<FunctionRecord, StoreError> {
+    fn update_function_code(&self, name: &str, update: CodeUpdate) -> Result<FunctionRecord, StoreError> {
         self.write(|tx, ctx| functions::update_code(tx, ctx, name, update))
     }
 
@@ -217,27 +194,15 @@ impl Registry for SqliteRegistry {
         self.write(|tx, ctx| functions::delete(tx, ctx, name, version))
     }
 
-    fn list_functions(
-        &self,
-        all_versions: bool,
-        page: PageRequest<'_>,
-    ) -> Result<Page<FunctionRecord>, StoreError> {
+    fn list_functions(&self, all_versions: bool, page: PageRequest<'_>) -> Result<Page<FunctionRecord>, StoreError> {
         self.read(|tx, _| functions::list(tx, all_versions, page))
     }
 
-    fn publish_version(
-        &self,
-        name: &str,
-        req: &PublishVersionRequest,
-    ) -> Result<FunctionRecord, StoreError> {
+    fn publish_version(&self, name: &str, req: &PublishVersionRequest) -> Result<FunctionRecord, StoreError> {
         self.write(|tx, ctx| functions::publish(tx, ctx, name, req))
     }
 
-    fn list_versions(
-        &self,
-        name: &str,
-        page: PageRequest<'_>,
-    ) -> Result<Page<FunctionRecord>, StoreError> {
+    fn list_versions(&self, name: &str, page: PageRequest<'_>) -> Result<Page<FunctionRecord>, StoreError> {
         self.read(|tx, ctx| functions::list_versions(tx, ctx, name, page))
     }
 
@@ -259,12 +224,7 @@ impl Registry for SqliteRegistry {
         self.read(|tx, ctx| aliases::get(tx, ctx, function, name))
     }
 
-    fn update_alias(
-        &self,
-        function: &str,
-        name: &str,
-        update: AliasUpdate,
-    ) -> Result<AliasRecord, StoreError> {
+    fn update_alias(&self, function: &str, name: &str, update: AliasUpdate) -> Result<AliasRecord, StoreError> {
         self.write(|tx, ctx| aliases::update(tx, ctx, function, name, update))
     }
 
@@ -281,26 +241,15 @@ impl Registry for SqliteRegistry {
         self.read(|tx, ctx| aliases::list(tx, ctx, function, version, page))
     }
 
-    fn publish_layer_version(
-        &self,
-        new: NewLayerVersion,
-    ) -> Result<LayerVersionRecord, StoreError> {
+    fn publish_layer_version(&self, new: NewLayerVersion) -> Result<LayerVersionRecord, StoreError> {
         self.write(|tx, _| layers::publish(tx, new))
     }
 
-    fn get_layer_version(
-        &self,
-        name: &str,
-        version: u64,
-    ) -> Result<LayerVersionRecord, StoreError> {
+    fn get_layer_version(&self, name: &str, version: u64) -> Result<LayerVersionRecord, StoreError> {
         self.read(|tx, ctx| layers::get(tx, ctx, name, version))
     }
 
-    fn list_layer_versions(
-        &self,
-        name: &str,
-        page: PageRequest<'_>,
-    ) -> Result<Page<LayerVersionRecord>, StoreError> {
+    fn list_layer_versions(&self, name: &str, page: PageRequest<'_>) -> Result<Page<LayerVersionRecord>, StoreError> {
         self.read(|tx, _| layers::list_versions(tx, name, page))
     }
 
@@ -346,11 +295,7 @@ impl Registry for SqliteRegistry {
         self.read(|tx, ctx| misc::get_invoke_config(tx, ctx, function, qualifier))
     }
 
-    fn delete_event_invoke_config(
-        &self,
-        function: &str,
-        qualifier: &Qualifier,
-    ) -> Result<(), StoreError> {
+    fn delete_event_invoke_config(&self, function: &str, qualifier: &Qualifier) -> Result<(), StoreError> {
         self.write(|tx, ctx| misc::delete_invoke_config(tx, ctx, function, qualifier))
     }
 
@@ -370,12 +315,7 @@ impl Registry for SqliteRegistry {
         self.read(|tx, _| misc::due(tx, now_ms, max))
     }
 
-    fn reschedule_event(
-        &self,
-        id: &str,
-        attempts: u32,
-        next_attempt_at_ms: i64,
-    ) -> Result<(), StoreError> {
+    fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError> {
         self.write(|tx, _| misc::reschedule(tx, id, attempts, next_attempt_at_ms))
     }
 
