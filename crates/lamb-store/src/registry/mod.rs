@@ -145,6 +145,15 @@ pub trait Registry: Send + Sync {
     fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError>;
     fn delete_event(&self, id: &str) -> Result<(), StoreError>;
 
+    // Tags.
+
+    /// Adds or replaces tags of a function.
+    fn tag_function(&self, function: &str, tags: &std::collections::BTreeMap<String, String>)
+        -> Result<(), StoreError>;
+    /// Removes tags by key; absent keys are no error.
+    fn untag_function(&self, function: &str, keys: &[String]) -> Result<(), StoreError>;
+    fn function_tags(&self, function: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
+
     // Code accounting.
 
     /// Every bundle a function version or layer version refers to.

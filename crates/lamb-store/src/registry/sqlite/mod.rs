@@ -169,6 +169,22 @@ pub(crate) fn bad_marker(marker: &str) -> StoreError {
 }
 
 impl Registry for SqliteRegistry {
+    fn tag_function(
+        &self,
+        function: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, ctx| misc::tag(tx, ctx, function, tags))
+    }
+
+    fn untag_function(&self, function: &str, keys: &[String]) -> Result<(), StoreError> {
+        self.write(|tx, ctx| misc::untag(tx, ctx, function, keys))
+    }
+
+    fn function_tags(&self, function: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        self.read(|tx, ctx| misc::tags(tx, ctx, function))
+    }
+
     fn create_function(&self, new: NewFunction) -> Result<FunctionRecord, StoreError> {
         self.write(|tx, ctx| functions::create(tx, ctx, new))
     }

@@ -83,9 +83,19 @@ CREATE TABLE async_events (
 CREATE INDEX async_events_due ON async_events (next_attempt_at_ms, seq);
 "#;
 
+/// Tags of functions (TagResource), removed with their function.
+const V2: &str = r#"
+CREATE TABLE function_tags (
+    function TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (function, key)
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
