@@ -6,6 +6,7 @@
 //! they clone or fork happens in a single-threaded process.
 
 mod sandbox_exec;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +15,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    client: lamb_cli::ClientOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -22,11 +25,25 @@ enum Command {
     /// (measures the fork+exec path against the in-process spawner).
     #[command(hide = true)]
     SandboxExec(sandbox_exec::Args),
+    /// Run the daemon (as root): the Lambda API on --listen.
+    Serve(serve::Args),
+    #[command(flatten)]
+    Client(lamb_cli::ClientCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        // Sandbox-side: first, and before any runtime or thread exists.
         Command::SandboxExec(args) => sandbox_exec::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Client(cmd) => {
+            // Client errors are one readable line, not a debug chain.
+            if let Err(e) = lamb_cli::run(&cli.client, cmd) {
+                eprintln!("lamb: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,90 @@
+//! Reserved concurrency (Put, Get, Delete) and GetAccountSettings.
+
+use super::Params;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::util::{json, no_content, parse_json};
+use axum::body::Bytes;
+use axum::extract::State;
+use lamb_store::PageRequest;
+use lamb_types::{Concurrency, LambdaError};
+use serde_json::json;
+
+pub async fn put(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+    let function = params.unqualified_function()?;
+    let req: Concurrency = parse_json(&body)?;
+    let n = req
+        .reserved_concurrent_executions
+        .ok_or_else(|| LambdaError::invalid_parameter("ReservedConcurrentExecutions is required"))?;
+    st.blocking(move |s| {
+        s.registry.get_reserved_concurrency(&function)?;
+        let others = s.registry.total_reserved_concurrency(Some(&function))?;
+        s.rules(&[]).reserved_concurrency(n, others)?;
+        Ok(s.registry.put_reserved_concurrency(&function, n)?)
+    })
+    .await?;
+    Ok(json(200, &json!({"ReservedConcurrentExecutions": n})))
+}
+
+pub async fn get(State(st): State<AppState>, params: Params) -> ApiResult {
+    let function = params.unqualified_function()?;
+    let n = st
+        .blocking(move |s| Ok(s.registry.get_reserved_concurrency(&function)?))
+        .await?;
+    Ok(json(
+        200,
+        &Concurrency {
+            reserved_concurrent_executions: n,
+        },
+    ))
+}
+
+pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
+    let function = params.unqualified_function()?;
+    st.blocking(move |s| Ok(s.registry.delete_reserved_concurrency(&function)?))
+        .await?;
+    Ok(no_content())
+}
+
+/// Counts functions page by page (the registry has no count).
+pub(super) fn count_functions(s: &crate::state::Shared) -> Result<u64, crate::error::ApiError> {
+    let mut count = 0u64;
+    let mut marker: Option<String> = None;
+    loop {
+        let page = s.registry.list_functions(
+            false,
+            PageRequest {
+                marker: marker.as_deref(),
+                max_items: 10_000,
+            },
+        )?;
+        count += page.items.len() as u64;
+        match page.next_marker {
+            Some(m) => marker = Some(m),
+            None => return Ok(count),
+        }
+    }
+}
+
+pub async fn account_settings(State(st): State<AppState>) -> ApiResult {
+    let out = st
+        .blocking(|s| {
+            let l = &s.limits;
+            let reserved = s.registry.total_reserved_concurrency(None)?;
+            Ok(json!({
+                "AccountLimit": {
+                    "TotalCodeSize": l.total_code_size,
+                    "CodeSizeUnzipped": l.max_unzipped_bytes,
+                    "CodeSizeZipped": l.max_zipped_bytes,
+                    "ConcurrentExecutions": l.concurrent_executions,
+                    "UnreservedConcurrentExecutions": u64::from(l.concurrent_executions).saturating_sub(reserved),
+                },
+                "AccountUsage": {
+                    "TotalCodeSize": s.registry.total_code_size()?,
+                    "FunctionCount": count_functions(s)?,
+                },
+            }))
+        })
+        .await?;
+    Ok(json(200, &out))
+}

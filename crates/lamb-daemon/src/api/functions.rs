@@ -1,0 +1,314 @@
+//! Functions and versions: Create, Get, GetConfiguration, UpdateCode,
+//! UpdateConfiguration, Delete, List, PublishVersion, ListVersionsByFunction.
+
+use super::Params;
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, Shared};
+use crate::util::{json, no_content, parse_json, Query};
+use axum::body::Bytes;
+use axum::extract::State;
+use lamb_store::{
+    BundleKind, CodeInfo, CodeUpdate, FunctionRecord, NewFunction, PageRequest, StoredBundle, UnpackLimits,
+};
+use lamb_types::validate::{validate_architectures, zip_file};
+use lamb_types::{
+    CreateFunctionRequest, FunctionCode, FunctionSpec, LambdaError, LayerVersionArn, PublishVersionRequest, Qualifier,
+    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, Version,
+};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Whether a layer version of this box exists (for `Rules::function_spec`).
+pub(super) fn layer_exists(s: &Shared, arn: &LayerVersionArn) -> bool {
+    s.registry.get_layer_version(&arn.name, arn.version).is_ok()
+}
+
+/// Unpacked bytes of the layers a spec names (unknown ones count 0: the
+/// validation refuses them).
+fn layers_unzipped(s: &Shared, arns: &[String]) -> u64 {
+    arns.iter()
+        .filter_map(|a| LayerVersionArn::parse(a).ok())
+        .filter_map(|a| s.registry.get_layer_version(&a.name, a.version).ok())
+        .map(|l| l.code.unzipped_size)
+        .sum()
+}
+
+/// Checks an upload's size and the account's code storage, then unpacks it
+/// into the store within what the 250 MB leave after `other_unzipped`.
+pub(super) fn put_bundle(
+    s: &Shared,
+    kind: BundleKind,
+    bytes: &[u8],
+    other_unzipped: u64,
+) -> Result<StoredBundle, ApiError> {
+    let runtimes = Vec::new();
+    let rules = s.rules(&runtimes);
+    rules.zipped_size(bytes.len() as u64)?;
+    rules.total_code_size(s.registry.total_code_size()?, bytes.len() as u64)?;
+    let mut limits = UnpackLimits::from_limits(&s.limits);
+    limits.max_unzipped = s.limits.max_unzipped_bytes.saturating_sub(other_unzipped);
+    Ok(s.store.put(kind, bytes, &limits)?)
+}
+
+/// Removes bundles no version or layer refers to any more.
+pub(super) fn collect_garbage(s: &Shared) {
+    if let Err(e) = s.store.gc(|| s.registry.referenced_bundles()) {
+        tracing::warn!(error = %e, "code store garbage collection failed");
+    }
+}
+
+pub(super) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if tags.len() > 50 {
+        return Err(LambdaError::invalid_parameter("A function can have at most 50 tags").into());
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || k.starts_with("aws:") || v.chars().count() > 256 {
+            return Err(LambdaError::invalid_parameter(format!(
+                "Tag '{k}' is invalid: keys are 1-128 characters and may not start with 'aws:', values at most 256"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Result<FunctionRecord, ApiError> {
+    let spec = FunctionSpec::from_create(&req);
+    let zip = zip_file(&req.code)?;
+    let runtimes = s.runtimes();
+    s.rules(&runtimes).function_spec(&spec, &mut |a| layer_exists(s, a))?;
+    let tags = req.tags.clone().unwrap_or_default();
+    validate_tags(&tags)?;
+    if s.registry.get_function(&name, &Qualifier::latest()).is_ok() {
+        return Err(LambdaError::conflict(format!("Function already exist: {name}")).into());
+    }
+    let bundle = put_bundle(s, BundleKind::Function, zip, layers_unzipped(s, &spec.layers))?;
+    let rec = s.registry.create_function(NewFunction {
+        name: name.clone(),
+        spec,
+        code: CodeInfo::from(&bundle),
+        publish: req.publish,
+    })?;
+    if !tags.is_empty() {
+        s.registry.tag_function(&name, &tags)?;
+    }
+    drop(bundle);
+    Ok(rec)
+}
+
+pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
+    let req: CreateFunctionRequest = parse_json(&body)?;
+    drop(body);
+    let name = lamb_types::FunctionRef::parse_unqualified(&req.function_name)?;
+    tracing::info!(function = %name, "create function");
+    let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
+    Ok(json(201, &rec.configuration(&st.ctx)))
+}
+
+/// The function and qualifier of a Get/Delete path with `?Qualifier=`.
+fn resolve(params: &Params, query: &Query) -> Result<(String, Qualifier, bool), ApiError> {
+    let fref = params.function_ref()?;
+    let given = fref.qualifier.is_some() || query.get("Qualifier").is_some_and(|q| !q.is_empty());
+    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    Ok((fref.name, q, given))
+}
+
+pub async fn get_function(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+    let (name, q, _) = resolve(&params, &query)?;
+    let out = st
+        .blocking(move |s| {
+            let rec = s.registry.get_function(&name, &q)?;
+            let tags = s.registry.function_tags(&name)?;
+            let reserved = s.registry.get_reserved_concurrency(&name)?;
+            let path = s.store.path(BundleKind::Function, &rec.code.digest);
+            let mut out = Map::new();
+            out.insert(
+                "Configuration".into(),
+                serde_json::to_value(rec.configuration(&s.ctx)).unwrap_or_default(),
+            );
+            // lamb has no S3: the location names the unpacked code on this box.
+            out.insert(
+                "Code".into(),
+                json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
+            );
+            out.insert("Tags".into(), json!(tags));
+            if let Some(n) = reserved {
+                out.insert("Concurrency".into(), json!({"ReservedConcurrentExecutions": n}));
+            }
+            Ok(Value::Object(out))
+        })
+        .await?;
+    Ok(json(200, &out))
+}
+
+pub async fn get_configuration(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+    let (name, q, _) = resolve(&params, &query)?;
+    let rec = st.blocking(move |s| Ok(s.registry.get_function(&name, &q)?)).await?;
+    Ok(json(200, &rec.configuration(&st.ctx)))
+}
+
+pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+    let name = params.unqualified_function()?;
+    let req: UpdateFunctionCodeRequest = parse_json(&body)?;
+    drop(body);
+    tracing::info!(function = %name, publish = req.publish, "update function code");
+    let rec = st
+        .blocking(move |s| {
+            let current = s.registry.get_function(&name, &Qualifier::latest())?;
+            let code = FunctionCode {
+                zip_file: req.zip_file,
+                s3_bucket: req.s3_bucket,
+                s3_key: req.s3_key,
+                s3_object_version: req.s3_object_version,
+                image_uri: req.image_uri,
+            };
+            let zip = zip_file(&code)?;
+            if let Some(a) = &req.architectures {
+                validate_architectures(a)?;
+            }
+            if req.dry_run {
+                s.rules(&[]).zipped_size(zip.len() as u64)?;
+                return Ok(current);
+            }
+            let other: u64 = current.layers.iter().map(|l| l.unzipped_size).sum();
+            let bundle = put_bundle(s, BundleKind::Function, zip, other)?;
+            let rec = s.registry.update_function_code(
+                &name,
+                CodeUpdate {
+                    code: CodeInfo::from(&bundle),
+                    architectures: req.architectures,
+                    publish: req.publish,
+                    revision_id: req.revision_id,
+                },
+            )?;
+            drop(bundle);
+            Ok(rec)
+        })
+        .await?;
+    Ok(json(200, &rec.configuration(&st.ctx)))
+}
+
+pub async fn update_configuration(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+    let name = params.unqualified_function()?;
+    let req: UpdateFunctionConfigurationRequest = parse_json(&body)?;
+    let rec = st
+        .blocking(move |s| {
+            let current = s.registry.get_function(&name, &Qualifier::latest())?;
+            let mut spec = current.spec.clone();
+            spec.apply_update(&req);
+            let runtimes = s.runtimes();
+            let rules = s.rules(&runtimes);
+            rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
+            rules.unzipped_total(current.code.unzipped_size + layers_unzipped(s, &spec.layers))?;
+            Ok(s.registry
+                .update_function_configuration(&name, spec, req.revision_id.as_deref())?)
+        })
+        .await?;
+    Ok(json(200, &rec.configuration(&st.ctx)))
+}
+
+pub async fn delete(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+    let (name, q, given) = resolve(&params, &query)?;
+    let version = match (given, q) {
+        (false, _) => None,
+        (true, Qualifier::Version(Version::Published(n))) => Some(n),
+        (true, Qualifier::Version(Version::Latest)) => {
+            return Err(LambdaError::invalid_parameter(
+                "$LATEST version cannot be deleted without deleting the function.",
+            )
+            .into())
+        }
+        (true, Qualifier::Alias(_)) => {
+            return Err(LambdaError::invalid_parameter(
+                "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias.",
+            )
+            .into())
+        }
+    };
+    tracing::info!(function = %name, ?version, "delete function");
+    st.blocking(move |s| {
+        s.registry.delete_function(&name, version)?;
+        collect_garbage(s);
+        Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+fn page_json(key: &str, items: Vec<Value>, next: Option<String>) -> Value {
+    let mut out = Map::new();
+    out.insert(key.into(), Value::Array(items));
+    if let Some(m) = next {
+        out.insert("NextMarker".into(), Value::String(m));
+    }
+    Value::Object(out)
+}
+
+pub(super) fn page_response<T: serde::Serialize>(
+    key: &str,
+    items: &[T],
+    next: Option<String>,
+) -> axum::response::Response {
+    let items = items
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap_or_default())
+        .collect();
+    json(200, &page_json(key, items, next))
+}
+
+pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
+    let all = match query.get("FunctionVersion") {
+        None | Some("") => false,
+        Some("ALL") => true,
+        Some(other) => {
+            return Err(LambdaError::invalid_parameter(format!(
+                "1 validation error detected: Value '{other}' at 'functionVersion' failed to satisfy \
+                 constraint: Member must satisfy enum value set: [ALL]"
+            ))
+            .into())
+        }
+    };
+    let max = query.max_items()?;
+    let marker = query.get("Marker").map(str::to_owned);
+    let page = st
+        .blocking(move |s| {
+            let page = PageRequest {
+                marker: marker.as_deref().filter(|m| !m.is_empty()),
+                max_items: max,
+            };
+            Ok(s.registry.list_functions(all, page)?)
+        })
+        .await?;
+    let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
+    Ok(page_response("Functions", &items, page.next_marker))
+}
+
+pub async fn publish_version(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+    let name = params.unqualified_function()?;
+    let req: PublishVersionRequest = parse_json(&body)?;
+    if let Some(d) = &req.description {
+        lamb_types::validate::validate_description(d)?;
+    }
+    let rec = st
+        .blocking(move |s| Ok(s.registry.publish_version(&name, &req)?))
+        .await?;
+    tracing::info!(function = %rec.name, version = %rec.version, "published version");
+    Ok(json(201, &rec.configuration(&st.ctx)))
+}
+
+pub async fn list_versions(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+    let name = params.unqualified_function()?;
+    let max = query.max_items()?;
+    let marker = query.get("Marker").map(str::to_owned);
+    let page = st
+        .blocking(move |s| {
+            let page = PageRequest {
+                marker: marker.as_deref().filter(|m| !m.is_empty()),
+                max_items: max,
+            };
+            Ok(s.registry.list_versions(&name, page)?)
+        })
+        .await?;
+    let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
+    Ok(page_response("Versions", &items, page.next_marker))
+}

@@ -1,0 +1,157 @@
+//! Layers: PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn,
+//! ListLayers, ListLayerVersions, DeleteLayerVersion.
+
+use super::functions::{collect_garbage, page_response, put_bundle};
+use super::Params;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::util::{json, no_content, parse_json, Query};
+use axum::body::Bytes;
+use axum::extract::State;
+use lamb_store::{BundleKind, CodeInfo, LayerVersionRecord, NewLayerVersion, PageRequest};
+use lamb_types::arn::parse_layer_name;
+use lamb_types::validate::{validate_publish_layer, zip_file};
+use lamb_types::{FunctionCode, LambdaError, LayerVersionArn, LayersListItem, PublishLayerVersionRequest};
+
+fn version_number(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        LambdaError::invalid_parameter(format!(
+            "1 validation error detected: Value '{s}' at 'versionNumber' failed to satisfy constraint: \
+             Member must be a number greater than or equal to 1"
+        ))
+        .into()
+    })
+}
+
+pub async fn publish(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+    let name = parse_layer_name(params.first())?;
+    let req: PublishLayerVersionRequest = parse_json(&body)?;
+    drop(body);
+    validate_publish_layer(&req)?;
+    let runtimes = st.runtimes();
+    for r in req.compatible_runtimes.iter().flatten() {
+        st.rules(&runtimes).runtime(r)?;
+    }
+    tracing::info!(layer = %name, "publish layer version");
+    let rec = st
+        .blocking(move |s| {
+            let code = FunctionCode {
+                zip_file: req.content.zip_file,
+                s3_bucket: req.content.s3_bucket,
+                s3_key: req.content.s3_key,
+                s3_object_version: req.content.s3_object_version,
+                image_uri: None,
+            };
+            let bundle = put_bundle(s, BundleKind::Layer, zip_file(&code)?, 0)?;
+            let rec = s.registry.publish_layer_version(NewLayerVersion {
+                name,
+                description: req.description.unwrap_or_default(),
+                compatible_runtimes: req.compatible_runtimes.unwrap_or_default(),
+                compatible_architectures: req.compatible_architectures.unwrap_or_default(),
+                license_info: req.license_info,
+                code: CodeInfo::from(&bundle),
+            })?;
+            drop(bundle);
+            Ok(rec)
+        })
+        .await?;
+    Ok(json(201, &rec.response(&st.ctx)))
+}
+
+async fn get_record(st: &AppState, name: String, version: u64) -> Result<LayerVersionRecord, ApiError> {
+    st.blocking(move |s| Ok(s.registry.get_layer_version(&name, version)?))
+        .await
+}
+
+pub async fn get(State(st): State<AppState>, params: Params) -> ApiResult {
+    let name = parse_layer_name(params.first())?;
+    let version = version_number(params.second())?;
+    let rec = get_record(&st, name, version).await?;
+    Ok(json(200, &rec.response(&st.ctx)))
+}
+
+pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
+    let name = parse_layer_name(params.first())?;
+    let version = version_number(params.second())?;
+    st.blocking(move |s| {
+        s.registry.delete_layer_version(&name, version)?;
+        collect_garbage(s);
+        Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// `GET /2018-10-31/layers`: ListLayers, or GetLayerVersionByArn when
+/// `find=LayerVersion`.
+pub async fn list_or_find(State(st): State<AppState>, query: Query) -> ApiResult {
+    if query.get("find") == Some("LayerVersion") {
+        let arn = LayerVersionArn::parse(query.get("Arn").unwrap_or_default())?;
+        if !arn.is_local(&st.ctx) {
+            return Err(LambdaError::not_found(format!("Layer version {arn} does not exist.")).into());
+        }
+        let rec = get_record(&st, arn.name, arn.version).await?;
+        return Ok(json(200, &rec.response(&st.ctx)));
+    }
+    let runtime = query.get("CompatibleRuntime").map(str::to_owned);
+    let arch = query.get("CompatibleArchitecture").map(str::to_owned);
+    let max = query.max_items()?.min(50);
+    let marker = query.get("Marker").map(str::to_owned);
+    let page = st
+        .blocking(move |s| {
+            let page = PageRequest {
+                marker: marker.as_deref().filter(|m| !m.is_empty()),
+                max_items: max,
+            };
+            Ok(s.registry.list_layers(page)?)
+        })
+        .await?;
+    // The filters apply to each layer's newest version, which is what the
+    // registry lists; an older matching version is not looked for.
+    let items: Vec<LayersListItem> = page
+        .items
+        .iter()
+        .filter(|r| matches_filters(r, runtime.as_deref(), arch.as_deref()))
+        .map(|r| LayersListItem {
+            layer_name: r.name.clone(),
+            layer_arn: st.ctx.layer_arn(&r.name),
+            latest_matching_version: r.list_item(&st.ctx),
+        })
+        .collect();
+    Ok(page_response("Layers", &items, page.next_marker))
+}
+
+fn matches_filters(r: &LayerVersionRecord, runtime: Option<&str>, arch: Option<&str>) -> bool {
+    let runtime_ok = runtime.is_none_or(|rt| rt.is_empty() || r.compatible_runtimes.iter().any(|x| x == rt));
+    let arch_ok = arch.is_none_or(|a| {
+        a.is_empty()
+            || r.compatible_architectures
+                .iter()
+                .any(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(|s| s == a)) == Some(true))
+    });
+    runtime_ok && arch_ok
+}
+
+pub async fn list_versions(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+    let name = parse_layer_name(params.first())?;
+    let runtime = query.get("CompatibleRuntime").map(str::to_owned);
+    let arch = query.get("CompatibleArchitecture").map(str::to_owned);
+    let max = query.max_items()?.min(50);
+    let marker = query.get("Marker").map(str::to_owned);
+    let page = st
+        .blocking(move |s| {
+            let page = PageRequest {
+                marker: marker.as_deref().filter(|m| !m.is_empty()),
+                max_items: max,
+            };
+            Ok(s.registry.list_layer_versions(&name, page)?)
+        })
+        .await?;
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .filter(|r| matches_filters(r, runtime.as_deref(), arch.as_deref()))
+        .map(|r| r.list_item(&st.ctx))
+        .collect();
+    Ok(page_response("LayerVersions", &items, page.next_marker))
+}

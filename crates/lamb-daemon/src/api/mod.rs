@@ -1,0 +1,109 @@
+//! The routes of Lambda's control-plane API (spec 3.2), one module per
+//! group, and the answer for every operation lamb does not implement.
+
+mod aliases;
+mod concurrency;
+mod functions;
+mod invoke;
+mod lamb_ext;
+mod layers;
+mod tags;
+mod unsupported;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use axum::Router;
+use lamb_types::{FunctionRef, LambdaError};
+
+pub use lamb_ext::{LogEvent, LogsResponse, StatusResponse, LOGS_PATH, STATUS_PATH};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/2015-03-31/functions", post(functions::create).get(functions::list))
+        .route("/2015-03-31/functions/", post(functions::create).get(functions::list))
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(functions::get_function).delete(functions::delete),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(functions::get_configuration).put(functions::update_configuration),
+        )
+        .route("/2015-03-31/functions/{name}/code", put(functions::update_code))
+        .route(
+            "/2015-03-31/functions/{name}/versions",
+            post(functions::publish_version).get(functions::list_versions),
+        )
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            post(aliases::create).get(aliases::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(aliases::get).put(aliases::update).delete(aliases::delete),
+        )
+        .route("/2018-10-31/layers", get(layers::list_or_find))
+        .route(
+            "/2018-10-31/layers/{layer}/versions",
+            post(layers::publish).get(layers::list_versions),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}",
+            get(layers::get).delete(layers::delete),
+        )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            put(concurrency::put).delete(concurrency::delete),
+        )
+        .route("/2019-09-30/functions/{name}/concurrency", get(concurrency::get))
+        .route("/2016-08-19/account-settings", get(concurrency::account_settings))
+        .route("/2016-08-19/account-settings/", get(concurrency::account_settings))
+        .route(
+            "/2017-03-31/tags/{arn}",
+            post(tags::tag).get(tags::list).delete(tags::untag),
+        )
+        .route(STATUS_PATH, get(lamb_ext::status))
+        .route(LOGS_PATH, get(lamb_ext::logs))
+        .fallback(unsupported::fallback)
+        .method_not_allowed_fallback(unsupported::fallback)
+}
+
+/// Path parameters, in order, percent-decoded; a path that cannot be
+/// decoded is a Lambda-shaped 400, not axum's plain text.
+pub struct Params(pub Vec<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(pairs) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| LambdaError::invalid_parameter(format!("bad path: {e}")))?;
+        Ok(Self(pairs.into_iter().map(|(_, v)| v).collect()))
+    }
+}
+
+impl Params {
+    pub fn first(&self) -> &str {
+        self.0.first().map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn second(&self) -> &str {
+        self.0.get(1).map(String::as_str).unwrap_or_default()
+    }
+
+    /// The `{FunctionName}` of a path that takes no qualifier (Update,
+    /// aliases, concurrency, publish).
+    pub fn unqualified_function(&self) -> Result<String, ApiError> {
+        Ok(FunctionRef::parse_unqualified(self.first())?)
+    }
+
+    /// The `{FunctionName}` of a Get/Invoke/Delete path.
+    pub fn function_ref(&self) -> Result<FunctionRef, ApiError> {
+        Ok(FunctionRef::parse(self.first())?)
+    }
+}

@@ -1,0 +1,200 @@
+//! Everything a client can send that lamb does not implement: operations of
+//! Lambda's model answer a 501 that names them, other paths a 400 that says
+//! no operation matches. Never a bare 404.
+
+use crate::error::ApiError;
+use axum::http::{Method, Uri};
+
+/// `(method, path pattern, operation)`; `*` matches one segment, a final
+/// `**` any rest.
+const OPERATIONS: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/2021-11-15/functions/*/response-streaming-invocations",
+        "InvokeWithResponseStream",
+    ),
+    ("POST", "/2014-11-13/functions/*/invoke-async", "InvokeAsync"),
+    ("POST", "/2014-11-13/functions/*/invoke-async/", "InvokeAsync"),
+    (
+        "PUT",
+        "/2019-09-25/functions/*/event-invoke-config",
+        "PutFunctionEventInvokeConfig",
+    ),
+    (
+        "POST",
+        "/2019-09-25/functions/*/event-invoke-config",
+        "UpdateFunctionEventInvokeConfig",
+    ),
+    (
+        "GET",
+        "/2019-09-25/functions/*/event-invoke-config",
+        "GetFunctionEventInvokeConfig",
+    ),
+    (
+        "DELETE",
+        "/2019-09-25/functions/*/event-invoke-config",
+        "DeleteFunctionEventInvokeConfig",
+    ),
+    (
+        "GET",
+        "/2019-09-25/functions/*/event-invoke-config/list",
+        "ListFunctionEventInvokeConfigs",
+    ),
+    ("POST", "/2015-03-31/event-source-mappings", "CreateEventSourceMapping"),
+    ("POST", "/2015-03-31/event-source-mappings/", "CreateEventSourceMapping"),
+    ("GET", "/2015-03-31/event-source-mappings", "ListEventSourceMappings"),
+    ("GET", "/2015-03-31/event-source-mappings/", "ListEventSourceMappings"),
+    ("GET", "/2015-03-31/event-source-mappings/*", "GetEventSourceMapping"),
+    ("PUT", "/2015-03-31/event-source-mappings/*", "UpdateEventSourceMapping"),
+    (
+        "DELETE",
+        "/2015-03-31/event-source-mappings/*",
+        "DeleteEventSourceMapping",
+    ),
+    ("POST", "/2021-10-31/functions/*/url", "CreateFunctionUrlConfig"),
+    ("GET", "/2021-10-31/functions/*/url", "GetFunctionUrlConfig"),
+    ("PUT", "/2021-10-31/functions/*/url", "UpdateFunctionUrlConfig"),
+    ("DELETE", "/2021-10-31/functions/*/url", "DeleteFunctionUrlConfig"),
+    ("GET", "/2021-10-31/functions/*/urls", "ListFunctionUrlConfigs"),
+    (
+        "PUT",
+        "/2019-09-30/functions/*/provisioned-concurrency",
+        "PutProvisionedConcurrencyConfig",
+    ),
+    (
+        "GET",
+        "/2019-09-30/functions/*/provisioned-concurrency",
+        "GetProvisionedConcurrencyConfig",
+    ),
+    (
+        "DELETE",
+        "/2019-09-30/functions/*/provisioned-concurrency",
+        "DeleteProvisionedConcurrencyConfig",
+    ),
+    ("POST", "/2015-03-31/functions/*/policy", "AddPermission"),
+    ("GET", "/2015-03-31/functions/*/policy", "GetPolicy"),
+    ("DELETE", "/2015-03-31/functions/*/policy/*", "RemovePermission"),
+    (
+        "POST",
+        "/2018-10-31/layers/*/versions/*/policy",
+        "AddLayerVersionPermission",
+    ),
+    ("GET", "/2018-10-31/layers/*/versions/*/policy", "GetLayerVersionPolicy"),
+    (
+        "DELETE",
+        "/2018-10-31/layers/*/versions/*/policy/*",
+        "RemoveLayerVersionPermission",
+    ),
+    ("POST", "/2020-04-22/code-signing-configs", "CreateCodeSigningConfig"),
+    ("GET", "/2020-04-22/code-signing-configs", "ListCodeSigningConfigs"),
+    ("GET", "/2020-04-22/code-signing-configs/*", "GetCodeSigningConfig"),
+    ("PUT", "/2020-04-22/code-signing-configs/*", "UpdateCodeSigningConfig"),
+    (
+        "DELETE",
+        "/2020-04-22/code-signing-configs/*",
+        "DeleteCodeSigningConfig",
+    ),
+    (
+        "GET",
+        "/2020-04-22/code-signing-configs/*/functions",
+        "ListFunctionsByCodeSigningConfig",
+    ),
+    (
+        "PUT",
+        "/2020-06-30/functions/*/code-signing-config",
+        "PutFunctionCodeSigningConfig",
+    ),
+    (
+        "GET",
+        "/2020-06-30/functions/*/code-signing-config",
+        "GetFunctionCodeSigningConfig",
+    ),
+    (
+        "DELETE",
+        "/2020-06-30/functions/*/code-signing-config",
+        "DeleteFunctionCodeSigningConfig",
+    ),
+    (
+        "PUT",
+        "/2021-07-20/functions/*/runtime-management-config",
+        "PutRuntimeManagementConfig",
+    ),
+    (
+        "GET",
+        "/2021-07-20/functions/*/runtime-management-config",
+        "GetRuntimeManagementConfig",
+    ),
+    (
+        "PUT",
+        "/2024-08-31/functions/*/recursion-config",
+        "PutFunctionRecursionConfig",
+    ),
+    (
+        "GET",
+        "/2024-08-31/functions/*/recursion-config",
+        "GetFunctionRecursionConfig",
+    ),
+    (
+        "PUT",
+        "/2025-03-31/functions/*/function-scaling-config",
+        "PutFunctionScalingConfig",
+    ),
+    (
+        "GET",
+        "/2025-03-31/functions/*/function-scaling-config",
+        "GetFunctionScalingConfig",
+    ),
+];
+
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut p = pattern.split('/');
+    let mut s = path.split('/');
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return true,
+            (Some("**"), _) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The operation of Lambda's model that `method` and `path` name, if any.
+pub fn operation_for(method: &str, path: &str) -> Option<&'static str> {
+    OPERATIONS
+        .iter()
+        .find(|(m, pat, _)| *m == method && matches(pat, path))
+        .map(|(_, _, op)| *op)
+}
+
+pub async fn fallback(method: Method, uri: Uri) -> ApiError {
+    let path = uri.path();
+    match operation_for(method.as_str(), path) {
+        Some(op) => ApiError::unsupported(op, method.as_str(), path),
+        None => ApiError::unknown_operation(method.as_str(), path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_model_operations() {
+        assert_eq!(
+            operation_for("POST", "/2015-03-31/event-source-mappings/"),
+            Some("CreateEventSourceMapping")
+        );
+        assert_eq!(
+            operation_for("DELETE", "/2015-03-31/functions/f/policy/s1"),
+            Some("RemovePermission")
+        );
+        assert_eq!(
+            operation_for("GET", "/2021-10-31/functions/f/url"),
+            Some("GetFunctionUrlConfig")
+        );
+        assert_eq!(operation_for("GET", "/nothing"), None);
+        assert_eq!(operation_for("GET", "/2021-10-31/functions//url"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! The seam between the API and the invocation engine. The invoke route
+//! resolves the function, qualifier and alias weights, checks the payload,
+//! and hands an [`InvokeRequest`] to the [`Invoker`] held in the app state.
+
+use lamb_store::FunctionRecord;
+use lamb_types::{LambdaError, Version};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+/// `X-Amz-Invocation-Type`, less `DryRun`, which the route answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationType {
+    RequestResponse,
+    /// Asynchronous: the engine queues the event durably and returns; the
+    /// route answers 202.
+    Event,
+}
+
+/// `X-Amz-Log-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogType {
+    None,
+    Tail,
+}
+
+/// One invocation, resolved.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// Also the response's `x-amzn-RequestId`.
+    pub request_id: String,
+    /// The version that runs: its configuration, code and layers.
+    pub function: FunctionRecord,
+    /// `$LATEST` or the number; alias weights already applied.
+    pub executed_version: Version,
+    /// The ARN the caller invoked (qualified with the alias when one was
+    /// used): the runtime's `Lambda-Runtime-Invoked-Function-Arn`.
+    pub invoked_function_arn: String,
+    /// The unpacked code, mounted at `/var/task`.
+    pub code_path: PathBuf,
+    /// The unpacked layers in merge order, for `/opt`.
+    pub layer_paths: Vec<PathBuf>,
+    pub payload: Vec<u8>,
+    pub invocation_type: InvocationType,
+    pub log_type: LogType,
+    /// `X-Amz-Client-Context` decoded from base64 (sync invokes only).
+    pub client_context: Option<String>,
+}
+
+/// What a finished invocation answers.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeResponse {
+    /// The function's response bytes (empty for `Event`).
+    pub payload: Vec<u8>,
+    /// `X-Amz-Function-Error`, `Unhandled` when the function failed.
+    pub function_error: Option<String>,
+    /// The log text of this invocation (START to REPORT) when `Tail` was
+    /// asked; the route base64-encodes its last 4 KB.
+    pub log_tail: Option<String>,
+}
+
+pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<InvokeResponse, LambdaError>> + Send + 'a>>;
+
+/// Runs invocations. Errors are API errors (throttling, sandbox failures);
+/// function errors are an `Ok` with `function_error` set.
+pub trait Invoker: Send + Sync + 'static {
+    fn invoke(&self, req: InvokeRequest) -> InvokeFuture<'_>;
+}
+
+/// The invoker of a daemon built without an engine.
+///
+/// Lambda answers `ServiceException` (500) when the service itself cannot
+/// run a function, and that is the case here: nothing about the request or
+/// the function is wrong. botocore retries a 500 twice, which is harmless as
+/// nothing ran.
+#[derive(Debug, Default)]
+pub struct NoEngine;
+
+impl Invoker for NoEngine {
+    fn invoke(&self, req: InvokeRequest) -> InvokeFuture<'_> {
+        Box::pin(async move {
+            Err(LambdaError::service(format!(
+                "lamb cannot run {}: this daemon has no invocation engine",
+                req.invoked_function_arn
+            )))
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Starting the daemon: open the data directory, the registry and the code
+//! store, load the keys, bind, serve until SIGTERM or SIGINT.
+
+use crate::credentials::{Credentials, CredentialsError};
+use crate::invoker::Invoker;
+use crate::state::{AppState, Shared};
+use lamb_store::{CodeStore, SqliteRegistry, StoreError};
+use lamb_types::{ArnContext, Limits};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub runtimes_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("create data directory {path:?}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error("open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("serve: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens everything under the data directory and builds the state.
+pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<AppState, ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let credentials = Credentials::load_or_create(&config.data_dir)?;
+    let ctx = ArnContext::default();
+    let registry = Arc::new(SqliteRegistry::open_in(&config.data_dir, ctx.clone())?);
+    let store = Arc::new(CodeStore::open(&config.data_dir)?);
+    // Bundles unpacked by a request that never committed (a crash, a
+    // refused create) are removed here.
+    let reg = Arc::clone(&registry);
+    let report = store.gc(|| lamb_store::Registry::referenced_bundles(&*reg))?;
+    if !report.removed.is_empty() {
+        tracing::info!(removed = report.removed.len(), "removed unreferenced bundles");
+    }
+    Ok(AppState::new(Shared {
+        registry,
+        store,
+        ctx,
+        limits: Limits::default(),
+        data_dir: config.data_dir.clone(),
+        runtimes_dir: config.runtimes_dir.clone(),
+        credentials,
+        invoker,
+        started: Instant::now(),
+    }))
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    let mut int = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGINT");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// Serves the API until `shutdown` resolves; requests in flight finish.
+pub async fn serve(
+    config: ServeConfig,
+    invoker: Arc<dyn Invoker>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let cfg = config.clone();
+    let state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
+        .await
+        .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        runtimes = ?state.runtimes(),
+        "lamb is listening"
+    );
+    axum::serve(listener, crate::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}

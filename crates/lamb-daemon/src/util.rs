@@ -1,0 +1,96 @@
+//! Small request and response helpers shared by the handlers.
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lamb_types::LambdaError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A JSON request body; an empty body reads as `{}`. Malformed JSON is
+/// `InvalidRequestContentException`, a wrong member type or value
+/// `InvalidParameterValueException`, as Lambda answers.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        let err = if e.is_syntax() || e.is_eof() {
+            LambdaError::invalid_request_content(format!("Could not parse request body into json: {e}"))
+        } else {
+            LambdaError::invalid_parameter(format!("Could not read the request body: {e}"))
+        };
+        err.into()
+    })
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    (status, axum::Json(value)).into_response()
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Query parameters in order, percent-decoded, repeated names kept
+/// (`UntagResource`'s `tagKeys=a&tagKeys=b`).
+#[derive(Debug, Clone, Default)]
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Self(
+            raw.unwrap_or_default()
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// `MaxItems`, 1–10000 when given.
+    pub fn max_items(&self) -> Result<usize, ApiError> {
+        match self.get("MaxItems") {
+            None | Some("") => Ok(0),
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+                _ => Err(LambdaError::invalid_parameter(format!(
+                    "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy constraint: \
+                     Member must have value between 1 and 10000"
+                ))
+                .into()),
+            },
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::parse(parts.uri.query()))
+    }
+}

@@ -1,0 +1,337 @@
+//! The router driven with `oneshot` requests, no socket: signed requests
+//! through every layer, against a registry and code store in a temp dir.
+
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use lamb_daemon::credentials::Credentials;
+use lamb_daemon::server::{open_state, ServeConfig};
+use lamb_daemon::sigv4::{canonical_request, format_amz_date, sha256_hex, signature, SignedRequest};
+use lamb_daemon::{router, AppState, NoEngine};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    state: AppState,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let runtimes = dir.path().join("runtimes");
+    std::fs::create_dir_all(runtimes.join("provided.al2023")).unwrap();
+    std::fs::create_dir_all(runtimes.join("python3.11")).unwrap();
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        runtimes_dir: runtimes,
+    };
+    let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
+    // Fixed keys whatever the environment says.
+    Arc::get_mut(&mut state.0).unwrap().credentials = Credentials {
+        access_key_id: "AKTEST".into(),
+        secret_access_key: "secret".into(),
+    };
+    Env { _dir: dir, state }
+}
+
+fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn signed(method: &str, uri: &str, body: Vec<u8>, secret: &str) -> Request<Body> {
+    let date = format_amz_date(time::OffsetDateTime::now_utc());
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let headers = vec![
+        ("host".to_string(), "localhost".to_string()),
+        ("x-amz-date".to_string(), date.clone()),
+    ];
+    let hash = sha256_hex(&body);
+    let req = SignedRequest {
+        method,
+        raw_path: path,
+        raw_query: query,
+        headers: &headers,
+        body_sha256: &hash,
+    };
+    let cr = canonical_request(&req, &["host".into(), "x-amz-date".into()]);
+    let sig = signature(secret, &date, (&date[..8], "us-east-1", "lambda"), &cr);
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "localhost")
+        .header("x-amz-date", &date)
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKTEST/{}/us-east-1/lambda/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature={sig}",
+                &date[..8]
+            ),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+async fn call(e: &Env, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let resp = router(e.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body: Bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, v, headers)
+}
+
+async fn api(e: &Env, method: &str, uri: &str, body: Value) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    call(e, signed(method, uri, bytes, "secret")).await
+}
+
+fn create_body(name: &str) -> Value {
+    json!({
+        "FunctionName": name,
+        "Role": "arn:aws:iam::000000000000:role/r",
+        "Runtime": "provided.al2023",
+        "Handler": "h",
+        "Code": {"ZipFile": b64(&zip(&[("bootstrap", b"#!/bin/sh\n")]))},
+        "Tags": {"team": "a"},
+    })
+}
+
+#[tokio::test]
+async fn function_lifecycle() {
+    let e = env();
+    let (s, v, h) = api(&e, "POST", "/2015-03-31/functions", create_body("f")).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["State"], "Active");
+    assert!(h.contains_key("x-amzn-requestid"));
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", create_body("f")).await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v, _) = api(&e, "GET", "/2015-03-31/functions/f", Value::Null).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["Configuration"]["FunctionName"], "f");
+    assert_eq!(v["Tags"]["team"], "a");
+    let (s, v, _) = api(
+        &e,
+        "GET",
+        "/2015-03-31/functions/f/configuration?Qualifier=%24LATEST",
+        Value::Null,
+    )
+    .await;
+    assert_eq!((s, v["Version"].as_str()), (StatusCode::OK, Some("$LATEST")));
+    let (s, v, _) = api(
+        &e,
+        "PUT",
+        "/2015-03-31/functions/f/configuration",
+        json!({"MemorySize": 256, "Environment": {"Variables": {"AB": "1"}}}),
+    )
+    .await;
+    assert_eq!((s, v["MemorySize"].as_u64()), (StatusCode::OK, Some(256)));
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions/f/versions", json!({})).await;
+    assert_eq!((s, v["Version"].as_str()), (StatusCode::CREATED, Some("1")));
+    let (s, _, _) = api(
+        &e,
+        "POST",
+        "/2015-03-31/functions/f/aliases",
+        json!({"Name": "live", "FunctionVersion": "1"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, v, _) = api(&e, "GET", "/2015-03-31/functions?MaxItems=10", Value::Null).await;
+    assert_eq!((s, v["Functions"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    let (s, _, _) = api(&e, "DELETE", "/2015-03-31/functions/f", Value::Null).await;
+    assert_eq!(s, 204);
+    let (s, v, h) = api(&e, "GET", "/2015-03-31/functions/f", Value::Null).await;
+    assert_eq!(s, 404);
+    assert_eq!(v["Type"], "User");
+    assert_eq!(h["x-amzn-errortype"], "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn refuses_bad_input_and_stores_nothing() {
+    let e = env();
+    let mut body = create_body("g");
+    body["Runtime"] = json!("cobol");
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidParameterValueException"))
+    );
+    let mut body = create_body("g");
+    body["Code"] = json!({"ZipFile": b64(&zip(&[("../evil", b"x")]))});
+    let (s, _, _) = api(&e, "POST", "/2015-03-31/functions", body).await;
+    assert!(s.is_client_error() || s.is_server_error());
+    let mut body = create_body("g");
+    body["Code"] = json!({"S3Bucket": "b", "S3Key": "k"});
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body).await;
+    assert_eq!(s, 400);
+    assert!(v["message"].as_str().unwrap().contains("S3"));
+    let (s, v, _) = call(
+        &e,
+        signed("POST", "/2015-03-31/functions", b"{not json".to_vec(), "secret"),
+    )
+    .await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidRequestContentException"))
+    );
+    let code = e.state.data_dir.join("code");
+    assert_eq!(std::fs::read_dir(code).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn authentication_failures_are_403() {
+    let e = env();
+    let req = Request::get("/2015-03-31/functions").body(Body::empty()).unwrap();
+    let (s, v, h) = call(&e, req).await;
+    assert_eq!(s, 403);
+    assert_eq!(h["x-amzn-errortype"], "MissingAuthenticationTokenException");
+    assert_eq!(v["Type"], "User");
+    let (s, _, h) = call(&e, signed("GET", "/2015-03-31/functions", Vec::new(), "wrong")).await;
+    assert_eq!(s, 403);
+    assert_eq!(h["x-amzn-errortype"], "InvalidSignatureException");
+    let mut req = signed("POST", "/2015-03-31/functions", b"{}".to_vec(), "secret");
+    *req.body_mut() = Body::from("{\"x\":1}");
+    let (s, _, _) = call(&e, req).await;
+    assert_eq!(s, 403);
+    let req = Request::post("/2015-03-31/functions")
+        .header("content-length", "100000000")
+        .body(Body::empty())
+        .unwrap();
+    let (s, v, _) = call(&e, req).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("RequestTooLargeException"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_operations_are_named() {
+    let e = env();
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/event-source-mappings/", json!({})).await;
+    assert_eq!(s, 501);
+    assert!(v["message"].as_str().unwrap().contains("CreateEventSourceMapping"));
+    let (s, v, h) = api(&e, "GET", "/nowhere", Value::Null).await;
+    assert_eq!(s, 400);
+    assert_eq!(h["x-amzn-errortype"], "UnknownOperationException");
+    assert!(v["message"].as_str().unwrap().contains("/nowhere"));
+    let (s, _, h) = api(&e, "PATCH", "/2015-03-31/functions", Value::Null).await;
+    assert_eq!(s, 400);
+    assert_eq!(h["x-amzn-errortype"], "UnknownOperationException");
+}
+
+#[tokio::test]
+async fn invoke_route_resolves_and_hands_off() {
+    let e = env();
+    let (s, _, _) = api(&e, "POST", "/2015-03-31/functions/nope/invocations", json!({})).await;
+    assert_eq!(s, 404);
+    api(&e, "POST", "/2015-03-31/functions", create_body("f")).await;
+    let big = vec![b' '; 6 * 1024 * 1024 + 1];
+    let (s, v, _) = call(&e, signed("POST", "/2015-03-31/functions/f/invocations", big, "secret")).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("RequestTooLargeException"))
+    );
+    let (s, v, _) = api(
+        &e,
+        "POST",
+        "/2015-03-31/functions/f/invocations?Qualifier=nosuch",
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions/f/invocations", json!({"a": 1})).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("ServiceException"))
+    );
+}
+
+#[tokio::test]
+async fn layers_concurrency_and_tags() {
+    let e = env();
+    let layer = json!({"Content": {"ZipFile": b64(&zip(&[("lib/x", b"x")]))}, "CompatibleRuntimes": ["python3.11"]});
+    let (s, v, _) = api(&e, "POST", "/2018-10-31/layers/l/versions", layer).await;
+    assert_eq!(s, 201, "{v}");
+    let arn = v["LayerVersionArn"].as_str().unwrap().to_owned();
+    let mut body = create_body("f");
+    body["Layers"] = json!([arn]);
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v, _) = api(
+        &e,
+        "GET",
+        "/2018-10-31/layers?CompatibleRuntime=python3.11",
+        Value::Null,
+    )
+    .await;
+    assert_eq!((s, v["Layers"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    let (s, _, _) = api(
+        &e,
+        "GET",
+        &format!("/2018-10-31/layers?find=LayerVersion&Arn={}", arn.replace(':', "%3A")),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _, _) = api(
+        &e,
+        "PUT",
+        "/2017-10-31/functions/f/concurrency",
+        json!({"ReservedConcurrentExecutions": 5}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, v, _) = api(&e, "GET", "/2019-09-30/functions/f/concurrency", Value::Null).await;
+    assert_eq!(v["ReservedConcurrentExecutions"], 5);
+    let (s, _, _) = api(
+        &e,
+        "PUT",
+        "/2017-10-31/functions/f/concurrency",
+        json!({"ReservedConcurrentExecutions": 950}),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let fn_arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af";
+    let (s, _, _) = api(
+        &e,
+        "POST",
+        &format!("/2017-03-31/tags/{fn_arn}"),
+        json!({"Tags": {"b": "2"}}),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _, _) = api(
+        &e,
+        "DELETE",
+        &format!("/2017-03-31/tags/{fn_arn}?tagKeys=team"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, v, _) = api(&e, "GET", &format!("/2017-03-31/tags/{fn_arn}"), Value::Null).await;
+    assert_eq!(v["Tags"], json!({"b": "2"}));
+    let (s, v, _) = api(&e, "GET", "/2016-08-19/account-settings", Value::Null).await;
+    assert_eq!(
+        (s, v["AccountUsage"]["FunctionCount"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (s, v, _) = api(&e, "GET", "/lamb/status", Value::Null).await;
+    assert_eq!((s, v["Layers"].as_u64()), (StatusCode::OK, Some(1)));
+}
