@@ -1,0 +1,189 @@
+"""Fixtures: a real `lamb serve` on a free port with a temp data dir and a
+temp runtimes dir, clients for it (boto3, the aws CLI, `lamb`), and bundle
+builders."""
+
+import base64
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LAMB = os.environ.get("LAMB_BIN", str(ROOT / "target" / "debug" / "lamb"))
+ACCESS_KEY = "LAMBTESTACCESSKEY"
+SECRET_KEY = "lamb-test-secret-key-0123456789"
+RUNTIMES = ["provided", "provided.al2", "provided.al2023", "python3.11", "nodejs18.x"]
+ROLE = "arn:aws:iam::000000000000:role/lamb-test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """One `lamb serve` process; restart keeps the data directory."""
+
+    def __init__(self, tmp: Path, env_keys: bool = True):
+        # env_keys=False: no LAMB_* keys, so the daemon makes its credentials file.
+        self.env_keys = env_keys
+        self.tmp = tmp
+        self.data_dir = tmp / "data"
+        self.runtimes_dir = tmp / "runtimes"
+        for r in RUNTIMES:
+            (self.runtimes_dir / r).mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.log = tmp / "daemon.log"
+
+    def env(self):
+        env = dict(os.environ)
+        env.update(
+            LAMB_ACCESS_KEY_ID=ACCESS_KEY,
+            LAMB_SECRET_ACCESS_KEY=SECRET_KEY,
+            LAMB_ENDPOINT=self.endpoint,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        if not self.env_keys:
+            env.pop("LAMB_ACCESS_KEY_ID")
+            env.pop("LAMB_SECRET_ACCESS_KEY")
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.pop("AWS_PROFILE", None)
+        return env
+
+    def start(self):
+        log = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+             "--runtimes-dir", str(self.runtimes_dir)],
+            env=self.env(), stdout=log, stderr=log,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"lamb serve exited {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                urllib.request.urlopen(self.endpoint + "/lamb/status", timeout=1)
+            except urllib.error.HTTPError:
+                return  # answering (403: unsigned), so up
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("lamb serve did not start listening")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        rc = self.proc.returncode if self.proc else 0
+        self.proc = None
+        return rc
+
+    def restart(self):
+        assert self.stop() == 0
+        self.start()
+
+    def lambda_client(self):
+        return boto3.client(
+            "lambda", endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+
+    def aws(self, *args, check=True, env=None):
+        """The aws CLI (v1, from the venv); answers parsed JSON or ''."""
+        cmd = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", self.endpoint,
+               "--output", "json", "lambda", *args]
+        e = self.env()
+        if env is not None:
+            for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                e.pop(k, None)
+            e.update(env)
+        p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed {p.returncode}: {p.stderr}")
+        if check:
+            return json.loads(p.stdout) if p.stdout.strip() else ""
+        return p
+
+    def lamb(self, *args, check=True, env=None):
+        e = self.env()
+        if env is not None:
+            e.update(env)
+        p = subprocess.run([LAMB, *args], env=e, capture_output=True, text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"lamb {' '.join(args)} failed {p.returncode}: {p.stderr}")
+        return p
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    if os.geteuid() != 0:
+        pytest.skip("root-only test: lamb serve runs as root only")
+    with tempfile.TemporaryDirectory(prefix="lamb-it-") as tmp:
+        d = Daemon(Path(tmp))
+        d.start()
+        try:
+            yield d
+        finally:
+            rc = d.stop()
+            assert rc == 0, f"lamb serve exited {rc} on SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def lam(daemon):
+    return daemon.lambda_client()
+
+
+def make_zip(files):
+    """files: {name: bytes | (bytes, mode)}"""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            mode = 0o644
+            if isinstance(data, tuple):
+                data, mode = data
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100000 | mode) << 16
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+BOOTSTRAP = make_zip({"bootstrap": (b"#!/bin/sh\necho hello\n", 0o755)})
+
+
+def create(lam, name, **kw):
+    args = dict(FunctionName=name, Role=ROLE, Runtime="provided.al2023", Handler="h",
+                Code={"ZipFile": BOOTSTRAP})
+    args.update(kw)
+    return lam.create_function(**args)
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
