@@ -21,7 +21,7 @@
 //!  7. wire stdio and mark every other descriptor close-on-exec;
 //!  8. rlimits, drop the bounding set, become the unprivileged user, empty
 //!     every capability set and read them back, `no_new_privs`;
-//!  9. `chdir` and `execve`.
+//!  9. `chdir`, the seccomp filter, and `execve`.
 
 use std::ffi::CString;
 use std::fmt;
@@ -55,12 +55,13 @@ pub enum Step {
     ClearCapabilities,
     VerifyCapabilities,
     NoNewPrivileges,
+    Seccomp,
     Chdir,
     Exec,
 }
 
 impl Step {
-    const ALL: [Step; 23] = [
+    const ALL: [Step; 24] = [
         Step::ParentDeathSignal,
         Step::ResetSignals,
         Step::JoinCgroup,
@@ -82,6 +83,7 @@ impl Step {
         Step::ClearCapabilities,
         Step::VerifyCapabilities,
         Step::NoNewPrivileges,
+        Step::Seccomp,
         Step::Chdir,
         Step::Exec,
     ];
@@ -174,6 +176,8 @@ pub(crate) struct ChildPlan {
     /// Owns the strings `envp_ptrs` points into.
     #[expect(dead_code, reason = "read only through envp_ptrs")]
     pub env: Vec<CString>,
+    /// The seccomp program, installed last.
+    pub seccomp: Vec<libc::sock_filter>,
 }
 
 /// A step's result inside the child: the failed step and errno.
@@ -234,6 +238,7 @@ fn setup(plan: &ChildPlan) -> StepResult {
     unsafe { libc::umask(0o022) };
     // SAFETY: cwd is a valid C string.
     check(Step::Chdir, unsafe { libc::chdir(plan.cwd.as_ptr()) })?;
+    install_seccomp(plan)?;
     // SAFETY: argv_ptrs and envp_ptrs are NULL-terminated arrays of pointers into
     // C strings owned by `plan`, which outlives this call.
     unsafe { libc::execve(plan.argv[0].as_ptr(), plan.argv_ptrs.as_ptr(), plan.envp_ptrs.as_ptr()) };
@@ -439,6 +444,23 @@ fn drop_privileges(plan: &ChildPlan) -> StepResult {
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
         )
     }
+}
+
+/// Step 9: the filter goes last, since it refuses what the set-up itself did;
+/// `chdir` is done, and `execve` stays allowed.
+fn install_seccomp(plan: &ChildPlan) -> StepResult {
+    let program = libc::sock_fprog {
+        len: plan.seccomp.len() as libc::c_ushort,
+        filter: plan.seccomp.as_ptr().cast_mut(),
+    };
+    // SAFETY: the program outlives the call; the kernel copies it.
+    check(Step::Seccomp, unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &program as *const libc::sock_fprog,
+        )
+    })
 }
 
 /// Reads every capability set back; any bit left is a failure, not a warning.

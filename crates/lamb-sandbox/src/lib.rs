@@ -25,6 +25,7 @@ mod error;
 pub mod oci;
 mod plan;
 mod sandbox;
+mod seccomp;
 pub mod spec;
 mod sweep;
 pub mod v1_tuning;

@@ -120,6 +120,7 @@ pub(crate) fn build(
         envp_ptrs: null_terminated(&env),
         argv,
         env,
+        seccomp: crate::seccomp::filter(),
     })
 }
 

@@ -1,0 +1,155 @@
+//! Root tests that nothing outlives a sandbox: destroy leaves no process,
+//! mount, cgroup or directory, and the start-up sweep removes what a
+//! SIGKILLed owner left behind.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{sandboxer, shell, spec};
+use lamb_sandbox::{MountSpec, SandboxIo, Sandboxer, SandboxerConfig, SANDBOX_PREFIX};
+
+fn host_mounts() -> usize {
+    fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
+}
+
+fn state_entries(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn destroy_leaves_no_process_mount_cgroup_or_directory() {
+    require_root!();
+    let code = common::tree("code-cleanup", &[("f", "x")]);
+    let mut s = shell("sleep 100 & sleep 100 & wait");
+    s.mounts.push(MountSpec::Bind {
+        source: code,
+        target: "/var/task".into(),
+    });
+    // Warm the cached top layer, then take the baseline.
+    sandboxer().run(&spec(&["/bin/true"]), SandboxIo::default()).unwrap();
+    sandboxer()
+        .run(
+            &{
+                let mut t = spec(&["/bin/true"]);
+                t.mounts = s.mounts.clone();
+                t
+            },
+            SandboxIo::default(),
+        )
+        .unwrap();
+    let mounts_before = host_mounts();
+    let entries_before = state_entries(&common::state_dir());
+
+    let sandbox = sandboxer().create(&s, SandboxIo::default()).unwrap();
+    let pid = sandbox.pid();
+    let id = sandbox.id().to_string();
+    assert!(sandboxer().cgroups().list().unwrap().contains(&id));
+    assert_eq!(host_mounts(), mounts_before, "sandbox mounts stay in its own namespace");
+    sandbox.destroy().unwrap();
+
+    assert!(!alive(pid), "PID 1 of the sandbox is gone");
+    assert!(!sandboxer().cgroups().list().unwrap().contains(&id), "cgroup removed");
+    assert_eq!(host_mounts(), mounts_before);
+    assert_eq!(state_entries(&common::state_dir()), entries_before, "no directory left");
+}
+
+/// Not a test on its own: the child process of the sweep test, which creates
+/// sandboxes that do not die with it, prints their PIDs and waits to be killed.
+#[test]
+#[ignore = "run by sweep_removes_what_a_killed_owner_left"]
+fn sweep_owner_process() {
+    let Ok(parent) = std::env::var("LAMB_SWEEP_CGROUP_PARENT") else {
+        return;
+    };
+    let state_dir = std::env::var("LAMB_SWEEP_STATE_DIR").unwrap();
+    let sandboxer = Sandboxer::new(SandboxerConfig {
+        state_dir: state_dir.into(),
+        cgroup_parent: parent,
+    })
+    .unwrap();
+    let mut sandboxes = Vec::new();
+    for _ in 0..3 {
+        let mut s = shell("sleep 1000 & sleep 1000");
+        s.kill_on_parent_death = false;
+        let sandbox = sandboxer.create(&s, SandboxIo::default()).unwrap();
+        println!("pid {}", sandbox.pid());
+        sandboxes.push(sandbox);
+    }
+    println!("ready");
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn sweep_removes_what_a_killed_owner_left() {
+    require_root!();
+    let parent = format!("lamb-sweep-test-{}", std::process::id());
+    let state_dir = common::state_dir().with_file_name("sweep-state");
+    let mut owner = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sweep_owner_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LAMB_SWEEP_CGROUP_PARENT", &parent)
+        .env("LAMB_SWEEP_STATE_DIR", &state_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pids = Vec::new();
+    for line in BufReader::new(owner.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest prints its own "test ... " prefix on the first line.
+        if let Some(pid) = line.split("pid ").nth(1) {
+            pids.push(pid.trim().parse::<i32>().unwrap());
+        }
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 3);
+    owner.kill().unwrap(); // SIGKILL: no destructor runs
+    owner.wait().unwrap();
+    assert!(pids.iter().all(|&pid| alive(pid)), "the sandboxes outlive their owner");
+
+    let sandboxer = Sandboxer::new(SandboxerConfig {
+        state_dir: state_dir.clone(),
+        cgroup_parent: parent,
+    })
+    .unwrap();
+    assert_eq!(sandboxer.cgroups().list().unwrap().len(), 3);
+    let report = sandboxer.sweep().unwrap();
+    assert_eq!(report.cgroups_removed, 3);
+    assert!(report.processes_killed >= 3, "{report:?}");
+
+    let start = Instant::now();
+    while pids.iter().any(|&pid| alive(pid)) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(pids.iter().all(|&pid| !alive(pid)), "every process is gone");
+    assert!(sandboxer.cgroups().list().unwrap().is_empty(), "every cgroup is gone");
+    let left: Vec<String> = state_entries(&state_dir)
+        .into_iter()
+        .filter(|e| e.starts_with(SANDBOX_PREFIX) && e != "lamb-root")
+        .collect();
+    assert!(left.is_empty(), "state left: {left:?}");
+    sandboxer.cgroups().remove_parent().unwrap();
+}
