@@ -39,6 +39,8 @@ pub enum SandboxError {
     Wait(#[source] io::Error),
     #[error("signalling the sandbox failed: {0}")]
     Signal(#[source] io::Error),
+    #[error("the spawner process failed: {0}")]
+    Spawner(String),
     #[error("removing {path} failed: {source}")]
     Cleanup {
         path: PathBuf,

@@ -26,6 +26,7 @@ pub mod oci;
 mod plan;
 mod sandbox;
 mod seccomp;
+pub mod spawner;
 pub mod spec;
 mod sweep;
 pub mod v1_tuning;
@@ -34,6 +35,7 @@ pub use cgroup::{CgroupStats, CgroupVersion};
 pub use child::Step;
 pub use error::{Result, SandboxError};
 pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
+pub use spawner::{RemoteSandbox, Spawner};
 pub use spec::{CpuLimit, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
 
 /// The prefix of every cgroup and path a sandbox creates, so a sweep can find them.

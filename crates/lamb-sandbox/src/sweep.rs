@@ -9,7 +9,7 @@ use crate::error::{Result, SandboxError};
 use crate::SANDBOX_PREFIX;
 
 /// What a sweep found and removed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SweepReport {
     pub processes_killed: usize,
     pub cgroups_removed: usize,

@@ -28,7 +28,7 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 pub(crate) const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which cgroup hierarchy the machine runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CgroupVersion {
     V1,
     V2,
@@ -44,7 +44,7 @@ pub enum JoinTarget {
 }
 
 /// What a sandbox's cgroup reports about its processes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CgroupStats {
     /// Highest memory use since the cgroup was created, in bytes.
     pub memory_peak_bytes: u64,

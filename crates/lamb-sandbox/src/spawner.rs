@@ -1,0 +1,396 @@
+//! The spawner: a small single-threaded process that owns every sandbox's
+//! clone, so that a multi-threaded daemon never clones into set-up code and
+//! the clone copies a small address space instead of the daemon's.
+//!
+//! [`Spawner::fork`] forks it once, at start-up, before the daemon starts any
+//! thread. The daemon then sends requests over a `SOCK_SEQPACKET` socketpair:
+//! one JSON message per request and reply, with descriptors (stdio and extra
+//! fds down, the sandbox's pidfd up) passed as `SCM_RIGHTS`. Freezing, thawing,
+//! stats and kills need no clone and are done by the daemon directly on the
+//! cgroup; creation and destruction (which reaps) go through the spawner.
+//!
+//! When the daemon goes away (even by `kill -9`), the spawner reads end of
+//! file, destroys every sandbox it still holds and exits.
+
+use std::collections::HashMap;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion};
+use crate::error::{Result, SandboxError};
+use crate::sandbox::{Exit, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
+use crate::spec::SandboxSpec;
+
+/// The largest request or reply: a spec with Lambda's 4 KB of environment is far smaller.
+const MAX_MESSAGE: usize = 256 * 1024;
+/// The most descriptors one request carries.
+const MAX_FDS: usize = 16;
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Request {
+    Create { spec: Box<SandboxSpec>, fds: FdLayout },
+    Destroy { id: String },
+    Sweep,
+}
+
+/// Which descriptors travel with a `Create`, in this order.
+#[derive(Debug, Serialize, Deserialize)]
+struct FdLayout {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    extra: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Reply {
+    Created { id: String, pid: i32 },
+    Destroyed { exit: Exit },
+    Swept { report: SweepReport },
+    Failed { message: String },
+}
+
+/// The daemon's handle on the spawner process. Cheap to clone; requests are
+/// serialised, as the spawner handles one at a time.
+#[derive(Debug, Clone)]
+pub struct Spawner {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    socket: Mutex<OwnedFd>,
+    pid: i32,
+    cgroups: Arc<dyn CgroupBackend>,
+}
+
+impl Spawner {
+    /// Forks the spawner process.
+    ///
+    /// Call it while the process is still single-threaded (before a tokio
+    /// runtime or any other thread starts): the child goes on running Rust code.
+    pub fn fork(config: SandboxerConfig) -> Result<Spawner> {
+        // Fail here, in the caller, if the machine cannot run sandboxes at all.
+        let sandboxer = Sandboxer::new(config.clone())?;
+        let cgroups: Arc<dyn CgroupBackend> = cgroup::detect(&config.cgroup_parent)?.into();
+        let (ours, theirs) = socket::socketpair(
+            socket::AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| SandboxError::Spawner(format!("socketpair: {e}")))?;
+        // SAFETY: fork(2); the child only runs `serve` and exits, never returning here.
+        match unsafe { libc::fork() } {
+            0 => {
+                drop(ours);
+                serve(&sandboxer, theirs);
+                // SAFETY: leave without running the parent's destructors or atexit handlers.
+                unsafe { libc::_exit(0) }
+            }
+            pid if pid > 0 => Ok(Spawner {
+                inner: Arc::new(Inner {
+                    socket: Mutex::new(ours),
+                    pid,
+                    cgroups,
+                }),
+            }),
+            _ => Err(SandboxError::Spawner(format!(
+                "fork: {}",
+                std::io::Error::last_os_error()
+            ))),
+        }
+    }
+
+    /// The spawner's PID.
+    pub fn pid(&self) -> i32 {
+        self.inner.pid
+    }
+
+    pub fn cgroup_version(&self) -> CgroupVersion {
+        self.inner.cgroups.version()
+    }
+
+    /// Creates a sandbox in the spawner and returns a handle to it. Blocks
+    /// until the sandbox's process has been executed.
+    pub fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<RemoteSandbox> {
+        let layout = FdLayout {
+            stdin: io.stdin.is_some(),
+            stdout: io.stdout.is_some(),
+            stderr: io.stderr.is_some(),
+            extra: io.extra_fds.len(),
+        };
+        let fds: Vec<RawFd> = [&io.stdin, &io.stdout, &io.stderr]
+            .into_iter()
+            .flatten()
+            .chain(&io.extra_fds)
+            .map(|fd| fd.as_raw_fd())
+            .collect();
+        let request = Request::Create {
+            spec: Box::new(spec.clone()),
+            fds: layout,
+        };
+        let (reply, mut received) = self.call(&request, &fds)?;
+        drop(io);
+        match reply {
+            Reply::Created { id, pid } => {
+                let pidfd = received
+                    .pop()
+                    .ok_or_else(|| SandboxError::Spawner("no pidfd came with the sandbox".into()))?;
+                Ok(RemoteSandbox {
+                    id,
+                    pid,
+                    pidfd,
+                    spawner: self.clone(),
+                    frozen: false,
+                    destroyed: false,
+                })
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs the start-up sweep in the spawner.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        match self.call(&Request::Sweep, &[])?.0 {
+            Reply::Swept { report } => Ok(report),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn destroy(&self, id: &str) -> Result<Exit> {
+        match self.call(&Request::Destroy { id: id.to_owned() }, &[])?.0 {
+            Reply::Destroyed { exit } => Ok(exit),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One request and its reply, under the lock.
+    fn call(&self, request: &Request, fds: &[RawFd]) -> Result<(Reply, Vec<OwnedFd>)> {
+        let socket = self.inner.socket.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = serde_json::to_vec(request).map_err(|e| SandboxError::Spawner(e.to_string()))?;
+        send(socket.as_fd(), &bytes, fds)?;
+        let (bytes, fds) =
+            receive(socket.as_fd())?.ok_or_else(|| SandboxError::Spawner("the spawner process is gone".into()))?;
+        let reply = serde_json::from_slice(&bytes).map_err(|e| SandboxError::Spawner(e.to_string()))?;
+        Ok((reply, fds))
+    }
+}
+
+fn unexpected(reply: Reply) -> SandboxError {
+    match reply {
+        Reply::Failed { message } => SandboxError::Spawner(message),
+        other => SandboxError::Spawner(format!("unexpected reply {other:?}")),
+    }
+}
+
+/// A sandbox living in the spawner. Freeze, thaw, stats and kill act on its
+/// cgroup and pidfd from the daemon's side; dropping it destroys it.
+#[derive(Debug)]
+pub struct RemoteSandbox {
+    id: String,
+    pid: i32,
+    pidfd: OwnedFd,
+    spawner: Spawner,
+    frozen: bool,
+    destroyed: bool,
+}
+
+impl RemoteSandbox {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Readable once the sandbox's first process has exited.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    pub fn freeze(&mut self) -> Result<()> {
+        self.spawner.inner.cgroups.freeze(&self.id)?;
+        self.frozen = true;
+        Ok(())
+    }
+
+    pub fn thaw(&mut self) -> Result<()> {
+        self.spawner.inner.cgroups.thaw(&self.id)?;
+        self.frozen = false;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<CgroupStats> {
+        self.spawner.inner.cgroups.stats(&self.id)
+    }
+
+    /// Kills every process of the sandbox; the spawner reaps it at destroy.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.frozen && self.spawner.cgroup_version() == CgroupVersion::V1 {
+            self.thaw()?;
+        }
+        // SAFETY: pidfd_send_signal on our pidfd with no info struct.
+        let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+        let err = std::io::Error::last_os_error();
+        if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(SandboxError::Signal(err));
+        }
+        Ok(())
+    }
+
+    /// Kills and destroys the sandbox; returns how its first process ended.
+    pub fn destroy(mut self) -> Result<Exit> {
+        self.destroy_inner()
+    }
+
+    fn destroy_inner(&mut self) -> Result<Exit> {
+        self.destroyed = true;
+        self.kill()?;
+        self.spawner.destroy(&self.id)
+    }
+}
+
+impl Drop for RemoteSandbox {
+    fn drop(&mut self) {
+        if !self.destroyed {
+            if let Err(err) = self.destroy_inner() {
+                tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+            }
+        }
+    }
+}
+
+/// The spawner's loop: one request at a time until the daemon's end closes.
+fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
+    let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
+    while let Ok(Some((bytes, fds))) = receive(socket.as_fd()) {
+        let (reply, pidfd) = match serde_json::from_slice::<Request>(&bytes) {
+            Ok(request) => handle(sandboxer, &mut sandboxes, request, fds),
+            Err(e) => (
+                Reply::Failed {
+                    message: format!("bad request: {e}"),
+                },
+                None,
+            ),
+        };
+        let Ok(bytes) = serde_json::to_vec(&reply) else { break };
+        let fds: Vec<RawFd> = pidfd.iter().copied().collect();
+        if send(socket.as_fd(), &bytes, &fds).is_err() {
+            break;
+        }
+    }
+    // The daemon is gone: leave nothing behind.
+    for (_, sandbox) in sandboxes.drain() {
+        let _ = sandbox.destroy();
+    }
+}
+
+fn handle(
+    sandboxer: &Sandboxer,
+    sandboxes: &mut HashMap<String, Sandbox>,
+    request: Request,
+    fds: Vec<OwnedFd>,
+) -> (Reply, Option<RawFd>) {
+    let failed = |e: SandboxError| (Reply::Failed { message: e.to_string() }, None);
+    match request {
+        Request::Create { spec, fds: layout } => {
+            match sandbox_io(layout, fds).and_then(|io| sandboxer.create(&spec, io)) {
+                Ok(sandbox) => {
+                    let id = sandbox.id().to_owned();
+                    let reply = Reply::Created {
+                        id: id.clone(),
+                        pid: sandbox.pid(),
+                    };
+                    let pidfd = sandbox.pidfd().as_raw_fd();
+                    sandboxes.insert(id, sandbox);
+                    (reply, Some(pidfd))
+                }
+                Err(e) => failed(e),
+            }
+        }
+        Request::Destroy { id } => match sandboxes.remove(&id) {
+            Some(mut sandbox) => match sandbox.kill().and_then(|()| sandbox.wait()) {
+                Ok(exit) => match sandbox.destroy() {
+                    Ok(()) => (Reply::Destroyed { exit }, None),
+                    Err(e) => failed(e),
+                },
+                Err(e) => failed(e),
+            },
+            None => failed(SandboxError::Spawner(format!("no sandbox {id}"))),
+        },
+        Request::Sweep => match sandboxer.sweep() {
+            Ok(report) => (Reply::Swept { report }, None),
+            Err(e) => failed(e),
+        },
+    }
+}
+
+/// Rebuilds the caller's `SandboxIo` from the descriptors that came with the request.
+fn sandbox_io(layout: FdLayout, fds: Vec<OwnedFd>) -> Result<SandboxIo> {
+    let expected = usize::from(layout.stdin) + usize::from(layout.stdout) + usize::from(layout.stderr) + layout.extra;
+    if fds.len() != expected {
+        return Err(SandboxError::Spawner(format!(
+            "expected {expected} descriptors, got {}",
+            fds.len()
+        )));
+    }
+    let mut fds = fds.into_iter();
+    let mut take = |present: bool| if present { fds.next() } else { None };
+    Ok(SandboxIo {
+        stdin: take(layout.stdin),
+        stdout: take(layout.stdout),
+        stderr: take(layout.stderr),
+        extra_fds: fds.collect(),
+    })
+}
+
+fn send(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
+    let iov = [IoSlice::new(bytes)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    loop {
+        match socket::sendmsg::<()>(socket.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(SandboxError::Spawner(format!("send: {e}"))),
+        }
+    }
+}
+
+/// One message and its descriptors; `None` when the other end has closed.
+fn receive(socket: BorrowedFd<'_>) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
+    loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+        match socket::recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) {
+            Ok(msg) => {
+                let mut fds = Vec::new();
+                for c in msg
+                    .cmsgs()
+                    .map_err(|e| SandboxError::Spawner(format!("recvmsg: {e}")))?
+                {
+                    if let ControlMessageOwned::ScmRights(raw) = c {
+                        // SAFETY: the kernel just installed these descriptors for us.
+                        fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    }
+                }
+                let len = msg.bytes;
+                if len == 0 && fds.is_empty() {
+                    return Ok(None);
+                }
+                buf.truncate(len);
+                return Ok(Some((buf, fds)));
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(SandboxError::Spawner(format!("recvmsg: {e}"))),
+        }
+    }
+}

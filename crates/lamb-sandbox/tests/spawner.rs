@@ -1,0 +1,136 @@
+//! Root tests of the spawner process: sandboxes created, frozen and destroyed
+//! through it, and nothing left when its daemon is killed with SIGKILL.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{shell, state_dir};
+use lamb_sandbox::{Exit, SandboxIo, SandboxerConfig, Spawner};
+
+fn config(parent: &str) -> SandboxerConfig {
+    SandboxerConfig {
+        state_dir: state_dir().with_file_name(format!("{parent}-state")),
+        cgroup_parent: parent.into(),
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Waits until the pidfd is readable, which the kernel makes it at exit.
+fn wait_readable(fd: std::os::fd::BorrowedFd<'_>) {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd.
+    let ret = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    assert_eq!(ret, 1, "the sandbox exits");
+}
+
+#[test]
+fn sandboxes_run_through_the_spawner() {
+    require_root!();
+    common::rootfs();
+    let parent = format!("lamb-spawner-test-{}", std::process::id());
+    let spawner = Spawner::fork(config(&parent)).unwrap();
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let io = SandboxIo {
+        stdout: Some(write),
+        ..SandboxIo::default()
+    };
+    let mut sandbox = spawner.create(&shell("echo hello from $$; exit 3"), io).unwrap();
+    assert_eq!(common::read_all(read).trim(), "hello from 1");
+    wait_readable(sandbox.pidfd());
+    assert!(sandbox.stats().unwrap().cpu_usage_ns > 0);
+    sandbox.freeze().unwrap();
+    sandbox.thaw().unwrap();
+    assert_eq!(sandbox.destroy().unwrap(), Exit::Code(3));
+
+    let sandbox = spawner.create(&shell("sleep 100"), SandboxIo::default()).unwrap();
+    let pid = sandbox.pid();
+    assert!(alive(pid));
+    assert_eq!(sandbox.destroy().unwrap(), Exit::Signal(libc::SIGKILL));
+    assert!(!alive(pid));
+
+    let err = spawner
+        .create(&common::spec(&["/bin/missing"]), SandboxIo::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("Exec"), "{err}");
+    assert_eq!(spawner.sweep().unwrap().cgroups_removed, 0, "nothing was left over");
+    lamb_sandbox::cgroup::detect(&parent).unwrap().remove_parent().unwrap();
+}
+
+/// Not a test on its own: the daemon stand-in that the next test kills.
+#[test]
+#[ignore = "run by a_killed_daemon_leaves_nothing"]
+fn spawner_owner_process() {
+    let Ok(parent) = std::env::var("LAMB_SPAWNER_PARENT") else {
+        return;
+    };
+    let spawner = Spawner::fork(config(&parent)).unwrap();
+    println!("spawner {}", spawner.pid());
+    let mut sandboxes = Vec::new();
+    for _ in 0..3 {
+        let sandbox = spawner
+            .create(&shell("sleep 1000 & sleep 1000"), SandboxIo::default())
+            .unwrap();
+        println!("pid {}", sandbox.pid());
+        sandboxes.push(sandbox);
+    }
+    println!("ready");
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn a_killed_daemon_leaves_nothing() {
+    require_root!();
+    common::rootfs();
+    let parent = format!("lamb-spawner-kill-{}", std::process::id());
+    let mut owner = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "spawner_owner_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LAMB_SPAWNER_PARENT", &parent)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pids = Vec::new();
+    for line in BufReader::new(owner.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        for key in ["pid ", "spawner "] {
+            if let Some(pid) = line.split(key).nth(1) {
+                pids.push(pid.trim().parse::<i32>().unwrap());
+            }
+        }
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 4, "the spawner and three sandboxes");
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+
+    let start = Instant::now();
+    while pids.iter().any(|&pid| alive(pid)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        pids.iter().all(|&pid| !alive(pid)),
+        "the spawner cleaned up after its daemon"
+    );
+    let cgroups = lamb_sandbox::cgroup::detect(&parent).unwrap();
+    assert!(cgroups.list().unwrap().is_empty(), "no cgroup left");
+    cgroups.remove_parent().unwrap();
+}
