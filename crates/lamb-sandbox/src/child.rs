@@ -5,7 +5,8 @@
 //! pool), and `clone3` does not run the C library's fork handlers, so a lock
 //! held by another thread at the moment of the clone stays locked here forever.
 //! Therefore this code never allocates, never panics on purpose and calls only
-//! raw system calls: everything it needs was prepared by the parent in a
+//! system calls (raw ones where the C library's wrapper takes a lock or talks
+//! to other threads, as the set*id wrappers do): everything it needs was prepared by the parent in a
 //! [`ChildPlan`]. A failing step writes one fixed-size [`ChildReport`] to the
 //! error pipe and exits; a successful `execve` closes the pipe (close-on-exec),
 //! which the parent reads as success.
@@ -420,11 +421,16 @@ fn drop_privileges(plan: &ChildPlan) -> StepResult {
                 libc::prctl(libc::PR_CAPBSET_DROP, cap as c_ulong),
             )?;
         }
+        // Raw system calls, not the C library's wrappers: those broadcast the
+        // change to every thread the library believes exists, and after a
+        // clone3 from a multi-threaded parent that list names threads this
+        // process does not have, so the wrapper can wait forever.
         let groups = [plan.gid];
-        check(Step::SetGroups, libc::setgroups(1, groups.as_ptr()))?;
-        check(Step::SetGid, libc::setresgid(plan.gid, plan.gid, plan.gid))?;
+        check(Step::SetGroups, libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) as c_int)?;
+        let (uid, gid) = (plan.uid as libc::c_long, plan.gid as libc::c_long);
+        check(Step::SetGid, libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int)?;
         // Leaving uid 0 clears the permitted and effective sets (no SECBIT_KEEP_CAPS).
-        check(Step::SetUid, libc::setresuid(plan.uid, plan.uid, plan.uid))?;
+        check(Step::SetUid, libc::syscall(libc::SYS_setresuid, uid, uid, uid) as c_int)?;
         check(
             Step::ClearCapabilities,
             libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),

@@ -1,0 +1,82 @@
+# lamb: AWS Lambda on one Linux box.
+#
+#   sudo make run     build, build the runtime root filesystems, start the daemon
+#   sudo make test    every test: unit, root sandbox tests, end-to-end
+#   sudo make bench   cold-start and invocation benchmarks -> docs/benchmarks.md
+#   make lint         rustfmt and clippy, warnings are errors
+#
+# Each target installs what it needs (Debian packages, a Python venv) and is
+# quick when nothing changed.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PREFIX ?= /usr/local
+DATA_DIR ?= /var/lib/lamb
+LISTEN ?= 127.0.0.1:9080
+STAMPS := .make
+
+# Debian packages the build, the tests and the benchmark use.
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap
+
+.PHONY: all build release rootfs test unit-test integration-test lint bench run install deps examples clean-state
+
+all: build
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+## deps: install the Debian packages above once (again when this Makefile changes)
+deps: $(STAMPS)/deps
+$(STAMPS)/deps: Makefile | $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+release:
+	$(CARGO) build --release -p lamb
+
+## rootfs: the runtime root filesystems under rootfs/build (rebuilt when a recipe changes)
+rootfs: deps
+	rootfs/build.sh
+
+## examples: the compiled example functions (the static provided bootstrap)
+examples: deps
+	@if [ -x examples/hello-provided/build.sh ]; then examples/hello-provided/build.sh; fi
+
+test: deps rootfs build examples unit-test integration-test
+
+unit-test:
+	$(CARGO) test --workspace
+
+integration-test:
+	integration-tests/run.sh
+	@if [ -x rootfs/runtime-clients/tests/run.sh ]; then rootfs/runtime-clients/tests/run.sh; fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps rootfs examples release
+	$(CARGO) bench -p lamb-sandbox --bench cold_start -- --out docs/benchmarks.md
+	@if [ -x integration-tests/bench.sh ]; then integration-tests/bench.sh; fi
+
+## run: build everything, start the daemon in the foreground, deploy the examples
+run: deps rootfs examples release
+	@echo "lamb: serving on http://$(LISTEN) with data in $(DATA_DIR); Ctrl-C stops it"
+	@( for i in $$(seq 1 100); do \
+		target/release/lamb --endpoint http://$(LISTEN) status >/dev/null 2>&1 && break; sleep 0.1; \
+	   done; \
+	   if [ -x examples/deploy.sh ]; then LAMB=target/release/lamb LAMB_ENDPOINT=http://$(LISTEN) examples/deploy.sh; fi ) &
+	target/release/lamb serve --listen $(LISTEN) --data-dir $(DATA_DIR) --runtimes-dir rootfs/build
+
+## install: the binary into $(PREFIX)/bin, the runtimes into $(DATA_DIR)/runtimes
+install: rootfs release
+	install -D -m 0755 target/release/lamb $(PREFIX)/bin/lamb
+	mkdir -p $(DATA_DIR)/runtimes
+	cp -a --remove-destination rootfs/build/. $(DATA_DIR)/runtimes/
