@@ -21,6 +21,10 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// 429 `TooManyRequestsException` with Lambda's `Reason`
+    /// (`ThrottleReason` of the model).
+    #[error("TooManyRequestsException: {reason}")]
+    Throttled { reason: &'static str },
 }
 
 impl ApiError {
@@ -47,6 +51,7 @@ impl ApiError {
         match self {
             Self::Lambda(e) => e.http_status(),
             Self::Other { status, .. } => *status,
+            Self::Throttled { .. } => 429,
         }
     }
 }
@@ -79,16 +84,27 @@ impl From<AuthError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = match self {
-            Self::Lambda(e) => e.body(),
-            Self::Other { status, code, message } => ErrorBody {
-                error_type: if status >= 500 { "Service" } else { "User" }.to_owned(),
-                message,
-                code: code.to_owned(),
-            },
+        let (code, body) = match self {
+            Self::Lambda(e) => {
+                let body = e.body();
+                (body.code.clone(), serde_json::to_value(body))
+            }
+            Self::Other { status, code, message } => (
+                code.to_owned(),
+                serde_json::to_value(ErrorBody {
+                    error_type: if status >= 500 { "Service" } else { "User" }.to_owned(),
+                    message,
+                    code: code.to_owned(),
+                }),
+            ),
+            // The model's TooManyRequestsException: `Reason`, `Type`, `message`.
+            Self::Throttled { reason } => (
+                "TooManyRequestsException".to_owned(),
+                Ok(serde_json::json!({"Reason": reason, "Type": "User", "message": "Rate Exceeded."})),
+            ),
         };
-        let code = HeaderValue::from_str(&body.code).unwrap_or(HeaderValue::from_static("ServiceException"));
-        let mut resp = (status, axum::Json(body)).into_response();
+        let code = HeaderValue::from_str(&code).unwrap_or(HeaderValue::from_static("ServiceException"));
+        let mut resp = (status, axum::Json(body.unwrap_or_default())).into_response();
         resp.headers_mut().insert("x-amzn-errortype", code);
         resp
     }

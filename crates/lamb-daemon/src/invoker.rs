@@ -2,6 +2,7 @@
 //! resolves the function, qualifier and alias weights, checks the payload,
 //! and hands an [`InvokeRequest`] to the [`Invoker`] held in the app state.
 
+use crate::error::ApiError;
 use lamb_store::FunctionRecord;
 use lamb_types::{LambdaError, Version};
 use std::future::Future;
@@ -45,6 +46,11 @@ pub struct InvokeRequest {
     pub log_type: LogType,
     /// `X-Amz-Client-Context` decoded from base64 (sync invokes only).
     pub client_context: Option<String>,
+    /// The function's reserved concurrency, if it has one.
+    pub reserved_concurrency: Option<u32>,
+    /// Reserved concurrency of all functions together: what the unreserved
+    /// ones may not use.
+    pub total_reserved_concurrency: u64,
 }
 
 /// What a finished invocation answers.
@@ -59,12 +65,17 @@ pub struct InvokeResponse {
     pub log_tail: Option<String>,
 }
 
-pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<InvokeResponse, LambdaError>> + Send + 'a>>;
+pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<InvokeResponse, ApiError>> + Send + 'a>>;
 
-/// Runs invocations. Errors are API errors (throttling, sandbox failures);
-/// function errors are an `Ok` with `function_error` set.
+/// Runs invocations. Errors are API errors (throttling); function errors,
+/// sandbox failures included, are an `Ok` with `function_error` set.
 pub trait Invoker: Send + Sync + 'static {
     fn invoke(&self, req: InvokeRequest) -> InvokeFuture<'_>;
+
+    /// `GET /metrics` in Prometheus' text format, if this invoker keeps any.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The invoker of a daemon built without an engine.
@@ -82,7 +93,8 @@ impl Invoker for NoEngine {
             Err(LambdaError::service(format!(
                 "lamb cannot run {}: this daemon has no invocation engine",
                 req.invoked_function_arn
-            )))
+            ))
+            .into())
         })
     }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod credentials;
+pub mod engine;
 pub mod error;
 pub mod invoker;
 pub mod server;
@@ -15,6 +16,7 @@ pub mod sigv4;
 pub mod state;
 pub mod util;
 
+pub use engine::{Engine, EngineConfig};
 pub use error::ApiError;
 pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker, LogType, NoEngine};
 pub use state::{AppState, Shared};
@@ -23,11 +25,23 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::Router;
 
-/// The whole API: every route behind the request id and SigV4 layers.
+/// The whole API: every route behind the request id and SigV4 layers, but
+/// `GET /metrics`, which a Prometheus scraper reads unsigned.
 pub fn router(state: AppState) -> Router {
     api::routes()
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .route(METRICS_PATH, axum::routing::get(metrics))
         .layer(middleware::from_fn(auth::request_id))
         .with_state(state)
+}
+
+pub const METRICS_PATH: &str = "/metrics";
+
+async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match st.invoker.metrics() {
+        Some(text) => ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }

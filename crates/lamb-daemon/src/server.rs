@@ -17,6 +17,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub runtimes_dir: PathBuf,
+    /// The account's concurrency limit (`--concurrency-limit`).
+    pub concurrency_limit: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +56,10 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         registry,
         store,
         ctx,
-        limits: Limits::default(),
+        limits: Limits {
+            concurrent_executions: config.concurrency_limit,
+            ..Limits::default()
+        },
         data_dir: config.data_dir.clone(),
         runtimes_dir: config.runtimes_dir.clone(),
         credentials,

@@ -27,6 +27,7 @@ fn env() -> Env {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         runtimes_dir: runtimes,
+        concurrency_limit: 1000,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.

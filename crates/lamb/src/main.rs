@@ -32,6 +32,12 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `lamb init`, PID 1 of a sandbox: before clap, threads or allocation
+    // beyond the argument list, and hidden from --help.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("init") {
+        std::process::exit(lamb_init::main(&args[2..]));
+    }
     let cli = Cli::parse();
     match cli.command {
         // Sandbox-side: first, and before any runtime or thread exists.

@@ -1,11 +1,18 @@
 //! `lamb serve`: the daemon. Root only: it creates cgroups, mounts and
 //! namespaces for every sandbox.
+//!
+//! The spawner process is forked first, while this process has one thread;
+//! its start-up sweep removes what a killed daemon left; only then does the
+//! async runtime start.
 
 use anyhow::{bail, Context};
 use lamb_daemon::server::{serve, shutdown_signal, ServeConfig};
+use lamb_daemon::{Engine, EngineConfig};
+use lamb_sandbox::{SandboxerConfig, Spawner};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,28 +26,102 @@ pub struct Args {
     /// [default: <data-dir>/runtimes].
     #[arg(long, env = "LAMB_RUNTIMES_DIR")]
     runtimes_dir: Option<PathBuf>,
+    /// An idle sandbox is destroyed after this long (`600s`, `10m`, `500ms`).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    idle_ttl: Duration,
+    /// Memory all sandboxes together may be given, in MB [default: three
+    /// quarters of the host's memory].
+    #[arg(long)]
+    memory_capacity: Option<u64>,
+    /// Concurrent invocations in the account, as Lambda's default quota.
+    #[arg(long, default_value_t = 1000)]
+    concurrency_limit: u32,
+    /// An idle sandbox is frozen after this long without work.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    freeze_grace: Duration,
+    /// The parent cgroup of every sandbox (one per daemon on a machine).
+    #[arg(long, env = "LAMB_CGROUP_PARENT", default_value = "lamb", hide = true)]
+    cgroup_parent: String,
+}
+
+/// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| format!("not a duration: {s}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit in {s} (ms, s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("lamb serve must run as root (it creates namespaces, mounts and cgroups for every sandbox); try: sudo lamb serve");
     }
+    let runtimes_dir = args.runtimes_dir.unwrap_or_else(|| args.data_dir.join("runtimes"));
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("create {}", args.data_dir.display()))?;
+    // Before any thread: the spawner is a fork of this process.
+    let spawner = Spawner::fork(SandboxerConfig {
+        state_dir: args.data_dir.join("sandboxes"),
+        cgroup_parent: args.cgroup_parent.clone(),
+    })
+    .context("start the sandbox spawner")?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtimes_dir = args.runtimes_dir.unwrap_or_else(|| args.data_dir.join("runtimes"));
+    let swept = spawner.sweep().context("sweep what an earlier daemon left")?;
+    if swept.cgroups_removed + swept.paths_removed + swept.mounts_detached > 0 {
+        tracing::info!(?swept, "removed sandboxes an earlier daemon left");
+    }
+    let lamb_exe = std::env::current_exe().context("find this executable")?;
+    let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
+    engine_config.idle_ttl = args.idle_ttl;
+    engine_config.concurrency_limit = args.concurrency_limit;
+    engine_config.freeze_grace = args.freeze_grace;
+    if let Some(mb) = args.memory_capacity {
+        engine_config.memory_capacity_mb = mb;
+    }
     let config = ServeConfig {
         listen: args.listen,
         data_dir: args.data_dir,
         runtimes_dir,
+        concurrency_limit: args.concurrency_limit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    runtime
-        .block_on(serve(config, Arc::new(lamb_daemon::NoEngine), shutdown_signal()))
-        .context("lamb serve")
+    let engine = Arc::new(Engine::new(spawner, engine_config));
+    runtime.block_on(async {
+        engine.start();
+        let served = serve(
+            config,
+            Arc::clone(&engine) as Arc<dyn lamb_daemon::Invoker>,
+            shutdown_signal(),
+        )
+        .await;
+        engine.shutdown().await;
+        served.context("lamb serve")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("3d").is_err());
+    }
 }

@@ -138,7 +138,14 @@ pub async fn invoke(
     let log_type = log_type(&headers)?;
     let name = fref.name.clone();
     let q2 = q.clone();
-    let rec = st.blocking(move |s| resolve(s, &name, &q2)).await?;
+    let (rec, reserved_concurrency, total_reserved_concurrency) = st
+        .blocking(move |s| {
+            let rec = resolve(s, &name, &q2)?;
+            let reserved = s.registry.get_reserved_concurrency(&name)?;
+            let total = s.registry.total_reserved_concurrency(None)?;
+            Ok((rec, reserved, total))
+        })
+        .await?;
     check_payload(&body, &kind)?;
     let invocation_type = match kind {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
@@ -169,6 +176,8 @@ pub async fn invoke(
         invocation_type,
         log_type,
         client_context,
+        reserved_concurrency,
+        total_reserved_concurrency,
     };
     let out = st.invoker.invoke(req).await?;
     if invocation_type == InvocationType::Event {

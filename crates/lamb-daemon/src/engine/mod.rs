@@ -1,0 +1,232 @@
+//! The invocation engine: admission (account and reserved concurrency),
+//! the warm pool (one per function version and configuration, idle
+//! sandboxes frozen after a short grace, destroyed after a TTL or evicted
+//! least-recently-used when memory runs short), cold starts through the
+//! spawner, the exchange with `lamb init`, logs and metrics.
+//!
+//! Every failure of the function is an answer (200 with
+//! `X-Amz-Function-Error: Unhandled`), never a 5xx: boto3 retries those.
+
+mod logs;
+mod metrics;
+mod run;
+mod spec;
+mod worker;
+
+use crate::error::ApiError;
+use crate::invoker::{InvocationType, InvokeFuture, InvokeRequest, Invoker};
+use lamb_sandbox::Spawner;
+use lamb_types::ArnContext;
+use metrics::{Gauges, Metrics};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use worker::Worker;
+
+pub use spec::{SANDBOX_GID, UID_BASE};
+
+/// How the engine is tuned; [`EngineConfig::new`] gives Lambda's values.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Logs go to `<data_dir>/logs/<function>/<stream>`.
+    pub data_dir: PathBuf,
+    /// One root filesystem per runtime name.
+    pub runtimes_dir: PathBuf,
+    /// This executable, bound into every sandbox to run `lamb init`.
+    pub lamb_exe: PathBuf,
+    /// An idle sandbox is destroyed after this long.
+    pub idle_ttl: Duration,
+    /// The memory all live sandboxes may be given together, in MB.
+    pub memory_capacity_mb: u64,
+    /// Concurrent invocations in the account.
+    pub concurrency_limit: u32,
+    /// An idle sandbox is frozen after this long without work.
+    pub freeze_grace: Duration,
+    /// Lambda's Init limit for on-demand sandboxes.
+    pub init_timeout: Duration,
+    /// How long a cold start waits for memory before it is throttled.
+    pub capacity_wait: Duration,
+    pub ctx: ArnContext,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: PathBuf, runtimes_dir: PathBuf, lamb_exe: PathBuf) -> EngineConfig {
+        EngineConfig {
+            data_dir,
+            runtimes_dir,
+            lamb_exe,
+            idle_ttl: Duration::from_secs(600),
+            memory_capacity_mb: default_memory_capacity_mb(),
+            concurrency_limit: 1000,
+            freeze_grace: Duration::from_millis(50),
+            init_timeout: Duration::from_secs(10),
+            capacity_wait: Duration::from_secs(2),
+            ctx: ArnContext::default(),
+        }
+    }
+}
+
+/// Three quarters of the host's memory.
+pub fn default_memory_capacity_mb() -> u64 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(4 * 1024 * 1024);
+    total_kb / 1024 * 3 / 4
+}
+
+/// The invocation engine; implements [`Invoker`].
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Idle {
+    worker: Worker,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    /// Idle sandboxes by pool key, most recently used last.
+    pools: HashMap<String, Vec<Idle>>,
+    /// Sandboxes alive (busy, idle, freezing or being created).
+    live: usize,
+    /// Idle sandboxes the janitor has taken out to freeze.
+    freezing: usize,
+    /// Memory given to live sandboxes, MB.
+    memory_mb: u64,
+    in_flight: u32,
+    unreserved_in_flight: u32,
+    per_function: HashMap<String, u32>,
+    free_slots: Vec<u32>,
+    next_slot: u32,
+    closed: bool,
+}
+
+impl State {
+    fn alloc_slot(&mut self) -> u32 {
+        self.free_slots.pop().unwrap_or_else(|| {
+            self.next_slot += 1;
+            self.next_slot - 1
+        })
+    }
+
+    /// Takes the idle sandbox unused the longest, from any pool.
+    fn pop_lru(&mut self) -> Option<Worker> {
+        let (key, index) = self
+            .pools
+            .iter()
+            .flat_map(|(k, v)| v.iter().enumerate().map(move |(i, idle)| (k, i, idle.since)))
+            .min_by_key(|(_, _, since)| *since)
+            .map(|(k, i, _)| (k.clone(), i))?;
+        let pool = self.pools.get_mut(&key)?;
+        let idle = pool.remove(index);
+        if pool.is_empty() {
+            self.pools.remove(&key);
+        }
+        Some(idle.worker)
+    }
+
+    fn gauges(&self) -> Gauges {
+        let idle: usize = self.pools.values().map(Vec::len).sum();
+        let frozen = self.pools.values().flatten().filter(|i| i.worker.frozen).count();
+        Gauges {
+            live: self.live,
+            idle: idle + self.freezing,
+            frozen,
+            in_flight: self.in_flight,
+            memory_reserved_mb: self.memory_mb,
+        }
+    }
+}
+
+struct Inner {
+    spawner: Spawner,
+    config: EngineConfig,
+    state: Mutex<State>,
+    metrics: Metrics,
+    /// Signalled when a sandbox is gone and its memory is free again.
+    freed: Notify,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Engine {
+    /// The engine over a started spawner. Call [`Engine::start`] inside the
+    /// async runtime before serving.
+    pub fn new(spawner: Spawner, config: EngineConfig) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                spawner,
+                config,
+                state: Mutex::new(State::default()),
+                metrics: Metrics::default(),
+                freed: Notify::new(),
+            }),
+        }
+    }
+
+    /// Starts the janitor (freezing, TTL).
+    pub fn start(&self) {
+        tokio::spawn(Arc::clone(&self.inner).janitor());
+    }
+
+    /// Destroys every idle sandbox and waits, a few seconds at most, for the
+    /// busy ones to finish and go.
+    pub async fn shutdown(&self) {
+        let idle: Vec<Worker> = {
+            let mut st = self.inner.lock();
+            st.closed = true;
+            st.pools.drain().flat_map(|(_, v)| v).map(|i| i.worker).collect()
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in idle {
+            let inner = Arc::clone(&self.inner);
+            tasks.spawn(async move { inner.destroy(w, true).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.inner.lock().live > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Invoker for Engine {
+    fn invoke(&self, req: InvokeRequest) -> InvokeFuture<'_> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            // A task of its own: a caller that hangs up must not abandon a
+            // sandbox halfway through an exchange.
+            let is_event = req.invocation_type == InvocationType::Event;
+            let task = tokio::spawn(Arc::clone(&inner).invoke(req));
+            if is_event {
+                return Ok(Default::default());
+            }
+            match task.await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "invocation task failed");
+                    Err(ApiError::Lambda(lamb_types::LambdaError::service("internal error")))
+                }
+            }
+        })
+    }
+
+    fn metrics(&self) -> Option<String> {
+        let gauges = self.inner.lock().gauges();
+        Some(self.inner.metrics.render(gauges))
+    }
+}

@@ -1,0 +1,133 @@
+//! From a function version to a sandbox: the mounts, the limits, the user,
+//! and Lambda's environment (spec 2.1) that `lamb init` hands the runtime.
+
+use crate::invoker::InvokeRequest;
+use lamb_sandbox::{Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+use lamb_types::ArnContext;
+use std::path::{Path, PathBuf};
+
+/// Where the daemon's own executable appears inside every sandbox.
+pub const LAMB_IN_SANDBOX: &str = "/.lamb/lamb";
+/// Sandbox users are `UID_BASE + slot`, one uid per live sandbox: the kernel
+/// counts `RLIMIT_NPROC` per uid, so a shared uid would let one sandbox's
+/// processes starve every other.
+pub const UID_BASE: u32 = 20_000;
+/// The group of every sandbox user (`sbx_user1051`'s in the runtime trees).
+pub const SANDBOX_GID: u32 = 990;
+
+pub struct SpecInput<'a> {
+    pub req: &'a InvokeRequest,
+    pub runtime_dir: PathBuf,
+    pub lamb_exe: &'a Path,
+    pub slot: u32,
+    pub log_stream: &'a str,
+    pub ctx: &'a ArnContext,
+}
+
+/// The runtime's name, `provided.al2023` for a function without one.
+pub fn runtime_of(req: &InvokeRequest) -> String {
+    req.function
+        .spec
+        .runtime
+        .clone()
+        .unwrap_or_else(|| "provided.al2023".to_owned())
+}
+
+pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
+    let req = input.req;
+    let f = &req.function.spec;
+    let runtime = runtime_of(req);
+    let mut mounts = vec![
+        MountSpec::Bind {
+            source: req.code_path.clone(),
+            target: "/var/task".into(),
+        },
+        MountSpec::Bind {
+            source: input.lamb_exe.to_path_buf(),
+            target: LAMB_IN_SANDBOX.into(),
+        },
+    ];
+    if !req.layer_paths.is_empty() {
+        mounts.push(MountSpec::Layers {
+            layers: req.layer_paths.clone(),
+            target: "/opt".into(),
+        });
+    }
+    let process = ProcessSpec {
+        argv: vec![
+            LAMB_IN_SANDBOX.to_owned(),
+            "init".to_owned(),
+            "--runtime".to_owned(),
+            runtime.clone(),
+        ],
+        env: environment(input, &runtime),
+        cwd: "/var/task".into(),
+    };
+    let user = User {
+        uid: UID_BASE + input.slot,
+        gid: SANDBOX_GID,
+    };
+    let mut spec = SandboxSpec::new(vec![input.runtime_dir.clone()], process, user);
+    spec.mounts = mounts;
+    spec.tmp_size_bytes = u64::from(f.ephemeral_storage.size) * 1024 * 1024;
+    spec.limits = Limits::for_memory_mb(u64::from(f.memory_size));
+    spec.kill_on_parent_death = true;
+    spec
+}
+
+/// Lambda's variables, then the function's own (validation already refused
+/// reserved names among those).
+fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
+    let req = input.req;
+    let f = &req.function.spec;
+    let mut env: Vec<(String, String)> = Vec::with_capacity(32);
+    let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+    if let Some(h) = &f.handler {
+        set("_HANDLER", h.clone());
+    }
+    set("AWS_REGION", input.ctx.region.clone());
+    set("AWS_DEFAULT_REGION", input.ctx.region.clone());
+    if !lamb_init::is_custom_runtime(runtime) {
+        set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
+    }
+    set("AWS_LAMBDA_FUNCTION_NAME", req.function.name.clone());
+    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_size.to_string());
+    set("AWS_LAMBDA_FUNCTION_VERSION", req.executed_version.to_string());
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+    set(
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        format!("/aws/lambda/{}", req.function.name),
+    );
+    set("AWS_LAMBDA_LOG_STREAM_NAME", input.log_stream.to_owned());
+    set("AWS_LAMBDA_RUNTIME_API", lamb_init::RUNTIME_API.into());
+    set("LAMBDA_TASK_ROOT", "/var/task".into());
+    set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
+    set("TZ", ":UTC".into());
+    set("LANG", "en_US.UTF-8".into());
+    set("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into());
+    set(
+        "LD_LIBRARY_PATH",
+        "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".into(),
+    );
+    set("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR".into());
+    if runtime.starts_with("python") {
+        let v = runtime.trim_start_matches("python");
+        set(
+            "PYTHONPATH",
+            format!("/var/runtime:/var/task:/opt/python/lib/python{v}/site-packages:/opt/python"),
+        );
+    }
+    if let Some(major) = runtime.strip_prefix("nodejs").and_then(|r| r.split('.').next()) {
+        set(
+            "NODE_PATH",
+            format!("/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"),
+        );
+    }
+    for (k, v) in &f.environment {
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1.clone_from(v),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}

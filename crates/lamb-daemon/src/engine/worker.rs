@@ -1,0 +1,171 @@
+//! One live sandbox as the engine holds it: the sandbox handle from the
+//! spawner, the socket to its `lamb init`, and the pipe its output comes
+//! through. Output is read while the engine waits for init's messages, so a
+//! chatty function never fills the pipe, and drained once the answer is in,
+//! so the function's lines land between START and END.
+
+use super::logs::LogStream;
+use lamb_init::protocol::{frame_len, FromInit, ToInit};
+use lamb_sandbox::RemoteSandbox;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::net::UnixStream;
+use tokio::time::Instant;
+
+/// What came from the sandbox while waiting.
+#[derive(Debug)]
+pub enum Event {
+    Msg(FromInit),
+    /// Init's socket closed without `Exited`: init itself died (killed by
+    /// the OOM killer, or the sandbox was killed).
+    Closed,
+    /// The deadline passed first.
+    Deadline,
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    pub sandbox: Option<RemoteSandbox>,
+    ctl: UnixStream,
+    rx: Vec<u8>,
+    out: pipe::Receiver,
+    /// Output after the last newline.
+    partial: Vec<u8>,
+    pub log: LogStream,
+    /// The uid slot (uid = base + slot).
+    pub slot: u32,
+    pub memory_mb: u32,
+    pub frozen: bool,
+    /// Set by a cold start, taken by the first invocation's REPORT.
+    pub init_duration: Option<Duration>,
+    /// The pool this sandbox belongs to.
+    pub key: String,
+}
+
+impl Worker {
+    pub fn new(
+        sandbox: RemoteSandbox,
+        ctl: std::os::unix::net::UnixStream,
+        out: std::os::fd::OwnedFd,
+        log: LogStream,
+        slot: u32,
+        memory_mb: u32,
+        key: String,
+    ) -> io::Result<Worker> {
+        ctl.set_nonblocking(true)?;
+        Ok(Worker {
+            sandbox: Some(sandbox),
+            ctl: UnixStream::from_std(ctl)?,
+            rx: Vec::with_capacity(64 * 1024),
+            out: pipe::Receiver::from_owned_fd(out)?,
+            partial: Vec::new(),
+            log,
+            slot,
+            memory_mb,
+            frozen: false,
+            init_duration: None,
+            key,
+        })
+    }
+
+    pub async fn send(&mut self, msg: &ToInit) -> io::Result<()> {
+        self.ctl.write_all(&msg.encode()).await
+    }
+
+    /// Waits for init's next message until `deadline`, copying the
+    /// function's output to the log (and to `tail`, when kept) meanwhile.
+    pub async fn next_event(&mut self, deadline: Instant, mut tail: Option<&mut Vec<u8>>) -> Event {
+        let mut chunk = [0u8; 16 * 1024];
+        let mut out_open = true;
+        loop {
+            match frame_len(&self.rx) {
+                Ok(Some(n)) => {
+                    let msg = FromInit::decode(&self.rx[4..n]);
+                    self.rx.drain(..n);
+                    return match msg {
+                        Ok(m) => Event::Msg(m),
+                        Err(_) => Event::Closed,
+                    };
+                }
+                Ok(None) => {}
+                Err(_) => return Event::Closed,
+            }
+            if self.rx.capacity() - self.rx.len() < 16 * 1024 {
+                self.rx.reserve(64 * 1024);
+            }
+            tokio::select! {
+                biased;
+                r = self.ctl.read_buf(&mut self.rx) => match r {
+                    Ok(0) | Err(_) => return Event::Closed,
+                    Ok(_) => {}
+                },
+                r = self.out.read(&mut chunk), if out_open => match r {
+                    Ok(0) | Err(_) => out_open = false,
+                    Ok(n) => self.output(&chunk[..n], tail.as_deref_mut()),
+                },
+                _ = tokio::time::sleep_until(deadline) => return Event::Deadline,
+            }
+        }
+    }
+
+    /// Reads what output is already in the pipe, and ends a partial last line.
+    pub fn drain_output(&mut self, mut tail: Option<&mut Vec<u8>>) {
+        let mut chunk = [0u8; 16 * 1024];
+        while let Ok(n) = self.out.try_read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            self.output(&chunk[..n], tail.as_deref_mut());
+        }
+        if !self.partial.is_empty() {
+            self.partial.push(b'\n');
+            let line = std::mem::take(&mut self.partial);
+            self.log.write(&line);
+            if let Some(t) = tail {
+                t.extend_from_slice(&line);
+            }
+        }
+    }
+
+    fn output(&mut self, bytes: &[u8], tail: Option<&mut Vec<u8>>) {
+        let whole = match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None => {
+                self.partial.extend_from_slice(bytes);
+                return;
+            }
+        };
+        let mut lines = std::mem::take(&mut self.partial);
+        lines.extend_from_slice(&bytes[..whole]);
+        self.partial.extend_from_slice(&bytes[whole..]);
+        self.log.write(&lines);
+        if let Some(t) = tail {
+            t.extend_from_slice(&lines);
+        }
+    }
+
+    /// Writes a platform line to the log and the tail.
+    pub fn platform(&mut self, line: &str, tail: Option<&mut Vec<u8>>) {
+        self.log.write(line.as_bytes());
+        if let Some(t) = tail {
+            t.extend_from_slice(line.as_bytes());
+        }
+    }
+
+    /// Asks init to shut the runtime down and waits, at most `grace`, for
+    /// it to go.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        if self.send(&ToInit::Shutdown).await.is_err() {
+            return;
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            match self.next_event(deadline, None).await {
+                Event::Msg(_) => continue,
+                Event::Closed | Event::Deadline => return,
+            }
+        }
+    }
+}

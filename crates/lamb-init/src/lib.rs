@@ -1,0 +1,293 @@
+//! `lamb init`: PID 1 of every sandbox. It serves the Runtime API on
+//! 127.0.0.1:9001, starts the runtime's bootstrap with the environment it
+//! was given (Lambda's, built by the daemon) in `/var/task`, reaps every
+//! process that ends, and relays events and results to and from the daemon
+//! over descriptor 3 ([`protocol`]).
+//!
+//! Plain threads, no async runtime: a warm invocation is two socketpair
+//! messages and one loopback HTTP exchange, and a blocking thread per
+//! connection is the cheapest way to serve those.
+//!
+//! The order of start-up matters: the listener is bound before the
+//! bootstrap starts (its first connect must not be refused), and descriptor
+//! 3 is close-on-exec before anything is started (the runtime must not hold
+//! the daemon's socket, or the daemon would never see this process end).
+
+mod api;
+mod http;
+pub mod protocol;
+
+use protocol::{FromInit, ToInit};
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use api::{caller_error, escape};
+
+/// Where the Runtime API listens (spec 1.1): numeric, so a static bootstrap
+/// needs no resolver.
+pub const RUNTIME_API: &str = "127.0.0.1:9001";
+/// The descriptor the daemon's socket arrives on.
+pub const CONTROL_FD: RawFd = 3;
+/// What the runtime gets between SIGTERM and SIGKILL at shutdown (Lambda
+/// gives the runtime 300 ms of its 2 s shutdown phase).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
+
+/// The runtimes whose bootstrap the function brings (spec 2.3).
+pub fn is_custom_runtime(runtime: &str) -> bool {
+    matches!(runtime, "provided" | "provided.al2" | "provided.al2023")
+}
+
+/// The daemon end of the conversation; writes from any thread.
+pub struct Link {
+    out: Mutex<UnixStream>,
+}
+
+impl Link {
+    /// Sends one message. A daemon that went away leaves nothing to serve:
+    /// init exits, which ends the sandbox.
+    pub fn send(&self, msg: &FromInit) {
+        let frame = msg.encode();
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out.write_all(&frame).is_err() {
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The command line of the runtime, or the init error to report.
+fn bootstrap_command(runtime: &str) -> Result<Vec<String>, FromInit> {
+    if is_custom_runtime(runtime) {
+        let candidates = ["/var/task/bootstrap", "/opt/bootstrap"];
+        return match candidates.iter().find(|p| is_executable(Path::new(p))) {
+            Some(p) => Ok(vec![(*p).to_owned()]),
+            None => Err(invalid_entrypoint(&candidates)),
+        };
+    }
+    let bootstrap = "/var/runtime/bootstrap";
+    if !is_executable(Path::new(bootstrap)) {
+        return Err(invalid_entrypoint(&[bootstrap]));
+    }
+    // Lambda starts `$AWS_LAMBDA_EXEC_WRAPPER <runtime command>` for the
+    // managed runtimes, and nothing of the kind for `provided`.
+    match std::env::var("AWS_LAMBDA_EXEC_WRAPPER") {
+        Ok(w) if !w.is_empty() => Ok(vec![w, bootstrap.to_owned()]),
+        _ => Ok(vec![bootstrap.to_owned()]),
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn invalid_entrypoint(tried: &[&str]) -> FromInit {
+    let message = format!("Couldn't find valid bootstrap(s): [{}]", tried.join(" "));
+    FromInit::InitError {
+        error_type: "Runtime.InvalidEntrypoint".into(),
+        body: caller_error("Runtime.InvalidEntrypoint", &message),
+    }
+}
+
+/// Go's wording of how a process ended (`exit status 1`, `signal: killed`).
+pub fn exit_text(status: nix::sys::wait::WaitStatus) -> Option<String> {
+    use nix::sys::wait::WaitStatus;
+    let signal_name = |s: nix::sys::signal::Signal| match s {
+        nix::sys::signal::SIGKILL => "killed".to_owned(),
+        nix::sys::signal::SIGTERM => "terminated".to_owned(),
+        nix::sys::signal::SIGSEGV => "segmentation fault".to_owned(),
+        nix::sys::signal::SIGABRT => "aborted".to_owned(),
+        nix::sys::signal::SIGBUS => "bus error".to_owned(),
+        nix::sys::signal::SIGILL => "illegal instruction".to_owned(),
+        nix::sys::signal::SIGFPE => "floating point exception".to_owned(),
+        nix::sys::signal::SIGINT => "interrupt".to_owned(),
+        nix::sys::signal::SIGHUP => "hangup".to_owned(),
+        nix::sys::signal::SIGPIPE => "broken pipe".to_owned(),
+        other => format!("signal {}", other as i32),
+    };
+    match status {
+        WaitStatus::Exited(_, code) => Some(format!("exit status {code}")),
+        WaitStatus::Signaled(_, sig, _) => Some(format!("signal: {}", signal_name(sig))),
+        _ => None,
+    }
+}
+
+/// Runs init; `args` follow `init` on the command line: `--runtime NAME`.
+/// Returns only on a set-up failure, with the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let runtime = match args {
+        [flag, name, ..] if flag == "--runtime" => name.clone(),
+        _ => {
+            eprintln!("lamb init: usage: lamb init --runtime NAME");
+            return 64;
+        }
+    };
+    // 1. The daemon's socket, kept from every child.
+    // SAFETY: the sandbox is started with the daemon's socket as descriptor 3
+    // and nothing else in this process owns it.
+    let control = unsafe { UnixStream::from_raw_fd(CONTROL_FD) };
+    if nix::fcntl::fcntl(
+        CONTROL_FD,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .is_err()
+    {
+        eprintln!("lamb init: descriptor 3 is not the daemon's socket");
+        return 70;
+    }
+    let Ok(reader) = control.try_clone() else {
+        return 70;
+    };
+    let link = Arc::new(Link {
+        out: Mutex::new(control),
+    });
+    // 2. The Runtime API listener, before the bootstrap can connect.
+    let listener = match TcpListener::bind(RUNTIME_API) {
+        Ok(l) => l,
+        Err(e) => {
+            link.send(&FromInit::InitError {
+                error_type: "Sandbox.Failure".into(),
+                body: caller_error("Sandbox.Failure", &format!("cannot listen on {RUNTIME_API}: {e}")),
+            });
+            return 71;
+        }
+    };
+    let api = api::Api::new(Arc::clone(&link));
+    // 3. The bootstrap, in /var/task with the environment init was given.
+    let argv = match bootstrap_command(&runtime) {
+        Ok(argv) => argv,
+        Err(init_error) => {
+            link.send(&init_error);
+            link.send(&FromInit::Exited {
+                status: "exit status 127".into(),
+            });
+            return 0;
+        }
+    };
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir("/var/task")
+        .stdin(Stdio::null())
+        .spawn();
+    let bootstrap_pid = match child {
+        Ok(c) => c.id() as i32,
+        Err(e) => {
+            let tried: Vec<&str> = argv.iter().take(1).map(String::as_str).collect();
+            let mut err = invalid_entrypoint(&tried);
+            if let FromInit::InitError { body, .. } = &mut err {
+                *body = caller_error(
+                    "Runtime.InvalidEntrypoint",
+                    &format!("cannot start {}: {e}", argv.join(" ")),
+                );
+            }
+            link.send(&err);
+            link.send(&FromInit::Exited {
+                status: "exit status 127".into(),
+            });
+            return 0;
+        }
+    };
+    // 4. The daemon's messages and the runtime's connections, on threads.
+    let api_for_server = Arc::clone(&api);
+    let threads = [
+        std::thread::Builder::new()
+            .name("api".into())
+            .spawn(move || api_for_server.serve(listener)),
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || control_loop(reader, api, bootstrap_pid)),
+    ];
+    if threads.iter().any(Result::is_err) {
+        return 70;
+    }
+    // 5. PID 1 reaps everything; the bootstrap's end is the sandbox's.
+    reap_until(bootstrap_pid, &link)
+}
+
+/// Events from the daemon, until it says shut down or goes away.
+fn control_loop(mut reader: UnixStream, api: Arc<api::Api>, bootstrap: i32) {
+    loop {
+        let msg = match protocol::read_frame(&mut reader) {
+            Ok(Some(frame)) => ToInit::decode(&frame),
+            Ok(None) | Err(_) => std::process::exit(0),
+        };
+        match msg {
+            Ok(ToInit::Invoke(invoke)) => api.deliver(invoke),
+            Ok(ToInit::Shutdown) => shutdown(bootstrap),
+            Err(_) => std::process::exit(3),
+        }
+    }
+}
+
+/// SIGTERM, the grace, then init's exit, which kills what is left of the
+/// PID namespace.
+fn shutdown(bootstrap: i32) -> ! {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let _ = kill(Pid::from_raw(bootstrap), Signal::SIGTERM);
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while waited < SHUTDOWN_GRACE && kill(Pid::from_raw(bootstrap), None).is_ok() {
+        std::thread::sleep(step);
+        waited += step;
+    }
+    std::process::exit(0)
+}
+
+fn reap_until(bootstrap: i32, link: &Link) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::Pid;
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)))
+                if pid.as_raw() == bootstrap =>
+            {
+                if let Some(text) = exit_text(status) {
+                    link.send(&FromInit::Exited { status: text });
+                }
+                return 0;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            // No children left at all: the bootstrap is gone without a status.
+            Err(_) => {
+                link.send(&FromInit::Exited {
+                    status: "exit status 1".into(),
+                });
+                return 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_texts_are_gos() {
+        use nix::sys::signal::Signal;
+        use nix::sys::wait::WaitStatus;
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(5);
+        assert_eq!(exit_text(WaitStatus::Exited(pid, 1)).unwrap(), "exit status 1");
+        assert_eq!(
+            exit_text(WaitStatus::Signaled(pid, Signal::SIGKILL, false)).unwrap(),
+            "signal: killed"
+        );
+    }
+
+    #[test]
+    fn missing_bootstrap_is_an_invalid_entrypoint() {
+        let Err(FromInit::InitError { error_type, body }) = bootstrap_command("provided.al2023") else {
+            panic!("a bootstrap was found on the build host");
+        };
+        assert_eq!(error_type, "Runtime.InvalidEntrypoint");
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.contains("Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"));
+    }
+}
