@@ -50,6 +50,8 @@ class Daemon:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.log = tmp / "daemon.log"
+        # More `lamb serve` flags (the engine tests' short TTL, real runtimes).
+        self.extra_args = []
 
     def env(self):
         env = dict(os.environ)
@@ -73,7 +75,7 @@ class Daemon:
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-             "--runtimes-dir", str(self.runtimes_dir)],
+             "--runtimes-dir", str(self.runtimes_dir), *self.extra_args],
             env=self.env(), stdout=log, stderr=log,
         )
         deadline = time.time() + 20

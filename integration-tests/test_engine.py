@@ -1,0 +1,323 @@
+"""The invocation engine, end to end: a real daemon running real sandboxes
+over the runtime trees in rootfs/build (`make rootfs`), driven by boto3.
+
+Python, Node and provided functions; awslambdaric started by
+AWS_LAMBDA_EXEC_WRAPPER; warm reuse and the idle TTL; timeout, out of
+memory, crash, init errors, oversized responses; throttling under reserved
+concurrency; alias weights; the log tail, `lamb logs` and /metrics."""
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROLE, ROOT, Daemon, make_zip
+
+BUILD = ROOT / "rootfs" / "build"
+EXAMPLES = ROOT / "examples"
+IDLE_TTL_S = 3
+AWSLAMBDARIC = "awslambdaric==4.2.2"
+
+pytestmark = pytest.mark.skipif(
+    not all((BUILD / r / "usr").is_dir() for r in ("provided.al2023", "python3.11", "nodejs18.x")),
+    reason="the runtime trees are not built (make rootfs)",
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("root-only test: lamb serve runs as root only")
+    with tempfile.TemporaryDirectory(prefix="lamb-engine-") as tmp:
+        d = Daemon(Path(tmp))
+        d.runtimes_dir = BUILD
+        d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s", "--cgroup-parent", "lamb-it"]
+        d.start()
+        try:
+            yield d
+        finally:
+            assert d.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def lam(engine):
+    return engine.lambda_client()
+
+
+def zip_dir(path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(Path(path).rglob("*")):
+            if f.is_file():
+                info = zipfile.ZipInfo(str(f.relative_to(path)))
+                info.external_attr = (0o100000 | (f.stat().st_mode & 0o777)) << 16
+                z.writestr(info, f.read_bytes())
+    return buf.getvalue()
+
+
+def deploy(lam, name, runtime, handler, files, **kw):
+    code = files if isinstance(files, bytes) else make_zip(files)
+    args = dict(FunctionName=name, Role=ROLE, Runtime=runtime, Handler=handler,
+                Code={"ZipFile": code}, MemorySize=1024, Timeout=10)
+    args.update(kw)
+    lam.create_function(**args)
+
+
+def call(lam, name, payload=None, **kw):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(payload or {}).encode(), **kw)
+    body = r["Payload"].read()
+    return r, json.loads(body) if body else None
+
+
+PY_COUNTER = b'''
+import os, time
+count = 0
+def handler(event, context):
+    global count
+    count += 1
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit") is not None:
+        os._exit(event["exit"])
+    if event.get("alloc_mb"):
+        hog = [bytearray(1024 * 1024) for _ in range(event["alloc_mb"])]
+    if event.get("big"):
+        return "x" * event["big"]
+    if event.get("fail"):
+        raise ValueError("boom")
+    print("counting", count)
+    return {"count": count, "client_context": getattr(context.client_context, "custom", None)}
+'''
+
+# A Runtime API client in bash over /dev/tcp, one connection per request:
+# echoes the /next headers it got.
+BASH_BOOTSTRAP = rb'''#!/bin/bash
+api=$AWS_LAMBDA_RUNTIME_API; host=${api%:*}; port=${api#*:}
+while true; do
+  exec 3<>"/dev/tcp/$host/$port"
+  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$api" >&3
+  id=""; len=0; headers=""
+  while IFS= read -r line <&3; do
+    line=${line%$'\r'}; [ -z "$line" ] && break
+    name=${line%%:*}; value=${line#*: }
+    case "${name,,}" in
+      lambda-runtime-aws-request-id) id=$value ;;
+      content-length) len=$value ;;
+    esac
+    case "${name,,}" in lambda-runtime-*|content-type)
+      value=${value//\\/\\\\}; value=${value//\"/\\\"}
+      headers="$headers\"${name,,}\":\"$value\"," ;;
+    esac
+  done
+  body=$(head -c "$len" <&3); exec 3<&-
+  echo "bash handled $id"
+  resp="{${headers}\"event\":$body,\"version\":\"$AWS_LAMBDA_FUNCTION_VERSION\",\"cwd\":\"$PWD\",\"uid\":$(id -u)}"
+  exec 3<>"/dev/tcp/$host/$port"
+  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$id" "$api" "${#resp}" "$resp" >&3
+  cat <&3 >/dev/null; exec 3<&-
+done
+'''
+
+
+def test_provided_static_bootstrap_cold_then_warm(lam):
+    built = EXAMPLES / "hello-provided" / "build" / "bootstrap"
+    if not built.exists():
+        pytest.skip("examples/hello-provided is not built (make examples)")
+    deploy(lam, "e-provided", "provided.al2023", "bootstrap", zip_dir(built.parent), MemorySize=128)
+    counts = []
+    for _ in range(3):
+        r, body = call(lam, "e-provided", {"name": "Ada"}, LogType="Tail")
+        assert r["StatusCode"] == 200 and "FunctionError" not in r
+        assert r["ExecutedVersion"] == "$LATEST"
+        counts.append(body["invocations"])
+        tail = base64.b64decode(r["LogResult"]).decode()
+        assert re.search(r"^START RequestId: \S+ Version: \$LATEST$", tail, re.M)
+        report = re.search(r"^REPORT RequestId: (\S+)\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+                           r"Memory Size: 128 MB\tMax Memory Used: \d+ MB\t(Init Duration: \d+\.\d\d ms\t)?$",
+                           tail, re.M)
+        assert report, tail
+        assert report.group(1) == r["ResponseMetadata"]["RequestId"]
+        assert bool(report.group(2)) == (len(counts) == 1), "Init Duration on the cold start only"
+    assert counts == [1, 2, 3]
+
+
+def test_provided_headers_env_and_client_context(lam):
+    deploy(lam, "e-bash", "provided.al2", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=128)
+    ctx = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+    r, body = call(lam, "e-bash", {"a": 1}, ClientContext=ctx)
+    assert "FunctionError" not in r, body
+    assert body["event"] == {"a": 1}
+    assert body["lambda-runtime-aws-request-id"] == r["ResponseMetadata"]["RequestId"]
+    assert body["content-type"] == "application/json"
+    assert json.loads(body["lambda-runtime-client-context"]) == {"custom": {"k": "v"}}
+    assert body["lambda-runtime-invoked-function-arn"].endswith(":function:e-bash")
+    assert int(body["lambda-runtime-deadline-ms"]) > time.time() * 1000
+    assert body["lambda-runtime-trace-id"].startswith("Root=1-")
+    assert body["cwd"] == "/var/task" and body["uid"] >= 20000
+
+
+def test_provided_without_bootstrap_is_an_invalid_entrypoint(lam):
+    deploy(lam, "e-noboot", "provided", "h", {"README": b"no bootstrap here"}, MemorySize=128)
+    r, body = call(lam, "e-noboot")
+    assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.InvalidEntrypoint"
+    assert "/var/task/bootstrap /opt/bootstrap" in body["errorMessage"]
+
+
+def test_python_warm_reuse_and_idle_ttl(lam):
+    deploy(lam, "e-py", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    assert [call(lam, "e-py")[1]["count"] for _ in range(3)] == [1, 2, 3]
+    time.sleep(IDLE_TTL_S + 2)
+    assert call(lam, "e-py")[1]["count"] == 1, "a new sandbox after the idle TTL"
+
+
+def test_node_hello(lam):
+    deploy(lam, "e-node", "nodejs18.x", "index.handler", zip_dir(EXAMPLES / "hello-node"))
+    bodies = [call(lam, "e-node", {"name": "Ada"})[1] for _ in range(2)]
+    assert [b["invocations"] for b in bodies] == [1, 2]
+    assert bodies[0]["message"] == "Hello, Ada!"
+
+
+def test_function_error_timeout_crash_and_size(lam):
+    deploy(lam, "e-fail", "python3.11", "app.handler", {"app.py": PY_COUNTER}, Timeout=1)
+    r, body = call(lam, "e-fail", {"fail": True})
+    assert r["FunctionError"] == "Unhandled" and body["errorType"] == "ValueError"
+    assert call(lam, "e-fail")[1]["count"] == 2, "a handled error keeps the sandbox"
+
+    r, body = call(lam, "e-fail", {"sleep": 3})
+    assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
+    rid = r["ResponseMetadata"]["RequestId"]
+    assert body == {"errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {rid} Error: Task timed out after 1.00 seconds"}
+    assert call(lam, "e-fail")[1]["count"] == 1, "the next call after a timeout starts cold"
+
+    r, body = call(lam, "e-fail", {"exit": 3})
+    rid = r["ResponseMetadata"]["RequestId"]
+    assert r["FunctionError"] == "Unhandled"
+    assert body == {"errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 3"}
+    assert call(lam, "e-fail")[1]["count"] == 1, "a crashed sandbox is replaced"
+
+    r, body = call(lam, "e-fail", {"big": 7 * 1024 * 1024})
+    assert r["FunctionError"] == "Unhandled" and body["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_out_of_memory_at_128_mb(lam):
+    deploy(lam, "e-oom", "python3.11", "app.handler", {"app.py": PY_COUNTER}, MemorySize=128, Timeout=30)
+    r, body = call(lam, "e-oom", {"alloc_mb": 400}, LogType="Tail")
+    assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ExitError"
+    assert body["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
+    tail = base64.b64decode(r["LogResult"]).decode()
+    assert "Runtime exited with error: signal: killed\nRuntime.ExitError\n" in tail
+    assert call(lam, "e-oom")[1]["count"] == 1
+
+
+def test_init_error_reaches_the_caller(lam):
+    deploy(lam, "e-initerr", "python3.11", "app.handler", {"app.py": b"raise RuntimeError('bad init')\n"})
+    r, body = call(lam, "e-initerr")
+    assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
+    assert "bad init" in json.dumps(body)
+
+
+def test_reserved_concurrency_throttles_parallel_calls(lam):
+    deploy(lam, "e-busy", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    lam.put_function_concurrency(FunctionName="e-busy", ReservedConcurrentExecutions=2)
+
+    def one(_):
+        try:
+            r, _body = call(lam, "e-busy", {"sleep": 2})
+            return "ok" if "FunctionError" not in r else "error"
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "TooManyRequestsException"
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            return "throttled"
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(one, range(6)))
+    assert results.count("ok") == 2, results
+    assert len([x for x in results if x != "ok"]) == 4
+
+    lam.put_function_concurrency(FunctionName="e-busy", ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        call(lam, "e-busy")
+    assert e.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert e.value.response.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    lam.delete_function_concurrency(FunctionName="e-busy")
+    assert call(lam, "e-busy")[0]["StatusCode"] == 200
+
+
+def test_alias_weights(lam):
+    deploy(lam, "e-alias", "provided.al2023", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=128)
+    v1 = lam.publish_version(FunctionName="e-alias")["Version"]
+    lam.update_function_configuration(FunctionName="e-alias", Description="second")
+    v2 = lam.publish_version(FunctionName="e-alias")["Version"]
+    lam.create_alias(FunctionName="e-alias", Name="live", FunctionVersion=v1,
+                     RoutingConfig={"AdditionalVersionWeights": {v2: 0.4}})
+    n = 400
+    seen = {v1: 0, v2: 0}
+    for _ in range(n):
+        r, body = call(lam, "e-alias", Qualifier="live")
+        assert body["version"] == r["ExecutedVersion"]
+        assert body["lambda-runtime-invoked-function-arn"].endswith(":e-alias:live")
+        seen[r["ExecutedVersion"]] += 1
+    # 0.4 * 400 = 160, sd = sqrt(400 * 0.4 * 0.6) ~ 9.8: 4.5 sd either way.
+    assert 116 <= seen[v2] <= 204, seen
+
+
+def test_awslambdaric_through_exec_wrapper(lam, engine, tmp_path):
+    layer = tmp_path / "layer"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--target", str(layer / "python"), "--only-binary=:all:", "--python-version", "3.11",
+           "--platform", "manylinux2014_x86_64", AWSLAMBDARIC]
+    p = subprocess.run(pip, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        pytest.skip(f"cannot fetch {AWSLAMBDARIC}: {p.stderr[-300:]}")
+    arn = lam.publish_layer_version(LayerName="awslambdaric", Content={"ZipFile": zip_dir(layer)},
+                                    CompatibleRuntimes=["python3.11"])["LayerVersionArn"]
+    # Lambda starts `$AWS_LAMBDA_EXEC_WRAPPER /var/runtime/bootstrap`; this
+    # wrapper says what it was given and starts the unmodified client instead.
+    wrapper = b'#!/bin/sh\necho "wrapper got: $*"\nexec python3 -m awslambdaric "$_HANDLER"\n'
+    deploy(lam, "e-ric", "python3.11", "app.handler",
+           {"app.py": PY_COUNTER, "wrapper.sh": (wrapper, 0o755)}, Layers=[arn],
+           Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}})
+    ctx = base64.b64encode(json.dumps({"custom": {"who": "ric"}}).encode()).decode()
+    r, body = call(lam, "e-ric", {}, LogType="Tail", ClientContext=ctx)
+    tail = base64.b64decode(r["LogResult"]).decode()
+    assert "FunctionError" not in r, (body, tail)
+    assert body == {"count": 1, "client_context": {"who": "ric"}}
+    assert "wrapper got: /var/runtime/bootstrap" in tail
+    assert call(lam, "e-ric")[1]["count"] == 2
+    r, body = call(lam, "e-ric", {"fail": True})
+    assert r["FunctionError"] == "Unhandled" and body["errorType"] == "ValueError"
+
+
+def test_logs_and_metrics(lam, engine):
+    deploy(lam, "e-logs", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    call(lam, "e-logs")
+    call(lam, "e-logs")
+    out = engine.lamb("logs", "e-logs").stdout
+    assert out.count("START RequestId:") == 2 and out.count("REPORT RequestId:") == 2
+    assert "counting 2" in out
+    time.sleep(0.3)  # past the freeze grace
+    text = urllib.request.urlopen(engine.endpoint + "/metrics", timeout=5).read().decode()
+    assert 'lamb_invocations_total{function="e-logs"} 2' in text
+    assert 'lamb_cold_starts_total{function="e-logs"} 1' in text
+    assert 'lamb_invocation_duration_seconds_count{function="e-logs"} 2' in text
+    assert 'lamb_init_duration_seconds_count{function="e-logs"} 1' in text
+    assert re.search(r'^lamb_throttles_total\{function="e-busy"\} [1-9]', text, re.M)
+    frozen = int(re.search(r"^lamb_sandboxes_frozen (\d+)$", text, re.M).group(1))
+    live = int(re.search(r"^lamb_sandboxes_live (\d+)$", text, re.M).group(1))
+    assert 1 <= frozen <= live
