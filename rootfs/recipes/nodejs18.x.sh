@@ -9,4 +9,6 @@ check() {
         v18.*) ;;
         *) echo "node version is '$v', want v18.x" >&2; return 1 ;;
     esac
+    # lamb's runtime client (rootfs/runtime-clients/nodejs18.x) parses.
+    [ -x "$root/var/runtime/bootstrap" ] && chroot "$root" node --check /var/runtime/index.mjs
 }

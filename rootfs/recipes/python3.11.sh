@@ -6,5 +6,8 @@ PACKAGES="python3 libstdc++6 ca-certificates"
 check() {
     local root=$1
     [ "$(chroot "$root" python3 -c 'import ssl, json; print(1)')" = 1 ] &&
-        chroot "$root" python3 -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version'
+        chroot "$root" python3 -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' &&
+        # lamb's runtime client (rootfs/runtime-clients/python3.11) parses.
+        [ -x "$root/var/runtime/bootstrap" ] &&
+        chroot "$root" python3 -c 'import ast; ast.parse(open("/var/runtime/bootstrap.py").read())'
 }

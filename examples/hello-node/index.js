@@ -1,0 +1,18 @@
+// hello-node: lamb's Node.js hello world (runtime nodejs18.x, handler
+// index.handler).
+
+// Module-level state is created once per environment (the cold start) and
+// lives on across warm invocations.
+let invocations = 0;
+
+exports.handler = async (event, context) => {
+  invocations += 1;
+  const name = event && typeof event.name === 'string' ? event.name : 'world';
+  console.log(`invocation ${invocations} in this environment`);
+  return {
+    message: `Hello, ${name}!`,
+    invocations,
+    requestId: context.awsRequestId,
+    runtime: 'nodejs18.x',
+  };
+};

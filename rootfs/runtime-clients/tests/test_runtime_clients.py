@@ -1,0 +1,807 @@
+"""Tests of lamb's own runtime clients (python3.11, nodejs18.x) and of the
+examples, run on the host against a fake Runtime API.
+
+Each test starts a client's `bootstrap` from this repository (with
+LAMBDA_RUNTIME_DIR pointing at rootfs/runtime-clients/<runtime>) in a
+subprocess, with Lambda's environment and a temporary task root, feeds it
+events and checks what it posts back and what it logs.
+
+    rootfs/runtime-clients/tests/run.sh          # or: python3 -m pytest <this dir>
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_runtime_api import Event, FakeRuntimeApi  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENTS = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(CLIENTS))
+EXAMPLES = os.path.join(REPO, "examples")
+PY = os.path.join(CLIENTS, "python3.11")
+NODE = os.path.join(CLIENTS, "nodejs18.x")
+
+ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+class Sandbox:
+    """A client process, its fake Runtime API and its log."""
+
+    def __init__(self, runtime_dir, task_root, handler, env=None, argv=None, cwd=None):
+        self.api = FakeRuntimeApi().start()
+        self.runtime_dir = runtime_dir
+        self.task_root = task_root
+        base = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "_HANDLER": handler,
+            "AWS_LAMBDA_RUNTIME_API": self.api.address,
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": runtime_dir,
+            "AWS_LAMBDA_FUNCTION_NAME": "fn",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        base.update(env or {})
+        fd, self.log_path = tempfile.mkstemp(prefix="lamb-client-log-")
+        self.log_file = os.fdopen(fd, "wb")
+        self.proc = subprocess.Popen(
+            argv or [os.path.join(runtime_dir, "bootstrap")],
+            cwd=cwd or task_root,
+            env=base,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def invoke(self, *events, timeout=15.0):
+        """Push events (payloads or Event objects); return their posts in order."""
+        evs = [e if isinstance(e, Event) else Event(e) for e in events]
+        before = len(self.api.posts)
+        for ev in evs:
+            self.api.push(ev)
+        posts = self.api.wait_posts(before + len(evs), timeout)
+        new = posts[before:]
+        by_id = {p.request_id: p for p in new}
+        if any(p.kind == "init_error" for p in new):
+            return new
+        return [by_id[ev.request_id] for ev in evs]
+
+    def init_error(self, timeout=15.0):
+        posts = self.api.wait_posts(1, timeout)
+        errs = [p for p in posts if p.kind == "init_error"]
+        assert errs, posts
+        return errs[0]
+
+    def wait_exit(self, timeout=10.0):
+        return self.proc.wait(timeout)
+
+    def log(self):
+        self.log_file.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.api.stop()
+        self.log_file.close()
+        os.unlink(self.log_path)
+
+
+@pytest.fixture
+def task(tmp_path):
+    d = tmp_path / "task"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def sandbox(task):
+    boxes = []
+
+    def start(runtime_dir, handler, files=None, env=None, argv=None, task_root=None, cwd=None):
+        for name, text in (files or {}).items():
+            p = task / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+        box = Sandbox(runtime_dir, str(task_root or task), handler, env, argv, cwd)
+        boxes.append(box)
+        return box
+
+    yield start
+    for b in boxes:
+        b.close()
+
+
+# ====================================================================== Python
+
+
+PY_HANDLERS = """
+import json, logging, os, sys, time
+from decimal import Decimal
+
+counter = 0
+
+def count(event, context):
+    global counter
+    counter += 1
+    return {"counter": counter, "pid": os.getpid(), "event": event}
+
+def boom(event, context):
+    raise ValueError("boom " + event.get("why", ""))
+
+def ctx(event, context):
+    return {
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "aws_request_id": context.aws_request_id,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "remaining": context.get_remaining_time_in_millis(),
+        "identity": [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id],
+        "client_context": None if context.client_context is None else {
+            "installation_id": context.client_context.client.installation_id,
+            "app_title": context.client_context.client.app_title,
+            "custom": context.client_context.custom,
+            "env": context.client_context.env,
+        },
+        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+        "exec_env": os.environ.get("AWS_EXECUTION_ENV"),
+        "sys_path": sys.path[:4],
+        "cwd": os.getcwd(),
+        "wrapped": os.environ.get("WRAPPED"),
+    }
+
+def logs(event, context):
+    print("printed line")
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().info("info %s", "line")
+    logging.getLogger("child").warning("warned")
+    sys.stderr.write("to stderr\\n")
+    context.log("via context\\n")
+    return "ok"
+
+def unserialisable(event, context):
+    return {"a": {1, 2}}
+
+def decimals(event, context):
+    return {"int": Decimal("3"), "frac": Decimal("1.5")}
+
+def raw(event, context):
+    return b"raw bytes"
+
+def echo(event, context):
+    return event
+"""
+
+
+def test_python_response_and_warm_state(sandbox):
+    box = sandbox(PY, "app.count", {"app.py": PY_HANDLERS})
+    posts = box.invoke({"n": 1}, {"n": 2}, {"n": 3})
+    bodies = [p.json() for p in posts]
+    assert [p.kind for p in posts] == ["response"] * 3
+    assert [b["counter"] for b in bodies] == [1, 2, 3]
+    assert len({b["pid"] for b in bodies}) == 1
+    assert bodies[1]["event"] == {"n": 2}
+    assert posts[0].headers["Content-Type"] == "application/json"
+    assert box.proc.poll() is None
+
+
+def test_python_exception_error_body(sandbox, task):
+    box = sandbox(PY, "app.boom", {"app.py": PY_HANDLERS})
+    ev = Event({"why": "here"})
+    (post,) = box.invoke(ev)
+    assert post.kind == "error"
+    body = post.json()
+    assert list(body) == ["errorMessage", "errorType", "requestId", "stackTrace"]
+    assert body["errorMessage"] == "boom here"
+    assert body["errorType"] == "ValueError"
+    assert body["requestId"] == ev.request_id
+    assert isinstance(body["stackTrace"], list) and len(body["stackTrace"]) == 1
+    frame = body["stackTrace"][0]
+    assert frame.startswith('  File "%s", line ' % (task / "app.py"))
+    assert "in boom\n" in frame and 'raise ValueError("boom " + event.get("why", ""))' in frame
+    assert "bootstrap.py" not in json.dumps(body)
+    assert "Lambda-Runtime-Function-XRay-Error-Cause" in post.headers
+    log = box.log()
+    assert "[ERROR] ValueError: boom here\rTraceback (most recent call last):\r" in log
+    # The environment stays up after a function error.
+    (again,) = box.invoke(Event({"why": "again"}))
+    assert again.json()["errorMessage"] == "boom again"
+
+
+@pytest.mark.parametrize(
+    "handler,files,error_type,message",
+    [
+        (
+            "nope.handler",
+            {},
+            "Runtime.ImportModuleError",
+            "Unable to import module 'nope': No module named 'nope'",
+        ),
+        (
+            "app.missing",
+            {"app.py": PY_HANDLERS},
+            "Runtime.HandlerNotFound",
+            "Handler 'missing' missing on module 'app'",
+        ),
+        (
+            "nodots",
+            {},
+            "Runtime.MalformedHandlerName",
+            "Bad handler 'nodots': not enough values to unpack (expected 2, got 1)",
+        ),
+        (
+            "bad.handler",
+            {"bad.py": "def handler(:\n"},
+            "Runtime.UserCodeSyntaxError",
+            None,
+        ),
+        (
+            "sys.handler",
+            {},
+            "Runtime.BuiltInModuleConflict",
+            "Cannot use built-in module sys as a handler module",
+        ),
+        (
+            "broken.handler",
+            {"broken.py": "import missing_dependency_xyz\n"},
+            "Runtime.ImportModuleError",
+            "Unable to import module 'broken': No module named 'missing_dependency_xyz'",
+        ),
+    ],
+)
+def test_python_init_errors(sandbox, handler, files, error_type, message):
+    box = sandbox(PY, handler, files)
+    post = box.init_error()
+    body = post.json()
+    assert body["errorType"] == error_type
+    if message is not None:
+        assert body["errorMessage"] == message
+    else:
+        assert body["errorMessage"].startswith("Syntax error in module 'bad': ")
+    assert body["requestId"] == ""
+    assert isinstance(body["stackTrace"], list)
+    assert post.headers["Lambda-Runtime-Function-Error-Type"] == error_type
+    assert box.wait_exit() == 1
+    assert "[ERROR] %s: " % error_type in box.log()
+
+
+def test_python_exception_at_import_is_init_error(sandbox):
+    box = sandbox(PY, "app.handler", {"app.py": "raise RuntimeError('no config')\n"})
+    body = box.init_error().json()
+    assert body["errorType"] == "RuntimeError"
+    assert body["errorMessage"] == "no config"
+    assert any("app.py" in f for f in body["stackTrace"])
+
+
+def test_python_context_and_headers(sandbox, task):
+    box = sandbox(PY, "app.ctx", {"app.py": PY_HANDLERS})
+    deadline = int(time.time() * 1000) + 5000
+    cc = {"client": {"installation_id": "inst-1", "app_title": "App"}, "custom": {"k": "v"}, "env": {"e": 1}}
+    ident = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
+    ev = Event(
+        {},
+        deadline_ms=deadline,
+        headers={
+            "Lambda-Runtime-Client-Context": json.dumps(cc),
+            "Lambda-Runtime-Cognito-Identity": json.dumps(ident),
+            "Lambda-Runtime-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1",
+        },
+    )
+    (post,) = box.invoke(ev)
+    b = post.json()
+    assert b["function_name"] == "fn"
+    assert b["function_version"] == "$LATEST"
+    assert b["invoked_function_arn"] == "arn:aws:lambda:us-east-1:000000000000:function:fn"
+    assert b["memory_limit_in_mb"] == "256"
+    assert b["aws_request_id"] == ev.request_id
+    assert b["log_group_name"] == "/aws/lambda/fn"
+    assert b["log_stream_name"].startswith("2024/01/01/[$LATEST]")
+    assert 3000 < b["remaining"] <= 5000
+    assert b["identity"] == ["id-1", "pool-1"]
+    assert b["client_context"] == {"installation_id": "inst-1", "app_title": "App", "custom": {"k": "v"}, "env": {"e": 1}}
+    assert b["trace"] == "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1"
+    assert b["exec_env"] == "AWS_Lambda_python3.11"
+    ver = "python%d.%d" % sys.version_info[:2]
+    assert b["sys_path"] == [str(task), "/opt/python/lib/%s/site-packages" % ver, "/opt/python", PY]
+    assert b["cwd"] == str(task)
+    # Without the optional headers: no client context, an empty identity, no trace id.
+    (post,) = box.invoke(Event({}, deadline_ms=int(time.time() * 1000) - 10))
+    b = post.json()
+    assert b["client_context"] is None
+    assert b["identity"] == [None, None]
+    assert b["trace"] is None
+    assert b["remaining"] == 0
+
+
+def test_python_bad_client_context(sandbox):
+    box = sandbox(PY, "app.ctx", {"app.py": PY_HANDLERS})
+    (post,) = box.invoke(Event({}, headers={"Lambda-Runtime-Client-Context": "{not json"}))
+    body = post.json()
+    assert body["errorType"] == "Runtime.LambdaContextUnmarshalError"
+    assert body["errorMessage"].startswith("Unable to parse Client Context JSON: ")
+
+
+def test_python_logging_format(sandbox):
+    box = sandbox(PY, "app.logs", {"app.py": PY_HANDLERS})
+    ev = Event({})
+    (post,) = box.invoke(ev)
+    assert post.json() == "ok"
+    log = box.log()
+    lines = log.splitlines()
+    assert "printed line" in lines
+    assert "to stderr" in lines
+    assert "via context" in lines
+    rid = re.escape(ev.request_id)
+    assert any(re.fullmatch(r"\[INFO\]\t%s\t%s\tinfo line" % (ISO_TIME, rid), l) for l in lines), log
+    assert any(re.fullmatch(r"\[WARNING\]\t%s\t%s\twarned" % (ISO_TIME, rid), l) for l in lines), log
+
+
+def test_python_log_level_and_json_format(sandbox):
+    box = sandbox(
+        PY,
+        "app.logs",
+        {"app.py": PY_HANDLERS.replace("logging.getLogger().setLevel(logging.INFO)", "pass")},
+        env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"},
+    )
+    ev = Event({})
+    box.invoke(ev)
+    records = [json.loads(l) for l in box.log().splitlines() if l.startswith("{")]
+    info = [r for r in records if r["message"] == "info line"]
+    assert info and info[0]["level"] == "INFO" and info[0]["requestId"] == ev.request_id
+    assert re.fullmatch(ISO_TIME, info[0]["timestamp"])
+    assert [r["level"] for r in records if r["message"] == "warned"] == ["WARN"]
+
+
+def test_python_marshalling(sandbox):
+    box = sandbox(PY, "app.unserialisable", {"app.py": PY_HANDLERS})
+    ev = Event({})
+    (post,) = box.invoke(ev)
+    assert post.kind == "error"
+    assert post.json() == {
+        "errorMessage": "Unable to marshal response: Object of type set is not JSON serializable",
+        "errorType": "Runtime.MarshalError",
+        "requestId": ev.request_id,
+        "stackTrace": [],
+    }
+
+
+def test_python_decimal_bytes_and_raw_events(sandbox, task):
+    (task / "app.py").write_text(PY_HANDLERS)
+    box = sandbox(PY, "app.decimals")
+    (post,) = box.invoke({})
+    assert post.json() == {"int": 3, "frac": 1.5}
+    box2 = sandbox(PY, "app.raw")
+    (post,) = box2.invoke({})
+    assert post.body == b"raw bytes"
+    box3 = sandbox(PY, "app.echo")
+    posts = box3.invoke(Event(b'"just a string"'), Event(b"not json", content_type="application/octet-stream"))
+    assert posts[0].json() == "just a string"
+    # An event that is not JSON reaches the handler as bytes.
+    assert posts[1].body == b"not json"
+
+
+def test_python_nested_handler_paths(sandbox):
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/mod.py": "def h(e, c):\n    return 'pkg.sub.mod'\n",
+        "dir/inner/mod2.py": "def h(e, c):\n    return 'dir/inner.mod2'\n",
+    }
+    box = sandbox(PY, "pkg.sub.mod.h", files)
+    assert box.invoke({})[0].json() == "pkg.sub.mod"
+    box2 = sandbox(PY, "pkg/sub/mod.h")
+    assert box2.invoke({})[0].json() == "pkg.sub.mod"
+    box3 = sandbox(PY, "dir/inner/mod2.h")
+    assert box3.invoke({})[0].json() == "dir/inner.mod2"
+
+
+def test_python_handler_exit_ends_process(sandbox):
+    box = sandbox(PY, "app.h", {"app.py": "import sys\ndef h(e, c):\n    sys.exit(3)\n"})
+    box.api.push(Event({}))
+    assert box.wait_exit() == 3
+    assert box.api.posts == []
+
+
+# ======================================================================== Node
+
+
+NODE_HANDLERS = r"""
+let counter = 0;
+exports.count = async (event, context) => {
+  counter += 1;
+  return { counter, pid: process.pid, event };
+};
+exports.boom = async (event) => {
+  throw new TypeError('boom ' + (event.why || ''));
+};
+exports.syncThrow = (event) => {
+  throw new Error('sync boom');
+};
+exports.cbOk = (event, context, callback) => {
+  callback(null, { via: 'callback', n: event.n });
+};
+exports.cbErr = (event, context, callback) => {
+  callback('plain string failure');
+};
+exports.cbErrObj = (event, context, callback) => {
+  const e = new RangeError('out of range');
+  callback(e);
+};
+exports.waits = (event, context, callback) => {
+  context.callbackWaitsForEmptyEventLoop = event.wait;
+  globalThis.timerFired = false;
+  setTimeout(() => { globalThis.timerFired = true; console.log('timer fired'); }, 400);
+  callback(null, { started: Date.now() });
+};
+exports.timerState = async () => ({ timerFired: globalThis.timerFired });
+exports.succeed = (event, context) => { context.succeed({ via: 'succeed' }); };
+exports.fail = (event, context) => { context.fail(new Error('via fail')); };
+exports.done = (event, context) => { context.done(null, 'via done'); };
+exports.syncNoCallback = (event) => { const x = 1; };
+exports.ctx = async (event, context) => ({
+  functionName: context.functionName,
+  functionVersion: context.functionVersion,
+  invokedFunctionArn: context.invokedFunctionArn,
+  memoryLimitInMB: context.memoryLimitInMB,
+  awsRequestId: context.awsRequestId,
+  logGroupName: context.logGroupName,
+  logStreamName: context.logStreamName,
+  remaining: context.getRemainingTimeInMillis(),
+  identity: context.identity === undefined ? null : context.identity,
+  clientContext: context.clientContext === undefined ? null : context.clientContext,
+  waits: context.callbackWaitsForEmptyEventLoop,
+  trace: process.env._X_AMZN_TRACE_ID || null,
+  execEnv: process.env.AWS_EXECUTION_ENV,
+  nodePath: process.env.NODE_PATH,
+  cwd: process.cwd(),
+  wrapped: process.env.WRAPPED || null,
+});
+exports.logs = async () => {
+  console.log('hello %s', 'log');
+  console.info('info');
+  console.warn('warn');
+  console.error('err');
+  console.debug('debug');
+  console.log('two\nlines');
+  process.stdout.write('raw stdout\n');
+  return 'ok';
+};
+exports.circular = async () => { const a = {}; a.a = a; return a; };
+exports.undef = async () => undefined;
+exports.nested = { deeper: { fn: async () => 'nested property' } };
+exports.notAFunction = 42;
+exports.crash = async () => { setTimeout(() => { throw new Error('late crash'); }, 10); return new Promise(() => {}); };
+exports.pending = async () => new Promise(() => {});
+"""
+
+
+def node_box(sandbox, handler, files=None, **kw):
+    return sandbox(NODE, handler, files if files is not None else {"app.js": NODE_HANDLERS}, **kw)
+
+
+def test_node_response_and_warm_state(sandbox):
+    box = node_box(sandbox, "app.count")
+    posts = box.invoke({"n": 1}, {"n": 2}, {"n": 3})
+    bodies = [p.json() for p in posts]
+    assert [b["counter"] for b in bodies] == [1, 2, 3]
+    assert len({b["pid"] for b in bodies}) == 1
+    assert bodies[2]["event"] == {"n": 3}
+    assert box.proc.poll() is None
+
+
+def test_node_thrown_errors(sandbox):
+    box = node_box(sandbox, "app.boom")
+    ev = Event({"why": "here"})
+    (post,) = box.invoke(ev)
+    assert post.kind == "error"
+    body = post.json()
+    assert body["errorType"] == "TypeError"
+    assert body["errorMessage"] == "boom here"
+    assert body["trace"][0] == "TypeError: boom here"
+    assert any("app.js" in line for line in body["trace"])
+    log = box.log()
+    assert re.search(r"%s\t%s\tERROR\tInvoke Error \t\{\"errorType\":\"TypeError\",\"errorMessage\":\"boom here\"" % (ISO_TIME, ev.request_id), log), log
+    # Still serving.
+    assert box.invoke(Event({"why": "2"}))[0].json()["errorMessage"] == "boom 2"
+    box2 = node_box(sandbox, "app.syncThrow")
+    assert box2.invoke({})[0].json()["errorMessage"] == "sync boom"
+
+
+def test_node_callback_handlers(sandbox):
+    box = node_box(sandbox, "app.cbOk")
+    assert box.invoke({"n": 7})[0].json() == {"via": "callback", "n": 7}
+    box = node_box(sandbox, "app.cbErr")
+    (post,) = box.invoke({})
+    assert post.kind == "error"
+    assert post.json() == {"errorType": "string", "errorMessage": "plain string failure", "trace": []}
+    box = node_box(sandbox, "app.cbErrObj")
+    body = box.invoke({})[0].json()
+    assert body["errorType"] == "RangeError" and body["errorMessage"] == "out of range"
+    for handler, expected in [("app.succeed", {"via": "succeed"}), ("app.done", "via done")]:
+        assert node_box(sandbox, handler).invoke({})[0].json() == expected
+    (post,) = node_box(sandbox, "app.fail").invoke({})
+    assert post.kind == "error" and post.json()["errorMessage"] == "via fail"
+    # A sync handler that never calls back answers null once the loop is empty.
+    (post,) = node_box(sandbox, "app.syncNoCallback").invoke({})
+    assert post.kind == "response" and post.body == b"null"
+    # An async handler returning undefined answers null too.
+    (post,) = node_box(sandbox, "app.undef").invoke({})
+    assert post.body == b"null"
+
+
+def test_node_callback_waits_for_empty_event_loop(sandbox):
+    box = node_box(sandbox, "app.waits")
+    (post,) = box.invoke({"wait": True})
+    started = post.json()["started"]
+    assert post.at * 1000 - started >= 350, "the response must wait for the 400 ms timer"
+    assert box.invoke(Event({}, headers={}))[0].kind == "response"
+    # With callbackWaitsForEmptyEventLoop = false the response goes at once.
+    box2 = node_box(sandbox, "app.waits")
+    (post,) = box2.invoke({"wait": False})
+    assert post.at * 1000 - post.json()["started"] < 350
+
+
+def test_node_pending_async_handler_fails(sandbox):
+    box = node_box(sandbox, "app.pending")
+    (post,) = box.invoke({})
+    assert post.kind == "error"
+    assert post.json()["errorType"] == "Runtime.NodeJsExit"
+
+
+def test_node_uncaught_exception_during_invoke(sandbox):
+    box = node_box(sandbox, "app.crash")
+    (post,) = box.invoke({})
+    assert post.kind == "error"
+    assert post.json()["errorMessage"] == "late crash"
+    assert box.wait_exit() == 129
+
+
+def test_node_marshalling(sandbox):
+    (post,) = node_box(sandbox, "app.circular").invoke({})
+    assert post.kind == "error"
+    assert post.json()["errorMessage"] == "Unable to stringify response body"
+
+
+@pytest.mark.parametrize(
+    "handler,files,error_type,message",
+    [
+        ("nope.handler", {}, "Runtime.ImportModuleError", "Error: Cannot find module 'nope'"),
+        ("app.missing", None, "Runtime.HandlerNotFound", "app.missing is undefined or not exported"),
+        ("app.notAFunction", None, "Runtime.HandlerNotFound", "app.notAFunction is not a function"),
+        ("nodots", {}, "Runtime.MalformedHandlerName", "Bad handler"),
+        ("../up.handler", {}, "Runtime.MalformedHandlerName", "'../up.handler' is not a valid handler name."),
+        ("bad.handler", {"bad.js": "exports.handler = (;\n"}, "Runtime.UserCodeSyntaxError", "SyntaxError: "),
+        ("thrower.handler", {"thrower.js": "throw new Error('no config');\n"}, "Error", "no config"),
+    ],
+)
+def test_node_init_errors(sandbox, handler, files, error_type, message):
+    box = node_box(sandbox, handler, files)
+    post = box.init_error()
+    body = post.json()
+    assert body["errorType"] == error_type
+    assert body["errorMessage"].startswith(message), body
+    assert isinstance(body["trace"], list) and body["trace"][0].startswith(error_type)
+    assert post.headers["Lambda-Runtime-Function-Error-Type"] == error_type
+    assert box.wait_exit() == 129
+    assert re.search(r"%s\tundefined\tERROR\tUncaught Exception \t\{\"errorType\":\"%s\"" % (ISO_TIME, re.escape(error_type)), box.log())
+
+
+def test_node_context_and_headers(sandbox, task):
+    box = node_box(sandbox, "app.ctx")
+    deadline = int(time.time() * 1000) + 5000
+    cc = {"client": {"installation_id": "inst-1"}, "custom": {"k": "v"}, "env": {"e": 1}}
+    ident = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
+    ev = Event(
+        {},
+        deadline_ms=deadline,
+        headers={
+            "Lambda-Runtime-Client-Context": json.dumps(cc),
+            "Lambda-Runtime-Cognito-Identity": json.dumps(ident),
+            "Lambda-Runtime-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1",
+        },
+    )
+    (post,) = box.invoke(ev)
+    b = post.json()
+    assert b["functionName"] == "fn"
+    assert b["functionVersion"] == "$LATEST"
+    assert b["invokedFunctionArn"] == "arn:aws:lambda:us-east-1:000000000000:function:fn"
+    assert b["memoryLimitInMB"] == "256"
+    assert b["awsRequestId"] == ev.request_id
+    assert b["logGroupName"] == "/aws/lambda/fn"
+    assert b["logStreamName"].startswith("2024/01/01/[$LATEST]")
+    assert 3000 < b["remaining"] <= 5000
+    assert b["identity"] == ident
+    assert b["clientContext"] == cc
+    assert b["waits"] is True
+    assert b["trace"] == "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1"
+    assert b["execEnv"] == "AWS_Lambda_nodejs18.x"
+    assert b["nodePath"] == (
+        "/opt/nodejs/node18/node_modules:/opt/nodejs/node_modules:"
+        "%s/node_modules:%s:%s" % (NODE, NODE, task)
+    )
+    assert b["cwd"] == str(task)
+    (post,) = box.invoke({})
+    b = post.json()
+    assert b["identity"] is None and b["clientContext"] is None and b["trace"] is None
+
+
+def test_node_console_format(sandbox):
+    box = node_box(sandbox, "app.logs")
+    ev = Event({})
+    assert box.invoke(ev)[0].json() == "ok"
+    lines = box.log().split("\n")  # not splitlines(): a CR is part of a record
+    rid = re.escape(ev.request_id)
+    for level, msg in [("INFO", "hello log"), ("INFO", "info"), ("WARN", "warn"), ("ERROR", "err"), ("DEBUG", "debug"), ("INFO", "two\rlines")]:
+        assert any(re.fullmatch(r"%s\t%s\t%s\t%s" % (ISO_TIME, rid, level, re.escape(msg)), l) for l in lines), (level, msg, lines)
+    assert "raw stdout" in lines
+
+
+def test_node_log_level_and_json(sandbox):
+    box = node_box(sandbox, "app.logs", env={"AWS_LAMBDA_LOG_LEVEL": "WARN", "AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    ev = Event({})
+    box.invoke(ev)
+    records = [json.loads(l) for l in box.log().splitlines() if l.startswith("{")]
+    assert [(r["level"], r["message"]) for r in records] == [("WARN", "warn"), ("ERROR", "err")]
+    assert all(r["requestId"] == ev.request_id for r in records)
+
+
+def test_node_module_forms(sandbox, task):
+    files = {
+        "app.js": NODE_HANDLERS,
+        "dir/sub/file.js": "exports.fn = async () => 'dir/sub/file.fn';\n",
+        "esm.mjs": "export const handler = async (e) => ({ esm: true, e });\n",
+        "cjs.cjs": "module.exports.handler = async () => 'cjs';\n",
+        "typed/package.json": '{"type": "module"}',
+        "typed/mod.js": "export async function handler() { return 'type module'; }\n",
+        "node_modules/from-node-modules/index.js": "exports.handler = async () => 'node_modules';\n",
+    }
+    cases = [
+        ("dir/sub/file.fn", "dir/sub/file.fn"),
+        ("app.nested.deeper.fn", "nested property"),
+        ("esm.handler", {"esm": True, "e": {"x": 1}}),
+        ("cjs.handler", "cjs"),
+        ("typed/mod.handler", "type module"),
+        ("from-node-modules.handler", "node_modules"),
+    ]
+    for i, (handler, expected) in enumerate(cases):
+        box = node_box(sandbox, handler, files if i == 0 else {})
+        (post,) = box.invoke({"x": 1})
+        assert post.kind == "response", (handler, post, box.log())
+        assert post.json() == expected, handler
+
+
+# ============================================================ wrapper, examples
+
+
+@pytest.mark.parametrize("runtime_dir,handler,files", [(PY, "app.ctx", {"app.py": PY_HANDLERS}), (NODE, "app.ctx", {"app.js": NODE_HANDLERS})])
+def test_exec_wrapper_style_start(sandbox, tmp_path, runtime_dir, handler, files):
+    """`lamb init` runs `$AWS_LAMBDA_EXEC_WRAPPER /var/runtime/bootstrap`: the
+    bootstrap must work as the wrapper's arguments."""
+    wrapper = tmp_path / "wrapper.sh"
+    wrapper.write_text('#!/bin/sh\nexport WRAPPED="yes:$#:$(basename "$1")"\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    box = sandbox(
+        runtime_dir,
+        handler,
+        files,
+        env={"AWS_LAMBDA_EXEC_WRAPPER": str(wrapper)},
+        argv=[str(wrapper), os.path.join(runtime_dir, "bootstrap")],
+    )
+    (post,) = box.invoke({})
+    assert post.json()["wrapped"] == "yes:1:bootstrap"
+    # The plain `sh -c 'exec "$@"'` form too.
+    box2 = sandbox(runtime_dir, handler, argv=["sh", "-c", 'exec "$@"', "wrapper", os.path.join(runtime_dir, "bootstrap")])
+    assert box2.invoke({})[0].kind == "response"
+
+
+def test_example_hello_python(sandbox):
+    box = sandbox(PY, "lambda_function.lambda_handler", task_root=os.path.join(EXAMPLES, "hello-python"))
+    posts = box.invoke({"name": "Ada"}, {}, {"name": "Lin"})
+    bodies = [p.json() for p in posts]
+    assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, world!", "Hello, Lin!"]
+    assert [b["invocations"] for b in bodies] == [1, 2, 3]
+    assert re.search(r"\[INFO\]\t%s\t\S+\tinvocation 2 in this environment" % ISO_TIME, box.log())
+
+
+def test_example_hello_node(sandbox):
+    box = sandbox(NODE, "index.handler", task_root=os.path.join(EXAMPLES, "hello-node"))
+    posts = box.invoke({"name": "Ada"}, {}, {"name": "Lin"})
+    bodies = [p.json() for p in posts]
+    assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, world!", "Hello, Lin!"]
+    assert [b["invocations"] for b in bodies] == [1, 2, 3]
+    assert bodies[0]["runtime"] == "nodejs18.x"
+    assert re.search(r"%s\t\S+\tINFO\tinvocation 3 in this environment" % ISO_TIME, box.log())
+
+
+@pytest.fixture(scope="session")
+def provided_bootstrap(tmp_path_factory):
+    if shutil.which(os.environ.get("CC", "gcc")) is None:
+        pytest.skip("no C compiler")
+    out = tmp_path_factory.mktemp("provided") / "bootstrap"
+    subprocess.run([os.path.join(EXAMPLES, "hello-provided", "build.sh"), str(out)], check=True)
+    return str(out)
+
+
+def test_example_hello_provided(sandbox, task, provided_bootstrap):
+    shutil.copy(provided_bootstrap, task / "bootstrap")
+    box = sandbox(str(task), "bootstrap", argv=[str(task / "bootstrap")])
+    posts = box.invoke({"name": "Ada"}, {"other": "name"}, {"name": 'Lin "Q"'})
+    bodies = [p.json() for p in posts]
+    assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, world!", 'Hello, Lin "Q"!']
+    assert [b["invocations"] for b in bodies] == [1, 2, 3]
+    assert bodies[0]["requestId"] == posts[0].request_id
+    (post,) = box.invoke({"fail": True})
+    assert post.kind == "error"
+    assert post.json()["errorType"] == "HelloError"
+    assert box.invoke({})[0].json()["invocations"] == 5
+    assert "hello-provided: invocation 5 in this environment" in box.log()
+
+
+# ================================================= inside the built rootfs trees
+
+ROOTFS = os.path.join(REPO, "rootfs", "build")
+LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+
+
+@pytest.mark.parametrize(
+    "runtime,example,handler",
+    [
+        ("python3.11", "hello-python", "lambda_function.lambda_handler"),
+        ("nodejs18.x", "hello-node", "index.handler"),
+        ("provided.al2023", "hello-provided", "bootstrap"),
+    ],
+)
+def test_example_in_rootfs(sandbox, task, runtime, example, handler, request):
+    """The example on its runtime's real tree (rootfs/build.sh), as the
+    sandbox user in a chroot with the code bind-mounted at /var/task: Debian's
+    Python 3.11 and Node 18 rather than the host's. Needs root."""
+    root = os.path.join(ROOTFS, runtime)
+    tools = [shutil.which(t) for t in ("unshare", "chroot", "mount", "sh")]
+    if os.geteuid() != 0 or None in tools:
+        pytest.skip("needs root, unshare, chroot and mount")
+    if not os.path.isdir(os.path.join(root, "var", "task")):
+        pytest.skip("no %s tree: run rootfs/build.sh %s" % (runtime, runtime))
+    if runtime.startswith("provided"):
+        shutil.copy(request.getfixturevalue("provided_bootstrap"), task / "bootstrap")
+        code, entry = str(task), "/var/task/bootstrap"
+    else:
+        if not os.access(os.path.join(root, "var", "runtime", "bootstrap"), os.X_OK):
+            pytest.skip("the %s tree has no /var/runtime/bootstrap: rebuild it" % runtime)
+        code, entry = os.path.join(EXAMPLES, example), "/var/runtime/bootstrap"
+    unshare, chroot, mount, sh = tools
+    script = 'set -e; %s --bind "$1" "$2/var/task"; exec %s --userspec=993:990 "$2" /bin/sh -c \'cd /var/task && exec "$0"\' "$3"' % (
+        mount,
+        chroot,
+    )
+    box = sandbox(
+        "/var/runtime",
+        handler,
+        task_root="/var/task",
+        cwd="/",
+        env={"PATH": LAMBDA_PATH, "AWS_LAMBDA_FUNCTION_NAME": example},
+        argv=[unshare, "--mount", "--propagation", "private", sh, "-c", script, "sh", code, root, entry],
+    )
+    posts = box.invoke({"name": "Ada"}, {}, timeout=30)
+    bodies = [p.json() for p in posts]
+    assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, world!"], box.log()
+    assert [b["invocations"] for b in bodies] == [1, 2]
