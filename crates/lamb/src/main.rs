@@ -5,6 +5,7 @@
 //! runtime exists (the way Kata's agent handles its `init`), so that anything
 //! they clone or fork happens in a single-threaded process.
 
+mod bench;
 mod sandbox_exec;
 mod serve;
 
@@ -25,6 +26,9 @@ enum Command {
     /// (measures the fork+exec path against the in-process spawner).
     #[command(hide = true)]
     SandboxExec(sandbox_exec::Args),
+    /// Measure the invocation engine through the API (`make bench`).
+    #[command(hide = true)]
+    BenchEngine(bench::Args),
     /// Run the daemon (as root): the Lambda API on --listen.
     Serve(serve::Args),
     #[command(flatten)]
@@ -43,6 +47,10 @@ fn main() -> anyhow::Result<()> {
         // Sandbox-side: first, and before any runtime or thread exists.
         Command::SandboxExec(args) => sandbox_exec::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::BenchEngine(args) => {
+            let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;
+            bench::run(args, &cli.client.endpoint, keys)
+        }
         Command::Client(cmd) => {
             // Client errors are one readable line, not a debug chain.
             if let Err(e) = lamb_cli::run(&cli.client, cmd) {

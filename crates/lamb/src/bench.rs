@@ -1,0 +1,254 @@
+//! `lamb bench-engine`: the invocation engine measured through the HTTP API
+//! on loopback, signed like any client: cold starts (back to back and with
+//! 100 ms idle between calls), warm latency and warm throughput with 1, 8
+//! and 64 callers, and, for orientation, the bare runtimes started without
+//! a sandbox. Prints a Markdown section for `docs/benchmarks.md`.
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use lamb_cli::client::{Call, Client, Keys};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The static `provided` bootstrap's bundle directory.
+    #[arg(long)]
+    provided: PathBuf,
+    /// The Python hello world's bundle directory.
+    #[arg(long)]
+    python: PathBuf,
+    /// The runtime trees, for the bare-runtime orientation numbers.
+    #[arg(long)]
+    runtimes_dir: PathBuf,
+    /// Cold starts per series.
+    #[arg(long, default_value_t = 100)]
+    cold_runs: usize,
+    /// Warm invocations for the latency series.
+    #[arg(long, default_value_t = 2000)]
+    warm_runs: usize,
+    /// Seconds per throughput series.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+}
+
+const FUNCTIONS: &str = "/2015-03-31/functions";
+
+fn invoke(c: &Client, name: &str) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let a = c.send(Call::new("POST", &[FUNCTIONS, name, "invocations"]).raw(b"{\"name\":\"bench\"}".to_vec()))?;
+    let d = t.elapsed();
+    if a.header("x-amz-function-error").is_some() {
+        bail!("{name} failed: {}", String::from_utf8_lossy(&a.body));
+    }
+    Ok(d)
+}
+
+fn deploy(c: &Client, name: &str, runtime: &str, handler: &str, dir: &Path, memory: u32) -> anyhow::Result<()> {
+    let zip = lamb_cli::bundle::zip_dir(dir)?;
+    let _ = c.send(Call::new("DELETE", &[FUNCTIONS, name]));
+    c.send(Call::new("POST", &[FUNCTIONS]).json(&json!({
+        "FunctionName": name, "Role": "arn:aws:iam::000000000000:role/bench", "Runtime": runtime,
+        "Handler": handler, "MemorySize": memory, "Timeout": 30, "Code": {"ZipFile": STANDARD.encode(zip)},
+    })))
+    .with_context(|| format!("deploy {name}"))?;
+    Ok(())
+}
+
+/// A new configuration revision: the next call starts a new sandbox.
+fn touch(c: &Client, name: &str, n: usize) -> anyhow::Result<()> {
+    c.send(Call::new("PUT", &[FUNCTIONS, name, "configuration"]).json(&json!({"Description": format!("run {n}")})))?;
+    Ok(())
+}
+
+struct Stats {
+    runs: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stats(mut ms: Vec<f64>) -> Stats {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        runs: ms.len(),
+        p50: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        min: ms[0],
+        max: ms[ms.len() - 1],
+    }
+}
+
+fn row(what: &str, s: &Stats) -> String {
+    format!(
+        "| {what} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+        s.runs, s.min, s.p50, s.p90, s.p99, s.max
+    )
+}
+
+fn cold(c: &Client, name: &str, runs: usize, gap: Duration) -> anyhow::Result<Stats> {
+    let mut ms = Vec::with_capacity(runs);
+    for i in 0..runs {
+        touch(c, name, i)?;
+        std::thread::sleep(gap);
+        ms.push(invoke(c, name)?.as_secs_f64() * 1000.0);
+    }
+    Ok(stats(ms))
+}
+
+fn warm(c: &Client, name: &str, runs: usize) -> anyhow::Result<Stats> {
+    for _ in 0..50 {
+        invoke(c, name)?;
+    }
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        ms.push(invoke(c, name)?.as_secs_f64() * 1000.0);
+    }
+    Ok(stats(ms))
+}
+
+fn throughput(endpoint: &str, keys: &Keys, name: &str, callers: usize, secs: u64) -> anyhow::Result<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let counting = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for _ in 0..callers {
+        let c = Client::new(endpoint, keys.clone())?;
+        let (stop, done, counting, name) = (stop.clone(), done.clone(), counting.clone(), name.to_owned());
+        threads.push(std::thread::spawn(move || -> anyhow::Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                invoke(&c, &name)?;
+                if counting.load(Ordering::Relaxed) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        }));
+    }
+    // Warm-up: every caller's sandbox exists before counting starts.
+    std::thread::sleep(Duration::from_secs(1));
+    counting.store(true, Ordering::Relaxed);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().map_err(|_| anyhow::anyhow!("a caller panicked"))??;
+    }
+    Ok(n as f64 / elapsed)
+}
+
+/// Runs `argv` with `chroot` into `root` (the runtime without a sandbox).
+fn bare(root: &Path, argv: &[&str], runs: usize) -> anyhow::Result<Stats> {
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        Command::new("/usr/sbin/chroot")
+            .arg(root)
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("chroot")?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(stats(ms))
+}
+
+pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
+    let c = Client::new(endpoint, keys.clone())?;
+    deploy(
+        &c,
+        "bench-provided",
+        "provided.al2023",
+        "bootstrap",
+        &args.provided,
+        128,
+    )?;
+    deploy(
+        &c,
+        "bench-python",
+        "python3.11",
+        "lambda_function.lambda_handler",
+        &args.python,
+        1792,
+    )?;
+    let gap = Duration::from_millis(100);
+    let python_runs = args.cold_runs.min(30);
+    let rows = [
+        row(
+            "cold, provided (static C), back to back",
+            &cold(&c, "bench-provided", args.cold_runs, Duration::ZERO)?,
+        ),
+        row(
+            "cold, provided (static C), 100 ms idle before each",
+            &cold(&c, "bench-provided", args.cold_runs / 2, gap)?,
+        ),
+        row(
+            "cold, python3.11 hello, back to back",
+            &cold(&c, "bench-python", python_runs, Duration::ZERO)?,
+        ),
+        row(
+            "cold, python3.11 hello, 100 ms idle before each",
+            &cold(&c, "bench-python", python_runs, gap)?,
+        ),
+        row(
+            "warm, provided (static C), 1 caller",
+            &warm(&c, "bench-provided", args.warm_runs)?,
+        ),
+        row(
+            "warm, python3.11 hello, 1 caller",
+            &warm(&c, "bench-python", args.warm_runs / 2)?,
+        ),
+    ];
+    let task = args.runtimes_dir.join("provided.al2023");
+    let staged = task.join("tmp/lamb-bench-bootstrap");
+    std::fs::copy(args.provided.join("bootstrap"), &staged).context("stage the bootstrap for the bare run")?;
+    let bare_provided = bare(&task, &["/tmp/lamb-bench-bootstrap"], 200);
+    let _ = std::fs::remove_file(&staged);
+    let py_imports = "import json, urllib.request, http.client, logging, traceback, decimal";
+    let bare_python = bare(
+        &args.runtimes_dir.join("python3.11"),
+        &["/usr/bin/python3", "-c", py_imports],
+        50,
+    )?;
+    let mut tput = Vec::new();
+    for callers in [1, 8, 64] {
+        tput.push((
+            callers,
+            throughput(endpoint, &keys, "bench-provided", callers, args.seconds)?,
+        ));
+    }
+    println!("## Invocation engine, through the HTTP API (loopback, SigV4)\n");
+    println!("Measured by `lamb bench-engine` (`make bench`), release build; the client is");
+    println!("`lamb`'s own (ureq, keep-alive, SigV4 signing), on the same 2 cores as the daemon.");
+    println!("A cold start is forced by a configuration change before each call (a new pool).");
+    println!("Python runs at 1792 MB (about one vCPU): at 128 MB its CPU quota is 7% of a core.\n");
+    println!("| series | runs | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    println!("\nFor orientation, the bare runtimes (chroot into the runtime tree, no sandbox, fork+exec+wait):\n");
+    println!("| runtime | runs | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|");
+    if let Ok(s) = bare_provided {
+        println!("{}", row("static bootstrap (exits: no Runtime API)", &s));
+    }
+    println!("{}", row("python3 with the runtime client's imports", &bare_python));
+    println!("\n| warm throughput, provided (static C) | invocations/s |\n|---|---|");
+    for (callers, rate) in tput {
+        println!("| {callers} concurrent callers | {rate:.0} |");
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The invocation engine's benchmark (`make bench`): starts a release daemon
+# over the runtime trees in rootfs/build, runs `lamb bench-engine` against it
+# and appends its Markdown section to docs/benchmarks.md (or to $BENCH_OUT).
+# Needs root, `make rootfs` and `make examples`. Extra arguments go to
+# bench-engine (--cold-runs N, --warm-runs N, --seconds S).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+lamb="${LAMB_BIN:-$root/target/release/lamb}"
+out="${BENCH_OUT:-$root/docs/benchmarks.md}"
+[ "$(id -u)" = 0 ] || { echo "bench.sh: the daemon runs as root only" >&2; exit 1; }
+[ -x "$lamb" ] || { echo "bench.sh: no lamb binary at $lamb (cargo build --release -p lamb)" >&2; exit 1; }
+[ -x "$root/examples/hello-provided/build/bootstrap" ] || { echo "bench.sh: make examples first" >&2; exit 1; }
+tmp="$(mktemp -d /tmp/lamb-bench.XXXXXX)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export LAMB_ACCESS_KEY_ID=LAMBBENCHKEY LAMB_SECRET_ACCESS_KEY=lamb-bench-secret LAMB_ENDPOINT="http://127.0.0.1:$port"
+"$lamb" serve --listen "127.0.0.1:$port" --data-dir "$tmp/data" --runtimes-dir "$root/rootfs/build" \
+    --idle-ttl 2s --cgroup-parent lamb-bench >"$tmp/daemon.log" 2>&1 &
+daemon=$!
+cleanup() { kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
+section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build" \
+    --python "$root/examples/hello-python" --runtimes-dir "$root/rootfs/build" "$@")"
+printf '%s\n' "$section"
+{ echo; printf '%s\n' "$section"; } >>"$out"
