@@ -426,7 +426,10 @@ fn drop_privileges(plan: &ChildPlan) -> StepResult {
         // clone3 from a multi-threaded parent that list names threads this
         // process does not have, so the wrapper can wait forever.
         let groups = [plan.gid];
-        check(Step::SetGroups, libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) as c_int)?;
+        check(
+            Step::SetGroups,
+            libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) as c_int,
+        )?;
         let (uid, gid) = (plan.uid as libc::c_long, plan.gid as libc::c_long);
         check(Step::SetGid, libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int)?;
         // Leaving uid 0 clears the permitted and effective sets (no SECBIT_KEEP_CAPS).

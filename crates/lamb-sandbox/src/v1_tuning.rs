@@ -3,16 +3,21 @@
 //! which turns a 2 ms cold start into 8 ms for sporadic traffic.
 //!
 //! The option switches the kernel's global cgroup thread-group lock to its
-//! writer-friendly mode. It changes the whole machine and cannot be turned
-//! off again without a reboot, so it is opt-in (`lamb serve --cgroup-favordynmods`).
+//! writer-friendly mode. A v1 hierarchy takes it only when first mounted (a
+//! remount may not change flags), so lamb mounts one small named hierarchy
+//! without controllers, with the option, and leaves it mounted: the lock is
+//! global, so every hierarchy benefits. It changes the whole machine until
+//! that mount goes away, so it is opt-in (`lamb serve --cgroup-favordynmods`).
 
 use std::fs;
 use std::path::Path;
 
-use crate::cgroup::CgroupV1;
 use crate::error::{Result, SandboxError};
 
-/// Whether any cgroup v1 hierarchy is already mounted with `favordynmods`.
+/// Where [`enable_favordynmods`] mounts its hierarchy by default.
+pub const DEFAULT_MOUNT_POINT: &str = "/run/lamb/cgroup-favordynmods";
+
+/// Whether any cgroup v1 hierarchy is mounted with `favordynmods`.
 pub fn favordynmods_enabled() -> bool {
     fs::read_to_string("/proc/self/mountinfo")
         .map(|m| {
@@ -26,51 +31,24 @@ pub fn favordynmods_enabled() -> bool {
         .unwrap_or(false)
 }
 
-/// Remounts one of lamb's v1 hierarchies with `favordynmods` (one is enough:
-/// the lock it relaxes is global).
-pub fn enable_favordynmods(v1: &CgroupV1) -> Result<()> {
+/// Mounts a controller-less v1 hierarchy named `lamb_favordynmods` with the
+/// option at `mount_point`, unless some hierarchy already has it.
+pub fn enable_favordynmods(mount_point: &Path) -> Result<()> {
     if favordynmods_enabled() {
         return Ok(());
     }
-    let mount_point = v1
-        .hierarchy_mounts()
-        .into_iter()
-        .next()
-        .ok_or_else(|| SandboxError::NoCgroups("no v1 hierarchy to remount".into()))?;
-    remount(&mount_point)
-}
-
-fn remount(mount_point: &Path) -> Result<()> {
-    // A v1 remount must repeat the hierarchy's controllers, or the kernel refuses it.
-    let controllers = controllers_of(mount_point)?;
-    let data = format!("{controllers},favordynmods");
-    nix::mount::mount(
-        None::<&str>,
-        mount_point,
-        None::<&str>,
-        nix::mount::MsFlags::MS_REMOUNT,
-        Some(data.as_str()),
-    )
-    .map_err(|e| SandboxError::Cgroup {
-        op: "remount with favordynmods",
+    let err = |source: std::io::Error| SandboxError::Cgroup {
+        op: "mount with favordynmods",
         path: mount_point.to_path_buf(),
-        source: e.into(),
-    })
-}
-
-/// The controller list in the super options of the v1 mount at `mount_point`.
-fn controllers_of(mount_point: &Path) -> Result<String> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| SandboxError::NoCgroups(e.to_string()))?;
-    mountinfo
-        .lines()
-        .find_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            if Path::new(left.split_whitespace().nth(4)?) != mount_point {
-                return None;
-            }
-            let options = right.split_whitespace().nth(2)?;
-            let names: Vec<&str> = options.split(',').filter(|o| *o != "rw" && *o != "ro").collect();
-            Some(names.join(","))
-        })
-        .ok_or_else(|| SandboxError::NoCgroups(format!("{} is not a mounted hierarchy", mount_point.display())))
+        source,
+    };
+    fs::create_dir_all(mount_point).map_err(err)?;
+    nix::mount::mount(
+        Some("cgroup"),
+        mount_point,
+        Some("cgroup"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC,
+        Some("none,name=lamb_favordynmods,favordynmods"),
+    )
+    .map_err(|e| err(e.into()))
 }

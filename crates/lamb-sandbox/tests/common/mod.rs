@@ -58,7 +58,9 @@ pub fn rootfs() -> &'static Path {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("bin")).unwrap();
         fs::create_dir_all(root.join("etc")).unwrap();
-        fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+        // LAMB_TEST_BUSYBOX lets a machine without Debian's busybox-static bring its own.
+        let busybox = std::env::var("LAMB_TEST_BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
+        fs::copy(&busybox, root.join("bin/busybox")).expect("busybox-static is installed");
         for applet in BUSYBOX_APPLETS {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
         }
