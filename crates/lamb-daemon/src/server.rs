@@ -114,6 +114,11 @@ pub async fn serve(
         runtimes = ?state.runtimes(),
         "lamb is listening"
     );
+    // No Nagle: an answer written in two parts must not wait for the
+    // client's delayed ACK (a 40 ms stall on a warm invocation).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, crate::router(state))
         .with_graceful_shutdown(shutdown)
         .await
