@@ -83,12 +83,27 @@ impl Series {
 }
 
 /// Times `runs` calls of `once`, sleeping `gap` before each one.
-fn measure(name: &str, what: &str, runs: usize, gap: Duration, mut once: impl FnMut()) -> Series {
+fn measure(name: &str, what: &str, runs: usize, gap: Duration, once: impl FnMut()) -> Series {
+    measure_prepared(name, what, runs, gap, || {}, once)
+}
+
+/// Like [`measure`], with untimed `prepare` work before each run (what a
+/// spawner does while idle).
+fn measure_prepared(
+    name: &str,
+    what: &str,
+    runs: usize,
+    gap: Duration,
+    mut prepare: impl FnMut(),
+    mut once: impl FnMut(),
+) -> Series {
     for _ in 0..runs.min(20) / 4 {
+        prepare();
         once(); // warm-up
     }
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
+        prepare();
         if !gap.is_zero() {
             std::thread::sleep(gap);
         }
@@ -254,7 +269,7 @@ fn main() {
         (IDLE_GAP, opts.sporadic_runs, &mut sporadic),
     ] {
         table.push(measure(
-            "lamb (in-process, single-threaded)",
+            "lamb in-process, new network namespace",
             "create, run busybox true, destroy",
             runs,
             gap,
@@ -263,9 +278,21 @@ fn main() {
                 assert_eq!(out.exit, lamb_sandbox::Exit::Code(0));
             },
         ));
+        table.push(measure_prepared(
+            "lamb in-process, prepared network namespace",
+            "the same, with a network namespace made while idle",
+            runs,
+            gap,
+            || {
+                sandboxer.prepare_network_namespaces(1).unwrap();
+            },
+            || {
+                sandboxer.run(&spec, SandboxIo::default()).unwrap();
+            },
+        ));
         table.push(measure(
             "lamb via the spawner process",
-            "the daemon's path: request over a socket, pidfd, destroy",
+            "the daemon's path: a request over a socket, pidfd, destroy; network namespaces prepared while idle",
             runs,
             gap,
             || {
@@ -356,8 +383,8 @@ fn main() {
         match lamb_sandbox::v1_tuning::enable_favordynmods(mount_point) {
             Ok(()) => {
                 favordynmods.push(measure(
-                    "lamb (in-process), favordynmods",
-                    "after the v1 remount",
+                    "lamb in-process, new network namespace",
+                    "favordynmods on",
                     opts.sporadic_runs,
                     IDLE_GAP,
                     || {
@@ -365,8 +392,8 @@ fn main() {
                     },
                 ));
                 favordynmods.push(measure(
-                    "lamb via the spawner, favordynmods",
-                    "after the v1 remount",
+                    "lamb via the spawner process",
+                    "favordynmods on",
                     opts.sporadic_runs,
                     IDLE_GAP,
                     || {

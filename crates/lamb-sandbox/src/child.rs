@@ -37,6 +37,7 @@ use libc::{c_char, c_int, c_ulong};
 pub enum Step {
     ParentDeathSignal = 1,
     ResetSignals,
+    JoinNetwork,
     JoinCgroup,
     CgroupNamespace,
     PrivateMounts,
@@ -62,9 +63,10 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 24] = [
+    const ALL: [Step; 25] = [
         Step::ParentDeathSignal,
         Step::ResetSignals,
+        Step::JoinNetwork,
         Step::JoinCgroup,
         Step::CgroupNamespace,
         Step::PrivateMounts,
@@ -177,6 +179,9 @@ pub(crate) struct ChildPlan {
     /// Owns the strings `envp_ptrs` points into.
     #[expect(dead_code, reason = "read only through envp_ptrs")]
     pub env: Vec<CString>,
+    /// A prepared network namespace (loopback already up) to enter instead
+    /// of the one the clone would create; -1 when the clone creates it.
+    pub netns_fd: RawFd,
     /// The seccomp program, installed last.
     pub seccomp: Vec<libc::sock_filter>,
 }
@@ -229,6 +234,12 @@ fn setup(plan: &ChildPlan) -> StepResult {
         })?;
     }
     reset_signals()?;
+    if plan.netns_fd >= 0 {
+        // SAFETY: setns on a namespace descriptor the parent prepared for us.
+        check(Step::JoinNetwork, unsafe {
+            libc::setns(plan.netns_fd, libc::CLONE_NEWNET)
+        })?;
+    }
     join_cgroup(plan)?;
     build_root(plan)?;
     set_identity(plan)?;
@@ -334,7 +345,7 @@ fn set_identity(plan: &ChildPlan) -> StepResult {
 }
 
 /// Brings `lo` up in the new network namespace: the only interface there is.
-fn loopback_up() -> StepResult {
+pub(crate) fn loopback_up() -> StepResult {
     // SAFETY: socket/ioctl/close on a zeroed `ifreq` whose name we fill in.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

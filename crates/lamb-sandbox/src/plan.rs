@@ -39,6 +39,8 @@ const DEV_LINKS: [(&str, &str); 5] = [
 /// The descriptors a child gets, as raw numbers owned by the caller during the clone.
 pub(crate) struct ChildFds {
     pub error_fd: RawFd,
+    /// A prepared network namespace, or -1.
+    pub netns_fd: RawFd,
     pub stdio: [RawFd; 3],
     pub extra: Vec<RawFd>,
 }
@@ -120,6 +122,7 @@ pub(crate) fn build(
         envp_ptrs: null_terminated(&env),
         argv,
         env,
+        netns_fd: fds.netns_fd,
         seccomp: crate::seccomp::filter(),
     })
 }

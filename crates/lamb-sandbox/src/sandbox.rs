@@ -35,6 +35,8 @@ pub struct Sandboxer {
     new_root: PathBuf,
     /// Top layers already on disk, by key.
     top_layers: Mutex<HashSet<String>>,
+    /// Network namespaces made ahead of time (see [`Sandboxer::prepare_network_namespaces`]).
+    network_namespaces: Mutex<Vec<OwnedFd>>,
 }
 
 /// Descriptors handed to the sandbox's process. `None` stdio reads and writes `/dev/null`.
@@ -108,6 +110,7 @@ impl Sandboxer {
             config,
             cgroups,
             top_layers: Mutex::new(HashSet::new()),
+            network_namespaces: Mutex::new(Vec::new()),
         })
     }
 
@@ -169,8 +172,10 @@ impl Sandboxer {
         let (error_read, error_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Sync(e.into()))?;
         let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let netns = self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let fds = ChildFds {
             error_fd: error_write.as_raw_fd(),
+            netns_fd: raw(&netns),
             stdio: [raw(&io.stdin), raw(&io.stdout), raw(&io.stderr)],
             extra: io.extra_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
         };
@@ -179,7 +184,8 @@ impl Sandboxer {
             top_layer,
         };
         let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
-        let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd)?;
+        let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some())?;
+        drop(netns);
         // The child holds its own copies now; closing ours lets the pipe reach EOF at exec.
         drop(error_write);
         drop(io);
@@ -240,6 +246,28 @@ impl Sandboxer {
         Ok(dir)
     }
 
+    /// Makes network namespaces ahead of time, with loopback up, until `target`
+    /// are waiting; a sandbox then enters one instead of creating its own,
+    /// which takes the most expensive namespace off its cold start. Call it
+    /// when idle; returns how many were made.
+    pub fn prepare_network_namespaces(&self, target: usize) -> Result<usize> {
+        let mut made = 0;
+        while self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).len() < target {
+            let netns = new_network_namespace().map_err(SandboxError::Clone)?;
+            self.network_namespaces
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(netns);
+            made += 1;
+        }
+        Ok(made)
+    }
+
+    /// How many prepared network namespaces are waiting.
+    pub fn prepared_network_namespaces(&self) -> usize {
+        self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Removes whatever an earlier process (a killed daemon) left: it kills every
     /// process in every sandbox cgroup under the parent, removes those cgroups,
     /// detaches mounts under the state directory and removes lamb's files there.
@@ -255,6 +283,20 @@ pub use crate::sweep::SweepReport;
 
 /// `/etc/hosts` inside every sandbox.
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+/// A new network namespace with loopback up, made by this thread entering it
+/// and coming back. Only the calling thread moves, so other threads are safe.
+fn new_network_namespace() -> io::Result<OwnedFd> {
+    let original = fs::File::open("/proc/thread-self/ns/net")?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    let made = child::loopback_up()
+        .map_err(|(_, errno)| io::Error::from_raw_os_error(errno))
+        .and_then(|()| fs::File::open("/proc/thread-self/ns/net"));
+    // Staying in the new namespace would cut this thread off the host's network.
+    nix::sched::setns(&original, nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("returning to the original network namespace");
+    Ok(made?.into())
+}
 
 /// `lamb-` and 16 random hex digits: unique, and recognisable by the sweep.
 fn new_id() -> String {
@@ -294,10 +336,15 @@ const NAMESPACES: libc::c_int =
 
 /// `clone3` into new namespaces (and, on v2, straight into the cgroup).
 /// The child runs [`child::run`] and never returns here.
-fn clone_sandbox(plan: &child::ChildPlan, cgroup_fd: Option<RawFd>) -> Result<(i32, OwnedFd)> {
+fn clone_sandbox(plan: &child::ChildPlan, cgroup_fd: Option<RawFd>, prepared_net: bool) -> Result<(i32, OwnedFd)> {
     let mut pidfd: libc::c_int = -1;
+    let namespaces = if prepared_net {
+        NAMESPACES & !libc::CLONE_NEWNET
+    } else {
+        NAMESPACES
+    };
     let mut args = CloneArgs {
-        flags: (NAMESPACES | libc::CLONE_PIDFD) as u64,
+        flags: (namespaces | libc::CLONE_PIDFD) as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()

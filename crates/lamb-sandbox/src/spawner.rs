@@ -29,6 +29,8 @@ use crate::spec::SandboxSpec;
 const MAX_MESSAGE: usize = 256 * 1024;
 /// The most descriptors one request carries.
 const MAX_FDS: usize = 16;
+/// Network namespaces the spawner keeps ready while idle.
+const PREPARED_NETWORK_NAMESPACES: usize = 8;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
@@ -269,6 +271,7 @@ impl Drop for RemoteSandbox {
 /// The spawner's loop: one request at a time until the daemon's end closes.
 fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
     let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
+    refill_while_idle(sandboxer, socket.as_fd());
     while let Ok(Some((bytes, fds))) = receive(socket.as_fd()) {
         let (reply, pidfd) = match serde_json::from_slice::<Request>(&bytes) {
             Ok(request) => handle(sandboxer, &mut sandboxes, request, fds),
@@ -284,6 +287,7 @@ fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
         if send(socket.as_fd(), &bytes, &fds).is_err() {
             break;
         }
+        refill_while_idle(sandboxer, socket.as_fd());
     }
     // The daemon is gone: leave nothing behind.
     for (_, sandbox) in sandboxes.drain() {
@@ -329,6 +333,28 @@ fn handle(
             Err(e) => failed(e),
         },
     }
+}
+
+/// Makes network namespaces ahead of time, one at a time, while no request waits.
+fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
+    while sandboxer.prepared_network_namespaces() < PREPARED_NETWORK_NAMESPACES && !readable(socket) {
+        if sandboxer
+            .prepare_network_namespaces(sandboxer.prepared_network_namespaces() + 1)
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn readable(socket: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd without waiting.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
 /// Rebuilds the caller's `SandboxIo` from the descriptors that came with the request.

@@ -244,3 +244,15 @@ fn a_missing_program_is_a_setup_error() {
         .unwrap_err();
     assert!(err.to_string().contains("Exec"), "{err}");
 }
+
+#[test]
+fn a_prepared_network_namespace_is_private_with_loopback_up() {
+    require_root!();
+    let sandboxer = common::sandboxer();
+    sandboxer.prepare_network_namespaces(1).unwrap();
+    let out = run(&shell("ip link | grep mtu; ip addr show lo | grep -c 127.0.0.1"));
+    let links: Vec<&str> = out.stdout.lines().filter(|l| l.contains("mtu")).collect();
+    assert_eq!(links.len(), 1, "{}", out.stdout);
+    assert!(links[0].contains("lo:") && links[0].contains("UP"), "{}", out.stdout);
+    assert_eq!(out.stdout.lines().last(), Some("1"));
+}

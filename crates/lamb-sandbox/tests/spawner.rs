@@ -54,6 +54,19 @@ fn sandboxes_run_through_the_spawner() {
     sandbox.thaw().unwrap();
     assert_eq!(sandbox.destroy().unwrap(), Exit::Code(3));
 
+    // The spawner prepares network namespaces while idle: still only loopback, up.
+    std::thread::sleep(Duration::from_millis(50));
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let io = SandboxIo {
+        stdout: Some(write),
+        ..SandboxIo::default()
+    };
+    let sandbox = spawner.create(&shell("ip link | grep mtu"), io).unwrap();
+    let links = common::read_all(read);
+    sandbox.destroy().unwrap();
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo:") && links.contains("UP"), "{links}");
+
     let sandbox = spawner.create(&shell("sleep 100"), SandboxIo::default()).unwrap();
     let pid = sandbox.pid();
     assert!(alive(pid));
