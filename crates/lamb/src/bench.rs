@@ -207,10 +207,13 @@ pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
             "cold, python3.11 hello, 100 ms idle before each",
             &cold(&c, "bench-python", python_runs, gap)?,
         ),
-        row(
-            "warm, provided (static C), 1 caller",
-            &warm(&c, "bench-provided", args.warm_runs)?,
-        ),
+        {
+            settle();
+            row(
+                "warm, provided (static C), 1 caller",
+                &warm(&c, "bench-provided", args.warm_runs)?,
+            )
+        },
         row(
             "warm, python3.11 hello, 1 caller",
             &warm(&c, "bench-python", args.warm_runs / 2)?,
