@@ -101,6 +101,14 @@ fn mounts(spec: &SandboxSpec) -> Result<Vec<Mount>> {
     for m in &spec.mounts {
         let target = m.target().to_string_lossy().into_owned();
         match m {
+            MountSpec::BindWritable { source, .. } => {
+                mounts.push(mount(
+                    &target,
+                    "bind",
+                    &source.to_string_lossy(),
+                    &["bind", "rw", "nosuid", "nodev"],
+                )?);
+            }
             MountSpec::Bind { source, .. } => {
                 mounts.push(mount(
                     &target,

@@ -138,6 +138,7 @@ fn root_ops(spec: &SandboxSpec, dirs: &RootDirs<'_>) -> Result<Vec<RootOp>> {
         let target = inside(root, mount.target());
         match mount {
             MountSpec::Bind { source, .. } => ops.extend(read_only_bind(source, &target)?),
+            MountSpec::BindWritable { source, .. } => ops.extend(writable_bind(source, &target)?),
             MountSpec::Layers { layers, .. } if layers.len() == 1 => ops.extend(read_only_bind(&layers[0], &target)?),
             MountSpec::Layers { layers, .. } => {
                 let highest_first: Vec<&Path> = layers.iter().rev().map(PathBuf::as_path).collect();
@@ -223,6 +224,25 @@ fn read_only_bind(source: &Path, target: &Path) -> Result<[RootOp; 2]> {
     Ok([bind, remount_read_only(target, libc::MS_NOSUID | libc::MS_NODEV)?])
 }
 
+/// A writable bind still loses setuid bits and device nodes.
+fn writable_bind(source: &Path, target: &Path) -> Result<[RootOp; 2]> {
+    let bind = RootOp::Mount {
+        source: path_cstring(source)?,
+        target: path_cstring(target)?,
+        fstype: None,
+        flags: libc::MS_BIND,
+        data: None,
+    };
+    let restrict = RootOp::Mount {
+        source: cstring("none")?,
+        target: path_cstring(target)?,
+        fstype: None,
+        flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
+        data: None,
+    };
+    Ok([bind, restrict])
+}
+
 fn remount_read_only(target: &Path, extra: c_ulong) -> Result<RootOp> {
     Ok(RootOp::Mount {
         source: cstring("none")?,
@@ -252,7 +272,7 @@ pub(crate) fn mount_points(spec: &SandboxSpec) -> Vec<(PathBuf, bool)> {
         .collect();
     for mount in &spec.mounts {
         let is_file = match mount {
-            MountSpec::Bind { source, .. } => source.is_file(),
+            MountSpec::Bind { source, .. } | MountSpec::BindWritable { source, .. } => source.is_file(),
             MountSpec::Layers { .. } => false,
         };
         points.push((mount.target().clone(), is_file));

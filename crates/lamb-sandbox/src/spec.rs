@@ -50,13 +50,18 @@ pub enum MountSpec {
     Bind { source: PathBuf, target: PathBuf },
     /// Directories merged read-only at `target`, lowest first: a later layer wins on the same path.
     Layers { layers: Vec<PathBuf>, target: PathBuf },
+    /// A host directory bound read-write at `target` (nosuid, nodev), the way
+    /// Lambda mounts an EFS file system: the one writable path besides `/tmp`.
+    BindWritable { source: PathBuf, target: PathBuf },
 }
 
 impl MountSpec {
     /// The absolute path inside the sandbox where this mount appears.
     pub fn target(&self) -> &PathBuf {
         match self {
-            MountSpec::Bind { target, .. } | MountSpec::Layers { target, .. } => target,
+            MountSpec::Bind { target, .. }
+            | MountSpec::Layers { target, .. }
+            | MountSpec::BindWritable { target, .. } => target,
         }
     }
 }

@@ -256,3 +256,23 @@ fn a_prepared_network_namespace_is_private_with_loopback_up() {
     assert!(links[0].contains("lo:") && links[0].contains("UP"), "{}", out.stdout);
     assert_eq!(out.stdout.lines().last(), Some("1"));
 }
+
+#[test]
+fn a_writable_bind_is_the_one_writable_path_besides_tmp() {
+    require_root!();
+    let shared = tree("efs", &[("existing.txt", "hello")]);
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mut s = shell("cat /mnt/efs/existing.txt; echo; /bin/probe write /mnt/efs/new.txt; /bin/probe write /mnt/x");
+    s.mounts.push(MountSpec::BindWritable {
+        source: shared.clone(),
+        target: "/mnt/efs".into(),
+    });
+    let out = run(&s);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["hello", "ok", "EROFS"], "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(shared.join("new.txt")).unwrap(),
+        "x",
+        "the write reached the host"
+    );
+}
