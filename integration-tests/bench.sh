@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The invocation engine's benchmark (`make bench`): starts a release daemon
 # over the runtime trees in rootfs/build, runs `lamb bench-engine` against it
-# and appends its Markdown section to docs/benchmarks.md (or to $BENCH_OUT).
+# and writes its Markdown section into docs/benchmarks.md (or $BENCH_OUT),
+# replacing the one an earlier run wrote.
 # Needs root, `make rootfs` and `make examples`. Extra arguments go to
 # bench-engine (--cold-runs N, --warm-runs N, --seconds S).
 set -euo pipefail
@@ -24,4 +25,16 @@ for _ in $(seq 1 100); do "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; do
 section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build" \
     --python "$root/examples/hello-python" --runtimes-dir "$root/rootfs/build" "$@")"
 printf '%s\n' "$section"
-{ echo; printf '%s\n' "$section"; } >>"$out"
+# Replace the engine's section between its markers (or append it once).
+SECTION="$section" python3 - "$out" <<'PY'
+import os, sys
+path, start, end = sys.argv[1], "<!-- engine-bench:start -->", "<!-- engine-bench:end -->"
+section = f"{start}\n{os.environ['SECTION'].strip()}\n{end}"
+try:
+    text = open(path).read()
+except FileNotFoundError:
+    text = "# Benchmarks\n"
+a, b = text.find(start), text.find(end)
+text = text[:a] + section + text[b + len(end):] if 0 <= a < b else text.rstrip() + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY

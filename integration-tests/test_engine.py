@@ -287,8 +287,9 @@ def test_awslambdaric_through_exec_wrapper(lam, engine, tmp_path):
         pytest.skip(f"cannot fetch {AWSLAMBDARIC}: {p.stderr[-300:]}")
     arn = lam.publish_layer_version(LayerName="awslambdaric", Content={"ZipFile": zip_dir(layer)},
                                     CompatibleRuntimes=["python3.11"])["LayerVersionArn"]
-    # Lambda starts `$AWS_LAMBDA_EXEC_WRAPPER /var/runtime/bootstrap`; this
-    # wrapper says what it was given and starts the unmodified client instead.
+    # The runtime starts `$AWS_LAMBDA_EXEC_WRAPPER python3 /var/runtime/bootstrap.py`,
+    # as Lambda's does; this wrapper says what it was given and starts the
+    # unmodified client instead.
     wrapper = b'#!/bin/sh\necho "wrapper got: $*"\nexec python3 -m awslambdaric "$_HANDLER"\n'
     deploy(lam, "e-ric", "python3.11", "app.handler",
            {"app.py": PY_COUNTER, "wrapper.sh": (wrapper, 0o755)}, Layers=[arn],
@@ -298,7 +299,7 @@ def test_awslambdaric_through_exec_wrapper(lam, engine, tmp_path):
     tail = base64.b64decode(r["LogResult"]).decode()
     assert "FunctionError" not in r, (body, tail)
     assert body == {"count": 1, "client_context": {"who": "ric"}}
-    assert "wrapper got: /var/runtime/bootstrap" in tail
+    assert "wrapper got: python3 /var/runtime/bootstrap.py" in tail
     assert call(lam, "e-ric")[1]["count"] == 2
     r, body = call(lam, "e-ric", {"fail": True})
     assert r["FunctionError"] == "Unhandled" and body["errorType"] == "ValueError"

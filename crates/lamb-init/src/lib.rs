@@ -73,12 +73,10 @@ fn bootstrap_command(runtime: &str) -> Result<Vec<String>, FromInit> {
     if !is_executable(Path::new(bootstrap)) {
         return Err(invalid_entrypoint(&[bootstrap]));
     }
-    // Lambda starts `$AWS_LAMBDA_EXEC_WRAPPER <runtime command>` for the
-    // managed runtimes, and nothing of the kind for `provided`.
-    match std::env::var("AWS_LAMBDA_EXEC_WRAPPER") {
-        Ok(w) if !w.is_empty() => Ok(vec![w, bootstrap.to_owned()]),
-        _ => Ok(vec![bootstrap.to_owned()]),
-    }
+    // `$AWS_LAMBDA_EXEC_WRAPPER` is applied by the managed runtime's own
+    // bootstrap, as on Lambda: the wrapper gets the interpreter's command line
+    // (`python3 /var/runtime/bootstrap.py`), so it can add interpreter options.
+    Ok(vec![bootstrap.to_owned()])
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -39,6 +39,11 @@ pub struct Args {
     /// An idle sandbox is frozen after this long without work.
     #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     freeze_grace: Duration,
+    /// On cgroup v1: mount a small hierarchy with `favordynmods`, which removes
+    /// a ~5 ms wait from cold starts after idle time, for the whole machine,
+    /// until that mount is removed (docs/sandbox.md). No effect on cgroup v2.
+    #[arg(long)]
+    cgroup_favordynmods: bool,
     /// The parent cgroup of every sandbox (one per daemon on a machine).
     #[arg(long, env = "LAMB_CGROUP_PARENT", default_value = "lamb", hide = true)]
     cgroup_parent: String,
@@ -66,6 +71,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let runtimes_dir = args.runtimes_dir.unwrap_or_else(|| args.data_dir.join("runtimes"));
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("create {}", args.data_dir.display()))?;
+    if args.cgroup_favordynmods
+        && lamb_sandbox::cgroup::detect_version(std::path::Path::new("/sys/fs/cgroup"))?
+            == lamb_sandbox::CgroupVersion::V1
+    {
+        let mount_point = std::path::Path::new(lamb_sandbox::v1_tuning::DEFAULT_MOUNT_POINT);
+        lamb_sandbox::v1_tuning::enable_favordynmods(mount_point).context("enable favordynmods")?;
+    }
     // Before any thread: the spawner is a fork of this process.
     let spawner = Spawner::fork(SandboxerConfig {
         state_dir: args.data_dir.join("sandboxes"),

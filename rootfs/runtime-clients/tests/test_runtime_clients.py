@@ -693,25 +693,28 @@ def test_node_module_forms(sandbox, task):
 # ============================================================ wrapper, examples
 
 
-@pytest.mark.parametrize("runtime_dir,handler,files", [(PY, "app.ctx", {"app.py": PY_HANDLERS}), (NODE, "app.ctx", {"app.js": NODE_HANDLERS})])
-def test_exec_wrapper_style_start(sandbox, tmp_path, runtime_dir, handler, files):
-    """`lamb init` runs `$AWS_LAMBDA_EXEC_WRAPPER /var/runtime/bootstrap`: the
-    bootstrap must work as the wrapper's arguments."""
+@pytest.mark.parametrize(
+    "runtime_dir,handler,files,option,client",
+    [
+        (PY, "app.ctx", {"app.py": PY_HANDLERS}, "-B", "bootstrap.py"),
+        (NODE, "app.ctx", {"app.js": NODE_HANDLERS}, "--no-warnings", "index.mjs"),
+    ],
+)
+def test_exec_wrapper_gets_the_interpreter_command_line(sandbox, tmp_path, runtime_dir, handler, files, option, client):
+    """As on Lambda, the runtime's bootstrap runs `$AWS_LAMBDA_EXEC_WRAPPER`
+    with the interpreter's command line; Lambda's documented example wrapper
+    inserts an interpreter option before the last argument."""
     wrapper = tmp_path / "wrapper.sh"
-    wrapper.write_text('#!/bin/sh\nexport WRAPPED="yes:$#:$(basename "$1")"\nexec "$@"\n')
-    wrapper.chmod(0o755)
-    box = sandbox(
-        runtime_dir,
-        handler,
-        files,
-        env={"AWS_LAMBDA_EXEC_WRAPPER": str(wrapper)},
-        argv=[str(wrapper), os.path.join(runtime_dir, "bootstrap")],
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        'args=("$@")\n'
+        'export WRAPPED="yes:$(basename "${args[-1]}")"\n'
+        f'exec "${{args[@]:0:$#-1}}" {option} "${{args[@]: -1}}"\n'
     )
+    wrapper.chmod(0o755)
+    box = sandbox(runtime_dir, handler, files, env={"AWS_LAMBDA_EXEC_WRAPPER": str(wrapper)})
     (post,) = box.invoke({})
-    assert post.json()["wrapped"] == "yes:1:bootstrap"
-    # The plain `sh -c 'exec "$@"'` form too.
-    box2 = sandbox(runtime_dir, handler, argv=["sh", "-c", 'exec "$@"', "wrapper", os.path.join(runtime_dir, "bootstrap")])
-    assert box2.invoke({})[0].kind == "response"
+    assert post.json()["wrapped"] == f"yes:{client}"
 
 
 def test_example_hello_python(sandbox):
