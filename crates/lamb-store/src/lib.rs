@@ -24,8 +24,8 @@ pub use code_store::{BundleKind, CodeStore, GcReport, Pin, Referenced, StoredBun
 pub use digest::CodeDigest;
 pub use error::StoreError;
 pub use registry::{
-    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, FunctionRecord, LayerVersionRecord,
-    NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry, ResolvedLayer,
-    SqliteRegistry,
+    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
+    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
+    ResolvedLayer, SqliteRegistry,
 };
 pub use unpack::{unpack, UnpackError, UnpackLimits, UnpackStats};

@@ -11,8 +11,8 @@ mod records;
 mod sqlite;
 
 pub use records::{
-    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, FunctionRecord, LayerVersionRecord,
-    NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
+    AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
+    LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
 };
 pub use sqlite::{SqliteRegistry, DB_FILE, SCHEMA_VERSION};
 
@@ -144,6 +144,44 @@ pub trait Registry: Send + Sync {
     fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError>;
     fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError>;
     fn delete_event(&self, id: &str) -> Result<(), StoreError>;
+    /// Takes up to `max` due events (oldest first) for `owner`, a daemon run:
+    /// each becomes `running`, leased until `lease_until_ms`, when it is due
+    /// again unless its worker retried or finished it.
+    fn claim_events(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        max: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError>;
+    /// Makes every event that another owner (an earlier daemon run) leased
+    /// due at `now_ms` again: what a crash left running runs again.
+    fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError>;
+    /// When the next queued or leased event is due, if any is.
+    fn next_event_due(&self) -> Result<Option<i64>, StoreError>;
+    /// Queues an event again for `next_attempt_at_ms`, ending its lease,
+    /// with the error of the attempt that failed, if one did.
+    fn retry_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Ends an event for good, in one transaction with queueing `then` (the
+    /// invocation of a destination): a success is deleted, a failure kept as
+    /// `failed` with its error until [`Registry::purge_failed_events`].
+    fn finish_event(
+        &self,
+        id: &str,
+        failure: Option<&str>,
+        now_ms: i64,
+        then: Option<NewEvent>,
+    ) -> Result<(), StoreError>;
+    /// Deletes the failed events that finished before `before_ms`.
+    fn purge_failed_events(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// The queued, running and failed events of a function, oldest first.
+    fn list_events(&self, function: &str) -> Result<Vec<EventRecord>, StoreError>;
 
     // Tags.
 

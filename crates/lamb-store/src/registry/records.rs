@@ -304,3 +304,33 @@ pub struct QueuedEvent {
     pub enqueued_at_ms: i64,
     pub next_attempt_at_ms: i64,
 }
+
+/// Where an event stands in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    Queued,
+    /// Claimed by a worker, under a lease.
+    Running,
+    /// Finished without success; kept for `lamb events` a while.
+    Failed,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// An event as `lamb events` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub event: QueuedEvent,
+    pub status: EventStatus,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    pub finished_at_ms: Option<i64>,
+}

@@ -213,7 +213,7 @@ pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Re
 pub(super) fn due(tx: &Transaction<'_>, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
     let mut stmt = tx.prepare(
         "SELECT id, function, qualifier, payload, attempts, enqueued_at_ms, next_attempt_at_ms \
-         FROM async_events WHERE next_attempt_at_ms <= ?1 \
+         FROM async_events WHERE status != 'failed' AND next_attempt_at_ms <= ?1 \
          ORDER BY next_attempt_at_ms, seq LIMIT ?2",
     )?;
     let rows = stmt
@@ -232,19 +232,8 @@ pub(super) fn due(tx: &Transaction<'_>, now_ms: i64, max: usize) -> Result<Vec<Q
     Ok(rows)
 }
 
-fn event_not_found(id: &str) -> StoreError {
-    LambdaError::not_found(format!("Event not found: {id}")).into()
-}
-
 pub(super) fn reschedule(tx: &Transaction<'_>, id: &str, attempts: u32, next_ms: i64) -> Result<(), StoreError> {
-    let n = tx.execute(
-        "UPDATE async_events SET attempts = ?2, next_attempt_at_ms = ?3 WHERE id = ?1",
-        params![id, attempts, next_ms],
-    )?;
-    if n == 0 {
-        return Err(event_not_found(id));
-    }
-    Ok(())
+    super::events::retry(tx, id, attempts, next_ms, None)
 }
 
 pub(super) fn delete_event(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {

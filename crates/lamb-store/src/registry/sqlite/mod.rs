@@ -9,6 +9,7 @@
 //! Control-plane writes are few, so one fsync per commit costs little.
 
 mod aliases;
+mod events;
 mod functions;
 mod layers;
 mod misc;
@@ -17,8 +18,8 @@ mod schema;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AliasRecord, AliasUpdate, CodeUpdate, EventInvokeConfigRecord, FunctionRecord, LayerVersionRecord, NewAlias,
-    NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
+    AliasRecord, AliasUpdate, CodeUpdate, EventInvokeConfigRecord, EventRecord, FunctionRecord, LayerVersionRecord,
+    NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
 };
 use crate::code_store::Referenced;
 use crate::error::StoreError;
@@ -337,6 +338,52 @@ impl Registry for SqliteRegistry {
 
     fn delete_event(&self, id: &str) -> Result<(), StoreError> {
         self.write(|tx, _| misc::delete_event(tx, id))
+    }
+
+    fn claim_events(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        max: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.write(|tx, _| events::claim(tx, owner, now_ms, lease_until_ms, max))
+    }
+
+    fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.write(|tx, _| events::release(tx, owner, now_ms))
+    }
+
+    fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|tx, _| events::next_due(tx))
+    }
+
+    fn retry_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, _| events::retry(tx, id, attempts, next_attempt_at_ms, error))
+    }
+
+    fn finish_event(
+        &self,
+        id: &str,
+        failure: Option<&str>,
+        now_ms: i64,
+        then: Option<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, ctx| events::finish(tx, ctx, id, failure, now_ms, then))
+    }
+
+    fn purge_failed_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write(|tx, _| events::purge_failed(tx, before_ms))
+    }
+
+    fn list_events(&self, function: &str) -> Result<Vec<EventRecord>, StoreError> {
+        self.read(|tx, ctx| events::list(tx, ctx, function))
     }
 
     fn referenced_bundles(&self) -> Result<Referenced, StoreError> {

@@ -93,9 +93,18 @@ CREATE TABLE function_tags (
 ) STRICT;
 "#;
 
+/// The async queue's leases and failed records (see `events.rs`).
+const V3: &str = r#"
+ALTER TABLE async_events ADD COLUMN status TEXT NOT NULL DEFAULT 'queued';
+ALTER TABLE async_events ADD COLUMN lease_owner TEXT;
+ALTER TABLE async_events ADD COLUMN last_error TEXT;
+ALTER TABLE async_events ADD COLUMN finished_at_ms INTEGER;
+CREATE INDEX async_events_function ON async_events (function, seq);
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,104 @@
+//! The async queue's leases, retries, failed records and destinations.
+
+use lamb_store::{CodeDigest, CodeInfo, EventStatus, NewEvent, NewFunction, Registry, SqliteRegistry};
+use lamb_types::{ArnContext, FunctionSpec};
+
+fn open() -> (tempfile::TempDir, SqliteRegistry) {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    (dir, reg)
+}
+
+fn create(reg: &SqliteRegistry, name: &str) {
+    reg.create_function(NewFunction {
+        name: name.into(),
+        spec: FunctionSpec {
+            role: "arn:aws:iam::123456789012:role/r".into(),
+            runtime: Some("provided.al2023".into()),
+            handler: Some("bootstrap".into()),
+            ..Default::default()
+        },
+        code: CodeInfo {
+            digest: CodeDigest::of(name.as_bytes()),
+            code_size: 1,
+            unzipped_size: 1,
+        },
+        publish: false,
+    })
+    .unwrap();
+}
+
+fn event(function: &str, id: &str, at: i64) -> NewEvent {
+    NewEvent {
+        function: function.into(),
+        qualifier: "$LATEST".into(),
+        payload: b"{}".to_vec(),
+        request_id: id.into(),
+        enqueued_at_ms: at,
+    }
+}
+
+fn ids(events: &[lamb_store::QueuedEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.id.as_str()).collect()
+}
+
+#[test]
+fn claims_lease_and_release_after_a_crash() {
+    let (_d, reg) = open();
+    create(&reg, "f");
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        reg.enqueue_event(event("f", id, 100 + i as i64)).unwrap();
+    }
+    assert_eq!(reg.next_event_due().unwrap(), Some(100));
+    let got = reg.claim_events("run1", 200, 10_000, 2).unwrap();
+    assert_eq!(ids(&got), ["a", "b"]);
+    // Leased: not claimed again before the lease ends.
+    assert_eq!(ids(&reg.claim_events("run1", 300, 10_000, 10).unwrap()), ["c"]);
+    assert!(reg.claim_events("run1", 400, 10_000, 10).unwrap().is_empty());
+    assert_eq!(reg.next_event_due().unwrap(), Some(10_000));
+    let listed = reg.list_events("f").unwrap();
+    assert!(listed.iter().all(|e| e.status == EventStatus::Running));
+    // A new run takes back what the dead one held; its own leases stay.
+    assert_eq!(reg.release_events("run1", 500).unwrap(), 0);
+    assert_eq!(reg.release_events("run2", 500).unwrap(), 3);
+    assert_eq!(
+        ids(&reg.claim_events("run2", 500, 10_000, 10).unwrap()),
+        ["a", "b", "c"]
+    );
+    // A lease that runs out makes the event due again.
+    assert_eq!(reg.claim_events("run3", 10_000, 20_000, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn retry_finish_and_purge() {
+    let (_d, reg) = open();
+    create(&reg, "f");
+    create(&reg, "dest");
+    reg.enqueue_event(event("f", "a", 1)).unwrap();
+    reg.enqueue_event(event("f", "b", 2)).unwrap();
+    reg.claim_events("run", 10, 1000, 10).unwrap();
+    reg.retry_event("a", 1, 50, Some("boom")).unwrap();
+    let listed = reg.list_events("f").unwrap();
+    assert_eq!(listed[0].status, EventStatus::Queued);
+    assert_eq!(listed[0].event.attempts, 1);
+    assert_eq!(listed[0].last_error.as_deref(), Some("boom"));
+    // Success with a destination: gone, and the destination's event queued.
+    reg.finish_event("b", None, 20, Some(event("dest", "b-dest", 20)))
+        .unwrap();
+    assert_eq!(reg.list_events("dest").unwrap().len(), 1);
+    // Failure: kept, never due again, until purged.
+    reg.claim_events("run", 60, 1000, 10).unwrap();
+    reg.finish_event("a", Some("retries exhausted"), 70, None).unwrap();
+    let listed = reg.list_events("f").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, EventStatus::Failed);
+    assert_eq!(listed[0].finished_at_ms, Some(70));
+    assert!(reg.due_events(i64::MAX, 10).unwrap().iter().all(|e| e.function != "f"));
+    assert_eq!(reg.purge_failed_events(70).unwrap(), 0);
+    assert_eq!(reg.purge_failed_events(71).unwrap(), 1);
+    assert!(reg.list_events("f").unwrap().is_empty());
+    // A destination that does not exist fails the whole step.
+    reg.enqueue_event(event("f", "c", 80)).unwrap();
+    assert!(reg.finish_event("c", None, 90, Some(event("nope", "x", 90))).is_err());
+    assert_eq!(reg.list_events("f").unwrap().len(), 1);
+}
