@@ -199,8 +199,7 @@ impl Sandboxer {
                 })
             }
             Err(err) => {
-                // SAFETY: pidfd is a live pidfd we own; SIGKILL has no side effect on our memory.
-                unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+                let _ = kill_through_pidfd(pidfd.as_fd());
                 reap(pid);
                 Err(SandboxError::Sync(err))
             }
@@ -425,6 +424,18 @@ fn wait_pid(pid: i32, flags: libc::c_int) -> io::Result<Option<Exit>> {
     }
 }
 
+/// SIGKILL to the process behind `pidfd`; one that already exited is not an error.
+/// Killing a sandbox's PID 1 kills its whole PID namespace.
+pub(crate) fn kill_through_pidfd(pidfd: BorrowedFd<'_>) -> Result<()> {
+    // SAFETY: pidfd_send_signal on a live pidfd, no info struct.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+    let err = io::Error::last_os_error();
+    if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
+        return Err(SandboxError::Signal(err));
+    }
+    Ok(())
+}
+
 /// A live sandbox. Dropping it destroys it; [`Sandbox::destroy`] reports errors.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -499,13 +510,7 @@ impl Sandbox {
             self.thaw()?;
         }
         if self.exit.is_none() {
-            // SAFETY: pidfd_send_signal on our live pidfd, no info struct.
-            let ret =
-                unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
-            let err = io::Error::last_os_error();
-            if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(SandboxError::Signal(err));
-            }
+            kill_through_pidfd(self.pidfd.as_fd())?;
         }
         Ok(())
     }

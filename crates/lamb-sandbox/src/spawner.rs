@@ -237,13 +237,7 @@ impl RemoteSandbox {
         if self.frozen && self.spawner.cgroup_version() == CgroupVersion::V1 {
             self.thaw()?;
         }
-        // SAFETY: pidfd_send_signal on our pidfd with no info struct.
-        let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
-        let err = std::io::Error::last_os_error();
-        if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
-            return Err(SandboxError::Signal(err));
-        }
-        Ok(())
+        crate::sandbox::kill_through_pidfd(self.pidfd.as_fd())
     }
 
     /// Kills and destroys the sandbox; returns how its first process ended.
