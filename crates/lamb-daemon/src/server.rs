@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub runtimes_dir: PathBuf,
     /// The account's concurrency limit (`--concurrency-limit`).
     pub concurrency_limit: u32,
+    /// Host directories functions may mount (`--filesystem`).
+    pub filesystems: crate::filesystems::Filesystems,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         credentials,
         invoker,
         started: Instant::now(),
+        filesystems: config.filesystems.clone(),
     }))
 }
 

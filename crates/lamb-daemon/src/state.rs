@@ -24,6 +24,8 @@ pub struct Shared {
     pub credentials: Credentials,
     pub invoker: Arc<dyn Invoker>,
     pub started: Instant,
+    /// Host directories functions may mount (`--filesystem`).
+    pub filesystems: crate::filesystems::Filesystems,
 }
 
 impl std::ops::Deref for AppState {

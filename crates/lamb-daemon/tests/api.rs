@@ -28,6 +28,7 @@ fn env() -> Env {
         data_dir: dir.path().join("data"),
         runtimes_dir: runtimes,
         concurrency_limit: 1000,
+        filesystems: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.

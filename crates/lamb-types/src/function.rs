@@ -3,6 +3,7 @@
 //! `FunctionConfiguration` every one of them answers with (spec 3.4, 3.7).
 
 use crate::blob::Blob;
+use crate::filesystem::FileSystemConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -148,6 +149,8 @@ pub struct CreateFunctionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging_config: Option<LoggingConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_system_configs: Option<Vec<FileSystemConfig>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
 }
 
@@ -204,6 +207,9 @@ pub struct UpdateFunctionConfigurationRequest {
     pub dead_letter_config: Option<DeadLetterConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging_config: Option<LoggingConfig>,
+    /// Replaces the whole list; an empty list unmounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_system_configs: Option<Vec<FileSystemConfig>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_id: Option<String>,
 }
@@ -307,6 +313,8 @@ pub struct FunctionConfiguration {
     pub logging_config: LoggingConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_config: Option<DeadLetterConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_system_configs: Vec<FileSystemConfig>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod alias;
 pub mod arn;
 pub mod blob;
 pub mod error;
+pub mod filesystem;
 pub mod function;
 pub mod invoke_config;
 pub mod layer;
@@ -23,6 +24,7 @@ pub use alias::{AliasConfiguration, AliasRoutingConfiguration, CreateAliasReques
 pub use arn::{ArnContext, FunctionRef, LayerVersionArn};
 pub use blob::Blob;
 pub use error::{ErrorBody, ErrorKind, LambdaError};
+pub use filesystem::FileSystemConfig;
 pub use function::{
     Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse, EphemeralStorage,
     FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat, LoggingConfig, PackageType,

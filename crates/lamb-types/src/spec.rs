@@ -2,6 +2,7 @@
 //! Lambda's defaults applied once, here. The store keeps it per version and
 //! the API builds it from Create/UpdateFunctionConfiguration requests.
 
+use crate::filesystem::FileSystemConfig;
 use crate::function::{
     Architecture, CreateFunctionRequest, EphemeralStorage, LoggingConfig, PackageType, TracingMode,
     UpdateFunctionConfigurationRequest,
@@ -38,6 +39,9 @@ pub struct FunctionSpec {
     pub dead_letter_target: Option<String>,
     #[serde(default)]
     pub logging_config: LoggingConfig,
+    /// Host directories served by the daemon, mounted read-write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_system_configs: Vec<FileSystemConfig>,
 }
 
 impl Default for FunctionSpec {
@@ -57,6 +61,7 @@ impl Default for FunctionSpec {
             package_type: PackageType::default(),
             dead_letter_target: None,
             logging_config: LoggingConfig::default(),
+            file_system_configs: Vec::new(),
         }
     }
 }
@@ -84,6 +89,7 @@ impl FunctionSpec {
             package_type: req.package_type.unwrap_or_default(),
             dead_letter_target: req.dead_letter_config.as_ref().and_then(|d| d.target_arn.clone()),
             logging_config: req.logging_config.clone().unwrap_or_default(),
+            file_system_configs: req.file_system_configs.clone().unwrap_or_default(),
         }
     }
 
@@ -117,6 +123,7 @@ impl FunctionSpec {
             self.dead_letter_target.clone_from(&d.target_arn);
         }
         set(&mut self.logging_config, &req.logging_config);
+        set(&mut self.file_system_configs, &req.file_system_configs);
     }
 }
 

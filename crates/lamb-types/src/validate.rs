@@ -364,6 +364,7 @@ impl Rules<'_> {
         self.layers(&spec.layers, layer_exists)?;
         validate_architectures(&spec.architectures)?;
         validate_ephemeral_storage(spec.ephemeral_storage.size)?;
+        crate::filesystem::validate_file_system_configs(self.ctx, &spec.file_system_configs)?;
         Ok(())
     }
 

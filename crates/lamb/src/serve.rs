@@ -47,6 +47,12 @@ pub struct Args {
     /// The parent cgroup of every sandbox (one per daemon on a machine).
     #[arg(long, env = "LAMB_CGROUP_PARENT", default_value = "lamb", hide = true)]
     cgroup_parent: String,
+    /// Serve a host directory as a file system functions may mount, as
+    /// `arn:aws:elasticfilesystem:<region>:<account>:access-point/NAME`
+    /// (NAME=PATH; repeatable). The directory is given group 990, g+rwxs and
+    /// a group-writable default ACL so that every sandbox can write to it.
+    #[arg(long = "filesystem", value_name = "NAME=PATH")]
+    filesystems: Vec<String>,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -93,11 +99,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if swept.cgroups_removed + swept.paths_removed + swept.mounts_detached > 0 {
         tracing::info!(?swept, "removed sandboxes an earlier daemon left");
     }
+    let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
+    filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
     engine_config.concurrency_limit = args.concurrency_limit;
     engine_config.freeze_grace = args.freeze_grace;
+    engine_config.filesystems = filesystems.clone();
     if let Some(mb) = args.memory_capacity {
         engine_config.memory_capacity_mb = mb;
     }
@@ -106,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         runtimes_dir,
         concurrency_limit: args.concurrency_limit,
+        filesystems,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

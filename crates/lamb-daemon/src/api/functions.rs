@@ -77,6 +77,7 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
     let zip = zip_file(&req.code)?;
     let runtimes = s.runtimes();
     s.rules(&runtimes).function_spec(&spec, &mut |a| layer_exists(s, a))?;
+    s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
     let tags = req.tags.clone().unwrap_or_default();
     validate_tags(&tags)?;
     if s.registry.get_function(&name, &Qualifier::latest()).is_ok() {
@@ -199,6 +200,7 @@ pub async fn update_configuration(State(st): State<AppState>, params: Params, bo
             let runtimes = s.runtimes();
             let rules = s.rules(&runtimes);
             rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
+            s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
             rules.unzipped_total(current.code.unzipped_size + layers_unzipped(s, &spec.layers))?;
             Ok(s.registry
                 .update_function_configuration(&name, spec, req.revision_id.as_deref())?)

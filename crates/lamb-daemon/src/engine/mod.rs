@@ -50,6 +50,8 @@ pub struct EngineConfig {
     /// How long a cold start waits for memory before it is throttled.
     pub capacity_wait: Duration,
     pub ctx: ArnContext,
+    /// Host directories functions may mount (`FileSystemConfigs`).
+    pub filesystems: crate::filesystems::Filesystems,
 }
 
 impl EngineConfig {
@@ -65,6 +67,7 @@ impl EngineConfig {
             init_timeout: Duration::from_secs(10),
             capacity_wait: Duration::from_secs(2),
             ctx: ArnContext::default(),
+            filesystems: Default::default(),
         }
     }
 }

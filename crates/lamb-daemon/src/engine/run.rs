@@ -320,6 +320,7 @@ impl Inner {
             slot,
             log_stream: &stream,
             ctx: &self.config.ctx,
+            filesystems: &self.config.filesystems,
         });
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         let (out_read, out_write) =

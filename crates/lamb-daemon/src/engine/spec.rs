@@ -22,6 +22,7 @@ pub struct SpecInput<'a> {
     pub slot: u32,
     pub log_stream: &'a str,
     pub ctx: &'a ArnContext,
+    pub filesystems: &'a crate::filesystems::Filesystems,
 }
 
 /// The runtime's name, `provided.al2023` for a function without one.
@@ -53,6 +54,7 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
             target: "/opt".into(),
         });
     }
+    mounts.extend(input.filesystems.mounts(input.ctx, &f.file_system_configs));
     let process = ProcessSpec {
         argv: vec![
             LAMB_IN_SANDBOX.to_owned(),

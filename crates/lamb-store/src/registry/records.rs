@@ -120,6 +120,7 @@ impl FunctionRecord {
                 .dead_letter_target
                 .clone()
                 .map(|t| lamb_types::DeadLetterConfig { target_arn: Some(t) }),
+            file_system_configs: s.file_system_configs.clone(),
             ..Default::default()
         }
     }
