@@ -48,6 +48,9 @@ class Daemon:
             (self.runtimes_dir / r).mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        # Function URLs: a port of its own, so that daemons run side by side.
+        self.url_port = free_port()
+        self.url_endpoint = f"http://127.0.0.1:{self.url_port}"
         self.proc = None
         self.log = tmp / "daemon.log"
         # More `lamb serve` flags (the engine tests' short TTL, real runtimes).
@@ -74,7 +77,8 @@ class Daemon:
     def start(self):
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+            [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",
+             "--data-dir", str(self.data_dir),
              "--runtimes-dir", str(self.runtimes_dir), *self.extra_args],
             env=self.env(), stdout=log, stderr=log,
         )

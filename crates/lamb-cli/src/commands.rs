@@ -104,6 +104,7 @@ pub fn run(c: &Client, opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<
         ClientCommand::Concurrency { name, value } => concurrency(c, opts, &name, &value),
         ClientCommand::Logs { name, follow } => logs(c, &name, follow),
         ClientCommand::Status => status(c, opts),
+        ClientCommand::Schedule(cmd) => crate::schedules::run(c, opts, cmd),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod client;
 mod commands;
 pub mod output;
+mod schedules;
 pub mod sigv4;
 
 use clap::{Args, Subcommand};
@@ -64,6 +65,9 @@ pub enum ClientCommand {
     },
     /// Show the daemon's state.
     Status,
+    /// Schedules: invoke a function at a rate or on a cron expression.
+    #[command(subcommand)]
+    Schedule(schedules::ScheduleCommand),
 }
 
 /// Runs one client command.

@@ -12,9 +12,12 @@ pub mod engine;
 pub mod error;
 pub mod filesystems;
 pub mod invoker;
+pub mod schedules;
 pub mod server;
 pub mod sigv4;
 pub mod state;
+pub mod urls;
+pub mod urls_schedules;
 pub mod util;
 
 pub use engine::{Engine, EngineConfig};
@@ -30,6 +33,8 @@ use axum::Router;
 /// `GET /metrics`, which a Prometheus scraper reads unsigned.
 pub fn router(state: AppState) -> Router {
     api::routes()
+        .merge(urls::routes())
+        .merge(schedules::routes())
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .route(METRICS_PATH, axum::routing::get(metrics))

@@ -15,6 +15,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// Function URLs and schedules.
+    pub urls_schedules: crate::urls_schedules::UrlsSchedulesConfig,
     pub data_dir: PathBuf,
     pub runtimes_dir: PathBuf,
     /// The account's concurrency limit (`--concurrency-limit`).
@@ -122,10 +124,12 @@ pub async fn serve(
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let urls_schedules = crate::urls_schedules::start(&config.urls_schedules, state.clone()).await?;
     axum::serve(listener, crate::router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServeError::Serve)?;
+    urls_schedules.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod blob;
 pub mod error;
 pub mod filesystem;
 pub mod function;
+pub mod function_url;
 pub mod invoke_config;
 pub mod layer;
 pub mod limits;
@@ -30,6 +31,10 @@ pub use function::{
     FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat, LoggingConfig, PackageType,
     PublishVersionRequest, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
+};
+pub use function_url::{
+    Cors, CreateFunctionUrlConfigRequest, FunctionUrlAuthType, FunctionUrlConfig, FunctionUrlSettings, InvokeMode,
+    ListFunctionUrlConfigsResponse, UpdateFunctionUrlConfigRequest,
 };
 pub use invoke_config::{
     Concurrency, DestinationConfig, FunctionEventInvokeConfig, OnFailure, OnSuccess,

@@ -19,6 +19,14 @@ pub struct Args {
     /// Address the API listens on.
     #[arg(long, env = "LAMB_LISTEN", default_value = "127.0.0.1:9080")]
     listen: SocketAddr,
+    /// Address function URLs are served on (`http://<url-id>.lambda-url.localhost:<port>/`
+    /// or `http://<address>/<url-id>/`).
+    #[arg(long, env = "LAMB_URL_LISTEN", default_value = lamb_daemon::urls::DEFAULT_URL_LISTEN)]
+    url_listen: SocketAddr,
+    /// Schedule time runs this many times faster than real time, so that
+    /// tests see `rate(1 minute)` fire every second with 60.
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    schedule_time_scale: f64,
     /// Where the registry, code, credentials and logs live.
     #[arg(long, env = "LAMB_DATA_DIR", default_value = "/var/lib/lamb")]
     data_dir: PathBuf,
@@ -112,6 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let config = ServeConfig {
         listen: args.listen,
+        urls_schedules: lamb_daemon::urls_schedules::UrlsSchedulesConfig {
+            url_listen: Some(args.url_listen),
+            schedule_time_scale: args.schedule_time_scale,
+        },
         data_dir: args.data_dir,
         runtimes_dir,
         concurrency_limit: args.concurrency_limit,

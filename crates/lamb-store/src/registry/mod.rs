@@ -9,12 +9,14 @@
 
 mod records;
 mod sqlite;
+mod triggers;
 
 pub use records::{
     AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
 };
 pub use sqlite::{SqliteRegistry, DB_FILE, SCHEMA_VERSION};
+pub use triggers::{FunctionUrlRecord, ScheduleRecord, TriggerRegistry};
 
 use crate::code_store::Referenced;
 use crate::error::StoreError;
@@ -42,7 +44,7 @@ impl PageRequest<'_> {
 
 /// The function metadata store. Synchronous: the daemon calls it from
 /// `spawn_blocking`.
-pub trait Registry: Send + Sync {
+pub trait Registry: TriggerRegistry + Send + Sync {
     // Functions and versions.
 
     /// Creates `$LATEST` (and version 1 when `new.publish`); answers with the

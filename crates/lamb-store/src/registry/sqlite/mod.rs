@@ -14,6 +14,7 @@ mod functions;
 mod layers;
 mod misc;
 mod schema;
+mod triggers;
 
 pub use schema::SCHEMA_VERSION;
 

@@ -102,9 +102,33 @@ ALTER TABLE async_events ADD COLUMN finished_at_ms INTEGER;
 CREATE INDEX async_events_function ON async_events (function, seq);
 "#;
 
+/// Function URLs (one per function or alias, found by the URL id of an
+/// HTTP request) and schedules; both go with their function.
+const V4: &str = r#"
+CREATE TABLE function_urls (
+    url_id      TEXT PRIMARY KEY NOT NULL,
+    function    TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    -- '' for $LATEST, else an alias name
+    qualifier   TEXT NOT NULL,
+    settings    TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL,
+    UNIQUE (function, qualifier)
+) STRICT;
+
+CREATE TABLE schedules (
+    name       TEXT PRIMARY KEY NOT NULL,
+    function   TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    -- '' for $LATEST
+    qualifier  TEXT NOT NULL,
+    expression TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

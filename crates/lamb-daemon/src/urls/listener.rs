@@ -1,0 +1,269 @@
+//! The URL listener: HTTP requests to function URLs, found by the URL id in
+//! the Host's first label (`<url-id>.lambda-url.localhost:9081`) or in the
+//! first path segment (`127.0.0.1:9081/<url-id>/...`), checked (SigV4 for
+//! `AWS_IAM`), answered for CORS preflights, and invoked synchronously.
+
+use super::event::{self, IamCaller, UrlContext, UrlRequest};
+use super::{cors, response};
+use crate::error::ApiError;
+use crate::invoker::{InvocationType, InvokeRequest, LogType};
+use crate::sigv4::{self, SignedRequest};
+use crate::state::{AppState, Shared};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use lamb_store::{BundleKind, FunctionRecord, FunctionUrlRecord};
+use lamb_types::{FunctionUrlAuthType, Qualifier, Version};
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+
+/// Largest request (and event) a URL takes: Invoke's 6 MB.
+const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// Lambda's bodies for the URL's own failures.
+fn message(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        serde_json::json!({ "Message": text }).to_string(),
+    )
+        .into_response()
+}
+
+/// The URL id and the path the function sees.
+fn route(host: &str, path: &str) -> Option<(String, String)> {
+    let host = host.split(':').next().unwrap_or_default();
+    if let Some((id, rest)) = host.split_once('.') {
+        if rest.starts_with("lambda-url.") {
+            return Some((id.to_ascii_lowercase(), path.to_owned()));
+        }
+    }
+    let rest = path.strip_prefix('/')?;
+    let (id, tail) = rest.split_once('/').map_or((rest, ""), |(a, b)| (a, b));
+    (!id.is_empty()).then(|| (id.to_ascii_lowercase(), format!("/{tail}")))
+}
+
+/// The version that runs: the alias's (weights applied) or `$LATEST`.
+fn resolve(s: &Shared, url: &FunctionUrlRecord) -> Result<FunctionRecord, ApiError> {
+    let Some(alias) = &url.qualifier else {
+        return Ok(s.registry.get_function(&url.function, &Qualifier::latest())?);
+    };
+    let q = Qualifier::Alias(alias.clone());
+    let rec = s.registry.get_function(&url.function, &q)?;
+    let alias = s.registry.get_alias(&url.function, alias)?;
+    let mut roll: f64 = rand::random();
+    for (version, weight) in &alias.weights {
+        if roll < *weight {
+            return Ok(s
+                .registry
+                .get_function(&url.function, &Qualifier::Version(Version::Published(*version)))?);
+        }
+        roll -= weight;
+    }
+    Ok(rec)
+}
+
+pub async fn handle(State(st): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut resp = answer(st, peer, req, &request_id).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) -> Response {
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let Some((url_id, path)) = route(&host, parts.uri.path()) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let id = url_id.clone();
+    let url = match st.blocking(move |s| Ok(s.registry.function_url_by_id(&id)?)).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
+        Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    };
+    let body = match http_body_util::Limited::new(body, MAX_SYNC_PAYLOAD).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let raw_query = parts.uri.query().unwrap_or_default();
+    let caller = match url.settings.auth_type {
+        FunctionUrlAuthType::None => None,
+        FunctionUrlAuthType::AwsIam => {
+            let signed = SignedRequest {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query,
+                headers: &headers,
+                body_sha256: &sigv4::sha256_hex(&body),
+            };
+            let creds = &st.credentials;
+            match sigv4::verify(
+                &signed,
+                &creds.access_key_id,
+                &creds.secret_access_key,
+                OffsetDateTime::now_utc(),
+            ) {
+                Ok(auth) => Some(IamCaller {
+                    access_key: auth.access_key,
+                    account: st.ctx.account.clone(),
+                }),
+                Err(e) => {
+                    tracing::info!(url_id, error = %e, "refused function URL request");
+                    return message(StatusCode::FORBIDDEN, "Forbidden");
+                }
+            }
+        }
+    };
+    let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
+    let cors_config = url.settings.cors.as_ref();
+    if let (Some(cors), Some(origin), true) = (
+        cors_config,
+        origin,
+        parts.method == axum::http::Method::OPTIONS && parts.headers.contains_key("access-control-request-method"),
+    ) {
+        return with_headers(StatusCode::OK.into_response(), &cors::preflight(cors, origin));
+    }
+    let domain = format!("{url_id}.lambda-url.{}.on.aws", st.ctx.region);
+    let protocol = format!("{:?}", parts.version);
+    let event = event::build(
+        &UrlRequest {
+            method: parts.method.as_str(),
+            raw_path: &path,
+            raw_query,
+            headers: &headers,
+            body: &body,
+            source_ip: peer.ip().to_string(),
+            protocol: &protocol,
+        },
+        &UrlContext {
+            account: &st.ctx.account,
+            url_id: &url_id,
+            domain_name: &domain,
+            request_id,
+            now: OffsetDateTime::now_utc(),
+            caller,
+        },
+    );
+    let payload = serde_json::to_vec(&event).unwrap_or_default();
+    if payload.len() > MAX_SYNC_PAYLOAD {
+        return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
+    let resp = invoke(&st, url.clone(), payload, request_id).await;
+    match (cors_config, origin) {
+        (Some(cors), Some(origin)) => with_headers(resp, &cors::simple(cors, origin)),
+        _ => resp,
+    }
+}
+
+async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request_id: &str) -> Response {
+    let u = url.clone();
+    let resolved = st
+        .blocking(move |s| {
+            let rec = resolve(s, &u)?;
+            let reserved = s.registry.get_reserved_concurrency(&u.function)?;
+            let total = s.registry.total_reserved_concurrency(None)?;
+            Ok((rec, reserved, total))
+        })
+        .await;
+    let (rec, reserved_concurrency, total_reserved_concurrency) = match resolved {
+        Ok(r) => r,
+        Err(e) => return failure(e),
+    };
+    let layer_paths = rec
+        .layers
+        .iter()
+        .filter_map(|l| l.digest())
+        .map(|d| st.store.path(BundleKind::Layer, &d))
+        .collect();
+    let req = InvokeRequest {
+        request_id: request_id.to_owned(),
+        code_path: st.store.path(BundleKind::Function, &rec.code.digest),
+        layer_paths,
+        invoked_function_arn: url.function_arn(&st.ctx),
+        executed_version: rec.version,
+        function: rec,
+        payload,
+        invocation_type: InvocationType::RequestResponse,
+        log_type: LogType::None,
+        client_context: None,
+        reserved_concurrency,
+        total_reserved_concurrency,
+    };
+    match st.invoker.invoke(req).await {
+        Ok(out) if out.function_error.is_some() => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
+        Ok(out) => match response::interpret(&out.payload) {
+            Ok(a) => {
+                let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                with_headers((status, Body::from(a.body)).into_response(), &a.headers)
+            }
+            Err(e) => {
+                tracing::info!(url_id = url.url_id, error = %e, "function URL answer refused");
+                message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+            }
+        },
+        Err(e) => failure(e),
+    }
+}
+
+fn failure(e: ApiError) -> Response {
+    match e.status() {
+        429 => message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
+        404 => message(StatusCode::NOT_FOUND, "Not Found"),
+        _ => {
+            tracing::warn!(error = %e, "function URL invocation failed");
+            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+    }
+}
+
+/// Appends headers; `set-cookie` may repeat, others replace.
+fn with_headers(mut resp: Response, headers: &[(String, String)]) -> Response {
+    let h = resp.headers_mut();
+    for (k, v) in headers {
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) else {
+            continue;
+        };
+        if name == axum::http::header::SET_COOKIE {
+            h.append(name, value);
+        } else {
+            h.insert(name, value);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route;
+
+    #[test]
+    fn routes_by_host_or_path() {
+        assert_eq!(
+            route("abc.lambda-url.localhost:9081", "/x/y"),
+            Some(("abc".into(), "/x/y".into()))
+        );
+        assert_eq!(route("127.0.0.1:9081", "/abc/x/y"), Some(("abc".into(), "/x/y".into())));
+        assert_eq!(route("127.0.0.1:9081", "/abc"), Some(("abc".into(), "/".into())));
+        assert_eq!(route("127.0.0.1:9081", "/"), None);
+    }
+}

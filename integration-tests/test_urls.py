@@ -1,0 +1,224 @@
+"""Function URLs end to end: the control-plane operations through boto3,
+then real HTTP requests to the URL listener (by Host and by path) invoking
+a Python function in a real sandbox: JSON, strings, status codes, cookies,
+binary bodies, function errors, throttles, CORS and AWS_IAM (SigV4)."""
+
+import base64
+import http.client
+import json
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, make_zip
+
+BUILD = ROOT / "rootfs" / "build"
+
+pytestmark = pytest.mark.skipif(
+    not (BUILD / "python3.11" / "usr").is_dir(),
+    reason="the runtime trees are not built (make rootfs)",
+)
+
+APP = b'''
+import base64, json
+
+def handler(event, context):
+    path = event["rawPath"]
+    if path.endswith("/echo"):
+        return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(event)}
+    if path == "/string":
+        return "hello"
+    if path == "/object":
+        return {"answer": 42}
+    if path == "/status":
+        return {"statusCode": 418, "headers": {"x-kind": "teapot"}, "body": "short and stout"}
+    if path == "/cookies":
+        return {"statusCode": 200, "cookies": ["a=1", "b=2; Max-Age=10"], "body": "ok"}
+    if path == "/binary":
+        raw = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event.get("body", "").encode()
+        return {"statusCode": 200, "headers": {"content-type": "application/octet-stream"},
+                "body": base64.b64encode(raw[::-1]).decode(), "isBase64Encoded": True}
+    if path == "/fail":
+        raise RuntimeError("boom")
+    return {"statusCode": 404, "body": "no route " + path}
+'''
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    if os.geteuid() != 0:
+        pytest.skip("root-only test: lamb serve runs as root only")
+    with tempfile.TemporaryDirectory(prefix="lamb-urls-") as tmp:
+        d = Daemon(Path(tmp))
+        d.runtimes_dir = BUILD
+        d.extra_args = ["--cgroup-parent", "lamb-it-urls"]
+        d.start()
+        try:
+            yield d
+        finally:
+            assert d.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def lam(daemon):
+    return daemon.lambda_client()
+
+
+def deploy(lam, name):
+    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=256, Timeout=10)
+
+
+def request(daemon, method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", daemon.url_port, timeout=60)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    out = (r.status, r.getheaders(), r.read())
+    c.close()
+    return out
+
+
+def header(headers, name):
+    return [v for k, v in headers if k.lower() == name]
+
+
+@pytest.fixture(scope="module")
+def url_id(daemon, lam):
+    deploy(lam, "u-app")
+    cfg = lam.create_function_url_config(FunctionName="u-app", AuthType="NONE",
+                                         Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
+                                               "AllowHeaders": ["x-custom"], "MaxAge": 300,
+                                               "ExposeHeaders": ["x-kind"]})
+    host = urlsplit(cfg["FunctionUrl"]).hostname
+    assert host.endswith(".lambda-url.localhost")
+    return host.split(".")[0]
+
+
+def test_config_operations(lam, url_id):
+    got = lam.get_function_url_config(FunctionName="u-app")
+    assert got["AuthType"] == "NONE" and got["Cors"]["MaxAge"] == 300
+    assert got["FunctionArn"].endswith(":function:u-app") and "LastModifiedTime" in got
+    assert url_id in got["FunctionUrl"]
+    with pytest.raises(ClientError) as e:
+        lam.create_function_url_config(FunctionName="u-app", AuthType="NONE")
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    listed = lam.list_function_url_configs(FunctionName="u-app")["FunctionUrlConfigs"]
+    assert [c["FunctionUrl"] for c in listed] == [got["FunctionUrl"]]
+    upd = lam.update_function_url_config(FunctionName="u-app", Cors={"AllowOrigins": ["https://app.example"],
+                                                                     "AllowMethods": ["GET", "POST"],
+                                                                     "AllowHeaders": ["x-custom"], "MaxAge": 600,
+                                                                     "ExposeHeaders": ["x-kind"]})
+    assert upd["Cors"]["MaxAge"] == 600 and upd["AuthType"] == "NONE"
+    with pytest.raises(ClientError) as e:
+        lam.get_function_url_config(FunctionName="u-app", Qualifier="nosuch")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        lam.create_function_url_config(FunctionName="u-app", AuthType="OPEN")
+    assert e.value.response["Error"]["Code"] in ("InvalidParameterValueException", "ValidationException")
+
+
+def test_json_event_by_path_and_host(daemon, url_id):
+    status, headers, body = request(daemon, "POST", f"/{url_id}/a/echo?x=1&x=2&y=z",
+                                    body=b'{"k": "v"}',
+                                    headers={"content-type": "application/json", "cookie": "c1=v1; c2=v2",
+                                             "x-multi": "one"})
+    assert status == 200, body
+    event = json.loads(body)
+    assert event["version"] == "2.0" and event["routeKey"] == "$default"
+    assert event["rawPath"] == "/a/echo" and event["rawQueryString"] == "x=1&x=2&y=z"
+    assert event["queryStringParameters"] == {"x": "1,2", "y": "z"}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-multi"] == "one" and "cookie" not in event["headers"]
+    assert event["body"] == '{"k": "v"}' and event["isBase64Encoded"] is False
+    ctx = event["requestContext"]
+    assert ctx["apiId"] == url_id and ctx["domainPrefix"] == url_id
+    assert ctx["http"]["method"] == "POST" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert ctx["stage"] == "$default" and isinstance(ctx["timeEpoch"], int)
+    assert "authorizer" not in ctx and "pathParameters" not in event
+    # The Host form: <url-id>.lambda-url.localhost
+    status, _, body = request(daemon, "GET", "/echo",
+                              headers={"host": f"{url_id}.lambda-url.localhost:{daemon.url_port}"})
+    assert status == 200 and json.loads(body)["rawPath"] == "/echo"
+
+
+def test_answers(daemon, url_id):
+    status, headers, body = request(daemon, "GET", f"/{url_id}/string")
+    assert (status, body) == (200, b'"hello"')
+    assert header(headers, "content-type") == ["application/json"]
+    status, _, body = request(daemon, "GET", f"/{url_id}/object")
+    assert status == 200 and json.loads(body) == {"answer": 42}
+    status, headers, body = request(daemon, "GET", f"/{url_id}/status")
+    assert (status, body) == (418, b"short and stout") and header(headers, "x-kind") == ["teapot"]
+    status, headers, body = request(daemon, "GET", f"/{url_id}/cookies")
+    assert status == 200 and sorted(header(headers, "set-cookie")) == ["a=1", "b=2; Max-Age=10"]
+    status, _, body = request(daemon, "GET", f"/{url_id}/fail")
+    assert status == 502
+    status, _, _ = request(daemon, "GET", "/0123456789abcdef0123456789abcdef/echo")
+    assert status == 404
+
+
+def test_binary_round_trip(daemon, url_id):
+    data = bytes(range(256)) * 4
+    status, headers, body = request(daemon, "PUT", f"/{url_id}/binary", body=data,
+                                    headers={"content-type": "application/octet-stream"})
+    assert status == 200
+    assert body == data[::-1]
+    assert header(headers, "content-type") == ["application/octet-stream"]
+
+
+def test_cors(daemon, url_id):
+    status, headers, body = request(daemon, "OPTIONS", f"/{url_id}/echo",
+                                    headers={"origin": "https://app.example",
+                                             "access-control-request-method": "POST"})
+    assert status == 200 and body == b""
+    assert header(headers, "access-control-allow-origin") == ["https://app.example"]
+    assert header(headers, "access-control-allow-methods") == ["GET,POST"]
+    assert header(headers, "access-control-max-age") == ["600"]
+    _, headers, _ = request(daemon, "GET", f"/{url_id}/status", headers={"origin": "https://app.example"})
+    assert header(headers, "access-control-expose-headers") == ["x-kind"]
+    _, headers, _ = request(daemon, "OPTIONS", f"/{url_id}/echo",
+                            headers={"origin": "https://evil.example", "access-control-request-method": "GET"})
+    assert header(headers, "access-control-allow-origin") == []
+
+
+def test_throttled(daemon, lam):
+    deploy(lam, "u-throttled")
+    cfg = lam.create_function_url_config(FunctionName="u-throttled", AuthType="NONE")
+    lam.put_function_concurrency(FunctionName="u-throttled", ReservedConcurrentExecutions=0)
+    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    status, _, _ = request(daemon, "GET", f"/{uid}/string")
+    assert status == 429
+
+
+def test_iam_auth_and_alias(daemon, lam):
+    deploy(lam, "u-iam")
+    v = lam.publish_version(FunctionName="u-iam")["Version"]
+    lam.create_alias(FunctionName="u-iam", Name="live", FunctionVersion=v)
+    cfg = lam.create_function_url_config(FunctionName="u-iam", Qualifier="live", AuthType="AWS_IAM")
+    assert cfg["FunctionArn"].endswith(":function:u-iam:live")
+    with pytest.raises(ClientError):
+        lam.create_function_url_config(FunctionName="u-iam", Qualifier="1", AuthType="NONE")
+    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    url = f"{daemon.url_endpoint}/{uid}/echo?q=1"
+    status, _, body = request(daemon, "GET", f"/{uid}/echo?q=1")
+    assert status == 403 and json.loads(body) == {"Message": "Forbidden"}
+    bad = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(ACCESS_KEY, "wrong-secret"), "lambda", "us-east-1").add_auth(bad)
+    status, _, _ = request(daemon, "GET", f"/{uid}/echo?q=1", headers=dict(bad.headers))
+    assert status == 403
+    good = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", "us-east-1").add_auth(good)
+    status, _, body = request(daemon, "GET", f"/{uid}/echo?q=1", headers=dict(good.headers))
+    assert status == 200, body
+    event = json.loads(body)
+    assert event["requestContext"]["authorizer"]["iam"]["accessKey"] == ACCESS_KEY
+    lam.delete_function_url_config(FunctionName="u-iam", Qualifier="live")
+    status, _, _ = request(daemon, "GET", f"/{uid}/echo")
+    assert status == 404
