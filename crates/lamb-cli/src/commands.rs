@@ -105,6 +105,7 @@ pub fn run(c: &Client, opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<
         ClientCommand::Logs { name, follow } => logs(c, &name, follow),
         ClientCommand::Status => status(c, opts),
         ClientCommand::Schedule(cmd) => crate::schedules::run(c, opts, cmd),
+        ClientCommand::Events { name } => crate::events::run(c, opts, &name),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod client;
 mod commands;
+mod events;
 pub mod output;
 mod schedules;
 pub mod sigv4;
@@ -65,6 +66,8 @@ pub enum ClientCommand {
     },
     /// Show the daemon's state.
     Status,
+    /// List a function's queued, running and failed async events.
+    Events { name: String },
     /// Schedules: invoke a function at a rate or on a cron expression.
     #[command(subcommand)]
     Schedule(schedules::ScheduleCommand),

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod credentials;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod filesystems;
 pub mod invoker;
 pub mod schedules;

@@ -21,6 +21,9 @@ pub struct ServeConfig {
     pub runtimes_dir: PathBuf,
     /// The account's concurrency limit (`--concurrency-limit`).
     pub concurrency_limit: u32,
+    /// Waits before async retry 1, 2, ... (`--async-retry-delays`); empty
+    /// means Lambda's 1 and 2 minutes.
+    pub async_retry_delays: Vec<std::time::Duration>,
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
 }
@@ -48,6 +51,8 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
     let credentials = Credentials::load_or_create(&config.data_dir)?;
     let ctx = ArnContext::default();
     let registry = Arc::new(SqliteRegistry::open_in(&config.data_dir, ctx.clone())?);
+    let events = Arc::new(crate::events::EventQueue::new(config.async_retry_delays.clone()));
+    registry.on_enqueue(events.waker());
     let store = Arc::new(CodeStore::open(&config.data_dir)?);
     // Bundles unpacked by a request that never committed (a crash, a
     // refused create) are removed here.
@@ -69,6 +74,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         credentials,
         invoker,
         started: Instant::now(),
+        events,
         filesystems: config.filesystems.clone(),
     }))
 }
@@ -106,6 +112,7 @@ pub async fn serve(
     let state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
         .await
         .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
+    crate::events::start(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {

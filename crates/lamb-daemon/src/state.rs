@@ -24,6 +24,8 @@ pub struct Shared {
     pub credentials: Credentials,
     pub invoker: Arc<dyn Invoker>,
     pub started: Instant,
+    /// The async queue's worker side (`crate::events`).
+    pub events: Arc<crate::events::EventQueue>,
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
 }

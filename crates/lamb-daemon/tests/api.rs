@@ -29,6 +29,7 @@ fn env() -> Env {
         data_dir: dir.path().join("data"),
         runtimes_dir: runtimes,
         concurrency_limit: 1000,
+        async_retry_delays: Vec::new(),
         filesystems: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();

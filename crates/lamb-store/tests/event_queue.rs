@@ -83,22 +83,25 @@ fn retry_finish_and_purge() {
     assert_eq!(listed[0].event.attempts, 1);
     assert_eq!(listed[0].last_error.as_deref(), Some("boom"));
     // Success with a destination: gone, and the destination's event queued.
-    reg.finish_event("b", None, 20, Some(event("dest", "b-dest", 20)))
+    reg.finish_event("b", 1, None, 20, Some(event("dest", "b-dest", 20)))
         .unwrap();
     assert_eq!(reg.list_events("dest").unwrap().len(), 1);
     // Failure: kept, never due again, until purged.
     reg.claim_events("run", 60, 1000, 10).unwrap();
-    reg.finish_event("a", Some("retries exhausted"), 70, None).unwrap();
+    reg.finish_event("a", 2, Some("retries exhausted"), 70, None).unwrap();
     let listed = reg.list_events("f").unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, EventStatus::Failed);
     assert_eq!(listed[0].finished_at_ms, Some(70));
+    assert_eq!(listed[0].event.attempts, 2);
     assert!(reg.due_events(i64::MAX, 10).unwrap().iter().all(|e| e.function != "f"));
     assert_eq!(reg.purge_failed_events(70).unwrap(), 0);
     assert_eq!(reg.purge_failed_events(71).unwrap(), 1);
     assert!(reg.list_events("f").unwrap().is_empty());
     // A destination that does not exist fails the whole step.
     reg.enqueue_event(event("f", "c", 80)).unwrap();
-    assert!(reg.finish_event("c", None, 90, Some(event("nope", "x", 90))).is_err());
+    assert!(reg
+        .finish_event("c", 1, None, 90, Some(event("nope", "x", 90)))
+        .is_err());
     assert_eq!(reg.list_events("f").unwrap().len(), 1);
 }

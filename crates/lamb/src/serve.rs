@@ -52,6 +52,10 @@ pub struct Args {
     /// until that mount is removed (docs/sandbox.md). No effect on cgroup v2.
     #[arg(long)]
     cgroup_favordynmods: bool,
+    /// Waits before the retries of a failed async invocation, comma
+    /// separated (`1s,2s` for tests) [default: Lambda's 1m,2m].
+    #[arg(long, value_delimiter = ',', value_parser = parse_duration)]
+    async_retry_delays: Vec<Duration>,
     /// The parent cgroup of every sandbox (one per daemon on a machine).
     #[arg(long, env = "LAMB_CGROUP_PARENT", default_value = "lamb", hide = true)]
     cgroup_parent: String,
@@ -127,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         runtimes_dir,
         concurrency_limit: args.concurrency_limit,
+        async_retry_delays: args.async_retry_delays,
         filesystems,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use lamb_store::{BundleKind, FunctionRecord};
+use lamb_store::{BundleKind, FunctionRecord, NewEvent};
 use lamb_types::{LambdaError, Qualifier, Version};
 
 /// Largest synchronous request payload (6 MB, hard limit).
@@ -106,7 +106,7 @@ fn check_payload(payload: &[u8], kind: &Kind) -> Result<(), ApiError> {
 
 /// The version that runs: the qualifier's, or for a weighted alias the
 /// additional version with its probability.
-fn resolve(s: &Shared, name: &str, q: &Qualifier) -> Result<FunctionRecord, ApiError> {
+pub(crate) fn resolve(s: &Shared, name: &str, q: &Qualifier) -> Result<FunctionRecord, ApiError> {
     let rec = s.registry.get_function(name, q)?;
     let Qualifier::Alias(alias) = q else {
         return Ok(rec);
@@ -149,6 +149,19 @@ pub async fn invoke(
     check_payload(&body, &kind)?;
     let invocation_type = match kind {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Kind::Run(InvocationType::Event) => {
+            // Durable before the 202; the worker runs it (crate::events).
+            let event = NewEvent {
+                function: fref.name.clone(),
+                qualifier: q.to_string(),
+                payload: body.to_vec(),
+                request_id,
+                enqueued_at_ms: crate::events::now_ms(),
+            };
+            st.blocking(move |s| Ok(s.registry.enqueue_event(event)?)).await?;
+            st.events.wake();
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
         Kind::Run(t) => t,
     };
     let client_context = match invocation_type {

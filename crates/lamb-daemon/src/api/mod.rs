@@ -2,6 +2,7 @@
 //! group, and the answer for every operation lamb does not implement.
 
 mod aliases;
+mod async_events;
 mod concurrency;
 mod functions;
 mod invoke;
@@ -18,6 +19,8 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use lamb_types::{FunctionRef, LambdaError};
 
+pub use async_events::{EventItem, EVENTS_PATH};
+pub(crate) use invoke::resolve as resolve_version;
 pub use lamb_ext::{LogEvent, LogsResponse, StatusResponse, LOGS_PATH, STATUS_PATH};
 
 pub fn routes() -> Router<AppState> {
@@ -66,6 +69,7 @@ pub fn routes() -> Router<AppState> {
             "/2017-03-31/tags/{arn}",
             post(tags::tag).get(tags::list).delete(tags::untag),
         )
+        .merge(async_events::routes())
         .route(STATUS_PATH, get(lamb_ext::status))
         .route(LOGS_PATH, get(lamb_ext::logs))
         .fallback(unsupported::fallback)

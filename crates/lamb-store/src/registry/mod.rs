@@ -170,12 +170,14 @@ pub trait Registry: TriggerRegistry + Send + Sync {
         next_attempt_at_ms: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Ends an event for good, in one transaction with queueing `then` (the
+    /// Ends an event for good after `attempts` runs, in one transaction with
+    /// queueing `then` (the
     /// invocation of a destination): a success is deleted, a failure kept as
     /// `failed` with its error until [`Registry::purge_failed_events`].
     fn finish_event(
         &self,
         id: &str,
+        attempts: u32,
         failure: Option<&str>,
         now_ms: i64,
         then: Option<NewEvent>,

@@ -97,6 +97,7 @@ pub(super) fn finish(
     tx: &Transaction<'_>,
     ctx: &ArnContext,
     id: &str,
+    attempts: u32,
     failure: Option<&str>,
     now_ms: i64,
     then: Option<NewEvent>,
@@ -108,8 +109,8 @@ pub(super) fn finish(
         None => tx.execute("DELETE FROM async_events WHERE id = ?1", [id])?,
         Some(error) => tx.execute(
             "UPDATE async_events SET status = 'failed', lease_owner = NULL, last_error = ?2, \
-               finished_at_ms = ?3, next_attempt_at_ms = ?3 WHERE id = ?1",
-            params![id, error, now_ms],
+               finished_at_ms = ?3, next_attempt_at_ms = ?3, attempts = ?4 WHERE id = ?1",
+            params![id, error, now_ms, attempts],
         )?,
     };
     Ok(())

@@ -40,11 +40,20 @@ pub const DB_FILE: &str = "lamb.db";
 
 /// The registry in SQLite. One connection, serialized by a mutex: the
 /// control plane's writes are small and SQLite has one writer anyway.
-#[derive(Debug)]
 pub struct SqliteRegistry {
     conn: Mutex<Connection>,
     path: PathBuf,
     ctx: ArnContext,
+    /// Called after every enqueue committed (wakes the async worker).
+    on_enqueue: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SqliteRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRegistry")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteRegistry {
@@ -68,7 +77,13 @@ impl SqliteRegistry {
             conn: Mutex::new(conn),
             path: path.to_owned(),
             ctx,
+            on_enqueue: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets what runs after each enqueue has committed; the first call wins.
+    pub fn on_enqueue(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_enqueue.set(Box::new(f));
     }
 
     pub fn path(&self) -> &Path {
@@ -326,7 +341,11 @@ impl Registry for SqliteRegistry {
     }
 
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
-        self.write(|tx, ctx| misc::enqueue(tx, ctx, event))
+        let queued = self.write(|tx, ctx| misc::enqueue(tx, ctx, event))?;
+        if let Some(f) = self.on_enqueue.get() {
+            f();
+        }
+        Ok(queued)
     }
 
     fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
@@ -372,11 +391,12 @@ impl Registry for SqliteRegistry {
     fn finish_event(
         &self,
         id: &str,
+        attempts: u32,
         failure: Option<&str>,
         now_ms: i64,
         then: Option<NewEvent>,
     ) -> Result<(), StoreError> {
-        self.write(|tx, ctx| events::finish(tx, ctx, id, failure, now_ms, then))
+        self.write(|tx, ctx| events::finish(tx, ctx, id, attempts, failure, now_ms, then))
     }
 
     fn purge_failed_events(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -1,0 +1,221 @@
+"""Async invocations end to end: the durable queue, retries with back-off,
+destinations with Lambda's invocation record, event age expiry, the event
+invoke config API, `lamb events`, and no event lost when the daemon is
+killed with SIGKILL under async load (real daemon, real sandboxes)."""
+
+import json
+import os
+import re
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROLE, ROOT, Daemon, make_zip
+
+BUILD = ROOT / "rootfs" / "build"
+
+pytestmark = pytest.mark.skipif(
+    not (BUILD / "python3.11" / "usr").is_dir(),
+    reason="the runtime trees are not built (make rootfs)",
+)
+
+ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
+CGROUP_PARENT = "lamb-async-it"
+
+# Prints what it got (the destination's record, or the event) so the logs
+# are the record of every run; fails when the event says so.
+PY_APP = b'''
+import json
+def handler(event, context):
+    print("GOT " + json.dumps(event, sort_keys=True))
+    if isinstance(event, dict) and event.get("fail"):
+        raise ValueError("asked to fail")
+    return {"ok": event.get("n") if isinstance(event, dict) else None}
+'''
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if os.geteuid() != 0:
+        pytest.skip("root-only test: lamb serve runs as root only")
+    with tempfile.TemporaryDirectory(prefix="lamb-async-") as tmp:
+        d = Daemon(Path(tmp))
+        d.runtimes_dir = BUILD
+        # No freezing: a frozen sandbox (cgroup v1) holds up the clean-up that
+        # the spawner of a killed daemon does, and so the restart's sweep.
+        d.extra_args = ["--async-retry-delays", "1s,2s", "--cgroup-parent", CGROUP_PARENT,
+                        "--freeze-grace", "1h"]
+        d.start()
+        try:
+            yield d
+        finally:
+            if d.proc:
+                d.stop()
+
+
+@pytest.fixture(scope="module")
+def lam(engine):
+    return engine.lambda_client()
+
+
+def deploy(lam, name, **kw):
+    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": PY_APP})}, MemorySize=256, Timeout=10, **kw)
+
+
+def got(engine, name):
+    """Every event a function printed, parsed."""
+    out = engine.lamb("logs", name).stdout
+    return [json.loads(m) for m in re.findall(r"GOT (\{.*\})", out)]
+
+
+def wait_for(what, timeout=60, every=0.5):
+    deadline = time.time() + timeout
+    while True:
+        v = what()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(every)
+
+
+def send(lam, name, payload):
+    r = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload).encode())
+    assert r["StatusCode"] == 202
+    return r["ResponseMetadata"]["RequestId"]
+
+
+def test_event_invoke_config_api(lam):
+    deploy(lam, "a-cfg")
+    deploy(lam, "a-cfg-dest")
+    with pytest.raises(ClientError) as e:
+        lam.get_function_event_invoke_config(FunctionName="a-cfg")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    c = lam.put_function_event_invoke_config(FunctionName="a-cfg", MaximumRetryAttempts=1)
+    assert c["FunctionArn"] == ARN + "a-cfg:$LATEST" and c["MaximumRetryAttempts"] == 1
+    assert "MaximumEventAgeInSeconds" not in c
+    c = lam.update_function_event_invoke_config(
+        FunctionName="a-cfg", MaximumEventAgeInSeconds=300,
+        DestinationConfig={"OnFailure": {"Destination": ARN + "a-cfg-dest"}})
+    assert c["MaximumRetryAttempts"] == 1 and c["MaximumEventAgeInSeconds"] == 300
+    assert c["DestinationConfig"]["OnFailure"]["Destination"] == ARN + "a-cfg-dest"
+    got_c = lam.get_function_event_invoke_config(FunctionName="a-cfg")
+    assert got_c["MaximumEventAgeInSeconds"] == 300
+    listed = lam.list_function_event_invoke_configs(FunctionName="a-cfg")["FunctionEventInvokeConfigs"]
+    assert [x["FunctionArn"] for x in listed] == [ARN + "a-cfg:$LATEST"]
+    for bad in (dict(MaximumRetryAttempts=3), dict(MaximumEventAgeInSeconds=21601),
+                dict(DestinationConfig={"OnSuccess": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}}),
+                dict(DestinationConfig={"OnSuccess": {"Destination": ARN + "a-cfg"}})):
+        with pytest.raises(ClientError) as e:
+            lam.put_function_event_invoke_config(FunctionName="a-cfg", **bad)
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValueException", bad
+    lam.delete_function_event_invoke_config(FunctionName="a-cfg")
+    assert lam.list_function_event_invoke_configs(FunctionName="a-cfg")["FunctionEventInvokeConfigs"] == []
+
+
+def test_payload_limit(lam):
+    deploy(lam, "a-big")
+    big = b'"' + b"x" * (1024 * 1024) + b'"'
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName="a-big", InvocationType="Event", Payload=big)
+    assert e.value.response["Error"]["Code"] == "RequestTooLargeException"
+
+
+def test_success_goes_to_on_success(lam, engine):
+    deploy(lam, "a-ok")
+    deploy(lam, "a-ok-dest")
+    lam.put_function_event_invoke_config(
+        FunctionName="a-ok", DestinationConfig={"OnSuccess": {"Destination": ARN + "a-ok-dest"}})
+    rid = send(lam, "a-ok", {"n": 7})
+    recs = wait_for(lambda: got(engine, "a-ok-dest"))
+    rec = recs[0]
+    assert rec["version"] == "1.0" and rec["timestamp"].endswith("Z")
+    assert rec["requestContext"] == {"requestId": rid, "functionArn": ARN + "a-ok:$LATEST",
+                                     "condition": "Success", "approximateInvokeCount": 1}
+    assert rec["requestPayload"] == {"n": 7}
+    assert rec["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    assert rec["responsePayload"] == {"ok": 7}
+    assert got(engine, "a-ok") == [{"n": 7}]
+    wait_for(lambda: json.loads(engine.lamb("events", "a-ok", "--json").stdout)["Events"] == [])
+
+
+def test_failure_retries_then_on_failure(lam, engine):
+    deploy(lam, "a-fail")
+    deploy(lam, "a-fail-dest")
+    lam.put_function_event_invoke_config(
+        FunctionName="a-fail", DestinationConfig={"OnFailure": {"Destination": ARN + "a-fail-dest"}})
+    t0 = time.time()
+    rid = send(lam, "a-fail", {"fail": True, "n": 1})
+    rec = wait_for(lambda: got(engine, "a-fail-dest"), timeout=60)[0]
+    # Three runs (the first and two retries), 1 s then 2 s apart.
+    assert time.time() - t0 >= 3
+    assert len(got(engine, "a-fail")) == 3
+    ctx = rec["requestContext"]
+    assert ctx["requestId"] == rid and ctx["condition"] == "RetriesExhausted"
+    assert ctx["approximateInvokeCount"] == 3
+    assert rec["responseContext"]["functionError"] == "Unhandled"
+    assert rec["responsePayload"]["errorType"] == "ValueError"
+    # Kept as failed, listed by `lamb events`.
+    events = json.loads(engine.lamb("events", "a-fail", "--json").stdout)["Events"]
+    assert [(e["RequestId"], e["Status"], e["Attempts"]) for e in events] == [(rid, "failed", 3)]
+    assert "asked to fail" in events[0]["Error"]
+    table = engine.lamb("events", "a-fail").stdout
+    assert rid in table and "failed" in table
+
+
+def test_no_retries_when_configured(lam, engine):
+    deploy(lam, "a-once")
+    lam.put_function_event_invoke_config(FunctionName="a-once", MaximumRetryAttempts=0)
+    send(lam, "a-once", {"fail": True})
+    wait_for(lambda: json.loads(engine.lamb("events", "a-once", "--json").stdout)["Events"][0]["Status"] == "failed")
+    assert len(got(engine, "a-once")) == 1
+
+
+def test_throttled_events_wait_and_expire(lam, engine):
+    """Reserved concurrency 0 throttles every run: events wait (no attempt is
+    counted) until their maximum age, then go to OnFailure."""
+    deploy(lam, "a-old")
+    deploy(lam, "a-old-dest")
+    lam.put_function_concurrency(FunctionName="a-old", ReservedConcurrentExecutions=0)
+    lam.put_function_event_invoke_config(
+        FunctionName="a-old", MaximumEventAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": ARN + "a-old-dest"}})
+    rid = send(lam, "a-old", {"n": 1})
+    time.sleep(3)
+    events = json.loads(engine.lamb("events", "a-old", "--json").stdout)["Events"]
+    assert len(events) == 1 and events[0]["Attempts"] == 0 and events[0]["Status"] in ("queued", "running")
+    rec = wait_for(lambda: got(engine, "a-old-dest"), timeout=90, every=2)[0]
+    assert rec["requestContext"]["condition"] == "EventAgeExceeded"
+    assert rec["requestContext"]["requestId"] == rid
+    assert got(engine, "a-old") == []
+
+
+def test_kill_9_loses_nothing(lam, engine):
+    """Hundreds of events queued; the daemon is killed with SIGKILL while
+    they run; after a restart on the same data dir every one runs."""
+    deploy(lam, "a-many")
+    n = 300
+    for i in range(n):
+        send(lam, "a-many", {"n": i})
+    time.sleep(1.5)
+    engine.proc.send_signal(signal.SIGKILL)
+    engine.proc.wait()
+    engine.proc = None
+    # The daemon is down: its log files are the record.
+    text = "".join(f.read_text(errors="replace") for f in (engine.data_dir / "logs" / "a-many").rglob("*")
+                   if f.is_file())
+    before = {json.loads(m)["n"] for m in re.findall(r"GOT (\{.*\})", text)}
+    assert len(before) < n, "all ran before the kill; the test proves nothing"
+    # The dead daemon's spawner removes its sandboxes; then restart.
+    wait_for(lambda: not list(Path("/sys/fs/cgroup").glob(f"**/{CGROUP_PARENT}/lamb-*")), timeout=30)
+    engine.start()
+
+    def all_seen():
+        return {e["n"] for e in got(engine, "a-many")} == set(range(n))
+    wait_for(all_seen, timeout=240, every=2)
+    wait_for(lambda: json.loads(engine.lamb("events", "a-many", "--json").stdout)["Events"] == [], timeout=60)
