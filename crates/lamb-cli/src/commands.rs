@@ -104,8 +104,9 @@ pub fn run(c: &Client, opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<
         ClientCommand::Concurrency { name, value } => concurrency(c, opts, &name, &value),
         ClientCommand::Logs { name, follow } => logs(c, &name, follow),
         ClientCommand::Status => status(c, opts),
-        ClientCommand::Schedule(cmd) => crate::schedules::run(c, opts, cmd),
+        ClientCommand::Trigger(cmd) => crate::file_triggers::run(c, opts, cmd),
         ClientCommand::Events { name } => crate::events::run(c, opts, &name),
+        ClientCommand::Schedule(cmd) => crate::schedules::run(c, opts, cmd),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod client;
 mod commands;
 mod events;
+mod file_triggers;
 pub mod output;
 mod schedules;
 pub mod sigv4;
@@ -66,6 +67,9 @@ pub enum ClientCommand {
     },
     /// Show the daemon's state.
     Status,
+    /// File triggers: invoke a function for each new file in a directory.
+    #[command(subcommand)]
+    Trigger(file_triggers::TriggerCommand),
     /// List a function's queued, running and failed async events.
     Events { name: String },
     /// Schedules: invoke a function at a rate or on a cron expression.

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod file_triggers;
 pub mod filesystems;
 pub mod invoker;
 pub mod schedules;
@@ -34,6 +35,7 @@ use axum::Router;
 /// `GET /metrics`, which a Prometheus scraper reads unsigned.
 pub fn router(state: AppState) -> Router {
     api::routes()
+        .merge(file_triggers::routes())
         .merge(urls::routes())
         .merge(schedules::routes())
         .layer(DefaultBodyLimit::disable())

@@ -112,6 +112,7 @@ pub async fn serve(
     let state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
         .await
         .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
+    crate::file_triggers::start(&state);
     crate::events::start(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

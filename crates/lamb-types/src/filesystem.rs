@@ -133,7 +133,10 @@ mod tests {
             arn: access_point_arn(&ctx, "p"),
             local_mount_path: "/mnt/p".into(),
         };
-        assert_eq!(validate_file_system_configs(&ctx, std::slice::from_ref(&c)).unwrap(), vec!["p"]);
+        assert_eq!(
+            validate_file_system_configs(&ctx, std::slice::from_ref(&c)).unwrap(),
+            vec!["p"]
+        );
         assert!(validate_file_system_configs(&ctx, &[c.clone(), c]).is_err());
     }
 

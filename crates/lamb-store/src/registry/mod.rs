@@ -7,10 +7,12 @@
 //! [`StoreError::Lambda`] with Lambda's exception (not found, conflict,
 //! `RevisionId` mismatch).
 
+mod file_triggers;
 mod records;
 mod sqlite;
 mod triggers;
 
+pub use file_triggers::{FileTriggerRecord, NewFileTrigger};
 pub use records::{
     AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
@@ -203,4 +205,13 @@ pub trait Registry: TriggerRegistry + Send + Sync {
     /// Sum of `CodeSize` over every version and layer version
     /// (`AccountUsage.TotalCodeSize`).
     fn total_code_size(&self) -> Result<u64, StoreError>;
+
+    // File triggers.
+
+    /// Stores a file trigger of an existing function.
+    fn create_file_trigger(&self, new: NewFileTrigger) -> Result<FileTriggerRecord, StoreError>;
+    /// Every file trigger, oldest first.
+    fn list_file_triggers(&self) -> Result<Vec<FileTriggerRecord>, StoreError>;
+    /// Deletes one by id; not found when there is none.
+    fn delete_file_trigger(&self, id: &str) -> Result<(), StoreError>;
 }

@@ -10,6 +10,7 @@
 
 mod aliases;
 mod events;
+mod file_triggers;
 mod functions;
 mod layers;
 mod misc;
@@ -413,5 +414,20 @@ impl Registry for SqliteRegistry {
 
     fn total_code_size(&self) -> Result<u64, StoreError> {
         self.read(|tx, _| misc::total_code_size(tx))
+    }
+
+    fn create_file_trigger(
+        &self,
+        new: crate::registry::NewFileTrigger,
+    ) -> Result<crate::registry::FileTriggerRecord, StoreError> {
+        self.write(|tx, ctx| file_triggers::create(tx, ctx, new))
+    }
+
+    fn list_file_triggers(&self) -> Result<Vec<crate::registry::FileTriggerRecord>, StoreError> {
+        self.read(|tx, _| file_triggers::list(tx))
+    }
+
+    fn delete_file_trigger(&self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| file_triggers::delete(tx, id))
     }
 }

@@ -126,9 +126,23 @@ CREATE TABLE schedules (
 ) STRICT;
 "#;
 
+/// File triggers (`lamb trigger add`), removed with their function.
+const V5: &str = r#"
+CREATE TABLE file_triggers (
+    id         TEXT PRIMARY KEY NOT NULL,
+    function   TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier  TEXT NOT NULL,
+    filesystem TEXT NOT NULL,
+    dir        TEXT NOT NULL,
+    prefix     TEXT NOT NULL,
+    suffix     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,55 @@
+//! File triggers: stored, listed, removed, gone with their function, kept
+//! across a reopen.
+
+use lamb_store::{CodeDigest, CodeInfo, NewFileTrigger, NewFunction, Registry, SqliteRegistry};
+use lamb_types::{ArnContext, FunctionSpec};
+
+fn create(reg: &SqliteRegistry, name: &str) {
+    reg.create_function(NewFunction {
+        name: name.into(),
+        spec: FunctionSpec {
+            role: "arn:aws:iam::123456789012:role/r".into(),
+            runtime: Some("provided.al2023".into()),
+            handler: Some("bootstrap".into()),
+            ..Default::default()
+        },
+        code: CodeInfo {
+            digest: CodeDigest::of(name.as_bytes()),
+            code_size: 1,
+            unzipped_size: 1,
+        },
+        publish: false,
+    })
+    .unwrap();
+}
+
+fn trigger(function: &str) -> NewFileTrigger {
+    NewFileTrigger {
+        function: function.into(),
+        qualifier: "$LATEST".into(),
+        filesystem: "photos".into(),
+        dir: "in".into(),
+        prefix: "".into(),
+        suffix: ".ppm".into(),
+    }
+}
+
+#[test]
+fn round_trip_and_cascade() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    assert!(reg.create_file_trigger(trigger("nope")).is_err());
+    create(&reg, "a");
+    create(&reg, "b");
+    let ta = reg.create_file_trigger(trigger("a")).unwrap();
+    let tb = reg.create_file_trigger(trigger("b")).unwrap();
+    assert_eq!(ta.suffix, ".ppm");
+    assert_eq!(reg.list_file_triggers().unwrap().len(), 2);
+    reg.delete_file_trigger(&ta.id).unwrap();
+    assert!(reg.delete_file_trigger(&ta.id).is_err());
+    drop(reg);
+    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    assert_eq!(reg.list_file_triggers().unwrap(), vec![tb]);
+    reg.delete_function("b", None).unwrap();
+    assert!(reg.list_file_triggers().unwrap().is_empty());
+}
