@@ -10,6 +10,7 @@ pub mod auth;
 pub mod credentials;
 pub mod engine;
 pub mod error;
+pub mod esm;
 pub mod events;
 pub mod file_triggers;
 pub mod filesystems;
@@ -36,6 +37,7 @@ use axum::Router;
 pub fn router(state: AppState) -> Router {
     api::routes()
         .merge(file_triggers::routes())
+        .merge(esm::routes())
         .merge(urls::routes())
         .merge(schedules::routes())
         .layer(DefaultBodyLimit::disable())

@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub async_retry_delays: Vec<std::time::Duration>,
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
+    /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
+    pub brokers: crate::esm::Brokers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         started: Instant::now(),
         events,
         filesystems: config.filesystems.clone(),
+        brokers: config.brokers.clone(),
     }))
 }
 
@@ -113,6 +116,7 @@ pub async fn serve(
         .await
         .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
     crate::file_triggers::start(&state);
+    crate::esm::start(&state);
     crate::events::start(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

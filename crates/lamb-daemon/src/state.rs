@@ -28,6 +28,8 @@ pub struct Shared {
     pub events: Arc<crate::events::EventQueue>,
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
+    /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
+    pub brokers: crate::esm::Brokers,
 }
 
 impl std::ops::Deref for AppState {

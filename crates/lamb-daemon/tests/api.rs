@@ -31,6 +31,7 @@ fn env() -> Env {
         concurrency_limit: 1000,
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
+        brokers: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.
@@ -228,9 +229,12 @@ async fn authentication_failures_are_403() {
 #[tokio::test]
 async fn unknown_operations_are_named() {
     let e = env();
-    let (s, v, _) = api(&e, "POST", "/2015-03-31/event-source-mappings/", json!({})).await;
+    let (s, v, _) = api(&e, "PUT", "/2019-09-30/functions/f/provisioned-concurrency", json!({})).await;
     assert_eq!(s, 501);
-    assert!(v["message"].as_str().unwrap().contains("CreateEventSourceMapping"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("PutProvisionedConcurrencyConfig"));
     let (s, v, h) = api(&e, "GET", "/nowhere", Value::Null).await;
     assert_eq!(s, 400);
     assert_eq!(h["x-amzn-errortype"], "UnknownOperationException");

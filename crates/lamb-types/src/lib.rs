@@ -10,6 +10,7 @@ pub mod alias;
 pub mod arn;
 pub mod blob;
 pub mod error;
+pub mod esm;
 pub mod filesystem;
 pub mod function;
 pub mod function_url;

@@ -65,6 +65,11 @@ pub struct Args {
     /// a group-writable default ACL so that every sandbox can write to it.
     #[arg(long = "filesystem", value_name = "NAME=PATH")]
     filesystems: Vec<String>,
+    /// A RabbitMQ broker event source mappings may read, named in their
+    /// `EventSourceArn` as `arn:aws:mq:<region>:<account>:broker:NAME:<id>`
+    /// (NAME=amqp://USER:PASS@HOST:PORT[/VHOST]; repeatable).
+    #[arg(long = "rabbitmq", value_name = "NAME=URL")]
+    rabbitmq: Vec<String>,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -113,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
     filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
+    let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
@@ -133,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         concurrency_limit: args.concurrency_limit,
         async_retry_delays: args.async_retry_delays,
         filesystems,
+        brokers,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -214,4 +214,21 @@ pub trait Registry: TriggerRegistry + Send + Sync {
     fn list_file_triggers(&self) -> Result<Vec<FileTriggerRecord>, StoreError>;
     /// Deletes one by id; not found when there is none.
     fn delete_file_trigger(&self, id: &str) -> Result<(), StoreError>;
+
+    // Event source mappings.
+
+    /// Stores a new mapping (`create`) or replaces one, of `function`.
+    fn put_event_source_mapping(
+        &self,
+        function: &str,
+        mapping: &lamb_types::esm::EventSourceMappingConfiguration,
+        create: bool,
+    ) -> Result<(), StoreError>;
+    fn get_event_source_mapping(
+        &self,
+        uuid: &str,
+    ) -> Result<lamb_types::esm::EventSourceMappingConfiguration, StoreError>;
+    /// Every mapping, oldest first.
+    fn list_event_source_mappings(&self) -> Result<Vec<lamb_types::esm::EventSourceMappingConfiguration>, StoreError>;
+    fn delete_event_source_mapping(&self, uuid: &str) -> Result<(), StoreError>;
 }

@@ -9,6 +9,7 @@
 //! Control-plane writes are few, so one fsync per commit costs little.
 
 mod aliases;
+mod esm;
 mod events;
 mod file_triggers;
 mod functions;
@@ -429,5 +430,29 @@ impl Registry for SqliteRegistry {
 
     fn delete_file_trigger(&self, id: &str) -> Result<(), StoreError> {
         self.write(|tx, _| file_triggers::delete(tx, id))
+    }
+
+    fn put_event_source_mapping(
+        &self,
+        function: &str,
+        mapping: &lamb_types::esm::EventSourceMappingConfiguration,
+        create: bool,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, ctx| esm::put(tx, ctx, function, mapping, create))
+    }
+
+    fn get_event_source_mapping(
+        &self,
+        uuid: &str,
+    ) -> Result<lamb_types::esm::EventSourceMappingConfiguration, StoreError> {
+        self.read(|tx, _| esm::get(tx, uuid))
+    }
+
+    fn list_event_source_mappings(&self) -> Result<Vec<lamb_types::esm::EventSourceMappingConfiguration>, StoreError> {
+        self.read(|tx, _| esm::list(tx))
+    }
+
+    fn delete_event_source_mapping(&self, uuid: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| esm::delete(tx, uuid))
     }
 }

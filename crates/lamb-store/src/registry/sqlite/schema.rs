@@ -140,9 +140,19 @@ CREATE TABLE file_triggers (
 ) STRICT;
 "#;
 
+/// Event source mappings (RabbitMQ queues), removed with their function.
+const V6: &str = r#"
+CREATE TABLE event_source_mappings (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid     TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    config   TEXT NOT NULL
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,66 @@
+//! Event source mappings, kept whole as their JSON configuration.
+
+use super::functions::require_function;
+use super::{from_json, to_json};
+use crate::error::StoreError;
+use lamb_types::esm::EventSourceMappingConfiguration;
+use lamb_types::{ArnContext, LambdaError};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+pub(super) fn not_found(uuid: &str) -> StoreError {
+    LambdaError::not_found(format!(
+        "The resource you requested does not exist. (Event source mapping {uuid})"
+    ))
+    .into()
+}
+
+pub(super) fn put(
+    tx: &Transaction<'_>,
+    ctx: &ArnContext,
+    function: &str,
+    m: &EventSourceMappingConfiguration,
+    create: bool,
+) -> Result<(), StoreError> {
+    require_function(tx, ctx, function)?;
+    let json = to_json(m)?;
+    if create {
+        tx.execute(
+            "INSERT INTO event_source_mappings (uuid, function, config) VALUES (?1, ?2, ?3)",
+            params![m.uuid, function, json],
+        )?;
+    } else if tx.execute(
+        "UPDATE event_source_mappings SET function = ?2, config = ?3 WHERE uuid = ?1",
+        params![m.uuid, function, json],
+    )? == 0
+    {
+        return Err(not_found(&m.uuid));
+    }
+    Ok(())
+}
+
+pub(super) fn get(tx: &Transaction<'_>, uuid: &str) -> Result<EventSourceMappingConfiguration, StoreError> {
+    let json: String = tx
+        .query_row(
+            "SELECT config FROM event_source_mappings WHERE uuid = ?1",
+            [uuid],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| not_found(uuid))?;
+    from_json("event_source_mappings", &json)
+}
+
+pub(super) fn list(tx: &Transaction<'_>) -> Result<Vec<EventSourceMappingConfiguration>, StoreError> {
+    let mut stmt = tx.prepare("SELECT config FROM event_source_mappings ORDER BY seq")?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.iter().map(|j| from_json("event_source_mappings", j)).collect()
+}
+
+pub(super) fn delete(tx: &Transaction<'_>, uuid: &str) -> Result<(), StoreError> {
+    if tx.execute("DELETE FROM event_source_mappings WHERE uuid = ?1", [uuid])? == 0 {
+        return Err(not_found(uuid));
+    }
+    Ok(())
+}
