@@ -505,8 +505,10 @@ impl Sandbox {
 
     /// Kills every process of the sandbox; [`Sandbox::wait`] then returns promptly.
     pub fn kill(&mut self) -> Result<()> {
-        if self.frozen && self.cgroups.version() == CgroupVersion::V1 {
-            // A v1-frozen task does not act on SIGKILL until thawed.
+        if self.cgroups.version() == CgroupVersion::V1 {
+            // A v1-frozen task does not act on SIGKILL until thawed, and the
+            // sandbox may have been frozen by another process (the daemon
+            // freezes what its spawner created), so thaw whatever the flag says.
             self.thaw()?;
         }
         if self.exit.is_none() {

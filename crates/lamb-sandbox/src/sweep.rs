@@ -15,15 +15,21 @@ pub struct SweepReport {
     pub cgroups_removed: usize,
     pub mounts_detached: usize,
     pub paths_removed: usize,
+    /// Sandbox cgroups that could not be cleaned, with why; the sweep goes on past them.
+    pub failed: Vec<String>,
 }
 
 pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, new_root: &Path) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     for name in cgroups.list()? {
-        report.processes_killed += cgroups.procs(&name)?.len();
-        cgroups.kill_all(&name)?;
-        cgroups.remove(&name)?;
-        report.cgroups_removed += 1;
+        report.processes_killed += cgroups.procs(&name).map(|p| p.len()).unwrap_or(0);
+        match cgroups.kill_all(&name).and_then(|()| cgroups.remove(&name)) {
+            Ok(()) => report.cgroups_removed += 1,
+            Err(err) => {
+                tracing::warn!(cgroup = %name, error = %err, "the sweep could not remove a sandbox cgroup");
+                report.failed.push(format!("{name}: {err}"));
+            }
+        }
     }
     report.mounts_detached = detach_mounts_under(state_dir)?;
     report.paths_removed = remove_stale_paths(state_dir, new_root)?;

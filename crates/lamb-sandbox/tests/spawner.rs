@@ -98,6 +98,8 @@ fn spawner_owner_process() {
         println!("pid {}", sandbox.pid());
         sandboxes.push(sandbox);
     }
+    // The daemon freezes idle sandboxes itself; the spawner must still kill them.
+    sandboxes[0].freeze().unwrap();
     println!("ready");
     std::thread::sleep(Duration::from_secs(600));
 }

@@ -155,21 +155,44 @@ impl CgroupBackend for CgroupV1 {
     }
 
     fn procs(&self, name: &str) -> Result<Vec<i32>> {
-        files::read_pids(&self.freezer.join(name).join("cgroup.procs"))
+        // Every hierarchy lists the same processes; a half-removed cgroup may
+        // have lost some directories, so take the union.
+        let mut pids = Vec::new();
+        for dir in self.dirs(name) {
+            for pid in files::read_pids(&dir.join("cgroup.procs"))? {
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        Ok(pids)
     }
 
     fn kill_all(&self, name: &str) -> Result<()> {
-        // Freeze first so nothing forks between reading the list and the kill;
-        // frozen tasks die once thawed.
-        let frozen = self.freeze(name).is_ok();
-        let result = poll_until(SETTLE_TIMEOUT, || {
+        // Freeze first so nothing forks between reading the list and the
+        // kill; frozen tasks act on SIGKILL once thawed. A cgroup half removed
+        // by a dying process may lack its freezer directory: kill anyway.
+        let has_freezer = self.freezer.join(name).is_dir();
+        if has_freezer {
+            let _ = self.freeze(name);
+        }
+        files::kill_pids(&self.procs(name)?);
+        if has_freezer {
+            self.thaw(name)?;
+        }
+        let emptied = poll_until(SETTLE_TIMEOUT, || {
             let pids = self.procs(name)?;
             files::kill_pids(&pids);
-            Ok(pids.is_empty() || frozen)
-        });
-        let thawed = self.thaw(name);
-        result?;
-        thawed
+            Ok(pids.is_empty())
+        })?;
+        if emptied {
+            Ok(())
+        } else {
+            Err(cgroup_err("kill", self.freezer.join(name))(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "processes survived SIGKILL",
+            )))
+        }
     }
 
     fn remove(&self, name: &str) -> Result<()> {
