@@ -16,7 +16,7 @@ LISTEN ?= 127.0.0.1:9080
 STAMPS := .make
 
 # Debian packages the build, the tests and the benchmark use.
-APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server
 
 .PHONY: all build release rootfs test unit-test integration-test lint bench run install deps examples clean-state
 
@@ -45,9 +45,10 @@ release:
 rootfs: deps
 	rootfs/build.sh
 
-## examples: the compiled example functions (the static provided bootstrap)
+## examples: the compiled example functions (the static C and the Rust provided bootstraps)
 examples: deps
-	@if [ -x examples/hello-provided/build.sh ]; then examples/hello-provided/build.sh; fi
+	examples/hello-provided/build.sh
+	examples/hello-rust/build.sh
 
 test: deps rootfs build examples unit-test integration-test
 

@@ -153,6 +153,21 @@ def test_provided_static_bootstrap_cold_then_warm(lam):
     assert counts == [1, 2, 3]
 
 
+def test_provided_bootstrap_built_with_the_aws_rust_runtime(lam):
+    """examples/hello-rust: an unmodified public runtime library (lambda_runtime)."""
+    built = EXAMPLES / "hello-rust" / "build" / "bootstrap"
+    if not built.exists():
+        pytest.skip("examples/hello-rust is not built (make examples)")
+    deploy(lam, "e-rust", "provided.al2023", "bootstrap", zip_dir(built.parent), MemorySize=128)
+    bodies = [call(lam, "e-rust", {"name": n})[1] for n in ("Ada", "Lin", "Bo")]
+    assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, Lin!", "Hello, Bo!"]
+    assert [b["invocations"] for b in bodies] == [1, 2, 3], "warm reuse"
+    assert all(b["function"] == "e-rust" for b in bodies)
+    r, body = call(lam, "e-rust", {"name": "Cy", "fail": True})
+    assert r["FunctionError"] == "Unhandled"
+    assert "asked to fail for Cy" in body["errorMessage"], body
+
+
 def test_provided_headers_env_and_client_context(lam):
     deploy(lam, "e-bash", "provided.al2", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=128)
     ctx = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
