@@ -13,6 +13,8 @@ fn errno_name() -> String {
         Some(libc::EAGAIN) => "EAGAIN".into(),
         Some(libc::ENOSPC) => "ENOSPC".into(),
         Some(libc::EINVAL) => "EINVAL".into(),
+        Some(libc::ESRCH) => "ESRCH".into(),
+        Some(libc::ENOSYS) => "ENOSYS".into(),
         _ => format!("{err}"),
     }
 }
@@ -78,6 +80,13 @@ fn main() {
             Err(e) => println!("{}", name_of(&e)),
         },
         "hog" => hog(arg(1).parse().unwrap_or(1024)),
+        "denied-syscalls" => denied_syscalls(),
+        "peek" => peek(arg(1).parse().unwrap_or(1)),
+        "kill" => {
+            // SAFETY: kill(2) with integers.
+            let ret = unsafe { libc::kill(arg(1).parse().unwrap_or(1), libc::SIGKILL) };
+            report(ret as libc::c_long);
+        }
         "fork-bomb" => fork_bomb(),
         "ids" => {
             // SAFETY: getters with no arguments.
@@ -98,6 +107,55 @@ fn name_of(e: &std::io::Error) -> String {
         Some(libc::EPERM) => "EPERM".into(),
         Some(libc::ENOSPC) => "ENOSPC".into(),
         _ => e.to_string(),
+    }
+}
+
+/// Calls every system call of the seccomp deny list with zero arguments and
+/// prints those that did not fail with EPERM; then the two special cases.
+fn denied_syscalls() {
+    let mut allowed = Vec::new();
+    for &nr in lamb_sandbox::seccomp::DENIED {
+        // SAFETY: the filter answers before the kernel looks at the (zero) arguments.
+        let ret = unsafe { libc::syscall(nr, 0, 0, 0, 0, 0, 0) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if ret >= 0 || errno != Some(libc::EPERM) {
+            allowed.push(nr.to_string());
+        }
+    }
+    println!("not refused: [{}]", allowed.join(","));
+    // SAFETY: clone3 with a NULL argument: the filter answers ENOSYS first.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, 0, 0) };
+    println!("clone3: {}", if ret < 0 { errno_name() } else { "ok".into() });
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let seccomp = status
+        .lines()
+        .find(|l| l.starts_with("Seccomp:"))
+        .unwrap_or("Seccomp: ?");
+    println!("{}", seccomp.split_whitespace().collect::<Vec<_>>().join(" "));
+}
+
+/// Tries to read another process's memory.
+fn peek(pid: i32) {
+    let mut buf = [0u8; 16];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: 0x400000 as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: the local iovec points at our own buffer; the remote one is only read by the kernel.
+    let ret = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if ret < 0 {
+        let name = match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESRCH) => "ESRCH".to_string(),
+            Some(libc::EPERM) => "EPERM".to_string(),
+            _ => errno_name(),
+        };
+        println!("{name}");
+    } else {
+        println!("ok");
     }
 }
 

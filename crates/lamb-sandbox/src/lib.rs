@@ -25,7 +25,7 @@ mod error;
 pub mod oci;
 mod plan;
 mod sandbox;
-mod seccomp;
+pub mod seccomp;
 pub mod spawner;
 pub mod spec;
 mod sweep;

@@ -42,7 +42,7 @@ const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
     | 0x80) as u32; // CLONE_NEWTIME
 
 /// System calls refused outright with `EPERM`.
-const DENIED: &[c_long] = &[
+pub const DENIED: &[c_long] = &[
     // Mounts and root changes.
     libc::SYS_mount,
     libc::SYS_umount2,
