@@ -12,6 +12,9 @@
 //! which the parent reads as success.
 //!
 //! The steps, in order (docs/sandbox.md explains each one):
+//!  0. in a user namespace only: wait until the parent has written the id
+//!     maps (and, on cgroup v1, moved us into the cgroup), then become the
+//!     namespace's root, which is an unprivileged uid outside;
 //!  1. die with the parent, if asked;
 //!  2. join the cgroup (v1; on v2 the clone already placed us) and unshare the
 //!     cgroup namespace, so the sandbox sees its own cgroup as the root;
@@ -60,10 +63,12 @@ pub enum Step {
     Seccomp,
     Chdir,
     Exec,
+    WaitForParent,
+    UserNamespaceRoot,
 }
 
 impl Step {
-    const ALL: [Step; 25] = [
+    const ALL: [Step; 27] = [
         Step::ParentDeathSignal,
         Step::ResetSignals,
         Step::JoinNetwork,
@@ -89,6 +94,8 @@ impl Step {
         Step::Seccomp,
         Step::Chdir,
         Step::Exec,
+        Step::WaitForParent,
+        Step::UserNamespaceRoot,
     ];
 
     pub(crate) fn from_u32(value: u32) -> Option<Step> {
@@ -157,6 +164,9 @@ pub(crate) enum RootOp {
 #[derive(Debug)]
 pub(crate) struct ChildPlan {
     pub error_fd: RawFd,
+    /// In a user namespace: the read end of the pipe the parent releases us
+    /// through, and its write end (ours to close); both -1 otherwise.
+    pub sync_fds: [RawFd; 2],
     pub kill_on_parent_death: bool,
     /// v1 `cgroup.procs` files to write `0` to; empty when the clone joined the cgroup.
     pub cgroup_procs: Vec<CString>,
@@ -223,10 +233,13 @@ pub(crate) unsafe fn run(plan: &ChildPlan) -> ! {
     }
 }
 
-/// Steps 1-9; returns only when something failed (or when `execve` itself failed).
+/// Steps 0-9; returns only when something failed (or when `execve` itself failed).
 fn setup(plan: &ChildPlan) -> StepResult {
     // SAFETY: umask only changes this process's file mode mask.
     unsafe { libc::umask(0) };
+    if plan.sync_fds[0] >= 0 {
+        enter_user_namespace(plan)?;
+    }
     if plan.kill_on_parent_death {
         // SAFETY: prctl with integer arguments.
         check(Step::ParentDeathSignal, unsafe {
@@ -255,6 +268,43 @@ fn setup(plan: &ChildPlan) -> StepResult {
     // C strings owned by `plan`, which outlives this call.
     unsafe { libc::execve(plan.argv[0].as_ptr(), plan.argv_ptrs.as_ptr(), plan.envp_ptrs.as_ptr()) };
     Err((Step::Exec, errno()))
+}
+
+/// Step 0: until the parent writes `uid_map` and `gid_map`, every id here is
+/// unmapped and `setresuid` would fail. Released, we switch to uid and gid 0
+/// of the namespace: the clone left us with the host's root as our real
+/// credentials (only the capabilities moved to the new namespace), and the
+/// set-up must run as the mapped, unprivileged outside uid, so that host files
+/// are reached with that uid's permissions, not root's.
+fn enter_user_namespace(plan: &ChildPlan) -> StepResult {
+    let [read_end, write_end] = plan.sync_fds;
+    let mut byte = 0u8;
+    // SAFETY: close/read on descriptors the parent gave us, into a one-byte local.
+    unsafe {
+        // Our copy of the write end would keep the pipe open if the parent died.
+        libc::close(write_end);
+        loop {
+            let n = libc::read(read_end, (&mut byte as *mut u8).cast(), 1);
+            if n == 1 {
+                break;
+            }
+            if n == 0 {
+                return Err((Step::WaitForParent, libc::EPIPE));
+            }
+            if errno() != libc::EINTR {
+                return Err((Step::WaitForParent, errno()));
+            }
+        }
+        libc::close(read_end);
+        check(
+            Step::UserNamespaceRoot,
+            libc::syscall(libc::SYS_setresgid, 0, 0, 0) as c_int,
+        )?;
+        check(
+            Step::UserNamespaceRoot,
+            libc::syscall(libc::SYS_setresuid, 0, 0, 0) as c_int,
+        )
+    }
 }
 
 /// Signal dispositions and the mask survive `execve`: a Rust parent ignores

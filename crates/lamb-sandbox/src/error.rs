@@ -33,6 +33,12 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
+    #[error("setting up the user namespace failed at {path}: {source}")]
+    UserNamespace {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("talking to the sandbox process failed: {0}")]
     Sync(#[source] io::Error),
     #[error("waiting for the sandbox process failed: {0}")]

@@ -36,7 +36,7 @@ pub use child::Step;
 pub use error::{Result, SandboxError};
 pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 pub use spawner::{RemoteSandbox, Spawner};
-pub use spec::{CpuLimit, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
 
 /// The prefix of every cgroup and path a sandbox creates, so a sweep can find them.
 pub const SANDBOX_PREFIX: &str = "lamb-";

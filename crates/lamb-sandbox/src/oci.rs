@@ -159,6 +159,7 @@ fn mounts(spec: &SandboxSpec) -> Result<Vec<Mount>> {
 }
 
 fn linux(spec: &SandboxSpec) -> Result<oci_spec::runtime::Linux> {
+    let user = spec.user_namespace.map(|_| LinuxNamespaceType::User);
     let namespaces = [
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Pid,
@@ -168,6 +169,7 @@ fn linux(spec: &SandboxSpec) -> Result<oci_spec::runtime::Linux> {
         LinuxNamespaceType::Cgroup,
     ]
     .into_iter()
+    .chain(user)
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build().map_err(oci_err))
     .collect::<Result<Vec<_>>>()?;
     let limits = &spec.limits;
@@ -196,7 +198,21 @@ fn linux(spec: &SandboxSpec) -> Result<oci_spec::runtime::Linux> {
         )
         .build()
         .map_err(oci_err)?;
-    LinuxBuilder::default()
+    let mut builder = LinuxBuilder::default();
+    if let Some(map) = &spec.user_namespace {
+        let mapping = |host_id: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(host_id)
+                .size(map.size)
+                .build()
+                .map_err(oci_err)
+        };
+        builder = builder
+            .uid_mappings(vec![mapping(map.outside_uid_base)?])
+            .gid_mappings(vec![mapping(map.outside_gid_base)?]);
+    }
+    builder
         .namespaces(namespaces)
         .resources(resources)
         .masked_paths(vec![

@@ -39,6 +39,9 @@ const DEV_LINKS: [(&str, &str); 5] = [
 /// The descriptors a child gets, as raw numbers owned by the caller during the clone.
 pub(crate) struct ChildFds {
     pub error_fd: RawFd,
+    /// The read end of the pipe the child waits on while the parent writes its
+    /// id maps, and the write end the child closes; both -1 without a user namespace.
+    pub sync: [RawFd; 2],
     /// A prepared network namespace, or -1.
     pub netns_fd: RawFd,
     pub stdio: [RawFd; 3],
@@ -100,8 +103,16 @@ pub(crate) fn build(
             .chain(std::iter::once(std::ptr::null()))
             .collect::<Vec<_>>()
     };
+    // In a user namespace the child is not root outside, so cannot write a v1
+    // `cgroup.procs`: the parent moves it while the child waits for its id maps.
+    let cgroup_procs = if spec.user_namespace.is_some() {
+        &[]
+    } else {
+        cgroup_procs
+    };
     Ok(ChildPlan {
         error_fd: fds.error_fd,
+        sync_fds: fds.sync,
         kill_on_parent_death: spec.kill_on_parent_death,
         cgroup_procs: cgroup_procs.iter().map(|p| path_cstring(p)).collect::<Result<_>>()?,
         root_ops: root_ops(spec, &dirs)?,
@@ -156,13 +167,18 @@ fn root_ops(spec: &SandboxSpec, dirs: &RootDirs<'_>) -> Result<Vec<RootOp>> {
     )?);
     let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     ops.push(mount("proc", &root.join("proc"), "proc", no_exec, "")?);
-    ops.extend(dev_ops(&root.join("dev"))?);
+    ops.extend(dev_ops(&root.join("dev"), spec.user_namespace.is_some())?);
     Ok(ops)
 }
 
 /// A minimal `/dev`: a small tmpfs with the usual nodes and links, `pts` and
 /// `shm`, then made read-only.
-fn dev_ops(dev: &Path) -> Result<Vec<RootOp>> {
+///
+/// In a user namespace `mknod` of a device is refused, and a node on a tmpfs
+/// mounted there would not open anyway (the kernel marks such a superblock
+/// nodev), so the host's own nodes are bound onto empty files instead: a bind
+/// keeps the host's superblock, where devices work.
+fn dev_ops(dev: &Path, user_namespace: bool) -> Result<Vec<RootOp>> {
     let mut ops = vec![mount(
         "tmpfs",
         dev,
@@ -171,11 +187,28 @@ fn dev_ops(dev: &Path) -> Result<Vec<RootOp>> {
         DEV_TMPFS_OPTIONS,
     )?];
     for (name, major, minor) in DEVICES {
-        ops.push(RootOp::Mknod {
-            path: path_cstring(&dev.join(name))?,
-            mode: libc::S_IFCHR | 0o666,
-            dev: libc::makedev(major, minor),
-        });
+        let path = path_cstring(&dev.join(name))?;
+        if user_namespace {
+            // mknod of a regular file needs no capability.
+            ops.push(RootOp::Mknod {
+                path: path.clone(),
+                mode: libc::S_IFREG | 0o666,
+                dev: 0,
+            });
+            ops.push(RootOp::Mount {
+                source: path_cstring(&Path::new("/dev").join(name))?,
+                target: path,
+                fstype: None,
+                flags: libc::MS_BIND,
+                data: None,
+            });
+        } else {
+            ops.push(RootOp::Mknod {
+                path,
+                mode: libc::S_IFCHR | 0o666,
+                dev: libc::makedev(major, minor),
+            });
+        }
     }
     for (name, target) in DEV_LINKS {
         ops.push(RootOp::Symlink {

@@ -12,7 +12,7 @@ use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget}
 use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
 use crate::plan::{self, ChildFds, RootDirs};
-use crate::spec::SandboxSpec;
+use crate::spec::{IdMapping, SandboxSpec};
 use crate::SANDBOX_PREFIX;
 
 /// Where a [`Sandboxer`] keeps its state and cgroups.
@@ -171,10 +171,30 @@ impl Sandboxer {
         };
         let (error_read, error_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Sync(e.into()))?;
+        let sync = match spec.user_namespace {
+            Some(_) => {
+                Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Sync(e.into()))?)
+            }
+            None => None,
+        };
         let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
-        let netns = self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        // A prepared network namespace belongs to the host's user namespace,
+        // and entering it needs CAP_SYS_ADMIN there, which a process inside a
+        // new user namespace never has: setns after the clone fails. Joining
+        // it before the clone (on the spawner's thread) would work, but would
+        // leave the sandbox in a network namespace whose owner is the host:
+        // with a user namespace the clone makes its own, owned by the
+        // sandbox's namespace, and the pool is left for sandboxes without one.
+        let netns = if spec.user_namespace.is_none() {
+            self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        } else {
+            None
+        };
         let fds = ChildFds {
             error_fd: error_write.as_raw_fd(),
+            sync: sync
+                .as_ref()
+                .map_or([-1, -1], |(read, write)| [read.as_raw_fd(), write.as_raw_fd()]),
             netns_fd: raw(&netns),
             stdio: [raw(&io.stdin), raw(&io.stdout), raw(&io.stderr)],
             extra: io.extra_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
@@ -184,11 +204,19 @@ impl Sandboxer {
             top_layer,
         };
         let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
-        let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some())?;
+        let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some(), spec.user_namespace.is_some())?;
         drop(netns);
         // The child holds its own copies now; closing ours lets the pipe reach EOF at exec.
         drop(error_write);
         drop(io);
+        if let (Some(map), Some((sync_read, sync_write))) = (&spec.user_namespace, sync) {
+            drop(sync_read);
+            if let Err(err) = release_into_user_namespace(pid, map, procs, sync_write) {
+                let _ = kill_through_pidfd(pidfd.as_fd());
+                reap(pid);
+                return Err(err);
+            }
+        }
         match read_report(&error_read) {
             Ok(None) => Ok((pid, pidfd)),
             Ok(Some(report)) => {
@@ -297,6 +325,28 @@ fn new_network_namespace() -> io::Result<OwnedFd> {
     Ok(made?.into())
 }
 
+/// The parent's half of a user namespace's start, while the child waits on
+/// the sync pipe: on cgroup v1 it moves the child into its cgroup (the child,
+/// unprivileged outside, may not), writes the id maps, then releases it.
+///
+/// `setgroups` is left at `allow`: a parent with `CAP_SETGID` in the host's
+/// namespace may write `gid_map` without denying it first, and the child
+/// needs `setgroups` to drop root's supplementary groups for its own one.
+fn release_into_user_namespace(pid: i32, map: &IdMapping, procs: &[PathBuf], release: OwnedFd) -> Result<()> {
+    let write = |path: PathBuf, content: String| {
+        // One write(2): the kernel takes a map in a single write only.
+        fs::write(&path, content).map_err(|source| SandboxError::UserNamespace { path, source })
+    };
+    for file in procs {
+        write(file.clone(), pid.to_string())?;
+    }
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    write(proc_dir.join("uid_map"), map.uid_map())?;
+    write(proc_dir.join("gid_map"), map.gid_map())?;
+    nix::unistd::write(&release, &[1]).map_err(|e| SandboxError::Sync(e.into()))?;
+    Ok(())
+}
+
 /// `lamb-` and 16 random hex digits: unique, and recognisable by the sweep.
 fn new_id() -> String {
     format!("{SANDBOX_PREFIX}{:016x}", rand::random::<u64>())
@@ -335,13 +385,24 @@ const NAMESPACES: libc::c_int =
 
 /// `clone3` into new namespaces (and, on v2, straight into the cgroup).
 /// The child runs [`child::run`] and never returns here.
-fn clone_sandbox(plan: &child::ChildPlan, cgroup_fd: Option<RawFd>, prepared_net: bool) -> Result<(i32, OwnedFd)> {
+fn clone_sandbox(
+    plan: &child::ChildPlan,
+    cgroup_fd: Option<RawFd>,
+    prepared_net: bool,
+    user_namespace: bool,
+) -> Result<(i32, OwnedFd)> {
     let mut pidfd: libc::c_int = -1;
-    let namespaces = if prepared_net {
+    let mut namespaces = if prepared_net {
         NAMESPACES & !libc::CLONE_NEWNET
     } else {
         NAMESPACES
     };
+    if user_namespace {
+        // The kernel creates the user namespace first, so every other new
+        // namespace of this clone is owned by it: the child, root there, may
+        // mount, set the host name and bring loopback up.
+        namespaces |= libc::CLONE_NEWUSER;
+    }
     let mut args = CloneArgs {
         flags: (namespaces | libc::CLONE_PIDFD) as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,

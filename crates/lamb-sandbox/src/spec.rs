@@ -41,6 +41,39 @@ pub struct SandboxSpec {
     pub limits: Limits,
     /// Kill the sandbox when the process that created it dies (`PR_SET_PDEATHSIG`).
     pub kill_on_parent_death: bool,
+    /// Run the sandbox in its own user namespace, root inside mapped to an
+    /// unprivileged range outside; `None` (the default) keeps the host's ids.
+    #[serde(default)]
+    pub user_namespace: Option<IdMapping>,
+}
+
+/// The ids a user namespace maps: inside `0..size` is outside
+/// `outside_uid_base..outside_uid_base + size` (and the same for groups).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdMapping {
+    pub outside_uid_base: u32,
+    pub outside_gid_base: u32,
+    pub size: u32,
+}
+
+impl IdMapping {
+    /// The smallest mapping lamb accepts: every 16-bit id.
+    pub const MIN_SIZE: u32 = 65_536;
+
+    /// The outside uid of `uid` inside.
+    pub fn outside_uid(&self, uid: u32) -> u32 {
+        self.outside_uid_base + uid
+    }
+
+    /// The `uid_map` line, `0 <base> <size>`.
+    pub fn uid_map(&self) -> String {
+        format!("0 {} {}\n", self.outside_uid_base, self.size)
+    }
+
+    /// The `gid_map` line, `0 <base> <size>`.
+    pub fn gid_map(&self) -> String {
+        format!("0 {} {}\n", self.outside_gid_base, self.size)
+    }
 }
 
 /// A read-only mount inside the sandbox root.
@@ -153,6 +186,7 @@ impl SandboxSpec {
             process,
             limits: Limits::for_memory_mb(128),
             kill_on_parent_death: true,
+            user_namespace: None,
         }
     }
 
@@ -186,6 +220,18 @@ impl SandboxSpec {
                 if layers.is_empty() {
                     return invalid(format!("no layers for {}", target.display()));
                 }
+            }
+        }
+        if let Some(map) = &self.user_namespace {
+            let fits = |base: u32| base.checked_add(map.size).is_some();
+            if map.size < IdMapping::MIN_SIZE || !fits(map.outside_uid_base) || !fits(map.outside_gid_base) {
+                return invalid(format!("the id mapping must cover at least 0..{}", IdMapping::MIN_SIZE));
+            }
+            if map.outside_uid_base == 0 || map.outside_gid_base == 0 {
+                return invalid("root inside a user namespace must not be root outside".into());
+            }
+            if self.user.uid >= map.size || self.user.gid >= map.size {
+                return invalid("the sandbox user must lie inside the id mapping".into());
             }
         }
         if self.limits.memory_bytes < 16 * 1024 * 1024 {
@@ -248,6 +294,36 @@ mod tests {
             target: "/opt/../etc".into(),
         });
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn id_mappings_must_cover_the_user_and_leave_root() {
+        let mut s = spec();
+        s.user_namespace = Some(IdMapping {
+            outside_uid_base: 1_000_000,
+            outside_gid_base: 1_000_000,
+            size: IdMapping::MIN_SIZE,
+        });
+        assert!(s.validate().is_ok());
+        assert_eq!(s.user_namespace.unwrap().outside_uid(993), 1_000_993);
+        assert_eq!(s.user_namespace.unwrap().uid_map(), "0 1000000 65536\n");
+        let mut small = s.clone();
+        small.user_namespace.as_mut().unwrap().size = 1000;
+        assert!(small.validate().is_err());
+        let mut root = s.clone();
+        root.user_namespace.as_mut().unwrap().outside_uid_base = 0;
+        assert!(root.validate().is_err());
+        let mut overflow = s.clone();
+        overflow.user_namespace.as_mut().unwrap().outside_gid_base = u32::MAX - 10;
+        assert!(overflow.validate().is_err());
+    }
+
+    #[test]
+    fn specs_without_a_user_namespace_still_parse() {
+        let mut json = serde_json::to_value(spec()).unwrap();
+        json.as_object_mut().unwrap().remove("user_namespace");
+        let parsed: SandboxSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.user_namespace, None);
     }
 
     #[test]
