@@ -6,6 +6,7 @@
 //! they clone or fork happens in a single-threaded process.
 
 mod bench;
+mod load;
 mod sandbox_exec;
 mod serve;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Measure the invocation engine through the API (`make bench`).
     #[command(hide = true)]
     BenchEngine(bench::Args),
+    /// Many synchronous invocations over several functions (the load tests).
+    #[command(hide = true)]
+    LoadEngine(load::Args),
     /// Run the daemon (as root): the Lambda API on --listen.
     Serve(serve::Args),
     #[command(flatten)]
@@ -50,6 +54,10 @@ fn main() -> anyhow::Result<()> {
         Command::BenchEngine(args) => {
             let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;
             bench::run(args, &cli.client.endpoint, keys)
+        }
+        Command::LoadEngine(args) => {
+            let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;
+            load::run(args, &cli.client.endpoint, keys)
         }
         Command::Client(cmd) => {
             // Client errors are one readable line, not a debug chain.
