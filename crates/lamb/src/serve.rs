@@ -70,6 +70,13 @@ pub struct Args {
     /// (NAME=amqp://USER:PASS@HOST:PORT[/VHOST]; repeatable).
     #[arg(long = "rabbitmq", value_name = "NAME=URL")]
     rabbitmq: Vec<String>,
+    /// Run every sandbox in its own user namespace: root inside is an
+    /// unprivileged uid outside, the sandbox in slot N mapping ids 0-65535 to
+    /// 1000000 + N * 65536 onwards, so a process that escaped its other
+    /// namespaces would be nobody on the host. Costs a little on each cold
+    /// start (no prepared network namespace; docs/sandbox.md).
+    #[arg(long)]
+    userns: bool,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -101,6 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mount_point = std::path::Path::new(lamb_sandbox::v1_tuning::DEFAULT_MOUNT_POINT);
         lamb_sandbox::v1_tuning::enable_favordynmods(mount_point).context("enable favordynmods")?;
     }
+    if args.userns {
+        let lamb_exe = std::env::current_exe().context("find this executable")?;
+        for path in [&args.data_dir, &runtimes_dir, &lamb_exe] {
+            searchable_by_others(path)?;
+        }
+    }
     // Before any thread: the spawner is a fork of this process.
     let spawner = Spawner::fork(SandboxerConfig {
         state_dir: args.data_dir.join("sandboxes"),
@@ -125,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     engine_config.concurrency_limit = args.concurrency_limit;
     engine_config.freeze_grace = args.freeze_grace;
     engine_config.filesystems = filesystems.clone();
+    engine_config.user_namespaces = args.userns;
     if let Some(mb) = args.memory_capacity {
         engine_config.memory_capacity_mb = mb;
     }
@@ -159,6 +173,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
+/// With `--userns` a sandbox's set-up runs as an unprivileged uid outside,
+/// which reaches code, layers and runtimes only through directories every
+/// user may search: refuse to start rather than fail every cold start.
+fn searchable_by_others(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(path) = path.canonicalize() else {
+        return Ok(());
+    };
+    for dir in path.ancestors().filter(|p| p.is_dir()) {
+        let mode = std::fs::metadata(dir)
+            .with_context(|| format!("stat {}", dir.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            bail!(
+                "--userns: {} is not searchable by other users (chmod o+x), and root inside a sandbox's user namespace is an unprivileged user outside",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +206,21 @@ mod tests {
         assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn userns_needs_searchable_directories() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = std::env::temp_dir().join(format!("lamb-userns-check-{}", std::process::id()));
+        let inner = tmp.join("data");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(searchable_by_others(&inner).is_err());
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let parents_ok = tmp
+            .ancestors()
+            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+        assert_eq!(searchable_by_others(&inner).is_ok(), parents_ok);
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

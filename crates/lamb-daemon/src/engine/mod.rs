@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub ctx: ArnContext,
     /// Host directories functions may mount (`FileSystemConfigs`).
     pub filesystems: crate::filesystems::Filesystems,
+    /// Run every sandbox in its own user namespace (`lamb serve --userns`),
+    /// each slot with its own outside range (`spec::user_namespace`).
+    pub user_namespaces: bool,
 }
 
 impl EngineConfig {
@@ -68,6 +71,7 @@ impl EngineConfig {
             capacity_wait: Duration::from_secs(2),
             ctx: ArnContext::default(),
             filesystems: Default::default(),
+            user_namespaces: false,
         }
     }
 }

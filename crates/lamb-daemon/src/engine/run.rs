@@ -321,6 +321,7 @@ impl Inner {
             log_stream: &stream,
             ctx: &self.config.ctx,
             filesystems: &self.config.filesystems,
+            user_namespace: self.config.user_namespaces,
         });
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         let (out_read, out_write) =

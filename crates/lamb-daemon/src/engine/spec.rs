@@ -2,7 +2,7 @@
 //! and Lambda's environment (spec 2.1) that `lamb init` hands the runtime.
 
 use crate::invoker::InvokeRequest;
-use lamb_sandbox::{Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+use lamb_sandbox::{IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
 use lamb_types::ArnContext;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,8 @@ pub const LAMB_IN_SANDBOX: &str = "/.lamb/lamb";
 pub const UID_BASE: u32 = 20_000;
 /// The group of every sandbox user (`sbx_user1051`'s in the runtime trees).
 pub const SANDBOX_GID: u32 = 990;
+/// With `--userns`, slot `n`'s ids inside are `USERNS_BASE + n * 65536 + id` outside.
+pub const USERNS_BASE: u32 = 1_000_000;
 
 pub struct SpecInput<'a> {
     pub req: &'a InvokeRequest,
@@ -23,6 +25,24 @@ pub struct SpecInput<'a> {
     pub log_stream: &'a str,
     pub ctx: &'a ArnContext,
     pub filesystems: &'a crate::filesystems::Filesystems,
+    /// Put the sandbox in its own user namespace.
+    pub user_namespace: bool,
+}
+
+/// The id mapping of the sandbox in `slot`: 65536 ids of its own outside, so
+/// no two live sandboxes share an outside uid (each slot's user differs
+/// inside as well). A slot too high to fit in 32 bits saturates, and the
+/// sandbox library refuses the spec.
+pub fn user_namespace(slot: u32) -> IdMapping {
+    let base = slot
+        .checked_mul(IdMapping::MIN_SIZE)
+        .and_then(|offset| offset.checked_add(USERNS_BASE))
+        .unwrap_or(u32::MAX);
+    IdMapping {
+        outside_uid_base: base,
+        outside_gid_base: base,
+        size: IdMapping::MIN_SIZE,
+    }
 }
 
 /// The runtime's name, `provided.al2023` for a function without one.
@@ -74,6 +94,7 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     spec.tmp_size_bytes = u64::from(f.ephemeral_storage.size) * 1024 * 1024;
     spec.limits = Limits::for_memory_mb(u64::from(f.memory_size));
     spec.kill_on_parent_death = true;
+    spec.user_namespace = input.user_namespace.then(|| user_namespace(input.slot));
     spec
 }
 
@@ -132,4 +153,19 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
         }
     }
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+#[cfg(test)]
+mod userns_tests {
+    use super::*;
+
+    #[test]
+    fn every_slot_gets_its_own_outside_range() {
+        let first = user_namespace(0);
+        let second = user_namespace(1);
+        assert_eq!(first.outside_uid_base, USERNS_BASE);
+        assert_eq!(second.outside_uid_base, USERNS_BASE + 65_536);
+        assert!(first.outside_uid(UID_BASE + 1) < second.outside_uid_base);
+        assert_eq!(user_namespace(u32::MAX).outside_uid_base, u32::MAX);
+    }
 }
