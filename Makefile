@@ -59,6 +59,11 @@ integration-test:
 	integration-tests/run.sh
 	@if [ -x rootfs/runtime-clients/tests/run.sh ]; then rootfs/runtime-clients/tests/run.sh; fi
 
+## soak: the long reliability runs (docs/reliability.md): 100,000 invocations across 50 functions, 50 kill -9 rounds
+.PHONY: soak
+soak: deps rootfs build examples
+	LAMB_LOAD_INVOCATIONS=100000 LAMB_CHAOS_ROUNDS=50 integration-tests/run.sh -s test_load.py test_chaos.py
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

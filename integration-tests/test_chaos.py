@@ -6,7 +6,8 @@ mounted under the data directory, and a new invocation works; at the end
 every accepted async event has run. Then a simulated host reboot: the data
 directory survives, every process and cgroup is gone, the daemon starts clean.
 
-LAMB_CHAOS_ROUNDS sets the rounds (50). The figures go to docs/reliability.md."""
+LAMB_CHAOS_ROUNDS sets the rounds (50), LAMB_CHAOS_SEED the kill points
+(printed; random by default). The figures go to docs/reliability.md."""
 
 import json
 import os
@@ -234,7 +235,9 @@ def check_acked(lam, acked, functions=None):
 def test_kill_9_under_mixed_load():
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
-    rng = random.Random(int(os.environ.get("LAMB_CHAOS_SEED", "1")))
+    seed = int(os.environ.get("LAMB_CHAOS_SEED") or random.randrange(10**6))
+    print(f"LAMB_CHAOS_SEED={seed}")
+    rng = random.Random(seed)
     code = zip_dir(HELLO)
     acked = Acked()
     t0 = time.time()
@@ -288,7 +291,7 @@ def test_kill_9_under_mixed_load():
             events = json.loads(d.lamb("events", "chaos-async", "--json").stdout)["Events"]
             assert not [e for e in events if e["Status"] == "failed"], events
             report("kill_9_under_mixed_load", {
-                "rounds": ROUNDS, "seconds": round(time.time() - t0, 1), "writes_acked": acked.ops,
+                "rounds": ROUNDS, "seed": seed, "seconds": round(time.time() - t0, 1), "writes_acked": acked.ops,
                 "functions": len(acked.functions), "versions": len(acked.versions),
                 "aliases": len(acked.aliases), "layer_versions": len(acked.layers),
                 "sync_ok": acked.sync_ok, "events_accepted": len(acked.events),

@@ -236,6 +236,7 @@ def test_long_run_across_50_functions():
                     "idle_after": idle_after})
             assert end["fds"] <= start["fds"] + 8, samples
             assert end["rss_mb"] <= start["rss_mb"] * 1.2 + 8, samples
+            assert end["rss_mb"] <= middle["rss_mb"] * 1.1 + 4, samples
             assert end["mounts"] <= start["mounts"] + 2 and end["cgroups"] <= start["cgroups"] + 8, samples
             # Idle again: every sandbox gone, nothing left of them.
             assert idle_after["mounts"] == idle_before["mounts"] and idle_after["cgroups"] == 0, idle_after
