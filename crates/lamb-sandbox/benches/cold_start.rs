@@ -278,6 +278,27 @@ fn main() {
                 assert_eq!(out.exit, lamb_sandbox::Exit::Code(0));
             },
         ));
+        table.push(measure(
+            "lamb in-process, user namespace",
+            "the same in its own user namespace (`lamb serve --userns`): maps written, new network namespace",
+            runs,
+            gap,
+            {
+                let spec = SandboxSpec {
+                    user_namespace: Some(lamb_sandbox::IdMapping {
+                        outside_uid_base: 1_000_000,
+                        outside_gid_base: 1_000_000,
+                        size: lamb_sandbox::IdMapping::MIN_SIZE,
+                    }),
+                    ..spec.clone()
+                };
+                let sandboxer = &sandboxer;
+                move || {
+                    let out = sandboxer.run(&spec, SandboxIo::default()).unwrap();
+                    assert_eq!(out.exit, lamb_sandbox::Exit::Code(0));
+                }
+            },
+        ));
         table.push(measure_prepared(
             "lamb in-process, prepared network namespace",
             "the same, with a network namespace made while idle",
