@@ -176,6 +176,11 @@ fn destroy_leaves_nothing() {
         .unwrap();
     let (pid, id) = (sandbox.pid(), sandbox.id().to_string());
     assert!(sandboxer().cgroups().list().unwrap().contains(&id));
+    // The shell forks its two children after the create returns: wait for them.
+    let start = std::time::Instant::now();
+    while sandboxer().cgroups().procs(&id).unwrap().len() < 3 && start.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(
         sandboxer().cgroups().procs(&id).unwrap().len(),
         3,
