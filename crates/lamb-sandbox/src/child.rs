@@ -495,6 +495,16 @@ fn drop_privileges(plan: &ChildPlan) -> StepResult {
         check(Step::SetGid, libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int)?;
         // Leaving uid 0 clears the permitted and effective sets (no SECBIT_KEEP_CAPS).
         check(Step::SetUid, libc::syscall(libc::SYS_setresuid, uid, uid, uid) as c_int)?;
+        if plan.kill_on_parent_death {
+            // The kernel clears the parent-death signal whenever the effective
+            // ids change (commit_creds), so step 1's signal is gone by now: arm
+            // it again, as the user the process stays. Should the parent die in
+            // between, the start-up sweep finds the sandbox by its cgroup.
+            check(
+                Step::ParentDeathSignal,
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL),
+            )?;
+        }
         check(
             Step::ClearCapabilities,
             libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{shell, state_dir};
-use lamb_sandbox::{Exit, SandboxIo, SandboxerConfig, Spawner};
+use lamb_sandbox::{Exit, IdMapping, SandboxIo, Sandboxer, SandboxerConfig, Spawner};
 
 fn config(parent: &str) -> SandboxerConfig {
     SandboxerConfig {
@@ -148,4 +148,50 @@ fn a_killed_daemon_leaves_nothing() {
     let cgroups = lamb_sandbox::cgroup::detect(&parent).unwrap();
     assert!(cgroups.list().unwrap().is_empty(), "no cgroup left");
     cgroups.remove_parent().unwrap();
+}
+
+#[test]
+fn a_killed_spawner_takes_its_sandboxes_with_it() {
+    require_root!();
+    let parent = format!("lamb-spawner-pdeath-{}", std::process::id());
+    for user_namespace in [
+        None,
+        Some(IdMapping {
+            outside_uid_base: 1_000_000,
+            outside_gid_base: 1_000_000,
+            size: IdMapping::MIN_SIZE,
+        }),
+    ] {
+        let spawner = Spawner::fork(config(&parent)).unwrap();
+        let mut spec = shell("sleep 100");
+        spec.user_namespace = user_namespace;
+        let sandbox = spawner.create(&spec, SandboxIo::default()).unwrap();
+        let pid = sandbox.pid();
+        // SAFETY: SIGKILL to the spawner this test forked.
+        unsafe { libc::kill(spawner.pid(), libc::SIGKILL) };
+        let start = Instant::now();
+        while alive_not_zombie(pid) && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !alive_not_zombie(pid),
+            "PID 1 dies with its spawner (parent-death signal), user namespace {user_namespace:?}"
+        );
+        // The handle's destroy cannot reach the dead spawner; the sweep below cleans up.
+        std::mem::forget(sandbox);
+    }
+    let sandboxer = Sandboxer::new(config(&parent)).unwrap();
+    sandboxer.sweep().unwrap();
+    sandboxer.cgroups().remove_parent().unwrap();
+}
+
+/// Alive and not yet reaped: a zombie's status says `Z`.
+fn alive_not_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
