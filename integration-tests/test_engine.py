@@ -275,7 +275,9 @@ def test_reserved_concurrency_throttles_parallel_calls(lam):
 
 
 def test_alias_weights(lam):
-    deploy(lam, "e-alias", "provided.al2023", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=128)
+    # A full vCPU and a long timeout: 400 calls through a bash bootstrap must
+    # not trip over CPU quota or the 3 s default on a busy machine.
+    deploy(lam, "e-alias", "provided.al2023", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=1792, Timeout=30)
     v1 = lam.publish_version(FunctionName="e-alias")["Version"]
     lam.update_function_configuration(FunctionName="e-alias", Description="second")
     v2 = lam.publish_version(FunctionName="e-alias")["Version"]
