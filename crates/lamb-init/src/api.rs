@@ -1,12 +1,21 @@
 //! The Runtime API (`/2018-06-01/runtime/...`, spec 1.2-1.4) served on
 //! 127.0.0.1:9001: a thread per connection, one invocation in flight,
 //! `/next` blocking until the daemon sends an event.
+//!
+//! At most [`MAX_CONNECTIONS`] connections are served at once, each under
+//! [`Limits`]: hostile code in the sandbox can open sockets to 9001 too.
 
-use crate::http::{Conn, Request};
+use crate::http::{Conn, Limits, Request};
 use crate::protocol::{FromInit, Invoke, MAX_RESPONSE};
 use crate::Link;
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+
+/// Connections served at once (a thread each, 256 KiB of stack). The
+/// runtime needs one or two; past the cap a new connection is closed at
+/// once rather than queued behind clients that may never finish.
+pub const MAX_CONNECTIONS: usize = 64;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 const OK_BODY: &[u8] = br#"{"status":"OK"}"#;
@@ -47,21 +56,41 @@ impl Api {
 
     /// Accepts connections until the process ends.
     pub fn serve(self: Arc<Self>, listener: TcpListener) {
+        self.serve_with(listener, Limits::default(), MAX_CONNECTIONS);
+    }
+
+    pub(crate) fn serve_with(self: Arc<Self>, listener: TcpListener, limits: Limits, max_connections: usize) {
+        let open = Arc::new(AtomicUsize::new(0));
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
+            let Ok(stream) = stream else {
+                // EMFILE and the like: let descriptors free up.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            if open.fetch_add(1, Ordering::AcqRel) >= max_connections {
+                open.fetch_sub(1, Ordering::AcqRel);
+                drop(stream);
+                continue;
+            }
             let api = Arc::clone(&self);
+            let slot = Slot(Arc::clone(&open));
             let spawned = std::thread::Builder::new()
                 .name("conn".into())
                 .stack_size(256 * 1024)
-                .spawn(move || api.connection(stream));
+                .spawn(move || {
+                    let _slot = slot;
+                    api.connection(stream, limits)
+                });
             if spawned.is_err() {
                 continue;
             }
         }
     }
 
-    fn connection(&self, stream: TcpStream) {
-        let Ok(mut conn) = Conn::new(stream) else { return };
+    fn connection(&self, stream: TcpStream, limits: Limits) {
+        let Ok(mut conn) = Conn::new(stream, limits) else {
+            return;
+        };
         loop {
             let req = match conn.read_request(MAX_RESPONSE) {
                 Ok(Some(r)) => r,
@@ -74,7 +103,7 @@ impl Api {
         }
     }
 
-    fn handle(&self, conn: &mut Conn, req: Request) -> std::io::Result<()> {
+    pub(crate) fn handle(&self, conn: &mut Conn, req: Request) -> std::io::Result<()> {
         let ka = req.keep_alive;
         let path = req.path.split('?').next().unwrap_or("");
         let Some(rest) = path.strip_prefix(PREFIX) else {
@@ -183,6 +212,16 @@ impl Api {
     }
 }
 
+/// One open connection, counted until its thread ends (a failed spawn
+/// drops the closure, and the count with it).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn invalid_request_id(conn: &mut Conn, ka: bool) -> std::io::Result<()> {
     conn.respond(400, &[JSON], &error_body("Invalid request ID", "InvalidRequestID"), ka)
 }
@@ -241,3 +280,7 @@ pub fn escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;

@@ -1,15 +1,72 @@
 //! Just enough HTTP/1.1 for the Runtime API: one request at a time per
 //! connection, `Content-Length` and chunked bodies, keep-alive by default
 //! (the Python client keeps one connection) and `Connection: close` or
-//! HTTP/1.0 (clients that open one per request).
+//! HTTP/1.1 (clients that open one per request).
+//!
+//! Hostile code runs beside the runtime, so every read is bounded in size
+//! and in time ([`Limits`], docs/limits.md): a client that stalls, sends
+//! endless headers or an endless body loses its connection, not a thread
+//! forever.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// Bodies past this are read and dropped, and the handler is told so: the
-/// client gets its 413 without a reset connection.
-const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
+/// client gets its 413 without a reset connection. Past it the connection
+/// is closed: 16 MiB is well over Lambda's 6 MB, and reading more only
+/// serves a client that never stops.
+const DISCARD_LIMIT: usize = 16 * 1024 * 1024;
+/// Request line and headers together; past it: 431 and close.
 const MAX_HEAD: usize = 64 * 1024;
+/// Headers in one request; past it: 431 and close.
+const MAX_HEADERS: usize = 64;
+/// A chunk-size or trailer line.
+const MAX_LINE: u64 = 4 * 1024;
+
+/// How long a connection may take over each part of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Between requests on a keep-alive connection. Longer than the longest
+    /// function timeout (15 minutes): the runtime's connection sits idle
+    /// while the handler runs, and must not be cut under it.
+    pub idle: Duration,
+    /// From the request's first byte to the end of its head.
+    pub head: Duration,
+    /// For the whole body, once the head is in.
+    pub body: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle: Duration::from_secs(20 * 60),
+            head: Duration::from_secs(10),
+            body: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A socket whose reads fail with `TimedOut` once `deadline` has passed,
+/// however the bytes trickle in.
+struct Timed {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        match self.stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
+            r => r,
+        }
+    }
+}
 
 pub struct Request {
     pub method: String,
@@ -29,8 +86,9 @@ impl Request {
 }
 
 pub struct Conn {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Timed>,
     writer: TcpStream,
+    limits: Limits,
 }
 
 fn invalid(why: &str) -> io::Error {
@@ -38,21 +96,38 @@ fn invalid(why: &str) -> io::Error {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> io::Result<Conn> {
+    pub fn new(stream: TcpStream, limits: Limits) -> io::Result<Conn> {
         stream.set_nodelay(true)?;
         Ok(Conn {
             writer: stream.try_clone()?,
-            reader: BufReader::with_capacity(16 * 1024, stream),
+            reader: BufReader::with_capacity(
+                16 * 1024,
+                Timed {
+                    stream,
+                    deadline: Instant::now() + limits.idle,
+                },
+            ),
+            limits,
         })
+    }
+
+    fn deadline_in(&mut self, d: Duration) {
+        self.reader.get_mut().deadline = Instant::now() + d;
     }
 
     /// The next request; `None` when the client closed the connection.
     /// Bodies longer than `body_limit` are drained and flagged.
     pub fn read_request(&mut self, body_limit: usize) -> io::Result<Option<Request>> {
+        self.deadline_in(self.limits.idle);
+        if self.reader.fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        self.deadline_in(self.limits.head);
         let mut head = Vec::with_capacity(512);
         loop {
             let before = head.len();
-            let n = self.reader.read_until(b'\n', &mut head)?;
+            let room = (MAX_HEAD + 1 - head.len()) as u64;
+            let n = (&mut self.reader).take(room).read_until(b'\n', &mut head)?;
             if n == 0 {
                 return if head.is_empty() {
                     Ok(None)
@@ -69,14 +144,16 @@ impl Conn {
                 break;
             }
             if head.len() > MAX_HEAD {
-                return Err(invalid("request head too long"));
+                return Err(self.refuse(431, "request head too long"));
             }
         }
-        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Request::new(&mut slots);
-        match parsed.parse(&head).map_err(|e| invalid(&e.to_string()))? {
-            httparse::Status::Complete(_) => {}
-            httparse::Status::Partial => return Err(invalid("partial request head")),
+        match parsed.parse(&head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(self.refuse(400, "partial request head")),
+            Err(httparse::Error::TooManyHeaders) => return Err(self.refuse(431, "too many headers")),
+            Err(e) => return Err(self.refuse(400, &e.to_string())),
         }
         let headers: Vec<(String, String)> = parsed
             .headers
@@ -108,6 +185,7 @@ impl Conn {
         let chunked = req
             .header("transfer-encoding")
             .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+        self.deadline_in(self.limits.body);
         if chunked {
             self.read_chunked(&mut req, body_limit)?;
         } else if let Some(len) = req.header("content-length") {
@@ -115,6 +193,23 @@ impl Conn {
             self.read_sized(&mut req, len, body_limit)?;
         }
         Ok(Some(req))
+    }
+
+    /// Answers a request that cannot be read (the connection closes after
+    /// it) and gives the error that ends the connection.
+    fn refuse(&mut self, status: u16, why: &str) -> io::Error {
+        let _ = self.respond(status, &[], b"", false);
+        invalid(why)
+    }
+
+    /// One line of a chunked body, at most [`MAX_LINE`] bytes.
+    fn read_line(&mut self, line: &mut String) -> io::Result<usize> {
+        line.clear();
+        let n = (&mut self.reader).take(MAX_LINE).read_line(line)?;
+        if n as u64 == MAX_LINE && !line.ends_with('\n') {
+            return Err(invalid("chunk line too long"));
+        }
+        Ok(n)
     }
 
     fn read_sized(&mut self, req: &mut Request, len: usize, limit: usize) -> io::Result<()> {
@@ -135,20 +230,18 @@ impl Conn {
         let mut total = 0usize;
         let mut line = String::new();
         loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
+            self.read_line(&mut line)?;
             let size_text = line.trim().split(';').next().unwrap_or("");
             let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
             if size == 0 {
                 // Trailers, then the blank line.
                 loop {
-                    line.clear();
-                    if self.reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    if self.read_line(&mut line)? == 0 || line.trim().is_empty() {
                         return Ok(());
                     }
                 }
             }
-            total += size;
+            total = total.saturating_add(size);
             if total > DISCARD_LIMIT {
                 req.keep_alive = false;
                 req.oversized = true;
@@ -163,8 +256,7 @@ impl Conn {
                 req.body.resize(start + size, 0);
                 self.reader.read_exact(&mut req.body[start..])?;
             }
-            line.clear();
-            self.reader.read_line(&mut line)?;
+            self.read_line(&mut line)?;
         }
     }
 
@@ -193,7 +285,9 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         413 => "Request Entity Too Large",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         _ => "Unknown",
     }
@@ -208,7 +302,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (server, _) = l.accept().unwrap();
-        (Conn::new(server).unwrap(), client)
+        (Conn::new(server, Limits::default()).unwrap(), client)
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! the daemon's socket, or the daemon would never see this process end).
 
 mod api;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod protocol;
 
