@@ -2,6 +2,7 @@
 //! (at most 70 MB, refused before it is read whole), then SigV4.
 
 use crate::error::ApiError;
+use crate::listen::BodyError;
 use crate::sigv4::{self, SignedRequest};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -9,7 +10,6 @@ use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use lamb_types::LambdaError;
 use time::OffsetDateTime;
 
@@ -50,9 +50,10 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return too_large().into_response();
     }
-    let bytes: Bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => return too_large().into_response(),
+    let bytes: Bytes = match crate::listen::read_body(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large().into_response(),
+        Err(e) => return e.response(),
     };
     let headers: Vec<(String, String)> = parts
         .headers

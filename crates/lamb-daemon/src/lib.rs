@@ -15,6 +15,7 @@ pub mod events;
 pub mod file_triggers;
 pub mod filesystems;
 pub mod invoker;
+pub mod listen;
 pub mod schedules;
 pub mod server;
 pub mod sigv4;

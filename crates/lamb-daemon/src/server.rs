@@ -131,16 +131,8 @@ pub async fn serve(
         runtimes = ?state.runtimes(),
         "lamb is listening"
     );
-    // No Nagle: an answer written in two parts must not wait for the
-    // client's delayed ACK (a 40 ms stall on a warm invocation).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let urls_schedules = crate::urls_schedules::start(&config.urls_schedules, state.clone()).await?;
-    axum::serve(listener, crate::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Serve)?;
+    crate::listen::serve(listener, crate::router(state), crate::listen::API_LIMITS, shutdown).await;
     urls_schedules.stop().await;
     tracing::info!("stopped");
     Ok(())

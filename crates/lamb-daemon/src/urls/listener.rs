@@ -13,7 +13,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use lamb_store::{BundleKind, FunctionRecord, FunctionUrlRecord};
 use lamb_types::{FunctionUrlAuthType, Qualifier, Version};
 use std::net::SocketAddr;
@@ -91,9 +90,12 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
         Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
-    let body = match http_body_util::Limited::new(body, MAX_SYNC_PAYLOAD).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+    let body = match crate::listen::read_body(body, MAX_SYNC_PAYLOAD).await {
+        Ok(b) => b,
+        Err(crate::listen::BodyError::TooLarge) => {
+            return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+        }
+        Err(e) => return e.response(),
     };
     let headers: Vec<(String, String)> = parts
         .headers

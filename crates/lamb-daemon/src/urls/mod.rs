@@ -61,13 +61,11 @@ pub async fn listen(
     let bound = listener.local_addr().unwrap_or(addr);
     let _ = URL_AUTHORITY.set(format!("localhost:{}", bound.port()));
     tracing::info!(addr = %bound, "function URLs are served");
-    let app = url_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = url_router(state);
     Ok(tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "function URL listener failed");
-        }
+        crate::listen::serve(listener, app, crate::listen::URL_LIMITS, shutdown).await;
     }))
 }
