@@ -193,7 +193,7 @@ impl CodeStore {
         sync_filesystem(&staging.0)?;
         match fs::rename(&staging.0, path) {
             Ok(()) => {
-                std::mem::forget(staging);
+                staging.keep();
                 sync_dir(&parent)?;
             }
             // Another put of the same bytes won the race: same content.
@@ -237,7 +237,7 @@ impl CodeStore {
     }
 }
 
-/// A staging directory, removed on drop unless forgotten after the rename.
+/// A staging directory, removed on drop unless kept after the rename.
 struct Staging(PathBuf);
 
 impl Staging {
@@ -249,10 +249,19 @@ impl Staging {
             .map_err(|e| StoreError::io("create directory", &path, e))?;
         Ok(Self(path))
     }
+
+    /// Its path now names the bundle: nothing to remove. (Not
+    /// `mem::forget`, which leaked the path, as the API fuzz target found.)
+    fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return;
+        }
         // Best effort: a leftover is removed by the next `CodeStore::open`.
         let _ = remove_tree(&self.0);
     }
