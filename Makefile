@@ -4,6 +4,7 @@
 #   sudo make test    every test: unit, root sandbox tests, end-to-end
 #   sudo make bench   cold-start and invocation benchmarks -> docs/benchmarks.md
 #   make lint         rustfmt and clippy, warnings are errors
+#   make fuzz         every fuzz target for FUZZ_SECONDS (default 30) each
 #
 # Each target installs what it needs (Debian packages, a Python venv) and is
 # quick when nothing changed.
@@ -18,7 +19,7 @@ STAMPS := .make
 # Debian packages the build, the tests and the benchmark use.
 APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server
 
-.PHONY: all build release rootfs test unit-test integration-test lint bench run install deps examples clean-state
+.PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state
 
 all: build
 
@@ -67,6 +68,21 @@ soak: deps rootfs build examples
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## fuzz: each target (crate:target) for FUZZ_SECONDS, from its committed seeds plus what earlier runs found;
+## panics, hangs and memory errors fail it (no leak checks: the targets keep a daemon's state across inputs)
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := lamb-daemon:api_request lamb-daemon:sigv4_verify lamb-init:runtime_api lamb-store:unpack_zip lamb-store:unpack_targz
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		dir=crates/$${t%%:*}/fuzz; target=$${t#*:}; \
+		mkdir -p $$dir/corpus/$$target; \
+		cp $$dir/seeds/$$target/* $$dir/corpus/$$target/; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir $$dir $$target $$dir/corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=30 -detect_leaks=0; \
+	done
 
 bench: deps rootfs examples release
 	$(CARGO) bench -p lamb-sandbox --bench cold_start -- --out docs/benchmarks.md
