@@ -93,8 +93,13 @@ def test_oversized_body_refused_before_read(daemon):
 
 def test_unimplemented_operations_are_named(daemon, lam):
     with pytest.raises(ClientError) as e:
+        lam.put_provisioned_concurrency_config(FunctionName="f", Qualifier="1", ProvisionedConcurrentExecutions=1)
+    assert "PutProvisionedConcurrencyConfig" in e.value.response["Error"]["Message"]
+    # Event source mappings exist, for RabbitMQ only: an SQS queue is refused by name.
+    with pytest.raises(ClientError) as e:
         lam.create_event_source_mapping(FunctionName="f", EventSourceArn="arn:aws:sqs:us-east-1:000000000000:q")
-    assert "CreateEventSourceMapping" in e.value.response["Error"]["Message"]
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "arn:aws:sqs:us-east-1:000000000000:q" in e.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as e:
         lam.get_policy(FunctionName="f")
     assert "GetPolicy" in e.value.response["Error"]["Message"]
