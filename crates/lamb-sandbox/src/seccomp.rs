@@ -57,6 +57,12 @@ pub const DENIED: &[c_long] = &[
     libc::SYS_mount_setattr,
     // Entering other namespaces.
     libc::SYS_setns,
+    // io_uring: a large kernel surface that container engines now deny too.
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    // Watching the whole file system.
+    libc::SYS_fanotify_init,
     // Kernel keyrings, bpf, perf, userfaultfd.
     libc::SYS_keyctl,
     libc::SYS_add_key,
