@@ -227,7 +227,9 @@ def check_acked(lam, acked, functions=None):
     for (name, alias), version in aliases.items():
         assert lam.get_alias(FunctionName=name, Name=alias)["FunctionVersion"] == version
     for layer in {lay for lay, _ in layers}:
-        have = {v["Version"] for v in lam.list_layer_versions(LayerName=layer)["LayerVersions"]}
+        # ListLayerVersions answers 50 at a time, newest first: read every page.
+        pages = lam.get_paginator("list_layer_versions").paginate(LayerName=layer)
+        have = {v["Version"] for page in pages for v in page["LayerVersions"]}
         want = {v for lay, v in layers if lay == layer}
         assert want <= have, (layer, want - have)
 
