@@ -71,6 +71,15 @@ impl Query {
             .collect()
     }
 
+    /// `Marker` and `MaxItems` of a list operation, owned so that they can
+    /// move into the blocking registry call; an empty marker means the first page.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        Ok(Page {
+            marker: self.get("Marker").filter(|m| !m.is_empty()).map(str::to_owned),
+            max_items: self.max_items()?,
+        })
+    }
+
     /// `MaxItems`, 1–10000 when given.
     pub fn max_items(&self) -> Result<usize, ApiError> {
         match self.get("MaxItems") {
@@ -92,5 +101,28 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self::parse(parts.uri.query()))
+    }
+}
+
+/// A list operation's paging parameters (see [`Query::page`]).
+#[derive(Debug, Clone)]
+pub struct Page {
+    marker: Option<String>,
+    max_items: usize,
+}
+
+impl Page {
+    /// At most `limit` items, for operations Lambda pages more tightly.
+    pub fn at_most(mut self, limit: usize) -> Page {
+        self.max_items = self.max_items.min(limit);
+        self
+    }
+
+    /// The registry's view of the same parameters.
+    pub fn request(&self) -> lamb_store::PageRequest<'_> {
+        lamb_store::PageRequest {
+            marker: self.marker.as_deref(),
+            max_items: self.max_items,
+        }
     }
 }

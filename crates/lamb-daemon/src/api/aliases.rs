@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
-use lamb_store::{AliasUpdate, NewAlias, PageRequest};
+use lamb_store::{AliasUpdate, NewAlias};
 use lamb_types::validate::{
     validate_alias_name, validate_alias_version, validate_description, validate_routing_config,
 };
@@ -105,16 +105,9 @@ pub async fn list(State(st): State<AppState>, params: Params, query: Query) -> A
         None | Some("") => None,
         Some(v) => Some(validate_alias_version(v)?),
     };
-    let max = query.max_items()?;
-    let marker = query.get("Marker").map(str::to_owned);
+    let request = query.page()?;
     let page = st
-        .blocking(move |s| {
-            let page = PageRequest {
-                marker: marker.as_deref().filter(|m| !m.is_empty()),
-                max_items: max,
-            };
-            Ok(s.registry.list_aliases(&function, version, page)?)
-        })
+        .blocking(move |s| Ok(s.registry.list_aliases(&function, version, request.request())?))
         .await?;
     let items: Vec<_> = page.items.iter().map(|a| a.configuration(&st.ctx)).collect();
     Ok(page_response("Aliases", &items, page.next_marker))

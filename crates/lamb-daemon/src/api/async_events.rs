@@ -11,7 +11,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use lamb_store::PageRequest;
 use lamb_types::validate::validate_event_invoke_config;
 use lamb_types::{PutFunctionEventInvokeConfigRequest, Qualifier};
 use serde::Serialize;
@@ -84,16 +83,9 @@ pub async fn delete(State(st): State<AppState>, params: Params, query: Query) ->
 
 pub async fn list(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
     let function = params.unqualified_function()?;
-    let max = query.max_items()?;
-    let marker = query.get("Marker").map(str::to_owned);
+    let request = query.page()?;
     let page = st
-        .blocking(move |s| {
-            let page = PageRequest {
-                marker: marker.as_deref().filter(|m| !m.is_empty()),
-                max_items: max,
-            };
-            Ok(s.registry.list_event_invoke_configs(&function, page)?)
-        })
+        .blocking(move |s| Ok(s.registry.list_event_invoke_configs(&function, request.request())?))
         .await?;
     let items: Vec<_> = page.items.iter().map(|c| c.configuration(&st.ctx)).collect();
     Ok(page_response("FunctionEventInvokeConfigs", &items, page.next_marker))

@@ -7,9 +7,7 @@ use crate::state::{AppState, Shared};
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
-use lamb_store::{
-    BundleKind, CodeInfo, CodeUpdate, FunctionRecord, NewFunction, PageRequest, StoredBundle, UnpackLimits,
-};
+use lamb_store::{BundleKind, CodeInfo, CodeUpdate, FunctionRecord, NewFunction, StoredBundle, UnpackLimits};
 use lamb_types::validate::{validate_architectures, zip_file};
 use lamb_types::{
     CreateFunctionRequest, FunctionCode, FunctionSpec, LambdaError, LayerVersionArn, PublishVersionRequest, Qualifier,
@@ -270,16 +268,9 @@ pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
             .into())
         }
     };
-    let max = query.max_items()?;
-    let marker = query.get("Marker").map(str::to_owned);
+    let request = query.page()?;
     let page = st
-        .blocking(move |s| {
-            let page = PageRequest {
-                marker: marker.as_deref().filter(|m| !m.is_empty()),
-                max_items: max,
-            };
-            Ok(s.registry.list_functions(all, page)?)
-        })
+        .blocking(move |s| Ok(s.registry.list_functions(all, request.request())?))
         .await?;
     let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
     Ok(page_response("Functions", &items, page.next_marker))
@@ -300,16 +291,9 @@ pub async fn publish_version(State(st): State<AppState>, params: Params, body: B
 
 pub async fn list_versions(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
     let name = params.unqualified_function()?;
-    let max = query.max_items()?;
-    let marker = query.get("Marker").map(str::to_owned);
+    let request = query.page()?;
     let page = st
-        .blocking(move |s| {
-            let page = PageRequest {
-                marker: marker.as_deref().filter(|m| !m.is_empty()),
-                max_items: max,
-            };
-            Ok(s.registry.list_versions(&name, page)?)
-        })
+        .blocking(move |s| Ok(s.registry.list_versions(&name, request.request())?))
         .await?;
     let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
     Ok(page_response("Versions", &items, page.next_marker))

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
-use lamb_store::{BundleKind, CodeInfo, LayerVersionRecord, NewLayerVersion, PageRequest};
+use lamb_store::{BundleKind, CodeInfo, LayerVersionRecord, NewLayerVersion};
 use lamb_types::arn::parse_layer_name;
 use lamb_types::validate::{validate_publish_layer, zip_file};
 use lamb_types::{FunctionCode, LambdaError, LayerVersionArn, LayersListItem, PublishLayerVersionRequest};
@@ -95,16 +95,9 @@ pub async fn list_or_find(State(st): State<AppState>, query: Query) -> ApiResult
     }
     let runtime = query.get("CompatibleRuntime").map(str::to_owned);
     let arch = query.get("CompatibleArchitecture").map(str::to_owned);
-    let max = query.max_items()?.min(50);
-    let marker = query.get("Marker").map(str::to_owned);
+    let request = query.page()?.at_most(50);
     let page = st
-        .blocking(move |s| {
-            let page = PageRequest {
-                marker: marker.as_deref().filter(|m| !m.is_empty()),
-                max_items: max,
-            };
-            Ok(s.registry.list_layers(page)?)
-        })
+        .blocking(move |s| Ok(s.registry.list_layers(request.request())?))
         .await?;
     // The filters apply to each layer's newest version, which is what the
     // registry lists; an older matching version is not looked for.
@@ -136,16 +129,9 @@ pub async fn list_versions(State(st): State<AppState>, params: Params, query: Qu
     let name = parse_layer_name(params.first())?;
     let runtime = query.get("CompatibleRuntime").map(str::to_owned);
     let arch = query.get("CompatibleArchitecture").map(str::to_owned);
-    let max = query.max_items()?.min(50);
-    let marker = query.get("Marker").map(str::to_owned);
+    let request = query.page()?.at_most(50);
     let page = st
-        .blocking(move |s| {
-            let page = PageRequest {
-                marker: marker.as_deref().filter(|m| !m.is_empty()),
-                max_items: max,
-            };
-            Ok(s.registry.list_layer_versions(&name, page)?)
-        })
+        .blocking(move |s| Ok(s.registry.list_layer_versions(&name, request.request())?))
         .await?;
     let items: Vec<_> = page
         .items
