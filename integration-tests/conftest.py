@@ -163,6 +163,20 @@ def lam(daemon):
     return daemon.lambda_client()
 
 
+def wait_for(what, timeout=60, every=0.1):
+    """Polls `what` until it answers something true, and answers that; fails
+    after `timeout` seconds. Tests wait for events this way, never for a
+    fixed time, so a fast or a slow machine passes alike."""
+    deadline = time.time() + timeout
+    while True:
+        v = what()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {getattr(what, '__name__', what)}")
+        time.sleep(every)
+
+
 def make_zip(files):
     """files: {name: bytes | (bytes, mode)}"""
     buf = io.BytesIO()

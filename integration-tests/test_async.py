@@ -45,10 +45,14 @@ def engine():
     with tempfile.TemporaryDirectory(prefix="lamb-async-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
+        # A directory the functions see at /mnt/gate: the test opens the gate
+        # that held functions wait on, so what runs when is the test's choice.
+        d.gate = Path(tmp) / "gate"
+        d.gate.mkdir()
         # No freezing: a frozen sandbox (cgroup v1) holds up the clean-up that
         # the spawner of a killed daemon does, and so the restart's sweep.
         d.extra_args = ["--async-retry-delays", "1s,2s", "--cgroup-parent", CGROUP_PARENT,
-                        "--freeze-grace", "1h"]
+                        "--freeze-grace", "1h", "--filesystem", f"gate={d.gate}"]
         d.start()
         try:
             yield d
@@ -209,24 +213,54 @@ def sandbox_cgroups(parent):
     return found
 
 
+# Events from HELD on wait at a gate the test opens: when the daemon is
+# killed, some events have run, some are running and the rest are queued,
+# however fast or slow the machine is.
+HELD = 20
+GATED_APP = b'''
+import json, os, time
+def handler(event, context):
+    if event["n"] >= %d:
+        print("WAIT " + json.dumps(event, sort_keys=True), flush=True)
+        while not os.path.exists("/mnt/gate/open"):
+            time.sleep(0.05)
+    print("GOT " + json.dumps(event, sort_keys=True), flush=True)
+    return {"ok": event["n"]}
+''' % HELD
+GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
+
+
+def logged(engine, name, word):
+    """The `n` of every event a function logged with `word`, read from the
+    log files: they are the record while the daemon is down."""
+    text = "".join(f.read_text(errors="replace") for f in (engine.data_dir / "logs" / name).rglob("*")
+                   if f.is_file())
+    return {json.loads(m)["n"] for m in re.findall(word + r" (\{.*\})", text)}
+
+
 def test_kill_9_loses_nothing(lam, engine):
     """Hundreds of events queued; the daemon is killed with SIGKILL while
-    they run; after a restart on the same data dir every one runs."""
-    deploy(lam, "a-many")
+    some have run, some are running and the rest wait in the queue; after a
+    restart on the same data dir every one runs."""
+    lam.create_function(FunctionName="a-many", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": GATED_APP})}, MemorySize=256, Timeout=900,
+                        FileSystemConfigs=[{"Arn": GATE_ARN, "LocalMountPath": "/mnt/gate"}])
     n = 300
     for i in range(n):
         send(lam, "a-many", {"n": i})
-    time.sleep(1.5)
+    # Every event before the gate has run and some event waits at it.
+    wait_for(lambda: logged(engine, "a-many", "GOT") == set(range(HELD)) and logged(engine, "a-many", "WAIT"),
+             timeout=120)
     engine.proc.send_signal(signal.SIGKILL)
     engine.proc.wait()
     engine.proc = None
-    # The daemon is down: its log files are the record.
-    text = "".join(f.read_text(errors="replace") for f in (engine.data_dir / "logs" / "a-many").rglob("*")
-                   if f.is_file())
-    before = {json.loads(m)["n"] for m in re.findall(r"GOT (\{.*\})", text)}
-    assert len(before) < n, "all ran before the kill; the test proves nothing"
-    # The dead daemon's spawner removes its sandboxes; then restart.
+    before = logged(engine, "a-many", "GOT")
+    assert before == set(range(HELD)), "only the events before the gate ran"
+    running = logged(engine, "a-many", "WAIT")
+    assert running and len(running) < n - HELD, "some events were running and others queued at the kill"
+    # The dead daemon's spawner removes its sandboxes; then open the gate and restart.
     wait_for(lambda: not sandbox_cgroups(CGROUP_PARENT), timeout=30)
+    (engine.gate / "open").touch()
     engine.start()
 
     def all_seen():

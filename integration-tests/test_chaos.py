@@ -331,7 +331,9 @@ def test_host_reboot_starts_clean():
             assert lam.invoke(FunctionName="r-hello:live", Payload=b"{}")["StatusCode"] == 200
             accepted = {lam.invoke(FunctionName="r-slow", InvocationType="Event", Payload=b"{}")
                         ["ResponseMetadata"]["RequestId"] for _ in range(10)}
-            time.sleep(1.2)
+            # One at a time, half a second each: once the first is handled,
+            # the rest are still queued or running, however fast the machine.
+            wait_for(lambda: handled(d, "r-slow"), timeout=60)
             assert len(handled(d, "r-slow")) < len(accepted), "all ran before the reboot; it proves nothing"
             # The reboot: the spawner first (so that nothing cleans up), the daemon, every sandbox process.
             spawners = children(d.proc.pid)

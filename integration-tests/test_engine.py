@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import ROLE, ROOT, Daemon, make_zip, wait_for
 
 BUILD = ROOT / "rootfs" / "build"
 EXAMPLES = ROOT / "examples"
@@ -191,10 +191,17 @@ def test_provided_without_bootstrap_is_an_invalid_entrypoint(lam):
     assert "/var/task/bootstrap /opt/bootstrap" in body["errorMessage"]
 
 
-def test_python_warm_reuse_and_idle_ttl(lam):
+def gauge(engine, name):
+    """One of the daemon's unlabelled gauges from /metrics."""
+    text = urllib.request.urlopen(engine.endpoint + "/metrics", timeout=5).read().decode()
+    return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+
+
+def test_python_warm_reuse_and_idle_ttl(lam, engine):
     deploy(lam, "e-py", "python3.11", "app.handler", {"app.py": PY_COUNTER})
     assert [call(lam, "e-py")[1]["count"] for _ in range(3)] == [1, 2, 3]
-    time.sleep(IDLE_TTL_S + 2)
+    # Idle for the TTL: every sandbox (this one and earlier tests') is destroyed.
+    wait_for(lambda: gauge(engine, "lamb_sandboxes_live") == 0, timeout=IDLE_TTL_S + 60)
     assert call(lam, "e-py")[1]["count"] == 1, "a new sandbox after the idle TTL"
 
 
@@ -329,7 +336,8 @@ def test_logs_and_metrics(lam, engine):
     out = engine.lamb("logs", "e-logs").stdout
     assert out.count("START RequestId:") == 2 and out.count("REPORT RequestId:") == 2
     assert "counting 2" in out
-    time.sleep(0.3)  # past the freeze grace
+    # Past the freeze grace: the idle sandbox is frozen.
+    wait_for(lambda: gauge(engine, "lamb_sandboxes_frozen") >= 1, timeout=30)
     text = urllib.request.urlopen(engine.endpoint + "/metrics", timeout=5).read().decode()
     assert 'lamb_invocations_total{function="e-logs"} 2' in text
     assert 'lamb_cold_starts_total{function="e-logs"} 1' in text
