@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import ROLE, ROOT, Daemon, make_zip, sandbox_cgroups
 
 BUILD = ROOT / "rootfs" / "build"
 USERNS_BASE = 1_000_000
-CGROUP_PARENT = "lamb-uns"
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "python3.11" / "usr").is_dir(),
@@ -45,7 +44,7 @@ def userns_daemon():
         os.chmod(tmp, 0o755)
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--userns", "--cgroup-parent", CGROUP_PARENT]
+        d.extra_args = ["--userns"]
         d.start()
         try:
             yield d
@@ -53,11 +52,10 @@ def userns_daemon():
             assert d.stop() == 0
 
 
-def sandbox_pids():
+def sandbox_pids(d):
     """Host PIDs of every process in the daemon's sandbox cgroups (v1 or v2)."""
-    v1 = Path("/sys/fs/cgroup/pids") / CGROUP_PARENT
-    parent = v1 if v1.is_dir() else Path("/sys/fs/cgroup") / CGROUP_PARENT
-    return [int(p) for f in parent.glob("lamb-*/cgroup.procs") for p in f.read_text().split()]
+    return {int(p) for cg in sandbox_cgroups(d.cgroup_parent) if (cg / "cgroup.procs").exists()
+            for p in (cg / "cgroup.procs").read_text().split()}
 
 
 def test_python_cold_and_warm_in_a_user_namespace(userns_daemon):
@@ -79,7 +77,7 @@ def test_python_cold_and_warm_in_a_user_namespace(userns_daemon):
     assert cold["random_bytes"] == 8
 
     outside = set()
-    for pid in sandbox_pids():
+    for pid in sandbox_pids(userns_daemon):
         status = Path(f"/proc/{pid}/status").read_text()
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
         outside.update(int(u) for u in uid_line.split()[1:])
