@@ -84,3 +84,23 @@ def test_python_cold_and_warm_in_a_user_namespace(userns_daemon):
     assert outside, "the sandbox is alive between calls"
     assert min(outside) >= USERNS_BASE, f"no process of the sandbox is a host uid: {outside}"
     assert base + inside_uid in outside, f"the function's uid maps to {base + inside_uid}: {outside}"
+
+
+def test_the_data_directory_is_searchable_but_closed(userns_daemon):
+    """With --userns the data directory stays searchable (0711: a sandbox's
+    set-up, an unprivileged uid on the host, reaches code and layers through
+    it), but lists nothing, and the registry, its WAL and the logs stay closed."""
+    from test_data_dir import APP, SECRET, as_nobody, readable_by_nobody
+    lam = userns_daemon.lambda_client()
+    lam.create_function(FunctionName="uns-secret", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=128, Timeout=10,
+                        Environment={"Variables": {"SECRET": SECRET}})
+    r = lam.invoke(FunctionName="uns-secret", Payload=b"{}")
+    assert "FunctionError" not in r, r["Payload"].read()
+    data = userns_daemon.data_dir
+    logs = [p for p in (data / "logs" / "uns-secret").rglob("*") if p.is_file()]
+    assert logs and (data / "lamb.db-wal").is_file()
+    readable = [str(p) for p in [data / "lamb.db", data / "lamb.db-wal", *logs] if readable_by_nobody(p)]
+    assert not readable, f"nobody reads {readable}"
+    for d in (data, data / "code", data / "layers", data / "logs"):
+        assert as_nobody("ls", str(d)).returncode != 0, f"nobody lists {d}"

@@ -1,5 +1,5 @@
-//! Owning a data directory: one daemon at a time on it, and machine-global
-//! names derived from it.
+//! Owning a data directory: one daemon at a time on it, machine-global names
+//! derived from it, and modes that keep what it holds from other local users.
 //!
 //! Two `flock` locks, both on files in the directory:
 //!
@@ -20,10 +20,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use lamb_store::registry::DB_FILE;
+use lamb_store::BundleKind;
 use sha2::{Digest, Sha256};
 
 /// The daemon's lock, in the data directory.
@@ -60,11 +62,12 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DataDirErr
     move |source| DataDirError::Io { op, path, source }
 }
 
-/// Creates the data directory when missing and answers its canonical path;
-/// an existing directory is left as it is.
+/// Creates the data directory (0700) when missing and answers its canonical
+/// path; an existing directory is left as it is.
 pub fn create(dir: &Path) -> Result<PathBuf, DataDirError> {
     fs::DirBuilder::new()
         .recursive(true)
+        .mode(0o700)
         .create(dir)
         .map_err(io_err("create", dir))?;
     dir.canonicalize().map_err(io_err("resolve", dir))
@@ -176,9 +179,62 @@ fn write_pid(mut file: &File, pid: u32) -> io::Result<()> {
     file.write_all(format!("{pid}\n").as_bytes())
 }
 
+/// Closes the data directory to other local users: the directory 0700 (0711
+/// with `--userns`, whose sandboxes' set-up, an unprivileged uid on the host,
+/// must reach code, layers and the mount point through it), and the files
+/// that hold secrets 0600 whatever the directory's mode: the registry and its
+/// WAL (functions' environment variables) and the keys. With `--userns` the
+/// logs directory is 0700 and `code/` and `layers/` 0711 (entered by digest,
+/// not listed). Run at each start, so a directory someone loosened is fixed.
+///
+/// A new registry is created here, empty and 0600, because SQLite gives its
+/// WAL and shared-memory files the database's mode.
+pub fn restrict(dir: &Path, user_namespaces: bool) -> Result<(), DataDirError> {
+    chmod(dir, if user_namespaces { 0o711 } else { 0o700 })?;
+    let db = dir.join(DB_FILE);
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&db)
+        .map_err(io_err("create", &db))?;
+    for file in [DB_FILE.to_owned(), format!("{DB_FILE}-wal"), format!("{DB_FILE}-shm")] {
+        chmod_if_present(&dir.join(file), 0o600)?;
+    }
+    chmod_if_present(&dir.join(crate::credentials::FILE_NAME), 0o600)?;
+    if user_namespaces {
+        make_dir(&dir.join("logs"), 0o700)?;
+        for kind in [BundleKind::Function, BundleKind::Layer] {
+            make_dir(&dir.join(kind.dir_name()), 0o711)?;
+        }
+    }
+    Ok(())
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<(), DataDirError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .map_err(io_err("create", path))?;
+    chmod(path, mode)
+}
+
+fn chmod(path: &Path, mode: u32) -> Result<(), DataDirError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err("chmod", path))
+}
+
+fn chmod_if_present(path: &Path, mode: u32) -> Result<(), DataDirError> {
+    match fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(io_err("chmod", path)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn the_cgroup_parent_is_per_data_directory() {
@@ -227,5 +283,26 @@ mod tests {
         let lock = DataDirLock::take(&dir, Duration::ZERO).unwrap();
         lock.record_spawner(77).unwrap();
         assert_eq!(fs::read_to_string(dir.join(SPAWNER_LOCK_FILE)).unwrap(), "77\n");
+    }
+
+    #[test]
+    fn restrict_closes_the_directory_and_its_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = create(&tmp.path().join("data")).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(dir.join("lamb.db-wal"), b"").unwrap();
+        fs::set_permissions(dir.join("lamb.db-wal"), fs::Permissions::from_mode(0o644)).unwrap();
+        let mode = |name: &str| fs::metadata(dir.join(name)).unwrap().mode() & 0o777;
+        restrict(&dir, false).unwrap();
+        assert_eq!(mode(""), 0o700);
+        assert_eq!(mode("lamb.db"), 0o600);
+        assert_eq!(mode("lamb.db-wal"), 0o600);
+        assert!(!dir.join("credentials").exists() && !dir.join("code").exists());
+        restrict(&dir, true).unwrap();
+        assert_eq!(
+            (mode(""), mode("logs"), mode("code"), mode("layers")),
+            (0o711, 0o700, 0o711, 0o711)
+        );
     }
 }

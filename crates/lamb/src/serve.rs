@@ -110,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Before anything else touches the data directory or the machine.
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
+    data_dir::restrict(&canonical_data_dir, args.userns)?;
     let runtimes_dir = args.runtimes_dir.unwrap_or_else(|| args.data_dir.join("runtimes"));
     if args.cgroup_favordynmods
         && lamb_sandbox::cgroup::detect_version(std::path::Path::new("/sys/fs/cgroup"))?
