@@ -181,6 +181,35 @@ def test_each_starts_and_stops_while_the_other_serves(pair, victim_index):
     held.completes()
 
 
+def test_a_restart_waits_for_the_dead_daemons_spawner(pair):
+    """The daemon's lock ends with the daemon (its spawner, a fork, closed
+    its copy), the spawner's lock with the spawner: a restart after a
+    kill -9 is not refused, but waits until the old spawner has destroyed
+    its sandboxes. The old spawner is stopped (SIGSTOP) meanwhile, so the
+    wait is seen, however fast the machine."""
+    b = pair[1]
+    doomed = Call(b, "doomed-wait")
+    old = sandbox_cgroups(b.cgroup_parent)
+    spawners = children(b.proc.pid)
+    for p in spawners:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        kill_9(b)
+        started = threading.Thread(target=b.start)
+        started.start()
+        wait_for(lambda: "waiting for a dead daemon's spawner" in b.log.read_text(), timeout=30)
+        assert b.proc.poll() is None, "the restart was refused"
+        assert all(c.exists() for c in old), "nothing was swept while the old spawner held its lock"
+    finally:
+        for p in spawners:
+            os.kill(p, signal.SIGCONT)
+    started.join(timeout=60)
+    assert not started.is_alive() and b.proc.poll() is None
+    assert not any(alive(p) for p in spawners) and not any(c.exists() for c in old)
+    doomed.finish()
+    Call(b, "after-wait").completes()
+
+
 def snapshot(d):
     """What a refused daemon must not change."""
     data = d.data_dir
