@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import LAMB, ROLE, ROOT, Daemon, make_zip
 
 BUILD = ROOT / "rootfs" / "build"
 SECRET = "lamb-secret-e1b0c2"
@@ -103,3 +103,15 @@ def test_a_world_readable_directory_is_closed_at_start(daemon):
     assert all(readable_by_nobody(p) for p in secrets(daemon)), "the test loosened the directory"
     daemon.start()
     closed(daemon)
+
+
+def test_a_daemon_refused_for_a_bad_flag_changes_nothing(daemon):
+    assert daemon.stop() == 0
+    os.chmod(daemon.data_dir, 0o755)
+    try:
+        p = subprocess.run([LAMB, "serve", "--data-dir", str(daemon.data_dir), "--filesystem", "no-equals-sign"],
+                           env=daemon.env(), capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and "no-equals-sign" in p.stderr, p.stderr
+        assert daemon.data_dir.stat().st_mode & 0o777 == 0o755, "the refused daemon fixed the mode"
+    finally:
+        os.chmod(daemon.data_dir, 0o700)

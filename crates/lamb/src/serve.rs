@@ -107,7 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    // Before anything else touches the data directory or the machine.
+    // Flags first, which only read: a daemon refused for one changes nothing.
+    let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
+    let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
+    // Then the lock, before anything touches the data directory or the machine.
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
     data_dir::restrict(&canonical_data_dir, args.userns)?;
@@ -145,9 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if swept.cgroups_removed + swept.paths_removed + swept.mounts_detached > 0 {
         tracing::info!(?swept, "removed sandboxes an earlier daemon left");
     }
-    let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
     filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
-    let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
