@@ -195,9 +195,10 @@ def test_a_restart_waits_for_the_dead_daemons_spawner(pair):
         os.kill(p, signal.SIGSTOP)
     try:
         kill_9(b)
+        logged = b.log.stat().st_size  # the log spans every start of b
         started = threading.Thread(target=b.start)
         started.start()
-        wait_for(lambda: "waiting for a dead daemon's spawner" in b.log.read_text(), timeout=30)
+        wait_for(lambda: b.proc and b"waiting for a dead daemon's spawner" in b.log.read_bytes()[logged:], timeout=30)
         assert b.proc.poll() is None, "the restart was refused"
         assert all(c.exists() for c in old), "nothing was swept while the old spawner held its lock"
     finally:
