@@ -3,6 +3,7 @@ temp runtimes dir, clients for it (boto3, the aws CLI, `lamb`), and bundle
 builders."""
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -35,6 +36,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cgroup_parent(data_dir):
+    """The cgroup parent `lamb serve` derives from its data directory
+    (`lamb_daemon::data_dir::cgroup_parent`): `lamb-` and 12 hex digits of
+    the SHA-256 of the canonical path."""
+    return "lamb-" + hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
+
+
+def sandbox_cgroups(parent):
+    """Every sandbox cgroup directory under `parent`, in every hierarchy (the
+    v2 root and each v1 controller), read without tripping over ones the
+    spawner removes meanwhile."""
+    roots = [Path("/sys/fs/cgroup") / parent]
+    roots += [c / parent for c in Path("/sys/fs/cgroup").iterdir() if c.is_dir()]
+    found = []
+    for root in roots:
+        try:
+            found += [Path(e.path) for e in os.scandir(root) if e.name.startswith("lamb-") and e.is_dir()]
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    return found
+
+
 class Daemon:
     """One `lamb serve` process; restart keeps the data directory."""
 
@@ -55,6 +78,11 @@ class Daemon:
         self.log = tmp / "daemon.log"
         # More `lamb serve` flags (the engine tests' short TTL, real runtimes).
         self.extra_args = []
+
+    @property
+    def cgroup_parent(self):
+        """The parent cgroup of this daemon's sandboxes (one per data directory)."""
+        return cgroup_parent(self.data_dir)
 
     def env(self):
         env = dict(os.environ)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import ROLE, ROOT, Daemon, make_zip, sandbox_cgroups
 
 BUILD = ROOT / "rootfs" / "build"
 
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
-CGROUP_PARENT = "lamb-async-it"
 
 # Prints what it got (the destination's record, or the event) so the logs
 # are the record of every run; fails when the event says so.
@@ -51,7 +50,7 @@ def engine():
         d.gate.mkdir()
         # No freezing: a frozen sandbox (cgroup v1) holds up the clean-up that
         # the spawner of a killed daemon does, and so the restart's sweep.
-        d.extra_args = ["--async-retry-delays", "1s,2s", "--cgroup-parent", CGROUP_PARENT,
+        d.extra_args = ["--async-retry-delays", "1s,2s",
                         "--freeze-grace", "1h", "--filesystem", f"gate={d.gate}"]
         d.start()
         try:
@@ -199,20 +198,6 @@ def test_throttled_events_wait_and_expire(lam, engine):
     assert got(engine, "a-old") == []
 
 
-def sandbox_cgroups(parent):
-    """The sandbox cgroups under `parent` in every hierarchy (v1 and v2),
-    read without tripping over ones the spawner removes meanwhile."""
-    roots = [Path("/sys/fs/cgroup") / parent]
-    roots += [c / parent for c in Path("/sys/fs/cgroup").iterdir() if c.is_dir()]
-    found = []
-    for root in roots:
-        try:
-            found += [e.name for e in os.scandir(root) if e.name.startswith("lamb-")]
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-    return found
-
-
 # Events from HELD on wait at a gate the test opens: when the daemon is
 # killed, some events have run, some are running and the rest are queued,
 # however fast or slow the machine is.
@@ -259,7 +244,7 @@ def test_kill_9_loses_nothing(lam, engine):
     running = logged(engine, "a-many", "WAIT")
     assert running and len(running) < n - HELD, "some events were running and others queued at the kill"
     # The dead daemon's spawner removes its sandboxes; then open the gate and restart.
-    wait_for(lambda: not sandbox_cgroups(CGROUP_PARENT), timeout=30)
+    wait_for(lambda: not sandbox_cgroups(engine.cgroup_parent), timeout=30)
     (engine.gate / "open").touch()
     engine.start()
 

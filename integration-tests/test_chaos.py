@@ -24,15 +24,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, make_zip
+from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, make_zip, sandbox_cgroups
 from test_engine import zip_dir
-from test_load import cgroup_dirs, report
+from test_load import report
 
 BUILD = ROOT / "rootfs" / "build"
 HELLO = ROOT / "examples" / "hello-provided" / "build"
 ROUNDS = int(os.environ.get("LAMB_CHAOS_ROUNDS", "50"))
-PARENT = "lamb-chaos"
-REBOOT_PARENT = "lamb-chaos-reboot"
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "provided.al2023" / "usr").is_dir() or not (HELLO / "bootstrap").exists(),
@@ -246,7 +244,7 @@ def test_kill_9_under_mixed_load():
     with tempfile.TemporaryDirectory(prefix="lamb-chaos-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", PARENT, "--async-retry-delays", "1s,2s", "--idle-ttl", "30s"]
+        d.extra_args = ["--async-retry-delays", "1s,2s", "--idle-ttl", "30s"]
         d.start()
         try:
             lam = client(d)
@@ -269,7 +267,7 @@ def test_kill_9_under_mixed_load():
                 d.proc.send_signal(signal.SIGKILL)
                 d.proc.wait()
                 d.proc = None
-                old = cgroup_dirs(PARENT)
+                old = sandbox_cgroups(d.cgroup_parent)
                 stop.set()
                 for t in threads:
                     t.join(timeout=30)
@@ -314,7 +312,7 @@ def test_host_reboot_starts_clean():
     with tempfile.TemporaryDirectory(prefix="lamb-reboot-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", REBOOT_PARENT, "--async-retry-delays", "1s,2s"]
+        d.extra_args = ["--async-retry-delays", "1s,2s"]
         d.start()
         try:
             lam = client(d)
@@ -337,7 +335,7 @@ def test_host_reboot_starts_clean():
             assert len(handled(d, "r-slow")) < len(accepted), "all ran before the reboot; it proves nothing"
             # The reboot: the spawner first (so that nothing cleans up), the daemon, every sandbox process.
             spawners = children(d.proc.pid)
-            old = cgroup_dirs(REBOOT_PARENT)
+            old = sandbox_cgroups(d.cgroup_parent)
             assert old, "sandboxes were running"
             for p in spawners:
                 os.kill(p, signal.SIGKILL)

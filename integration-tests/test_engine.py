@@ -43,7 +43,7 @@ def engine():
     with tempfile.TemporaryDirectory(prefix="lamb-engine-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s", "--cgroup-parent", "lamb-it"]
+        d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s"]
         d.start()
         try:
             yield d

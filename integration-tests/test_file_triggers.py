@@ -36,7 +36,7 @@ def served():
         photos.mkdir()
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-fs", "--filesystem", f"photos={photos}"]
+        d.extra_args = ["--filesystem", f"photos={photos}"]
         d.start()
         try:
             yield d, photos

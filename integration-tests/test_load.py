@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, LAMB, ROLE, ROOT, SECRET_KEY, Daemon, make_zip
+from conftest import ACCESS_KEY, LAMB, ROLE, ROOT, SECRET_KEY, Daemon, make_zip, sandbox_cgroups
 from test_engine import zip_dir
 
 import boto3
@@ -61,18 +61,6 @@ done
 '''
 
 
-def cgroup_dirs(parent):
-    """Every lamb sandbox cgroup under `parent`, in every controller."""
-    found = []
-    for ctl in Path("/sys/fs/cgroup").iterdir():
-        base = ctl / parent
-        try:
-            found += [base / n for n in os.listdir(base) if n.startswith("lamb-")]
-        except OSError:
-            pass  # not this controller, or not made yet
-    return found
-
-
 def sample(d, parent):
     pid = d.proc.pid
     status = Path(f"/proc/{pid}/status").read_text()
@@ -81,7 +69,7 @@ def sample(d, parent):
         "rss_mb": round(rss_kb / 1024, 1),
         "fds": len(os.listdir(f"/proc/{pid}/fd")),
         "mounts": len(Path("/proc/self/mountinfo").read_text().splitlines()),
-        "cgroups": len(cgroup_dirs(parent)),
+        "cgroups": len(sandbox_cgroups(parent)),
     }
 
 
@@ -96,10 +84,10 @@ def wait_for(what, timeout, every=0.2):
         time.sleep(every)
 
 
-def start_daemon(tmp, parent, *extra):
+def start_daemon(tmp, *extra):
     d = Daemon(Path(tmp))
     d.runtimes_dir = BUILD
-    d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s", "--cgroup-parent", parent, *extra]
+    d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s", *extra]
     d.start()
     return d
 
@@ -126,11 +114,11 @@ def report(name, figures):
 def test_twice_the_concurrency_limit():
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
-    parent = "lamb-load-limit"
     with tempfile.TemporaryDirectory(prefix="lamb-load-") as tmp:
         gate = Path(tmp) / "gate"
         gate.mkdir()
-        d = start_daemon(tmp, parent, "--concurrency-limit", str(LIMIT), "--filesystem", f"gate={gate}")
+        d = start_daemon(tmp, "--concurrency-limit", str(LIMIT), "--filesystem", f"gate={gate}")
+        parent = d.cgroup_parent
         try:
             lam = client(d)
             lam.create_function(FunctionName="sleeper", Role=ROLE, Runtime="provided.al2", Handler="h",
@@ -165,7 +153,7 @@ def test_twice_the_concurrency_limit():
             # A first wave brings the daemon's thread pools and caches up to
             # size; the idle baseline is taken once its sandboxes expired.
             wave()
-            wait_for(lambda: not cgroup_dirs(parent), timeout=30)
+            wait_for(lambda: not sandbox_cgroups(parent), timeout=30)
             time.sleep(1)
             idle = sample(d, parent)
             waves = []
@@ -189,7 +177,7 @@ def test_twice_the_concurrency_limit():
                 assert peak == LIMIT, f"{peak} ran at once, not {LIMIT}"
                 waves.append({"ok": codes.count(200), "throttled": codes.count(429), "peak": peak})
             loaded = sample(d, parent)
-            wait_for(lambda: not cgroup_dirs(parent), timeout=30)
+            wait_for(lambda: not sandbox_cgroups(parent), timeout=30)
             time.sleep(1)
             after = sample(d, parent)
             report("twice_the_concurrency_limit",
@@ -205,11 +193,11 @@ def test_twice_the_concurrency_limit():
 def test_long_run_across_50_functions():
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
-    parent = "lamb-load-long"
     with tempfile.TemporaryDirectory(prefix="lamb-load-") as tmp:
         # 1792 MB is about one vCPU: at 128 MB the CPU quota throttles a
         # busy warm sandbox. The capacity is bookkeeping; they use little.
-        d = start_daemon(tmp, parent, "--memory-capacity", "1000000")
+        d = start_daemon(tmp, "--memory-capacity", "1000000")
+        parent = d.cgroup_parent
         try:
             lam = client(d)
             code = zip_dir(HELLO)
@@ -237,7 +225,7 @@ def test_long_run_across_50_functions():
                 seconds += run(INVOCATIONS // chunks)["seconds"]
                 samples.append(sample(d, parent))
             start, middle, end = samples[0], samples[chunks // 2], samples[-1]
-            wait_for(lambda: not cgroup_dirs(parent), timeout=60)
+            wait_for(lambda: not sandbox_cgroups(parent), timeout=60)
             time.sleep(1)
             idle_after = sample(d, parent)
             report("long_run_across_50_functions",

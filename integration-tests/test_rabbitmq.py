@@ -144,7 +144,7 @@ def setup():
         broker.start()
         d = Daemon(tmp)
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-rmq", "--filesystem", f"out={tmp / 'out'}",
+        d.extra_args = ["--filesystem", f"out={tmp / 'out'}",
                         "--rabbitmq", f"local=amqp://guest:guest@127.0.0.1:{broker.port}"]
         try:
             c = broker.connect()

@@ -38,7 +38,7 @@ def daemon():
     with tempfile.TemporaryDirectory(prefix="lamb-sched-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-sched", "--schedule-time-scale", "60"]
+        d.extra_args = ["--schedule-time-scale", "60"]
         d.start()
         try:
             yield d

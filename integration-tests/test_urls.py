@@ -58,7 +58,6 @@ def daemon():
     with tempfile.TemporaryDirectory(prefix="lamb-urls-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-urls"]
         d.start()
         try:
             yield d

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import ROLE, ROOT, Daemon, make_zip, sandbox_cgroups
 
 BUILD = ROOT / "rootfs" / "build"
 USERNS_BASE = 1_000_000
-CGROUP_PARENT = "lamb-uns"
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "python3.11" / "usr").is_dir(),
@@ -45,7 +44,7 @@ def userns_daemon():
         os.chmod(tmp, 0o755)
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--userns", "--cgroup-parent", CGROUP_PARENT]
+        d.extra_args = ["--userns"]
         d.start()
         try:
             yield d
@@ -53,11 +52,10 @@ def userns_daemon():
             assert d.stop() == 0
 
 
-def sandbox_pids():
+def sandbox_pids(d):
     """Host PIDs of every process in the daemon's sandbox cgroups (v1 or v2)."""
-    v1 = Path("/sys/fs/cgroup/pids") / CGROUP_PARENT
-    parent = v1 if v1.is_dir() else Path("/sys/fs/cgroup") / CGROUP_PARENT
-    return [int(p) for f in parent.glob("lamb-*/cgroup.procs") for p in f.read_text().split()]
+    return {int(p) for cg in sandbox_cgroups(d.cgroup_parent) if (cg / "cgroup.procs").exists()
+            for p in (cg / "cgroup.procs").read_text().split()}
 
 
 def test_python_cold_and_warm_in_a_user_namespace(userns_daemon):
@@ -79,10 +77,30 @@ def test_python_cold_and_warm_in_a_user_namespace(userns_daemon):
     assert cold["random_bytes"] == 8
 
     outside = set()
-    for pid in sandbox_pids():
+    for pid in sandbox_pids(userns_daemon):
         status = Path(f"/proc/{pid}/status").read_text()
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
         outside.update(int(u) for u in uid_line.split()[1:])
     assert outside, "the sandbox is alive between calls"
     assert min(outside) >= USERNS_BASE, f"no process of the sandbox is a host uid: {outside}"
     assert base + inside_uid in outside, f"the function's uid maps to {base + inside_uid}: {outside}"
+
+
+def test_the_data_directory_is_searchable_but_closed(userns_daemon):
+    """With --userns the data directory stays searchable (0711: a sandbox's
+    set-up, an unprivileged uid on the host, reaches code and layers through
+    it), but lists nothing, and the registry, its WAL and the logs stay closed."""
+    from test_data_dir import APP, SECRET, as_nobody, readable_by_nobody
+    lam = userns_daemon.lambda_client()
+    lam.create_function(FunctionName="uns-secret", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=128, Timeout=10,
+                        Environment={"Variables": {"SECRET": SECRET}})
+    r = lam.invoke(FunctionName="uns-secret", Payload=b"{}")
+    assert "FunctionError" not in r, r["Payload"].read()
+    data = userns_daemon.data_dir
+    logs = [p for p in (data / "logs" / "uns-secret").rglob("*") if p.is_file()]
+    assert logs and (data / "lamb.db-wal").is_file()
+    readable = [str(p) for p in [data / "lamb.db", data / "lamb.db-wal", *logs] if readable_by_nobody(p)]
+    assert not readable, f"nobody reads {readable}"
+    for d in (data, data / "code", data / "layers", data / "logs"):
+        assert as_nobody("ls", str(d)).returncode != 0, f"nobody lists {d}"

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod credentials;
+pub mod data_dir;
 pub mod engine;
 pub mod error;
 pub mod esm;

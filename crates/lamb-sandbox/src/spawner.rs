@@ -10,7 +10,8 @@
 //! cgroup; creation and destruction (which reaps) go through the spawner.
 //!
 //! When the daemon goes away (even by `kill -9`), the spawner reads end of
-//! file, destroys every sandbox it still holds and exits.
+//! file, destroys every sandbox it still holds, removes the parent cgroup if
+//! it is empty and exits.
 
 use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
@@ -76,6 +77,13 @@ impl Spawner {
     /// Call it while the process is still single-threaded (before a tokio
     /// runtime or any other thread starts): the child goes on running Rust code.
     pub fn fork(config: SandboxerConfig) -> Result<Spawner> {
+        Spawner::fork_closing(config, &[])
+    }
+
+    /// Like [`Spawner::fork`]; the child first closes `daemon_only`, the
+    /// descriptors it must not share with the daemon (the data directory's
+    /// `flock`, which a fork would hold on to after the daemon died).
+    pub fn fork_closing(config: SandboxerConfig, daemon_only: &[RawFd]) -> Result<Spawner> {
         // Fail here, in the caller, if the machine cannot run sandboxes at all.
         let sandboxer = Sandboxer::new(config.clone())?;
         let cgroups: Arc<dyn CgroupBackend> = cgroup::detect(&config.cgroup_parent)?.into();
@@ -89,6 +97,10 @@ impl Spawner {
         // SAFETY: fork(2); the child only runs `serve` and exits, never returning here.
         match unsafe { libc::fork() } {
             0 => {
+                for &fd in daemon_only {
+                    // SAFETY: the child owns its copies of the parent's descriptors and never returns.
+                    unsafe { libc::close(fd) };
+                }
                 drop(ours);
                 serve(&sandboxer, theirs);
                 // SAFETY: leave without running the parent's destructors or atexit handlers.
@@ -286,6 +298,12 @@ fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
     // The daemon is gone: leave nothing behind.
     for (_, sandbox) in sandboxes.drain() {
         let _ = sandbox.destroy();
+    }
+    // Nor the parent cgroup (one per data directory), unless someone else's
+    // sandboxes are in it.
+    let cgroups = sandboxer.cgroups();
+    if cgroups.list().is_ok_and(|left| left.is_empty()) {
+        let _ = cgroups.remove_parent();
     }
 }
 

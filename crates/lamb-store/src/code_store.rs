@@ -28,7 +28,8 @@ pub enum BundleKind {
 }
 
 impl BundleKind {
-    fn dir_name(self) -> &'static str {
+    /// Its directory in the data directory.
+    pub fn dir_name(self) -> &'static str {
         match self {
             Self::Function => "code",
             Self::Layer => "layers",

@@ -1,11 +1,13 @@
 //! `lamb serve`: the daemon. Root only: it creates cgroups, mounts and
 //! namespaces for every sandbox.
 //!
-//! The spawner process is forked first, while this process has one thread;
-//! its start-up sweep removes what a killed daemon left; only then does the
-//! async runtime start.
+//! First the data directory's lock, so that a second daemon on it exits
+//! having changed nothing; then the spawner process is forked, while this
+//! process has one thread; its start-up sweep removes what a killed daemon of
+//! this data directory left; only then does the async runtime start and bind.
 
 use anyhow::{bail, Context};
+use lamb_daemon::data_dir::{self, DataDirLock};
 use lamb_daemon::server::{serve, shutdown_signal, ServeConfig};
 use lamb_daemon::{Engine, EngineConfig};
 use lamb_sandbox::{SandboxerConfig, Spawner};
@@ -56,9 +58,10 @@ pub struct Args {
     /// separated (`1s,2s` for tests) [default: Lambda's 1m,2m].
     #[arg(long, value_delimiter = ',', value_parser = parse_duration)]
     async_retry_delays: Vec<Duration>,
-    /// The parent cgroup of every sandbox (one per daemon on a machine).
-    #[arg(long, env = "LAMB_CGROUP_PARENT", default_value = "lamb", hide = true)]
-    cgroup_parent: String,
+    /// The parent cgroup of every sandbox [default: `lamb-` and a hash of
+    /// the data directory's path, one per data directory on a machine].
+    #[arg(long, env = "LAMB_CGROUP_PARENT", hide = true)]
+    cgroup_parent: Option<String>,
     /// Serve a host directory as a file system functions may mount, as
     /// `arn:aws:elasticfilesystem:<region>:<account>:access-point/NAME`
     /// (NAME=PATH; repeatable). The directory is given group 990, g+rwxs and
@@ -99,8 +102,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("lamb serve must run as root (it creates namespaces, mounts and cgroups for every sandbox); try: sudo lamb serve");
     }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    // Flags first, which only read: a daemon refused for one changes nothing.
+    let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
+    let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
+    // Then the lock, before anything touches the data directory or the machine.
+    let canonical_data_dir = data_dir::create(&args.data_dir)?;
+    let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
+    data_dir::restrict(&canonical_data_dir, args.userns)?;
     let runtimes_dir = args.runtimes_dir.unwrap_or_else(|| args.data_dir.join("runtimes"));
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("create {}", args.data_dir.display()))?;
     if args.cgroup_favordynmods
         && lamb_sandbox::cgroup::detect_version(std::path::Path::new("/sys/fs/cgroup"))?
             == lamb_sandbox::CgroupVersion::V1
@@ -114,24 +128,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             searchable_by_others(path)?;
         }
     }
-    // Before any thread: the spawner is a fork of this process.
-    let spawner = Spawner::fork(SandboxerConfig {
-        state_dir: args.data_dir.join("sandboxes"),
-        cgroup_parent: args.cgroup_parent.clone(),
-    })
+    let cgroup_parent = args
+        .cgroup_parent
+        .unwrap_or_else(|| data_dir::cgroup_parent(&canonical_data_dir));
+    // Before any thread: the spawner is a fork of this process. It keeps the
+    // spawner lock (until its sandboxes are destroyed), not the daemon's.
+    let spawner = Spawner::fork_closing(
+        SandboxerConfig {
+            state_dir: args.data_dir.join("sandboxes"),
+            cgroup_parent,
+        },
+        &[lock.daemon_only_fd()],
+    )
     .context("start the sandbox spawner")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if let Err(e) = lock.record_spawner(spawner.pid()) {
+        tracing::warn!(error = %e, "cannot record the spawner's pid in the data directory");
+    }
     let swept = spawner.sweep().context("sweep what an earlier daemon left")?;
     if swept.cgroups_removed + swept.paths_removed + swept.mounts_detached > 0 {
         tracing::info!(?swept, "removed sandboxes an earlier daemon left");
     }
-    let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
     filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
-    let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
@@ -160,7 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("start the async runtime")?;
     let engine = Arc::new(Engine::new(spawner, engine_config));
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         engine.start();
         let served = serve(
             config,
@@ -170,7 +187,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .await;
         engine.shutdown().await;
         served.context("lamb serve")
-    })
+    });
+    drop(lock);
+    result
 }
 
 /// With `--userns` a sandbox's set-up runs as an unprivileged uid outside,
