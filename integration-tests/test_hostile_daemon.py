@@ -7,6 +7,7 @@ FIFOs, huge sparse files) and the host side of a served directory
 Every check is on a bound or an event, never on how long something took."""
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -102,3 +103,85 @@ def test_output_without_newline_does_not_grow_the_daemon(hostile):
     assert files
     longest = max(len(line) for f in files for line in f.read_bytes().split(b"\n"))
     assert longest == LINE_BYTES
+
+
+RECORDER = b"""
+import json, os
+def handler(event, context):
+    obj = event["Records"][0]["s3"]["object"]
+    os.makedirs("/mnt/shared/seen", exist_ok=True)
+    path = "/mnt/shared/seen/" + context.aws_request_id
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f)
+    os.rename(path + ".tmp", path + ".json")
+"""
+
+PLANTER = b"""
+import os
+def handler(event, context):
+    root = "/mnt/shared/plant"
+    for i in range(event["n"]):
+        d = f"{root}/d{i}"
+        # A file the watcher will look at by path, then its directory swapped
+        # for a symlink to a host directory holding a root-only file.
+        with open(f"{d}/key.in", "w") as f:
+            f.write("decoy")
+        os.rename(d, f"{root}/moved{i}")
+        os.symlink(event["secret_dir"], d)
+    # A FIFO (opened and closed for writing) and a 1 TB sparse file.
+    fifo = f"{root}/pipe.in"
+    os.mkfifo(fifo)
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    os.close(os.open(fifo, os.O_WRONLY))
+    os.close(r)
+    with open(f"{root}/huge.in", "w") as f:
+        f.truncate(1 << 40)
+    return "planted"
+"""
+
+
+def seen(shared):
+    d = shared / "seen"
+    return [json.loads(p.read_text()) for p in d.glob("*.json")] if d.is_dir() else []
+
+
+def test_file_triggers_follow_nothing_a_function_plants(hostile):
+    d, shared = hostile
+    lam = d.lambda_client()
+    fs = [{"Arn": ARN, "LocalMountPath": MOUNT}]
+    python_function(lam, "h-recorder", RECORDER, FileSystemConfigs=fs)
+    python_function(lam, "h-planter", PLANTER, FileSystemConfigs=fs)
+    # A root-only file outside the served directory.
+    secret_dir = d.tmp / "secret"
+    secret_dir.mkdir(mode=0o700)
+    secret = b"root-only secret " * 1000
+    (secret_dir / "key.in").write_bytes(secret)
+    os.chmod(secret_dir / "key.in", 0o600)
+    n = 40
+    plant = shared / "plant"
+    plant.mkdir()
+    for i in range(n):
+        (plant / f"d{i}").mkdir()
+    os.chmod(plant, 0o2777)
+    for i in range(n):
+        os.chmod(plant / f"d{i}", 0o2777)
+    d.lamb("trigger", "add", "h-recorder", "--dir", str(plant), "--suffix", ".in")
+    # The watcher handles events in order: once this one fires, the
+    # directories above are watched.
+    (plant / "ready.in").write_bytes(b"ready")
+    wait_for(lambda: any(o["key"] == "plant/ready.in" for o in seen(shared)), timeout=120)
+
+    invoke(lam, "h-planter", {"n": n, "secret_dir": str(secret_dir)})
+    # A later regular file still fires: the FIFO did not hang the watcher,
+    # nor did the sparse file stall it.
+    (plant / "after.in").write_bytes(b"after")
+    keys = lambda: {o["key"] for o in seen(shared)}  # noqa: E731
+    wait_for(lambda: {"plant/after.in", "plant/huge.in"} <= keys(), timeout=120)
+    events = seen(shared)
+    leak = hashlib.md5(secret).hexdigest()
+    assert not [o for o in events if o["eTag"].startswith(leak) or o["size"] == len(secret)], events
+    assert not [o for o in events if o["key"] == "plant/pipe.in"]
+    huge = [o for o in events if o["key"] == "plant/huge.in"]
+    # The sparse file's eTag is over its first 16 MiB only (docs/limits.md).
+    zeros = hashlib.md5(bytes(16 << 20)).hexdigest()
+    assert [(o["size"], o["eTag"]) for o in huge] == [(1 << 40, f"{zeros}-{(1 << 40) >> 24}")]
