@@ -26,6 +26,8 @@ pytestmark = pytest.mark.skipif(
 
 ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/shared"
 MOUNT = "/mnt/shared"
+QUOTA_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/quota"
+QUOTA_MB = 64
 LINE_BYTES = 256 * 1024
 
 
@@ -38,9 +40,11 @@ def hostile():
         os.chmod(tmp, 0o755)
         shared = Path(tmp) / "shared"
         shared.mkdir()
+        (Path(tmp) / "quota").mkdir()
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-hostile", "--filesystem", f"shared={shared}"]
+        d.extra_args = ["--cgroup-parent", "lamb-it-hostile", "--filesystem", f"shared={shared}",
+                        "--filesystem", f"quota={tmp}/quota,size={QUOTA_MB}M"]
         d.start()
         try:
             yield d, shared
@@ -185,3 +189,136 @@ def test_file_triggers_follow_nothing_a_function_plants(hostile):
     # The sparse file's eTag is over its first 16 MiB only (docs/limits.md).
     zeros = hashlib.md5(bytes(16 << 20)).hexdigest()
     assert [(o["size"], o["eTag"]) for o in huge] == [(1 << 40, f"{zeros}-{(1 << 40) >> 24}")]
+
+
+SETID = b"""
+import errno, os, shutil, stat
+def handler(event, context):
+    made = "/mnt/shared/" + event["name"]
+    shutil.copy("/mnt/shared/id-tool", made)
+    os.chmod(made, 0o6755)
+    try:
+        os.mknod("/mnt/shared/dev-null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        mknod = "made"
+    except OSError as e:
+        mknod = errno.errorcode[e.errno]
+    return {"uid": os.getuid(), "mknod": mknod}
+"""
+
+
+def mounts_at(path):
+    """How many mounts sit on `path` (the mount point field of mountinfo)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return sum(1 for line in lines if line.split()[4] == str(path))
+
+
+def test_set_id_bits_and_device_nodes_have_no_effect_on_the_host(hostile):
+    d, shared = hostile
+    lam = d.lambda_client()
+    fs = [{"Arn": ARN, "LocalMountPath": MOUNT}]
+    python_function(lam, "h-setid", SETID, FileSystemConfigs=fs)
+    tool = shared / "id-tool"
+    tool.write_bytes(Path("/usr/bin/id").read_bytes())
+    os.chmod(tool, 0o755)
+    _, out = invoke(lam, "h-setid", {"name": "suid-id"})
+    assert out["mknod"] == "EPERM"
+    planted = shared / "suid-id"
+    assert planted.stat().st_uid == out["uid"] and planted.stat().st_mode & 0o6000
+    # A local user running it stays who they are: the host side is nosuid.
+    nobody = 65534
+    ran = subprocess.run([str(planted), "-u"], user=nobody, group=nobody, capture_output=True, text=True,
+                         check=True)
+    assert int(ran.stdout) == nobody, f"the planted binary ran as uid {ran.stdout.strip()}"
+    assert os.statvfs(shared).f_flag & os.ST_NOSUID
+    # And nodev: a device node there (root could make one) opens nothing.
+    node = shared / "host-null"
+    os.mknod(node, 0o20666, os.makedev(1, 3))
+    with pytest.raises(PermissionError):
+        open(node, "rb").close()
+
+
+UID = b"""
+import os
+def handler(event, context):
+    return os.getuid()
+"""
+
+
+def test_live_sandboxes_of_two_functions_never_share_a_uid(hostile):
+    d, _ = hostile
+    lam = d.lambda_client()
+    uids = {}
+    for name in ("h-uid-a", "h-uid-b"):
+        python_function(lam, name, UID)
+        uids[name] = invoke(lam, name, {})[1]
+    # Both sandboxes are still alive (idle): warm calls answer the same uids.
+    for name, uid in uids.items():
+        assert invoke(lam, name, {})[1] == uid
+    assert uids["h-uid-a"] != uids["h-uid-b"], uids
+
+
+WRITER = b"""
+import errno, os
+def handler(event, context):
+    written = 0
+    chunk = b"q" * (1 << 20)
+    try:
+        with open("/mnt/quota/big", "wb") as f:
+            for _ in range(event["mb"]):
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+            os.fsync(f.fileno())
+    except OSError as e:
+        return {"error": errno.errorcode[e.errno], "written": written}
+    return {"error": None, "written": written}
+"""
+
+
+def test_a_served_file_system_with_a_size_gives_enospc(hostile):
+    d, _ = hostile
+    lam = d.lambda_client()
+    quota = d.tmp / "quota"
+    python_function(lam, "h-filler", WRITER, FileSystemConfigs=[{"Arn": QUOTA_ARN, "LocalMountPath": "/mnt/quota"}])
+    _, out = invoke(lam, "h-filler", {"mb": 2 * QUOTA_MB})
+    assert out["error"] == "ENOSPC" and out["written"] < QUOTA_MB << 20, out
+    # The host holds at most the image.
+    image = d.data_dir / "filesystems" / "quota.ext4"
+    assert image.stat().st_blocks * 512 <= QUOTA_MB << 20
+    assert os.statvfs(quota).f_blocks * os.statvfs(quota).f_frsize <= QUOTA_MB << 20
+    assert mounts_at(quota) == 1
+
+
+def test_served_mounts_go_with_the_daemon_even_after_kill_9():
+    if os.geteuid() != 0:
+        pytest.skip("root-only test: lamb serve runs as root only")
+    with tempfile.TemporaryDirectory(prefix="lamb-mounts-") as tmp:
+        served, sized = Path(tmp) / "served", Path(tmp) / "sized"
+        served.mkdir()
+        sized.mkdir()
+        (served / "kept").write_text("kept")
+        d = Daemon(Path(tmp))
+        d.extra_args = ["--cgroup-parent", "lamb-it-mounts", "--filesystem", f"a={served}",
+                        "--filesystem", f"b={sized},size=32M"]
+        d.start()
+        assert mounts_at(served) == 1 and mounts_at(sized) == 1
+        (sized / "in-image").write_text("in the image")
+        d.proc.kill()
+        d.proc.wait()
+        d.proc = None
+        # A killed daemon leaves its mounts; the next start removes them
+        # before mounting again (one mount each, not two).
+        assert mounts_at(served) == 1
+        d.start()
+        assert mounts_at(served) == 1 and mounts_at(sized) == 1
+        assert (sized / "in-image").read_text() == "in the image"
+        assert d.stop() == 0
+        assert mounts_at(served) == 0 and mounts_at(sized) == 0
+        assert (served / "kept").read_text() == "kept" and not (sized / "in-image").exists()
+        # A size-limited file system starts empty: a used directory is refused.
+        other = Path(tmp) / "used"
+        other.mkdir()
+        (other / "file").write_text("x")
+        d.extra_args = ["--cgroup-parent", "lamb-it-mounts", "--filesystem", f"c={other},size=32M"]
+        with pytest.raises(RuntimeError, match="is not empty"):
+            d.start()

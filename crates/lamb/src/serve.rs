@@ -61,9 +61,13 @@ pub struct Args {
     cgroup_parent: String,
     /// Serve a host directory as a file system functions may mount, as
     /// `arn:aws:elasticfilesystem:<region>:<account>:access-point/NAME`
-    /// (NAME=PATH; repeatable). The directory is given group 990, g+rwxs and
-    /// a group-writable default ACL so that every sandbox can write to it.
-    #[arg(long = "filesystem", value_name = "NAME=PATH")]
+    /// (NAME=PATH[,size=SIZE]; repeatable). The directory is given group 990,
+    /// g+rwxs and a group-writable default ACL so that every sandbox can
+    /// write to it, and is mounted nosuid,nodev over itself while lamb
+    /// serves. With size= (`10G`), it is an ext4 image of that size under
+    /// <data-dir>/filesystems mounted on PATH: writes past it fail with
+    /// ENOSPC (PATH must be empty when the image is first made).
+    #[arg(long = "filesystem", value_name = "NAME=PATH[,size=SIZE]")]
     filesystems: Vec<String>,
     /// A RabbitMQ broker event source mappings may read, named in their
     /// `EventSourceArn` as `arn:aws:mq:<region>:<account>:broker:NAME:<id>`
@@ -130,6 +134,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(?swept, "removed sandboxes an earlier daemon left");
     }
     let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
+    // Held until this function returns: the mounts go when the daemon stops.
+    let _host_mounts = filesystems.mount_on_host(&args.data_dir)?;
     filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
     let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
     let lamb_exe = std::env::current_exe().context("find this executable")?;
