@@ -43,7 +43,8 @@ def hostile():
         (Path(tmp) / "quota").mkdir()
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-hostile", "--filesystem", f"shared={shared}",
+        d.extra_args = ["--cgroup-parent", "lamb-it-hostile", "--log-max-streams", "3",
+                        "--filesystem", f"shared={shared}",
                         "--filesystem", f"quota={tmp}/quota,size={QUOTA_MB}M"]
         d.start()
         try:
@@ -322,3 +323,27 @@ def test_served_mounts_go_with_the_daemon_even_after_kill_9():
         d.extra_args = ["--cgroup-parent", "lamb-it-mounts", "--filesystem", f"c={other},size=32M"]
         with pytest.raises(RuntimeError, match="is not empty"):
             d.start()
+
+
+def test_log_streams_are_pruned_by_count_and_age(hostile):
+    d, _ = hostile
+    lam = d.lambda_client()
+    python_function(lam, "h-streams", UID)
+    logs = d.data_dir / "logs" / "h-streams"
+    for i in range(5):
+        # A new configuration, a new sandbox, a new stream.
+        lam.update_function_configuration(FunctionName="h-streams", Environment={"Variables": {"ROUND": str(i)}})
+        wait_for(lambda: lam.get_function(FunctionName="h-streams")["Configuration"]["LastUpdateStatus"]
+                 == "Successful")
+        invoke(lam, "h-streams", {})
+    # A stream a month old, from before the daemon started.
+    old = logs / "2020-01-01-[$LATEST]00000000000000000000000000000000"
+    old.write_text("old\n")
+    month_ago = old.stat().st_mtime - 30 * 86400
+    os.utime(old, (month_ago, month_ago))
+    # Streams are files named after the stream, rotated segments `.N` beside.
+    streams = lambda: {p.name.split(".")[0] for p in logs.iterdir()}  # noqa: E731
+    wait_for(lambda: len(streams()) <= 3 and not old.exists(), timeout=60)
+    # The newest stream is among those kept: the last call's lines are there.
+    newest = max(logs.iterdir(), key=lambda p: p.stat().st_mtime)
+    assert "REPORT RequestId:" in newest.read_text()

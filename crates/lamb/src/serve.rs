@@ -74,6 +74,16 @@ pub struct Args {
     /// (NAME=amqp://USER:PASS@HOST:PORT[/VHOST]; repeatable).
     #[arg(long = "rabbitmq", value_name = "NAME=URL")]
     rabbitmq: Vec<String>,
+    /// A function's log streams older than this are removed (`7d`, `12h`),
+    /// as a CloudWatch log group's retention does.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    log_retention: Duration,
+    /// Log streams kept per function (one per sandbox); the oldest go first.
+    #[arg(long, default_value_t = 100)]
+    log_max_streams: usize,
+    /// Log bytes kept per function, in MB; the oldest streams go first.
+    #[arg(long, default_value_t = 1024)]
+    log_max_mb: u64,
     /// Run every sandbox in its own user namespace: root inside is an
     /// unprivileged uid outside, the sandbox in slot N mapping ids 0-65535 to
     /// 1000000 + N * 65536 onwards, so a process that escaped its other
@@ -94,7 +104,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("unknown unit in {s} (ms, s, m, h)")),
+        "d" => n * 86400.0,
+        _ => return Err(format!("unknown unit in {s} (ms, s, m, h, d)")),
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -138,6 +149,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let _host_mounts = filesystems.mount_on_host(&args.data_dir)?;
     filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
     let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
+    lamb_daemon::log_retention::start(
+        args.data_dir.join("logs"),
+        lamb_daemon::log_retention::LogRetention {
+            max_age: args.log_retention,
+            max_streams: args.log_max_streams,
+            max_bytes: args.log_max_mb.saturating_mul(1024 * 1024),
+        },
+    );
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
@@ -211,7 +230,8 @@ mod tests {
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("3d").is_err());
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert!(parse_duration("3w").is_err());
     }
 
     #[test]
