@@ -298,11 +298,17 @@ def test_served_mounts_go_with_the_daemon_even_after_kill_9():
         served.mkdir()
         sized.mkdir()
         (served / "kept").write_text("kept")
+        # A set-uid file from before the start (as a killed daemon leaves
+        # them) loses its bit at the start.
+        before = served / "before"
+        before.write_bytes(b"x")
+        os.chmod(before, 0o4755)
         d = Daemon(Path(tmp))
         d.extra_args = ["--cgroup-parent", "lamb-it-mounts", "--filesystem", f"a={served}",
                         "--filesystem", f"b={sized},size=32M"]
         d.start()
         assert mounts_at(served) == 1 and mounts_at(sized) == 1
+        assert before.stat().st_mode & 0o7777 == 0o755
         (sized / "in-image").write_text("in the image")
         d.proc.kill()
         d.proc.wait()
@@ -313,8 +319,13 @@ def test_served_mounts_go_with_the_daemon_even_after_kill_9():
         d.start()
         assert mounts_at(served) == 1 and mounts_at(sized) == 1
         assert (sized / "in-image").read_text() == "in the image"
+        during = served / "during"
+        during.write_bytes(b"x")
+        os.chmod(during, 0o6755)
         assert d.stop() == 0
         assert mounts_at(served) == 0 and mounts_at(sized) == 0
+        # Stripped at the stop too: the host side is no longer nosuid.
+        assert during.stat().st_mode & 0o7777 == 0o755
         assert (served / "kept").read_text() == "kept" and not (sized / "in-image").exists()
         # A size-limited file system starts empty: a used directory is refused.
         other = Path(tmp) / "used"

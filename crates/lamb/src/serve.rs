@@ -79,7 +79,7 @@ pub struct Args {
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     log_retention: Duration,
     /// Log streams kept per function (one per sandbox); the oldest go first.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 1000)]
     log_max_streams: usize,
     /// Log bytes kept per function, in MB; the oldest streams go first.
     #[arg(long, default_value_t = 1024)]

@@ -27,11 +27,9 @@ pub fn open(root: &Path, rel: &Path, directory: bool) -> io::Result<OwnedFd> {
         | libc::O_CLOEXEC
         | if directory { libc::O_DIRECTORY } else { 0 };
     if rel.as_os_str().is_empty() {
-        return if directory {
-            Ok(root_fd)
-        } else {
-            Err(io::Error::from_raw_os_error(libc::EISDIR))
-        };
+        // The root itself, opened again for reading (`root_fd` is O_PATH).
+        // SAFETY: a NUL-terminated literal; `root_fd` is open.
+        return owned(unsafe { libc::openat(root_fd.as_raw_fd(), c".".as_ptr(), flags) });
     }
     match openat2(root_fd.as_raw_fd(), rel, flags) {
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => walk(root_fd, rel, flags),
@@ -152,6 +150,11 @@ mod tests {
         }
         assert!(open(&root, Path::new("dirlink"), true).is_err());
         assert!(open(&root, Path::new("d"), true).is_ok());
+        // The root itself can be listed (watched and walked at start).
+        let fd = open(&root, Path::new(""), true).unwrap();
+        let mut dir = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)).unwrap();
+        assert!(dir.iter().flatten().any(|e| e.file_name().to_bytes() == b"d"));
+        assert!(refused(&root, ""));
     }
 
     #[test]

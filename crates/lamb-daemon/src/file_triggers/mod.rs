@@ -19,7 +19,7 @@
 //! effect at once and survives restarts.
 
 mod api;
-mod beneath;
+pub(crate) mod beneath;
 pub mod event;
 mod watch;
 

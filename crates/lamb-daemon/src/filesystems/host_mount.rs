@@ -18,12 +18,24 @@
 //! are made and removed (lazily, `MNT_DETACH`) when the daemon stops; a
 //! daemon killed before that leaves the record, and the next start on the
 //! same data directory removes what it names before mounting again.
+//!
+//! At start and at stop, with no sandbox running, set-id bits are also
+//! stripped from the files (`scrub`): the mount protects the host only
+//! while it is there.
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Strips and logs.
+fn strip_set_id(path: &Path) {
+    let stripped = super::scrub::strip_set_id(path);
+    if stripped > 0 {
+        tracing::warn!(path = %path.display(), stripped, "set-uid/set-gid bits removed from files functions left");
+    }
+}
 
 /// The served directories mounted by this daemon; unmounted when dropped.
 #[derive(Debug)]
@@ -35,6 +47,7 @@ pub struct HostMounts {
 impl Drop for HostMounts {
     fn drop(&mut self) {
         for path in &self.mounted {
+            strip_set_id(path);
             if let Err(e) = umount2(path, MntFlags::MNT_DETACH) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot unmount a served directory");
             }
@@ -86,6 +99,7 @@ pub fn mount_all<'a>(
             None => bind_nosuid(path)?,
         }
         mounts.mounted.push(path.to_path_buf());
+        strip_set_id(path);
     }
     Ok(mounts)
 }

@@ -16,6 +16,7 @@
 
 mod acl;
 mod host_mount;
+mod scrub;
 
 pub use host_mount::HostMounts;
 
