@@ -17,6 +17,7 @@ pub mod file_triggers;
 pub mod filesystems;
 pub mod invoker;
 pub mod listen;
+pub mod log_retention;
 pub mod schedules;
 pub mod server;
 pub mod sigv4;

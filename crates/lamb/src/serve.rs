@@ -64,15 +64,29 @@ pub struct Args {
     cgroup_parent: Option<String>,
     /// Serve a host directory as a file system functions may mount, as
     /// `arn:aws:elasticfilesystem:<region>:<account>:access-point/NAME`
-    /// (NAME=PATH; repeatable). The directory is given group 990, g+rwxs and
-    /// a group-writable default ACL so that every sandbox can write to it.
-    #[arg(long = "filesystem", value_name = "NAME=PATH")]
+    /// (NAME=PATH[,size=SIZE]; repeatable). The directory is given group 990,
+    /// g+rwxs and a group-writable default ACL so that every sandbox can
+    /// write to it, and is mounted nosuid,nodev over itself while lamb
+    /// serves. With size= (`10G`), it is an ext4 image of that size under
+    /// <data-dir>/filesystems mounted on PATH: writes past it fail with
+    /// ENOSPC (PATH must be empty when the image is first made).
+    #[arg(long = "filesystem", value_name = "NAME=PATH[,size=SIZE]")]
     filesystems: Vec<String>,
     /// A RabbitMQ broker event source mappings may read, named in their
     /// `EventSourceArn` as `arn:aws:mq:<region>:<account>:broker:NAME:<id>`
     /// (NAME=amqp://USER:PASS@HOST:PORT[/VHOST]; repeatable).
     #[arg(long = "rabbitmq", value_name = "NAME=URL")]
     rabbitmq: Vec<String>,
+    /// A function's log streams older than this are removed (`7d`, `12h`),
+    /// as a CloudWatch log group's retention does.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    log_retention: Duration,
+    /// Log streams kept per function (one per sandbox); the oldest go first.
+    #[arg(long, default_value_t = 1000)]
+    log_max_streams: usize,
+    /// Log bytes kept per function, in MB; the oldest streams go first.
+    #[arg(long, default_value_t = 1024)]
+    log_max_mb: u64,
     /// Run every sandbox in its own user namespace: root inside is an
     /// unprivileged uid outside, the sandbox in slot N mapping ids 0-65535 to
     /// 1000000 + N * 65536 onwards, so a process that escaped its other
@@ -93,7 +107,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("unknown unit in {s} (ms, s, m, h)")),
+        "d" => n * 86400.0,
+        _ => return Err(format!("unknown unit in {s} (ms, s, m, h, d)")),
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -148,7 +163,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if swept.cgroups_removed + swept.paths_removed + swept.mounts_detached > 0 {
         tracing::info!(?swept, "removed sandboxes an earlier daemon left");
     }
+    // Held until this function returns: the mounts go when the daemon stops.
+    let _host_mounts = filesystems.mount_on_host(&args.data_dir)?;
     filesystems.prepare(lamb_daemon::engine::SANDBOX_GID)?;
+    lamb_daemon::log_retention::start(
+        args.data_dir.join("logs"),
+        lamb_daemon::log_retention::LogRetention {
+            max_age: args.log_retention,
+            max_streams: args.log_max_streams,
+            max_bytes: args.log_max_mb.saturating_mul(1024 * 1024),
+        },
+    );
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
@@ -224,7 +249,8 @@ mod tests {
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("3d").is_err());
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert!(parse_duration("3w").is_err());
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! Function logs: Lambda's platform lines (spec 2.6) and the log streams
 //! under `<data-dir>/logs/<function>/`, one per sandbox, rotated by size.
+//!
+//! What a function prints is cut into lines of at most [`LINE_BYTES`] (a
+//! line without a newline never grows a buffer past that) and the
+//! `LogType: Tail` copy keeps only the last [`TAIL_BYTES`]: the daemon's
+//! memory does not grow with a function's output.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -9,6 +14,70 @@ use time::OffsetDateTime;
 
 /// A stream's file is rotated past this size; two files are kept.
 pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// CloudWatch Logs' limit on one log event: a longer line is cut into
+/// pieces of this size, each its own line.
+pub const LINE_BYTES: usize = 256 * 1024;
+
+/// What `X-Amz-Log-Result` carries: the last 4 KB of the log.
+pub const TAIL_BYTES: usize = 4096;
+
+/// Appends to the `LogType: Tail` copy, keeping its last [`TAIL_BYTES`].
+pub fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() >= TAIL_BYTES {
+        tail.clear();
+        tail.extend_from_slice(&bytes[bytes.len() - TAIL_BYTES..]);
+        return;
+    }
+    let over = (tail.len() + bytes.len()).saturating_sub(TAIL_BYTES);
+    tail.drain(..over);
+    tail.extend_from_slice(bytes);
+}
+
+/// A function's output cut into lines: what follows the last newline is
+/// held until its newline comes, or until it reaches [`LINE_BYTES`].
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    partial: Vec<u8>,
+}
+
+impl LineBuffer {
+    /// Appends to `out` the lines `bytes` completes, each ending in `\n`.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        while !bytes.is_empty() {
+            let room = LINE_BYTES - self.partial.len();
+            if room == 0 {
+                // A full line: its own newline ends it, any other byte cuts it.
+                out.append(&mut self.partial);
+                out.push(b'\n');
+                if bytes[0] == b'\n' {
+                    bytes = &bytes[1..];
+                }
+                continue;
+            }
+            let take = &bytes[..bytes.len().min(room)];
+            match take.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    out.append(&mut self.partial);
+                    out.extend_from_slice(&take[..=i]);
+                    bytes = &bytes[i + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(take);
+                    bytes = &bytes[take.len()..];
+                }
+            }
+        }
+    }
+
+    /// Ends a partial last line.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.partial.is_empty() {
+            out.append(&mut self.partial);
+            out.push(b'\n');
+        }
+    }
+}
 
 pub fn start_line(request_id: &str, version: &str) -> String {
     format!("START RequestId: {request_id} Version: {version}\n")
@@ -166,6 +235,45 @@ mod tests {
             Some(Duration::from_micros(170_570)),
         );
         assert!(cold.ends_with("Max Memory Used: 1 MB\tInit Duration: 170.57 ms\t\n"));
+    }
+
+    fn lines_of(chunks: &[&[u8]]) -> Vec<usize> {
+        let mut buf = LineBuffer::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            buf.push(c, &mut out);
+            assert!(buf.partial.len() <= LINE_BYTES);
+        }
+        buf.finish(&mut out);
+        assert_eq!(out.last(), Some(&b'\n'));
+        out.split_inclusive(|b| *b == b'\n').map(|l| l.len() - 1).collect()
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_the_limit() {
+        let big = vec![b'x'; 2 * LINE_BYTES + 10];
+        assert_eq!(lines_of(&[&big]), [LINE_BYTES, LINE_BYTES, 10]);
+        // Byte by byte, as a slow writer gives it.
+        let chunks: Vec<&[u8]> = big.chunks(1000).collect();
+        assert_eq!(lines_of(&chunks), [LINE_BYTES, LINE_BYTES, 10]);
+        // A line of exactly the limit whose newline comes in the next read
+        // is one line, not a line and an empty one.
+        let exact = vec![b'y'; LINE_BYTES];
+        assert_eq!(lines_of(&[&exact, b"\nz"]), [LINE_BYTES, 1]);
+        assert_eq!(lines_of(&[b"a\nbc", b"d\n\ne"]), [1, 3, 0, 1]);
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes() {
+        let mut tail = Vec::new();
+        let all: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        for c in all.chunks(777) {
+            keep_tail(&mut tail, c);
+            assert!(tail.len() <= TAIL_BYTES);
+        }
+        assert_eq!(tail, all[all.len() - TAIL_BYTES..]);
+        keep_tail(&mut tail, &all);
+        assert_eq!(tail, all[all.len() - TAIL_BYTES..]);
     }
 
     #[test]

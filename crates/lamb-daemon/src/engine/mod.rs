@@ -10,6 +10,7 @@
 mod logs;
 mod metrics;
 mod run;
+mod slots;
 mod spec;
 mod worker;
 
@@ -113,19 +114,12 @@ struct State {
     in_flight: u32,
     unreserved_in_flight: u32,
     per_function: HashMap<String, u32>,
-    free_slots: Vec<u32>,
-    next_slot: u32,
+    /// Uid slots, live and free.
+    slots: slots::Slots,
     closed: bool,
 }
 
 impl State {
-    fn alloc_slot(&mut self) -> u32 {
-        self.free_slots.pop().unwrap_or_else(|| {
-            self.next_slot += 1;
-            self.next_slot - 1
-        })
-    }
-
     /// Takes the idle sandbox unused the longest, from any pool.
     fn pop_lru(&mut self) -> Option<Worker> {
         let (key, index) = self

@@ -193,7 +193,7 @@ impl Inner {
                 if st.memory_mb + need <= capacity {
                     st.memory_mb += need;
                     st.live += 1;
-                    let slot = st.alloc_slot();
+                    let slot = st.slots.alloc(function);
                     drop(st);
                     for w in evicted {
                         self.retire(w, false);
@@ -220,7 +220,7 @@ impl Inner {
             let mut st = self.lock();
             st.live -= 1;
             st.memory_mb -= u64::from(memory_mb);
-            st.free_slots.push(slot);
+            st.slots.free(slot);
         }
         self.freed.notify_waiters();
     }

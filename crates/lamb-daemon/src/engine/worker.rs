@@ -4,7 +4,7 @@
 //! chatty function never fills the pipe, and drained once the answer is in,
 //! so the function's lines land between START and END.
 
-use super::logs::LogStream;
+use super::logs::{keep_tail, LineBuffer, LogStream};
 use lamb_init::protocol::{frame_len, FromInit, ToInit};
 use lamb_sandbox::RemoteSandbox;
 use std::io;
@@ -13,6 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
+
+/// The most a pipe can hold (`/proc/sys/fs/pipe-max-size`'s default).
+const DRAIN_BYTES: usize = 1024 * 1024;
 
 /// What came from the sandbox while waiting.
 #[derive(Debug)]
@@ -31,8 +34,8 @@ pub struct Worker {
     ctl: UnixStream,
     rx: Vec<u8>,
     out: pipe::Receiver,
-    /// Output after the last newline.
-    partial: Vec<u8>,
+    /// Output after the last newline (at most a line's limit).
+    lines: LineBuffer,
     pub log: LogStream,
     /// The uid slot (uid = base + slot).
     pub slot: u32,
@@ -60,7 +63,7 @@ impl Worker {
             ctl: UnixStream::from_std(ctl)?,
             rx: Vec::with_capacity(64 * 1024),
             out: pipe::Receiver::from_owned_fd(out)?,
-            partial: Vec::new(),
+            lines: LineBuffer::default(),
             log,
             slot,
             memory_mb,
@@ -110,48 +113,43 @@ impl Worker {
         }
     }
 
-    /// Reads what output is already in the pipe, and ends a partial last line.
+    /// Reads what output is already in the pipe, and ends a partial last
+    /// line. At most a full pipe's worth: a function that keeps printing
+    /// after its answer cannot hold the invocation here.
     pub fn drain_output(&mut self, mut tail: Option<&mut Vec<u8>>) {
         let mut chunk = [0u8; 16 * 1024];
+        let mut budget = DRAIN_BYTES;
         while let Ok(n) = self.out.try_read(&mut chunk) {
             if n == 0 {
                 break;
             }
             self.output(&chunk[..n], tail.as_deref_mut());
-        }
-        if !self.partial.is_empty() {
-            self.partial.push(b'\n');
-            let line = std::mem::take(&mut self.partial);
-            self.log.write(&line);
-            if let Some(t) = tail {
-                t.extend_from_slice(&line);
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                break;
             }
         }
+        let mut last = Vec::new();
+        self.lines.finish(&mut last);
+        self.write_lines(&last, tail);
     }
 
     fn output(&mut self, bytes: &[u8], tail: Option<&mut Vec<u8>>) {
-        let whole = match bytes.iter().rposition(|b| *b == b'\n') {
-            Some(i) => i + 1,
-            None => {
-                self.partial.extend_from_slice(bytes);
-                return;
-            }
-        };
-        let mut lines = std::mem::take(&mut self.partial);
-        lines.extend_from_slice(&bytes[..whole]);
-        self.partial.extend_from_slice(&bytes[whole..]);
-        self.log.write(&lines);
+        let mut lines = Vec::new();
+        self.lines.push(bytes, &mut lines);
+        self.write_lines(&lines, tail);
+    }
+
+    fn write_lines(&mut self, lines: &[u8], tail: Option<&mut Vec<u8>>) {
+        self.log.write(lines);
         if let Some(t) = tail {
-            t.extend_from_slice(&lines);
+            keep_tail(t, lines);
         }
     }
 
     /// Writes a platform line to the log and the tail.
     pub fn platform(&mut self, line: &str, tail: Option<&mut Vec<u8>>) {
-        self.log.write(line.as_bytes());
-        if let Some(t) = tail {
-            t.extend_from_slice(line.as_bytes());
-        }
+        self.write_lines(line.as_bytes(), tail);
     }
 
     /// Asks init to shut the runtime down and waits, at most `grace`, for

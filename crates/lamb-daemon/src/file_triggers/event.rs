@@ -30,21 +30,33 @@ pub fn matches(t: &FileTriggerRecord, filesystem: &str, key: &str) -> bool {
     t.filesystem == filesystem && in_dir && key.starts_with(t.prefix.as_str()) && key.ends_with(t.suffix.as_str())
 }
 
-/// The hex MD5 of a file's content (a single-part upload's ETag) and its size.
-pub fn etag_and_size(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
+/// The most of a file the watcher reads for its eTag: a function can make
+/// a 1 TB sparse file for nothing, and the watcher is one thread for every
+/// trigger of its file system.
+pub const ETAG_HASH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A file's eTag and size (the size from `fstat`). Up to
+/// [`ETAG_HASH_BYTES`], the hex MD5 of its content, as a single-part
+/// upload's; past that, shaped like a multipart upload's, `<hex MD5 of the
+/// first ETAG_HASH_BYTES>-<parts of that size>`, which S3 clients already
+/// treat as opaque: not a digest of the whole content.
+pub fn etag_and_size(root: &Path, rel: &Path) -> std::io::Result<(String, u64)> {
+    let (file, size) = super::beneath::open_regular(root, rel)?;
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
+    let mut reader = file.take(ETAG_HASH_BYTES);
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        size += n as u64;
         hasher.update(&buf[..n]);
     }
-    Ok((hex::encode(hasher.finalize()), size))
+    let md5 = hex::encode(hasher.finalize());
+    if size <= ETAG_HASH_BYTES {
+        return Ok((md5, size));
+    }
+    Ok((format!("{md5}-{}", size.div_ceil(ETAG_HASH_BYTES)), size))
 }
 
 pub struct ObjectCreated<'a> {
@@ -159,8 +171,21 @@ mod tests {
         let p = dir.path().join("f");
         std::fs::write(&p, b"abc").unwrap();
         assert_eq!(
-            etag_and_size(&p).unwrap(),
+            etag_and_size(dir.path(), Path::new("f")).unwrap(),
             ("900150983cd24fb0d6963f7d28e17f72".to_owned(), 3)
         );
+    }
+
+    #[test]
+    fn a_huge_file_is_hashed_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(dir.path().join("sparse")).unwrap();
+        let size = 1u64 << 40;
+        f.set_len(size).unwrap();
+        let (etag, got) = etag_and_size(dir.path(), Path::new("sparse")).unwrap();
+        assert_eq!(got, size);
+        let zeros = vec![0u8; ETAG_HASH_BYTES as usize];
+        let md5 = hex::encode(Md5::digest(&zeros));
+        assert_eq!(etag, format!("{md5}-{}", size / ETAG_HASH_BYTES));
     }
 }

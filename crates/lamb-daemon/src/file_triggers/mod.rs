@@ -10,11 +10,16 @@
 //! (a thumbnail) does not trigger itself as long as what it writes falls
 //! outside the filters.
 //!
+//! The watcher runs as root over directories every sandbox writes to: it
+//! opens only regular files beneath the served root through no symlink
+//! (`beneath`), and hashes at most `event::ETAG_HASH_BYTES` of each.
+//!
 //! Every served file system is watched from start-up; the triggers are read
 //! from the registry at each new file, so adding or removing one takes
 //! effect at once and survives restarts.
 
 mod api;
+pub(crate) mod beneath;
 pub mod event;
 mod watch;
 
@@ -54,10 +59,11 @@ fn file_finished(registry: &dyn Registry, region: &str, fs: &str, root: &Path, p
     if wanted.is_empty() {
         return;
     }
-    let (etag, size) = match event::etag_and_size(path) {
+    let (etag, size) = match event::etag_and_size(root, rel) {
         Ok(v) => v,
         Err(e) => {
-            // Gone again, or unreadable: nothing to send.
+            // Gone again, not a regular file, or reached through a symlink
+            // a function planted: nothing to send.
             tracing::debug!(path = %path.display(), error = %e, "new file not readable");
             return;
         }

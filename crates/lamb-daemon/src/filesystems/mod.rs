@@ -9,8 +9,16 @@
 //! inherit the group) and a default ACL `user::rwx group::rwx other::r-x`
 //! (new files are group-writable whatever the process's umask, so a file one
 //! sandbox made can be written by the next). The owner is left as it is.
+//!
+//! While the daemon runs, each served directory is a `nosuid,nodev` mount
+//! of its own on the host, and `NAME=PATH,size=10G` makes it a file system
+//! of that size (`host_mount`).
 
 mod acl;
+mod host_mount;
+mod scrub;
+
+pub use host_mount::HostMounts;
 
 use lamb_sandbox::MountSpec;
 use lamb_types::filesystem::{file_system_name, is_file_system_name};
@@ -21,7 +29,10 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesystemError {
-    #[error("--filesystem {0:?}: expected NAME=PATH, NAME of [a-zA-Z0-9-_.], at most 64 characters")]
+    #[error(
+        "--filesystem {0:?}: expected NAME=PATH[,size=SIZE], NAME of [a-zA-Z0-9-_.], at most 64 characters, \
+         SIZE at least 16M (K, M, G, T)"
+    )]
     Syntax(String),
     #[error("--filesystem {name}: {path:?} is not a directory: {source}")]
     NotADirectory {
@@ -33,23 +44,36 @@ pub enum FilesystemError {
     Duplicate { name: String },
     #[error("prepare {path:?} for sandboxes (group, mode, default ACL): {source}")]
     Prepare { path: PathBuf, source: std::io::Error },
+    #[error("mount the served directories nosuid,nodev (and their size-limited images): {0}")]
+    Mount(std::io::Error),
 }
 
 /// The served file systems by name, each an absolute, canonical path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filesystems {
     served: BTreeMap<String, PathBuf>,
+    /// The size of those given `,size=`, bytes.
+    sizes: BTreeMap<String, u64>,
 }
 
 impl Filesystems {
-    /// From `NAME=PATH` arguments; each path must be an existing directory.
+    /// From `NAME=PATH[,size=SIZE]` arguments; each path must be an
+    /// existing directory.
     pub fn parse(args: &[String]) -> Result<Self, FilesystemError> {
         let mut served = BTreeMap::new();
+        let mut sizes = BTreeMap::new();
         for arg in args {
             let (name, path) = arg
                 .split_once('=')
                 .filter(|(n, p)| is_file_system_name(n) && !p.is_empty())
                 .ok_or_else(|| FilesystemError::Syntax(arg.clone()))?;
+            let (path, size) = match path.rsplit_once(",size=") {
+                Some((p, size)) => {
+                    let bytes = host_mount::parse_size(size).ok_or_else(|| FilesystemError::Syntax(arg.clone()))?;
+                    (p, Some(bytes))
+                }
+                None => (path, None),
+            };
             let canonical = std::fs::canonicalize(path)
                 .and_then(|p| {
                     if p.is_dir() {
@@ -66,8 +90,22 @@ impl Filesystems {
             if served.insert(name.to_owned(), canonical).is_some() {
                 return Err(FilesystemError::Duplicate { name: name.to_owned() });
             }
+            if let Some(bytes) = size {
+                sizes.insert(name.to_owned(), bytes);
+            }
         }
-        Ok(Self { served })
+        Ok(Self { served, sizes })
+    }
+
+    /// Mounts every served directory `nosuid,nodev` on the host (an image
+    /// of its size for those given one), until the answer is dropped; first
+    /// removes what a killed daemon of `data_dir` left. Before `prepare`.
+    pub fn mount_on_host(&self, data_dir: &Path) -> Result<HostMounts, FilesystemError> {
+        let served = self
+            .served
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.as_path(), self.sizes.get(n).copied()));
+        host_mount::mount_all(data_dir, served).map_err(FilesystemError::Mount)
     }
 
     pub fn get(&self, name: &str) -> Option<&Path> {
@@ -167,6 +205,11 @@ mod tests {
         assert!(Filesystems::parse(&["x".into()]).is_err());
         assert!(Filesystems::parse(&["a/b=/tmp".into()]).is_err());
         assert!(Filesystems::parse(&["a=/no/such/dir".into()]).is_err());
+        let sized = Filesystems::parse(&[format!("p={},size=64M", tmp.path().display())]).unwrap();
+        assert_eq!(sized.get("p"), Some(root.as_path()));
+        assert_eq!(sized.sizes.get("p"), Some(&(64 << 20)));
+        let bad = format!("p={},size=64X", tmp.path().display());
+        assert!(matches!(Filesystems::parse(&[bad]), Err(FilesystemError::Syntax(_))));
     }
 
     #[test]
