@@ -5,8 +5,10 @@ binary bodies, function errors, throttles, CORS and AWS_IAM (SigV4)."""
 
 import base64
 import http.client
+import io
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,8 +28,12 @@ pytestmark = pytest.mark.skipif(
     reason="the runtime trees are not built (make rootfs)",
 )
 
+FORGED = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\npoisoned"
+
 APP = b'''
 import base64, json
+
+FORGED = %s
 
 def handler(event, context):
     path = event["rawPath"]
@@ -47,8 +53,17 @@ def handler(event, context):
                 "body": base64.b64encode(raw[::-1]).decode(), "isBase64Encoded": True}
     if path == "/fail":
         raise RuntimeError("boom")
+    if path == "/forged":
+        # Framing of its own: a body longer than its Content-Length whose
+        # tail is a whole response, and headers about the connection.
+        return {"statusCode": 200, "body": "ok" + FORGED,
+                "headers": {"Content-Length": "2", "Transfer-Encoding": "identity", "Upgrade": "h2c",
+                            "Connection": "keep-alive, X-Named", "X-Named": "1", "Keep-Alive": "timeout=600",
+                            "Trailer": "x-t", "TE": "trailers", "Proxy-Connection": "keep-alive", "X-Kept": "yes"}}
+    if path == "/interim":
+        return {"statusCode": int(event["queryStringParameters"]["s"]), "body": "x"}
     return {"statusCode": 404, "body": "no route " + path}
-'''
+''' % repr(FORGED).encode()
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +177,51 @@ def test_answers(daemon, url_id):
     assert status == 502
     status, _, _ = request(daemon, "GET", "/0123456789abcdef0123456789abcdef/echo")
     assert status == 404
+
+
+class _Reader(io.BufferedReader):
+    """A socket's reader that the responses read off it one after another
+    share: http.client closes its reader after each response."""
+
+    def close(self):
+        pass
+
+
+class _Stream:
+    def __init__(self, sock):
+        self.reader = _Reader(socket.SocketIO(sock, "rb"))
+
+    def makefile(self, *args, **kwargs):
+        return self.reader
+
+
+def test_function_framing_does_not_split_the_response(daemon, url_id):
+    # Two requests pipelined on one connection: the first function answers
+    # Content-Length: 2 with a body holding a whole forged response. Each
+    # request must get exactly its own answer, and then the connection ends.
+    s = socket.create_connection(("127.0.0.1", daemon.url_port), timeout=60)
+    s.sendall(f"GET /{url_id}/forged HTTP/1.1\r\nHost: x\r\n\r\n"
+              f"GET /{url_id}/string HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    stream = _Stream(s)
+    first = http.client.HTTPResponse(stream)
+    first.begin()
+    assert (first.status, first.read()) == (200, ("ok" + FORGED).encode())
+    assert first.getheader("x-kept") == "yes"
+    for dropped in ("upgrade", "keep-alive", "x-named", "trailer", "te", "proxy-connection", "transfer-encoding"):
+        assert first.getheader(dropped) is None, dropped
+    second = http.client.HTTPResponse(stream)
+    second.begin()
+    assert (second.status, second.read()) == (200, b'"hello"')
+    assert stream.reader.read() == b""
+    s.close()
+
+
+def test_interim_status_is_a_bad_gateway(daemon, url_id):
+    for code in (100, 101, 103, 199, 600):
+        status, _, body = request(daemon, "GET", f"/{url_id}/interim?s={code}")
+        assert status == 502, (code, body)
+    status, _, body = request(daemon, "GET", f"/{url_id}/interim?s=204")
+    assert status == 204
 
 
 def test_binary_round_trip(daemon, url_id):
