@@ -8,8 +8,10 @@ import http.client
 import io
 import json
 import os
+import re
 import socket
 import tempfile
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, make_zip
+from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, free_port, make_zip, wait_for
 
 BUILD = ROOT / "rootfs" / "build"
 
@@ -73,7 +75,9 @@ def daemon():
     with tempfile.TemporaryDirectory(prefix="lamb-urls-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-urls"]
+        metrics_port = free_port()
+        d.metrics_endpoint = f"http://127.0.0.1:{metrics_port}"
+        d.extra_args = ["--cgroup-parent", "lamb-it-urls", "--metrics-listen", f"127.0.0.1:{metrics_port}"]
         d.start()
         try:
             yield d
@@ -282,3 +286,43 @@ def test_iam_auth_and_alias(daemon, lam):
     lam.delete_function_url_config(FunctionName="u-iam", Qualifier="live")
     status, _, _ = request(daemon, "GET", f"/{uid}/echo")
     assert status == 404
+
+
+def gauge(daemon, name):
+    """One of the daemon's unlabelled gauges, from its metrics listener."""
+    text = urllib.request.urlopen(daemon.metrics_endpoint + "/metrics", timeout=10).read().decode()
+    return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+
+
+def test_metrics_are_off_the_api(daemon):
+    # The API serves nothing unsigned; the metrics listener serves metrics.
+    status, _, _ = request_api(daemon, "GET", "/metrics")
+    assert status == 403
+    text = urllib.request.urlopen(daemon.metrics_endpoint + "/metrics", timeout=10).read().decode()
+    assert "lamb_sandboxes_live" in text
+
+
+def request_api(daemon, method, path):
+    c = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+    c.request(method, path)
+    r = c.getresponse()
+    out = (r.status, r.getheaders(), r.read())
+    c.close()
+    return out
+
+
+def test_deleting_a_function_destroys_its_idle_sandboxes(daemon, lam):
+    # This daemon keeps idle sandboxes for the default 10 minutes: only the
+    # deletion can take this one away within the wait.
+    deploy(lam, "u-doomed")
+    lam.publish_version(FunctionName="u-doomed")
+    for qualifier in ("$LATEST", "1"):
+        assert lam.invoke(FunctionName="u-doomed", Qualifier=qualifier, Payload=b'{"rawPath": "/string"}')["StatusCode"] == 200
+    # Both idle and frozen, back in their pools.
+    wait_for(lambda: gauge(daemon, "lamb_sandboxes_frozen") == gauge(daemon, "lamb_sandboxes_live"))
+    live = gauge(daemon, "lamb_sandboxes_live")
+    assert live >= 2
+    lam.delete_function(FunctionName="u-doomed", Qualifier="1")
+    wait_for(lambda: gauge(daemon, "lamb_sandboxes_live") == live - 1)
+    lam.delete_function(FunctionName="u-doomed")
+    wait_for(lambda: gauge(daemon, "lamb_sandboxes_live") == live - 2)

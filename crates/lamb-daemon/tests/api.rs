@@ -32,6 +32,7 @@ fn env() -> Env {
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
         brokers: Default::default(),
+        metrics_listen: None,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.
@@ -456,4 +457,36 @@ async fn a_declared_payload_hash_must_be_the_body() {
     );
     let (s, _, _) = api(&e, "GET", "/2015-03-31/functions/swapped", Value::Null).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// An invoker that keeps metrics and runs nothing.
+struct Metered;
+
+impl lamb_daemon::Invoker for Metered {
+    fn invoke(&self, req: lamb_daemon::InvokeRequest) -> lamb_daemon::invoker::InvokeFuture<'_> {
+        NoEngine.invoke(req)
+    }
+
+    fn metrics(&self) -> Option<String> {
+        Some("lamb_invocations_total{function=\"secret-name\"} 1\n".into())
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_by_the_metrics_router() {
+    let mut e = env();
+    Arc::get_mut(&mut e.state.0).unwrap().invoker = Arc::new(Metered);
+    // The API serves nothing unsigned, /metrics included.
+    let (s, _, h) = call(&e, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (s, h["x-amzn-errortype"].to_str().unwrap()),
+        (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException")
+    );
+    let resp = lamb_daemon::metrics_router(e.state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("secret-name"));
 }
