@@ -283,6 +283,14 @@ def test_iam_auth_and_alias(daemon, lam):
     assert status == 200, body
     event = json.loads(body)
     assert event["requestContext"]["authorizer"]["iam"]["accessKey"] == ACCESS_KEY
+    # Refused on the head alone: the client sends none of its 5 MB body.
+    s = socket.create_connection(("127.0.0.1", daemon.url_port), timeout=60)
+    s.sendall(f"POST /{uid}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {5 << 20}\r\n\r\n".encode())
+    answer = http.client.HTTPResponse(s)
+    answer.begin()
+    assert (answer.status, answer.read()) == (403, b'{"Message":"Forbidden"}')
+    assert s.recv(1) == b"", "the connection is closed"
+    s.close()
     lam.delete_function_url_config(FunctionName="u-iam", Qualifier="live")
     status, _, _ = request(daemon, "GET", f"/{uid}/echo")
     assert status == 404
