@@ -12,6 +12,7 @@
 //!
 //! A body over 70 MB is refused before it is read.
 
+use crate::credentials::Credentials;
 use crate::error::ApiError;
 use crate::listen::BodyError;
 use crate::sigv4::{self, AuthError, SignedRequest};
@@ -120,18 +121,67 @@ async fn reserve(hint: Option<u64>) -> Result<Option<SemaphorePermit<'static>>, 
     }
 }
 
-/// Reads the body within the limit; the handler gets the request back with
-/// its body in memory, once the signature is verified over it.
-pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    // The head's Content-Length, which hyper holds the body to.
-    let hint = parts
+/// What is checked before a byte of the body is read: the whole signature
+/// when the head declares the payload's hash, all but the signature when not.
+fn check_head(
+    signed: &SignedRequest<'_>,
+    creds: &Credentials,
+    payload: &Payload,
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    match payload {
+        Payload::Declared(hash) => {
+            let signed = SignedRequest {
+                body_sha256: hash,
+                ..signed.clone()
+            };
+            sigv4::verify(&signed, &creds.access_key_id, &creds.secret_access_key, now).map(drop)
+        }
+        Payload::Body => sigv4::check_headers(signed, &creds.access_key_id, now).map(drop),
+    }
+}
+
+/// What is checked once the body is read: that it is the body signed.
+fn check_body(
+    signed: &SignedRequest<'_>,
+    creds: &Credentials,
+    payload: &Payload,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    let actual = sigv4::sha256_hex(body);
+    match payload {
+        Payload::Declared(hash) if hash.eq_ignore_ascii_case(&actual) => Ok(()),
+        Payload::Declared(_) => Err(AuthError::Invalid(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
+        )),
+        Payload::Body => {
+            let signed = SignedRequest {
+                body_sha256: &actual,
+                ..signed.clone()
+            };
+            sigv4::verify(&signed, &creds.access_key_id, &creds.secret_access_key, now).map(drop)
+        }
+    }
+}
+
+/// The body's length as the head declares it (hyper holds the body to it).
+fn declared_length(parts: &axum::http::request::Parts, body: &Body) -> Option<u64> {
+    parts
         .headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .or_else(|| axum::body::HttpBody::size_hint(&body).exact());
-    if hint.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        .or_else(|| axum::body::HttpBody::size_hint(body).exact())
+}
+
+/// Checks the head, reads the body within the limit (and the budget when
+/// the head could not be verified alone), verifies it; the handler gets
+/// the request back with its body in memory.
+pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let length = declared_length(&parts, &body);
+    if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return refuse_unread(too_large());
     }
     let headers: Vec<(String, String)> = parts
@@ -144,7 +194,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
             )
         })
         .collect();
-    let mut signed = SignedRequest {
+    let signed = SignedRequest {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
         raw_query: parts.uri.query().unwrap_or_default(),
@@ -156,51 +206,27 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let refused = |e: &AuthError| {
         tracing::info!(method = %parts.method, path = parts.uri.path(), error = %e, "refused request");
     };
-    let declared = match payload(&parts) {
+    let payload = match payload(&parts).and_then(|p| check_head(&signed, creds, &p, now).map(|()| p)) {
         Ok(p) => p,
         Err(e) => {
             refused(&e);
             return refuse_unread(e);
         }
     };
-    // What is checked before a byte of the body is read; the budget's room
-    // is held until the signature is verified.
-    let checked = match &declared {
-        Payload::Declared(hash) => {
-            signed.body_sha256 = hash;
-            sigv4::verify(&signed, &creds.access_key_id, &creds.secret_access_key, now).map(|_| None)
-        }
-        Payload::Body => sigv4::check_headers(&signed, &creds.access_key_id, now).map(Some),
-    };
-    let room = match checked {
-        Ok(None) => None,
-        Ok(Some(_)) => match reserve(hint).await {
+    // Room in the budget, held until the signature is verified.
+    let room = match payload {
+        Payload::Declared(_) => None,
+        Payload::Body => match reserve(length).await {
             Ok(room) => room,
             Err(e) => return refuse_unread(e),
         },
-        Err(e) => {
-            refused(&e);
-            return refuse_unread(e);
-        }
     };
     let bytes: Bytes = match crate::listen::read_body(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large().into_response(),
         Err(e) => return e.response(),
     };
-    let actual = sigv4::sha256_hex(&bytes);
-    let verified = match &declared {
-        // Signed already; the body must be the one signed.
-        Payload::Declared(hash) if !hash.eq_ignore_ascii_case(&actual) => Err(AuthError::Invalid(
-            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
-        )),
-        Payload::Declared(_) => Ok(()),
-        Payload::Body => {
-            signed.body_sha256 = &actual;
-            sigv4::verify(&signed, &creds.access_key_id, &creds.secret_access_key, now).map(|_| ())
-        }
-    };
-    if let Err(e) = verified {
+    if let Err(e) = check_body(&signed, creds, &payload, &bytes, now) {
         refused(&e);
         return ApiError::from(e).into_response();
     }
