@@ -1,6 +1,8 @@
 """Hostile clients against a real daemon, on the API listener and the
 function URL listener: slow-loris heads, many slow clients at once, huge
-heads, endless and stalled bodies, half-closed connections. Each is cut off
+heads, endless and stalled bodies, half-closed connections, unsigned heads of
+large bodies (refused before the body) and many large unverified bodies at
+once (bounded by a budget, measured as the daemon's peak memory). Each is cut off
 by a limit (docs/limits.md) while normal requests keep answering, and the
 daemon's descriptors return to where they were. Every wait is bounded;
 timings are asserted only as generous upper bounds."""
