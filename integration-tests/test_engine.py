@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, make_zip, wait_for
+from conftest import ROLE, ROOT, Daemon, free_port, make_zip, wait_for
 
 BUILD = ROOT / "rootfs" / "build"
 EXAMPLES = ROOT / "examples"
@@ -43,7 +43,9 @@ def engine():
     with tempfile.TemporaryDirectory(prefix="lamb-engine-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s"]
+        metrics_port = free_port()
+        d.metrics_endpoint = f"http://127.0.0.1:{metrics_port}"
+        d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s", "--metrics-listen", f"127.0.0.1:{metrics_port}"]
         d.start()
         try:
             yield d
@@ -193,7 +195,7 @@ def test_provided_without_bootstrap_is_an_invalid_entrypoint(lam):
 
 def gauge(engine, name):
     """One of the daemon's unlabelled gauges from /metrics."""
-    text = urllib.request.urlopen(engine.endpoint + "/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(engine.metrics_endpoint + "/metrics", timeout=5).read().decode()
     return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
 
 
@@ -338,7 +340,7 @@ def test_logs_and_metrics(lam, engine):
     assert "counting 2" in out
     # Past the freeze grace: the idle sandbox is frozen.
     wait_for(lambda: gauge(engine, "lamb_sandboxes_frozen") >= 1, timeout=30)
-    text = urllib.request.urlopen(engine.endpoint + "/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(engine.metrics_endpoint + "/metrics", timeout=5).read().decode()
     assert 'lamb_invocations_total{function="e-logs"} 2' in text
     assert 'lamb_cold_starts_total{function="e-logs"} 1' in text
     assert 'lamb_invocation_duration_seconds_count{function="e-logs"} 2' in text

@@ -1,25 +1,35 @@
 """Hostile clients against a real daemon, on the API listener and the
 function URL listener: slow-loris heads, many slow clients at once, huge
-heads, endless and stalled bodies, half-closed connections. Each is cut off
+heads, endless and stalled bodies, half-closed connections, unsigned heads of
+large bodies (refused before the body) and many large unverified bodies at
+once (bounded by a budget, measured as the daemon's peak memory). Each is cut off
 by a limit (docs/limits.md) while normal requests keep answering, and the
 daemon's descriptors return to where they were. Every wait is bounded;
 timings are asserted only as generous upper bounds."""
 
+import hashlib
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from conftest import ROLE, make_zip
+from conftest import ACCESS_KEY, ROLE, SECRET_KEY, make_zip
 
 # listen.rs: API_LIMITS.header_read_timeout, BODY_IDLE_TIMEOUT.
 HEAD_TIMEOUT = 10
 BODY_IDLE_TIMEOUT = 30
 # Far past every limit: only a server that never cuts fails these.
 BOUND = 60
+# auth.rs: UNVERIFIED_BUDGET (two 70 MB bodies), SMALL_BODY_BYTES.
+UNVERIFIED_BUDGET = 2 * 70 << 20
+SMALL_BODY = 64 << 10
 
 
 @pytest.fixture(scope="module", params=["api", "url"])
@@ -203,10 +213,22 @@ def test_endless_body_to_a_real_function_url(daemon, lam):
         assert out.startswith(b"HTTP/1.1 413"), out[:200]
 
 
+def signed_head(addr, path, length, secret=SECRET_KEY, headers=None):
+    """A POST head signed with the daemon's key id and `secret` (over an
+    empty payload, so the signature fails once a body is read), declaring
+    `length` bytes of body."""
+    req = AWSRequest(method="POST", url=f"http://{addr[0]}:{addr[1]}{path}", headers=headers or {})
+    SigV4Auth(Credentials(ACCESS_KEY, secret), "lambda", "us-east-1").add_auth(req)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {addr[0]}:{addr[1]}", f"Content-Length: {length}"]
+    lines += [f"{k}: {v}" for k, v in req.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def test_stalled_body_gets_408(daemon):
     addr = ("127.0.0.1", daemon.port)
     s = connect(addr)
-    s.sendall(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc")
+    # A head that passes every check made before the body, so the body is read.
+    s.sendall(signed_head(addr, "/2015-03-31/functions", 100) + b"abc")
     start = time.monotonic()
     out = closed_by_server(s, bound=BODY_IDLE_TIMEOUT + BOUND)
     assert out.startswith(b"HTTP/1.1 408"), out[:200]
@@ -235,3 +257,88 @@ def test_half_closed_connections_are_released(daemon, target):
             s.close()
     settle_fds(daemon, baseline)
     assert answers(target)
+
+
+def test_bad_signature_is_refused_before_the_body(daemon):
+    """The head alone decides: the client sends no byte of its 60 MB body
+    and still gets its 403, and the connection closes."""
+    addr = ("127.0.0.1", daemon.port)
+    declared = hashlib.sha256(b"the body").hexdigest()
+    heads = {
+        "no signature": b"POST /2015-03-31/functions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 62914560\r\n\r\n",
+        "wrong secret over a declared hash": signed_head(addr, "/2015-03-31/functions", 60 << 20, secret="wrong",
+                                                         headers={"X-Amz-Content-SHA256": declared}),
+        "unsigned payload": signed_head(addr, "/2015-03-31/functions", 60 << 20,
+                                        headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}),
+    }
+    for what, head in heads.items():
+        s = connect(addr)
+        s.sendall(head)
+        out = closed_by_server(s)
+        assert out.startswith(b"HTTP/1.1 403"), (what, out[:300])
+        s.close()
+    assert answers(addr)
+
+
+def peak_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmHWM:"))
+
+
+def test_unverified_bodies_stay_within_the_budget(daemon):
+    """Eight clients that know the key id but not the secret each send 64 MB
+    at once and hold their last byte until all have sent the rest: the
+    daemon's peak memory grows by the budget at most, not by 512 MB; those
+    past the budget are refused (429) or cut off."""
+    addr = ("127.0.0.1", daemon.port)
+    n, size = 8, 64 << 20
+    body = b"x" * size
+    pid = daemon.proc.pid
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current RSS
+    before = peak_rss(pid)
+    all_sent = threading.Barrier(n, timeout=3 * BOUND)
+    answers_ = [None] * n
+
+    def client(i):
+        s = connect(addr)
+        try:
+            try:
+                s.sendall(signed_head(addr, "/2015-03-31/functions", size))
+                s.sendall(memoryview(body)[:-1])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            all_sent.wait()
+            try:
+                s.sendall(body[-1:])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            answers_[i] = status_of(s)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    grown = peak_rss(pid) - before
+    assert grown < UNVERIFIED_BUDGET + 512 * SMALL_BODY + (64 << 20), (grown >> 20, answers_)
+    assert all(a in (b"403", b"429", b"") for a in answers_), answers_
+    assert b"429" in answers_ or b"" in answers_, answers_
+    assert answers(addr)
+
+
+def status_of(s):
+    """The status of the answer on `s`, or b"" when it was cut off."""
+    s.settimeout(BOUND)
+    out = b""
+    try:
+        while len(out) < 12:
+            chunk = s.recv(12 - len(out))
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    return out[9:12] if out.startswith(b"HTTP/1.1 ") and len(out) == 12 else b""

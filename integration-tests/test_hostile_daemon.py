@@ -43,7 +43,7 @@ def hostile():
         (Path(tmp) / "quota").mkdir()
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it-hostile", "--log-max-streams", "3",
+        d.extra_args = ["--log-max-streams", "3",
                         "--filesystem", f"shared={shared}",
                         "--filesystem", f"quota={tmp}/quota,size={QUOTA_MB}M"]
         d.start()
@@ -304,7 +304,7 @@ def test_served_mounts_go_with_the_daemon_even_after_kill_9():
         before.write_bytes(b"x")
         os.chmod(before, 0o4755)
         d = Daemon(Path(tmp))
-        d.extra_args = ["--cgroup-parent", "lamb-it-mounts", "--filesystem", f"a={served}",
+        d.extra_args = ["--filesystem", f"a={served}",
                         "--filesystem", f"b={sized},size=32M"]
         d.start()
         assert mounts_at(served) == 1 and mounts_at(sized) == 1
@@ -331,7 +331,7 @@ def test_served_mounts_go_with_the_daemon_even_after_kill_9():
         other = Path(tmp) / "used"
         other.mkdir()
         (other / "file").write_text("x")
-        d.extra_args = ["--cgroup-parent", "lamb-it-mounts", "--filesystem", f"c={other},size=32M"]
+        d.extra_args = ["--filesystem", f"c={other},size=32M"]
         with pytest.raises(RuntimeError, match="is not empty"):
             d.start()
 

@@ -5,9 +5,13 @@ binary bodies, function errors, throttles, CORS and AWS_IAM (SigV4)."""
 
 import base64
 import http.client
+import io
 import json
 import os
+import re
+import socket
 import tempfile
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, make_zip
+from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, free_port, make_zip, wait_for
 
 BUILD = ROOT / "rootfs" / "build"
 
@@ -26,8 +30,12 @@ pytestmark = pytest.mark.skipif(
     reason="the runtime trees are not built (make rootfs)",
 )
 
+FORGED = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\npoisoned"
+
 APP = b'''
 import base64, json
+
+FORGED = %s
 
 def handler(event, context):
     path = event["rawPath"]
@@ -47,8 +55,17 @@ def handler(event, context):
                 "body": base64.b64encode(raw[::-1]).decode(), "isBase64Encoded": True}
     if path == "/fail":
         raise RuntimeError("boom")
+    if path == "/forged":
+        # Framing of its own: a body longer than its Content-Length whose
+        # tail is a whole response, and headers about the connection.
+        return {"statusCode": 200, "body": "ok" + FORGED,
+                "headers": {"Content-Length": "2", "Transfer-Encoding": "identity", "Upgrade": "h2c",
+                            "Connection": "keep-alive, X-Named", "X-Named": "1", "Keep-Alive": "timeout=600",
+                            "Trailer": "x-t", "TE": "trailers", "Proxy-Connection": "keep-alive", "X-Kept": "yes"}}
+    if path == "/interim":
+        return {"statusCode": int(event["queryStringParameters"]["s"]), "body": "x"}
     return {"statusCode": 404, "body": "no route " + path}
-'''
+''' % repr(FORGED).encode()
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +75,9 @@ def daemon():
     with tempfile.TemporaryDirectory(prefix="lamb-urls-") as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
+        metrics_port = free_port()
+        d.metrics_endpoint = f"http://127.0.0.1:{metrics_port}"
+        d.extra_args = ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
         d.start()
         try:
             yield d
@@ -163,6 +183,51 @@ def test_answers(daemon, url_id):
     assert status == 404
 
 
+class _Reader(io.BufferedReader):
+    """A socket's reader that the responses read off it one after another
+    share: http.client closes its reader after each response."""
+
+    def close(self):
+        pass
+
+
+class _Stream:
+    def __init__(self, sock):
+        self.reader = _Reader(socket.SocketIO(sock, "rb"))
+
+    def makefile(self, *args, **kwargs):
+        return self.reader
+
+
+def test_function_framing_does_not_split_the_response(daemon, url_id):
+    # Two requests pipelined on one connection: the first function answers
+    # Content-Length: 2 with a body holding a whole forged response. Each
+    # request must get exactly its own answer, and then the connection ends.
+    s = socket.create_connection(("127.0.0.1", daemon.url_port), timeout=60)
+    s.sendall(f"GET /{url_id}/forged HTTP/1.1\r\nHost: x\r\n\r\n"
+              f"GET /{url_id}/string HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    stream = _Stream(s)
+    first = http.client.HTTPResponse(stream)
+    first.begin()
+    assert (first.status, first.read()) == (200, ("ok" + FORGED).encode())
+    assert first.getheader("x-kept") == "yes"
+    for dropped in ("upgrade", "keep-alive", "x-named", "trailer", "te", "proxy-connection", "transfer-encoding"):
+        assert first.getheader(dropped) is None, dropped
+    second = http.client.HTTPResponse(stream)
+    second.begin()
+    assert (second.status, second.read()) == (200, b'"hello"')
+    assert stream.reader.read() == b""
+    s.close()
+
+
+def test_interim_status_is_a_bad_gateway(daemon, url_id):
+    for code in (100, 101, 103, 199, 600):
+        status, _, body = request(daemon, "GET", f"/{url_id}/interim?s={code}")
+        assert status == 502, (code, body)
+    status, _, body = request(daemon, "GET", f"/{url_id}/interim?s=204")
+    assert status == 204
+
+
 def test_binary_round_trip(daemon, url_id):
     data = bytes(range(256)) * 4
     status, headers, body = request(daemon, "PUT", f"/{url_id}/binary", body=data,
@@ -218,6 +283,54 @@ def test_iam_auth_and_alias(daemon, lam):
     assert status == 200, body
     event = json.loads(body)
     assert event["requestContext"]["authorizer"]["iam"]["accessKey"] == ACCESS_KEY
+    # Refused on the head alone: the client sends none of its 5 MB body.
+    s = socket.create_connection(("127.0.0.1", daemon.url_port), timeout=60)
+    s.sendall(f"POST /{uid}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {5 << 20}\r\n\r\n".encode())
+    answer = http.client.HTTPResponse(s)
+    answer.begin()
+    assert (answer.status, answer.read()) == (403, b'{"Message":"Forbidden"}')
+    assert s.recv(1) == b"", "the connection is closed"
+    s.close()
     lam.delete_function_url_config(FunctionName="u-iam", Qualifier="live")
     status, _, _ = request(daemon, "GET", f"/{uid}/echo")
     assert status == 404
+
+
+def gauge(daemon, name):
+    """One of the daemon's unlabelled gauges, from its metrics listener."""
+    text = urllib.request.urlopen(daemon.metrics_endpoint + "/metrics", timeout=10).read().decode()
+    return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+
+
+def test_metrics_are_off_the_api(daemon):
+    # The API serves nothing unsigned; the metrics listener serves metrics.
+    status, _, _ = request_api(daemon, "GET", "/metrics")
+    assert status == 403
+    text = urllib.request.urlopen(daemon.metrics_endpoint + "/metrics", timeout=10).read().decode()
+    assert "lamb_sandboxes_live" in text
+
+
+def request_api(daemon, method, path):
+    c = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+    c.request(method, path)
+    r = c.getresponse()
+    out = (r.status, r.getheaders(), r.read())
+    c.close()
+    return out
+
+
+def test_deleting_a_function_destroys_its_idle_sandboxes(daemon, lam):
+    # This daemon keeps idle sandboxes for the default 10 minutes: only the
+    # deletion can take this one away within the wait.
+    deploy(lam, "u-doomed")
+    lam.publish_version(FunctionName="u-doomed")
+    for qualifier in ("$LATEST", "1"):
+        assert lam.invoke(FunctionName="u-doomed", Qualifier=qualifier, Payload=b'{"rawPath": "/string"}')["StatusCode"] == 200
+    # Both idle and frozen, back in their pools.
+    wait_for(lambda: gauge(daemon, "lamb_sandboxes_frozen") == gauge(daemon, "lamb_sandboxes_live"))
+    live = gauge(daemon, "lamb_sandboxes_live")
+    assert live >= 2
+    lam.delete_function(FunctionName="u-doomed", Qualifier="1")
+    wait_for(lambda: gauge(daemon, "lamb_sandboxes_live") == live - 1)
+    lam.delete_function(FunctionName="u-doomed")
+    wait_for(lambda: gauge(daemon, "lamb_sandboxes_live") == live - 2)

@@ -1,9 +1,21 @@
-//! The middleware every request passes: a request id, then the body read
-//! (at most 70 MB, refused before it is read whole), then SigV4.
+//! The middleware every request passes: a request id, then SigV4 and the
+//! body read, in the order that lets no unauthenticated client make the
+//! daemon hold much memory (docs/limits.md):
+//!
+//! - With `x-amz-content-sha256` (a hex hash, signed in place of the body's)
+//!   the signature is verified from the head alone, before any of the body
+//!   is read; the body must then hash to it.
+//! - Without it (boto3 and the aws CLI do not send it to Lambda) the head is
+//!   checked first (key, scope, date), the body is read within a budget
+//!   shared by every request read this way ([`UNVERIFIED_BUDGET`]), and the
+//!   signature is verified over it.
+//!
+//! A body over 70 MB is refused before it is read.
 
+use crate::credentials::Credentials;
 use crate::error::ApiError;
 use crate::listen::BodyError;
-use crate::sigv4::{self, SignedRequest};
+use crate::sigv4::{self, AuthError, SignedRequest};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -11,11 +23,27 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lamb_types::LambdaError;
+use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Largest request body the API reads: 70 MB (a 50 MB bundle grows by a
 /// third as base64).
 pub const MAX_BODY_BYTES: usize = 70 * 1024 * 1024;
+
+/// Bytes of request bodies held at once whose signature is not verified
+/// yet: two of the largest requests. Past it a request waits
+/// [`BUDGET_WAIT`] for room, then gets 429 (botocore retries it).
+pub const UNVERIFIED_BUDGET: usize = 2 * MAX_BODY_BYTES;
+/// Bodies this small are read without the budget: the connection limit
+/// (512) bounds them to 32 MiB together, and the calls that are not
+/// uploads are never held up behind an upload.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// How long a body waits for room in the budget.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(5);
+
+/// The daemon's budget for unverified bodies, in bytes.
+static BUDGET: Semaphore = Semaphore::const_new(UNVERIFIED_BUDGET);
 
 /// The id of one request, also sent back as `x-amzn-RequestId`.
 #[derive(Debug, Clone)]
@@ -38,23 +66,124 @@ fn too_large() -> ApiError {
     LambdaError::request_too_large(format!("Request must be smaller than {MAX_BODY_BYTES} bytes")).into()
 }
 
-/// Reads the body within the limit and verifies the signature; the handler
-/// gets the request back with its body in memory.
-pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let declared = parts
+/// An answer sent before the body was read: the connection closes under it,
+/// so the unread body is never taken for the next request.
+fn refuse_unread(e: impl Into<ApiError>) -> Response {
+    let mut resp = e.into().into_response();
+    resp.headers_mut()
+        .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// How the body is covered by the signature.
+enum Payload {
+    /// The signed `x-amz-content-sha256` as sent: hex, signed verbatim.
+    Declared(String),
+    /// No header: the signature covers the body's own hash.
+    Body,
+}
+
+/// `x-amz-content-sha256`: absent, or the hex SHA-256 of the body. Its
+/// other values (`UNSIGNED-PAYLOAD`, the `STREAMING-*` chunk signatures)
+/// would leave the body out of the signature, so that a captured request
+/// could carry another body: refused.
+fn payload(parts: &axum::http::request::Parts) -> Result<Payload, AuthError> {
+    let Some(value) = parts.headers.get("x-amz-content-sha256") else {
+        return Ok(Payload::Body);
+    };
+    match value.to_str() {
+        Ok(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Payload::Declared(h.to_owned())),
+        _ => Err(AuthError::Invalid(
+            "x-amz-content-sha256 must be the hex SHA-256 of the payload: lamb signs every payload \
+             (UNSIGNED-PAYLOAD and streaming payloads are not accepted)"
+                .into(),
+        )),
+    }
+}
+
+/// Room in [`BUDGET`] for a body of `hint` bytes (the whole limit when its
+/// length is unknown), waiting [`BUDGET_WAIT`] at most; `None` for a small
+/// body, which needs none.
+async fn reserve(hint: Option<u64>) -> Result<Option<SemaphorePermit<'static>>, ApiError> {
+    let bytes = hint.map_or(MAX_BODY_BYTES, |n| n.min(MAX_BODY_BYTES as u64) as usize);
+    if bytes <= SMALL_BODY_BYTES {
+        return Ok(None);
+    }
+    // Permits are counted in u32; 70 MB fits.
+    match tokio::time::timeout(BUDGET_WAIT, BUDGET.acquire_many(bytes as u32)).await {
+        Ok(Ok(permit)) => Ok(Some(permit)),
+        _ => {
+            tracing::info!(bytes, "refused a body: the budget for unverified bodies is spent");
+            Err(ApiError::Throttled {
+                reason: "CallerRateLimitExceeded",
+            })
+        }
+    }
+}
+
+/// What is checked before a byte of the body is read: the whole signature
+/// when the head declares the payload's hash, all but the signature when not.
+fn check_head(
+    signed: &SignedRequest<'_>,
+    creds: &Credentials,
+    payload: &Payload,
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    match payload {
+        Payload::Declared(hash) => {
+            let signed = SignedRequest {
+                body_sha256: hash,
+                ..signed.clone()
+            };
+            sigv4::verify(&signed, &creds.access_key_id, &creds.secret_access_key, now).map(drop)
+        }
+        Payload::Body => sigv4::check_headers(signed, &creds.access_key_id, now).map(drop),
+    }
+}
+
+/// What is checked once the body is read: that it is the body signed.
+fn check_body(
+    signed: &SignedRequest<'_>,
+    creds: &Credentials,
+    payload: &Payload,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    let actual = sigv4::sha256_hex(body);
+    match payload {
+        Payload::Declared(hash) if hash.eq_ignore_ascii_case(&actual) => Ok(()),
+        Payload::Declared(_) => Err(AuthError::Invalid(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
+        )),
+        Payload::Body => {
+            let signed = SignedRequest {
+                body_sha256: &actual,
+                ..signed.clone()
+            };
+            sigv4::verify(&signed, &creds.access_key_id, &creds.secret_access_key, now).map(drop)
+        }
+    }
+}
+
+/// The body's length as the head declares it (hyper holds the body to it).
+fn declared_length(parts: &axum::http::request::Parts, body: &Body) -> Option<u64> {
+    parts
         .headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large().into_response();
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| axum::body::HttpBody::size_hint(body).exact())
+}
+
+/// Checks the head, reads the body within the limit (and the budget when
+/// the head could not be verified alone), verifies it; the handler gets
+/// the request back with its body in memory.
+pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let length = declared_length(&parts, &body);
+    if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return refuse_unread(too_large());
     }
-    let bytes: Bytes = match crate::listen::read_body(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large().into_response(),
-        Err(e) => return e.response(),
-    };
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -65,40 +194,42 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
             )
         })
         .collect();
-    let declared_hash = parts
-        .headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let actual_hash = sigv4::sha256_hex(&bytes);
-    // A declared payload hash is signed in place of the body's; it must
-    // still be the body's unless the client said it signs no payload.
-    let body_sha256 = match declared_hash {
-        Some(h) if h == "UNSIGNED-PAYLOAD" => h,
-        Some(h) if !h.eq_ignore_ascii_case(&actual_hash) => {
-            return ApiError::from(sigv4::AuthError::Invalid(
-                "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
-            ))
-            .into_response()
-        }
-        _ => actual_hash,
-    };
     let signed = SignedRequest {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
         raw_query: parts.uri.query().unwrap_or_default(),
         headers: &headers,
-        body_sha256: &body_sha256,
+        body_sha256: "",
     };
     let creds = &state.credentials;
-    if let Err(e) = sigv4::verify(
-        &signed,
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        OffsetDateTime::now_utc(),
-    ) {
+    let now = OffsetDateTime::now_utc();
+    let refused = |e: &AuthError| {
         tracing::info!(method = %parts.method, path = parts.uri.path(), error = %e, "refused request");
+    };
+    let payload = match payload(&parts).and_then(|p| check_head(&signed, creds, &p, now).map(|()| p)) {
+        Ok(p) => p,
+        Err(e) => {
+            refused(&e);
+            return refuse_unread(e);
+        }
+    };
+    // Room in the budget, held until the signature is verified.
+    let room = match payload {
+        Payload::Declared(_) => None,
+        Payload::Body => match reserve(length).await {
+            Ok(room) => room,
+            Err(e) => return refuse_unread(e),
+        },
+    };
+    let bytes: Bytes = match crate::listen::read_body(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large().into_response(),
+        Err(e) => return e.response(),
+    };
+    if let Err(e) = check_body(&signed, creds, &payload, &bytes, now) {
+        refused(&e);
         return ApiError::from(e).into_response();
     }
+    drop(room);
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

@@ -76,6 +76,10 @@ pub trait Invoker: Send + Sync + 'static {
     fn metrics(&self) -> Option<String> {
         None
     }
+
+    /// The function (or only its published `version`) was deleted: its idle
+    /// sandboxes are destroyed now rather than at the idle TTL.
+    fn forget(&self, _function: &str, _version: Option<u64>) {}
 }
 
 /// The invoker of a daemon built without an engine.

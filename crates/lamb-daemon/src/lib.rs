@@ -2,8 +2,9 @@
 //! (spec 3), SigV4 authentication, the invoke route in front of the
 //! [`invoker::Invoker`] seam, and two lamb-specific endpoints (status, logs).
 //!
-//! [`router`] builds the whole service from an [`AppState`]; [`server`]
-//! opens the store, binds the socket and serves until a signal.
+//! [`router`] builds the whole service from an [`AppState`], and
+//! [`metrics_router`] the metrics listener's; [`server`] opens the store,
+//! binds the sockets and serves until a signal.
 
 pub mod api;
 pub mod auth;
@@ -35,8 +36,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::Router;
 
-/// The whole API: every route behind the request id and SigV4 layers, but
-/// `GET /metrics`, which a Prometheus scraper reads unsigned.
+/// The whole API: every route behind the request id and SigV4 layers.
 pub fn router(state: AppState) -> Router {
     api::routes()
         .merge(file_triggers::routes())
@@ -45,12 +45,20 @@ pub fn router(state: AppState) -> Router {
         .merge(schedules::routes())
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .route(METRICS_PATH, axum::routing::get(metrics))
         .layer(middleware::from_fn(auth::request_id))
         .with_state(state)
 }
 
 pub const METRICS_PATH: &str = "/metrics";
+
+/// `GET /metrics`, unsigned as Prometheus scrapes it, on a listener of its
+/// own (`lamb serve --metrics-listen`, off by default): the metrics name
+/// every function, so they are served only where the operator chose.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(METRICS_PATH, axum::routing::get(metrics))
+        .with_state(state)
+}
 
 async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;

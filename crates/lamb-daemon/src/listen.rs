@@ -83,9 +83,15 @@ impl BodyError {
 
 /// Reads a whole body of at most `limit` bytes, within
 /// [`BODY_IDLE_TIMEOUT`] between frames and [`BODY_TOTAL_TIMEOUT`] in all.
+/// It takes no more memory than `limit`: a body of known length is given
+/// exactly its length at once, one of unknown length grows up to `limit`.
 pub async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
     let end = Instant::now() + BODY_TOTAL_TIMEOUT;
-    let mut out = Vec::new();
+    let known = axum::body::HttpBody::size_hint(&body).exact();
+    if known.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut out = Vec::with_capacity(known.unwrap_or(0) as usize);
     loop {
         let next = (Instant::now() + BODY_IDLE_TIMEOUT).min(end);
         let frame = match tokio::time::timeout_at(next, body.frame()).await {
@@ -95,8 +101,13 @@ pub async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError>
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > limit {
+            let len = out.len() + data.len();
+            if len > limit {
                 return Err(BodyError::TooLarge);
+            }
+            if len > out.capacity() {
+                // Doubling, but never past the limit.
+                out.reserve_exact(len.max(2 * out.capacity()).min(limit) - out.len());
             }
             out.extend_from_slice(&data);
         }

@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
     pub brokers: crate::esm::Brokers,
+    /// Where `GET /metrics` is served (`--metrics-listen`); `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,8 +134,40 @@ pub async fn serve(
         "lamb is listening"
     );
     let urls_schedules = crate::urls_schedules::start(&config.urls_schedules, state.clone()).await?;
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
+        None => None,
+    };
     crate::listen::serve(listener, crate::router(state), crate::listen::API_LIMITS, shutdown).await;
+    if let Some((stop, task)) = metrics {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     urls_schedules.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds `addr` and serves [`crate::metrics_router`] on it until the sender
+/// turns true.
+async fn serve_metrics(
+    addr: SocketAddr,
+    state: AppState,
+) -> Result<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "metrics are served");
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let router = crate::metrics_router(state);
+    let task = tokio::spawn(crate::listen::serve(
+        listener,
+        router,
+        crate::listen::API_LIMITS,
+        shutdown,
+    ));
+    Ok((stop, task))
 }

@@ -263,6 +263,24 @@ pub fn verify(
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<Authorization, AuthError> {
+    let (auth, amz_date) = check_headers(req, access_key, now)?;
+    let canonical = canonical_request(req, &auth.signed_headers);
+    let expected = signature(secret, amz_date, (&auth.date, &auth.region, &auth.service), &canonical);
+    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+        return Err(AuthError::BadSignature);
+    }
+    Ok(auth)
+}
+
+/// Everything [`verify`] checks but the signature itself, which needs the
+/// body's hash: the key, the scope, the signed headers and the date. A
+/// request that fails here is refused before its body is read. Answers the
+/// parsed `Authorization` and `X-Amz-Date`.
+pub fn check_headers<'r>(
+    req: &'r SignedRequest<'_>,
+    access_key: &str,
+    now: OffsetDateTime,
+) -> Result<(Authorization, &'r str), AuthError> {
     let header = req.header("authorization").ok_or(AuthError::Missing)?;
     let auth = Authorization::parse(header)?;
     if auth.access_key != access_key {
@@ -309,12 +327,7 @@ pub fn verify(
             format_amz_date(now)
         )));
     }
-    let canonical = canonical_request(req, &auth.signed_headers);
-    let expected = signature(secret, amz_date, (&auth.date, &auth.region, &auth.service), &canonical);
-    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-        return Err(AuthError::BadSignature);
-    }
-    Ok(auth)
+    Ok((auth, amz_date))
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ fn env() -> Env {
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
         brokers: Default::default(),
+        metrics_listen: None,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.
@@ -57,37 +58,55 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn signed(method: &str, uri: &str, body: Vec<u8>, secret: &str) -> Request<Body> {
+    let hash = sha256_hex(&body);
+    signed_as(method, uri, &hash, None, secret)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// A signed head over the payload hash `hash`; with `declared`, sent and
+/// signed as `x-amz-content-sha256`.
+fn signed_as(
+    method: &str,
+    uri: &str,
+    hash: &str,
+    declared: Option<&str>,
+    secret: &str,
+) -> axum::http::request::Builder {
     let date = format_amz_date(time::OffsetDateTime::now_utc());
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let headers = vec![
+    let mut headers = vec![
         ("host".to_string(), "localhost".to_string()),
         ("x-amz-date".to_string(), date.clone()),
     ];
-    let hash = sha256_hex(&body);
+    let mut names = vec!["host".to_string(), "x-amz-date".to_string()];
+    if let Some(d) = declared {
+        headers.push(("x-amz-content-sha256".into(), d.into()));
+        names.insert(0, "x-amz-content-sha256".into());
+        names.sort();
+    }
     let req = SignedRequest {
         method,
         raw_path: path,
         raw_query: query,
         headers: &headers,
-        body_sha256: &hash,
+        body_sha256: hash,
     };
-    let cr = canonical_request(&req, &["host".into(), "x-amz-date".into()]);
+    let cr = canonical_request(&req, &names);
     let sig = signature(secret, &date, (&date[..8], "us-east-1", "lambda"), &cr);
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("host", "localhost")
-        .header("x-amz-date", &date)
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential=AKTEST/{}/us-east-1/lambda/aws4_request, \
-                 SignedHeaders=host;x-amz-date, Signature={sig}",
-                &date[..8]
-            ),
-        )
-        .body(Body::from(body))
-        .unwrap()
+    let mut b = Request::builder().method(method).uri(uri);
+    for (k, v) in &headers {
+        b = b.header(k, v);
+    }
+    b.header(
+        "authorization",
+        format!(
+            "AWS4-HMAC-SHA256 Credential=AKTEST/{}/us-east-1/lambda/aws4_request, \
+             SignedHeaders={}, Signature={sig}",
+            &date[..8],
+            names.join(";")
+        ),
+    )
 }
 
 async fn call(e: &Env, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
@@ -342,4 +361,132 @@ async fn layers_concurrency_and_tags() {
     );
     let (s, v, _) = api(&e, "GET", "/lamb/status", Value::Null).await;
     assert_eq!((s, v["Layers"].as_u64()), (StatusCode::OK, Some(1)));
+}
+
+/// A large body that records whether anyone read it (and fails if so).
+struct Untouched(Arc<std::sync::atomic::AtomicBool>);
+
+impl axum::body::HttpBody for Untouched {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("the body was read"))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(50 << 20)
+    }
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_before_the_body_is_read() {
+    let e = env();
+    let uri = "/2015-03-31/functions";
+    let some_hash = sha256_hex(b"some body");
+    let cases: Vec<(&str, axum::http::request::Builder)> = vec![
+        (
+            "MissingAuthenticationTokenException",
+            Request::post(uri).header("host", "localhost"),
+        ),
+        (
+            "InvalidSignatureException",
+            signed_as("POST", uri, &some_hash, Some(&some_hash), "wrong"),
+        ),
+        // The signature would be good, but the payload is not signed.
+        (
+            "InvalidSignatureException",
+            signed_as("POST", uri, "UNSIGNED-PAYLOAD", Some("UNSIGNED-PAYLOAD"), "secret"),
+        ),
+        (
+            "IncompleteSignatureException",
+            Request::post(uri)
+                .header("host", "localhost")
+                .header("authorization", "AWS4-HMAC-SHA256 x"),
+        ),
+    ];
+    for (code, head) in cases {
+        let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let req = head
+            .header("content-length", (50 << 20).to_string())
+            .body(Body::new(Untouched(Arc::clone(&read))))
+            .unwrap();
+        let (s, _, h) = call(&e, req).await;
+        assert_eq!(
+            (s, h["x-amzn-errortype"].to_str().unwrap()),
+            (StatusCode::FORBIDDEN, code)
+        );
+        assert_eq!(h["connection"], "close", "{code}");
+        assert!(
+            !read.load(std::sync::atomic::Ordering::SeqCst),
+            "{code}: the body was read"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_declared_payload_hash_must_be_the_body() {
+    let e = env();
+    let body = create_body("hashed").to_string().into_bytes();
+    let hash = sha256_hex(&body);
+    let req = signed_as("POST", "/2015-03-31/functions", &hash, Some(&hash), "secret")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let (s, v, _) = call(&e, req).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The head is signed, the body is another: refused, nothing created.
+    let other = create_body("swapped").to_string().into_bytes();
+    let req = signed_as("POST", "/2015-03-31/functions", &hash, Some(&hash), "secret")
+        .body(Body::from(other))
+        .unwrap();
+    let (s, v, h) = call(&e, req).await;
+    assert_eq!(
+        (s, h["x-amzn-errortype"].to_str().unwrap()),
+        (StatusCode::FORBIDDEN, "InvalidSignatureException")
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("x-amz-content-sha256"),
+        "{v}"
+    );
+    let (s, _, _) = api(&e, "GET", "/2015-03-31/functions/swapped", Value::Null).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// An invoker that keeps metrics and runs nothing.
+struct Metered;
+
+impl lamb_daemon::Invoker for Metered {
+    fn invoke(&self, req: lamb_daemon::InvokeRequest) -> lamb_daemon::invoker::InvokeFuture<'_> {
+        NoEngine.invoke(req)
+    }
+
+    fn metrics(&self) -> Option<String> {
+        Some("lamb_invocations_total{function=\"secret-name\"} 1\n".into())
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_by_the_metrics_router() {
+    let mut e = env();
+    Arc::get_mut(&mut e.state.0).unwrap().invoker = Arc::new(Metered);
+    // The API serves nothing unsigned, /metrics included.
+    let (s, _, h) = call(&e, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (s, h["x-amzn-errortype"].to_str().unwrap()),
+        (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException")
+    );
+    let resp = lamb_daemon::metrics_router(e.state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("secret-name"));
 }

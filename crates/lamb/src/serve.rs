@@ -25,6 +25,10 @@ pub struct Args {
     /// or `http://<address>/<url-id>/`).
     #[arg(long, env = "LAMB_URL_LISTEN", default_value = lamb_daemon::urls::DEFAULT_URL_LISTEN)]
     url_listen: SocketAddr,
+    /// Serve Prometheus metrics (`GET /metrics`, unsigned) on this address;
+    /// off by default, as the metrics name every function.
+    #[arg(long, env = "LAMB_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Schedule time runs this many times faster than real time, so that
     /// tests see `rate(1 minute)` fire every second with 60.
     #[arg(long, default_value_t = 1.0, hide = true)]
@@ -196,6 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         async_retry_delays: args.async_retry_delays,
         filesystems,
         brokers,
+        metrics_listen: args.metrics_listen,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

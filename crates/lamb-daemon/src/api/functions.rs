@@ -226,12 +226,14 @@ pub async fn delete(State(st): State<AppState>, params: Params, query: Query) ->
         }
     };
     tracing::info!(function = %name, ?version, "delete function");
+    let deleted = name.clone();
     st.blocking(move |s| {
         s.registry.delete_function(&name, version)?;
         collect_garbage(s);
         Ok(())
     })
     .await?;
+    st.invoker.forget(&deleted, version);
     Ok(no_content())
 }
 

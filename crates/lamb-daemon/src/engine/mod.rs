@@ -230,4 +230,31 @@ impl Invoker for Engine {
         let gauges = self.inner.lock().gauges();
         Some(self.inner.metrics.render(gauges))
     }
+
+    /// Destroys the idle sandboxes of a deleted function or version, which
+    /// nothing can invoke any more. A sandbox busy at the deletion goes back
+    /// to its pool when its call ends and lives until the idle TTL.
+    fn forget(&self, function: &str, version: Option<u64>) {
+        let prefix = run::pool_prefix(function, version);
+        let idle: Vec<Worker> = {
+            let mut st = self.inner.lock();
+            let keys: Vec<String> = st.pools.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+            keys.iter()
+                .filter_map(|k| st.pools.remove(k))
+                .flatten()
+                .map(|i| i.worker)
+                .collect()
+        };
+        if !idle.is_empty() {
+            tracing::info!(
+                function,
+                ?version,
+                sandboxes = idle.len(),
+                "destroying a deleted function's sandboxes"
+            );
+        }
+        for w in idle {
+            tokio::spawn(Arc::clone(&self.inner).destroy(w, true));
+        }
+    }
 }

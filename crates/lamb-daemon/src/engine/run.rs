@@ -69,6 +69,15 @@ fn pool_key(req: &InvokeRequest) -> String {
     )
 }
 
+/// What the keys of a function's pools (of one version's, with `version`)
+/// start with; [`pool_key`]'s layout.
+pub(super) fn pool_prefix(function: &str, version: Option<u64>) -> String {
+    match version {
+        None => format!("{function}\0"),
+        Some(n) => format!("{function}\0{n}\0"),
+    }
+}
+
 fn epoch_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

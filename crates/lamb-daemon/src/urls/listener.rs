@@ -90,13 +90,6 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
         Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
-    let body = match crate::listen::read_body(body, MAX_SYNC_PAYLOAD).await {
-        Ok(b) => b,
-        Err(crate::listen::BodyError::TooLarge) => {
-            return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
-        }
-        Err(e) => return e.response(),
-    };
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -108,6 +101,31 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
         })
         .collect();
     let raw_query = parts.uri.query().unwrap_or_default();
+    if url.settings.auth_type == FunctionUrlAuthType::AwsIam {
+        // All but the signature, before the body is read: a caller without
+        // the keys makes the daemon hold none of its body.
+        let head = SignedRequest {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query,
+            headers: &headers,
+            body_sha256: "",
+        };
+        if let Err(e) = sigv4::check_headers(&head, &st.credentials.access_key_id, OffsetDateTime::now_utc()) {
+            tracing::info!(url_id, error = %e, "refused function URL request");
+            let mut resp = message(StatusCode::FORBIDDEN, "Forbidden");
+            resp.headers_mut()
+                .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
+        }
+    }
+    let body = match crate::listen::read_body(body, MAX_SYNC_PAYLOAD).await {
+        Ok(b) => b,
+        Err(crate::listen::BodyError::TooLarge) => {
+            return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+        }
+        Err(e) => return e.response(),
+    };
     let caller = match url.settings.auth_type {
         FunctionUrlAuthType::None => None,
         FunctionUrlAuthType::AwsIam => {

@@ -1,4 +1,11 @@
 //! A function's answer to a URL request as the HTTP response (spec 3.10).
+//!
+//! The answer is the function's, so nothing in it may decide how the
+//! connection is framed: the status must be a final one (200-599) and the
+//! hop-by-hop and framing headers are dropped, as Lambda does, so that the
+//! body's length is always the one hyper writes. Otherwise a function
+//! answering `Content-Length: 2` with a longer body would write the next
+//! response on a kept-alive connection.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -15,6 +22,35 @@ pub struct HttpAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad function response: {0}")]
 pub struct BadResponse(pub String);
+
+/// Headers about the connection or the message's framing, never the
+/// function's to set (RFC 9110 7.6.1 and 6.4, Lambda's list for its web
+/// endpoints); the server writes its own `content-length`.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Drops [`HOP_BY_HOP`] and the headers a `Connection` header names.
+fn end_to_end(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let named: Vec<String> = headers
+        .iter()
+        .filter(|(k, _)| k == "connection")
+        .flat_map(|(_, v)| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .collect();
+    headers
+        .into_iter()
+        .filter(|(k, _)| !HOP_BY_HOP.contains(&k.as_str()) && !named.contains(k))
+        .collect()
+}
 
 fn as_text(v: &Value) -> String {
     match v {
@@ -38,14 +74,16 @@ pub fn interpret(payload: &[u8]) -> Result<HttpAnswer, BadResponse> {
     let status = obj["statusCode"]
         .as_u64()
         .or_else(|| obj["statusCode"].as_str().and_then(|s| s.parse().ok()))
-        .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| BadResponse(format!("statusCode {} is not an HTTP status", obj["statusCode"])))?;
+        // 1xx are interim answers hyper cannot send as the response.
+        .filter(|s| (200..=599).contains(s))
+        .ok_or_else(|| BadResponse(format!("statusCode {} is not a final HTTP status", obj["statusCode"])))?;
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(h) = obj.get("headers").and_then(Value::as_object) {
         for (k, v) in h {
             headers.push((k.to_ascii_lowercase(), as_text(v)));
         }
     }
+    let mut headers = end_to_end(headers);
     if !headers.iter().any(|(k, _)| k == "content-type") {
         headers.push(("content-type".into(), "application/json".into()));
     }
@@ -100,5 +138,29 @@ mod tests {
         let bin = interpret(br#"{"statusCode":200,"body":"AP8B","isBase64Encoded":true}"#).unwrap();
         assert_eq!(bin.body, [0, 255, 1]);
         assert!(interpret(br#"{"statusCode":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn interim_and_invalid_statuses_are_refused() {
+        for status in ["100", "101", "103", "199", "99", "600", "-1", "\"abc\""] {
+            let payload = format!(r#"{{"statusCode":{status},"body":"x"}}"#);
+            assert!(interpret(payload.as_bytes()).is_err(), "{status}");
+        }
+        assert_eq!(interpret(br#"{"statusCode":200}"#).unwrap().status, 200);
+        assert_eq!(interpret(br#"{"statusCode":"599"}"#).unwrap().status, 599);
+    }
+
+    #[test]
+    fn framing_and_hop_by_hop_headers_are_dropped() {
+        let a = interpret(
+            br#"{"statusCode":200,"headers":{"Content-Length":"2","Transfer-Encoding":"chunked",
+            "Connection":"keep-alive, X-Named","X-Named":"gone","Keep-Alive":"timeout=99","Upgrade":"h2c",
+            "TE":"trailers","Trailer":"x-t","Proxy-Connection":"keep-alive","Proxy-Authenticate":"Basic",
+            "Proxy-Authorization":"Basic eA==","X-Kept":"yes"},"body":"longer than two"}"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = a.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["x-kept", "content-type"]);
+        assert_eq!(a.body, b"longer than two");
     }
 }
