@@ -27,8 +27,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(CLIENTS))
 EXAMPLES = os.path.join(REPO, "examples")
-PY = os.path.join(CLIENTS, "python3.11")
-NODE = os.path.join(CLIENTS, "nodejs18.x")
+PY = os.path.join(CLIENTS, "python")
+NODE = os.path.join(CLIENTS, "nodejs")
+# What init sets AWS_EXECUTION_ENV to for the clients run on the host (in a
+# built tree the bootstraps default it from /var/runtime/runtime-name).
+EXEC_ENV = {PY: "AWS_Lambda_python3.11", NODE: "AWS_Lambda_nodejs18.x"}
 
 ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
@@ -57,6 +60,8 @@ class Sandbox:
             "AWS_DEFAULT_REGION": "us-east-1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if runtime_dir in EXEC_ENV:
+            base["AWS_EXECUTION_ENV"] = EXEC_ENV[runtime_dir]
         base.update(env or {})
         fd, self.log_path = tempfile.mkstemp(prefix="lamb-client-log-")
         self.log_file = os.fdopen(fd, "wb")
@@ -770,7 +775,11 @@ LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
     "runtime,example,handler",
     [
         ("python3.11", "hello-python", "lambda_function.lambda_handler"),
+        ("python3.13", "hello-python", "lambda_function.lambda_handler"),
+        ("python3.14", "hello-python", "lambda_function.lambda_handler"),
         ("nodejs18.x", "hello-node", "index.handler"),
+        ("nodejs20.x", "hello-node", "index.handler"),
+        ("nodejs24.x", "hello-node", "index.handler"),
         ("provided.al2023", "hello-provided", "bootstrap"),
     ],
 )
@@ -808,3 +817,6 @@ def test_example_in_rootfs(sandbox, task, runtime, example, handler, request):
     bodies = [p.json() for p in posts]
     assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, world!"], box.log()
     assert [b["invocations"] for b in bodies] == [1, 2]
+    if "runtime" in bodies[0]:
+        # The shared client knows which tree it is in (runtime-name).
+        assert bodies[0]["runtime"] == runtime
