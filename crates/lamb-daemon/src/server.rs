@@ -28,6 +28,9 @@ pub struct ServeConfig {
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
     pub brokers: crate::esm::Brokers,
+    /// Create and update functions with runtimes past AWS's block dates
+    /// (`--allow-deprecated-runtimes`).
+    pub allow_deprecated_runtimes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         events,
         filesystems: config.filesystems.clone(),
         brokers: config.brokers.clone(),
+        allow_deprecated_runtimes: config.allow_deprecated_runtimes,
     }))
 }
 

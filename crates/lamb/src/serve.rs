@@ -77,6 +77,11 @@ pub struct Args {
     /// start (no prepared network namespace; docs/sandbox.md).
     #[arg(long)]
     userns: bool,
+    /// Create and update functions with runtimes past AWS's block-create and
+    /// block-update dates (e.g. nodejs18.x, python3.11), which are refused
+    /// otherwise with AWS's error. Their existing functions run either way.
+    #[arg(long)]
+    allow_deprecated_runtimes: bool,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -154,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         async_retry_delays: args.async_retry_delays,
         filesystems,
         brokers,
+        allow_deprecated_runtimes: args.allow_deprecated_runtimes,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

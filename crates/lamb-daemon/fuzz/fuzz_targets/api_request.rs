@@ -38,6 +38,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
         brokers: Default::default(),
+        allow_deprecated_runtimes: false,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).expect("state");
     Arc::get_mut(&mut state.0).expect("unique").credentials = Credentials {
