@@ -313,11 +313,15 @@ build_one() {
         aptopts=(--aptopt='Acquire::Check-Valid-Until "false"')
     fi
 
+    # update-alternatives links man pages too (OpenJDK's postinst), and fails
+    # where the man directories, excluded above, do not exist.
+    local mandirs='mkdir -p "$1/usr/share/man/man1"'
+
     local start=$SECONDS
     mmdebstrap --mode=root --variant="$VARIANT" --format=directory \
         ${PACKAGES:+--include="$(echo $PACKAGES | tr ' ' ',')"} \
         "${DPKG_OPTS[@]}" "${aptopts[@]}" "${hooks[@]}" \
-        --customize-hook="$hook" \
+        --essential-hook="$mandirs" --customize-hook="$hook" \
         "$SUITE" "$tmp" "${mirrors[@]}" < /dev/null
     finish_tree "$tmp"
 

@@ -16,8 +16,13 @@ customize() {
 
 check() {
     local root=$1 v
-    v=$(chroot "$root" java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+    # With /proc: the JVM finds its libraries from /proc/self/exe.
+    v=$(unshare --mount --propagation private /bin/sh -c \
+        'mount -t proc proc "$1/proc" && exec chroot "$1" java -XshowSettings:properties -version' sh "$root" 2>&1 |
+        sed -n 's/^ *java.specification.version = //p')
     [ "$v" = 21 ] || { echo "java specification version is '$v', want 21" >&2; return 1; }
+    # Java's own trust store, made from the CA certificates.
+    [ -s "$root/etc/ssl/certs/java/cacerts" ] || { echo "no /etc/ssl/certs/java/cacerts" >&2; return 1; }
     [ -x "$root/var/runtime/bootstrap" ] &&
         [ -f "$root/var/runtime/lib/lamb/runtime/Client.class" ]
 }
