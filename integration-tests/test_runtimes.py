@@ -286,6 +286,16 @@ def test_runtime_enum_and_uninstalled_runtimes(strict):
     assert "python3.12 is not available on this lamb box" in e.value.response["Error"]["Message"]
     for rt in ["python3.13", "python3.14", "nodejs24.x", "java21", "ruby3.3", "provided.al2023"]:
         create(strict, f"ok-{rt.replace('.', '-')}", rt)
+    # A layer may name any of Lambda's runtimes, installed here or not.
+    content = {"ZipFile": make_zip({"python/x.py": b""})}
+    v = strict.publish_layer_version(LayerName="l", Content=content, CompatibleRuntimes=["python3.12", "dotnet8"])
+    assert v["CompatibleRuntimes"] == ["python3.12", "dotnet8"]
+    assert [x["LayerName"] for x in strict.list_layers(CompatibleRuntime="python3.12")["Layers"]] == ["l"]
+    with pytest.raises(ClientError) as e:
+        strict.publish_layer_version(LayerName="l", Content=content, CompatibleRuntimes=["invalidruntime"])
+    assert e.value.response["Error"]["Message"].startswith(
+        "1 validation error detected: Value '[invalidruntime]' at 'compatibleRuntimes' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [nodejs20.x,")
 
 
 def test_memory_in_one_mb_steps(strict):

@@ -428,6 +428,22 @@ impl Rules<'_> {
         )))
     }
 
+    /// A layer's `CompatibleRuntimes`: Lambda's identifiers (a layer may
+    /// name a runtime this box does not have) or installed ones.
+    pub fn compatible_runtimes(&self, runtimes: &[String]) -> Result<(), LambdaError> {
+        for r in runtimes {
+            if crate::runtime::enum_names().all(|n| n != r) && !self.runtimes.contains(r) {
+                let names: Vec<&str> = crate::runtime::enum_names().collect();
+                return Err(constraint(
+                    "compatibleRuntimes",
+                    format!("[{}]", runtimes.join(", ")),
+                    &format!("satisfy enum value set: [{}]", names.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// AWS's deprecation refusal for `change` with `runtime`, unless the
     /// daemon allows deprecated runtimes.
     pub fn runtime_change(&self, runtime: &str, change: Change) -> Result<(), LambdaError> {

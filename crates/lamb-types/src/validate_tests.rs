@@ -178,6 +178,24 @@ fn runtime_must_be_installed() {
 }
 
 #[test]
+fn layer_runtimes_are_lambdas_or_installed() {
+    with_rules(|r| {
+        let ok: Vec<String> = vec!["python3.12".into(), "dotnet8".into(), "python3.11".into()];
+        assert!(r.compatible_runtimes(&ok).is_ok());
+        let bad: Vec<String> = vec!["python3.13".into(), "invalidruntime".into()];
+        let e = r.compatible_runtimes(&bad).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "1 validation error detected: Value '[python3.13, invalidruntime]' at 'compatibleRuntimes' \
+                 failed to satisfy constraint: Member must satisfy enum value set: [nodejs20.x, python3.14,"
+            ),
+            "{}",
+            e.message
+        );
+    });
+}
+
+#[test]
 fn deprecated_runtimes_refused_past_their_block_dates() {
     with_rules(|r| {
         // 2026-12-01: python3.11 is past both of its block dates.
