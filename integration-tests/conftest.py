@@ -56,8 +56,9 @@ class Daemon:
         self.log = tmp / "daemon.log"
         # More `lamb serve` flags (the engine tests' short TTL, real runtimes).
         self.extra_args = []
-        # Most modules' functions use python3.11 and nodejs18.x, past AWS's
-        # block dates; test_runtimes.py checks the refusal without the flag.
+        # The modules' functions use provided, python3.11 and nodejs18.x, past
+        # or nearing AWS's block dates; the suite must not start failing on
+        # the day one passes. test_runtimes.py checks refusals without it.
         self.allow_deprecated_runtimes = True
 
     def env(self):

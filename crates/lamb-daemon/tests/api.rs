@@ -25,7 +25,7 @@ fn env() -> Env {
 /// A daemon's state over `dir` (which may hold an earlier one's data).
 fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
     let runtimes = dir.path().join("runtimes");
-    for rt in ["provided.al2023", "python3.11", "python3.13"] {
+    for rt in ["provided.al2023", "python3.6", "python3.11", "python3.13"] {
         std::fs::create_dir_all(runtimes.join(rt)).unwrap();
     }
     let config = ServeConfig {
@@ -350,21 +350,22 @@ async fn layers_concurrency_and_tags() {
     assert_eq!((s, v["Layers"].as_u64()), (StatusCode::OK, Some(1)));
 }
 
-/// python3.11 is past AWS's block-create and block-update dates (2026-08-31,
-/// 2026-09-30): refused with AWS's error unless the daemon allows deprecated
-/// runtimes; a function made while allowed keeps its configuration, can be
-/// moved to a current runtime, and nothing else about it changes.
+/// python3.6 is past AWS's block-create and block-update dates (2022-07-18,
+/// 2022-08-29; checked against today's clock, hence dates long past): refused with AWS's error unless the daemon allows
+/// deprecated runtimes; a function made while allowed keeps its
+/// configuration, can be moved to a current runtime, and nothing else about
+/// it changes.
 #[tokio::test]
 async fn deprecated_runtimes_refused_unless_allowed() {
     let e = env();
     let mut body = create_body("old");
-    body["Runtime"] = json!("python3.11");
+    body["Runtime"] = json!("python3.6");
     let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body.clone()).await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["Type"], "User");
     assert_eq!(
         v["message"],
-        "The runtime parameter of python3.11 is no longer supported for creating or updating AWS Lambda \
+        "The runtime parameter of python3.6 is no longer supported for creating or updating AWS Lambda \
          functions. We recommend you use a supported runtime while creating or updating functions."
     );
     let (s, _, _) = api(&e, "GET", "/2015-03-31/functions/old", Value::Null).await;
@@ -384,13 +385,13 @@ async fn deprecated_runtimes_refused_unless_allowed() {
     assert!(v["message"]
         .as_str()
         .unwrap()
-        .contains("python3.11 is no longer supported"));
+        .contains("python3.6 is no longer supported"));
     let cfg = "/2015-03-31/functions/old/configuration";
     let (s, v, _) = api(&e, "PUT", cfg, json!({"Timeout": 9})).await;
     assert_eq!(s, 400, "{v}");
     let (_, v, _) = api(&e, "GET", cfg, Value::Null).await;
     assert_eq!(v["Timeout"], 3);
-    assert_eq!(v["Runtime"], "python3.11");
+    assert_eq!(v["Runtime"], "python3.6");
     let (s, v, _) = api(&e, "PUT", cfg, json!({"Runtime": "python3.13", "Timeout": 9})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["Runtime"], "python3.13");

@@ -6,8 +6,10 @@
 //! UpdateFunctionCode refuse functions that use it. Functions already
 //! created keep running. The dates are those of AWS's tables "Supported
 //! runtimes" and "Deprecated runtimes" in
-//! <https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html>
-//! (and, for Node.js 18, Python 3.8 and Python 3.9, AWS's announcements).
+//! <https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html>, as
+//! revised in June 2026 (AWS moved most block dates to 2027-02-01 and
+//! 2027-03-03), taken from the machine-readable copy AWS's cfn-lint keeps
+//! (`src/cfnlint/data/AdditionalSpecs/LmbdRuntimeLifecycle.json`, 2026-06-02).
 
 // Days are written yyyy_mm_dd, which reads as a date.
 #![allow(clippy::inconsistent_digit_grouping)]
@@ -39,7 +41,7 @@ const fn rt(name: &'static str, deprecated: Day, block_create: Day, block_update
 /// The identifiers CreateFunction's `Runtime` enum takes, in the order AWS
 /// lists them in its validation message, with AWS's dates.
 pub const RUNTIMES: &[RuntimeInfo] = &[
-    rt("nodejs20.x", 2026_04_30, 2026_08_31, 2026_09_30),
+    rt("nodejs20.x", 2026_04_30, 2027_02_01, 2027_03_03),
     rt("python3.14", 2029_06_30, 2029_07_31, 2029_08_31),
     rt("provided.al2023", 2029_06_30, 2029_07_31, 2029_08_31),
     rt("python3.12", 2028_10_31, 2028_11_30, 2029_01_10),
@@ -47,29 +49,50 @@ pub const RUNTIMES: &[RuntimeInfo] = &[
     rt("nodejs24.x", 2028_04_30, 2028_06_01, 2028_07_01),
     rt("nodejs22.x", 2027_04_30, 2027_06_01, 2027_07_01),
     rt("java25", 2029_06_30, 2029_07_31, 2029_08_31),
-    rt("python3.10", 2026_06_30, 2026_08_31, 2026_09_30),
-    rt("python3.11", 2026_06_30, 2026_08_31, 2026_09_30),
+    rt("python3.10", 2026_10_31, 2027_02_01, 2027_03_03),
+    rt("python3.11", 2027_06_30, 2027_07_31, 2027_08_31),
     rt("java21", 2029_06_30, 2029_07_31, 2029_08_31),
     rt("ruby3.3", 2027_03_31, 2027_04_30, 2027_05_31),
     rt("ruby3.4", 2028_03_31, 2028_04_30, 2028_05_31),
-    rt("ruby3.2", 2026_03_31, 2026_04_30, 2026_05_31),
-    rt("python3.8", 2024_10_14, 2025_02_28, 2025_03_31),
-    rt("python3.9", 2025_12_15, 2026_08_31, 2026_09_30),
-    rt("java17", 2026_06_30, 2026_08_31, 2026_09_30),
-    rt("nodejs16.x", 2024_06_12, 2025_10_01, 2025_11_01),
+    rt("ruby3.2", 2026_03_31, 2027_02_01, 2027_03_03),
+    rt("python3.8", 2024_10_14, 2027_02_01, 2027_03_03),
+    rt("python3.9", 2025_12_15, 2027_02_01, 2027_03_03),
+    rt("java17", 2027_06_30, 2027_07_31, 2027_08_31),
+    rt("nodejs16.x", 2024_06_12, 2027_02_01, 2027_03_03),
     rt("dotnet10", 2028_11_14, 2028_12_14, 2029_01_15),
-    rt("dotnet8", 2026_11_10, 2026_12_10, 2027_01_11),
-    rt("java11", 2026_06_30, 2026_08_31, 2026_09_30),
-    rt("dotnet6", 2024_12_20, 2025_02_28, 2025_03_31),
-    rt("nodejs18.x", 2025_09_01, 2026_02_03, 2026_03_09),
-    rt("provided.al2", 2026_06_30, 2026_08_31, 2026_09_30),
-    rt("java8.al2", 2026_06_30, 2026_08_31, 2026_09_30),
+    rt("dotnet8", 2026_11_10, 2027_02_01, 2027_03_03),
+    rt("java11", 2027_06_30, 2027_07_31, 2027_08_31),
+    rt("dotnet6", 2024_12_20, 2027_02_01, 2027_03_03),
+    rt("nodejs18.x", 2025_09_01, 2027_02_01, 2027_03_03),
+    rt("provided.al2", 2026_07_31, 2027_02_01, 2027_03_03),
+    rt("java8.al2", 2027_06_30, 2027_07_31, 2027_08_31),
 ];
 
-/// Identifiers no longer in the enum that AWS still answers with its
-/// deprecation error rather than the enum's (`provided` is Amazon Linux 1's
-/// OS-only runtime; lamb serves it as an alias of `provided.al2023`).
-const RETIRED: &[RuntimeInfo] = &[rt("provided", 2024_01_08, 2024_02_08, 2024_03_12)];
+/// Identifiers no longer in the enum, all past their block-create date, that
+/// AWS answers with its deprecation error rather than the enum's (lamb
+/// serves `provided` as an alias of `provided.al2023`).
+const RETIRED: &[RuntimeInfo] = &[
+    rt("dotnetcore1.0", 2019_06_27, 2019_06_30, 2019_07_30),
+    rt("dotnetcore2.0", 2019_05_30, 2019_04_30, 2019_05_30),
+    rt("dotnetcore2.1", 2022_01_05, 2022_01_05, 2022_04_13),
+    rt("dotnetcore3.1", 2023_04_03, 2023_04_03, 2023_05_03),
+    rt("go1.x", 2024_01_08, 2024_02_08, 2027_03_03),
+    rt("java8", 2024_01_08, 2024_02_08, 2027_03_03),
+    rt("nodejs", 2016_08_30, 2016_09_30, 2016_10_31),
+    rt("nodejs10.x", 2021_07_30, 2021_07_30, 2022_02_14),
+    rt("nodejs12.x", 2023_03_31, 2023_03_31, 2023_04_30),
+    rt("nodejs14.x", 2023_12_04, 2024_01_09, 2027_03_03),
+    rt("nodejs4.3", 2020_03_05, 2020_02_03, 2020_03_05),
+    rt("nodejs4.3-edge", 2020_03_05, 2019_03_31, 2019_04_30),
+    rt("nodejs6.10", 2019_08_12, 2019_07_12, 2019_08_12),
+    rt("nodejs8.10", 2020_03_06, 2020_02_04, 2020_03_06),
+    rt("provided", 2024_01_08, 2024_02_08, 2027_03_03),
+    rt("python2.7", 2021_07_15, 2021_07_15, 2022_05_30),
+    rt("python3.6", 2022_07_18, 2022_07_18, 2022_08_29),
+    rt("python3.7", 2023_12_04, 2024_01_09, 2027_03_03),
+    rt("ruby2.5", 2021_07_30, 2021_07_30, 2022_03_31),
+    rt("ruby2.7", 2023_12_07, 2024_01_09, 2027_03_03),
+];
 
 /// What a request does with a runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,22 +168,27 @@ mod tests {
 
     #[test]
     fn nodejs18_blocks_create_then_update() {
-        assert!(check_deprecation("nodejs18.x", Change::Create, at(2026_02_02)).is_ok());
-        let e = check_deprecation("nodejs18.x", Change::Create, at(2026_02_03)).unwrap_err();
+        // Deprecated since 2025-09-01, but still created until 2027-02-01.
+        assert!(check_deprecation("nodejs18.x", Change::Create, at(2026_12_01)).is_ok());
+        assert!(check_deprecation("nodejs18.x", Change::Create, at(2027_01_31)).is_ok());
+        let e = check_deprecation("nodejs18.x", Change::Create, at(2027_02_01)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidParameterValue);
         assert_eq!(
             e.message,
             "The runtime parameter of nodejs18.x is no longer supported for creating or updating AWS Lambda \
              functions. We recommend you use a supported runtime while creating or updating functions."
         );
-        assert!(check_deprecation("nodejs18.x", Change::Update, at(2026_03_08)).is_ok());
-        assert!(check_deprecation("nodejs18.x", Change::Update, at(2026_03_09)).is_err());
+        assert!(check_deprecation("nodejs18.x", Change::Update, at(2027_03_02)).is_ok());
+        assert!(check_deprecation("nodejs18.x", Change::Update, at(2027_03_03)).is_err());
     }
 
     #[test]
     fn allow_never_refuses_and_current_runtimes_pass() {
         assert!(check_deprecation("provided", Change::Update, Deprecation::Allow).is_ok());
+        // Amazon Linux 1's provided: no new functions since 2024-02-08.
         assert!(check_deprecation("provided", Change::Create, at(2026_12_01)).is_err());
+        assert!(check_deprecation("provided", Change::Update, at(2026_12_01)).is_ok());
+        assert!(check_deprecation("python3.6", Change::Update, at(2026_12_01)).is_err());
         for rt in [
             "python3.13",
             "python3.14",
@@ -180,7 +208,8 @@ mod tests {
     fn schedule_is_ordered_and_days_are_real() {
         for r in RUNTIMES.iter().chain(RETIRED) {
             let days = [r.deprecated, r.block_create, r.block_update].map(|d| d.unwrap());
-            assert!(days[0] <= days[1] && days[1] <= days[2], "{}", r.name);
+            // (Some of the oldest were blocked before their deprecation date.)
+            assert!(days[1] <= days[2], "{}", r.name);
             for d in days {
                 let month = time::Month::try_from((d / 100 % 100) as u8).unwrap();
                 assert!(time::Date::from_calendar_date((d / 10_000) as i32, month, (d % 100) as u8).is_ok());

@@ -198,9 +198,13 @@ fn layer_runtimes_are_lambdas_or_installed() {
 #[test]
 fn deprecated_runtimes_refused_past_their_block_dates() {
     with_rules(|r| {
-        // 2026-12-01: python3.11 is past both of its block dates.
-        assert_eq!(refused(r.runtime_change("python3.11", Change::Create)), IPV);
-        assert_eq!(refused(r.runtime_change("python3.11", Change::Update)), IPV);
+        // 2026-12-01: python3.6 is past both of its block dates, provided
+        // past its block-create date only; python3.11 is not deprecated yet.
+        assert_eq!(refused(r.runtime_change("python3.6", Change::Create)), IPV);
+        assert_eq!(refused(r.runtime_change("python3.6", Change::Update)), IPV);
+        assert_eq!(refused(r.runtime_change("provided", Change::Create)), IPV);
+        assert!(r.runtime_change("provided", Change::Update).is_ok());
+        assert!(r.runtime_change("python3.11", Change::Create).is_ok());
         assert!(r.runtime_change("provided.al2023", Change::Create).is_ok());
     });
     let (l, c, rt) = (limits(), ArnContext::default(), runtimes());
@@ -210,7 +214,7 @@ fn deprecated_runtimes_refused_past_their_block_dates() {
         runtimes: &rt,
         deprecation: Deprecation::Allow,
     };
-    assert!(r.runtime_change("python3.11", Change::Create).is_ok());
+    assert!(r.runtime_change("python3.7", Change::Create).is_ok());
 }
 
 #[test]

@@ -78,8 +78,9 @@ pub struct Args {
     #[arg(long)]
     userns: bool,
     /// Create and update functions with runtimes past AWS's block-create and
-    /// block-update dates (e.g. nodejs18.x, python3.11), which are refused
-    /// otherwise with AWS's error. Their existing functions run either way.
+    /// block-update dates (e.g. `provided`; nodejs18.x from 2027-02-01),
+    /// which are refused otherwise with AWS's error. Their existing functions
+    /// run either way.
     #[arg(long)]
     allow_deprecated_runtimes: bool,
 }

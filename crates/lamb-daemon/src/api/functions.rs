@@ -75,8 +75,9 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
     let zip = zip_file(&req.code)?;
     let runtimes = s.runtimes();
     let rules = s.rules(&runtimes);
-    rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
+    // AWS answers a blocked runtime before anything else about the spec.
     rules.runtime_change(spec.runtime.as_deref().unwrap_or_default(), Change::Create)?;
+    rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
     s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
     let tags = req.tags.clone().unwrap_or_default();
     validate_tags(&tags)?;
@@ -201,10 +202,10 @@ pub async fn update_configuration(State(st): State<AppState>, params: Params, bo
             spec.apply_update(&req);
             let runtimes = s.runtimes();
             let rules = s.rules(&runtimes);
-            rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
             // The runtime the function will have: moving off a blocked one
             // is how AWS expects it to be updated.
             rules.runtime_change(spec.runtime.as_deref().unwrap_or_default(), Change::Update)?;
+            rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
             s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
             rules.unzipped_total(current.code.unzipped_size + layers_unzipped(s, &spec.layers))?;
             Ok(s.registry
