@@ -16,8 +16,9 @@ DATA_DIR ?= /var/lib/lamb
 LISTEN ?= 127.0.0.1:9080
 STAMPS := .make
 
-# Debian packages the build, the tests and the benchmark use.
-APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server
+# Debian packages the build, the tests and the benchmark use (the JDK compiles
+# the java21 runtime's client and hello-java).
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs
 
 .PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state
 
@@ -42,14 +43,16 @@ build:
 release:
 	$(CARGO) build --release -p lamb
 
-## rootfs: the runtime root filesystems under rootfs/build (rebuilt when a recipe changes)
+## rootfs: the runtime root filesystems under rootfs/build (rebuilt when a recipe changes; in parallel;
+## LAMB_RUNTIMES=python3.13,nodejs20.x for a subset)
 rootfs: deps
 	rootfs/build.sh
 
-## examples: the compiled example functions (the static C and the Rust provided bootstraps)
+## examples: the compiled example functions (the static C and the Rust provided bootstraps, hello-java)
 examples: deps
 	examples/hello-provided/build.sh
 	examples/hello-rust/build.sh
+	examples/hello-java/build.sh
 
 test: deps rootfs build examples unit-test integration-test
 

@@ -16,8 +16,10 @@ out="${BENCH_OUT:-$root/docs/benchmarks.md}"
 tmp="$(mktemp -d /tmp/lamb-bench.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export LAMB_ACCESS_KEY_ID=LAMBBENCHKEY LAMB_SECRET_ACCESS_KEY=lamb-bench-secret LAMB_ENDPOINT="http://127.0.0.1:$port"
+# --allow-deprecated-runtimes: the benchmark's python3.11 (blocked from
+# 2027-07-31) keeps the figures comparable with earlier runs.
 "$lamb" serve --listen "127.0.0.1:$port" --data-dir "$tmp/data" --runtimes-dir "$root/rootfs/build" \
-    --idle-ttl 2s --memory-capacity 1000000 >"$tmp/daemon.log" 2>&1 &
+    --idle-ttl 2s --memory-capacity 1000000 --allow-deprecated-runtimes >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 cleanup() { kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT

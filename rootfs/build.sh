@@ -4,17 +4,25 @@
 #   rootfs/build.sh [--force] [RUNTIME...]     (as root; all runtimes if none)
 #
 # Each tree lands in rootfs/build/<runtime>/ and is rebuilt only when its
-# recipe, this script or rootfs/runtime-clients/<runtime>/ changed (the hash
-# of those is kept in rootfs/build/.<runtime>.stamp). A build goes to
-# rootfs/build/.<runtime>.tmp first and is renamed into place when complete,
-# so the real name never holds a half-built tree.
+# recipe, this script or its client directory rootfs/runtime-clients/<CLIENT>/
+# changed (the hash of those is kept in rootfs/build/.<runtime>.stamp). A
+# build goes to rootfs/build/.<runtime>.tmp first and is renamed into place
+# when complete, so the real name never holds a half-built tree. Runtimes
+# build in parallel (mostly download and dpkg), each logging to
+# rootfs/build/.<runtime>.log.
 #
 # Environment:
+#   LAMB_RUNTIMES        comma-separated runtimes to build when none are named
+#                        (default: every recipe; CI builds all)
+#   LAMB_ROOTFS_JOBS     how many runtimes build at once (default 4)
 #   LAMB_DEBIAN_MIRROR   a mirror URL or a full "deb ..." line to use instead
-#                        of the Debian entries of the host's apt sources.
+#                        of the Debian entries of the host's apt sources (the
+#                        recipe's SUITE is not substituted into it).
 set -euo pipefail
 
-SUITE=bookworm
+# The suite the host's apt sources are read for; a recipe's SUITE is
+# served from the same mirrors under its own name.
+HOST_SUITE=bookworm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 RECIPES="$HERE/recipes"
@@ -48,7 +56,7 @@ DPKG_OPTS=(
 # Load one recipe into the current (sub)shell.
 load_recipe() {
     local rt=$1
-    VARIANT=essential PACKAGES="" ALIASES=""
+    VARIANT=essential PACKAGES="" ALIASES="" SUITE=bookworm CLIENT="" IGNORE_VALID_UNTIL=""
     unset -f customize check 2>/dev/null || true
     [ -f "$RECIPES/$rt.sh" ] || die "no recipe $RECIPES/$rt.sh"
     # shellcheck source=/dev/null
@@ -71,17 +79,21 @@ recipe_hash() {
     {
         printf 'recipe\n'; cat "$RECIPES/$rt.sh"
         printf 'build.sh\n'; cat "$SELF"
-        if [ -d "$CLIENTS/$rt" ]; then
-            printf 'clients\n'
-            (cd "$CLIENTS/$rt" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort)
-            (cd "$CLIENTS/$rt" && find . -type f -print0 | LC_ALL=C sort -z |
+        local client
+        client=$(load_recipe "$rt"; printf '%s' "$CLIENT")
+        if [ -n "$client" ] && [ -d "$CLIENTS/$client" ]; then
+            printf 'clients %s\n' "$client"
+            (cd "$CLIENTS/$client" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort)
+            (cd "$CLIENTS/$client" && find . -type f -print0 | LC_ALL=C sort -z |
                 xargs -0 -r sha256sum)
         fi
     } | sha256sum | cut -d' ' -f1
 }
 
 # The bookworm entries of the host's apt sources (one-line and deb822
-# formats), as one-line "deb [signed-by=...] URI SUITE COMPONENTS" entries.
+# formats), as one-line "deb [signed-by=...] URI SUITE COMPONENTS" entries
+# with bookworm replaced by the recipe's $SUITE (Debian's mirrors serve
+# every suite, with its -updates and -security, under the same URIs).
 # Other repositories (third-party suites such as nodesource) are left out.
 host_mirrors() {
     local files=()
@@ -91,12 +103,13 @@ host_mirrors() {
         [ -f "$f" ] && files+=("$f")
     done
     [ ${#files[@]} -gt 0 ] || return 0
-    awk -v suite="$SUITE" '
+    awk -v suite="$HOST_SUITE" -v want="$SUITE" '
         function wanted(s) {
             return s == suite || s == suite "-updates" || s == suite "-security"
         }
         function emit(uri, s, comps, signed) {
             if (!wanted(s) || uri == "") return
+            s = want substr(s, length(suite) + 1)
             opts = (signed != "") ? "[signed-by=" signed "] " : ""
             line = "deb " opts uri " " s " " comps
             if (!(line in seen)) { seen[line] = 1; print line }
@@ -162,7 +175,7 @@ mirror_args() {
         printf '%s\n' "$m"
     else
         # The host is not a bookworm box (e.g. Ubuntu): Debian's own mirror.
-        log "no $SUITE entry in the host's apt sources; using deb.debian.org"
+        log "no $HOST_SUITE entry in the host's apt sources; using deb.debian.org"
         printf '%s\n' "http://deb.debian.org/debian" \
             "deb http://deb.debian.org/debian $SUITE-updates main" \
             "deb http://deb.debian.org/debian-security $SUITE-security main"
@@ -211,11 +224,12 @@ customize_tree() {
     chmod 0755 "$root/var/task" "$root/opt" "$root/var/runtime"
     chmod 1777 "$root/tmp"
 
-    # The managed runtime's client code, when there is one.
-    if [ -d "$CLIENTS/$rt" ]; then
-        cp -a --no-preserve=ownership "$CLIENTS/$rt/." "$root/var/runtime/"
-        # Readable (and, where executable, runnable) by the sandbox user.
-        chmod -R u+rwX,go+rX,go-w "$root/var/runtime"
+    # The managed runtime's client code, when there is one, shared by every
+    # version of a language; the recipe's customize may build it further.
+    if [ -n "$CLIENT" ] && [ -d "$CLIENTS/$CLIENT" ]; then
+        cp -a --no-preserve=ownership "$CLIENTS/$CLIENT/." "$root/var/runtime/"
+        # Which runtime this tree is (the shared bootstraps read it).
+        printf '%s\n' "$rt" > "$root/var/runtime/runtime-name"
     fi
 
     printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost\n' > "$root/etc/hosts"
@@ -234,6 +248,8 @@ customize_tree() {
     if declare -F customize >/dev/null; then
         customize "$root"
     fi
+    # Readable (and, where executable, runnable) by the sandbox user.
+    chmod -R u+rwX,go+rX,go-w "$root/var/runtime"
 
     # Package manager state nobody needs at run time.
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* \
@@ -273,7 +289,7 @@ build_one() {
     fi
 
     ensure_mmdebstrap
-    log "$rt: building ($VARIANT: ${PACKAGES:-no extra packages})"
+    log "$rt: building ($SUITE $VARIANT: ${PACKAGES:-no extra packages})"
 
     local mirrors=()
     mapfile -t mirrors < <(mirror_args)
@@ -289,11 +305,23 @@ build_one() {
         hooks=(--include=usr-is-merged)
     fi
 
+    # Debian testing re-signs its Release files weekly with a short
+    # Valid-Until; a mirror that lags behind makes them "expired". The
+    # signatures are still checked.
+    local aptopts=()
+    if [ -n "$IGNORE_VALID_UNTIL" ]; then
+        aptopts=(--aptopt='Acquire::Check-Valid-Until "false"')
+    fi
+
+    # update-alternatives links man pages too (OpenJDK's postinst), and fails
+    # where the man directories, excluded above, do not exist.
+    local mandirs='mkdir -p "$1/usr/share/man/man1"'
+
     local start=$SECONDS
     mmdebstrap --mode=root --variant="$VARIANT" --format=directory \
         ${PACKAGES:+--include="$(echo $PACKAGES | tr ' ' ',')"} \
-        "${DPKG_OPTS[@]}" "${hooks[@]}" \
-        --customize-hook="$hook" \
+        "${DPKG_OPTS[@]}" "${aptopts[@]}" "${hooks[@]}" \
+        --essential-hook="$mandirs" --customize-hook="$hook" \
         "$SUITE" "$tmp" "${mirrors[@]}" < /dev/null
     finish_tree "$tmp"
 
@@ -357,6 +385,9 @@ main() {
     [ "$(id -u)" = 0 ] || die "must run as root"
 
     local runtimes=("$@")
+    if [ ${#runtimes[@]} -eq 0 ] && [ -n "${LAMB_RUNTIMES:-}" ]; then
+        IFS=, read -r -a runtimes <<< "$LAMB_RUNTIMES"
+    fi
     [ ${#runtimes[@]} -gt 0 ] || mapfile -t runtimes < <(all_runtimes)
     [ ${#runtimes[@]} -gt 0 ] || die "no recipes in $RECIPES"
     local i
@@ -369,10 +400,33 @@ main() {
     exec 9> "$OUT/.lock"
     flock 9
 
-    local rt
-    for rt in "${runtimes[@]}"; do
-        ( build_one "$rt" "$force" )
+    build_all "$force" "${runtimes[@]}"
+}
+
+# Build the runtimes, up to $LAMB_ROOTFS_JOBS at once; each one's output goes
+# to rootfs/build/.<runtime>.log (and its tail to stderr if it fails).
+build_all() {
+    local force=$1
+    shift
+    local jobs=${LAMB_ROOTFS_JOBS:-4} rt pid failed=() start=$SECONDS
+    case $jobs in '' | *[!0-9]* | 0) die "LAMB_ROOTFS_JOBS must be a positive number" ;; esac
+    declare -A pids=()
+    for rt in "$@"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+        ( build_one "$rt" "$force" ) > "$OUT/.$rt.log" 2>&1 &
+        pids[$rt]=$!
     done
+    for rt in "${!pids[@]}"; do
+        pid=${pids[$rt]}
+        if wait "$pid"; then
+            grep '^rootfs: ' "$OUT/.$rt.log" >&2 || true
+        else
+            tail -n 30 "$OUT/.$rt.log" >&2
+            failed+=("$rt")
+        fi
+    done
+    [ ${#failed[@]} -eq 0 ] || die "failed: ${failed[*]} (logs in $OUT/.<runtime>.log)"
+    log "all done in $((SECONDS - start)) s"
 }
 
 main "$@"

@@ -67,6 +67,8 @@ for RT in "${runtimes[@]}"; do
         ALIASES=""
         unset -f check
         # shellcheck source=/dev/null
+        . "$HERE/check-lib.sh"
+        # shellcheck source=/dev/null
         . "$RECIPES/$RT.sh"
         rc=0
         for a in $ALIASES; do

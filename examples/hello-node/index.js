@@ -1,4 +1,4 @@
-// hello-node: lamb's Node.js hello world (runtime nodejs18.x, handler
+// hello-node: lamb's Node.js hello world (any nodejs*.x runtime, handler
 // index.handler).
 
 // Module-level state is created once per environment (the cold start) and
@@ -13,6 +13,6 @@ exports.handler = async (event, context) => {
     message: `Hello, ${name}!`,
     invocations,
     requestId: context.awsRequestId,
-    runtime: 'nodejs18.x',
+    runtime: (process.env.AWS_EXECUTION_ENV || '').replace('AWS_Lambda_', ''),
   };
 };

@@ -1,7 +1,8 @@
-"""hello-python: lamb's Python hello world (runtime python3.11,
+"""hello-python: lamb's Python hello world (any python3.x runtime,
 handler lambda_function.lambda_handler)."""
 
 import logging
+import os
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -20,5 +21,5 @@ def lambda_handler(event, context):
         "message": "Hello, {}!".format(name),
         "invocations": invocations,
         "requestId": context.aws_request_id,
-        "runtime": "python3.11",
+        "runtime": os.environ.get("AWS_EXECUTION_ENV", "").replace("AWS_Lambda_", ""),
     }

@@ -30,6 +30,9 @@ pub struct ServeConfig {
     pub brokers: crate::esm::Brokers,
     /// Where `GET /metrics` is served (`--metrics-listen`); `None`: nowhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Create and update functions with runtimes past AWS's block dates
+    /// (`--allow-deprecated-runtimes`).
+    pub allow_deprecated_runtimes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         events,
         filesystems: config.filesystems.clone(),
         brokers: config.brokers.clone(),
+        allow_deprecated_runtimes: config.allow_deprecated_runtimes,
     }))
 }
 

@@ -5,7 +5,7 @@ use crate::credentials::Credentials;
 use crate::error::ApiError;
 use crate::invoker::Invoker;
 use lamb_store::{CodeStore, Registry};
-use lamb_types::{ArnContext, LambdaError, Limits, Rules};
+use lamb_types::{ArnContext, Deprecation, LambdaError, Limits, Rules};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +30,8 @@ pub struct Shared {
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
     pub brokers: crate::esm::Brokers,
+    /// `--allow-deprecated-runtimes`: AWS's block dates refuse nothing.
+    pub allow_deprecated_runtimes: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,6 +82,13 @@ impl Shared {
             limits: &self.limits,
             ctx: &self.ctx,
             runtimes,
+            // As of each request's day, so a long-running daemon follows
+            // the schedule.
+            deprecation: if self.allow_deprecated_runtimes {
+                Deprecation::Allow
+            } else {
+                Deprecation::enforce_now()
+            },
         }
     }
 }

@@ -19,10 +19,15 @@ struct Env {
 }
 
 fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
+    env_in(tempfile::tempdir().unwrap(), false)
+}
+
+/// A daemon's state over `dir` (which may hold an earlier one's data).
+fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
     let runtimes = dir.path().join("runtimes");
-    std::fs::create_dir_all(runtimes.join("provided.al2023")).unwrap();
-    std::fs::create_dir_all(runtimes.join("python3.11")).unwrap();
+    for rt in ["provided.al2023", "python3.6", "python3.11", "python3.13"] {
+        std::fs::create_dir_all(runtimes.join(rt)).unwrap();
+    }
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         urls_schedules: Default::default(),
@@ -33,6 +38,7 @@ fn env() -> Env {
         filesystems: Default::default(),
         brokers: Default::default(),
         metrics_listen: None,
+        allow_deprecated_runtimes,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.
@@ -489,4 +495,65 @@ async fn metrics_are_served_only_by_the_metrics_router() {
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&text).contains("secret-name"));
+}
+
+/// python3.6 is past AWS's block-create and block-update dates (2022-07-18,
+/// 2022-08-29; checked against today's clock, hence dates long past): refused with AWS's error unless the daemon allows
+/// deprecated runtimes; a function made while allowed keeps its
+/// configuration, can be moved to a current runtime, and nothing else about
+/// it changes.
+#[tokio::test]
+async fn deprecated_runtimes_refused_unless_allowed() {
+    let e = env();
+    let mut body = create_body("old");
+    body["Runtime"] = json!("python3.6");
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body.clone()).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["Type"], "User");
+    assert_eq!(
+        v["message"],
+        "The runtime parameter of python3.6 is no longer supported for creating or updating AWS Lambda \
+         functions. We recommend you use a supported runtime while creating or updating functions."
+    );
+    let (s, _, _) = api(&e, "GET", "/2015-03-31/functions/old", Value::Null).await;
+    assert_eq!(s, 404);
+
+    // Allowed: created; then a daemon without the flag over the same data.
+    let Env { _dir: dir, state } = env_in(e._dir, true);
+    let e = Env { _dir: dir, state };
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body).await;
+    assert_eq!(s, 201, "{v}");
+    let Env { _dir: dir, state } = e;
+    drop(state);
+    let e = env_in(dir, false);
+    let code = json!({"ZipFile": b64(&zip(&[("bootstrap", b"#!/bin/sh\n")]))});
+    let (s, v, _) = api(&e, "PUT", "/2015-03-31/functions/old/code", code).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("python3.6 is no longer supported"));
+    let cfg = "/2015-03-31/functions/old/configuration";
+    let (s, v, _) = api(&e, "PUT", cfg, json!({"Timeout": 9})).await;
+    assert_eq!(s, 400, "{v}");
+    let (_, v, _) = api(&e, "GET", cfg, Value::Null).await;
+    assert_eq!(v["Timeout"], 3);
+    assert_eq!(v["Runtime"], "python3.6");
+    let (s, v, _) = api(&e, "PUT", cfg, json!({"Runtime": "python3.13", "Timeout": 9})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Runtime"], "python3.13");
+}
+
+/// MemorySize in 1 MB steps from 128 to 3008.
+#[tokio::test]
+async fn memory_size_in_one_mb_steps() {
+    let e = env();
+    let mut body = create_body("m");
+    for (mb, status) in [(127, 400), (3009, 400), (200, 201)] {
+        body["MemorySize"] = json!(mb);
+        let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", body.clone()).await;
+        assert_eq!(s, status, "{mb}: {v}");
+    }
+    let (_, v, _) = api(&e, "GET", "/2015-03-31/functions/m/configuration", Value::Null).await;
+    assert_eq!(v["MemorySize"], 200);
 }

@@ -18,6 +18,7 @@ pub mod invoke_config;
 pub mod layer;
 pub mod limits;
 pub mod qualifier;
+pub mod runtime;
 pub mod spec;
 pub mod timefmt;
 pub mod validate;
@@ -47,5 +48,6 @@ pub use layer::{
 };
 pub use limits::Limits;
 pub use qualifier::{Qualifier, Version};
+pub use runtime::{Change, Deprecation};
 pub use spec::FunctionSpec;
 pub use validate::Rules;

@@ -3,8 +3,6 @@
 
 /// Smallest `MemorySize` in MB.
 pub const MIN_MEMORY_MB: u32 = 128;
-/// `MemorySize` must be a multiple of this (Lambda's historical 64 MB steps).
-pub const MEMORY_STEP_MB: u32 = 64;
 /// `Timeout` when none is given, in seconds.
 pub const DEFAULT_TIMEOUT_S: u32 = 3;
 /// `MemorySize` when none is given, in MB.
@@ -17,7 +15,7 @@ pub const MAX_EPHEMERAL_MB: u32 = 10_240;
 /// Limits a daemon enforces; [`Limits::default`] is Lambda's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest `MemorySize` in MB (128–3008 in 64 MB steps by default).
+    /// Largest `MemorySize` in MB (128–3008 in 1 MB steps by default).
     pub max_memory_mb: u32,
     /// Largest `Timeout` in seconds.
     pub max_timeout_s: u32,

@@ -8,8 +8,9 @@ use crate::arn::{ArnContext, LayerVersionArn};
 use crate::error::LambdaError;
 use crate::function::{Architecture, FunctionCode, PackageType};
 use crate::invoke_config::PutFunctionEventInvokeConfigRequest;
-use crate::limits::{Limits, MAX_EPHEMERAL_MB, MEMORY_STEP_MB, MIN_MEMORY_MB};
+use crate::limits::{Limits, MAX_EPHEMERAL_MB, MIN_MEMORY_MB};
 use crate::qualifier::{Version, LATEST};
+use crate::runtime::{Change, Deprecation};
 use crate::spec::FunctionSpec;
 use std::collections::{BTreeMap, HashMap};
 
@@ -329,6 +330,8 @@ pub struct Rules<'a> {
     pub limits: &'a Limits,
     pub ctx: &'a ArnContext,
     pub runtimes: &'a [String],
+    /// Whether AWS's runtime deprecation dates refuse creates and updates.
+    pub deprecation: Deprecation,
 }
 
 impl Rules<'_> {
@@ -368,7 +371,8 @@ impl Rules<'_> {
         Ok(())
     }
 
-    /// `MemorySize`: 128 MB up to the daemon's maximum, in 64 MB steps.
+    /// `MemorySize`: any whole number of MB from 128 up to the daemon's
+    /// maximum, as Lambda has taken since December 2020.
     pub fn memory_size(&self, mb: u32) -> Result<(), LambdaError> {
         let max = self.limits.max_memory_mb;
         if mb < MIN_MEMORY_MB {
@@ -384,11 +388,6 @@ impl Rules<'_> {
                 mb,
                 &format!("have value less than or equal to {max}"),
             ));
-        }
-        if mb % MEMORY_STEP_MB != 0 {
-            return Err(LambdaError::invalid_parameter(format!(
-                "MemorySize '{mb}' must be a multiple of {MEMORY_STEP_MB} MB"
-            )));
         }
         Ok(())
     }
@@ -406,16 +405,49 @@ impl Rules<'_> {
         Ok(())
     }
 
-    /// `Runtime`: one the daemon has a root filesystem for.
+    /// `Runtime`: one the daemon has a root filesystem for. A name outside
+    /// Lambda's enum gets AWS's enum error; one of Lambda's that this box
+    /// has no tree for (e.g. `dotnet8`, or `python3.12`, which no Debian
+    /// suite ships) is refused as not installed.
     pub fn runtime(&self, runtime: &str) -> Result<(), LambdaError> {
-        if !self.runtimes.iter().any(|r| r == runtime) {
-            return Err(constraint(
-                "runtime",
-                runtime,
-                &format!("satisfy enum value set: [{}]", self.runtimes.join(", ")),
-            ));
+        if self.runtimes.iter().any(|r| r == runtime) {
+            return Ok(());
+        }
+        if crate::runtime::lookup(runtime).is_none() {
+            let names: Vec<&str> = crate::runtime::enum_names().collect();
+            return Err(LambdaError::invalid_parameter(format!(
+                "Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: \
+                 [{}] or be a valid ARN",
+                names.join(", ")
+            )));
+        }
+        Err(LambdaError::invalid_parameter(format!(
+            "The runtime parameter of {runtime} is not available on this lamb box: its root filesystem is not \
+             installed. Installed runtimes: [{}]",
+            self.runtimes.join(", ")
+        )))
+    }
+
+    /// A layer's `CompatibleRuntimes`: Lambda's identifiers (a layer may
+    /// name a runtime this box does not have) or installed ones.
+    pub fn compatible_runtimes(&self, runtimes: &[String]) -> Result<(), LambdaError> {
+        for r in runtimes {
+            if crate::runtime::enum_names().all(|n| n != r) && !self.runtimes.contains(r) {
+                let names: Vec<&str> = crate::runtime::enum_names().collect();
+                return Err(constraint(
+                    "compatibleRuntimes",
+                    format!("[{}]", runtimes.join(", ")),
+                    &format!("satisfy enum value set: [{}]", names.join(", ")),
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// AWS's deprecation refusal for `change` with `runtime`, unless the
+    /// daemon allows deprecated runtimes.
+    pub fn runtime_change(&self, runtime: &str, change: Change) -> Result<(), LambdaError> {
+        crate::runtime::check_deprecation(runtime, change, self.deprecation)
     }
 
     /// Environment variables: names by `[a-zA-Z]([a-zA-Z0-9_])+`, none of

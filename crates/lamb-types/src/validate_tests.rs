@@ -19,6 +19,7 @@ fn with_rules<T>(f: impl FnOnce(Rules<'_>) -> T) -> T {
         limits: &l,
         ctx: &c,
         runtimes: &r,
+        deprecation: Deprecation::Enforce { today: 20261201 },
     })
 }
 
@@ -60,9 +61,18 @@ fn memory_edges() {
         assert_eq!(refused(r.memory_size(64)), IPV);
         assert!(r.memory_size(3008).is_ok());
         assert_eq!(refused(r.memory_size(3072)), IPV);
-        assert!(r.memory_size(192).is_ok());
-        assert_eq!(refused(r.memory_size(129)), IPV);
-        assert_eq!(refused(r.memory_size(200)), IPV);
+        // Any whole number of MB in between (1769 MB: one vCPU on Lambda).
+        assert!(r.memory_size(129).is_ok());
+        assert!(r.memory_size(200).is_ok());
+        assert!(r.memory_size(1769).is_ok());
+        assert_eq!(refused(r.memory_size(127)), IPV);
+        assert_eq!(refused(r.memory_size(3009)), IPV);
+        let e = r.memory_size(3009).unwrap_err();
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value '3009' at 'memorySize' failed to satisfy constraint: \
+             Member must have value less than or equal to 3008"
+        );
     });
 }
 
@@ -77,6 +87,7 @@ fn memory_maximum_follows_the_daemon() {
         limits: &l,
         ctx: &c,
         runtimes: &rt,
+        deprecation: Deprecation::Allow,
     };
     assert!(r.memory_size(10_240).is_ok());
     assert_eq!(refused(r.memory_size(10_304)), IPV);
@@ -146,7 +157,64 @@ fn runtime_must_be_installed() {
         assert!(r.runtime("provided.al2023").is_ok());
         assert_eq!(refused(r.runtime("nodejs18.x")), IPV);
         assert_eq!(refused(r.runtime("")), IPV);
+        // Lambda's but not installed here: says so, with what is.
+        let e = r.runtime("python3.12").unwrap_err();
+        assert!(e.message.contains("python3.12 is not available"), "{}", e.message);
+        assert!(e.message.ends_with("[provided.al2023, python3.11]"), "{}", e.message);
+        // Not Lambda's at all: AWS's enum error, AWS's list in AWS's order.
+        let e = r.runtime("PYTHON3.9").unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "Value PYTHON3.9 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: \
+                 [nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, nodejs24.x, nodejs22.x, java25,"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(e
+            .message
+            .ends_with("nodejs18.x, provided.al2, java8.al2] or be a valid ARN"));
     });
+}
+
+#[test]
+fn layer_runtimes_are_lambdas_or_installed() {
+    with_rules(|r| {
+        let ok: Vec<String> = vec!["python3.12".into(), "dotnet8".into(), "python3.11".into()];
+        assert!(r.compatible_runtimes(&ok).is_ok());
+        let bad: Vec<String> = vec!["python3.13".into(), "invalidruntime".into()];
+        let e = r.compatible_runtimes(&bad).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "1 validation error detected: Value '[python3.13, invalidruntime]' at 'compatibleRuntimes' \
+                 failed to satisfy constraint: Member must satisfy enum value set: [nodejs20.x, python3.14,"
+            ),
+            "{}",
+            e.message
+        );
+    });
+}
+
+#[test]
+fn deprecated_runtimes_refused_past_their_block_dates() {
+    with_rules(|r| {
+        // 2026-12-01: python3.6 is past both of its block dates, provided
+        // past its block-create date only; python3.11 is not deprecated yet.
+        assert_eq!(refused(r.runtime_change("python3.6", Change::Create)), IPV);
+        assert_eq!(refused(r.runtime_change("python3.6", Change::Update)), IPV);
+        assert_eq!(refused(r.runtime_change("provided", Change::Create)), IPV);
+        assert!(r.runtime_change("provided", Change::Update).is_ok());
+        assert!(r.runtime_change("python3.11", Change::Create).is_ok());
+        assert!(r.runtime_change("provided.al2023", Change::Create).is_ok());
+    });
+    let (l, c, rt) = (limits(), ArnContext::default(), runtimes());
+    let r = Rules {
+        limits: &l,
+        ctx: &c,
+        runtimes: &rt,
+        deprecation: Deprecation::Allow,
+    };
+    assert!(r.runtime_change("python3.7", Change::Create).is_ok());
 }
 
 #[test]

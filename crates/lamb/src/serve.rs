@@ -98,6 +98,12 @@ pub struct Args {
     /// start (no prepared network namespace; docs/sandbox.md).
     #[arg(long)]
     userns: bool,
+    /// Create and update functions with runtimes past AWS's block-create and
+    /// block-update dates (e.g. `provided`; nodejs18.x from 2027-02-01),
+    /// which are refused otherwise with AWS's error. Their existing functions
+    /// run either way.
+    #[arg(long)]
+    allow_deprecated_runtimes: bool,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -201,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         filesystems,
         brokers,
         metrics_listen: args.metrics_listen,
+        allow_deprecated_runtimes: args.allow_deprecated_runtimes,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -27,8 +27,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(CLIENTS))
 EXAMPLES = os.path.join(REPO, "examples")
-PY = os.path.join(CLIENTS, "python3.11")
-NODE = os.path.join(CLIENTS, "nodejs18.x")
+PY = os.path.join(CLIENTS, "python")
+NODE = os.path.join(CLIENTS, "nodejs")
+# What init sets AWS_EXECUTION_ENV to for the clients run on the host (in a
+# built tree the bootstraps default it from /var/runtime/runtime-name).
+EXEC_ENV = {PY: "AWS_Lambda_python3.11", NODE: "AWS_Lambda_nodejs18.x"}
 
 ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
@@ -57,6 +60,8 @@ class Sandbox:
             "AWS_DEFAULT_REGION": "us-east-1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if runtime_dir in EXEC_ENV:
+            base["AWS_EXECUTION_ENV"] = EXEC_ENV[runtime_dir]
         base.update(env or {})
         fd, self.log_path = tempfile.mkstemp(prefix="lamb-client-log-")
         self.log_file = os.fdopen(fd, "wb")
@@ -690,6 +695,288 @@ def test_node_module_forms(sandbox, task):
         assert post.json() == expected, handler
 
 
+# ======================================================================== Java
+
+JAVA_SRC = os.path.join(CLIENTS, "java", "src")
+
+JAVA_HANDLERS = {
+    "example/Count.java": """
+package example;
+import com.amazonaws.services.lambda.runtime.Context;
+import java.util.*;
+public class Count {
+    static int inits = 0;
+    static { inits++; }
+    private int count = 0;
+    public Map<String, Object> handle(Map<String, Object> event, Context context) {
+        count++;
+        if (Boolean.TRUE.equals(event.get("fail"))) {
+            throw new IllegalStateException("boom " + count, new RuntimeException("root cause"));
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("count", count);
+        out.put("inits", inits);
+        out.put("echo", event);
+        return out;
+    }
+}
+""",
+    "example/Ctx.java": """
+package example;
+import com.amazonaws.services.lambda.runtime.*;
+import java.util.*;
+public class Ctx implements RequestHandler<Object, Map<String, Object>> {
+    public Map<String, Object> handleRequest(Object event, Context c) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("request_id", c.getAwsRequestId());
+        out.put("arn", c.getInvokedFunctionArn());
+        out.put("function_name", c.getFunctionName());
+        out.put("version", c.getFunctionVersion());
+        out.put("memory", c.getMemoryLimitInMB());
+        out.put("log_group", c.getLogGroupName());
+        out.put("remaining", c.getRemainingTimeInMillis());
+        out.put("identity", c.getIdentity().getIdentityId());
+        ClientContext cc = c.getClientContext();
+        out.put("custom", cc == null ? null : cc.getCustom());
+        out.put("installation", cc == null ? null : cc.getClient().getInstallationId());
+        out.put("trace", System.getProperty("com.amazonaws.xray.traceHeader"));
+        out.put("exec_env", System.getenv("AWS_EXECUTION_ENV"));
+        c.getLogger().log("logged by the context\\n");
+        System.out.println("printed");
+        return out;
+    }
+}
+""",
+    "example/Pojo.java": """
+package example;
+import java.io.*;
+import java.util.*;
+public class Pojo {
+    public static class In { public String name; private int age; public void setAge(int a) { age = a; } public int getAge() { return age; } }
+    public static class Out { public String greeting; public List<Integer> nums = List.of(1, 2); public double ratio = 0.5; }
+    public static Out greet(In in) { Out o = new Out(); o.greeting = "hi " + in.name + " " + in.age; return o; }
+    public String upper(String s) { return s.toUpperCase(); }
+    public void stream(InputStream in, OutputStream out) throws IOException { out.write(("<" + new String(in.readAllBytes()) + ">").getBytes()); }
+}
+""",
+}
+
+
+@pytest.fixture(scope="session")
+def java_runtime(tmp_path_factory):
+    """The Java client compiled as rootfs/build.sh does (host javac, --release
+    17) with its bootstrap, and the test handlers compiled against it."""
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK on the host")
+    rt = tmp_path_factory.mktemp("java-runtime")
+    shutil.copy(os.path.join(CLIENTS, "java", "bootstrap"), rt / "bootstrap")
+    srcs = [os.path.join(d, f) for d, _, fs in os.walk(JAVA_SRC) for f in fs if f.endswith(".java")]
+    subprocess.run(["javac", "-nowarn", "--release", "17", "-d", str(rt / "lib"), *srcs], check=True)
+    code = tmp_path_factory.mktemp("java-code")
+    for name, text in JAVA_HANDLERS.items():
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        (code / name).write_text(text)
+    subprocess.run(["javac", "-nowarn", "--release", "17", "-cp", str(rt / "lib"), "-d", str(code / "classes"),
+                    *[str(code / n) for n in JAVA_HANDLERS]], check=True)
+    return str(rt), str(code / "classes")
+
+
+def java_box(sandbox, java_runtime, handler, **kw):
+    rt, classes = java_runtime
+    return sandbox(rt, handler, task_root=classes, env=dict({"AWS_EXECUTION_ENV": "AWS_Lambda_java21"}, **kw))
+
+
+def test_java_response_warm_state_and_error_body(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Count::handle")
+    posts = box.invoke({"a": [1, 2.5, "x", None, True]}, {"b": {"c": "d\n\u00e9"}})
+    assert [p.kind for p in posts] == ["response", "response"]
+    assert posts[0].json() == {"count": 1, "inits": 1, "echo": {"a": [1, 2.5, "x", None, True]}}
+    assert posts[1].json() == {"count": 2, "inits": 1, "echo": {"b": {"c": "d\n\u00e9"}}}
+    (post,) = box.invoke({"fail": True})
+    assert post.kind == "error"
+    assert post.headers["Lambda-Runtime-Function-Error-Type"] == "java.lang.IllegalStateException"
+    b = post.json()
+    assert b["errorMessage"] == "boom 3"
+    assert b["errorType"] == "java.lang.IllegalStateException"
+    assert b["stackTrace"][0].startswith("example.Count.handle(Count.java")
+    assert b["cause"]["errorMessage"] == "root cause"
+    # The environment lives on after a function error.
+    assert box.invoke({})[0].json()["count"] == 4
+
+
+def test_java_context_and_headers(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Ctx")
+    deadline = int(time.time() * 1000) + 5000
+    cc = {"client": {"installation_id": "inst-1"}, "custom": {"k": "v"}, "env": {}}
+    ev = Event({}, deadline_ms=deadline, headers={
+        "Lambda-Runtime-Client-Context": json.dumps(cc),
+        "Lambda-Runtime-Cognito-Identity": json.dumps({"cognitoIdentityId": "id-1"}),
+        "Lambda-Runtime-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1",
+    })
+    (post,) = box.invoke(ev)
+    b = post.json()
+    assert b["request_id"] == ev.request_id
+    assert b["arn"] == "arn:aws:lambda:us-east-1:000000000000:function:fn"
+    assert (b["function_name"], b["version"], b["memory"]) == ("fn", "$LATEST", 256)
+    assert b["log_group"] == "/aws/lambda/fn"
+    assert 0 < b["remaining"] <= 5000
+    assert (b["identity"], b["custom"], b["installation"]) == ("id-1", {"k": "v"}, "inst-1")
+    assert b["trace"] == "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1"
+    assert b["exec_env"] == "AWS_Lambda_java21"
+    assert "logged by the context" in box.log() and "printed" in box.log()
+    (post,) = box.invoke(Event({}))
+    assert post.json()["custom"] is None and post.json()["trace"] is None
+
+
+def test_java_pojo_string_and_stream_handlers(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Pojo::greet")
+    (post,) = box.invoke({"name": "Ada", "age": 36, "unknown": 1})
+    assert post.json() == {"greeting": "hi Ada 36", "nums": [1, 2], "ratio": 0.5}
+    box = java_box(sandbox, java_runtime, "example.Pojo::upper")
+    assert box.invoke("abc")[0].json() == "ABC"
+    box = java_box(sandbox, java_runtime, "example.Pojo::stream")
+    (post,) = box.invoke({"x": 1})
+    assert post.body == b'<{"x": 1}>'
+
+
+@pytest.mark.parametrize(
+    "handler,error_type,message",
+    [
+        ("example.Missing::handle", "java.lang.ClassNotFoundException", "Class not found: example.Missing"),
+        ("example.Count::nope", "java.lang.NoSuchMethodException", "No public method named nope"),
+        ("example.Count", "java.lang.NoSuchMethodException", "No public method named handleRequest"),
+    ],
+)
+def test_java_init_errors(sandbox, java_runtime, handler, error_type, message):
+    box = java_box(sandbox, java_runtime, handler)
+    post = box.init_error()
+    assert post.headers["Lambda-Runtime-Function-Error-Type"] == error_type
+    assert post.json()["errorType"] == error_type
+    assert message in post.json()["errorMessage"]
+    assert box.wait_exit() == 1
+
+
+# ======================================================================== Ruby
+# No Ruby on the host: the Ruby client runs in its built tree (as root).
+
+RUBY_HANDLERS = {
+    "app.rb": """
+$count = 0
+def handler(event:, context:)
+  $count += 1
+  raise ArgumentError, "boom #{$count}" if event.is_a?(Hash) && event['fail']
+  { 'count' => $count, 'echo' => event }
+end
+
+def ctx(event:, context:)
+  puts "line one\\nline two"
+  { 'request_id' => context.aws_request_id, 'arn' => context.invoked_function_arn,
+    'function_name' => context.function_name, 'memory' => context.memory_limit_in_mb,
+    'version' => context.function_version, 'log_group' => context.log_group_name,
+    'remaining' => context.get_remaining_time_in_millis, 'identity' => context.identity,
+    'client_context' => context.client_context, 'trace' => ENV['_X_AMZN_TRACE_ID'],
+    'exec_env' => ENV['AWS_EXECUTION_ENV'], 'load_path' => $LOAD_PATH.first(3) }
+end
+
+module Outer
+  class Inner
+    def self.call(event:, context:)
+      'nested'
+    end
+  end
+end
+""",
+    "bad.rb": "def handler(event:, context:\n",
+}
+
+
+def tree_box(sandbox, task, runtime, code, handler, env=None, entry="/var/runtime/bootstrap"):
+    """A client started in its runtime's built tree: a chroot as the sandbox
+    user, with `code` bind-mounted at /var/task. Needs root."""
+    root = os.path.join(ROOTFS, runtime)
+    tools = [shutil.which(t) for t in ("unshare", "chroot", "mount", "sh")]
+    if os.geteuid() != 0 or None in tools:
+        pytest.skip("needs root, unshare, chroot and mount")
+    if not os.access(os.path.join(root, "var", "runtime", "bootstrap"), os.X_OK):
+        pytest.skip("no %s tree with a runtime client: run rootfs/build.sh %s" % (runtime, runtime))
+    unshare, chroot, mount, sh = tools
+    script = 'set -e; %s --bind "$1" "$2/var/task"; mount -t proc proc "$2/proc"; exec %s --userspec=993:990 "$2" /bin/sh -c \'cd /var/task && exec "$0"\' "$3"' % (
+        mount,
+        chroot,
+    )
+    return sandbox(
+        "/var/runtime",
+        handler,
+        task_root="/var/task",
+        cwd="/",
+        env=dict({"PATH": LAMBDA_PATH}, **(env or {})),
+        argv=[unshare, "--mount", "--propagation", "private", sh, "-c", script, "sh", str(code), root, entry],
+    )
+
+
+def ruby_box(sandbox, task, handler):
+    for name, text in RUBY_HANDLERS.items():
+        (task / name).write_text(text)
+    return tree_box(sandbox, task, "ruby3.3", task, handler)
+
+
+def test_ruby_response_warm_state_and_error_body(sandbox, task):
+    box = ruby_box(sandbox, task, "app.handler")
+    posts = box.invoke({"a": [1, 2.5, None]}, "text", timeout=30)
+    assert [p.json() for p in posts] == [{"count": 1, "echo": {"a": [1, 2.5, None]}}, {"count": 2, "echo": "text"}]
+    (post,) = box.invoke({"fail": True}, timeout=30)
+    assert post.kind == "error"
+    assert post.headers["Lambda-Runtime-Function-Error-Type"] == "Function<ArgumentError>"
+    b = post.json()
+    assert (b["errorMessage"], b["errorType"]) == ("boom 3", "Function<ArgumentError>")
+    assert "/var/task/app.rb:5" in b["stackTrace"][0]
+    assert "Error raised from handler method\r{" in box.log()
+    assert box.invoke({}, timeout=30)[0].json()["count"] == 4
+
+
+def test_ruby_context_and_headers(sandbox, task):
+    box = ruby_box(sandbox, task, "app.ctx")
+    deadline = int(time.time() * 1000) + 5000
+    ev = Event({}, deadline_ms=deadline, headers={
+        "Lambda-Runtime-Client-Context": json.dumps({"custom": {"k": "v"}}),
+        "Lambda-Runtime-Cognito-Identity": json.dumps({"cognitoIdentityId": "id-1"}),
+        "Lambda-Runtime-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1",
+    })
+    (post,) = box.invoke(ev, timeout=30)
+    b = post.json()
+    assert b["request_id"] == ev.request_id
+    assert b["arn"] == "arn:aws:lambda:us-east-1:000000000000:function:fn"
+    assert (b["function_name"], b["memory"], b["version"]) == ("fn", "256", "$LATEST")
+    assert b["log_group"] == "/aws/lambda/fn"
+    assert 0 < b["remaining"] <= 5000
+    assert b["identity"] == {"cognitoIdentityId": "id-1"}
+    assert b["client_context"] == {"custom": {"k": "v"}}
+    assert b["trace"] == "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1"
+    assert b["exec_env"] == "AWS_Lambda_ruby3.3"
+    assert b["load_path"] == ["/var/task", "/var/runtime/lib", "/opt/ruby/lib"]
+    assert "line one\nline two" in box.log()
+    box2 = ruby_box(sandbox, task, "app.Outer::Inner.call")
+    assert box2.invoke({}, timeout=30)[0].json() == "nested"
+
+
+@pytest.mark.parametrize(
+    "handler,error_type,message",
+    [
+        ("missing.handler", "Init<LoadError>", "cannot load such file"),
+        ("app.nope", "Init<NoMethodError>", "Handler 'nope' not found"),
+        ("bad.handler", "Init<SyntaxError>", ""),
+        ("nodot", "Init<ArgumentError>", "Bad handler nodot"),
+    ],
+)
+def test_ruby_init_errors(sandbox, task, handler, error_type, message):
+    box = ruby_box(sandbox, task, handler)
+    post = box.init_error(timeout=30)
+    assert post.headers["Lambda-Runtime-Function-Error-Type"] == error_type
+    assert post.json()["errorType"] == error_type
+    assert message in post.json()["errorMessage"]
+    assert box.wait_exit() == 1
+
+
 # ============================================================ wrapper, examples
 
 
@@ -770,8 +1057,14 @@ LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
     "runtime,example,handler",
     [
         ("python3.11", "hello-python", "lambda_function.lambda_handler"),
+        ("python3.13", "hello-python", "lambda_function.lambda_handler"),
+        ("python3.14", "hello-python", "lambda_function.lambda_handler"),
         ("nodejs18.x", "hello-node", "index.handler"),
+        ("nodejs20.x", "hello-node", "index.handler"),
+        ("nodejs24.x", "hello-node", "index.handler"),
         ("provided.al2023", "hello-provided", "bootstrap"),
+        ("ruby3.3", "hello-ruby", "lambda_function.lambda_handler"),
+        ("java21", "hello-java", "example.Hello::handleRequest"),
     ],
 )
 def test_example_in_rootfs(sandbox, task, runtime, example, handler, request):
@@ -787,12 +1080,15 @@ def test_example_in_rootfs(sandbox, task, runtime, example, handler, request):
     if runtime.startswith("provided"):
         shutil.copy(request.getfixturevalue("provided_bootstrap"), task / "bootstrap")
         code, entry = str(task), "/var/task/bootstrap"
+    elif runtime == "java21":
+        subprocess.run([os.path.join(EXAMPLES, example, "build.sh"), str(task)], check=True)
+        code, entry = str(task), "/var/runtime/bootstrap"
     else:
         if not os.access(os.path.join(root, "var", "runtime", "bootstrap"), os.X_OK):
             pytest.skip("the %s tree has no /var/runtime/bootstrap: rebuild it" % runtime)
         code, entry = os.path.join(EXAMPLES, example), "/var/runtime/bootstrap"
     unshare, chroot, mount, sh = tools
-    script = 'set -e; %s --bind "$1" "$2/var/task"; exec %s --userspec=993:990 "$2" /bin/sh -c \'cd /var/task && exec "$0"\' "$3"' % (
+    script = 'set -e; %s --bind "$1" "$2/var/task"; mount -t proc proc "$2/proc"; exec %s --userspec=993:990 "$2" /bin/sh -c \'cd /var/task && exec "$0"\' "$3"' % (
         mount,
         chroot,
     )
@@ -808,3 +1104,6 @@ def test_example_in_rootfs(sandbox, task, runtime, example, handler, request):
     bodies = [p.json() for p in posts]
     assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, world!"], box.log()
     assert [b["invocations"] for b in bodies] == [1, 2]
+    if "runtime" in bodies[0]:
+        # The shared client knows which tree it is in (runtime-name).
+        assert bodies[0]["runtime"] == runtime

@@ -10,8 +10,8 @@ use axum::extract::State;
 use lamb_store::{BundleKind, CodeInfo, CodeUpdate, FunctionRecord, NewFunction, StoredBundle, UnpackLimits};
 use lamb_types::validate::{validate_architectures, zip_file};
 use lamb_types::{
-    CreateFunctionRequest, FunctionCode, FunctionSpec, LambdaError, LayerVersionArn, PublishVersionRequest, Qualifier,
-    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, Version,
+    Change, CreateFunctionRequest, FunctionCode, FunctionSpec, LambdaError, LayerVersionArn, PublishVersionRequest,
+    Qualifier, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, Version,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -74,7 +74,10 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
     let spec = FunctionSpec::from_create(&req);
     let zip = zip_file(&req.code)?;
     let runtimes = s.runtimes();
-    s.rules(&runtimes).function_spec(&spec, &mut |a| layer_exists(s, a))?;
+    let rules = s.rules(&runtimes);
+    // AWS answers a blocked runtime before anything else about the spec.
+    rules.runtime_change(spec.runtime.as_deref().unwrap_or_default(), Change::Create)?;
+    rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
     s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
     let tags = req.tags.clone().unwrap_or_default();
     validate_tags(&tags)?;
@@ -162,6 +165,8 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
                 image_uri: req.image_uri,
             };
             let zip = zip_file(&code)?;
+            let runtime = current.spec.runtime.as_deref().unwrap_or_default();
+            s.rules(&[]).runtime_change(runtime, Change::Update)?;
             if let Some(a) = &req.architectures {
                 validate_architectures(a)?;
             }
@@ -197,6 +202,9 @@ pub async fn update_configuration(State(st): State<AppState>, params: Params, bo
             spec.apply_update(&req);
             let runtimes = s.runtimes();
             let rules = s.rules(&runtimes);
+            // The runtime the function will have: moving off a blocked one
+            // is how AWS expects it to be updated.
+            rules.runtime_change(spec.runtime.as_deref().unwrap_or_default(), Change::Update)?;
             rules.function_spec(&spec, &mut |a| layer_exists(s, a))?;
             s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
             rules.unzipped_total(current.code.unzipped_size + layers_unzipped(s, &spec.layers))?;

@@ -29,9 +29,8 @@ pub async fn publish(State(st): State<AppState>, params: Params, body: Bytes) ->
     drop(body);
     validate_publish_layer(&req)?;
     let runtimes = st.runtimes();
-    for r in req.compatible_runtimes.iter().flatten() {
-        st.rules(&runtimes).runtime(r)?;
-    }
+    st.rules(&runtimes)
+        .compatible_runtimes(req.compatible_runtimes.as_deref().unwrap_or_default())?;
     tracing::info!(layer = %name, "publish layer version");
     let rec = st
         .blocking(move |s| {

@@ -1,4 +1,4 @@
-"""lamb's runtime client for python3.11.
+"""lamb's runtime client for every python3.x runtime.
 
 Speaks Lambda's Runtime API (http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/...)
 with the standard library only, and gives the handler what Lambda's own

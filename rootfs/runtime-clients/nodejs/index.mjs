@@ -1,4 +1,4 @@
-// lamb's runtime client for nodejs18.x.
+// lamb's runtime client for every nodejs*.x runtime.
 //
 // Speaks Lambda's Runtime API (http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/...)
 // with Node's own `http` module and gives the handler what Lambda's own
