@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget};
 use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
+use crate::handle::{kill_through_pidfd, Handle};
 use crate::plan::{self, ChildFds, RootDirs};
 use crate::spec::{IdMapping, SandboxSpec};
 use crate::SANDBOX_PREFIX;
@@ -137,12 +138,13 @@ impl Sandboxer {
         self.cgroups.create(&id, &spec.limits)?;
         match self.start(&id, spec, &top_layer, io) {
             Ok((pid, pidfd)) => Ok(Sandbox {
-                id,
-                pid,
-                pidfd,
-                cgroups: Arc::clone(&self.cgroups),
+                handle: Handle {
+                    id,
+                    pid,
+                    pidfd,
+                    cgroups: Arc::clone(&self.cgroups),
+                },
                 exit: None,
-                frozen: false,
                 destroyed: false,
             }),
             Err(err) => {
@@ -485,44 +487,28 @@ fn wait_pid(pid: i32, flags: libc::c_int) -> io::Result<Option<Exit>> {
     }
 }
 
-/// SIGKILL to the process behind `pidfd`; one that already exited is not an error.
-/// Killing a sandbox's PID 1 kills its whole PID namespace.
-pub(crate) fn kill_through_pidfd(pidfd: BorrowedFd<'_>) -> Result<()> {
-    // SAFETY: pidfd_send_signal on a live pidfd, no info struct.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
-    let err = io::Error::last_os_error();
-    if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
-        return Err(SandboxError::Signal(err));
-    }
-    Ok(())
-}
-
 /// A live sandbox. Dropping it destroys it; [`Sandbox::destroy`] reports errors.
 #[derive(Debug)]
 pub struct Sandbox {
-    id: String,
-    pid: i32,
-    pidfd: OwnedFd,
-    cgroups: Arc<dyn CgroupBackend>,
+    handle: Handle,
     exit: Option<Exit>,
-    frozen: bool,
     destroyed: bool,
 }
 
 impl Sandbox {
     /// The sandbox's name, also its cgroup's name.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.handle.id
     }
 
     /// The PID of the sandbox's first process, as the host sees it.
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.handle.pid
     }
 
     /// A pidfd of the first process: readable when it exits (for `poll` or an async reactor).
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.handle.pidfd()
     }
 
     /// Waits for the first process to exit. Its exit takes every other process
@@ -531,7 +517,7 @@ impl Sandbox {
         if let Some(exit) = self.exit {
             return Ok(exit);
         }
-        let exit = wait_pid(self.pid, 0)
+        let exit = wait_pid(self.handle.pid, 0)
             .map_err(SandboxError::Wait)?
             .ok_or_else(|| SandboxError::Wait(io::Error::other("process still running")))?;
         self.exit = Some(exit);
@@ -541,44 +527,33 @@ impl Sandbox {
     /// The exit of the first process, if it has exited, without blocking.
     pub fn try_wait(&mut self) -> Result<Option<Exit>> {
         if self.exit.is_none() {
-            self.exit = wait_pid(self.pid, libc::WNOHANG).map_err(SandboxError::Wait)?;
+            self.exit = wait_pid(self.handle.pid, libc::WNOHANG).map_err(SandboxError::Wait)?;
         }
         Ok(self.exit)
     }
 
     /// Stops every process of the sandbox (cgroup freezer) until [`Sandbox::thaw`].
     pub fn freeze(&mut self) -> Result<()> {
-        self.cgroups.freeze(&self.id)?;
-        self.frozen = true;
-        Ok(())
+        self.handle.freeze()
     }
 
     pub fn thaw(&mut self) -> Result<()> {
-        self.cgroups.thaw(&self.id)?;
-        self.frozen = false;
-        Ok(())
+        self.handle.thaw()
     }
 
     /// Peak and current memory, CPU time, OOM kills and live processes.
     pub fn stats(&self) -> Result<CgroupStats> {
-        self.cgroups.stats(&self.id)
+        self.handle.stats()
     }
 
-    /// Kills every process of the sandbox; [`Sandbox::wait`] then returns promptly.
+    /// Kills every process of the sandbox, frozen or not, without waiting;
+    /// [`Sandbox::wait`] returns once the last one has gone.
     pub fn kill(&mut self) -> Result<()> {
-        if self.cgroups.version() == CgroupVersion::V1 {
-            // A v1-frozen task does not act on SIGKILL until thawed, and the
-            // sandbox may have been frozen by another process (the daemon
-            // freezes what its spawner created), so thaw whatever the flag says.
-            self.thaw()?;
-        }
-        if self.exit.is_none() {
-            kill_through_pidfd(self.pidfd.as_fd())?;
-        }
-        Ok(())
+        self.handle.kill()
     }
 
     /// Kills the sandbox, reaps its process and removes its cgroup: nothing is left.
+    /// Blocks until every process has died.
     pub fn destroy(mut self) -> Result<()> {
         self.destroy_inner()
     }
@@ -590,10 +565,11 @@ impl Sandbox {
         self.kill()?;
         self.wait()?;
         // PID 1's exit killed the namespace; anything still listed is on its way out.
-        if !self.cgroups.procs(&self.id)?.is_empty() {
-            self.cgroups.kill_all(&self.id)?;
+        let cgroups = &self.handle.cgroups;
+        if !cgroups.procs(&self.handle.id)?.is_empty() {
+            cgroups.kill_all(&self.handle.id)?;
         }
-        self.cgroups.remove(&self.id)?;
+        cgroups.remove(&self.handle.id)?;
         self.destroyed = true;
         Ok(())
     }
@@ -602,7 +578,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Err(err) = self.destroy_inner() {
-            tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+            tracing::warn!(sandbox = %self.handle.id, error = %err, "destroying a dropped sandbox failed");
         }
     }
 }

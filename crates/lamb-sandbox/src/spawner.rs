@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion};
 use crate::error::{Result, SandboxError};
+use crate::handle::Handle;
 use crate::sandbox::{Exit, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 use crate::spec::SandboxSpec;
 
@@ -144,11 +145,13 @@ impl Spawner {
                     .pop()
                     .ok_or_else(|| SandboxError::Spawner("no pidfd came with the sandbox".into()))?;
                 Ok(RemoteSandbox {
-                    id,
-                    pid,
-                    pidfd,
+                    handle: Handle {
+                        id,
+                        pid,
+                        pidfd,
+                        cgroups: Arc::clone(&self.inner.cgroups),
+                    },
                     spawner: self.clone(),
-                    frozen: false,
                     destroyed: false,
                 })
             }
@@ -194,50 +197,40 @@ fn unexpected(reply: Reply) -> SandboxError {
 /// cgroup and pidfd from the daemon's side; dropping it destroys it.
 #[derive(Debug)]
 pub struct RemoteSandbox {
-    id: String,
-    pid: i32,
-    pidfd: OwnedFd,
+    handle: Handle,
     spawner: Spawner,
-    frozen: bool,
     destroyed: bool,
 }
 
 impl RemoteSandbox {
     pub fn id(&self) -> &str {
-        &self.id
+        &self.handle.id
     }
 
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.handle.pid
     }
 
     /// Readable once the sandbox's first process has exited.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.handle.pidfd()
     }
 
     pub fn freeze(&mut self) -> Result<()> {
-        self.spawner.inner.cgroups.freeze(&self.id)?;
-        self.frozen = true;
-        Ok(())
+        self.handle.freeze()
     }
 
     pub fn thaw(&mut self) -> Result<()> {
-        self.spawner.inner.cgroups.thaw(&self.id)?;
-        self.frozen = false;
-        Ok(())
+        self.handle.thaw()
     }
 
     pub fn stats(&self) -> Result<CgroupStats> {
-        self.spawner.inner.cgroups.stats(&self.id)
+        self.handle.stats()
     }
 
-    /// Kills every process of the sandbox; the spawner reaps it at destroy.
+    /// Kills every process of the sandbox, frozen or not; the spawner reaps it at destroy.
     pub fn kill(&mut self) -> Result<()> {
-        if self.frozen && self.spawner.cgroup_version() == CgroupVersion::V1 {
-            self.thaw()?;
-        }
-        crate::sandbox::kill_through_pidfd(self.pidfd.as_fd())
+        self.handle.kill()
     }
 
     /// Kills and destroys the sandbox; returns how its first process ended.
@@ -248,7 +241,7 @@ impl RemoteSandbox {
     fn destroy_inner(&mut self) -> Result<Exit> {
         self.destroyed = true;
         self.kill()?;
-        self.spawner.destroy(&self.id)
+        self.spawner.destroy(&self.handle.id)
     }
 }
 
@@ -256,7 +249,7 @@ impl Drop for RemoteSandbox {
     fn drop(&mut self) {
         if !self.destroyed {
             if let Err(err) = self.destroy_inner() {
-                tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+                tracing::warn!(sandbox = %self.handle.id, error = %err, "destroying a dropped sandbox failed");
             }
         }
     }

@@ -81,6 +81,26 @@ fn sandboxes_run_through_the_spawner() {
     lamb_sandbox::cgroup::detect(&parent).unwrap().remove_parent().unwrap();
 }
 
+/// Whoever froze a sandbox (the daemon freezes what its spawner created, and
+/// a second daemon or an operator may too), a kill through any handle kills
+/// it: on cgroup v1 a frozen task acts on SIGKILL only once thawed, and the
+/// one kill path thaws whatever the handle believes.
+#[test]
+fn a_sandbox_frozen_by_someone_else_dies_at_kill() {
+    require_root!();
+    common::rootfs();
+    let parent = format!("lamb-spawner-frozen-{}", std::process::id());
+    let spawner = Spawner::fork(config(&parent)).unwrap();
+    let mut sandbox = spawner.create(&shell("sleep 1000"), SandboxIo::default()).unwrap();
+    let elsewhere = lamb_sandbox::cgroup::detect(&parent).unwrap();
+    elsewhere.freeze(sandbox.id()).unwrap();
+    sandbox.kill().unwrap();
+    wait_readable(sandbox.pidfd());
+    assert_eq!(sandbox.destroy().unwrap(), Exit::Signal(libc::SIGKILL));
+    assert_eq!(spawner.sweep().unwrap().cgroups_removed, 0, "nothing was left over");
+    elsewhere.remove_parent().unwrap();
+}
+
 /// Not a test on its own: the daemon stand-in that the next test kills.
 #[test]
 #[ignore = "run by a_killed_daemon_leaves_nothing"]
