@@ -558,6 +558,36 @@ impl Sandbox {
         self.destroy_inner()
     }
 
+    /// One step of a destroy that never blocks, for a caller with other work
+    /// (the spawner's event loop): after [`Sandbox::kill`], call it whenever
+    /// the pidfd turns readable, and again a little later while it returns
+    /// `None` after PID 1 has exited (the kernel still counts exiting tasks in
+    /// the cgroup). `Some` once PID 1 is reaped and the cgroup removed.
+    pub fn try_finish(&mut self) -> Result<Option<Exit>> {
+        let Some(exit) = self.try_wait()? else {
+            return Ok(None);
+        };
+        let cgroups = &self.handle.cgroups;
+        if !cgroups.try_remove(&self.handle.id)? {
+            // Tasks outside the PID namespace (none of lamb's making) would keep it busy.
+            cgroups.kill_now(&self.handle.id)?;
+            return Ok(None);
+        }
+        self.destroyed = true;
+        Ok(Some(exit))
+    }
+
+    /// Whether PID 1 has been reaped (by [`Sandbox::wait`], `try_wait` or `try_finish`).
+    pub fn exited(&self) -> bool {
+        self.exit.is_some()
+    }
+
+    /// Drops the handle without destroying the sandbox, after a failed
+    /// `try_finish`: the drop would otherwise block on it; the next sweep removes what is left.
+    pub fn abandon(mut self) {
+        self.destroyed = true;
+    }
+
     fn destroy_inner(&mut self) -> Result<()> {
         if self.destroyed {
             return Ok(());
