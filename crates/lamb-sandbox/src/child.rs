@@ -193,7 +193,7 @@ pub(crate) struct ChildPlan {
     /// of the one the clone would create; -1 when the clone creates it.
     pub netns_fd: RawFd,
     /// The seccomp program, installed last.
-    pub seccomp: Vec<libc::sock_filter>,
+    pub seccomp: &'static [libc::sock_filter],
 }
 
 /// A step's result inside the child: the failed step and errno.

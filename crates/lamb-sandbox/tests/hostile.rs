@@ -23,6 +23,33 @@ fn every_denied_system_call_is_refused_inside() {
     assert_eq!(lines[2], "Seccomp: 2", "the filter is on: {}", out.stdout);
 }
 
+/// The calls the allow list decides by their arguments, tried from inside:
+/// only four socket families (netlink for routes only), `socketpair` for
+/// `AF_UNIX`, Docker's safe personalities, and a call on no list answers
+/// `ENOSYS` as a kernel without it would.
+#[test]
+fn the_allow_list_holds_inside() {
+    require_root!();
+    let out = run(&spec(&["/bin/probe", "allow-list"]));
+    let expected = "\
+vsock: EPERM
+alg: EPERM
+packet: EPERM
+uevent: EPERM
+route: ok
+unix: ok
+inet: ok
+inet6: ok
+socketpair-unix: ok
+socketpair-vsock: EPERM
+personality-query: ok
+personality-linux: ok
+personality-no-aslr: EPERM
+unlisted: ENOSYS
+";
+    assert_eq!(out.stdout, expected);
+}
+
 /// Starts a sandbox that keeps a secret in its `/tmp` and sleeps; returns it
 /// with its host PID.
 fn sandbox_with_a_secret() -> lamb_sandbox::Sandbox {
