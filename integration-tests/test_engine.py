@@ -236,6 +236,49 @@ def test_function_error_timeout_crash_and_size(lam):
     assert r["FunctionError"] == "Unhandled" and body["errorType"] == "Function.ResponseSizeTooLarge"
 
 
+PY_PRYING = b'''
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+
+def attempt(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return type(e).__name__
+
+def attach_to_init():
+    if libc.ptrace(16, 1, None, None) != 0:  # PTRACE_ATTACH
+        raise OSError(ctypes.get_errno(), "ptrace")
+    os.waitpid(1, 0x40000000)  # __WALL: init stops, then goes on
+    libc.ptrace(17, 1, None, None)  # PTRACE_DETACH
+
+def handler(event, context):
+    mountinfo = open("/proc/self/mountinfo").read()
+    return {
+        "mem": attempt(lambda: open("/proc/1/mem", "r+b").close()),
+        "ptrace": attempt(attach_to_init),
+        "environ": attempt(lambda: open("/proc/1/environ", "rb").read()),
+        "config": len(open("/proc/config.gz", "rb").read()) if os.path.exists("/proc/config.gz") else 0,
+        "uevent": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15).close()),
+        "vsock": attempt(lambda: socket.socket(40, socket.SOCK_STREAM).close()),
+        "host_paths": [p for p in event["paths"] if p in mountinfo],
+    }
+'''
+
+
+def test_a_function_cannot_reach_init_or_read_the_host(lam, engine):
+    """Init is not dumpable (no ptrace, no /proc/1/mem, so no forged frames to
+    the daemon); mountinfo names neither the data directory nor the runtimes;
+    /proc/config.gz is masked; uevent and vsock sockets are refused."""
+    deploy(lam, "e-prying", "python3.11", "app.handler", {"app.py": PY_PRYING})
+    paths = [str(engine.data_dir), str(BUILD.resolve())]
+    _, body = call(lam, "e-prying", {"paths": paths})
+    assert body == {"mem": "PermissionError", "ptrace": "PermissionError", "environ": "PermissionError",
+                    "config": 0, "uevent": "PermissionError", "vsock": "PermissionError",
+                    "host_paths": []}, body
+
+
 def test_out_of_memory_at_128_mb(lam):
     deploy(lam, "e-oom", "python3.11", "app.handler", {"app.py": PY_COUNTER}, MemorySize=128, Timeout=30)
     r, body = call(lam, "e-oom", {"alloc_mb": 400}, LogType="Tail")

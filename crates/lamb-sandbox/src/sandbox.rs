@@ -34,6 +34,8 @@ pub struct Sandboxer {
     /// Every sandbox mounts its root here, each in its own mount namespace,
     /// so the host never sees the mount and no per-sandbox directory is made.
     new_root: PathBuf,
+    /// An empty directory stacked under a lone layer: overlayfs wants two.
+    empty: PathBuf,
     /// Top layers already on disk, by key.
     top_layers: Mutex<HashSet<String>>,
     /// Network namespaces made ahead of time (see [`Sandboxer::prepare_network_namespaces`]).
@@ -101,13 +103,17 @@ impl Sandboxer {
     pub fn with_backend(config: SandboxerConfig, cgroups: Arc<dyn CgroupBackend>) -> Result<Sandboxer> {
         cgroups.prepare()?;
         let new_root = config.state_dir.join("lamb-root");
-        fs::create_dir_all(&new_root).map_err(|source| SandboxError::PrepareDir {
-            path: new_root.clone(),
-            source,
-        })?;
+        let empty = config.state_dir.join(EMPTY_DIR);
+        for dir in [&new_root, &empty] {
+            fs::create_dir_all(dir).map_err(|source| SandboxError::PrepareDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         Ok(Sandboxer {
             last_cap: last_capability(),
             new_root,
+            empty,
             config,
             cgroups,
             top_layers: Mutex::new(HashSet::new()),
@@ -204,6 +210,7 @@ impl Sandboxer {
         let dirs = RootDirs {
             new_root: &self.new_root,
             top_layer,
+            empty: &self.empty,
         };
         let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
         let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some(), spec.user_namespace.is_some())?;
@@ -301,7 +308,8 @@ impl Sandboxer {
     /// process in every sandbox cgroup under the parent, removes those cgroups,
     /// detaches mounts under the state directory and removes lamb's files there.
     pub fn sweep(&self) -> Result<SweepReport> {
-        let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &self.new_root)?;
+        let keep = [self.new_root.as_path(), self.empty.as_path()];
+        let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &keep)?;
         // The sweep removed the cached top layers too.
         self.top_layers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         Ok(report)
@@ -309,6 +317,9 @@ impl Sandboxer {
 }
 
 pub use crate::sweep::SweepReport;
+
+/// The empty directory under the state directory (see `Sandboxer::empty`).
+const EMPTY_DIR: &str = "lamb-empty";
 
 /// `/etc/hosts` inside every sandbox.
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
