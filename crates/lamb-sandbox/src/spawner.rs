@@ -8,6 +8,9 @@
 //! fds down, the sandbox's pidfd up) passed as `SCM_RIGHTS`. Freezing, thawing,
 //! stats and kills need no clone and are done by the daemon directly on the
 //! cgroup; creation and destruction (which reaps) go through the spawner.
+//! A destroy never holds up the others: the spawner kills at once, reaps from
+//! its poll loop when the sandbox's pidfd turns readable, and says so on a
+//! socket that came with that request alone.
 //!
 //! When the daemon goes away (even by `kill -9`), the spawner reads end of
 //! file, destroys every sandbox it still holds and exits.
