@@ -24,6 +24,8 @@ pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, keep: &[&Path
     let mut report = SweepReport::default();
     for name in cgroups.list()? {
         report.processes_killed += cgroups.procs(&name).map(|p| p.len()).unwrap_or(0);
+        // As for any kill (`handle::Handle::kill`): the dying get the CPU to die.
+        let _ = cgroups.lift_limits(&name);
         match cgroups.kill_all(&name).and_then(|()| cgroups.remove(&name)) {
             Ok(()) => report.cgroups_removed += 1,
             Err(err) => {
