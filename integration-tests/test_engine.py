@@ -238,6 +238,122 @@ def test_function_error_timeout_crash_and_size(lam):
     assert r["FunctionError"] == "Unhandled" and body["errorType"] == "Function.ResponseSizeTooLarge"
 
 
+PY_PRYING = b'''
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+
+def attempt(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return type(e).__name__
+
+def attach_to_init():
+    if libc.ptrace(16, 1, None, None) != 0:  # PTRACE_ATTACH
+        raise OSError(ctypes.get_errno(), "ptrace")
+    os.waitpid(1, 0x40000000)  # __WALL: init stops, then goes on
+    libc.ptrace(17, 1, None, None)  # PTRACE_DETACH
+
+def handler(event, context):
+    mountinfo = open("/proc/self/mountinfo").read()
+    return {
+        "mem": attempt(lambda: open("/proc/1/mem", "r+b").close()),
+        "ptrace": attempt(attach_to_init),
+        "environ": attempt(lambda: open("/proc/1/environ", "rb").read()),
+        "config": len(open("/proc/config.gz", "rb").read()) if os.path.exists("/proc/config.gz") else 0,
+        "uevent": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15).close()),
+        "vsock": attempt(lambda: socket.socket(40, socket.SOCK_STREAM).close()),
+        "host_paths": [p for p in event["paths"] if p in mountinfo],
+    }
+'''
+
+
+def test_a_function_cannot_reach_init_or_read_the_host(lam, engine):
+    """Init is not dumpable (no ptrace, no /proc/1/mem, so no forged frames to
+    the daemon); mountinfo names neither the data directory nor the runtimes;
+    /proc/config.gz is masked; uevent and vsock sockets are refused."""
+    deploy(lam, "e-prying", "python3.11", "app.handler", {"app.py": PY_PRYING})
+    paths = [str(engine.data_dir), str(BUILD.resolve())]
+    _, body = call(lam, "e-prying", {"paths": paths})
+    assert body == {"mem": "PermissionError", "ptrace": "PermissionError", "environ": "PermissionError",
+                    "config": 0, "uevent": "PermissionError", "vsock": "PermissionError",
+                    "host_paths": []}, body
+
+
+PY_FORK_BOMB = b'''
+import os, time
+def handler(event, context):
+    print("bombing", flush=True)
+    while True:
+        try:
+            if os.fork() == 0:
+                hog = bytearray(1 << 20)
+                time.sleep(1000)
+        except OSError:
+            time.sleep(0.01)
+'''
+
+
+def sandbox_init_of(function):
+    """The host PID of the `lamb init` serving `function`, if one runs."""
+    marker = f"AWS_LAMBDA_FUNCTION_NAME={function}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc / "cmdline").read_bytes().startswith(b"/.lamb/lamb\0init") \
+                    and marker in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def hold_in_pid_namespace(pid):
+    """A process forked into `pid`'s PID namespace by this test: once killed it
+    stays a zombie until the test reaps it, and the namespace's PID 1 cannot
+    finish exiting until then, so the sandbox's death is held on cue, as a
+    fork bomb at its memory limit holds it for minutes."""
+    import ctypes
+    import os
+    import threading
+    libc = ctypes.CDLL(None, use_errno=True)
+    held = []
+
+    def fork_inside():
+        fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY)
+        assert libc.setns(fd, 0x20000000) == 0, ctypes.get_errno()  # CLONE_NEWPID, this thread only
+        os.close(fd)
+        held.append(subprocess.Popen(["sleep", "1000"]))
+    t = threading.Thread(target=fork_inside)
+    t.start()
+    t.join()
+    return held[0]
+
+
+def test_a_fork_bomb_s_slow_death_holds_up_no_other_cold_start(lam):
+    """A fork bomb at 128 MB times out; while its sandbox's teardown is held
+    (the test keeps a process of its namespace unreaped), another function
+    is deployed, cold started and answers. Before the spawner reaped from its
+    loop, that cold start waited for the bomb's death."""
+    import os
+    deploy(lam, "e-bomb", "python3.11", "app.handler", {"app.py": PY_FORK_BOMB}, MemorySize=128, Timeout=3)
+    with ThreadPoolExecutor(1) as pool:
+        bombing = pool.submit(call, lam, "e-bomb")
+        init = wait_for(lambda: sandbox_init_of("e-bomb"))
+        held = hold_in_pid_namespace(init)
+        _, body = bombing.result()
+    assert body["errorType"] == "Sandbox.Timedout", body
+    # The timeout killed the sandbox: the held process is dead, not reaped.
+    wait_for(lambda: os.waitid(os.P_PID, held.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG))
+    deploy(lam, "e-after-bomb", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    _, body = call(lam, "e-after-bomb")
+    assert body["count"] == 1, body
+    # The spawner reaps the bomb's PID 1 once it has exited: not before the test lets it.
+    assert Path(f"/proc/{init}").exists(), "the bomb's death was held all along"
+    held.wait()
+    wait_for(lambda: not Path(f"/proc/{init}").exists())
+
+
 def test_out_of_memory_at_128_mb(lam):
     deploy(lam, "e-oom", "python3.11", "app.handler", {"app.py": PY_COUNTER}, MemorySize=128, Timeout=30)
     r, body = call(lam, "e-oom", {"alloc_mb": 400}, LogType="Tail")

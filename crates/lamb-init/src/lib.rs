@@ -127,6 +127,15 @@ pub fn main(args: &[String]) -> i32 {
             return 64;
         }
     };
+    // 0. Not dumpable: the function runs as init's own user and could
+    //    otherwise ptrace init, or write its memory through /proc/1/mem, and
+    //    forge messages to the daemon on its socket. The bootstrap's execve
+    //    makes the runtime dumpable again, for its own debuggers.
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        eprintln!("lamb init: cannot make itself non-dumpable");
+        return 70;
+    }
     // 1. The daemon's socket, kept from every child.
     // SAFETY: the sandbox is started with the daemon's socket as descriptor 3
     // and nothing else in this process owns it.

@@ -158,6 +158,18 @@ pub(crate) enum RootOp {
         target: CString,
         link: CString,
     },
+    /// Opens the directory `path` (`O_PATH`) onto descriptor `fd`, replacing
+    /// the parent's copy, whose mount belongs to the parent's namespace.
+    ReopenAt {
+        path: CString,
+        fd: RawFd,
+    },
+    /// Binds `source` over `target` if `target` exists (a `/proc` file this
+    /// kernel may lack).
+    MaskIfPresent {
+        source: CString,
+        target: CString,
+    },
 }
 
 /// Everything the child needs, prepared by the parent so the child never allocates.
@@ -171,6 +183,10 @@ pub(crate) struct ChildPlan {
     /// v1 `cgroup.procs` files to write `0` to; empty when the clone joined the cgroup.
     pub cgroup_procs: Vec<CString>,
     pub root_ops: Vec<RootOp>,
+    /// The directories `root_ops` mount by descriptor, held open until the
+    /// clone has copied them: kept for its drop, never read.
+    #[allow(dead_code)]
+    pub held_dirs: crate::plan::HeldDirs,
     pub new_root: CString,
     pub hostname: CString,
     /// stdin, stdout, stderr; -1 means `/dev/null` inside the sandbox.
@@ -193,7 +209,7 @@ pub(crate) struct ChildPlan {
     /// of the one the clone would create; -1 when the clone creates it.
     pub netns_fd: RawFd,
     /// The seccomp program, installed last.
-    pub seccomp: Vec<libc::sock_filter>,
+    pub seccomp: &'static [libc::sock_filter],
 }
 
 /// A step's result inside the child: the failed step and errno.
@@ -380,6 +396,26 @@ fn apply(op: &RootOp) -> StepResult {
             RootOp::Mknod { path, mode, dev } => check(Step::Mknod, libc::mknod(path.as_ptr(), *mode, *dev)),
             RootOp::Mkdir { path, mode } => check(Step::Mkdir, libc::mkdir(path.as_ptr(), *mode)),
             RootOp::Symlink { target, link } => check(Step::Symlink, libc::symlink(target.as_ptr(), link.as_ptr())),
+            RootOp::ReopenAt { path, fd } => {
+                let opened = libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
+                check(Step::Mount, opened)?;
+                let moved = libc::dup3(opened, *fd, libc::O_CLOEXEC);
+                libc::close(opened);
+                check(Step::Mount, moved)
+            }
+            RootOp::MaskIfPresent { source, target } => {
+                let ret = libc::mount(
+                    source.as_ptr(),
+                    target.as_ptr(),
+                    ptr::null(),
+                    libc::MS_BIND,
+                    ptr::null(),
+                );
+                if ret < 0 && errno() == libc::ENOENT {
+                    return Ok(());
+                }
+                check(Step::Mount, ret)
+            }
         }
     }
 }

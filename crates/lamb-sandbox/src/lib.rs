@@ -22,6 +22,7 @@
 pub mod cgroup;
 mod child;
 mod error;
+mod handle;
 pub mod oci;
 mod plan;
 mod sandbox;

@@ -3,8 +3,10 @@
 //! where allocating is safe.
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::RawFd;
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
@@ -25,6 +27,20 @@ const DEVICES: [(&str, u32, u32); 5] = [
     ("full", 1, 7),
     ("random", 1, 8),
     ("urandom", 1, 9),
+];
+
+/// Files of `/proc` that tell a function about the host's kernel and nothing
+/// it needs (the build configuration, kernel memory, keys, timers and the
+/// scheduler's state): `/dev/null` is bound over each one present, as Docker
+/// masks them.
+const MASKED_PROC_FILES: [&str; 7] = [
+    "config.gz",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
 ];
 
 /// The links of a minimal `/dev`: name and target.
@@ -48,10 +64,49 @@ pub(crate) struct ChildFds {
     pub extra: Vec<RawFd>,
 }
 
-/// Where the parent prepared the root: the shared mount point and the top layer.
+/// Where the parent prepared the root: the shared mount point, the top
+/// layer, and an empty directory to stack under a lone layer.
 pub(crate) struct RootDirs<'a> {
     pub new_root: &'a Path,
     pub top_layer: &'a Path,
+    pub empty: &'a Path,
+}
+
+/// Directories the child mounts by descriptor, so that the host's paths
+/// never reach the sandbox: an overlay's options, which the sandbox reads in
+/// `/proc/self/mountinfo`, say `lowerdir=/proc/self/fd/7:...` instead of the
+/// data directory, a code digest or the runtimes' directory.
+///
+/// The parent opens each directory to reserve a descriptor number in the
+/// table the child copies; the child opens the directory again, in its own
+/// mount namespace, onto that number (overlayfs refuses a layer whose mount
+/// belongs to another namespace). The plan holds the parent's until the clone.
+#[derive(Debug, Default)]
+pub(crate) struct HeldDirs {
+    fds: Vec<OwnedFd>,
+    reopen: Vec<RootOp>,
+}
+
+impl HeldDirs {
+    /// Reserves a descriptor for `dir` and returns the name the child reaches it by.
+    fn hold(&mut self, dir: &Path) -> Result<PathBuf> {
+        let fd: OwnedFd = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)
+            .map_err(|source| SandboxError::PrepareDir {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .into();
+        let name = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        self.reopen.push(RootOp::ReopenAt {
+            path: path_cstring(dir)?,
+            fd: fd.as_raw_fd(),
+        });
+        self.fds.push(fd);
+        Ok(name)
+    }
 }
 
 pub(crate) fn cstring(bytes: impl AsRef<[u8]>) -> Result<CString> {
@@ -110,12 +165,17 @@ pub(crate) fn build(
     } else {
         cgroup_procs
     };
+    let mut held = HeldDirs::default();
+    let mounts = root_ops(spec, &dirs, &mut held)?;
+    // The directories first, before any mount covers a path to them.
+    let root_ops = std::mem::take(&mut held.reopen).into_iter().chain(mounts).collect();
     Ok(ChildPlan {
         error_fd: fds.error_fd,
         sync_fds: fds.sync,
         kill_on_parent_death: spec.kill_on_parent_death,
         cgroup_procs: cgroup_procs.iter().map(|p| path_cstring(p)).collect::<Result<_>>()?,
-        root_ops: root_ops(spec, &dirs)?,
+        root_ops,
+        held_dirs: held,
         new_root: path_cstring(dirs.new_root)?,
         hostname: cstring(&spec.hostname)?,
         stdio: fds.stdio,
@@ -138,22 +198,30 @@ pub(crate) fn build(
     })
 }
 
-/// The root's mounts in order: overlay root, the spec's mounts, `/tmp`, `/proc`, `/dev`.
-fn root_ops(spec: &SandboxSpec, dirs: &RootDirs<'_>) -> Result<Vec<RootOp>> {
+/// The root's mounts in order: overlay root, the spec's mounts, `/tmp`,
+/// `/proc` (with its host-revealing files masked), `/dev`. Every directory
+/// from the host is mounted as an overlay of held descriptors (a lone one
+/// over an empty directory), so that no host path shows in `mountinfo`.
+fn root_ops(spec: &SandboxSpec, dirs: &RootDirs<'_>, held: &mut HeldDirs) -> Result<Vec<RootOp>> {
     let root = dirs.new_root;
-    let mut ops = Vec::with_capacity(24);
+    let mut ops = Vec::with_capacity(32);
     let mut layers: Vec<&Path> = vec![dirs.top_layer];
     layers.extend(spec.rootfs_layers.iter().rev().map(PathBuf::as_path));
-    ops.push(overlay(root, &layers)?);
+    ops.push(overlay(root, &layers, held)?);
     for mount in &spec.mounts {
         let target = inside(root, mount.target());
         match mount {
+            MountSpec::Bind { source, .. } if source.is_dir() => {
+                ops.push(overlay(&target, &[source, dirs.empty], held)?)
+            }
             MountSpec::Bind { source, .. } => ops.extend(read_only_bind(source, &target)?),
             MountSpec::BindWritable { source, .. } => ops.extend(writable_bind(source, &target)?),
-            MountSpec::Layers { layers, .. } if layers.len() == 1 => ops.extend(read_only_bind(&layers[0], &target)?),
+            MountSpec::Layers { layers, .. } if layers.len() == 1 => {
+                ops.push(overlay(&target, &[&layers[0], dirs.empty], held)?)
+            }
             MountSpec::Layers { layers, .. } => {
                 let highest_first: Vec<&Path> = layers.iter().rev().map(PathBuf::as_path).collect();
-                ops.push(overlay(&target, &highest_first)?);
+                ops.push(overlay(&target, &highest_first, held)?);
             }
         }
     }
@@ -168,6 +236,14 @@ fn root_ops(spec: &SandboxSpec, dirs: &RootDirs<'_>) -> Result<Vec<RootOp>> {
     let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     ops.push(mount("proc", &root.join("proc"), "proc", no_exec, "")?);
     ops.extend(dev_ops(&root.join("dev"), spec.user_namespace.is_some())?);
+    // After `/dev`, whose `null` the masks are bound from.
+    let null = path_cstring(&root.join("dev/null"))?;
+    for name in MASKED_PROC_FILES {
+        ops.push(RootOp::MaskIfPresent {
+            source: null.clone(),
+            target: path_cstring(&root.join("proc").join(name))?,
+        });
+    }
     Ok(ops)
 }
 
@@ -240,9 +316,16 @@ fn dev_ops(dev: &Path, user_namespace: bool) -> Result<Vec<RootOp>> {
     Ok(ops)
 }
 
-fn overlay(target: &Path, layers_highest_first: &[&Path]) -> Result<RootOp> {
+/// A read-only overlay of `layers_highest_first`, each named by a held descriptor.
+fn overlay(target: &Path, layers_highest_first: &[&Path], held: &mut HeldDirs) -> Result<RootOp> {
+    lowerdir(layers_highest_first)?;
+    let names = layers_highest_first
+        .iter()
+        .map(|layer| held.hold(layer))
+        .collect::<Result<Vec<_>>>()?;
+    let names: Vec<&Path> = names.iter().map(PathBuf::as_path).collect();
     let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-    mount("overlay", target, "overlay", flags, &lowerdir(layers_highest_first)?)
+    mount("overlay", target, "overlay", flags, &lowerdir(&names)?)
 }
 
 /// A bind mount is read-only only after a second, remounting call.

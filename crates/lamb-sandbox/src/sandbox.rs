@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget};
 use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
+use crate::handle::{kill_through_pidfd, Handle};
 use crate::plan::{self, ChildFds, RootDirs};
 use crate::spec::{IdMapping, SandboxSpec};
 use crate::SANDBOX_PREFIX;
@@ -33,6 +34,8 @@ pub struct Sandboxer {
     /// Every sandbox mounts its root here, each in its own mount namespace,
     /// so the host never sees the mount and no per-sandbox directory is made.
     new_root: PathBuf,
+    /// An empty directory stacked under a lone layer: overlayfs wants two.
+    empty: PathBuf,
     /// Top layers already on disk, by key.
     top_layers: Mutex<HashSet<String>>,
     /// Network namespaces made ahead of time (see [`Sandboxer::prepare_network_namespaces`]).
@@ -100,13 +103,17 @@ impl Sandboxer {
     pub fn with_backend(config: SandboxerConfig, cgroups: Arc<dyn CgroupBackend>) -> Result<Sandboxer> {
         cgroups.prepare()?;
         let new_root = config.state_dir.join("lamb-root");
-        fs::create_dir_all(&new_root).map_err(|source| SandboxError::PrepareDir {
-            path: new_root.clone(),
-            source,
-        })?;
+        let empty = config.state_dir.join(EMPTY_DIR);
+        for dir in [&new_root, &empty] {
+            fs::create_dir_all(dir).map_err(|source| SandboxError::PrepareDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         Ok(Sandboxer {
             last_cap: last_capability(),
             new_root,
+            empty,
             config,
             cgroups,
             top_layers: Mutex::new(HashSet::new()),
@@ -137,12 +144,13 @@ impl Sandboxer {
         self.cgroups.create(&id, &spec.limits)?;
         match self.start(&id, spec, &top_layer, io) {
             Ok((pid, pidfd)) => Ok(Sandbox {
-                id,
-                pid,
-                pidfd,
-                cgroups: Arc::clone(&self.cgroups),
+                handle: Handle {
+                    id,
+                    pid,
+                    pidfd,
+                    cgroups: Arc::clone(&self.cgroups),
+                },
                 exit: None,
-                frozen: false,
                 destroyed: false,
             }),
             Err(err) => {
@@ -202,6 +210,7 @@ impl Sandboxer {
         let dirs = RootDirs {
             new_root: &self.new_root,
             top_layer,
+            empty: &self.empty,
         };
         let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
         let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some(), spec.user_namespace.is_some())?;
@@ -299,7 +308,8 @@ impl Sandboxer {
     /// process in every sandbox cgroup under the parent, removes those cgroups,
     /// detaches mounts under the state directory and removes lamb's files there.
     pub fn sweep(&self) -> Result<SweepReport> {
-        let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &self.new_root)?;
+        let keep = [self.new_root.as_path(), self.empty.as_path()];
+        let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &keep)?;
         // The sweep removed the cached top layers too.
         self.top_layers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         Ok(report)
@@ -307,6 +317,9 @@ impl Sandboxer {
 }
 
 pub use crate::sweep::SweepReport;
+
+/// The empty directory under the state directory (see `Sandboxer::empty`).
+const EMPTY_DIR: &str = "lamb-empty";
 
 /// `/etc/hosts` inside every sandbox.
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -485,44 +498,28 @@ fn wait_pid(pid: i32, flags: libc::c_int) -> io::Result<Option<Exit>> {
     }
 }
 
-/// SIGKILL to the process behind `pidfd`; one that already exited is not an error.
-/// Killing a sandbox's PID 1 kills its whole PID namespace.
-pub(crate) fn kill_through_pidfd(pidfd: BorrowedFd<'_>) -> Result<()> {
-    // SAFETY: pidfd_send_signal on a live pidfd, no info struct.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
-    let err = io::Error::last_os_error();
-    if ret < 0 && err.raw_os_error() != Some(libc::ESRCH) {
-        return Err(SandboxError::Signal(err));
-    }
-    Ok(())
-}
-
 /// A live sandbox. Dropping it destroys it; [`Sandbox::destroy`] reports errors.
 #[derive(Debug)]
 pub struct Sandbox {
-    id: String,
-    pid: i32,
-    pidfd: OwnedFd,
-    cgroups: Arc<dyn CgroupBackend>,
+    handle: Handle,
     exit: Option<Exit>,
-    frozen: bool,
     destroyed: bool,
 }
 
 impl Sandbox {
     /// The sandbox's name, also its cgroup's name.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.handle.id
     }
 
     /// The PID of the sandbox's first process, as the host sees it.
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.handle.pid
     }
 
     /// A pidfd of the first process: readable when it exits (for `poll` or an async reactor).
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.handle.pidfd()
     }
 
     /// Waits for the first process to exit. Its exit takes every other process
@@ -531,7 +528,7 @@ impl Sandbox {
         if let Some(exit) = self.exit {
             return Ok(exit);
         }
-        let exit = wait_pid(self.pid, 0)
+        let exit = wait_pid(self.handle.pid, 0)
             .map_err(SandboxError::Wait)?
             .ok_or_else(|| SandboxError::Wait(io::Error::other("process still running")))?;
         self.exit = Some(exit);
@@ -541,46 +538,65 @@ impl Sandbox {
     /// The exit of the first process, if it has exited, without blocking.
     pub fn try_wait(&mut self) -> Result<Option<Exit>> {
         if self.exit.is_none() {
-            self.exit = wait_pid(self.pid, libc::WNOHANG).map_err(SandboxError::Wait)?;
+            self.exit = wait_pid(self.handle.pid, libc::WNOHANG).map_err(SandboxError::Wait)?;
         }
         Ok(self.exit)
     }
 
     /// Stops every process of the sandbox (cgroup freezer) until [`Sandbox::thaw`].
     pub fn freeze(&mut self) -> Result<()> {
-        self.cgroups.freeze(&self.id)?;
-        self.frozen = true;
-        Ok(())
+        self.handle.freeze()
     }
 
     pub fn thaw(&mut self) -> Result<()> {
-        self.cgroups.thaw(&self.id)?;
-        self.frozen = false;
-        Ok(())
+        self.handle.thaw()
     }
 
     /// Peak and current memory, CPU time, OOM kills and live processes.
     pub fn stats(&self) -> Result<CgroupStats> {
-        self.cgroups.stats(&self.id)
+        self.handle.stats()
     }
 
-    /// Kills every process of the sandbox; [`Sandbox::wait`] then returns promptly.
+    /// Kills every process of the sandbox, frozen or not, without waiting;
+    /// [`Sandbox::wait`] returns once the last one has gone.
     pub fn kill(&mut self) -> Result<()> {
-        if self.cgroups.version() == CgroupVersion::V1 {
-            // A v1-frozen task does not act on SIGKILL until thawed, and the
-            // sandbox may have been frozen by another process (the daemon
-            // freezes what its spawner created), so thaw whatever the flag says.
-            self.thaw()?;
-        }
-        if self.exit.is_none() {
-            kill_through_pidfd(self.pidfd.as_fd())?;
-        }
-        Ok(())
+        self.handle.kill()
     }
 
     /// Kills the sandbox, reaps its process and removes its cgroup: nothing is left.
+    /// Blocks until every process has died.
     pub fn destroy(mut self) -> Result<()> {
         self.destroy_inner()
+    }
+
+    /// One step of a destroy that never blocks, for a caller with other work
+    /// (the spawner's event loop): after [`Sandbox::kill`], call it whenever
+    /// the pidfd turns readable, and again a little later while it returns
+    /// `None` after PID 1 has exited (the kernel still counts exiting tasks in
+    /// the cgroup). `Some` once PID 1 is reaped and the cgroup removed.
+    pub fn try_finish(&mut self) -> Result<Option<Exit>> {
+        let Some(exit) = self.try_wait()? else {
+            return Ok(None);
+        };
+        let cgroups = &self.handle.cgroups;
+        if !cgroups.try_remove(&self.handle.id)? {
+            // Tasks outside the PID namespace (none of lamb's making) would keep it busy.
+            cgroups.kill_now(&self.handle.id)?;
+            return Ok(None);
+        }
+        self.destroyed = true;
+        Ok(Some(exit))
+    }
+
+    /// Whether PID 1 has been reaped (by [`Sandbox::wait`], `try_wait` or `try_finish`).
+    pub fn exited(&self) -> bool {
+        self.exit.is_some()
+    }
+
+    /// Drops the handle without destroying the sandbox, after a failed
+    /// `try_finish`: the drop would otherwise block on it; the next sweep removes what is left.
+    pub fn abandon(mut self) {
+        self.destroyed = true;
     }
 
     fn destroy_inner(&mut self) -> Result<()> {
@@ -590,10 +606,11 @@ impl Sandbox {
         self.kill()?;
         self.wait()?;
         // PID 1's exit killed the namespace; anything still listed is on its way out.
-        if !self.cgroups.procs(&self.id)?.is_empty() {
-            self.cgroups.kill_all(&self.id)?;
+        let cgroups = &self.handle.cgroups;
+        if !cgroups.procs(&self.handle.id)?.is_empty() {
+            cgroups.kill_all(&self.handle.id)?;
         }
-        self.cgroups.remove(&self.id)?;
+        cgroups.remove(&self.handle.id)?;
         self.destroyed = true;
         Ok(())
     }
@@ -602,7 +619,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Err(err) = self.destroy_inner() {
-            tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+            tracing::warn!(sandbox = %self.handle.id, error = %err, "destroying a dropped sandbox failed");
         }
     }
 }

@@ -8,6 +8,9 @@
 //! fds down, the sandbox's pidfd up) passed as `SCM_RIGHTS`. Freezing, thawing,
 //! stats and kills need no clone and are done by the daemon directly on the
 //! cgroup; creation and destruction (which reaps) go through the spawner.
+//! A destroy never holds up the others: the spawner kills at once, reaps from
+//! its poll loop when the sandbox's pidfd turns readable, and says so on a
+//! socket that came with that request alone.
 //!
 //! When the daemon goes away (even by `kill -9`), the spawner reads end of
 //! file, destroys every sandbox it still holds, removes the parent cgroup if
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion};
 use crate::error::{Result, SandboxError};
+use crate::handle::Handle;
 use crate::sandbox::{Exit, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 use crate::spec::SandboxSpec;
 
@@ -35,8 +39,16 @@ const PREPARED_NETWORK_NAMESPACES: usize = 8;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
-    Create { spec: Box<SandboxSpec>, fds: FdLayout },
-    Destroy { id: String },
+    Create {
+        spec: Box<SandboxSpec>,
+        fds: FdLayout,
+    },
+    /// Comes with one descriptor, a socket on which the spawner answers
+    /// `Destroyed` once the sandbox is gone; on the main socket it answers
+    /// `Destroying` at once, so a slow death holds up no other request.
+    Destroy {
+        id: String,
+    },
     Sweep,
 }
 
@@ -52,6 +64,7 @@ struct FdLayout {
 #[derive(Debug, Serialize, Deserialize)]
 enum Reply {
     Created { id: String, pid: i32 },
+    Destroying,
     Destroyed { exit: Exit },
     Swept { report: SweepReport },
     Failed { message: String },
@@ -156,11 +169,13 @@ impl Spawner {
                     .pop()
                     .ok_or_else(|| SandboxError::Spawner("no pidfd came with the sandbox".into()))?;
                 Ok(RemoteSandbox {
-                    id,
-                    pid,
-                    pidfd,
+                    handle: Handle {
+                        id,
+                        pid,
+                        pidfd,
+                        cgroups: Arc::clone(&self.inner.cgroups),
+                    },
                     spawner: self.clone(),
-                    frozen: false,
                     destroyed: false,
                 })
             }
@@ -176,9 +191,31 @@ impl Spawner {
         }
     }
 
-    fn destroy(&self, id: &str) -> Result<Exit> {
-        match self.call(&Request::Destroy { id: id.to_owned() }, &[])?.0 {
-            Reply::Destroyed { exit } => Ok(exit),
+    /// Asks the spawner to kill and destroy `id`; with `wait`, blocks until
+    /// the sandbox is gone and returns how its PID 1 ended. The spawner
+    /// answers on a socket of this request's own, so other requests go on
+    /// meanwhile.
+    fn destroy(&self, id: &str, wait: bool) -> Result<Option<Exit>> {
+        let (ours, theirs) = socket::socketpair(
+            socket::AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| SandboxError::Spawner(format!("socketpair: {e}")))?;
+        let request = Request::Destroy { id: id.to_owned() };
+        match self.call(&request, &[theirs.as_raw_fd()])?.0 {
+            Reply::Destroying => {}
+            other => return Err(unexpected(other)),
+        }
+        drop(theirs);
+        if !wait {
+            return Ok(None);
+        }
+        let (bytes, _) =
+            receive(ours.as_fd())?.ok_or_else(|| SandboxError::Spawner("the spawner process is gone".into()))?;
+        match serde_json::from_slice(&bytes).map_err(|e| SandboxError::Spawner(e.to_string()))? {
+            Reply::Destroyed { exit } => Ok(Some(exit)),
             other => Err(unexpected(other)),
         }
     }
@@ -206,97 +243,106 @@ fn unexpected(reply: Reply) -> SandboxError {
 /// cgroup and pidfd from the daemon's side; dropping it destroys it.
 #[derive(Debug)]
 pub struct RemoteSandbox {
-    id: String,
-    pid: i32,
-    pidfd: OwnedFd,
+    handle: Handle,
     spawner: Spawner,
-    frozen: bool,
     destroyed: bool,
 }
 
 impl RemoteSandbox {
     pub fn id(&self) -> &str {
-        &self.id
+        &self.handle.id
     }
 
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.handle.pid
     }
 
     /// Readable once the sandbox's first process has exited.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.handle.pidfd()
     }
 
     pub fn freeze(&mut self) -> Result<()> {
-        self.spawner.inner.cgroups.freeze(&self.id)?;
-        self.frozen = true;
-        Ok(())
+        self.handle.freeze()
     }
 
     pub fn thaw(&mut self) -> Result<()> {
-        self.spawner.inner.cgroups.thaw(&self.id)?;
-        self.frozen = false;
-        Ok(())
+        self.handle.thaw()
     }
 
     pub fn stats(&self) -> Result<CgroupStats> {
-        self.spawner.inner.cgroups.stats(&self.id)
+        self.handle.stats()
     }
 
-    /// Kills every process of the sandbox; the spawner reaps it at destroy.
+    /// Kills every process of the sandbox, frozen or not; the spawner reaps it at destroy.
     pub fn kill(&mut self) -> Result<()> {
-        if self.frozen && self.spawner.cgroup_version() == CgroupVersion::V1 {
-            self.thaw()?;
-        }
-        crate::sandbox::kill_through_pidfd(self.pidfd.as_fd())
+        self.handle.kill()
     }
 
-    /// Kills and destroys the sandbox; returns how its first process ended.
+    /// Kills and destroys the sandbox; returns, once every process of it has
+    /// died, how its first process ended.
     pub fn destroy(mut self) -> Result<Exit> {
-        self.destroy_inner()
-    }
-
-    fn destroy_inner(&mut self) -> Result<Exit> {
         self.destroyed = true;
-        self.kill()?;
-        self.spawner.destroy(&self.id)
+        let exit = self.spawner.destroy(&self.handle.id, true)?;
+        exit.ok_or_else(|| SandboxError::Spawner("no exit came with the destroy".into()))
     }
 }
 
 impl Drop for RemoteSandbox {
+    /// Hands the sandbox to the spawner to destroy, without waiting for its death.
     fn drop(&mut self) {
         if !self.destroyed {
-            if let Err(err) = self.destroy_inner() {
-                tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+            if let Err(err) = self.spawner.destroy(&self.handle.id, false) {
+                tracing::warn!(sandbox = %self.handle.id, error = %err, "destroying a dropped sandbox failed");
             }
         }
     }
 }
 
-/// The spawner's loop: one request at a time until the daemon's end closes.
+/// A killed sandbox the spawner reaps from its loop, and where to say it is gone.
+struct Dying {
+    sandbox: Sandbox,
+    done: OwnedFd,
+}
+
+/// How often a dying sandbox whose PID 1 is reaped is retried while its
+/// cgroup still counts exiting tasks.
+const REMOVE_RETRY_MS: libc::c_int = 5;
+
+/// The spawner's loop: one request at a time until the daemon's end closes,
+/// and in between, the dying sandboxes whose pidfds turned readable.
 fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
     let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
+    let mut dying: Vec<Dying> = Vec::new();
     refill_while_idle(sandboxer, socket.as_fd());
-    while let Ok(Some((bytes, fds))) = receive(socket.as_fd()) {
-        let (reply, pidfd) = match serde_json::from_slice::<Request>(&bytes) {
-            Ok(request) => handle(sandboxer, &mut sandboxes, request, fds),
-            Err(e) => (
-                Reply::Failed {
-                    message: format!("bad request: {e}"),
-                },
-                None,
-            ),
-        };
-        let Ok(bytes) = serde_json::to_vec(&reply) else { break };
-        let fds: Vec<RawFd> = pidfd.iter().copied().collect();
-        if send(socket.as_fd(), &bytes, &fds).is_err() {
-            break;
+    loop {
+        if wait_for_work(socket.as_fd(), &dying) {
+            let Ok(Some((bytes, fds))) = receive(socket.as_fd()) else {
+                break;
+            };
+            let (reply, pidfd) = match serde_json::from_slice::<Request>(&bytes) {
+                Ok(request) => handle(sandboxer, &mut sandboxes, &mut dying, request, fds),
+                Err(e) => (
+                    Reply::Failed {
+                        message: format!("bad request: {e}"),
+                    },
+                    None,
+                ),
+            };
+            let Ok(bytes) = serde_json::to_vec(&reply) else { break };
+            let fds: Vec<RawFd> = pidfd.iter().copied().collect();
+            if send(socket.as_fd(), &bytes, &fds).is_err() {
+                break;
+            }
         }
+        finish_dying(&mut dying);
         refill_while_idle(sandboxer, socket.as_fd());
     }
-    // The daemon is gone: leave nothing behind.
-    for (_, sandbox) in sandboxes.drain() {
+    // The daemon is gone: leave nothing behind, killing everything before waiting on anything.
+    for sandbox in sandboxes.values_mut() {
+        let _ = sandbox.kill();
+    }
+    for sandbox in sandboxes.into_values().chain(dying.into_iter().map(|d| d.sandbox)) {
         let _ = sandbox.destroy();
     }
     // Nor the parent cgroup (one per data directory), unless someone else's
@@ -307,9 +353,55 @@ fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
     }
 }
 
+/// Blocks until a request arrives (`true`) or a dying sandbox needs a look
+/// (`false`): its pidfd turned readable, or its cgroup is due another try.
+fn wait_for_work(socket: BorrowedFd<'_>, dying: &[Dying]) -> bool {
+    let mut fds = vec![libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // A reaped PID 1's pidfd stays readable: those wait on the retry timer instead.
+    fds.extend(dying.iter().filter(|d| !d.sandbox.exited()).map(|d| libc::pollfd {
+        fd: d.sandbox.pidfd().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }));
+    let timeout = if dying.iter().any(|d| d.sandbox.exited()) {
+        REMOVE_RETRY_MS
+    } else {
+        -1
+    };
+    // SAFETY: poll on a vector of valid pollfds, whose length is passed.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+    ready > 0 && fds[0].revents != 0
+}
+
+/// Moves every dying sandbox one step on; says `Destroyed` (or why not) for each that is gone.
+fn finish_dying(dying: &mut Vec<Dying>) {
+    let mut i = 0;
+    while i < dying.len() {
+        let reply = match dying[i].sandbox.try_finish() {
+            Ok(None) => {
+                i += 1;
+                continue;
+            }
+            Ok(Some(exit)) => Reply::Destroyed { exit },
+            Err(e) => Reply::Failed { message: e.to_string() },
+        };
+        let done = dying.swap_remove(i);
+        if let Ok(bytes) = serde_json::to_vec(&reply) {
+            // The daemon may have stopped listening (a dropped handle): nothing to tell then.
+            let _ = send(done.done.as_fd(), &bytes, &[]);
+        }
+        done.sandbox.abandon();
+    }
+}
+
 fn handle(
     sandboxer: &Sandboxer,
     sandboxes: &mut HashMap<String, Sandbox>,
+    dying: &mut Vec<Dying>,
     request: Request,
     fds: Vec<OwnedFd>,
 ) -> (Reply, Option<RawFd>) {
@@ -330,16 +422,25 @@ fn handle(
                 Err(e) => failed(e),
             }
         }
-        Request::Destroy { id } => match sandboxes.remove(&id) {
-            Some(mut sandbox) => match sandbox.kill().and_then(|()| sandbox.wait()) {
-                Ok(exit) => match sandbox.destroy() {
-                    Ok(()) => (Reply::Destroyed { exit }, None),
-                    Err(e) => failed(e),
-                },
-                Err(e) => failed(e),
-            },
-            None => failed(SandboxError::Spawner(format!("no sandbox {id}"))),
-        },
+        Request::Destroy { id } => {
+            let Some(done) = fds.into_iter().next() else {
+                return failed(SandboxError::Spawner("a destroy comes with its reply socket".into()));
+            };
+            let Some(mut sandbox) = sandboxes.remove(&id) else {
+                return failed(SandboxError::Spawner(format!("no sandbox {id}")));
+            };
+            match sandbox.kill() {
+                Ok(()) => {
+                    // Reaped from the loop: a slow death must not hold up other sandboxes.
+                    dying.push(Dying { sandbox, done });
+                    (Reply::Destroying, None)
+                }
+                Err(e) => {
+                    sandboxes.insert(id, sandbox);
+                    failed(e)
+                }
+            }
+        }
         Request::Sweep => match sandboxer.sweep() {
             Ok(report) => (Reply::Swept { report }, None),
             Err(e) => failed(e),

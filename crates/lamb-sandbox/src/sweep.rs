@@ -19,10 +19,13 @@ pub struct SweepReport {
     pub failed: Vec<String>,
 }
 
-pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, new_root: &Path) -> Result<SweepReport> {
+/// `keep`: the shared mount point and the empty directory, which live as long as the sandboxer.
+pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, keep: &[&Path]) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     for name in cgroups.list()? {
         report.processes_killed += cgroups.procs(&name).map(|p| p.len()).unwrap_or(0);
+        // As for any kill (`handle::Handle::kill`): the dying get the CPU to die.
+        let _ = cgroups.lift_limits(&name);
         match cgroups.kill_all(&name).and_then(|()| cgroups.remove(&name)) {
             Ok(()) => report.cgroups_removed += 1,
             Err(err) => {
@@ -32,7 +35,7 @@ pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, new_root: &Pa
         }
     }
     report.mounts_detached = detach_mounts_under(state_dir)?;
-    report.paths_removed = remove_stale_paths(state_dir, new_root)?;
+    report.paths_removed = remove_stale_paths(state_dir, keep)?;
     Ok(report)
 }
 
@@ -59,8 +62,8 @@ fn detach_mounts_under(dir: &Path) -> Result<usize> {
     Ok(targets.len())
 }
 
-/// Removes lamb's entries in the state directory, except the shared mount point.
-fn remove_stale_paths(state_dir: &Path, new_root: &Path) -> Result<usize> {
+/// Removes lamb's entries in the state directory, except those in `keep`.
+fn remove_stale_paths(state_dir: &Path, keep: &[&Path]) -> Result<usize> {
     let Ok(entries) = fs::read_dir(state_dir) else {
         return Ok(0);
     };
@@ -68,7 +71,7 @@ fn remove_stale_paths(state_dir: &Path, new_root: &Path) -> Result<usize> {
     for entry in entries.flatten() {
         let path = entry.path();
         let ours = entry.file_name().to_string_lossy().starts_with(SANDBOX_PREFIX);
-        if !ours || path == new_root {
+        if !ours || keep.contains(&path.as_path()) {
             continue;
         }
         fs::remove_dir_all(&path).map_err(|source| SandboxError::Cleanup {

@@ -23,6 +23,56 @@ fn every_denied_system_call_is_refused_inside() {
     assert_eq!(lines[2], "Seccomp: 2", "the filter is on: {}", out.stdout);
 }
 
+/// The calls the allow list decides by their arguments, tried from inside:
+/// only four socket families (netlink for routes only), `socketpair` for
+/// `AF_UNIX`, Docker's safe personalities, and a call on no list answers
+/// `ENOSYS` as a kernel without it would.
+#[test]
+fn the_allow_list_holds_inside() {
+    require_root!();
+    let out = run(&spec(&["/bin/probe", "allow-list"]));
+    let expected = "\
+vsock: EPERM
+alg: EPERM
+packet: EPERM
+uevent: EPERM
+route: ok
+unix: ok
+inet: ok
+inet6: ok
+socketpair-unix: ok
+socketpair-vsock: EPERM
+personality-query: ok
+personality-linux: ok
+personality-no-aslr: EPERM
+unlisted: ENOSYS
+";
+    assert_eq!(out.stdout, expected);
+}
+
+/// Nothing inside names a path of the host: the overlays' options in
+/// `mountinfo` name held descriptors, not the layers', state or code
+/// directories (all under the tests' temporary directory here), and
+/// `/proc/config.gz` (the host kernel's build) reads empty.
+#[test]
+fn mountinfo_and_proc_reveal_no_host_path() {
+    require_root!();
+    let code = tree("mountinfo-code", &[("handler", "code")]);
+    let mut s = shell("cat /var/task/handler; echo; cat /proc/self/mountinfo; wc -c < /proc/config.gz");
+    s.mounts.push(MountSpec::Bind {
+        source: code.clone(),
+        target: "/var/task".into(),
+    });
+    let out = run(&s);
+    let host = code.parent().unwrap().display().to_string();
+    assert!(out.stdout.starts_with("code\n"), "the code is mounted: {}", out.stdout);
+    assert!(!out.stdout.contains(&host), "{host} shows inside: {}", out.stdout);
+    let config_size = out.stdout.lines().last().unwrap_or_default().trim();
+    if std::path::Path::new("/proc/config.gz").exists() {
+        assert_eq!(config_size, "0", "/proc/config.gz is masked: {}", out.stdout);
+    }
+}
+
 /// Starts a sandbox that keeps a secret in its `/tmp` and sleeps; returns it
 /// with its host PID.
 fn sandbox_with_a_secret() -> lamb_sandbox::Sandbox {

@@ -81,6 +81,94 @@ fn sandboxes_run_through_the_spawner() {
     lamb_sandbox::cgroup::detect(&parent).unwrap().remove_parent().unwrap();
 }
 
+/// Whoever froze a sandbox (the daemon freezes what its spawner created, and
+/// a second daemon or an operator may too), a kill through any handle kills
+/// it: on cgroup v1 a frozen task acts on SIGKILL only once thawed, and the
+/// one kill path thaws whatever the handle believes.
+#[test]
+fn a_sandbox_frozen_by_someone_else_dies_at_kill() {
+    require_root!();
+    common::rootfs();
+    let parent = format!("lamb-spawner-frozen-{}", std::process::id());
+    let spawner = Spawner::fork(config(&parent)).unwrap();
+    let mut sandbox = spawner.create(&shell("sleep 1000"), SandboxIo::default()).unwrap();
+    let elsewhere = lamb_sandbox::cgroup::detect(&parent).unwrap();
+    elsewhere.freeze(sandbox.id()).unwrap();
+    sandbox.kill().unwrap();
+    wait_readable(sandbox.pidfd());
+    assert_eq!(sandbox.destroy().unwrap(), Exit::Signal(libc::SIGKILL));
+    assert_eq!(spawner.sweep().unwrap().cgroups_removed, 0, "nothing was left over");
+    elsewhere.remove_parent().unwrap();
+}
+
+/// A process the test forks into `pid`'s PID namespace. Its parent, the
+/// test, is outside that namespace, so once killed it stays a zombie until the
+/// test reaps it, and the kernel finishes the exit of the namespace's PID 1
+/// only when every process of it has been reaped: the sandbox's death is
+/// held, as a fork bomb at its memory limit holds it for minutes, but on cue.
+fn hold_in_pid_namespace(pid: i32) -> std::process::Child {
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/pid")).unwrap();
+        // Only this thread's children move; the thread ends right after.
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID).unwrap();
+        Command::new("sleep").arg("1000").spawn().unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Waits, without reaping it, until `child` has died.
+fn wait_until_dead(child: &std::process::Child) {
+    let id = nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(child.id() as i32));
+    let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+    nix::sys::wait::waitid(id, flags).unwrap();
+}
+
+/// A sandbox slow to die (a fork bomb at 128 MB took minutes) must not hold
+/// up every other sandbox's creation and destruction: the spawner reaps it
+/// from its event loop while it serves the next requests.
+#[test]
+fn a_slow_death_holds_up_no_other_sandbox() {
+    require_root!();
+    common::rootfs();
+    let parent = format!("lamb-spawner-slow-{}", std::process::id());
+    let spawner = Spawner::fork(config(&parent)).unwrap();
+    let dying = spawner.create(&shell("sleep 1000"), SandboxIo::default()).unwrap();
+    let mut held = hold_in_pid_namespace(dying.pid());
+    let (died, death) = std::sync::mpsc::channel();
+    std::thread::spawn(move || died.send(dying.destroy()).unwrap());
+    // The held process is killed by the destroy: the teardown is under way.
+    wait_until_dead(&held);
+
+    let (done, other) = std::sync::mpsc::channel();
+    let spawner2 = spawner.clone();
+    std::thread::spawn(move || {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let io = SandboxIo {
+            stdout: Some(write),
+            ..SandboxIo::default()
+        };
+        let sandbox = spawner2.create(&shell("echo meanwhile"), io).unwrap();
+        let said = common::read_all(read);
+        done.send((said, sandbox.destroy().unwrap())).unwrap();
+    });
+    // A bound only on failure: before the fix this waited for the held death.
+    let (said, exit) = other
+        .recv_timeout(Duration::from_secs(120))
+        .expect("another sandbox is created and destroyed while the first one dies");
+    assert_eq!((said.trim(), exit), ("meanwhile", Exit::Code(0)));
+    assert!(
+        death.try_recv().is_err(),
+        "the first sandbox was still dying all along: only the test's reap releases it"
+    );
+
+    held.wait().unwrap();
+    let exit = death.recv().unwrap().unwrap();
+    assert_eq!(exit, Exit::Signal(libc::SIGKILL));
+    assert_eq!(spawner.sweep().unwrap().cgroups_removed, 0, "nothing was left over");
+    lamb_sandbox::cgroup::detect(&parent).unwrap().remove_parent().unwrap();
+}
+
 /// Not a test on its own: the daemon stand-in that the next test kills.
 #[test]
 #[ignore = "run by a_killed_daemon_leaves_nothing"]

@@ -244,21 +244,15 @@ impl Inner {
         let memory_mb = req.function.spec.memory_size;
         let slot = self.reserve(memory_mb, &req.function.name).await?;
         let start = Instant::now();
-        let worker = match self.create(req, key, slot).await {
+        let deadline = start + self.config.init_timeout;
+        let worker = match self.create_before(req, key, slot, start, deadline).await {
             Ok(w) => w,
-            Err(message) => {
-                tracing::warn!(function = %req.function.name, error = %message, "cannot create a sandbox");
+            Err(failure) => {
                 self.release(memory_mb, slot);
-                let failure = InitFailure {
-                    body: caller_error("Sandbox.Failure", &message),
-                    lines: String::new(),
-                    init: start.elapsed(),
-                };
                 return Ok(Cold::Failed(None, failure));
             }
         };
         let mut w = worker;
-        let deadline = start + self.config.init_timeout;
         let failure = loop {
             match w.next_event(deadline, tail.as_deref_mut()).await {
                 Event::Msg(FromInit::Ready) => {
@@ -275,14 +269,7 @@ impl Inner {
                     let status = self.destroy_now(&mut w).await;
                     break self.exit_failure(req, &status);
                 }
-                Event::Deadline => {
-                    let secs = self.config.init_timeout.as_secs_f64();
-                    let message = format!(
-                        "RequestId: {} Error: Init timed out after {secs:.2} seconds",
-                        req.request_id
-                    );
-                    break (caller_error("Sandbox.Timedout", &message), "Status: timeout".to_owned());
-                }
+                Event::Deadline => break self.init_timed_out(req),
                 Event::Msg(_) => continue,
             }
         };
@@ -300,6 +287,44 @@ impl Inner {
             init,
         };
         Ok(Cold::Failed(Some(Box::new(w)), failure))
+    }
+
+    /// [`Self::create`], bounded by the init deadline counted from the
+    /// request: a spawner busy elsewhere must not stretch a cold start past
+    /// it. A sandbox made after the deadline is destroyed when its handle drops.
+    async fn create_before(
+        self: &Arc<Self>,
+        req: &InvokeRequest,
+        key: &str,
+        slot: u32,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<Worker, InitFailure> {
+        let body = match tokio::time::timeout_at(deadline, self.create(req, key, slot)).await {
+            Ok(Ok(w)) => return Ok(w),
+            Ok(Err(message)) => {
+                tracing::warn!(function = %req.function.name, error = %message, "cannot create a sandbox");
+                caller_error("Sandbox.Failure", &message)
+            }
+            Err(_) => {
+                tracing::warn!(function = %req.function.name, "no sandbox before the init deadline");
+                self.init_timed_out(req).0
+            }
+        };
+        Err(InitFailure {
+            body,
+            lines: String::new(),
+            init: start.elapsed(),
+        })
+    }
+
+    fn init_timed_out(&self, req: &InvokeRequest) -> (Vec<u8>, String) {
+        let secs = self.config.init_timeout.as_secs_f64();
+        let message = format!(
+            "RequestId: {} Error: Init timed out after {secs:.2} seconds",
+            req.request_id
+        );
+        (caller_error("Sandbox.Timedout", &message), "Status: timeout".to_owned())
     }
 
     fn exit_failure(&self, req: &InvokeRequest, status: &str) -> (Vec<u8>, String) {

@@ -110,6 +110,17 @@ pub(crate) fn remove_dir_settled(dir: &Path, timeout: Duration) -> Result<()> {
     }
 }
 
+/// One `rmdir`: `true` when `dir` is gone, `false` while the kernel still
+/// counts exiting processes in it (EBUSY).
+pub(crate) fn try_remove_dir(dir: &Path) -> Result<bool> {
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(false),
+        Err(e) => Err(cgroup_err("rmdir", dir)(e)),
+    }
+}
+
 /// Subdirectories of `dir` whose names start with `prefix`.
 pub(crate) fn child_names(dir: &Path, prefix: &str) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {

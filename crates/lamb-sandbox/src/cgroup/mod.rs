@@ -75,10 +75,24 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     fn stats(&self, name: &str) -> Result<CgroupStats>;
     /// The PIDs (as the host sees them) of every process in `name`.
     fn procs(&self, name: &str) -> Result<Vec<i32>>;
-    /// Sends SIGKILL to every process in `name`, frozen ones included.
+    /// Sends SIGKILL to every process in `name`, frozen ones included, and
+    /// waits until the cgroup lists none (the sweep's kill: it has no PID 1 to kill first).
     fn kill_all(&self, name: &str) -> Result<()>;
+    /// Lifts the CPU quota (and v2's `memory.high`) of `name`, so that the
+    /// processes being killed get the CPU to die: a fork bomb at 128 MB,
+    /// killed at 7% of a core with its memory cgroup full, took minutes to go.
+    /// A cgroup already gone is not an error.
+    fn lift_limits(&self, name: &str) -> Result<()>;
+    /// Sends SIGKILL to every process in `name` and lets frozen ones act on
+    /// it; does not wait for them to exit. Nothing can fork between the list
+    /// and the kill only once the sandbox's PID namespace is dying, so the
+    /// caller kills PID 1 first (see `handle::Handle::kill`).
+    fn kill_now(&self, name: &str) -> Result<()>;
     /// Removes `name`, waiting until its last process is gone.
     fn remove(&self, name: &str) -> Result<()>;
+    /// One attempt at removing `name`: `false` while the kernel still counts
+    /// exiting processes there (EBUSY), for a caller that retries from its own loop.
+    fn try_remove(&self, name: &str) -> Result<bool>;
     /// The names of every sandbox cgroup under the parent, for the sweep.
     fn list(&self) -> Result<Vec<String>>;
     /// Removes the (empty) parent cgroup itself.

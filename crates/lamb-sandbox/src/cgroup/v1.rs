@@ -170,16 +170,13 @@ impl CgroupBackend for CgroupV1 {
 
     fn kill_all(&self, name: &str) -> Result<()> {
         // Freeze first so nothing forks between reading the list and the
-        // kill; frozen tasks act on SIGKILL once thawed. A cgroup half removed
-        // by a dying process may lack its freezer directory: kill anyway.
-        let has_freezer = self.freezer.join(name).is_dir();
-        if has_freezer {
+        // kill (the sweep has no PID 1 whose death would stop forks); frozen
+        // tasks act on SIGKILL once `kill_now` thaws them. A cgroup half
+        // removed by a dying process may lack its freezer directory: kill anyway.
+        if self.freezer.join(name).is_dir() {
             let _ = self.freeze(name);
         }
-        files::kill_pids(&self.procs(name)?);
-        if has_freezer {
-            self.thaw(name)?;
-        }
+        self.kill_now(name)?;
         let emptied = poll_until(SETTLE_TIMEOUT, || {
             let pids = self.procs(name)?;
             files::kill_pids(&pids);
@@ -195,11 +192,35 @@ impl CgroupBackend for CgroupV1 {
         }
     }
 
+    fn lift_limits(&self, name: &str) -> Result<()> {
+        files::write_optional(&self.cpu.join(name).join("cpu.cfs_quota_us"), "-1")
+    }
+
+    fn kill_now(&self, name: &str) -> Result<()> {
+        files::kill_pids(&self.procs(name)?);
+        // A v1-frozen task does not act on SIGKILL until thawed, and the
+        // sandbox may have been frozen by another process (the daemon freezes
+        // what its spawner created), so thaw whatever anyone believes. Killed
+        // before the thaw, no task runs a single instruction more.
+        if self.freezer.join(name).is_dir() {
+            self.thaw(name)?;
+        }
+        Ok(())
+    }
+
     fn remove(&self, name: &str) -> Result<()> {
         for dir in self.dirs(name) {
             files::remove_dir_settled(&dir, SETTLE_TIMEOUT)?;
         }
         Ok(())
+    }
+
+    fn try_remove(&self, name: &str) -> Result<bool> {
+        let mut removed = true;
+        for dir in self.dirs(name) {
+            removed &= files::try_remove_dir(&dir)?;
+        }
+        Ok(removed)
     }
 
     fn list(&self) -> Result<Vec<String>> {

@@ -109,21 +109,39 @@ impl CgroupBackend for CgroupV2 {
     }
 
     fn kill_all(&self, name: &str) -> Result<()> {
-        let kill = self.dir(name).join("cgroup.kill");
-        if kill.exists() {
-            return files::write(&kill, "1");
-        }
-        // Before Linux 5.14: freeze, kill each process, thaw.
-        let frozen = self.freeze(name).is_ok();
-        files::kill_pids(&self.procs(name)?);
-        if frozen {
+        // Before Linux 5.14 (no cgroup.kill): freeze, so nothing forks
+        // between the list and the kill; a v2-frozen task acts on SIGKILL.
+        let froze = !self.dir(name).join("cgroup.kill").exists() && self.freeze(name).is_ok();
+        self.kill_now(name)?;
+        if froze {
             self.thaw(name)?;
         }
         Ok(())
     }
 
+    fn lift_limits(&self, name: &str) -> Result<()> {
+        let dir = self.dir(name);
+        files::write_optional(&dir.join("cpu.max"), "max")?;
+        files::write_optional(&dir.join("memory.high"), "max")
+    }
+
+    fn kill_now(&self, name: &str) -> Result<()> {
+        // cgroup.kill (Linux 5.14) kills every task at once, frozen ones
+        // included, and races no fork; before it, one by one.
+        let kill = self.dir(name).join("cgroup.kill");
+        if kill.exists() {
+            return files::write(&kill, "1");
+        }
+        files::kill_pids(&self.procs(name)?);
+        Ok(())
+    }
+
     fn remove(&self, name: &str) -> Result<()> {
         files::remove_dir_settled(&self.dir(name), SETTLE_TIMEOUT)
+    }
+
+    fn try_remove(&self, name: &str) -> Result<bool> {
+        files::try_remove_dir(&self.dir(name))
     }
 
     fn list(&self) -> Result<Vec<String>> {
@@ -229,5 +247,24 @@ mod tests {
         fs::write(dir.join("cgroup.kill"), "").unwrap();
         v2.kill_all("lamb-k").unwrap();
         assert_eq!(read(dir.join("cgroup.kill")), "1");
+    }
+
+    #[test]
+    fn lifting_limits_frees_the_cpu_and_memory_high() {
+        let (root, v2) = fake_tree();
+        v2.prepare().unwrap();
+        v2.create("lamb-l", &Limits::for_memory_mb(128)).unwrap();
+        let dir = root.path().join("lamb/lamb-l");
+        assert_ne!(read(dir.join("cpu.max")), "max");
+        v2.lift_limits("lamb-l").unwrap();
+        assert_eq!(read(dir.join("cpu.max")), "max");
+        assert_eq!(read(dir.join("memory.high")), "max");
+        assert_eq!(
+            read(dir.join("memory.max")),
+            (128u64 << 20).to_string(),
+            "the hard limit stays"
+        );
+        // A sandbox whose cgroup is already gone is not an error.
+        v2.lift_limits("lamb-gone").unwrap();
     }
 }
