@@ -14,6 +14,7 @@ pub mod esm;
 pub mod events;
 pub mod file_triggers;
 pub mod filesystems;
+pub mod invocation;
 pub mod invoker;
 pub mod listen;
 pub mod schedules;
@@ -26,7 +27,7 @@ pub mod util;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::ApiError;
-pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker, LogType, NoEngine};
+pub use invoker::{InvokeRequest, InvokeResponse, Invoker, LogType, NoEngine};
 pub use state::{AppState, Shared};
 
 use axum::extract::DefaultBodyLimit;

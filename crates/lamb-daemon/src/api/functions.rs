@@ -1,9 +1,9 @@
 //! Functions and versions: Create, Get, GetConfiguration, UpdateCode,
 //! UpdateConfiguration, Delete, List, PublishVersion, ListVersionsByFunction.
 
-use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;

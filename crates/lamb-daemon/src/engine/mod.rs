@@ -14,7 +14,7 @@ mod spec;
 mod worker;
 
 use crate::error::ApiError;
-use crate::invoker::{InvocationType, InvokeFuture, InvokeRequest, Invoker};
+use crate::invoker::{InvokeFuture, InvokeRequest, Invoker};
 use lamb_sandbox::Spawner;
 use lamb_types::ArnContext;
 use metrics::{Gauges, Metrics};
@@ -217,12 +217,7 @@ impl Invoker for Engine {
         Box::pin(async move {
             // A task of its own: a caller that hangs up must not abandon a
             // sandbox halfway through an exchange.
-            let is_event = req.invocation_type == InvocationType::Event;
-            let task = tokio::spawn(Arc::clone(&inner).invoke(req));
-            if is_event {
-                return Ok(Default::default());
-            }
-            match task.await {
+            match tokio::spawn(inner.invoke(req)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "invocation task failed");

@@ -5,9 +5,10 @@
 use super::record::{destination_function, invocation_record, Condition, Response};
 use super::{now_ms, EventQueue};
 use crate::error::ApiError;
-use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse, LogType};
+use crate::invocation::{self, Call, Target};
+use crate::invoker::{InvokeRequest, InvokeResponse};
 use crate::state::{AppState, Shared};
-use lamb_store::{BundleKind, FunctionRecord, NewEvent, QueuedEvent, StoreError};
+use lamb_store::{NewEvent, QueuedEvent, StoreError};
 use lamb_types::invoke_config::{DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRY_ATTEMPTS};
 use lamb_types::{ErrorKind, PutFunctionEventInvokeConfigRequest, Qualifier};
 use std::sync::Arc;
@@ -113,10 +114,8 @@ enum Outcome {
 }
 
 struct Prepared {
-    rec: FunctionRecord,
+    req: InvokeRequest,
     config: PutFunctionEventInvokeConfigRequest,
-    reserved: Option<u32>,
-    total_reserved: u64,
 }
 
 fn is_not_found(e: &ApiError) -> bool {
@@ -136,26 +135,21 @@ async fn process(st: AppState, ev: QueuedEvent) {
 }
 
 async fn attempt(st: &AppState, ev: &QueuedEvent) -> (PutFunctionEventInvokeConfigRequest, Outcome) {
-    let name = ev.function.clone();
     let qualifier = match Qualifier::parse(&ev.qualifier) {
         Ok(q) => q,
         Err(e) => return (Default::default(), Outcome::Gone(e.to_string())),
     };
-    let q2 = qualifier.clone();
+    let target = Target::new(&st.ctx, ev.function.clone(), qualifier);
+    let call = Call::new(ev.id.clone(), ev.payload.clone());
     let prepared = st
         .blocking(move |s| {
-            let rec = crate::api::resolve_version(s, &name, &q2)?;
-            let config = match s.registry.get_event_invoke_config(&name, &q2) {
+            let req = invocation::prepare(s, &target, call)?;
+            let config = match s.registry.get_event_invoke_config(&target.function, &target.qualifier) {
                 Ok(c) => c.config,
                 Err(e) if e.to_lambda().kind == ErrorKind::ResourceNotFound => Default::default(),
                 Err(e) => return Err(e.into()),
             };
-            Ok(Prepared {
-                rec,
-                config,
-                reserved: s.registry.get_reserved_concurrency(&name)?,
-                total_reserved: s.registry.total_reserved_concurrency(None)?,
-            })
+            Ok(Prepared { req, config })
         })
         .await;
     let p = match prepared {
@@ -167,32 +161,9 @@ async fn attempt(st: &AppState, ev: &QueuedEvent) -> (PutFunctionEventInvokeConf
     if now_ms() - ev.enqueued_at_ms > max_age_ms {
         return (p.config, Outcome::Expired);
     }
-    let version = p.rec.version.to_string();
-    let req = InvokeRequest {
-        request_id: ev.id.clone(),
-        code_path: st.store.path(BundleKind::Function, &p.rec.code.digest),
-        layer_paths: p
-            .rec
-            .layers
-            .iter()
-            .filter_map(|l| l.digest())
-            .map(|d| st.store.path(BundleKind::Layer, &d))
-            .collect(),
-        invoked_function_arn: match &qualifier {
-            Qualifier::Version(lamb_types::Version::Latest) => st.ctx.function_arn(&ev.function),
-            q => st.ctx.qualified_function_arn(&ev.function, q),
-        },
-        executed_version: p.rec.version,
-        function: p.rec,
-        payload: ev.payload.clone(),
-        // The worker waits for the answer; the caller had its 202.
-        invocation_type: InvocationType::RequestResponse,
-        log_type: LogType::None,
-        client_context: None,
-        reserved_concurrency: p.reserved,
-        total_reserved_concurrency: p.total_reserved,
-    };
-    let outcome = match st.invoker.invoke(req).await {
+    let version = p.req.executed_version.to_string();
+    // The worker waits for the answer; the caller had its 202.
+    let outcome = match st.invoker.invoke(p.req).await {
         Ok(response) => Outcome::Ran { version, response },
         Err(ApiError::Throttled { .. }) => Outcome::Throttled,
         Err(e) => Outcome::Failed(e.to_string()),
