@@ -7,16 +7,20 @@
 //! Every failure of the function is an answer (200 with
 //! `X-Amz-Function-Error: Unhandled`), never a 5xx: boto3 retries those.
 
+mod admission;
+mod cold_start;
+mod launcher;
+mod live;
 mod logs;
 mod metrics;
+mod pool;
 mod run;
 mod spec;
-mod worker;
 
 use crate::error::ApiError;
 use crate::invoker::{InvokeFuture, InvokeRequest, Invoker};
-use lamb_sandbox::Spawner;
 use lamb_types::ArnContext;
+use live::LiveSandbox;
 use metrics::{Gauges, Metrics};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,8 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use worker::Worker;
 
+pub use launcher::{Launcher, SandboxHandle};
 pub use spec::{SANDBOX_GID, UID_BASE};
 
 /// How the engine is tuned; [`EngineConfig::new`] gives Lambda's values.
@@ -96,7 +100,7 @@ pub struct Engine {
 }
 
 struct Idle {
-    worker: Worker,
+    live: LiveSandbox,
     since: Instant,
 }
 
@@ -127,7 +131,7 @@ impl State {
     }
 
     /// Takes the idle sandbox unused the longest, from any pool.
-    fn pop_lru(&mut self) -> Option<Worker> {
+    fn pop_lru(&mut self) -> Option<LiveSandbox> {
         let (key, index) = self
             .pools
             .iter()
@@ -139,12 +143,12 @@ impl State {
         if pool.is_empty() {
             self.pools.remove(&key);
         }
-        Some(idle.worker)
+        Some(idle.live)
     }
 
     fn gauges(&self) -> Gauges {
         let idle: usize = self.pools.values().map(Vec::len).sum();
-        let frozen = self.pools.values().flatten().filter(|i| i.worker.frozen).count();
+        let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count();
         Gauges {
             live: self.live,
             idle: idle + self.freezing,
@@ -156,7 +160,7 @@ impl State {
 }
 
 struct Inner {
-    spawner: Spawner,
+    launcher: Arc<dyn Launcher>,
     config: EngineConfig,
     state: Mutex<State>,
     metrics: Metrics,
@@ -171,12 +175,13 @@ impl Inner {
 }
 
 impl Engine {
-    /// The engine over a started spawner. Call [`Engine::start`] inside the
-    /// async runtime before serving.
-    pub fn new(spawner: Spawner, config: EngineConfig) -> Engine {
+    /// The engine over a launcher: the daemon's is its started
+    /// `lamb_sandbox::Spawner`. Call [`Engine::start`] inside the async
+    /// runtime before serving.
+    pub fn new(launcher: impl Launcher, config: EngineConfig) -> Engine {
         Engine {
             inner: Arc::new(Inner {
-                spawner,
+                launcher: Arc::new(launcher),
                 config,
                 state: Mutex::new(State::default()),
                 metrics: Metrics::default(),
@@ -193,10 +198,10 @@ impl Engine {
     /// Destroys every idle sandbox and waits, a few seconds at most, for the
     /// busy ones to finish and go.
     pub async fn shutdown(&self) {
-        let idle: Vec<Worker> = {
+        let idle: Vec<LiveSandbox> = {
             let mut st = self.inner.lock();
             st.closed = true;
-            st.pools.drain().flat_map(|(_, v)| v).map(|i| i.worker).collect()
+            st.pools.drain().flat_map(|(_, v)| v).map(|i| i.live).collect()
         };
         let mut tasks = tokio::task::JoinSet::new();
         for w in idle {
