@@ -17,6 +17,11 @@ mod pool;
 mod run;
 mod spec;
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
 use crate::error::ApiError;
 use crate::invoker::{InvokeFuture, InvokeRequest, Invoker};
 use lamb_types::ArnContext;
@@ -114,6 +119,9 @@ struct State {
     freezing: usize,
     /// Memory given to live sandboxes, MB.
     memory_mb: u64,
+    /// Evicted sandboxes not yet destroyed: slot to MB. Their memory is on
+    /// its way back, so a cold start evicts no more than it needs.
+    evicting: HashMap<u32, u64>,
     in_flight: u32,
     unreserved_in_flight: u32,
     per_function: HashMap<String, u32>,
@@ -130,8 +138,9 @@ impl State {
         })
     }
 
-    /// Takes the idle sandbox unused the longest, from any pool.
-    fn pop_lru(&mut self) -> Option<LiveSandbox> {
+    /// Takes the idle sandbox unused the longest, from any pool, to be
+    /// destroyed; its memory counts as coming free from now on.
+    fn evict_lru(&mut self) -> Option<LiveSandbox> {
         let (key, index) = self
             .pools
             .iter()
@@ -143,7 +152,13 @@ impl State {
         if pool.is_empty() {
             self.pools.remove(&key);
         }
+        self.evicting.insert(idle.live.slot, u64::from(idle.live.memory_mb));
         Some(idle.live)
+    }
+
+    /// Memory given to live sandboxes less what evictions are freeing.
+    fn memory_kept_mb(&self) -> u64 {
+        self.memory_mb - self.evicting.values().sum::<u64>()
     }
 
     fn gauges(&self) -> Gauges {

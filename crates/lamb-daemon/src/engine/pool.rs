@@ -56,10 +56,10 @@ impl Inner {
             tokio::pin!(freed);
             freed.as_mut().enable();
             let mut evicted = Vec::new();
-            {
+            let waiting_on_eviction = {
                 let mut st = self.lock();
-                while st.memory_mb + need > capacity {
-                    match st.pop_lru() {
+                while st.memory_kept_mb() + need > capacity {
+                    match st.evict_lru() {
                         Some(w) => evicted.push(w),
                         None => break,
                     }
@@ -74,8 +74,8 @@ impl Inner {
                     }
                     return Ok(slot);
                 }
-            }
-            let waiting_on_eviction = !evicted.is_empty();
+                !st.evicting.is_empty()
+            };
             for w in evicted {
                 self.retire(w, false);
             }
@@ -95,6 +95,7 @@ impl Inner {
             st.live -= 1;
             st.memory_mb -= u64::from(memory_mb);
             st.free_slots.push(slot);
+            st.evicting.remove(&slot);
         }
         self.freed.notify_waiters();
     }
