@@ -407,7 +407,7 @@ fn delete_function_removes_everything() {
         kind(reg.get_function("f", &Qualifier::latest())),
         ErrorKind::ResourceNotFound
     );
-    assert!(reg.due_events(i64::MAX, 10).unwrap().is_empty());
+    assert_eq!(reg.next_event_due().unwrap(), None);
     assert_eq!(reg.total_reserved_concurrency(None).unwrap(), 0);
     // A new function of the same name starts again at version 1.
     assert_eq!(create(&reg, "f", true).version, Version::Published(1));
@@ -495,16 +495,14 @@ fn async_queue_round_trip() {
         })
         .unwrap();
     }
-    let due: Vec<String> = reg.due_events(101, 10).unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(due, ["a", "b"]);
-    reg.reschedule_event("a", 1, 1000).unwrap();
-    let due: Vec<String> = reg.due_events(500, 10).unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(due, ["b", "c"]);
-    reg.delete_event("b").unwrap();
-    let later = reg.due_events(1000, 10).unwrap();
+    let ids = |events: Vec<lamb_store::QueuedEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(reg.claim_events("run", 101, 400, 10).unwrap()), ["a", "b"]);
+    reg.retry_event("a", 1, 1000, None).unwrap();
+    reg.finish_event("b", 1, None, 300, None).unwrap();
+    let later = reg.claim_events("run", 1000, 2000, 10).unwrap();
     assert_eq!(later.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
     assert_eq!(later[1].attempts, 1);
-    assert_eq!(kind(reg.reschedule_event("zzz", 1, 1)), ErrorKind::ResourceNotFound);
+    assert_eq!(kind(reg.retry_event("zzz", 1, 1, None)), ErrorKind::ResourceNotFound);
 }
 
 #[test]

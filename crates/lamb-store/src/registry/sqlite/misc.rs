@@ -210,37 +210,6 @@ pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Re
     })
 }
 
-pub(super) fn due(tx: &Transaction<'_>, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
-    let mut stmt = tx.prepare(
-        "SELECT id, function, qualifier, payload, attempts, enqueued_at_ms, next_attempt_at_ms \
-         FROM async_events WHERE status != 'failed' AND next_attempt_at_ms <= ?1 \
-         ORDER BY next_attempt_at_ms, seq LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(params![now_ms, max as i64], |r| {
-            Ok(QueuedEvent {
-                id: r.get(0)?,
-                function: r.get(1)?,
-                qualifier: r.get(2)?,
-                payload: r.get(3)?,
-                attempts: r.get(4)?,
-                enqueued_at_ms: r.get(5)?,
-                next_attempt_at_ms: r.get(6)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
-
-pub(super) fn reschedule(tx: &Transaction<'_>, id: &str, attempts: u32, next_ms: i64) -> Result<(), StoreError> {
-    super::events::retry(tx, id, attempts, next_ms, None)
-}
-
-pub(super) fn delete_event(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM async_events WHERE id = ?1", [id])?;
-    Ok(())
-}
-
 fn digest(table: &'static str, hex: &str) -> Result<CodeDigest, StoreError> {
     CodeDigest::from_hex(hex).ok_or_else(|| StoreError::corrupt(table, "bad code_sha256"))
 }

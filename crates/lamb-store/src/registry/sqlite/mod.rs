@@ -350,18 +350,6 @@ impl Registry for SqliteRegistry {
         Ok(queued)
     }
 
-    fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.read(|tx, _| misc::due(tx, now_ms, max))
-    }
-
-    fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError> {
-        self.write(|tx, _| misc::reschedule(tx, id, attempts, next_attempt_at_ms))
-    }
-
-    fn delete_event(&self, id: &str) -> Result<(), StoreError> {
-        self.write(|tx, _| misc::delete_event(tx, id))
-    }
-
     fn claim_events(
         &self,
         owner: &str,
