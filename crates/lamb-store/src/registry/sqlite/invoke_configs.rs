@@ -1,49 +1,13 @@
-//! Reserved concurrency, async invoke configuration, the async event queue,
-//! and the accounting of stored code.
+//! Async invoke configuration (`PutFunctionEventInvokeConfig` and the
+//! rest): retries, maximum event age and destinations per qualifier.
 
 use super::functions::{find_version, function_not_found, require_function};
 use super::{bad_marker, from_json, now, paginate, to_json};
-use crate::code_store::Referenced;
-use crate::digest::CodeDigest;
 use crate::error::StoreError;
-use crate::registry::{EventInvokeConfigRecord, NewEvent, Page, PageRequest, QueuedEvent, ResolvedLayer};
+use crate::registry::{EventInvokeConfigRecord, Page, PageRequest};
 use lamb_types::timefmt::epoch_seconds;
 use lamb_types::{ArnContext, LambdaError, PutFunctionEventInvokeConfigRequest, Qualifier};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
-
-pub(super) fn set_reserved(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    function: &str,
-    n: Option<u32>,
-) -> Result<(), StoreError> {
-    require_function(tx, ctx, function)?;
-    tx.execute(
-        "UPDATE functions SET reserved_concurrency = ?2 WHERE name = ?1",
-        params![function, n],
-    )?;
-    Ok(())
-}
-
-pub(super) fn get_reserved(tx: &Transaction<'_>, ctx: &ArnContext, function: &str) -> Result<Option<u32>, StoreError> {
-    tx.query_row(
-        "SELECT reserved_concurrency FROM functions WHERE name = ?1",
-        [function],
-        |r| r.get::<_, Option<u32>>(0),
-    )
-    .optional()?
-    .ok_or_else(|| function_not_found(ctx, function, None))
-}
-
-pub(super) fn total_reserved(tx: &Transaction<'_>, except: Option<&str>) -> Result<u64, StoreError> {
-    let total: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM functions \
-         WHERE ?1 IS NULL OR name != ?1",
-        [except],
-        |r| r.get(0),
-    )?;
-    Ok(total as u64)
-}
 
 /// The qualifier must name `$LATEST`, an existing version or an alias.
 fn require_qualifier(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, q: &Qualifier) -> Result<(), StoreError> {
@@ -190,98 +154,4 @@ pub(super) fn list_invoke_configs(
         params![function, from, (limit + 1) as i64],
     )?;
     Ok(paginate(rows, limit, |r| r.qualifier.clone()))
-}
-
-pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Result<QueuedEvent, StoreError> {
-    require_function(tx, ctx, &e.function)?;
-    tx.execute(
-        "INSERT INTO async_events (id, function, qualifier, payload, attempts, \
-           enqueued_at_ms, next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
-        params![e.request_id, e.function, e.qualifier, e.payload, e.enqueued_at_ms],
-    )?;
-    Ok(QueuedEvent {
-        id: e.request_id,
-        function: e.function,
-        qualifier: e.qualifier,
-        payload: e.payload,
-        attempts: 0,
-        enqueued_at_ms: e.enqueued_at_ms,
-        next_attempt_at_ms: e.enqueued_at_ms,
-    })
-}
-
-fn digest(table: &'static str, hex: &str) -> Result<CodeDigest, StoreError> {
-    CodeDigest::from_hex(hex).ok_or_else(|| StoreError::corrupt(table, "bad code_sha256"))
-}
-
-pub(super) fn referenced(tx: &Transaction<'_>) -> Result<Referenced, StoreError> {
-    let mut out = Referenced::default();
-    let mut stmt = tx.prepare("SELECT code_sha256, layers FROM function_versions")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (sha, layers) in rows {
-        out.code.insert(digest("function_versions", &sha)?);
-        let layers: Vec<ResolvedLayer> = from_json("function_versions", &layers)?;
-        for l in layers {
-            out.layers.insert(digest("function_versions", &l.sha256)?);
-        }
-    }
-    let mut stmt = tx.prepare("SELECT code_sha256 FROM layer_versions")?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for sha in rows {
-        out.layers.insert(digest("layer_versions", &sha)?);
-    }
-    Ok(out)
-}
-
-pub(super) fn total_code_size(tx: &Transaction<'_>) -> Result<u64, StoreError> {
-    let total: i64 = tx.query_row(
-        "SELECT (SELECT COALESCE(SUM(code_size), 0) FROM function_versions) + \
-                (SELECT COALESCE(SUM(code_size), 0) FROM layer_versions)",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(total as u64)
-}
-
-pub(super) fn tag(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    function: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-) -> Result<(), StoreError> {
-    require_function(tx, ctx, function)?;
-    for (k, v) in tags {
-        tx.execute(
-            "INSERT INTO function_tags (function, key, value) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (function, key) DO UPDATE SET value = excluded.value",
-            params![function, k, v],
-        )?;
-    }
-    Ok(())
-}
-
-pub(super) fn untag(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, keys: &[String]) -> Result<(), StoreError> {
-    require_function(tx, ctx, function)?;
-    for k in keys {
-        tx.execute(
-            "DELETE FROM function_tags WHERE function = ?1 AND key = ?2",
-            params![function, k],
-        )?;
-    }
-    Ok(())
-}
-
-pub(super) fn tags(
-    tx: &Transaction<'_>,
-    ctx: &ArnContext,
-    function: &str,
-) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-    require_function(tx, ctx, function)?;
-    let mut stmt = tx.prepare("SELECT key, value FROM function_tags WHERE function = ?1")?;
-    let rows = stmt.query_map([function], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
