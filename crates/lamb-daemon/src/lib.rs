@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod credentials;
 pub mod engine;
 pub mod error;
@@ -22,7 +23,6 @@ pub mod server;
 pub mod sigv4;
 pub mod state;
 pub mod urls;
-pub mod urls_schedules;
 pub mod util;
 
 pub use engine::{Engine, EngineConfig};

@@ -15,8 +15,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    /// Function URLs and schedules.
-    pub urls_schedules: crate::urls_schedules::UrlsSchedulesConfig,
+    /// What runs beside the API: function URLs, schedules, workers.
+    pub background: crate::background::BackgroundConfig,
     pub data_dir: PathBuf,
     pub runtimes_dir: PathBuf,
     /// The account's concurrency limit (`--concurrency-limit`).
@@ -115,9 +115,6 @@ pub async fn serve(
     let state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
         .await
         .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
-    crate::file_triggers::start(&state);
-    crate::esm::start(&state);
-    crate::events::start(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -131,9 +128,9 @@ pub async fn serve(
         runtimes = ?state.runtimes(),
         "lamb is listening"
     );
-    let urls_schedules = crate::urls_schedules::start(&config.urls_schedules, state.clone()).await?;
+    let background = crate::background::start(&config.background, state.clone()).await?;
     crate::listen::serve(listener, crate::router(state), crate::listen::API_LIMITS, shutdown).await;
-    urls_schedules.stop().await;
+    background.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

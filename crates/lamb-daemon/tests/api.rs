@@ -25,7 +25,7 @@ fn env() -> Env {
     std::fs::create_dir_all(runtimes.join("python3.11")).unwrap();
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        urls_schedules: Default::default(),
+        background: Default::default(),
         data_dir: dir.path().join("data"),
         runtimes_dir: runtimes,
         concurrency_limit: 1000,

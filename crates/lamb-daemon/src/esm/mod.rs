@@ -101,9 +101,9 @@ struct Running {
     stop: watch::Sender<bool>,
 }
 
-/// Starts the supervisor of the pollers.
-pub fn start(state: &AppState) {
-    let st = state.clone();
+/// Starts the supervisor of the pollers; once `stop` is set it stops them
+/// and ends.
+pub fn start(st: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut running: HashMap<String, Running> = HashMap::new();
         loop {
@@ -111,9 +111,15 @@ pub fn start(state: &AppState) {
                 Ok(mappings) => reconcile(&st, &mut running, mappings),
                 Err(e) => tracing::error!(error = %e, "cannot read event source mappings"),
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
         }
-    });
+        for r in running.into_values() {
+            let _ = r.stop.send(true);
+        }
+    })
 }
 
 fn reconcile(st: &AppState, running: &mut HashMap<String, Running>, mappings: Vec<EventSourceMappingConfiguration>) {

@@ -70,9 +70,11 @@ impl Default for EventQueue {
     }
 }
 
-/// Starts the worker; call once, inside the async runtime.
-pub fn start(state: &crate::AppState) {
-    tokio::spawn(worker::run(state.clone()));
+/// Starts the worker; call once, inside the async runtime. It stops
+/// claiming events once `stop` is set; the runs it started finish on their
+/// own.
+pub fn start(state: crate::AppState, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(worker::run(state, stop))
 }
 
 /// Milliseconds since the epoch.

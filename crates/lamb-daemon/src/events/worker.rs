@@ -13,7 +13,7 @@ use lamb_types::invoke_config::{DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRY_ATTEM
 use lamb_types::{ErrorKind, PutFunctionEventInvokeConfigRequest, Qualifier};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// Events run at once, at most; the engine's limits apply on top.
 const MAX_RUNNING: u32 = 64;
@@ -25,7 +25,7 @@ pub const FAILED_RETENTION_MS: i64 = 24 * 3600 * 1000;
 /// The longest sleep with nothing due; an enqueue wakes the worker earlier.
 const IDLE_SLEEP: Duration = Duration::from_secs(3600);
 
-pub(super) async fn run(st: AppState) {
+pub(super) async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
     let q = Arc::clone(&st.events);
     let run_id = q.run_id.clone();
     let owner = run_id.clone();
@@ -45,7 +45,11 @@ pub(super) async fn run(st: AppState) {
     ));
     let mut last_purge = 0;
     loop {
-        let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+        let first = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => p,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let Ok(first) = first else {
             return;
         };
         let now = now_ms();
@@ -78,6 +82,7 @@ pub(super) async fn run(st: AppState) {
             tokio::select! {
                 _ = q.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => return,
             }
             continue;
         }

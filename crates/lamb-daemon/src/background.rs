@@ -1,5 +1,9 @@
-//! What invokes functions from outside the API, started and stopped with
-//! the daemon: the function URL listener and the schedule runner.
+//! Everything the daemon runs beside the API, started one way (each
+//! subsystem's `start(state, ..., stop) -> JoinHandle<()>`) and stopped
+//! together: the async event worker, the supervisor of the RabbitMQ
+//! pollers, the function URL listener and the schedule runner. The file
+//! trigger watchers start here too; they are threads that last as long as
+//! the process.
 
 use crate::server::ServeError;
 use crate::state::AppState;
@@ -8,14 +12,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
-pub struct UrlsSchedulesConfig {
+pub struct BackgroundConfig {
     /// The function URL listener (`--url-listen`); `None`: no listener.
     pub url_listen: Option<SocketAddr>,
     /// Schedule time runs this many times faster than real time (tests).
     pub schedule_time_scale: f64,
 }
 
-impl Default for UrlsSchedulesConfig {
+impl Default for BackgroundConfig {
     fn default() -> Self {
         Self {
             url_listen: None,
@@ -24,15 +28,20 @@ impl Default for UrlsSchedulesConfig {
     }
 }
 
-pub struct UrlsSchedules {
+/// The running subsystems.
+pub struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Binds the URL listener and starts the schedule runner.
-pub async fn start(config: &UrlsSchedulesConfig, state: AppState) -> Result<UrlsSchedules, ServeError> {
+/// Starts every subsystem; only binding the URL listener can fail.
+pub async fn start(config: &BackgroundConfig, state: AppState) -> Result<Background, ServeError> {
     let (stop, rx) = watch::channel(false);
-    let mut tasks = Vec::new();
+    crate::file_triggers::start(&state);
+    let mut tasks = vec![
+        crate::events::start(state.clone(), rx.clone()),
+        crate::esm::start(state.clone(), rx.clone()),
+    ];
     if let Some(addr) = config.url_listen {
         let t = crate::urls::listen(addr, state.clone(), rx.clone())
             .await
@@ -40,10 +49,11 @@ pub async fn start(config: &UrlsSchedulesConfig, state: AppState) -> Result<Urls
         tasks.push(t);
     }
     tasks.push(crate::schedules::start(state, config.schedule_time_scale, rx));
-    Ok(UrlsSchedules { stop, tasks })
+    Ok(Background { stop, tasks })
 }
 
-impl UrlsSchedules {
+impl Background {
+    /// Tells every subsystem to stop and waits until each has.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
