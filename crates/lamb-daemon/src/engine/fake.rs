@@ -6,7 +6,7 @@
 //! a [`Book`] the tests wait on.
 
 use super::launcher::{Launcher, SandboxHandle};
-use lamb_init::protocol::{read_frame, FromInit, ToInit};
+use lamb_protocol::init::{read_frame, FromInit, ToInit};
 use lamb_sandbox::{CgroupStats, Exit, Result, SandboxError, SandboxIo, SandboxSpec};
 use std::fs::File;
 use std::io::Write;

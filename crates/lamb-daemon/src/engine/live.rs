@@ -6,7 +6,7 @@
 
 use super::launcher::SandboxHandle;
 use super::logs::LogStream;
-use lamb_init::protocol::{frame_len, FromInit, ToInit};
+use lamb_protocol::init::{frame_len, FromInit, ToInit};
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
