@@ -32,13 +32,13 @@ pub struct ServeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("create data directory {path:?}: {source}")]
+    #[error("create data directory {path:?}")]
     DataDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
-    #[error("open the store: {0}")]
+    #[error("open the store")]
     Store(#[from] StoreError),
-    #[error("listen on {addr}: {source}")]
+    #[error("listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("serve: {0}")]
     Serve(std::io::Error),

@@ -586,7 +586,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Err(err) = self.destroy_inner() {
-            tracing::warn!(sandbox = %self.id, error = %err, "destroying a dropped sandbox failed");
+            tracing::warn!(sandbox = %self.id, error = %lamb_protocol::errors::Chain(&err), "destroying a dropped sandbox failed");
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{spec, Inner};
 use crate::error::ApiError;
 use crate::invoker::InvokeRequest;
 use crate::invoker::InvokeResponse;
-use lamb_protocol::errors::caller_error;
+use lamb_protocol::errors::{caller_error, Chain};
 use lamb_protocol::init::FromInit;
 use lamb_sandbox::SandboxIo;
 use std::sync::Arc;
@@ -151,7 +151,7 @@ impl Inner {
         let sandbox = tokio::task::spawn_blocking(move || launcher.create(&sandbox_spec, io))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Chain(&e).to_string())?;
         let log = LogStream::open(log_dir, file);
         LiveSandbox::new(
             sandbox,

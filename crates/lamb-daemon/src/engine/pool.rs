@@ -6,6 +6,7 @@
 use super::live::LiveSandbox;
 use super::{Idle, Inner};
 use crate::error::ApiError;
+use lamb_protocol::errors::Chain;
 use lamb_sandbox::Exit;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +37,7 @@ impl Inner {
                     return Some(w);
                 }
                 Ok((sandbox, Err(e))) => {
-                    tracing::warn!(error = %e, "thawing a sandbox failed; replacing it");
+                    tracing::warn!(error = %Chain(&e), "thawing a sandbox failed; replacing it");
                     w.sandbox = Some(sandbox);
                     self.retire(w, false);
                 }

@@ -18,6 +18,7 @@ mod poller;
 pub use api::routes;
 
 use crate::state::AppState;
+use lamb_protocol::errors::Chain;
 use lamb_types::esm::EventSourceMappingConfiguration;
 use percent_encoding::percent_decode_str;
 use std::collections::{BTreeMap, HashMap};
@@ -109,7 +110,7 @@ pub fn start(st: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::Join
         loop {
             match st.blocking(|s| Ok(s.registry.list_event_source_mappings()?)).await {
                 Ok(mappings) => reconcile(&st, &mut running, mappings),
-                Err(e) => tracing::error!(error = %e, "cannot read event source mappings"),
+                Err(e) => tracing::error!(error = %Chain(&e), "cannot read event source mappings"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -17,6 +17,7 @@ use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use lamb_protocol::errors::Chain;
 use lamb_types::esm::EventSourceMappingConfiguration;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -246,7 +247,7 @@ async fn deliver(st: &AppState, m: &EventSourceMappingConfiguration, event: Valu
     let req = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(uuid = %m.uuid, error = %e, "mapping's function unavailable");
+            tracing::warn!(uuid = %m.uuid, error = %Chain(&e), "mapping's function unavailable");
             return false;
         }
     };
@@ -258,7 +259,7 @@ async fn deliver(st: &AppState, m: &EventSourceMappingConfiguration, event: Valu
         }
         Err(ApiError::Throttled { .. }) => false,
         Err(e) => {
-            tracing::warn!(uuid = %m.uuid, error = %e, "batch not run; redelivered");
+            tracing::warn!(uuid = %m.uuid, error = %Chain(&e), "batch not run; redelivered");
             false
         }
     }

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::invocation::{self, Call, Target};
 use crate::invoker::{InvokeRequest, InvokeResponse};
 use crate::state::{AppState, Shared};
+use lamb_protocol::errors::Chain;
 use lamb_store::{NewEvent, QueuedEvent, StoreError};
 use lamb_types::invoke_config::{DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRY_ATTEMPTS};
 use lamb_types::{ErrorKind, PutFunctionEventInvokeConfigRequest, Qualifier};
@@ -38,7 +39,7 @@ pub(super) async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
             events = n,
             "async events an earlier daemon left running are queued again"
         ),
-        Err(e) => tracing::error!(error = %e, "cannot release the leases of an earlier daemon"),
+        Err(e) => tracing::error!(error = %Chain(&e), "cannot release the leases of an earlier daemon"),
     }
     let slots = Arc::new(Semaphore::new(
         st.limits.concurrent_executions.clamp(1, MAX_RUNNING) as usize
@@ -59,7 +60,7 @@ pub(super) async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
                 .blocking(move |s| Ok(s.registry.purge_failed_events(now - FAILED_RETENTION_MS)?))
                 .await
             {
-                tracing::warn!(error = %e, "cannot purge failed async events");
+                tracing::warn!(error = %Chain(&e), "cannot purge failed async events");
             }
         }
         let want = 1 + slots.available_permits();
@@ -70,7 +71,7 @@ pub(super) async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
         {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "cannot claim async events");
+                tracing::error!(error = %Chain(&e), "cannot claim async events");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -134,7 +135,7 @@ async fn process(st: AppState, ev: QueuedEvent) {
     if let Err(e) = st.blocking(move |s| Ok(settle(s, &q, &ev, &config, outcome)?)).await {
         // The event stays leased: the next daemon run, or the lease's end,
         // runs it again.
-        tracing::error!(event = %id, error = %e, "cannot settle an async event");
+        tracing::error!(event = %id, error = %Chain(&e), "cannot settle an async event");
     }
     st.events.wake();
 }
@@ -160,7 +161,10 @@ async fn attempt(st: &AppState, ev: &QueuedEvent) -> (PutFunctionEventInvokeConf
     let p = match prepared {
         Ok(p) => p,
         Err(e) if is_not_found(&e) => return (Default::default(), Outcome::Gone(e.to_string())),
-        Err(e) => return (Default::default(), Outcome::Failed(e.to_string())),
+        Err(e) => {
+            tracing::error!(event = %ev.id, error = %Chain(&e), "cannot prepare an async event");
+            return (Default::default(), Outcome::Failed(e.to_string()));
+        }
     };
     let max_age_ms = i64::from(p.config.maximum_event_age_in_seconds.unwrap_or(DEFAULT_MAX_EVENT_AGE_S)) * 1000;
     if now_ms() - ev.enqueued_at_ms > max_age_ms {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub enum FilesystemError {
     #[error("--filesystem {0:?}: expected NAME=PATH, NAME of [a-zA-Z0-9-_.], at most 64 characters")]
     Syntax(String),
-    #[error("--filesystem {name}: {path:?} is not a directory: {source}")]
+    #[error("--filesystem {name}: {path:?} is not a directory")]
     NotADirectory {
         name: String,
         path: PathBuf,
@@ -31,7 +31,7 @@ pub enum FilesystemError {
     },
     #[error("--filesystem {name} given twice")]
     Duplicate { name: String },
-    #[error("prepare {path:?} for sandboxes (group, mode, default ACL): {source}")]
+    #[error("prepare {path:?} for sandboxes (group, mode, default ACL)")]
     Prepare { path: PathBuf, source: std::io::Error },
 }
 

@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lamb_protocol::errors::Chain;
 use lamb_store::FunctionUrlRecord;
 use lamb_types::{FunctionUrlAuthType, Qualifier};
 use std::net::SocketAddr;
@@ -182,7 +183,7 @@ fn failure(e: ApiError) -> Response {
         429 => message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
         404 => message(StatusCode::NOT_FOUND, "Not Found"),
         _ => {
-            tracing::warn!(error = %e, "function URL invocation failed");
+            tracing::warn!(error = %Chain(&e), "function URL invocation failed");
             message(StatusCode::BAD_GATEWAY, "Internal Server Error")
         }
     }
