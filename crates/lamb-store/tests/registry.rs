@@ -1,47 +1,17 @@
 //! The registry's behaviour, operation by operation, against a real SQLite
 //! database in a temporary directory.
 
+mod common;
+
+use common::registry::{code, create, open, spec};
 use lamb_store::{
-    AliasUpdate, CodeDigest, CodeInfo, CodeUpdate, NewAlias, NewEvent, NewFunction, NewLayerVersion, PageRequest,
-    Registry, SqliteRegistry, StoreError,
+    AliasUpdate, CodeDigest, CodeUpdate, NewAlias, NewEvent, NewFunction, NewLayerVersion, PageRequest, Registry,
+    SqliteRegistry, StoreError,
 };
 use lamb_types::{
-    ArnContext, ErrorKind, FunctionSpec, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, Version,
+    ArnContext, ErrorKind, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, Version,
 };
 use std::collections::BTreeMap;
-
-fn open() -> (tempfile::TempDir, SqliteRegistry) {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
-    (dir, reg)
-}
-
-fn code(tag: &str) -> CodeInfo {
-    CodeInfo {
-        digest: CodeDigest::of(tag.as_bytes()),
-        code_size: tag.len() as u64,
-        unzipped_size: 10 * tag.len() as u64,
-    }
-}
-
-fn spec() -> FunctionSpec {
-    FunctionSpec {
-        role: "arn:aws:iam::123456789012:role/r".into(),
-        runtime: Some("provided.al2023".into()),
-        handler: Some("bootstrap".into()),
-        ..Default::default()
-    }
-}
-
-fn create(reg: &SqliteRegistry, name: &str, publish: bool) -> lamb_store::FunctionRecord {
-    reg.create_function(NewFunction {
-        name: name.into(),
-        spec: spec(),
-        code: code(name),
-        publish,
-    })
-    .unwrap()
-}
 
 fn kind(r: Result<impl std::fmt::Debug, StoreError>) -> ErrorKind {
     r.expect_err("succeeded").to_lambda().kind
