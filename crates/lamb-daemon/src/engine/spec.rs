@@ -156,7 +156,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod userns_tests {
+mod tests {
     use super::*;
 
     #[test]

@@ -246,5 +246,4 @@ fn error_body_or(req: &Request) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "api_tests.rs"]
 mod tests;

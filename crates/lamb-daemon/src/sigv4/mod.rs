@@ -154,5 +154,4 @@ pub fn verify(
 }
 
 #[cfg(test)]
-#[path = "sigv4_tests.rs"]
 mod tests;
