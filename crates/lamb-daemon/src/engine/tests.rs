@@ -107,6 +107,18 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// The throttle reason `probe` gets while `held` runs; `held` answers
+    /// after.
+    async fn reason_while_held(&self, held: InvokeRequest, probe: InvokeRequest) -> &'static str {
+        let task = self.hold(held).await;
+        let reason = throttle_reason(self.invoke(probe).await);
+        self.fake.open_gate();
+        task.await.unwrap().unwrap();
+        reason
+    }
+}
+
 fn throttle_reason(r: Result<InvokeResponse, ApiError>) -> &'static str {
     match r {
         Err(ApiError::Throttled { reason }) => reason,
@@ -139,13 +151,10 @@ async fn each_function_has_its_own_pool() {
 #[tokio::test]
 async fn the_account_limit_throttles_while_full() {
     let r = rig(|c| c.concurrency_limit = 1);
-    let held = r.hold(request("f", "\"hold\"")).await;
     assert_eq!(
-        throttle_reason(r.invoke(request("g", "1")).await),
+        r.reason_while_held(request("f", "\"hold\""), request("g", "1")).await,
         "ConcurrentInvocationLimitExceeded"
     );
-    r.fake.open_gate();
-    held.await.unwrap().unwrap();
     r.ok("g", "1").await;
 }
 
@@ -175,13 +184,11 @@ async fn reserved_concurrency_caps_its_function_and_is_kept_from_the_others() {
     for t in [f1, f2, g] {
         t.await.unwrap().unwrap();
     }
-    let h = r.hold(unreserved("h", "\"hold\"")).await;
     assert_eq!(
-        throttle_reason(r.invoke(unreserved("i", "1")).await),
+        r.reason_while_held(unreserved("h", "\"hold\""), unreserved("i", "1"))
+            .await,
         "ConcurrentInvocationLimitExceeded"
     );
-    r.fake.open_gate();
-    h.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -228,13 +235,10 @@ async fn a_cold_start_is_throttled_when_memory_stays_busy() {
         c.memory_capacity_mb = 128;
         c.capacity_wait = Duration::ZERO;
     });
-    let held = r.hold(request("f", "\"hold\"")).await;
     assert_eq!(
-        throttle_reason(r.invoke(request("g", "1")).await),
+        r.reason_while_held(request("f", "\"hold\""), request("g", "1")).await,
         "ConcurrentInvocationLimitExceeded"
     );
-    r.fake.open_gate();
-    held.await.unwrap().unwrap();
 }
 
 #[tokio::test]
