@@ -5,7 +5,6 @@
 //! trigger watchers start here too; they are threads that last as long as
 //! the process.
 
-use crate::server::ServeError;
 use crate::state::AppState;
 use std::net::SocketAddr;
 use tokio::sync::watch;
@@ -35,7 +34,7 @@ pub struct Background {
 }
 
 /// Starts every subsystem; only binding the URL listener can fail.
-pub async fn start(config: &BackgroundConfig, state: AppState) -> Result<Background, ServeError> {
+pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Result<Background> {
     let (stop, rx) = watch::channel(false);
     crate::file_triggers::start(&state);
     let mut tasks = vec![
@@ -43,10 +42,7 @@ pub async fn start(config: &BackgroundConfig, state: AppState) -> Result<Backgro
         crate::esm::start(state.clone(), rx.clone()),
     ];
     if let Some(addr) = config.url_listen {
-        let t = crate::urls::listen(addr, state.clone(), rx.clone())
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        tasks.push(t);
+        tasks.push(crate::urls::listen(addr, state.clone(), rx.clone()).await?);
     }
     tasks.push(crate::schedules::start(state, config.schedule_time_scale, rx));
     Ok(Background { stop, tasks })

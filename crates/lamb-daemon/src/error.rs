@@ -39,12 +39,13 @@ pub enum ApiError {
 struct StoreFailure(String);
 
 /// Logs the store failures behind 5xx answers with the request's id: the
-/// one place that knows both (the error's conversion knows neither).
+/// one place that knows both (the error's conversion knows neither). The
+/// outermost layer, so it reads the id from the answer's header.
 pub async fn log_failures(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let id = req.extensions().get::<crate::auth::RequestId>().map(|r| r.0.clone());
     let resp = next.run(req).await;
     if let Some(StoreFailure(cause)) = resp.extensions().get::<StoreFailure>() {
-        tracing::error!(request_id = id.as_deref().unwrap_or("-"), error = %cause, "store failure");
+        let id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok());
+        tracing::error!(request_id = id.unwrap_or("-"), error = %cause, "store failure");
     }
     resp
 }

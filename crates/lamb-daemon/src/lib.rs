@@ -45,8 +45,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .route(METRICS_PATH, axum::routing::get(metrics))
-        .layer(middleware::from_fn(error::log_failures))
         .layer(middleware::from_fn(auth::request_id))
+        .layer(middleware::from_fn(error::log_failures))
         .with_state(state)
 }
 

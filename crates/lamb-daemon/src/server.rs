@@ -128,7 +128,12 @@ pub async fn serve(
         runtimes = ?state.runtimes(),
         "lamb is listening"
     );
-    let background = crate::background::start(&config.background, state.clone()).await?;
+    let background = crate::background::start(&config.background, state.clone())
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.background.url_listen.unwrap_or(config.listen),
+            source,
+        })?;
     crate::listen::serve(listener, crate::router(state), crate::listen::API_LIMITS, shutdown).await;
     background.stop().await;
     tracing::info!("stopped");
