@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import BUILD, ROLE, Daemon, make_zip
 
-BUILD = ROOT / "rootfs" / "build"
 USERNS_BASE = 1_000_000
 CGROUP_PARENT = "lamb-uns"
 
