@@ -23,6 +23,8 @@ pub struct Book {
     pub created: Vec<String>,
     /// The function of every sandbox destroyed, in order.
     pub destroyed: Vec<String>,
+    /// Freezes begun, held or not (see [`FakeLauncher::hold_freezes`]).
+    pub freezes_started: u32,
     pub freezes: u32,
     pub thaws: u32,
     pub kills: u32,
@@ -42,6 +44,9 @@ pub struct Book {
 pub struct FakeLauncher {
     book: Arc<watch::Sender<Book>>,
     gate: Arc<Gate>,
+    /// Freezes wait here while `freezes_held`.
+    freeze_gate: Arc<Gate>,
+    freezes_held: Arc<AtomicBool>,
 }
 
 /// Where `"hold"` invocations wait: each opening releases those waiting.
@@ -68,6 +73,12 @@ impl Gate {
         }
     }
 
+    /// Releases those waiting now.
+    fn open(&self) {
+        *self.openings.lock().unwrap() += 1;
+        self.wake();
+    }
+
     /// Wakes the waiters; under the lock, so none misses it between its
     /// check and its wait.
     fn wake(&self) {
@@ -81,6 +92,8 @@ impl FakeLauncher {
         FakeLauncher {
             book: Arc::new(watch::channel(Book::default()).0),
             gate: Arc::default(),
+            freeze_gate: Arc::default(),
+            freezes_held: Arc::default(),
         }
     }
 
@@ -100,8 +113,18 @@ impl FakeLauncher {
 
     /// Lets the `"hold"` invocations waiting now answer.
     pub fn open_gate(&self) {
-        *self.gate.openings.lock().unwrap() += 1;
-        self.gate.wake();
+        self.gate.open();
+    }
+
+    /// Makes every freeze from now on wait until [`Self::release_freezes`].
+    pub fn hold_freezes(&self) {
+        self.freezes_held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets the held freezes end, and later ones run at once.
+    pub fn release_freezes(&self) {
+        self.freezes_held.store(false, Ordering::SeqCst);
+        self.freeze_gate.open();
     }
 
     fn note(&self, f: impl FnOnce(&mut Book)) {
@@ -178,6 +201,13 @@ impl std::fmt::Debug for Shared {
 
 impl SandboxHandle for FakeSandbox {
     fn freeze(&mut self) -> Result<()> {
+        if self.launcher.freezes_held.load(Ordering::SeqCst) {
+            let ticket = self.launcher.freeze_gate.ticket();
+            self.launcher.note(|b| b.freezes_started += 1);
+            self.launcher.freeze_gate.wait(&self.shared.killed, Some(ticket));
+        } else {
+            self.launcher.note(|b| b.freezes_started += 1);
+        }
         self.shared.frozen.store(true, Ordering::SeqCst);
         self.launcher.note(|b| b.freezes += 1);
         Ok(())

@@ -115,8 +115,9 @@ struct State {
     pools: HashMap<String, Vec<Idle>>,
     /// Sandboxes alive (busy, idle, freezing or being created).
     live: usize,
-    /// Idle sandboxes the janitor has taken out to freeze.
-    freezing: usize,
+    /// Idle sandboxes the janitor has taken out to freeze, by pool key: a
+    /// call for one waits for it (a thaw) rather than starting another.
+    freezing: HashMap<String, usize>,
     /// Memory given to live sandboxes, MB.
     memory_mb: u64,
     /// Evicted sandboxes not yet destroyed: slot to MB. Their memory is on
@@ -166,7 +167,7 @@ impl State {
         let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count();
         Gauges {
             live: self.live,
-            idle: idle + self.freezing,
+            idle: idle + self.freezing.values().sum::<usize>(),
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
@@ -181,6 +182,8 @@ struct Inner {
     metrics: Metrics,
     /// Signalled when a sandbox is gone and its memory is free again.
     freed: Notify,
+    /// Signalled when frozen sandboxes are back in their pools.
+    back_from_freezing: Notify,
 }
 
 impl Inner {
@@ -201,6 +204,7 @@ impl Engine {
                 state: Mutex::new(State::default()),
                 metrics: Metrics::default(),
                 freed: Notify::new(),
+                back_from_freezing: Notify::new(),
             }),
         }
     }

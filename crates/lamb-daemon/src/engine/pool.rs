@@ -17,9 +17,25 @@ const SHUTDOWN_WAIT: Duration = Duration::from_millis(400);
 
 impl Inner {
     /// The most recently used idle sandbox of the pool, thawed.
+    /// A sandbox of the pool that the janitor is freezing is waited for:
+    /// a thaw is cheaper than a cold start.
     pub(super) async fn take_idle(self: &Arc<Self>, key: &str) -> Option<LiveSandbox> {
         loop {
-            let idle = self.lock().pools.get_mut(key)?.pop()?;
+            let back = self.back_from_freezing.notified();
+            tokio::pin!(back);
+            back.as_mut().enable();
+            let idle = {
+                let mut st = self.lock();
+                match st.pools.get_mut(key).and_then(Vec::pop) {
+                    Some(idle) => Some(idle),
+                    None if st.freezing.contains_key(key) => None,
+                    None => return None,
+                }
+            };
+            let Some(idle) = idle else {
+                back.await;
+                continue;
+            };
             let mut w = idle.live;
             if !w.frozen {
                 return Some(w);
@@ -182,7 +198,9 @@ impl Inner {
                     }
                 }
                 st.pools.retain(|_, v| !v.is_empty());
-                st.freezing += to_freeze.len();
+                for idle in &to_freeze {
+                    *st.freezing.entry(idle.live.key.clone()).or_default() += 1;
+                }
             }
             for w in expired {
                 self.retire(w, true);
@@ -194,7 +212,7 @@ impl Inner {
     }
 
     async fn freeze(self: &Arc<Self>, batch: Vec<Idle>) {
-        let n = batch.len();
+        let keys: Vec<String> = batch.iter().map(|idle| idle.live.key.clone()).collect();
         let frozen = tokio::task::spawn_blocking(move || {
             batch
                 .into_iter()
@@ -207,23 +225,35 @@ impl Inner {
                 .collect::<Vec<_>>()
         })
         .await;
-        let mut st = self.lock();
-        st.freezing -= n;
-        let Ok(frozen) = frozen else { return };
-        if st.closed {
-            drop(st);
-            for idle in frozen {
-                self.retire(idle.live, true);
+        let retired = {
+            let mut st = self.lock();
+            for key in keys {
+                if let Some(n) = st.freezing.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        st.freezing.remove(&key);
+                    }
+                }
             }
-            return;
+            match frozen {
+                Ok(frozen) if st.closed => frozen,
+                Ok(frozen) => {
+                    for idle in frozen {
+                        let pool = st.pools.entry(idle.live.key.clone()).or_default();
+                        // Keep the pool ordered by last use: the frozen ones are
+                        // older than any sandbox returned meanwhile.
+                        let at = pool.iter().position(|i| i.since > idle.since).unwrap_or(pool.len());
+                        pool.insert(at, idle);
+                    }
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            }
+        };
+        for idle in retired {
+            self.retire(idle.live, true);
         }
-        for idle in frozen {
-            let pool = st.pools.entry(idle.live.key.clone()).or_default();
-            // Keep the pool ordered by last use: the frozen ones are older
-            // than any sandbox returned meanwhile.
-            let at = pool.iter().position(|i| i.since > idle.since).unwrap_or(pool.len());
-            pool.insert(at, idle);
-        }
+        self.back_from_freezing.notify_waiters();
     }
 }
 

@@ -3,7 +3,7 @@
 //! timeouts, against the in-process fake of `lamb init` (`super::fake`).
 //! Every wait is for an event in the fake's book, never for a time.
 
-use super::fake::FakeLauncher;
+use super::fake::{Book, FakeLauncher};
 use super::{Engine, EngineConfig};
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, InvokeResponse, Invoker, LogType};
@@ -18,6 +18,15 @@ struct Rig {
     engine: Arc<Engine>,
     fake: FakeLauncher,
     _dir: tempfile::TempDir,
+}
+
+/// A failing test must not hang: the runtime's end waits for blocking
+/// tasks, so nothing may stay held at the fake's gates.
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.fake.release_freezes();
+        self.fake.open_gate();
+    }
 }
 
 /// An engine over the fake, nothing frozen or expired unless `tune` says.
@@ -81,11 +90,12 @@ impl Rig {
         out
     }
 
-    /// Waits until the engine's gauges satisfy `done`: for what the fake
-    /// cannot see, as a sandbox back in its pool after freezing.
-    async fn wait_for_gauges(&self, what: &str, done: impl Fn(&super::Gauges) -> bool) {
+    /// Waits until the engine's gauges and the fake's book satisfy `done`:
+    /// for what the fake cannot see, as a sandbox back in its pool after
+    /// freezing.
+    async fn wait_for_gauges(&self, what: &str, done: impl Fn(&super::Gauges, &Book) -> bool) {
         let wait = async {
-            while !done(&self.engine.inner.lock().gauges()) {
+            while !done(&self.engine.inner.lock().gauges(), &self.fake.book()) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         };
@@ -195,13 +205,32 @@ async fn reserved_concurrency_caps_its_function_and_is_kept_from_the_others() {
 async fn an_idle_sandbox_is_frozen_and_thawed_for_its_next_invocation() {
     let r = rig(|c| c.freeze_grace = Duration::ZERO);
     r.ok("f", "1").await;
-    r.wait_for_gauges("the idle sandbox is back in its pool, frozen", |g| g.frozen == 1)
+    r.wait_for_gauges("the idle sandbox is back in its pool, frozen", |g, _| g.frozen == 1)
         .await;
     r.ok("f", "2").await;
     let book = r.fake.book();
     assert_eq!(book.created, ["f"]);
     assert!(book.thaws >= 1);
     assert_eq!(book.invoked_while_frozen, 0);
+}
+
+#[tokio::test]
+async fn a_call_waits_for_its_sandbox_being_frozen_rather_than_starting_another() {
+    let r = rig(|c| c.freeze_grace = Duration::ZERO);
+    r.fake.hold_freezes();
+    r.ok("f", "1").await;
+    r.fake.wait_for("the freeze begins", |b| b.freezes_started == 1).await;
+    let engine = Arc::clone(&r.engine);
+    let second = tokio::spawn(async move { engine.invoke(request("f", "2")).await });
+    // On this one-thread runtime the second call has gone as far as it can
+    // (a cold start, or the wait for the freeze) once it shows admitted.
+    r.wait_for_gauges("the second call waits, or starts a sandbox", |g, b| {
+        g.in_flight == 1 || b.created.len() == 2
+    })
+    .await;
+    r.fake.release_freezes();
+    assert_eq!(second.await.unwrap().unwrap().payload, b"2");
+    assert_eq!(r.fake.book().created, ["f"]);
 }
 
 #[tokio::test]
