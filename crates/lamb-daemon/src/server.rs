@@ -27,7 +27,7 @@ pub struct ServeConfig {
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
-    pub brokers: crate::esm::Brokers,
+    pub brokers: crate::esm::brokers::Brokers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
     let credentials = Credentials::load_or_create(&config.data_dir)?;
     let ctx = ArnContext::default();
     let registry = Arc::new(SqliteRegistry::open_in(&config.data_dir, ctx.clone())?);
-    let events = Arc::new(crate::events::EventQueue::new(config.async_retry_delays.clone()));
+    let events = Arc::new(crate::events::queue::EventQueue::new(config.async_retry_delays.clone()));
     registry.on_enqueue(events.waker());
     let store = Arc::new(CodeStore::open(&config.data_dir)?);
     // Bundles unpacked by a request that never committed (a crash, a
