@@ -4,6 +4,7 @@ builders."""
 
 import base64
 import hashlib
+import contextlib
 import io
 import json
 import os
@@ -178,6 +179,29 @@ class Daemon:
         return p
 
 
+@contextlib.contextmanager
+def function_daemon(prefix, *args, metrics=False):
+    """A root daemon that runs functions (the runtime trees in BUILD), with
+    `args` for `lamb serve`, in a fresh data directory; skips the test when
+    not root, and checks that SIGTERM stops the daemon cleanly. `metrics`:
+    /metrics served on a port of its own, at `d.metrics_endpoint`."""
+    if os.geteuid() != 0:
+        pytest.skip("root-only test: lamb serve runs as root only")
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        d = Daemon(Path(tmp))
+        d.runtimes_dir = BUILD
+        d.extra_args = list(args)
+        if metrics:
+            port = free_port()
+            d.metrics_endpoint = f"http://127.0.0.1:{port}"
+            d.extra_args += ["--metrics-listen", f"127.0.0.1:{port}"]
+        d.start()
+        try:
+            yield d
+        finally:
+            assert d.stop() == 0
+
+
 @pytest.fixture(scope="module")
 def daemon():
     if os.geteuid() != 0:
@@ -197,17 +221,18 @@ def lam(daemon):
     return daemon.lambda_client()
 
 
-def wait_for(what, timeout=60, every=0.1):
-    """Polls `what` until it answers something true, and answers that; fails
-    after `timeout` seconds. Tests wait for events this way, never for a
-    fixed time, so a fast or a slow machine passes alike."""
+def wait_for(pred, timeout=60, every=0.1, what=None):
+    """Polls `pred` until it answers something true, and answers that; fails
+    after `timeout` seconds, naming `what` it waited for. Tests wait for
+    events this way, never for a fixed time, so a fast or a slow machine
+    passes alike."""
     deadline = time.time() + timeout
     while True:
-        v = what()
+        v = pred()
         if v:
             return v
         if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(what, '__name__', what)}")
+            raise AssertionError(f"timed out waiting for {what or getattr(pred, '__name__', pred)}")
         time.sleep(every)
 
 
@@ -226,6 +251,52 @@ def make_zip(files):
 
 
 BOOTSTRAP = make_zip({"bootstrap": (b"#!/bin/sh\necho hello\n", 0o755)})
+
+# The runtime trees `make rootfs` builds, for a daemon's --runtimes-dir.
+BUILD = ROOT / "rootfs" / "build"
+
+
+def deploy(lam, name, files, runtime="python3.11", handler="app.handler", **kw):
+    """Creates function `name` from `files` ({name: bytes | (bytes, mode)})
+    or a zip's bytes: 256 MB and 10 s unless `kw` says otherwise."""
+    code = files if isinstance(files, bytes) else make_zip(files)
+    args = dict(FunctionName=name, Role=ROLE, Runtime=runtime, Handler=handler,
+                Code={"ZipFile": code}, MemorySize=256, Timeout=10)
+    args.update(kw)
+    return lam.create_function(**args)
+
+
+def bash_runtime(handle):
+    """A custom runtime's bootstrap in bash over /dev/tcp, one connection per
+    request: takes each event from /next (its request id in $id, its body in
+    $body, the lambda-runtime-* and content-type headers as JSON members in
+    $headers), runs the bash `handle` (bytes), which sets $resp, and posts
+    $resp as the response."""
+    return rb'''#!/bin/bash
+api=$AWS_LAMBDA_RUNTIME_API; host=${api%:*}; port=${api#*:}
+while true; do
+  exec 3<>"/dev/tcp/$host/$port"
+  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$api" >&3
+  id=""; len=0; headers=""
+  while IFS= read -r line <&3; do
+    line=${line%$'\r'}; [ -z "$line" ] && break
+    name=${line%%:*}; value=${line#*: }
+    case "${name,,}" in
+      lambda-runtime-aws-request-id) id=$value ;;
+      content-length) len=$value ;;
+    esac
+    case "${name,,}" in lambda-runtime-*|content-type)
+      value=${value//\\/\\\\}; value=${value//\"/\\\"}
+      headers="$headers\"${name,,}\":\"$value\"," ;;
+    esac
+  done
+  body=$(head -c "$len" <&3); exec 3<&-
+''' + handle.strip(b"\n") + rb'''
+  exec 3<>"/dev/tcp/$host/$port"
+  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$id" "$api" "${#resp}" "$resp" >&3
+  cat <&3 >/dev/null; exec 3<&-
+done
+'''
 
 
 def create(lam, name, **kw):

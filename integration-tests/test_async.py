@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, make_zip, sandbox_cgroups
+from conftest import BUILD, ROLE, Daemon, deploy, make_zip, sandbox_cgroups, wait_for
 
-BUILD = ROOT / "rootfs" / "build"
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "python3.11" / "usr").is_dir(),
@@ -65,26 +64,10 @@ def lam(engine):
     return engine.lambda_client()
 
 
-def deploy(lam, name, **kw):
-    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
-                        Code={"ZipFile": make_zip({"app.py": PY_APP})}, MemorySize=256, Timeout=10, **kw)
-
-
 def got(engine, name):
     """Every event a function printed, parsed."""
     out = engine.lamb("logs", name).stdout
     return [json.loads(m) for m in re.findall(r"GOT (\{.*\})", out)]
-
-
-def wait_for(what, timeout=60, every=0.5):
-    deadline = time.time() + timeout
-    while True:
-        v = what()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(every)
 
 
 def send(lam, name, payload):
@@ -94,8 +77,8 @@ def send(lam, name, payload):
 
 
 def test_event_invoke_config_api(lam):
-    deploy(lam, "a-cfg")
-    deploy(lam, "a-cfg-dest")
+    deploy(lam, "a-cfg", {"app.py": PY_APP})
+    deploy(lam, "a-cfg-dest", {"app.py": PY_APP})
     with pytest.raises(ClientError) as e:
         lam.get_function_event_invoke_config(FunctionName="a-cfg")
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -122,7 +105,7 @@ def test_event_invoke_config_api(lam):
 
 
 def test_payload_limit(lam):
-    deploy(lam, "a-big")
+    deploy(lam, "a-big", {"app.py": PY_APP})
     big = b'"' + b"x" * (1024 * 1024) + b'"'
     with pytest.raises(ClientError) as e:
         lam.invoke(FunctionName="a-big", InvocationType="Event", Payload=big)
@@ -130,8 +113,8 @@ def test_payload_limit(lam):
 
 
 def test_success_goes_to_on_success(lam, engine):
-    deploy(lam, "a-ok")
-    deploy(lam, "a-ok-dest")
+    deploy(lam, "a-ok", {"app.py": PY_APP})
+    deploy(lam, "a-ok-dest", {"app.py": PY_APP})
     lam.put_function_event_invoke_config(
         FunctionName="a-ok", DestinationConfig={"OnSuccess": {"Destination": ARN + "a-ok-dest"}})
     rid = send(lam, "a-ok", {"n": 7})
@@ -148,8 +131,8 @@ def test_success_goes_to_on_success(lam, engine):
 
 
 def test_failure_retries_then_on_failure(lam, engine):
-    deploy(lam, "a-fail")
-    deploy(lam, "a-fail-dest")
+    deploy(lam, "a-fail", {"app.py": PY_APP})
+    deploy(lam, "a-fail-dest", {"app.py": PY_APP})
     lam.put_function_event_invoke_config(
         FunctionName="a-fail", DestinationConfig={"OnFailure": {"Destination": ARN + "a-fail-dest"}})
     t0 = time.time()
@@ -172,7 +155,7 @@ def test_failure_retries_then_on_failure(lam, engine):
 
 
 def test_no_retries_when_configured(lam, engine):
-    deploy(lam, "a-once")
+    deploy(lam, "a-once", {"app.py": PY_APP})
     lam.put_function_event_invoke_config(FunctionName="a-once", MaximumRetryAttempts=0)
     send(lam, "a-once", {"fail": True})
     wait_for(lambda: json.loads(engine.lamb("events", "a-once", "--json").stdout)["Events"][0]["Status"] == "failed")
@@ -182,8 +165,8 @@ def test_no_retries_when_configured(lam, engine):
 def test_throttled_events_wait_and_expire(lam, engine):
     """Reserved concurrency 0 throttles every run: events wait (no attempt is
     counted) until their maximum age, then go to OnFailure."""
-    deploy(lam, "a-old")
-    deploy(lam, "a-old-dest")
+    deploy(lam, "a-old", {"app.py": PY_APP})
+    deploy(lam, "a-old-dest", {"app.py": PY_APP})
     lam.put_function_concurrency(FunctionName="a-old", ReservedConcurrentExecutions=0)
     lam.put_function_event_invoke_config(
         FunctionName="a-old", MaximumEventAgeInSeconds=60,

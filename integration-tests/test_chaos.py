@@ -24,11 +24,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, make_zip, sandbox_cgroups
+from conftest import ACCESS_KEY, BUILD, ROLE, ROOT, SECRET_KEY, Daemon, bash_runtime, make_zip, sandbox_cgroups, wait_for
 from test_engine import zip_dir
 from test_load import report
 
-BUILD = ROOT / "rootfs" / "build"
 HELLO = ROOT / "examples" / "hello-provided" / "build"
 ROUNDS = int(os.environ.get("LAMB_CHAOS_ROUNDS", "50"))
 
@@ -38,23 +37,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 # A Runtime API client in bash: logs "handled <request id>", sleeps $SLEEP.
-SLOW = rb'''#!/bin/bash
-api=$AWS_LAMBDA_RUNTIME_API; host=${api%:*}; port=${api#*:}
-while true; do
-  exec 3<>"/dev/tcp/$host/$port"
-  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$api" >&3
-  id=""
-  while IFS= read -r line <&3; do
-    line=${line%$'\r'}; [ -z "$line" ] && break
-    case "${line,,}" in lambda-runtime-aws-request-id:*) id=${line#*: } ;; esac
-  done
-  exec 3<&-
-  sleep "${SLEEP:-0}"; echo "handled $id"
-  exec 3<>"/dev/tcp/$host/$port"
-  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}' "$id" "$api" >&3
-  cat <&3 >/dev/null; exec 3<&-
-done
-'''
+SLOW = bash_runtime(rb'''
+  sleep "${SLEEP:-0}"; echo "handled $id"; resp="{}"
+''')
 
 
 def client(d):
@@ -64,17 +49,6 @@ def client(d):
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2,
                       read_timeout=20, max_pool_connections=16),
     )
-
-
-def wait_for(what, timeout, every=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = what()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(what, '__name__', what)}")
-        time.sleep(every)
 
 
 def children(pid):

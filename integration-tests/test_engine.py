@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import zipfile
@@ -22,9 +21,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, free_port, make_zip, wait_for
+from conftest import BUILD, ROOT, bash_runtime, deploy, function_daemon, wait_for
 
-BUILD = ROOT / "rootfs" / "build"
 EXAMPLES = ROOT / "examples"
 IDLE_TTL_S = 3
 AWSLAMBDARIC = "awslambdaric==4.2.2"
@@ -37,20 +35,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def engine():
-    import os
-    if os.geteuid() != 0:
-        pytest.skip("root-only test: lamb serve runs as root only")
-    with tempfile.TemporaryDirectory(prefix="lamb-engine-") as tmp:
-        d = Daemon(Path(tmp))
-        d.runtimes_dir = BUILD
-        metrics_port = free_port()
-        d.metrics_endpoint = f"http://127.0.0.1:{metrics_port}"
-        d.extra_args = ["--idle-ttl", f"{IDLE_TTL_S}s", "--metrics-listen", f"127.0.0.1:{metrics_port}"]
-        d.start()
-        try:
-            yield d
-        finally:
-            assert d.stop() == 0
+    with function_daemon("lamb-engine-", "--idle-ttl", f"{IDLE_TTL_S}s", metrics=True) as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +53,6 @@ def zip_dir(path):
                 info.external_attr = (0o100000 | (f.stat().st_mode & 0o777)) << 16
                 z.writestr(info, f.read_bytes())
     return buf.getvalue()
-
-
-def deploy(lam, name, runtime, handler, files, **kw):
-    code = files if isinstance(files, bytes) else make_zip(files)
-    args = dict(FunctionName=name, Role=ROLE, Runtime=runtime, Handler=handler,
-                Code={"ZipFile": code}, MemorySize=1024, Timeout=10)
-    args.update(kw)
-    lam.create_function(**args)
 
 
 def call(lam, name, payload=None, **kw):
@@ -105,39 +83,17 @@ def handler(event, context):
 
 # A Runtime API client in bash over /dev/tcp, one connection per request:
 # echoes the /next headers it got.
-BASH_BOOTSTRAP = rb'''#!/bin/bash
-api=$AWS_LAMBDA_RUNTIME_API; host=${api%:*}; port=${api#*:}
-while true; do
-  exec 3<>"/dev/tcp/$host/$port"
-  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$api" >&3
-  id=""; len=0; headers=""
-  while IFS= read -r line <&3; do
-    line=${line%$'\r'}; [ -z "$line" ] && break
-    name=${line%%:*}; value=${line#*: }
-    case "${name,,}" in
-      lambda-runtime-aws-request-id) id=$value ;;
-      content-length) len=$value ;;
-    esac
-    case "${name,,}" in lambda-runtime-*|content-type)
-      value=${value//\\/\\\\}; value=${value//\"/\\\"}
-      headers="$headers\"${name,,}\":\"$value\"," ;;
-    esac
-  done
-  body=$(head -c "$len" <&3); exec 3<&-
+BASH_BOOTSTRAP = bash_runtime(rb'''
   echo "bash handled $id"
   resp="{${headers}\"event\":$body,\"version\":\"$AWS_LAMBDA_FUNCTION_VERSION\",\"cwd\":\"$PWD\",\"uid\":$(id -u)}"
-  exec 3<>"/dev/tcp/$host/$port"
-  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$id" "$api" "${#resp}" "$resp" >&3
-  cat <&3 >/dev/null; exec 3<&-
-done
-'''
+''')
 
 
 def test_provided_static_bootstrap_cold_then_warm(lam):
     built = EXAMPLES / "hello-provided" / "build" / "bootstrap"
     if not built.exists():
         pytest.skip("examples/hello-provided is not built (make examples)")
-    deploy(lam, "e-provided", "provided.al2023", "bootstrap", zip_dir(built.parent), MemorySize=128)
+    deploy(lam, "e-provided", zip_dir(built.parent), "provided.al2023", "bootstrap", MemorySize=128)
     counts = []
     for _ in range(3):
         r, body = call(lam, "e-provided", {"name": "Ada"}, LogType="Tail")
@@ -160,7 +116,7 @@ def test_provided_bootstrap_built_with_the_aws_rust_runtime(lam):
     built = EXAMPLES / "hello-rust" / "build" / "bootstrap"
     if not built.exists():
         pytest.skip("examples/hello-rust is not built (make examples)")
-    deploy(lam, "e-rust", "provided.al2023", "bootstrap", zip_dir(built.parent), MemorySize=128)
+    deploy(lam, "e-rust", zip_dir(built.parent), "provided.al2023", "bootstrap", MemorySize=128)
     bodies = [call(lam, "e-rust", {"name": n})[1] for n in ("Ada", "Lin", "Bo")]
     assert [b["message"] for b in bodies] == ["Hello, Ada!", "Hello, Lin!", "Hello, Bo!"]
     assert [b["invocations"] for b in bodies] == [1, 2, 3], "warm reuse"
@@ -171,7 +127,7 @@ def test_provided_bootstrap_built_with_the_aws_rust_runtime(lam):
 
 
 def test_provided_headers_env_and_client_context(lam):
-    deploy(lam, "e-bash", "provided.al2", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=128)
+    deploy(lam, "e-bash", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, "provided.al2", "h", MemorySize=128)
     ctx = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
     r, body = call(lam, "e-bash", {"a": 1}, ClientContext=ctx)
     assert "FunctionError" not in r, body
@@ -186,7 +142,7 @@ def test_provided_headers_env_and_client_context(lam):
 
 
 def test_provided_without_bootstrap_is_an_invalid_entrypoint(lam):
-    deploy(lam, "e-noboot", "provided", "h", {"README": b"no bootstrap here"}, MemorySize=128)
+    deploy(lam, "e-noboot", {"README": b"no bootstrap here"}, "provided", "h", MemorySize=128)
     r, body = call(lam, "e-noboot")
     assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.InvalidEntrypoint"
@@ -200,7 +156,7 @@ def gauge(engine, name):
 
 
 def test_python_warm_reuse_and_idle_ttl(lam, engine):
-    deploy(lam, "e-py", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    deploy(lam, "e-py", {"app.py": PY_COUNTER}, "python3.11", "app.handler", MemorySize=1024)
     assert [call(lam, "e-py")[1]["count"] for _ in range(3)] == [1, 2, 3]
     # Idle for the TTL: every sandbox (this one and earlier tests') is destroyed.
     wait_for(lambda: gauge(engine, "lamb_sandboxes_live") == 0, timeout=IDLE_TTL_S + 60)
@@ -208,14 +164,14 @@ def test_python_warm_reuse_and_idle_ttl(lam, engine):
 
 
 def test_node_hello(lam):
-    deploy(lam, "e-node", "nodejs18.x", "index.handler", zip_dir(EXAMPLES / "hello-node"))
+    deploy(lam, "e-node", zip_dir(EXAMPLES / "hello-node"), "nodejs18.x", "index.handler", MemorySize=1024)
     bodies = [call(lam, "e-node", {"name": "Ada"})[1] for _ in range(2)]
     assert [b["invocations"] for b in bodies] == [1, 2]
     assert bodies[0]["message"] == "Hello, Ada!"
 
 
 def test_function_error_timeout_crash_and_size(lam):
-    deploy(lam, "e-fail", "python3.11", "app.handler", {"app.py": PY_COUNTER}, Timeout=1)
+    deploy(lam, "e-fail", {"app.py": PY_COUNTER}, "python3.11", "app.handler", Timeout=1, MemorySize=1024)
     r, body = call(lam, "e-fail", {"fail": True})
     assert r["FunctionError"] == "Unhandled" and body["errorType"] == "ValueError"
     assert call(lam, "e-fail")[1]["count"] == 2, "a handled error keeps the sandbox"
@@ -355,7 +311,7 @@ def test_a_fork_bomb_s_slow_death_holds_up_no_other_cold_start(lam):
 
 
 def test_out_of_memory_at_128_mb(lam):
-    deploy(lam, "e-oom", "python3.11", "app.handler", {"app.py": PY_COUNTER}, MemorySize=128, Timeout=30)
+    deploy(lam, "e-oom", {"app.py": PY_COUNTER}, "python3.11", "app.handler", MemorySize=128, Timeout=30)
     r, body = call(lam, "e-oom", {"alloc_mb": 400}, LogType="Tail")
     assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
@@ -366,14 +322,14 @@ def test_out_of_memory_at_128_mb(lam):
 
 
 def test_init_error_reaches_the_caller(lam):
-    deploy(lam, "e-initerr", "python3.11", "app.handler", {"app.py": b"raise RuntimeError('bad init')\n"})
+    deploy(lam, "e-initerr", {"app.py": b"raise RuntimeError('bad init')\n"}, "python3.11", "app.handler", MemorySize=1024)
     r, body = call(lam, "e-initerr")
     assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
     assert "bad init" in json.dumps(body)
 
 
 def test_reserved_concurrency_throttles_parallel_calls(lam):
-    deploy(lam, "e-busy", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    deploy(lam, "e-busy", {"app.py": PY_COUNTER}, "python3.11", "app.handler", MemorySize=1024)
     lam.put_function_concurrency(FunctionName="e-busy", ReservedConcurrentExecutions=2)
 
     def one(_):
@@ -402,7 +358,7 @@ def test_reserved_concurrency_throttles_parallel_calls(lam):
 def test_alias_weights(lam):
     # A full vCPU and a long timeout: 400 calls through a bash bootstrap must
     # not trip over CPU quota or the 3 s default on a busy machine.
-    deploy(lam, "e-alias", "provided.al2023", "h", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, MemorySize=1792, Timeout=30)
+    deploy(lam, "e-alias", {"bootstrap": (BASH_BOOTSTRAP, 0o755)}, "provided.al2023", "h", MemorySize=1792, Timeout=30)
     v1 = lam.publish_version(FunctionName="e-alias")["Version"]
     lam.update_function_configuration(FunctionName="e-alias", Description="second")
     v2 = lam.publish_version(FunctionName="e-alias")["Version"]
@@ -433,8 +389,8 @@ def test_awslambdaric_through_exec_wrapper(lam, engine, tmp_path):
     # as Lambda's does; this wrapper says what it was given and starts the
     # unmodified client instead.
     wrapper = b'#!/bin/sh\necho "wrapper got: $*"\nexec python3 -m awslambdaric "$_HANDLER"\n'
-    deploy(lam, "e-ric", "python3.11", "app.handler",
-           {"app.py": PY_COUNTER, "wrapper.sh": (wrapper, 0o755)}, Layers=[arn],
+    deploy(lam, "e-ric", {"app.py": PY_COUNTER, "wrapper.sh": (wrapper, 0o755)}, "python3.11", "app.handler", MemorySize=1024,
+           Layers=[arn],
            Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}})
     ctx = base64.b64encode(json.dumps({"custom": {"who": "ric"}}).encode()).decode()
     r, body = call(lam, "e-ric", {}, LogType="Tail", ClientContext=ctx)
@@ -448,7 +404,7 @@ def test_awslambdaric_through_exec_wrapper(lam, engine, tmp_path):
 
 
 def test_logs_and_metrics(lam, engine):
-    deploy(lam, "e-logs", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    deploy(lam, "e-logs", {"app.py": PY_COUNTER}, "python3.11", "app.handler", MemorySize=1024)
     call(lam, "e-logs")
     call(lam, "e-logs")
     out = engine.lamb("logs", "e-logs").stdout

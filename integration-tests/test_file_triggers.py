@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon
+from conftest import ROLE, ROOT, Daemon, wait_for
 from test_engine import BUILD, EXAMPLES, zip_dir
 
 pytestmark = pytest.mark.skipif(
@@ -47,16 +47,6 @@ def served():
 def ppm(width, height):
     px = bytes(v for y in range(height) for x in range(width) for v in (x * 255 // width, y * 255 // height, 90))
     return b"P6\n%d %d\n255\n" % (width, height) + px
-
-
-def wait_for(pred, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rows(photos):

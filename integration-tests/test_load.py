@@ -18,12 +18,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, LAMB, ROLE, ROOT, SECRET_KEY, Daemon, make_zip, sandbox_cgroups
+from conftest import ACCESS_KEY, BUILD, LAMB, ROLE, ROOT, SECRET_KEY, Daemon, bash_runtime, make_zip, sandbox_cgroups, wait_for
 from test_engine import zip_dir
 
 import boto3
 
-BUILD = ROOT / "rootfs" / "build"
 HELLO = ROOT / "examples" / "hello-provided" / "build"
 LIMIT = 20
 IDLE_TTL_S = 2
@@ -41,24 +40,10 @@ pytestmark = pytest.mark.skipif(
 # wall-clock times it started and ended, so the test can count the overlap.
 # Every caller of a wave reaches admission while the gate is shut, however
 # fast or slow the machine.
-SLEEPER = rb'''#!/bin/bash
-api=$AWS_LAMBDA_RUNTIME_API; host=${api%:*}; port=${api#*:}
-while true; do
-  exec 3<>"/dev/tcp/$host/$port"
-  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$api" >&3
-  id=""
-  while IFS= read -r line <&3; do
-    line=${line%$'\r'}; [ -z "$line" ] && break
-    case "${line,,}" in lambda-runtime-aws-request-id:*) id=${line#*: } ;; esac
-  done
-  exec 3<&-
+SLEEPER = bash_runtime(rb'''
   start=$EPOCHREALTIME; while [ ! -e /mnt/gate/open ]; do sleep 0.02; done; end=$EPOCHREALTIME
   resp="{\"start\":$start,\"end\":$end}"
-  exec 3<>"/dev/tcp/$host/$port"
-  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$id" "$api" "${#resp}" "$resp" >&3
-  cat <&3 >/dev/null; exec 3<&-
-done
-'''
+''')
 
 
 def sample(d, parent):
@@ -71,17 +56,6 @@ def sample(d, parent):
         "mounts": len(Path("/proc/self/mountinfo").read_text().splitlines()),
         "cgroups": len(sandbox_cgroups(parent)),
     }
-
-
-def wait_for(what, timeout, every=0.2):
-    deadline = time.time() + timeout
-    while True:
-        v = what()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(every)
 
 
 def start_daemon(tmp, *extra):

@@ -6,7 +6,6 @@ BatchSize within the batching window in Lambda's `aws:rmq` shape; a failing
 batch redelivered; a disabled mapping that stops polling; a broker restart
 survived; the five EventSourceMapping operations through boto3."""
 
-import base64
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, Daemon, free_port, make_zip
+from conftest import ROLE, Daemon, free_port, make_zip, wait_for
 from test_engine import BUILD
 
 pika = pytest.importorskip("pika")
@@ -168,15 +167,6 @@ def batches(out):
 
 def delivered(out):
     return [m["data"] for b in batches(out) if "messages" in b for m in b["messages"]]
-
-
-def wait_for(pred, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_rabbitmq_queue_feeds_function_in_batches(setup):

@@ -24,9 +24,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, make_zip
-
-BUILD = ROOT / "rootfs" / "build"
+from conftest import BUILD, ROLE, ROOT, Daemon, function_daemon, make_zip
 JAVA_CLIENT_SRC = ROOT / "rootfs" / "runtime-clients" / "java" / "src"
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 DEPRECATED_MSG = ("The runtime parameter of {} is no longer supported for creating or updating AWS Lambda "
@@ -145,17 +143,8 @@ def need_tree(runtime):
 
 @pytest.fixture(scope="module")
 def engine():
-    if os.geteuid() != 0:
-        pytest.skip("root-only test: lamb serve runs as root only")
-    with tempfile.TemporaryDirectory(prefix="lamb-runtimes-") as tmp:
-        d = Daemon(Path(tmp))
-        d.runtimes_dir = BUILD
-        d.extra_args = ["--cgroup-parent", "lamb-it"]
-        d.start()
-        try:
-            yield d
-        finally:
-            assert d.stop() == 0
+    with function_daemon("lamb-runtimes-") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")

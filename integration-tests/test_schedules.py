@@ -5,17 +5,13 @@ event with the Scheduled Event shape: the test sees it in the function's
 log once the async workers deliver it, or else still in the queue."""
 
 import json
-import os
 import sqlite3
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import ROLE, ROOT, Daemon, make_zip
+from conftest import BUILD, deploy, function_daemon
 
-BUILD = ROOT / "rootfs" / "build"
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "python3.11" / "usr").is_dir(),
@@ -33,27 +29,13 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def daemon():
-    if os.geteuid() != 0:
-        pytest.skip("root-only test: lamb serve runs as root only")
-    with tempfile.TemporaryDirectory(prefix="lamb-sched-") as tmp:
-        d = Daemon(Path(tmp))
-        d.runtimes_dir = BUILD
-        d.extra_args = ["--schedule-time-scale", "60"]
-        d.start()
-        try:
-            yield d
-        finally:
-            assert d.stop() == 0
+    with function_daemon("lamb-sched-", "--schedule-time-scale", "60") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
 def lam(daemon):
     return daemon.lambda_client()
-
-
-def deploy(lam, name):
-    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
-                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=256, Timeout=10)
 
 
 def logged_events(daemon, name):
@@ -75,7 +57,7 @@ def queued_events(daemon, name):
 
 
 def test_add_list_remove(daemon, lam):
-    deploy(lam, "s-cli")
+    deploy(lam, "s-cli", {"app.py": APP})
     out = daemon.lamb("schedule", "add", "s-cli", "cron(0 12 ? * MON-FRI *)")
     assert "s-cli" in out.stdout
     ls = json.loads(daemon.lamb("--json", "schedule", "ls").stdout)["Schedules"]
@@ -96,7 +78,7 @@ def test_add_list_remove(daemon, lam):
 
 
 def test_rate_fires_scheduled_events(daemon, lam):
-    deploy(lam, "s-tick")
+    deploy(lam, "s-tick", {"app.py": APP})
     daemon.lamb("schedule", "add", "s-tick", "rate(1 minute)", "--name", "tick")
     # One minute of schedule time is one second here.
     deadline = time.time() + 30

@@ -3,16 +3,12 @@ then real HTTP requests to the URL listener (by Host and by path) invoking
 a Python function in a real sandbox: JSON, strings, status codes, cookies,
 binary bodies, function errors, throttles, CORS and AWS_IAM (SigV4)."""
 
-import base64
 import http.client
 import io
 import json
-import os
 import re
 import socket
-import tempfile
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,9 +17,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, ROLE, ROOT, SECRET_KEY, Daemon, free_port, make_zip, wait_for
+from conftest import ACCESS_KEY, BUILD, SECRET_KEY, deploy, function_daemon, wait_for
 
-BUILD = ROOT / "rootfs" / "build"
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "python3.11" / "usr").is_dir(),
@@ -70,29 +65,13 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def daemon():
-    if os.geteuid() != 0:
-        pytest.skip("root-only test: lamb serve runs as root only")
-    with tempfile.TemporaryDirectory(prefix="lamb-urls-") as tmp:
-        d = Daemon(Path(tmp))
-        d.runtimes_dir = BUILD
-        metrics_port = free_port()
-        d.metrics_endpoint = f"http://127.0.0.1:{metrics_port}"
-        d.extra_args = ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
-        d.start()
-        try:
-            yield d
-        finally:
-            assert d.stop() == 0
+    with function_daemon("lamb-urls-", metrics=True) as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
 def lam(daemon):
     return daemon.lambda_client()
-
-
-def deploy(lam, name):
-    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
-                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=256, Timeout=10)
 
 
 def request(daemon, method, path, body=None, headers=None):
@@ -110,7 +89,7 @@ def header(headers, name):
 
 @pytest.fixture(scope="module")
 def url_id(daemon, lam):
-    deploy(lam, "u-app")
+    deploy(lam, "u-app", {"app.py": APP})
     cfg = lam.create_function_url_config(FunctionName="u-app", AuthType="NONE",
                                          Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
                                                "AllowHeaders": ["x-custom"], "MaxAge": 300,
@@ -253,7 +232,7 @@ def test_cors(daemon, url_id):
 
 
 def test_throttled(daemon, lam):
-    deploy(lam, "u-throttled")
+    deploy(lam, "u-throttled", {"app.py": APP})
     cfg = lam.create_function_url_config(FunctionName="u-throttled", AuthType="NONE")
     lam.put_function_concurrency(FunctionName="u-throttled", ReservedConcurrentExecutions=0)
     uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
@@ -262,7 +241,7 @@ def test_throttled(daemon, lam):
 
 
 def test_iam_auth_and_alias(daemon, lam):
-    deploy(lam, "u-iam")
+    deploy(lam, "u-iam", {"app.py": APP})
     v = lam.publish_version(FunctionName="u-iam")["Version"]
     lam.create_alias(FunctionName="u-iam", Name="live", FunctionVersion=v)
     cfg = lam.create_function_url_config(FunctionName="u-iam", Qualifier="live", AuthType="AWS_IAM")

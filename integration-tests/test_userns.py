@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROLE, ROOT, Daemon, make_zip, sandbox_cgroups
+from conftest import BUILD, ROLE, Daemon, make_zip, sandbox_cgroups
 
-BUILD = ROOT / "rootfs" / "build"
 USERNS_BASE = 1_000_000
 
 pytestmark = pytest.mark.skipif(

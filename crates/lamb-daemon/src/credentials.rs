@@ -28,7 +28,7 @@ impl std::fmt::Debug for Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("{op} {path:?}: {source}")]
+    #[error("{op} {path:?}")]
     Io {
         op: &'static str,
         path: PathBuf,

@@ -4,6 +4,7 @@
 use crate::sigv4::AuthError;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lamb_protocol::errors::Chain;
 use lamb_store::StoreError;
 use lamb_types::{ErrorBody, LambdaError};
 
@@ -25,6 +26,28 @@ pub enum ApiError {
     /// (`ThrottleReason` of the model).
     #[error("TooManyRequestsException: {reason}")]
     Throttled { reason: &'static str },
+    /// The store itself failed, not the caller: answered as the
+    /// `ServiceException` [`StoreError::to_lambda`] gives, which hides
+    /// paths and SQL; the cause is logged with the request id by
+    /// [`log_failures`].
+    #[error("{}", .0.to_lambda())]
+    Store(#[source] StoreError),
+}
+
+/// Put on a response by [`ApiError::Store`]: what [`log_failures`] logs.
+#[derive(Debug, Clone)]
+struct StoreFailure(String);
+
+/// Logs the store failures behind 5xx answers with the request's id: the
+/// one place that knows both (the error's conversion knows neither). The
+/// outermost layer, so it reads the id from the answer's header.
+pub async fn log_failures(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    if let Some(StoreFailure(cause)) = resp.extensions().get::<StoreFailure>() {
+        let id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok());
+        tracing::error!(request_id = id.unwrap_or("-"), error = %cause, "store failure");
+    }
+    resp
 }
 
 impl ApiError {
@@ -52,16 +75,17 @@ impl ApiError {
             Self::Lambda(e) => e.http_status(),
             Self::Other { status, .. } => *status,
             Self::Throttled { .. } => 429,
+            Self::Store(e) => e.to_lambda().http_status(),
         }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if !matches!(e, StoreError::Lambda(_) | StoreError::Bundle(_)) {
-            tracing::error!(error = %e, "store failure");
+        match e {
+            StoreError::Lambda(_) | StoreError::Bundle(_) => Self::Lambda(e.to_lambda()),
+            e => Self::Store(e),
         }
-        Self::Lambda(e.to_lambda())
     }
 }
 
@@ -98,6 +122,11 @@ impl IntoResponse for ApiError {
                 }),
             ),
             // The model's TooManyRequestsException: `Reason`, `Type`, `message`.
+            Self::Store(e) => {
+                let mut resp = Self::Lambda(e.to_lambda()).into_response();
+                resp.extensions_mut().insert(StoreFailure(Chain(&e).to_string()));
+                return resp;
+            }
             Self::Throttled { reason } => (
                 "TooManyRequestsException".to_owned(),
                 Ok(serde_json::json!({"Reason": reason, "Type": "User", "message": "Rate Exceeded."})),
@@ -111,3 +140,29 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_failure_answers_a_service_exception_and_keeps_its_cause_for_the_log() {
+        let e = ApiError::from(StoreError::Io {
+            op: "write",
+            path: "/data/lamb.db".into(),
+            source: std::io::Error::other("disk full"),
+        });
+        assert_eq!(e.status(), 500);
+        assert!(!e.to_string().contains("lamb.db"), "{e}");
+        let resp = e.into_response();
+        let StoreFailure(cause) = resp.extensions().get::<StoreFailure>().unwrap();
+        assert_eq!(cause, "write \"/data/lamb.db\": disk full");
+    }
+
+    #[test]
+    fn a_callers_mistake_is_answered_as_it_is_and_not_logged() {
+        let e = ApiError::from(StoreError::Lambda(LambdaError::invalid_parameter("bad")));
+        assert_eq!(e.status(), 400);
+        assert!(e.into_response().extensions().get::<StoreFailure>().is_none());
+    }
+}

@@ -1,6 +1,6 @@
-//! The seam between the API and the invocation engine. The invoke route
-//! resolves the function, qualifier and alias weights, checks the payload,
-//! and hands an [`InvokeRequest`] to the [`Invoker`] held in the app state.
+//! The seam between the daemon and the invocation engine:
+//! [`crate::invocation`] prepares an [`InvokeRequest`] and hands it to the
+//! [`Invoker`] held in the app state, which runs it and waits for the answer.
 
 use crate::error::ApiError;
 use lamb_store::FunctionRecord;
@@ -9,15 +9,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-/// `X-Amz-Invocation-Type`, less `DryRun`, which the route answers itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvocationType {
-    RequestResponse,
-    /// Asynchronous: the engine queues the event durably and returns; the
-    /// route answers 202.
-    Event,
-}
-
 /// `X-Amz-Log-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogType {
@@ -25,7 +16,9 @@ pub enum LogType {
     Tail,
 }
 
-/// One invocation, resolved.
+/// One invocation, resolved; always synchronous: asynchronous events are
+/// queued by the Invoke route and run by `crate::events`' worker, which
+/// waits for the answer like any other caller.
 #[derive(Debug, Clone)]
 pub struct InvokeRequest {
     /// Also the response's `x-amzn-RequestId`.
@@ -42,9 +35,8 @@ pub struct InvokeRequest {
     /// The unpacked layers in merge order, for `/opt`.
     pub layer_paths: Vec<PathBuf>,
     pub payload: Vec<u8>,
-    pub invocation_type: InvocationType,
     pub log_type: LogType,
-    /// `X-Amz-Client-Context` decoded from base64 (sync invokes only).
+    /// `X-Amz-Client-Context` decoded from base64.
     pub client_context: Option<String>,
     /// The function's reserved concurrency, if it has one.
     pub reserved_concurrency: Option<u32>,
@@ -56,7 +48,7 @@ pub struct InvokeRequest {
 /// What a finished invocation answers.
 #[derive(Debug, Clone, Default)]
 pub struct InvokeResponse {
-    /// The function's response bytes (empty for `Event`).
+    /// The function's response bytes.
     pub payload: Vec<u8>,
     /// `X-Amz-Function-Error`, `Unhandled` when the function failed.
     pub function_error: Option<String>,

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod credentials;
 pub mod data_dir;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod esm;
 pub mod events;
 pub mod file_triggers;
 pub mod filesystems;
+pub mod invocation;
 pub mod invoker;
 pub mod listen;
 pub mod log_retention;
@@ -24,12 +26,11 @@ pub mod server;
 pub mod sigv4;
 pub mod state;
 pub mod urls;
-pub mod urls_schedules;
 pub mod util;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::ApiError;
-pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker, LogType, NoEngine};
+pub use invoker::{InvokeRequest, InvokeResponse, Invoker, LogType, NoEngine};
 pub use state::{AppState, Shared};
 
 use axum::extract::DefaultBodyLimit;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(middleware::from_fn(auth::request_id))
+        .layer(middleware::from_fn(error::log_failures))
         .with_state(state)
 }
 

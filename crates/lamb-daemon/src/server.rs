@@ -15,8 +15,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    /// Function URLs and schedules.
-    pub urls_schedules: crate::urls_schedules::UrlsSchedulesConfig,
+    /// What runs beside the API: function URLs, schedules, workers.
+    pub background: crate::background::BackgroundConfig,
     pub data_dir: PathBuf,
     pub runtimes_dir: PathBuf,
     /// The account's concurrency limit (`--concurrency-limit`).
@@ -27,7 +27,7 @@ pub struct ServeConfig {
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
-    pub brokers: crate::esm::Brokers,
+    pub brokers: crate::esm::brokers::Brokers,
     /// Where `GET /metrics` is served (`--metrics-listen`); `None`: nowhere.
     pub metrics_listen: Option<SocketAddr>,
     /// Create and update functions with runtimes past AWS's block dates
@@ -37,13 +37,13 @@ pub struct ServeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("create data directory {path:?}: {source}")]
+    #[error("create data directory {path:?}")]
     DataDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
-    #[error("open the store: {0}")]
+    #[error("open the store")]
     Store(#[from] StoreError),
-    #[error("listen on {addr}: {source}")]
+    #[error("listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("serve: {0}")]
     Serve(std::io::Error),
@@ -58,7 +58,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
     let credentials = Credentials::load_or_create(&config.data_dir)?;
     let ctx = ArnContext::default();
     let registry = Arc::new(SqliteRegistry::open_in(&config.data_dir, ctx.clone())?);
-    let events = Arc::new(crate::events::EventQueue::new(config.async_retry_delays.clone()));
+    let events = Arc::new(crate::events::queue::EventQueue::new(config.async_retry_delays.clone()));
     registry.on_enqueue(events.waker());
     let store = Arc::new(CodeStore::open(&config.data_dir)?);
     // Bundles unpacked by a request that never committed (a crash, a
@@ -121,9 +121,6 @@ pub async fn serve(
     let state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
         .await
         .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
-    crate::file_triggers::start(&state);
-    crate::esm::start(&state);
-    crate::events::start(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -137,7 +134,12 @@ pub async fn serve(
         runtimes = ?state.runtimes(),
         "lamb is listening"
     );
-    let urls_schedules = crate::urls_schedules::start(&config.urls_schedules, state.clone()).await?;
+    let background = crate::background::start(&config.background, state.clone())
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.background.url_listen.unwrap_or(config.listen),
+            source,
+        })?;
     let metrics = match config.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
         None => None,
@@ -147,7 +149,7 @@ pub async fn serve(
         let _ = stop.send(true);
         let _ = task.await;
     }
-    urls_schedules.stop().await;
+    background.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

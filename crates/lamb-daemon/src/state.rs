@@ -25,11 +25,11 @@ pub struct Shared {
     pub invoker: Arc<dyn Invoker>,
     pub started: Instant,
     /// The async queue's worker side (`crate::events`).
-    pub events: Arc<crate::events::EventQueue>,
+    pub events: Arc<crate::events::queue::EventQueue>,
     /// Host directories functions may mount (`--filesystem`).
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
-    pub brokers: crate::esm::Brokers,
+    pub brokers: crate::esm::brokers::Brokers,
     /// `--allow-deprecated-runtimes`: AWS's block dates refuse nothing.
     pub allow_deprecated_runtimes: bool,
 }

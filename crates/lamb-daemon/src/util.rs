@@ -35,6 +35,46 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Path parameters, in order, percent-decoded; a path that cannot be
+/// decoded is a Lambda-shaped 400, not axum's plain text.
+pub struct Params(pub Vec<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(pairs) = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| LambdaError::invalid_parameter(format!("bad path: {e}")))?;
+        Ok(Self(pairs.into_iter().map(|(_, v)| v).collect()))
+    }
+}
+
+impl Params {
+    /// The path's first parameter: the resource the route is about (a
+    /// function, layer, ARN, mapping UUID, trigger id or schedule name).
+    pub fn resource(&self) -> &str {
+        self.0.first().map(String::as_str).unwrap_or_default()
+    }
+
+    /// The path's second parameter: what the route names under the
+    /// resource (an alias name, a layer version number).
+    pub fn sub_resource(&self) -> &str {
+        self.0.get(1).map(String::as_str).unwrap_or_default()
+    }
+
+    /// The `{FunctionName}` of a path that takes no qualifier (Update,
+    /// aliases, concurrency, publish).
+    pub fn unqualified_function(&self) -> Result<String, ApiError> {
+        Ok(lamb_types::FunctionRef::parse_unqualified(self.resource())?)
+    }
+
+    /// The `{FunctionName}` of a Get/Invoke/Delete path.
+    pub fn function_ref(&self) -> Result<lamb_types::FunctionRef, ApiError> {
+        Ok(lamb_types::FunctionRef::parse(self.resource())?)
+    }
+}
+
 /// Query parameters in order, percent-decoded, repeated names kept
 /// (`UntagResource`'s `tagKeys=a&tagKeys=b`).
 #[derive(Debug, Clone, Default)]

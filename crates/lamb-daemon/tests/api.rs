@@ -30,7 +30,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
     }
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        urls_schedules: Default::default(),
+        background: Default::default(),
         data_dir: dir.path().join("data"),
         runtimes_dir: runtimes,
         concurrency_limit: 1000,

@@ -17,8 +17,10 @@ mod api;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
-pub mod protocol;
 
+use lamb_protocol::errors::caller_error;
+use lamb_protocol::init as protocol;
+use lamb_protocol::{is_custom_runtime, RUNTIME_API};
 use protocol::{FromInit, ToInit};
 use std::io::Write;
 use std::net::TcpListener;
@@ -29,21 +31,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use api::{caller_error, escape};
-
-/// Where the Runtime API listens (spec 1.1): numeric, so a static bootstrap
-/// needs no resolver.
-pub const RUNTIME_API: &str = "127.0.0.1:9001";
 /// The descriptor the daemon's socket arrives on.
 pub const CONTROL_FD: RawFd = 3;
 /// What the runtime gets between SIGTERM and SIGKILL at shutdown (Lambda
 /// gives the runtime 300 ms of its 2 s shutdown phase).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
-
-/// The runtimes whose bootstrap the function brings (spec 2.3).
-pub fn is_custom_runtime(runtime: &str) -> bool {
-    matches!(runtime, "provided" | "provided.al2" | "provided.al2023")
-}
 
 /// The daemon end of the conversation; writes from any thread.
 pub struct Link {
@@ -97,22 +89,9 @@ fn invalid_entrypoint(tried: &[&str]) -> FromInit {
 /// Go's wording of how a process ended (`exit status 1`, `signal: killed`).
 pub fn exit_text(status: nix::sys::wait::WaitStatus) -> Option<String> {
     use nix::sys::wait::WaitStatus;
-    let signal_name = |s: nix::sys::signal::Signal| match s {
-        nix::sys::signal::SIGKILL => "killed".to_owned(),
-        nix::sys::signal::SIGTERM => "terminated".to_owned(),
-        nix::sys::signal::SIGSEGV => "segmentation fault".to_owned(),
-        nix::sys::signal::SIGABRT => "aborted".to_owned(),
-        nix::sys::signal::SIGBUS => "bus error".to_owned(),
-        nix::sys::signal::SIGILL => "illegal instruction".to_owned(),
-        nix::sys::signal::SIGFPE => "floating point exception".to_owned(),
-        nix::sys::signal::SIGINT => "interrupt".to_owned(),
-        nix::sys::signal::SIGHUP => "hangup".to_owned(),
-        nix::sys::signal::SIGPIPE => "broken pipe".to_owned(),
-        other => format!("signal {}", other as i32),
-    };
     match status {
-        WaitStatus::Exited(_, code) => Some(format!("exit status {code}")),
-        WaitStatus::Signaled(_, sig, _) => Some(format!("signal: {}", signal_name(sig))),
+        WaitStatus::Exited(_, code) => Some(lamb_protocol::exit::exited(code)),
+        WaitStatus::Signaled(_, sig, _) => Some(lamb_protocol::exit::signaled(sig as i32)),
         _ => None,
     }
 }

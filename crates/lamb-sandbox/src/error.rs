@@ -12,42 +12,42 @@ pub enum SandboxError {
     InvalidSpec(String),
     #[error("no usable cgroup hierarchy found: {0}")]
     NoCgroups(String),
-    #[error("cgroup {op} failed at {path}: {source}")]
+    #[error("cgroup {op} failed at {path}")]
     Cgroup {
         op: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("preparing sandbox directory {path} failed: {source}")]
+    #[error("preparing sandbox directory {path} failed")]
     PrepareDir {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("clone of the sandbox process failed: {0}")]
+    #[error("clone of the sandbox process failed")]
     Clone(#[source] io::Error),
-    #[error("sandbox set-up failed at step `{step}`: {source}")]
+    #[error("sandbox set-up failed at step `{step}`")]
     ChildSetup {
         step: Step,
         #[source]
         source: io::Error,
     },
-    #[error("setting up the user namespace failed at {path}: {source}")]
+    #[error("setting up the user namespace failed at {path}")]
     UserNamespace {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("talking to the sandbox process failed: {0}")]
+    #[error("talking to the sandbox process failed")]
     Sync(#[source] io::Error),
-    #[error("waiting for the sandbox process failed: {0}")]
+    #[error("waiting for the sandbox process failed")]
     Wait(#[source] io::Error),
-    #[error("signalling the sandbox failed: {0}")]
+    #[error("signalling the sandbox failed")]
     Signal(#[source] io::Error),
     #[error("the spawner process failed: {0}")]
     Spawner(String),
-    #[error("removing {path} failed: {source}")]
+    #[error("removing {path} failed")]
     Cleanup {
         path: PathBuf,
         #[source]

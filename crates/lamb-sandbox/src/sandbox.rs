@@ -63,25 +63,9 @@ impl fmt::Display for Exit {
     /// Formats like Go's `os.ProcessState`, which Lambda's error messages quote.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Exit::Code(code) => write!(f, "exit status {code}"),
-            Exit::Signal(signal) => write!(f, "signal: {}", signal_name(signal)),
+            Exit::Code(code) => f.write_str(&lamb_protocol::exit::exited(code)),
+            Exit::Signal(signal) => f.write_str(&lamb_protocol::exit::signaled(signal)),
         }
-    }
-}
-
-fn signal_name(signal: i32) -> String {
-    match signal {
-        libc::SIGKILL => "killed".into(),
-        libc::SIGTERM => "terminated".into(),
-        libc::SIGSEGV => "segmentation fault".into(),
-        libc::SIGABRT => "aborted".into(),
-        libc::SIGBUS => "bus error".into(),
-        libc::SIGILL => "illegal instruction".into(),
-        libc::SIGFPE => "floating point exception".into(),
-        libc::SIGINT => "interrupt".into(),
-        libc::SIGHUP => "hangup".into(),
-        libc::SIGPIPE => "broken pipe".into(),
-        other => format!("signal {other}"),
     }
 }
 
@@ -619,7 +603,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Err(err) = self.destroy_inner() {
-            tracing::warn!(sandbox = %self.handle.id, error = %err, "destroying a dropped sandbox failed");
+            tracing::warn!(sandbox = %self.handle.id, error = %lamb_protocol::errors::Chain(&err), "destroying a dropped sandbox failed");
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::error::{Result, SandboxError};
 use crate::handle::Handle;
 use crate::sandbox::{Exit, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 use crate::spec::SandboxSpec;
+use lamb_protocol::errors::Chain;
 
 /// The largest request or reply: a spec with Lambda's 4 KB of environment is far smaller.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -293,7 +294,7 @@ impl Drop for RemoteSandbox {
     fn drop(&mut self) {
         if !self.destroyed {
             if let Err(err) = self.spawner.destroy(&self.handle.id, false) {
-                tracing::warn!(sandbox = %self.handle.id, error = %err, "destroying a dropped sandbox failed");
+                tracing::warn!(sandbox = %self.handle.id, error = %Chain(&err), "destroying a dropped sandbox failed");
             }
         }
     }
@@ -405,7 +406,14 @@ fn handle(
     request: Request,
     fds: Vec<OwnedFd>,
 ) -> (Reply, Option<RawFd>) {
-    let failed = |e: SandboxError| (Reply::Failed { message: e.to_string() }, None);
+    let failed = |e: SandboxError| {
+        (
+            Reply::Failed {
+                message: Chain(&e).to_string(),
+            },
+            None,
+        )
+    };
     match request {
         Request::Create { spec, fds: layout } => {
             match sandbox_io(layout, fds).and_then(|io| sandboxer.create(&spec, io)) {

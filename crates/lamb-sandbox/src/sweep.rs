@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::cgroup::CgroupBackend;
 use crate::error::{Result, SandboxError};
 use crate::SANDBOX_PREFIX;
+use lamb_protocol::errors::Chain;
 
 /// What a sweep found and removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -29,8 +30,8 @@ pub(crate) fn sweep(cgroups: &dyn CgroupBackend, state_dir: &Path, keep: &[&Path
         match cgroups.kill_all(&name).and_then(|()| cgroups.remove(&name)) {
             Ok(()) => report.cgroups_removed += 1,
             Err(err) => {
-                tracing::warn!(cgroup = %name, error = %err, "the sweep could not remove a sandbox cgroup");
-                report.failed.push(format!("{name}: {err}"));
+                tracing::warn!(cgroup = %name, error = %Chain(&err), "the sweep could not remove a sandbox cgroup");
+                report.failed.push(format!("{name}: {}", Chain(&err)));
             }
         }
     }

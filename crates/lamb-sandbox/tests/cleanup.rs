@@ -6,12 +6,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{sandboxer, shell, spec};
+use common::{alive, sandboxer, shell, spec};
 use lamb_sandbox::{MountSpec, SandboxIo, Sandboxer, SandboxerConfig, SANDBOX_PREFIX};
 
 fn host_mounts() -> usize {
@@ -26,11 +24,6 @@ fn state_entries(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 #[test]
@@ -101,33 +94,16 @@ fn sweep_removes_what_a_killed_owner_left() {
     require_root!();
     let parent = format!("lamb-sweep-test-{}", std::process::id());
     let state_dir = common::state_dir().with_file_name("sweep-state");
-    let mut owner = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "sweep_owner_process",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("LAMB_SWEEP_CGROUP_PARENT", &parent)
-        .env("LAMB_SWEEP_STATE_DIR", &state_dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pids = Vec::new();
-    for line in BufReader::new(owner.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        // libtest prints its own "test ... " prefix on the first line.
-        if let Some(pid) = line.split("pid ").nth(1) {
-            pids.push(pid.trim().parse::<i32>().unwrap());
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
+    let (owner, pids) = common::start_owner(
+        "sweep_owner_process",
+        &[
+            ("LAMB_SWEEP_CGROUP_PARENT", parent.as_ref()),
+            ("LAMB_SWEEP_STATE_DIR", state_dir.as_ref()),
+        ],
+        &["pid "],
+    );
     assert_eq!(pids.len(), 3);
-    owner.kill().unwrap(); // SIGKILL: no destructor runs
-    owner.wait().unwrap();
+    common::kill_owner(owner);
     assert!(pids.iter().all(|&pid| alive(pid)), "the sandboxes outlive their owner");
 
     let sandboxer = Sandboxer::new(SandboxerConfig {
@@ -140,11 +116,10 @@ fn sweep_removes_what_a_killed_owner_left() {
     assert_eq!(report.cgroups_removed, 3);
     assert!(report.processes_killed >= 3, "{report:?}");
 
-    let start = Instant::now();
-    while pids.iter().any(|&pid| alive(pid)) && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(pids.iter().all(|&pid| !alive(pid)), "every process is gone");
+    assert!(
+        common::wait_gone(&pids, Duration::from_secs(5)),
+        "every process is gone"
+    );
     assert!(sandboxer.cgroups().list().unwrap().is_empty(), "every cgroup is gone");
     let left: Vec<String> = state_entries(&state_dir)
         .into_iter()

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{shell, state_dir};
+use common::{alive, shell, state_dir};
 use lamb_sandbox::{Exit, IdMapping, SandboxIo, Sandboxer, SandboxerConfig, Spawner};
 
 fn config(parent: &str) -> SandboxerConfig {
@@ -16,11 +15,6 @@ fn config(parent: &str) -> SandboxerConfig {
         state_dir: state_dir().with_file_name(format!("{parent}-state")),
         cgroup_parent: parent.into(),
     }
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 /// Waits until the pidfd is readable, which the kernel makes it at exit.
@@ -197,40 +191,15 @@ fn a_killed_daemon_leaves_nothing() {
     require_root!();
     common::rootfs();
     let parent = format!("lamb-spawner-kill-{}", std::process::id());
-    let mut owner = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "spawner_owner_process",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("LAMB_SPAWNER_PARENT", &parent)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pids = Vec::new();
-    for line in BufReader::new(owner.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        for key in ["pid ", "spawner "] {
-            if let Some(pid) = line.split(key).nth(1) {
-                pids.push(pid.trim().parse::<i32>().unwrap());
-            }
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
+    let (owner, pids) = common::start_owner(
+        "spawner_owner_process",
+        &[("LAMB_SPAWNER_PARENT", parent.as_ref())],
+        &["pid ", "spawner "],
+    );
     assert_eq!(pids.len(), 4, "the spawner and three sandboxes");
-    owner.kill().unwrap();
-    owner.wait().unwrap();
-
-    let start = Instant::now();
-    while pids.iter().any(|&pid| alive(pid)) && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::kill_owner(owner);
     assert!(
-        pids.iter().all(|&pid| !alive(pid)),
+        common::wait_gone(&pids, Duration::from_secs(10)),
         "the spawner cleaned up after its daemon"
     );
     let cgroups = lamb_sandbox::cgroup::detect(&parent).unwrap();

@@ -11,15 +11,15 @@ pub enum StoreError {
     /// answers with it as it is.
     #[error(transparent)]
     Lambda(#[from] LambdaError),
-    #[error("bundle refused: {0}")]
+    #[error("bundle refused")]
     Bundle(#[from] UnpackError),
-    #[error("database: {0}")]
+    #[error("database")]
     Database(#[from] rusqlite::Error),
     #[error("database {path:?} has schema version {found}, newer than this lamb's {supported}")]
     SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("corrupt record in {table}: {detail}")]
     CorruptRecord { table: &'static str, detail: String },
-    #[error("{op} {path:?}: {source}")]
+    #[error("{op} {path:?}")]
     Io {
         op: &'static str,
         path: PathBuf,

@@ -1,32 +1,9 @@
 //! The async queue's leases, retries, failed records and destinations.
 
-use lamb_store::{CodeDigest, CodeInfo, EventStatus, NewEvent, NewFunction, Registry, SqliteRegistry};
-use lamb_types::{ArnContext, FunctionSpec};
+mod common;
 
-fn open() -> (tempfile::TempDir, SqliteRegistry) {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
-    (dir, reg)
-}
-
-fn create(reg: &SqliteRegistry, name: &str) {
-    reg.create_function(NewFunction {
-        name: name.into(),
-        spec: FunctionSpec {
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            runtime: Some("provided.al2023".into()),
-            handler: Some("bootstrap".into()),
-            ..Default::default()
-        },
-        code: CodeInfo {
-            digest: CodeDigest::of(name.as_bytes()),
-            code_size: 1,
-            unzipped_size: 1,
-        },
-        publish: false,
-    })
-    .unwrap();
-}
+use common::registry::{create, open};
+use lamb_store::{EventStatus, NewEvent, Registry};
 
 fn event(function: &str, id: &str, at: i64) -> NewEvent {
     NewEvent {
@@ -45,7 +22,7 @@ fn ids(events: &[lamb_store::QueuedEvent]) -> Vec<&str> {
 #[test]
 fn claims_lease_and_release_after_a_crash() {
     let (_d, reg) = open();
-    create(&reg, "f");
+    create(&reg, "f", false);
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
         reg.enqueue_event(event("f", id, 100 + i as i64)).unwrap();
     }
@@ -72,8 +49,8 @@ fn claims_lease_and_release_after_a_crash() {
 #[test]
 fn retry_finish_and_purge() {
     let (_d, reg) = open();
-    create(&reg, "f");
-    create(&reg, "dest");
+    create(&reg, "f", false);
+    create(&reg, "dest", false);
     reg.enqueue_event(event("f", "a", 1)).unwrap();
     reg.enqueue_event(event("f", "b", 2)).unwrap();
     reg.claim_events("run", 10, 1000, 10).unwrap();
@@ -94,7 +71,8 @@ fn retry_finish_and_purge() {
     assert_eq!(listed[0].status, EventStatus::Failed);
     assert_eq!(listed[0].finished_at_ms, Some(70));
     assert_eq!(listed[0].event.attempts, 2);
-    assert!(reg.due_events(i64::MAX, 10).unwrap().iter().all(|e| e.function != "f"));
+    let due = reg.claim_events("run", i64::MAX / 2, i64::MAX / 2, 10).unwrap();
+    assert!(due.iter().all(|e| e.function != "f"));
     assert_eq!(reg.purge_failed_events(70).unwrap(), 0);
     assert_eq!(reg.purge_failed_events(71).unwrap(), 1);
     assert!(reg.list_events("f").unwrap().is_empty());

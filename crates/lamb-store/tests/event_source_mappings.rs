@@ -1,28 +1,11 @@
 //! Event source mappings: stored whole, replaced, listed in order, gone with
 //! their function.
 
-use lamb_store::{CodeDigest, CodeInfo, NewFunction, Registry, SqliteRegistry};
-use lamb_types::esm::EventSourceMappingConfiguration;
-use lamb_types::{ArnContext, FunctionSpec};
+mod common;
 
-fn create(reg: &SqliteRegistry, name: &str) {
-    reg.create_function(NewFunction {
-        name: name.into(),
-        spec: FunctionSpec {
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            runtime: Some("provided.al2023".into()),
-            handler: Some("bootstrap".into()),
-            ..Default::default()
-        },
-        code: CodeInfo {
-            digest: CodeDigest::of(name.as_bytes()),
-            code_size: 1,
-            unzipped_size: 1,
-        },
-        publish: false,
-    })
-    .unwrap();
-}
+use common::registry::{create, open};
+use lamb_store::Registry;
+use lamb_types::esm::EventSourceMappingConfiguration;
 
 fn mapping(uuid: &str) -> EventSourceMappingConfiguration {
     EventSourceMappingConfiguration {
@@ -42,10 +25,9 @@ fn mapping(uuid: &str) -> EventSourceMappingConfiguration {
 
 #[test]
 fn round_trip_and_cascade() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    let (_dir, reg) = open();
     assert!(reg.put_event_source_mapping("f", &mapping("a"), true).is_err());
-    create(&reg, "f");
+    create(&reg, "f", false);
     reg.put_event_source_mapping("f", &mapping("a"), true).unwrap();
     reg.put_event_source_mapping("f", &mapping("b"), true).unwrap();
     assert!(reg.put_event_source_mapping("f", &mapping("a"), true).is_err());

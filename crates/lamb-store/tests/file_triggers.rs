@@ -1,27 +1,11 @@
 //! File triggers: stored, listed, removed, gone with their function, kept
 //! across a reopen.
 
-use lamb_store::{CodeDigest, CodeInfo, NewFileTrigger, NewFunction, Registry, SqliteRegistry};
-use lamb_types::{ArnContext, FunctionSpec};
+mod common;
 
-fn create(reg: &SqliteRegistry, name: &str) {
-    reg.create_function(NewFunction {
-        name: name.into(),
-        spec: FunctionSpec {
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            runtime: Some("provided.al2023".into()),
-            handler: Some("bootstrap".into()),
-            ..Default::default()
-        },
-        code: CodeInfo {
-            digest: CodeDigest::of(name.as_bytes()),
-            code_size: 1,
-            unzipped_size: 1,
-        },
-        publish: false,
-    })
-    .unwrap();
-}
+use common::registry::{create, open};
+use lamb_store::{NewFileTrigger, Registry, SqliteRegistry};
+use lamb_types::ArnContext;
 
 fn trigger(function: &str) -> NewFileTrigger {
     NewFileTrigger {
@@ -36,11 +20,10 @@ fn trigger(function: &str) -> NewFileTrigger {
 
 #[test]
 fn round_trip_and_cascade() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    let (dir, reg) = open();
     assert!(reg.create_file_trigger(trigger("nope")).is_err());
-    create(&reg, "a");
-    create(&reg, "b");
+    create(&reg, "a", false);
+    create(&reg, "b", false);
     let ta = reg.create_file_trigger(trigger("a")).unwrap();
     let tb = reg.create_file_trigger(trigger("b")).unwrap();
     assert_eq!(ta.suffix, ".ppm");

@@ -1,47 +1,17 @@
 //! The registry's behaviour, operation by operation, against a real SQLite
 //! database in a temporary directory.
 
+mod common;
+
+use common::registry::{code, create, open, spec};
 use lamb_store::{
-    AliasUpdate, CodeDigest, CodeInfo, CodeUpdate, NewAlias, NewEvent, NewFunction, NewLayerVersion, PageRequest,
-    Registry, SqliteRegistry, StoreError,
+    AliasUpdate, CodeDigest, CodeUpdate, NewAlias, NewEvent, NewFunction, NewLayerVersion, PageRequest, Registry,
+    SqliteRegistry, StoreError,
 };
 use lamb_types::{
-    ArnContext, ErrorKind, FunctionSpec, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, Version,
+    ArnContext, ErrorKind, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier, Version,
 };
 use std::collections::BTreeMap;
-
-fn open() -> (tempfile::TempDir, SqliteRegistry) {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
-    (dir, reg)
-}
-
-fn code(tag: &str) -> CodeInfo {
-    CodeInfo {
-        digest: CodeDigest::of(tag.as_bytes()),
-        code_size: tag.len() as u64,
-        unzipped_size: 10 * tag.len() as u64,
-    }
-}
-
-fn spec() -> FunctionSpec {
-    FunctionSpec {
-        role: "arn:aws:iam::123456789012:role/r".into(),
-        runtime: Some("provided.al2023".into()),
-        handler: Some("bootstrap".into()),
-        ..Default::default()
-    }
-}
-
-fn create(reg: &SqliteRegistry, name: &str, publish: bool) -> lamb_store::FunctionRecord {
-    reg.create_function(NewFunction {
-        name: name.into(),
-        spec: spec(),
-        code: code(name),
-        publish,
-    })
-    .unwrap()
-}
 
 fn kind(r: Result<impl std::fmt::Debug, StoreError>) -> ErrorKind {
     r.expect_err("succeeded").to_lambda().kind
@@ -407,7 +377,7 @@ fn delete_function_removes_everything() {
         kind(reg.get_function("f", &Qualifier::latest())),
         ErrorKind::ResourceNotFound
     );
-    assert!(reg.due_events(i64::MAX, 10).unwrap().is_empty());
+    assert_eq!(reg.next_event_due().unwrap(), None);
     assert_eq!(reg.total_reserved_concurrency(None).unwrap(), 0);
     // A new function of the same name starts again at version 1.
     assert_eq!(create(&reg, "f", true).version, Version::Published(1));
@@ -495,16 +465,14 @@ fn async_queue_round_trip() {
         })
         .unwrap();
     }
-    let due: Vec<String> = reg.due_events(101, 10).unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(due, ["a", "b"]);
-    reg.reschedule_event("a", 1, 1000).unwrap();
-    let due: Vec<String> = reg.due_events(500, 10).unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(due, ["b", "c"]);
-    reg.delete_event("b").unwrap();
-    let later = reg.due_events(1000, 10).unwrap();
+    let ids = |events: Vec<lamb_store::QueuedEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(reg.claim_events("run", 101, 400, 10).unwrap()), ["a", "b"]);
+    reg.retry_event("a", 1, 1000, None).unwrap();
+    reg.finish_event("b", 1, None, 300, None).unwrap();
+    let later = reg.claim_events("run", 1000, 2000, 10).unwrap();
     assert_eq!(later.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
     assert_eq!(later[1].attempts, 1);
-    assert_eq!(kind(reg.reschedule_event("zzz", 1, 1)), ErrorKind::ResourceNotFound);
+    assert_eq!(kind(reg.retry_event("zzz", 1, 1, None)), ErrorKind::ResourceNotFound);
 }
 
 #[test]

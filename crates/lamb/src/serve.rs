@@ -196,7 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let config = ServeConfig {
         listen: args.listen,
-        urls_schedules: lamb_daemon::urls_schedules::UrlsSchedulesConfig {
+        background: lamb_daemon::background::BackgroundConfig {
             url_listen: Some(args.url_listen),
             schedule_time_scale: args.schedule_time_scale,
         },

@@ -31,7 +31,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
     std::fs::create_dir_all(runtimes.join("python3.11")).expect("runtimes");
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        urls_schedules: Default::default(),
+        background: Default::default(),
         data_dir: dir.path().join("data"),
         runtimes_dir: runtimes,
         concurrency_limit: 1000,

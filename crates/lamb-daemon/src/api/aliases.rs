@@ -1,9 +1,9 @@
 //! Aliases: Create, Get, Update, Delete, List, with `RoutingConfig`.
 
 use super::functions::page_response;
-use super::Params;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -42,7 +42,7 @@ pub async fn create(State(st): State<AppState>, params: Params, body: Bytes) -> 
 
 pub async fn get(State(st): State<AppState>, params: Params) -> ApiResult {
     let function = params.unqualified_function()?;
-    let alias = params.second().to_owned();
+    let alias = params.sub_resource().to_owned();
     validate_alias_name(&alias)?;
     let rec = st
         .blocking(move |s| Ok(s.registry.get_alias(&function, &alias)?))
@@ -52,7 +52,7 @@ pub async fn get(State(st): State<AppState>, params: Params) -> ApiResult {
 
 pub async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
     let function = params.unqualified_function()?;
-    let alias = params.second().to_owned();
+    let alias = params.sub_resource().to_owned();
     validate_alias_name(&alias)?;
     let req: UpdateAliasRequest = parse_json(&body)?;
     let version = req
@@ -92,7 +92,7 @@ pub async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> 
 
 pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
     let function = params.unqualified_function()?;
-    let alias = params.second().to_owned();
+    let alias = params.sub_resource().to_owned();
     validate_alias_name(&alias)?;
     st.blocking(move |s| Ok(s.registry.delete_alias(&function, &alias)?))
         .await?;

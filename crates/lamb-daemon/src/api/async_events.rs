@@ -2,10 +2,10 @@
 //! and `GET .../lamb-events`, the queue of one function for `lamb events`.
 
 use super::functions::page_response;
-use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::events::validate_destination;
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;

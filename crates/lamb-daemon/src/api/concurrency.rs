@@ -1,8 +1,8 @@
 //! Reserved concurrency (Put, Get, Delete) and GetAccountSettings.
 
-use super::Params;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json};
 use axum::body::Bytes;
 use axum::extract::State;

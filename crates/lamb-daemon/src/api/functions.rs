@@ -1,12 +1,13 @@
 //! Functions and versions: Create, Get, GetConfiguration, UpdateCode,
 //! UpdateConfiguration, Delete, List, PublishVersion, ListVersionsByFunction.
 
-use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
+use lamb_protocol::errors::Chain;
 use lamb_store::{BundleKind, CodeInfo, CodeUpdate, FunctionRecord, NewFunction, StoredBundle, UnpackLimits};
 use lamb_types::validate::{validate_architectures, zip_file};
 use lamb_types::{
@@ -51,7 +52,7 @@ pub(super) fn put_bundle(
 /// Removes bundles no version or layer refers to any more.
 pub(super) fn collect_garbage(s: &Shared) {
     if let Err(e) = s.store.gc(|| s.registry.referenced_bundles()) {
-        tracing::warn!(error = %e, "code store garbage collection failed");
+        tracing::warn!(error = %Chain(&e), "code store garbage collection failed");
     }
 }
 

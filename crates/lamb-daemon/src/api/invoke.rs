@@ -1,13 +1,13 @@
-//! The Invoke route (spec 3.5): resolves function, qualifier and alias
-//! weights, checks headers and payload, and hands the rest to the
-//! [`crate::Invoker`] in the state.
+//! The Invoke route (spec 3.5): checks headers and payload, prepares the
+//! invocation through [`crate::invocation`], and runs it, queues it
+//! (`Event`) or only answers (`DryRun`).
 
-use super::Params;
 use crate::auth::RequestId;
 use crate::error::{ApiError, ApiResult};
-use crate::invoker::{InvocationType, InvokeRequest, LogType};
-use crate::state::{AppState, Shared};
-use crate::util::Query;
+use crate::invocation::{self, Call, Target};
+use crate::invoker::LogType;
+use crate::state::AppState;
+use crate::util::{Params, Query};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use lamb_store::{BundleKind, FunctionRecord, NewEvent};
-use lamb_types::{LambdaError, Qualifier, Version};
+use lamb_store::NewEvent;
+use lamb_types::LambdaError;
 
 /// Largest synchronous request payload (6 MB, hard limit).
 pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -27,8 +27,12 @@ pub const MAX_CLIENT_CONTEXT: usize = 3583;
 /// `X-Amz-Log-Result` carries the last 4 KB of the log.
 pub const LOG_TAIL_BYTES: usize = 4096;
 
+/// `X-Amz-Invocation-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Run(InvocationType),
+    RequestResponse,
+    /// Queued durably, answered 202; `crate::events` runs it.
+    Event,
     DryRun,
 }
 
@@ -46,8 +50,8 @@ fn invalid_header(name: &str, value: &str, allowed: &str) -> ApiError {
 
 fn invocation_kind(headers: &HeaderMap) -> Result<Kind, ApiError> {
     match header(headers, "x-amz-invocation-type") {
-        None | Some("RequestResponse") => Ok(Kind::Run(InvocationType::RequestResponse)),
-        Some("Event") => Ok(Kind::Run(InvocationType::Event)),
+        None | Some("RequestResponse") => Ok(Kind::RequestResponse),
+        Some("Event") => Ok(Kind::Event),
         Some("DryRun") => Ok(Kind::DryRun),
         Some(other) => Err(invalid_header(
             "invocationType",
@@ -86,7 +90,7 @@ fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 fn check_payload(payload: &[u8], kind: &Kind) -> Result<(), ApiError> {
     let (limit, name) = match kind {
-        Kind::Run(InvocationType::Event) => (MAX_ASYNC_PAYLOAD, "Event"),
+        Kind::Event => (MAX_ASYNC_PAYLOAD, "Event"),
         _ => (MAX_SYNC_PAYLOAD, "RequestResponse"),
     };
     if payload.len() > limit {
@@ -104,26 +108,6 @@ fn check_payload(payload: &[u8], kind: &Kind) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The version that runs: the qualifier's, or for a weighted alias the
-/// additional version with its probability.
-pub(crate) fn resolve(s: &Shared, name: &str, q: &Qualifier) -> Result<FunctionRecord, ApiError> {
-    let rec = s.registry.get_function(name, q)?;
-    let Qualifier::Alias(alias) = q else {
-        return Ok(rec);
-    };
-    let alias = s.registry.get_alias(name, alias)?;
-    let mut roll: f64 = rand::random();
-    for (version, weight) in &alias.weights {
-        if roll < *weight {
-            return Ok(s
-                .registry
-                .get_function(name, &Qualifier::Version(Version::Published(*version)))?);
-        }
-        roll -= weight;
-    }
-    Ok(rec)
-}
-
 pub async fn invoke(
     State(st): State<AppState>,
     params: Params,
@@ -136,66 +120,35 @@ pub async fn invoke(
     let q = fref.merge_qualifier(query.get("Qualifier"))?;
     let kind = invocation_kind(&headers)?;
     let log_type = log_type(&headers)?;
-    let name = fref.name.clone();
-    let q2 = q.clone();
-    let (rec, reserved_concurrency, total_reserved_concurrency) = st
-        .blocking(move |s| {
-            let rec = resolve(s, &name, &q2)?;
-            let reserved = s.registry.get_reserved_concurrency(&name)?;
-            let total = s.registry.total_reserved_concurrency(None)?;
-            Ok((rec, reserved, total))
-        })
-        .await?;
-    check_payload(&body, &kind)?;
-    let invocation_type = match kind {
+    let target = Target::new(&st.ctx, fref.name, q);
+    let call = Call {
+        request_id,
+        payload: body.to_vec(),
+        log_type,
+        client_context: None,
+    };
+    let t = target.clone();
+    let mut req = st.blocking(move |s| invocation::prepare(s, &t, call)).await?;
+    check_payload(&req.payload, &kind)?;
+    match kind {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
-        Kind::Run(InvocationType::Event) => {
+        Kind::Event => {
             // Durable before the 202; the worker runs it (crate::events).
             let event = NewEvent {
-                function: fref.name.clone(),
-                qualifier: q.to_string(),
-                payload: body.to_vec(),
-                request_id,
+                function: target.function,
+                qualifier: target.qualifier.to_string(),
+                payload: req.payload,
+                request_id: req.request_id,
                 enqueued_at_ms: crate::events::now_ms(),
             };
             st.blocking(move |s| Ok(s.registry.enqueue_event(event)?)).await?;
             st.events.wake();
             return Ok(StatusCode::ACCEPTED.into_response());
         }
-        Kind::Run(t) => t,
-    };
-    let client_context = match invocation_type {
-        InvocationType::RequestResponse => client_context(&headers)?,
-        InvocationType::Event => None,
-    };
-    let executed_version = rec.version;
-    let layer_paths = rec
-        .layers
-        .iter()
-        .filter_map(|l| l.digest())
-        .map(|d| st.store.path(BundleKind::Layer, &d))
-        .collect();
-    let req = InvokeRequest {
-        request_id,
-        code_path: st.store.path(BundleKind::Function, &rec.code.digest),
-        layer_paths,
-        invoked_function_arn: match &fref.qualifier.as_ref().or(Some(&q)) {
-            Some(Qualifier::Version(Version::Latest)) | None => st.ctx.function_arn(&fref.name),
-            Some(q) => st.ctx.qualified_function_arn(&fref.name, q),
-        },
-        function: rec,
-        executed_version,
-        payload: body.to_vec(),
-        invocation_type,
-        log_type,
-        client_context,
-        reserved_concurrency,
-        total_reserved_concurrency,
-    };
-    let out = st.invoker.invoke(req).await?;
-    if invocation_type == InvocationType::Event {
-        return Ok(StatusCode::ACCEPTED.into_response());
+        Kind::RequestResponse => req.client_context = client_context(&headers)?,
     }
+    let executed_version = req.executed_version;
+    let out = st.invoker.invoke(req).await?;
     let mut resp = Response::new(Body::from(out.payload));
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));

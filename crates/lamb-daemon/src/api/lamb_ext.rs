@@ -8,9 +8,9 @@
 //!   `lamb logs --follow` polls with it.
 
 use super::concurrency::count_functions;
-use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
+use crate::util::Params;
 use crate::util::{json, Query};
 use axum::extract::State;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,9 +2,9 @@
 //! ListLayers, ListLayerVersions, DeleteLayerVersion.
 
 use super::functions::{collect_garbage, page_response, put_bundle};
-use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,7 +24,7 @@ fn version_number(s: &str) -> Result<u64, ApiError> {
 }
 
 pub async fn publish(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
-    let name = parse_layer_name(params.first())?;
+    let name = parse_layer_name(params.resource())?;
     let req: PublishLayerVersionRequest = parse_json(&body)?;
     drop(body);
     validate_publish_layer(&req)?;
@@ -63,15 +63,15 @@ async fn get_record(st: &AppState, name: String, version: u64) -> Result<LayerVe
 }
 
 pub async fn get(State(st): State<AppState>, params: Params) -> ApiResult {
-    let name = parse_layer_name(params.first())?;
-    let version = version_number(params.second())?;
+    let name = parse_layer_name(params.resource())?;
+    let version = version_number(params.sub_resource())?;
     let rec = get_record(&st, name, version).await?;
     Ok(json(200, &rec.response(&st.ctx)))
 }
 
 pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
-    let name = parse_layer_name(params.first())?;
-    let version = version_number(params.second())?;
+    let name = parse_layer_name(params.resource())?;
+    let version = version_number(params.sub_resource())?;
     st.blocking(move |s| {
         s.registry.delete_layer_version(&name, version)?;
         collect_garbage(s);
@@ -125,7 +125,7 @@ fn matches_filters(r: &LayerVersionRecord, runtime: Option<&str>, arch: Option<&
 }
 
 pub async fn list_versions(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
-    let name = parse_layer_name(params.first())?;
+    let name = parse_layer_name(params.resource())?;
     let runtime = query.get("CompatibleRuntime").map(str::to_owned);
     let arch = query.get("CompatibleArchitecture").map(str::to_owned);
     let request = query.page()?.at_most(50);

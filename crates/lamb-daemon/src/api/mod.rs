@@ -11,16 +11,11 @@ mod layers;
 mod tags;
 mod unsupported;
 
-use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path};
-use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::Router;
-use lamb_types::{FunctionRef, LambdaError};
 
 pub use async_events::{EventItem, EVENTS_PATH};
-pub(crate) use invoke::resolve as resolve_version;
 pub use lamb_ext::{LogEvent, LogsResponse, StatusResponse, LOGS_PATH, STATUS_PATH};
 
 pub fn routes() -> Router<AppState> {
@@ -74,40 +69,4 @@ pub fn routes() -> Router<AppState> {
         .route(LOGS_PATH, get(lamb_ext::logs))
         .fallback(unsupported::fallback)
         .method_not_allowed_fallback(unsupported::fallback)
-}
-
-/// Path parameters, in order, percent-decoded; a path that cannot be
-/// decoded is a Lambda-shaped 400, not axum's plain text.
-pub struct Params(pub Vec<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(pairs) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| LambdaError::invalid_parameter(format!("bad path: {e}")))?;
-        Ok(Self(pairs.into_iter().map(|(_, v)| v).collect()))
-    }
-}
-
-impl Params {
-    pub fn first(&self) -> &str {
-        self.0.first().map(String::as_str).unwrap_or_default()
-    }
-
-    pub fn second(&self) -> &str {
-        self.0.get(1).map(String::as_str).unwrap_or_default()
-    }
-
-    /// The `{FunctionName}` of a path that takes no qualifier (Update,
-    /// aliases, concurrency, publish).
-    pub fn unqualified_function(&self) -> Result<String, ApiError> {
-        Ok(FunctionRef::parse_unqualified(self.first())?)
-    }
-
-    /// The `{FunctionName}` of a Get/Invoke/Delete path.
-    pub fn function_ref(&self) -> Result<FunctionRef, ApiError> {
-        Ok(FunctionRef::parse(self.first())?)
-    }
 }

@@ -2,9 +2,9 @@
 //! taggable resource lamb has).
 
 use super::functions::validate_tags;
-use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,7 +34,7 @@ fn function_of(arn: &str) -> Result<String, ApiError> {
 }
 
 pub async fn tag(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
-    let function = function_of(params.first())?;
+    let function = function_of(params.resource())?;
     let req: TagResourceRequest = parse_json(&body)?;
     validate_tags(&req.tags)?;
     st.blocking(move |s| {
@@ -48,7 +48,7 @@ pub async fn tag(State(st): State<AppState>, params: Params, body: Bytes) -> Api
 }
 
 pub async fn untag(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
-    let function = function_of(params.first())?;
+    let function = function_of(params.resource())?;
     let keys = query.all("tagKeys");
     st.blocking(move |s| Ok(s.registry.untag_function(&function, &keys)?))
         .await?;
@@ -56,7 +56,7 @@ pub async fn untag(State(st): State<AppState>, params: Params, query: Query) -> 
 }
 
 pub async fn list(State(st): State<AppState>, params: Params) -> ApiResult {
-    let function = function_of(params.first())?;
+    let function = function_of(params.resource())?;
     let tags = st.blocking(move |s| Ok(s.registry.function_tags(&function)?)).await?;
     Ok(json(200, &json!({ "Tags": tags })))
 }

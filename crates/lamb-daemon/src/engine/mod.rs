@@ -7,17 +7,26 @@
 //! Every failure of the function is an answer (200 with
 //! `X-Amz-Function-Error: Unhandled`), never a 5xx: boto3 retries those.
 
+mod admission;
+mod cold_start;
+mod launcher;
+mod live;
 mod logs;
 mod metrics;
+mod pool;
 mod run;
 mod slots;
 mod spec;
-mod worker;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
 
 use crate::error::ApiError;
-use crate::invoker::{InvocationType, InvokeFuture, InvokeRequest, Invoker};
-use lamb_sandbox::Spawner;
+use crate::invoker::{InvokeFuture, InvokeRequest, Invoker};
 use lamb_types::ArnContext;
+use live::LiveSandbox;
 use metrics::{Gauges, Metrics};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,8 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use worker::Worker;
 
+pub use launcher::{Launcher, SandboxHandle};
 pub use spec::{SANDBOX_GID, UID_BASE};
 
 /// How the engine is tuned; [`EngineConfig::new`] gives Lambda's values.
@@ -97,7 +106,7 @@ pub struct Engine {
 }
 
 struct Idle {
-    worker: Worker,
+    live: LiveSandbox,
     since: Instant,
 }
 
@@ -107,10 +116,14 @@ struct State {
     pools: HashMap<String, Vec<Idle>>,
     /// Sandboxes alive (busy, idle, freezing or being created).
     live: usize,
-    /// Idle sandboxes the janitor has taken out to freeze.
-    freezing: usize,
+    /// Idle sandboxes the janitor has taken out to freeze, by pool key: a
+    /// call for one waits for it (a thaw) rather than starting another.
+    freezing: HashMap<String, usize>,
     /// Memory given to live sandboxes, MB.
     memory_mb: u64,
+    /// Evicted sandboxes not yet destroyed: slot to MB. Their memory is on
+    /// its way back, so a cold start evicts no more than it needs.
+    evicting: HashMap<u32, u64>,
     in_flight: u32,
     unreserved_in_flight: u32,
     per_function: HashMap<String, u32>,
@@ -120,8 +133,9 @@ struct State {
 }
 
 impl State {
-    /// Takes the idle sandbox unused the longest, from any pool.
-    fn pop_lru(&mut self) -> Option<Worker> {
+    /// Takes the idle sandbox unused the longest, from any pool, to be
+    /// destroyed; its memory counts as coming free from now on.
+    fn evict_lru(&mut self) -> Option<LiveSandbox> {
         let (key, index) = self
             .pools
             .iter()
@@ -133,15 +147,21 @@ impl State {
         if pool.is_empty() {
             self.pools.remove(&key);
         }
-        Some(idle.worker)
+        self.evicting.insert(idle.live.slot, u64::from(idle.live.memory_mb));
+        Some(idle.live)
+    }
+
+    /// Memory given to live sandboxes less what evictions are freeing.
+    fn memory_kept_mb(&self) -> u64 {
+        self.memory_mb - self.evicting.values().sum::<u64>()
     }
 
     fn gauges(&self) -> Gauges {
         let idle: usize = self.pools.values().map(Vec::len).sum();
-        let frozen = self.pools.values().flatten().filter(|i| i.worker.frozen).count();
+        let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count();
         Gauges {
             live: self.live,
-            idle: idle + self.freezing,
+            idle: idle + self.freezing.values().sum::<usize>(),
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
@@ -150,12 +170,14 @@ impl State {
 }
 
 struct Inner {
-    spawner: Spawner,
+    launcher: Arc<dyn Launcher>,
     config: EngineConfig,
     state: Mutex<State>,
     metrics: Metrics,
     /// Signalled when a sandbox is gone and its memory is free again.
     freed: Notify,
+    /// Signalled when frozen sandboxes are back in their pools.
+    back_from_freezing: Notify,
 }
 
 impl Inner {
@@ -165,16 +187,18 @@ impl Inner {
 }
 
 impl Engine {
-    /// The engine over a started spawner. Call [`Engine::start`] inside the
-    /// async runtime before serving.
-    pub fn new(spawner: Spawner, config: EngineConfig) -> Engine {
+    /// The engine over a launcher: the daemon's is its started
+    /// `lamb_sandbox::Spawner`. Call [`Engine::start`] inside the async
+    /// runtime before serving.
+    pub fn new(launcher: impl Launcher, config: EngineConfig) -> Engine {
         Engine {
             inner: Arc::new(Inner {
-                spawner,
+                launcher: Arc::new(launcher),
                 config,
                 state: Mutex::new(State::default()),
                 metrics: Metrics::default(),
                 freed: Notify::new(),
+                back_from_freezing: Notify::new(),
             }),
         }
     }
@@ -187,10 +211,10 @@ impl Engine {
     /// Destroys every idle sandbox and waits, a few seconds at most, for the
     /// busy ones to finish and go.
     pub async fn shutdown(&self) {
-        let idle: Vec<Worker> = {
+        let idle: Vec<LiveSandbox> = {
             let mut st = self.inner.lock();
             st.closed = true;
-            st.pools.drain().flat_map(|(_, v)| v).map(|i| i.worker).collect()
+            st.pools.drain().flat_map(|(_, v)| v).map(|i| i.live).collect()
         };
         let mut tasks = tokio::task::JoinSet::new();
         for w in idle {
@@ -211,12 +235,7 @@ impl Invoker for Engine {
         Box::pin(async move {
             // A task of its own: a caller that hangs up must not abandon a
             // sandbox halfway through an exchange.
-            let is_event = req.invocation_type == InvocationType::Event;
-            let task = tokio::spawn(Arc::clone(&inner).invoke(req));
-            if is_event {
-                return Ok(Default::default());
-            }
-            match task.await {
+            match tokio::spawn(inner.invoke(req)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "invocation task failed");
@@ -236,13 +255,13 @@ impl Invoker for Engine {
     /// to its pool when its call ends and lives until the idle TTL.
     fn forget(&self, function: &str, version: Option<u64>) {
         let prefix = run::pool_prefix(function, version);
-        let idle: Vec<Worker> = {
+        let idle: Vec<LiveSandbox> = {
             let mut st = self.inner.lock();
             let keys: Vec<String> = st.pools.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
             keys.iter()
                 .filter_map(|k| st.pools.remove(k))
                 .flatten()
-                .map(|i| i.worker)
+                .map(|i| i.live)
                 .collect()
         };
         if !idle.is_empty() {

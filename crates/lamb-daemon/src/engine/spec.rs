@@ -110,7 +110,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     }
     set("AWS_REGION", input.ctx.region.clone());
     set("AWS_DEFAULT_REGION", input.ctx.region.clone());
-    if !lamb_init::is_custom_runtime(runtime) {
+    if !lamb_protocol::is_custom_runtime(runtime) {
         set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
     }
     set("AWS_LAMBDA_FUNCTION_NAME", req.function.name.clone());
@@ -122,7 +122,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
         format!("/aws/lambda/{}", req.function.name),
     );
     set("AWS_LAMBDA_LOG_STREAM_NAME", input.log_stream.to_owned());
-    set("AWS_LAMBDA_RUNTIME_API", lamb_init::RUNTIME_API.into());
+    set("AWS_LAMBDA_RUNTIME_API", lamb_protocol::RUNTIME_API.into());
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
     set("TZ", ":UTC".into());
@@ -156,7 +156,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod userns_tests {
+mod tests {
     use super::*;
 
     #[test]

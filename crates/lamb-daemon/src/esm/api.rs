@@ -2,9 +2,9 @@
 //! ListEventSourceMappings (200), UpdateEventSourceMapping (202) and
 //! DeleteEventSourceMapping (202), for RabbitMQ queues.
 
-use crate::api::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
+use crate::util::Params;
 use crate::util::{json, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 fn function_arn(s: &Shared, function_name: &str) -> Result<(String, String), ApiError> {
     let fref = FunctionRef::parse(function_name)?;
     let q = fref.qualifier.clone().unwrap_or_else(Qualifier::latest);
-    crate::api::resolve_version(s, &fref.name, &q)?;
+    crate::invocation::resolve_version(s, &fref.name, &q)?;
     let arn = match &fref.qualifier {
         None => s.ctx.function_arn(&fref.name),
         Some(q) => s.ctx.qualified_function_arn(&fref.name, q),
@@ -98,7 +98,7 @@ async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
 }
 
 async fn get_one(State(st): State<AppState>, params: Params) -> ApiResult {
-    let uuid = params.first().to_owned();
+    let uuid = params.resource().to_owned();
     let out = st
         .blocking(move |s| Ok(s.registry.get_event_source_mapping(&uuid)?))
         .await?;
@@ -129,7 +129,7 @@ async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
 }
 
 async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
-    let uuid = params.first().to_owned();
+    let uuid = params.resource().to_owned();
     let req: UpdateEventSourceMappingRequest = parse_json(&body)?;
     let out = st
         .blocking(move |s| {
@@ -166,7 +166,7 @@ async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> ApiR
 }
 
 async fn remove(State(st): State<AppState>, params: Params) -> ApiResult {
-    let uuid = params.first().to_owned();
+    let uuid = params.resource().to_owned();
     let out = st
         .blocking(move |s| {
             let mut m = s.registry.get_event_source_mapping(&uuid)?;

@@ -8,7 +8,7 @@
 
 use super::Broker;
 use crate::error::ApiError;
-use crate::invoker::{InvocationType, InvokeRequest, LogType};
+use crate::invocation::{self, Call, Target};
 use crate::state::AppState;
 use amqprs::channel::{
     BasicAckArguments, BasicConsumeArguments, BasicNackArguments, BasicQosArguments, Channel, ConsumerMessage,
@@ -17,9 +17,8 @@ use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use lamb_store::BundleKind;
+use lamb_protocol::errors::Chain;
 use lamb_types::esm::EventSourceMappingConfiguration;
-use lamb_types::{FunctionRef, Qualifier};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -237,50 +236,20 @@ fn rmq_event(m: &EventSourceMappingConfiguration, queue: &str, vhost: &str, batc
 
 /// Runs the function with the batch; true when it succeeded.
 async fn deliver(st: &AppState, m: &EventSourceMappingConfiguration, event: Value) -> bool {
-    let fref = match FunctionRef::parse(&m.function_arn) {
-        Ok(f) => f,
+    let target = match Target::by_arn(&m.function_arn) {
+        Ok(t) => t,
         Err(e) => {
             tracing::error!(uuid = %m.uuid, error = %e, "bad function of mapping");
             return false;
         }
     };
-    let qualifier = fref.qualifier.clone().unwrap_or_else(Qualifier::latest);
-    let (name, q) = (fref.name.clone(), qualifier.clone());
-    let prepared = st
-        .blocking(move |s| {
-            let rec = crate::api::resolve_version(s, &name, &q)?;
-            Ok((
-                rec,
-                s.registry.get_reserved_concurrency(&name)?,
-                s.registry.total_reserved_concurrency(None)?,
-            ))
-        })
-        .await;
-    let (rec, reserved, total_reserved) = match prepared {
-        Ok(p) => p,
+    let call = Call::new(uuid::Uuid::new_v4().to_string(), event.to_string().into_bytes());
+    let req = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
+        Ok(r) => r,
         Err(e) => {
-            tracing::warn!(uuid = %m.uuid, error = %e, "mapping's function unavailable");
+            tracing::warn!(uuid = %m.uuid, error = %Chain(&e), "mapping's function unavailable");
             return false;
         }
-    };
-    let req = InvokeRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        code_path: st.store.path(BundleKind::Function, &rec.code.digest),
-        layer_paths: rec
-            .layers
-            .iter()
-            .filter_map(|l| l.digest())
-            .map(|d| st.store.path(BundleKind::Layer, &d))
-            .collect(),
-        invoked_function_arn: m.function_arn.clone(),
-        executed_version: rec.version,
-        function: rec,
-        payload: event.to_string().into_bytes(),
-        invocation_type: InvocationType::RequestResponse,
-        log_type: LogType::None,
-        client_context: None,
-        reserved_concurrency: reserved,
-        total_reserved_concurrency: total_reserved,
     };
     match st.invoker.invoke(req).await {
         Ok(r) if r.function_error.is_none() => true,
@@ -290,7 +259,7 @@ async fn deliver(st: &AppState, m: &EventSourceMappingConfiguration, event: Valu
         }
         Err(ApiError::Throttled { .. }) => false,
         Err(e) => {
-            tracing::warn!(uuid = %m.uuid, error = %e, "batch not run; redelivered");
+            tracing::warn!(uuid = %m.uuid, error = %Chain(&e), "batch not run; redelivered");
             false
         }
     }

@@ -5,14 +5,16 @@
 use super::record::{destination_function, invocation_record, Condition, Response};
 use super::{now_ms, EventQueue};
 use crate::error::ApiError;
-use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse, LogType};
+use crate::invocation::{self, Call, Target};
+use crate::invoker::{InvokeRequest, InvokeResponse};
 use crate::state::{AppState, Shared};
-use lamb_store::{BundleKind, FunctionRecord, NewEvent, QueuedEvent, StoreError};
+use lamb_protocol::errors::Chain;
+use lamb_store::{NewEvent, QueuedEvent, StoreError};
 use lamb_types::invoke_config::{DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRY_ATTEMPTS};
 use lamb_types::{ErrorKind, PutFunctionEventInvokeConfigRequest, Qualifier};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// Events run at once, at most; the engine's limits apply on top.
 const MAX_RUNNING: u32 = 64;
@@ -24,7 +26,7 @@ pub const FAILED_RETENTION_MS: i64 = 24 * 3600 * 1000;
 /// The longest sleep with nothing due; an enqueue wakes the worker earlier.
 const IDLE_SLEEP: Duration = Duration::from_secs(3600);
 
-pub(super) async fn run(st: AppState) {
+pub(super) async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
     let q = Arc::clone(&st.events);
     let run_id = q.run_id.clone();
     let owner = run_id.clone();
@@ -37,14 +39,18 @@ pub(super) async fn run(st: AppState) {
             events = n,
             "async events an earlier daemon left running are queued again"
         ),
-        Err(e) => tracing::error!(error = %e, "cannot release the leases of an earlier daemon"),
+        Err(e) => tracing::error!(error = %Chain(&e), "cannot release the leases of an earlier daemon"),
     }
     let slots = Arc::new(Semaphore::new(
         st.limits.concurrent_executions.clamp(1, MAX_RUNNING) as usize
     ));
     let mut last_purge = 0;
     loop {
-        let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+        let first = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => p,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let Ok(first) = first else {
             return;
         };
         let now = now_ms();
@@ -54,7 +60,7 @@ pub(super) async fn run(st: AppState) {
                 .blocking(move |s| Ok(s.registry.purge_failed_events(now - FAILED_RETENTION_MS)?))
                 .await
             {
-                tracing::warn!(error = %e, "cannot purge failed async events");
+                tracing::warn!(error = %Chain(&e), "cannot purge failed async events");
             }
         }
         let want = 1 + slots.available_permits();
@@ -65,7 +71,7 @@ pub(super) async fn run(st: AppState) {
         {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "cannot claim async events");
+                tracing::error!(error = %Chain(&e), "cannot claim async events");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -77,6 +83,7 @@ pub(super) async fn run(st: AppState) {
             tokio::select! {
                 _ = q.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => return,
             }
             continue;
         }
@@ -113,10 +120,8 @@ enum Outcome {
 }
 
 struct Prepared {
-    rec: FunctionRecord,
+    req: InvokeRequest,
     config: PutFunctionEventInvokeConfigRequest,
-    reserved: Option<u32>,
-    total_reserved: u64,
 }
 
 fn is_not_found(e: &ApiError) -> bool {
@@ -130,69 +135,44 @@ async fn process(st: AppState, ev: QueuedEvent) {
     if let Err(e) = st.blocking(move |s| Ok(settle(s, &q, &ev, &config, outcome)?)).await {
         // The event stays leased: the next daemon run, or the lease's end,
         // runs it again.
-        tracing::error!(event = %id, error = %e, "cannot settle an async event");
+        tracing::error!(event = %id, error = %Chain(&e), "cannot settle an async event");
     }
     st.events.wake();
 }
 
 async fn attempt(st: &AppState, ev: &QueuedEvent) -> (PutFunctionEventInvokeConfigRequest, Outcome) {
-    let name = ev.function.clone();
     let qualifier = match Qualifier::parse(&ev.qualifier) {
         Ok(q) => q,
         Err(e) => return (Default::default(), Outcome::Gone(e.to_string())),
     };
-    let q2 = qualifier.clone();
+    let target = Target::new(&st.ctx, ev.function.clone(), qualifier);
+    let call = Call::new(ev.id.clone(), ev.payload.clone());
     let prepared = st
         .blocking(move |s| {
-            let rec = crate::api::resolve_version(s, &name, &q2)?;
-            let config = match s.registry.get_event_invoke_config(&name, &q2) {
+            let req = invocation::prepare(s, &target, call)?;
+            let config = match s.registry.get_event_invoke_config(&target.function, &target.qualifier) {
                 Ok(c) => c.config,
                 Err(e) if e.to_lambda().kind == ErrorKind::ResourceNotFound => Default::default(),
                 Err(e) => return Err(e.into()),
             };
-            Ok(Prepared {
-                rec,
-                config,
-                reserved: s.registry.get_reserved_concurrency(&name)?,
-                total_reserved: s.registry.total_reserved_concurrency(None)?,
-            })
+            Ok(Prepared { req, config })
         })
         .await;
     let p = match prepared {
         Ok(p) => p,
         Err(e) if is_not_found(&e) => return (Default::default(), Outcome::Gone(e.to_string())),
-        Err(e) => return (Default::default(), Outcome::Failed(e.to_string())),
+        Err(e) => {
+            tracing::error!(event = %ev.id, error = %Chain(&e), "cannot prepare an async event");
+            return (Default::default(), Outcome::Failed(e.to_string()));
+        }
     };
     let max_age_ms = i64::from(p.config.maximum_event_age_in_seconds.unwrap_or(DEFAULT_MAX_EVENT_AGE_S)) * 1000;
     if now_ms() - ev.enqueued_at_ms > max_age_ms {
         return (p.config, Outcome::Expired);
     }
-    let version = p.rec.version.to_string();
-    let req = InvokeRequest {
-        request_id: ev.id.clone(),
-        code_path: st.store.path(BundleKind::Function, &p.rec.code.digest),
-        layer_paths: p
-            .rec
-            .layers
-            .iter()
-            .filter_map(|l| l.digest())
-            .map(|d| st.store.path(BundleKind::Layer, &d))
-            .collect(),
-        invoked_function_arn: match &qualifier {
-            Qualifier::Version(lamb_types::Version::Latest) => st.ctx.function_arn(&ev.function),
-            q => st.ctx.qualified_function_arn(&ev.function, q),
-        },
-        executed_version: p.rec.version,
-        function: p.rec,
-        payload: ev.payload.clone(),
-        // The worker waits for the answer; the caller had its 202.
-        invocation_type: InvocationType::RequestResponse,
-        log_type: LogType::None,
-        client_context: None,
-        reserved_concurrency: p.reserved,
-        total_reserved_concurrency: p.total_reserved,
-    };
-    let outcome = match st.invoker.invoke(req).await {
+    let version = p.req.executed_version.to_string();
+    // The worker waits for the answer; the caller had its 202.
+    let outcome = match st.invoker.invoke(p.req).await {
         Ok(response) => Outcome::Ran { version, response },
         Err(ApiError::Throttled { .. }) => Outcome::Throttled,
         Err(e) => Outcome::Failed(e.to_string()),

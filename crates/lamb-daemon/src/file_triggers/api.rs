@@ -5,9 +5,9 @@
 //! - `GET /lamb/triggers`;
 //! - `DELETE /lamb/triggers/{id}`.
 
-use crate::api::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
+use crate::util::Params;
 use crate::util::{json, parse_json};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -133,7 +133,7 @@ async fn list(State(st): State<AppState>) -> ApiResult {
 }
 
 async fn remove(State(st): State<AppState>, params: Params) -> ApiResult {
-    let id = params.first().to_owned();
+    let id = params.resource().to_owned();
     st.blocking(move |s| Ok(s.registry.delete_file_trigger(&id)?)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

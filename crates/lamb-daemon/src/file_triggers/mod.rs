@@ -26,6 +26,7 @@ mod watch;
 pub use api::{routes, TriggerRequest, TriggerResponse, TriggersResponse, TRIGGERS_PATH};
 
 use crate::state::AppState;
+use lamb_protocol::errors::Chain;
 use lamb_store::{NewEvent, Registry};
 use std::path::Path;
 use std::sync::Arc;
@@ -51,7 +52,7 @@ fn file_finished(registry: &dyn Registry, region: &str, fs: &str, root: &Path, p
     let triggers = match registry.list_file_triggers() {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(error = %e, "cannot read file triggers");
+            tracing::error!(error = %Chain(&e), "cannot read file triggers");
             return;
         }
     };
@@ -92,7 +93,7 @@ fn file_finished(registry: &dyn Registry, region: &str, fs: &str, root: &Path, p
                 tracing::info!(trigger = %t.id, function = %t.function, key = %key, event = %ev.id, "file event queued")
             }
             Err(e) => {
-                tracing::error!(trigger = %t.id, function = %t.function, key = %key, error = %e, "cannot queue file event")
+                tracing::error!(trigger = %t.id, function = %t.function, key = %key, error = %Chain(&e), "cannot queue file event")
             }
         }
     }

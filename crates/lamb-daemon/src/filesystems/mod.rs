@@ -34,7 +34,7 @@ pub enum FilesystemError {
          SIZE at least 16M (K, M, G, T)"
     )]
     Syntax(String),
-    #[error("--filesystem {name}: {path:?} is not a directory: {source}")]
+    #[error("--filesystem {name}: {path:?} is not a directory")]
     NotADirectory {
         name: String,
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum FilesystemError {
     },
     #[error("--filesystem {name} given twice")]
     Duplicate { name: String },
-    #[error("prepare {path:?} for sandboxes (group, mode, default ACL): {source}")]
+    #[error("prepare {path:?} for sandboxes (group, mode, default ACL)")]
     Prepare { path: PathBuf, source: std::io::Error },
     #[error("mount the served directories nosuid,nodev (and their size-limited images): {0}")]
     Mount(std::io::Error),

@@ -7,9 +7,9 @@
 //! - `DELETE /lamb/schedules/{name}`.
 
 use super::expr::Schedule;
-use crate::api::Params;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -105,7 +105,7 @@ pub async fn add(State(st): State<AppState>, body: Bytes) -> ApiResult {
 }
 
 pub async fn remove(State(st): State<AppState>, params: Params) -> ApiResult {
-    let name = params.first().to_owned();
+    let name = params.resource().to_owned();
     st.blocking(move |s| Ok(s.registry.delete_schedule(&name)?)).await?;
     Ok(no_content())
 }

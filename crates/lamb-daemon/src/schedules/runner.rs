@@ -13,6 +13,7 @@
 
 use super::expr::Schedule;
 use crate::state::AppState;
+use lamb_protocol::errors::Chain;
 use lamb_store::{NewEvent, ScheduleRecord};
 use serde_json::json;
 use std::collections::HashMap;
@@ -75,7 +76,7 @@ pub async fn run(state: AppState, scale: f64, mut stop: watch::Receiver<bool>) {
     loop {
         match state.blocking(|s| Ok(s.registry.list_schedules()?)).await {
             Ok(records) => sync(&mut armed, records, clock.now()),
-            Err(e) => tracing::warn!(error = %e, "cannot read schedules"),
+            Err(e) => tracing::warn!(error = %Chain(&e), "cannot read schedules"),
         }
         let now = clock.now();
         for a in armed.values_mut() {
@@ -123,7 +124,7 @@ fn sync(armed: &mut HashMap<String, Armed>, records: Vec<ScheduleRecord>, now: O
                 );
             }
             Err(e) => {
-                tracing::warn!(schedule = r.name, error = %e, "schedule skipped");
+                tracing::warn!(schedule = r.name, error = %Chain(&e), "schedule skipped");
                 armed.remove(&r.name);
             }
         }
@@ -143,7 +144,7 @@ async fn fire(state: &AppState, r: &ScheduleRecord, at: OffsetDateTime) {
     };
     match state.blocking(move |s| Ok(s.registry.enqueue_event(event)?)).await {
         Ok(_) => tracing::info!(schedule = r.name, function = r.function, event = id, "schedule fired"),
-        Err(e) => tracing::warn!(schedule = r.name, error = %e, "schedule firing not queued"),
+        Err(e) => tracing::warn!(schedule = r.name, error = %Chain(&e), "schedule firing not queued"),
     }
 }
 

@@ -1,9 +1,9 @@
 //! The control-plane operations of function URLs (spec 3.2):
 //! Create/Get/Update/DeleteFunctionUrlConfig and ListFunctionUrlConfigs.
 
-use crate::api::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;

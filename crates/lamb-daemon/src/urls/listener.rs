@@ -6,15 +6,16 @@
 use super::event::{self, IamCaller, UrlContext, UrlRequest};
 use super::{cors, response};
 use crate::error::ApiError;
-use crate::invoker::{InvocationType, InvokeRequest, LogType};
+use crate::invocation::{self, Call, Target};
 use crate::sigv4::{self, SignedRequest};
-use crate::state::{AppState, Shared};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use lamb_store::{BundleKind, FunctionRecord, FunctionUrlRecord};
-use lamb_types::{FunctionUrlAuthType, Qualifier, Version};
+use lamb_protocol::errors::Chain;
+use lamb_store::FunctionUrlRecord;
+use lamb_types::{FunctionUrlAuthType, Qualifier};
 use std::net::SocketAddr;
 use time::OffsetDateTime;
 
@@ -42,26 +43,6 @@ fn route(host: &str, path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix('/')?;
     let (id, tail) = rest.split_once('/').map_or((rest, ""), |(a, b)| (a, b));
     (!id.is_empty()).then(|| (id.to_ascii_lowercase(), format!("/{tail}")))
-}
-
-/// The version that runs: the alias's (weights applied) or `$LATEST`.
-fn resolve(s: &Shared, url: &FunctionUrlRecord) -> Result<FunctionRecord, ApiError> {
-    let Some(alias) = &url.qualifier else {
-        return Ok(s.registry.get_function(&url.function, &Qualifier::latest())?);
-    };
-    let q = Qualifier::Alias(alias.clone());
-    let rec = s.registry.get_function(&url.function, &q)?;
-    let alias = s.registry.get_alias(&url.function, alias)?;
-    let mut roll: f64 = rand::random();
-    for (version, weight) in &alias.weights {
-        if roll < *weight {
-            return Ok(s
-                .registry
-                .get_function(&url.function, &Qualifier::Version(Version::Published(*version)))?);
-        }
-        roll -= weight;
-    }
-    Ok(rec)
 }
 
 pub async fn handle(State(st): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
@@ -196,40 +177,10 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
 }
 
 async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request_id: &str) -> Response {
-    let u = url.clone();
-    let resolved = st
-        .blocking(move |s| {
-            let rec = resolve(s, &u)?;
-            let reserved = s.registry.get_reserved_concurrency(&u.function)?;
-            let total = s.registry.total_reserved_concurrency(None)?;
-            Ok((rec, reserved, total))
-        })
-        .await;
-    let (rec, reserved_concurrency, total_reserved_concurrency) = match resolved {
-        Ok(r) => r,
-        Err(e) => return failure(e),
-    };
-    let layer_paths = rec
-        .layers
-        .iter()
-        .filter_map(|l| l.digest())
-        .map(|d| st.store.path(BundleKind::Layer, &d))
-        .collect();
-    let req = InvokeRequest {
-        request_id: request_id.to_owned(),
-        code_path: st.store.path(BundleKind::Function, &rec.code.digest),
-        layer_paths,
-        invoked_function_arn: url.function_arn(&st.ctx),
-        executed_version: rec.version,
-        function: rec,
-        payload,
-        invocation_type: InvocationType::RequestResponse,
-        log_type: LogType::None,
-        client_context: None,
-        reserved_concurrency,
-        total_reserved_concurrency,
-    };
-    match st.invoker.invoke(req).await {
+    // The alias's version (weights applied), or `$LATEST`.
+    let qualifier = url.qualifier.clone().map_or_else(Qualifier::latest, Qualifier::Alias);
+    let target = Target::new(&st.ctx, url.function.clone(), qualifier);
+    match invocation::invoke(st, target, Call::new(request_id.to_owned(), payload)).await {
         Ok(out) if out.function_error.is_some() => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
         Ok(out) => match response::interpret(&out.payload) {
             Ok(a) => {
@@ -250,7 +201,7 @@ fn failure(e: ApiError) -> Response {
         429 => message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
         404 => message(StatusCode::NOT_FOUND, "Not Found"),
         _ => {
-            tracing::warn!(error = %e, "function URL invocation failed");
+            tracing::warn!(error = %Chain(&e), "function URL invocation failed");
             message(StatusCode::BAD_GATEWAY, "Internal Server Error")
         }
     }

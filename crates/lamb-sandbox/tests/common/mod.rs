@@ -165,3 +165,52 @@ pub fn read_all(fd: OwnedFd) -> String {
     file.read_to_string(&mut out).unwrap();
     out
 }
+
+/// Whether a process exists (a zombie counts).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Starts the ignored test `name` of this test binary as a child process:
+/// the owner of sandboxes that a test then kills. Reads the PIDs the owner
+/// prints (lines with one of `keys` before the number) until its `ready`.
+pub fn start_owner(name: &str, env: &[(&str, &std::ffi::OsStr)], keys: &[&str]) -> (std::process::Child, Vec<i32>) {
+    use std::io::BufRead;
+    let mut owner = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pids = Vec::new();
+    for line in std::io::BufReader::new(owner.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest prints its own "test ... " prefix on the first line.
+        for key in keys {
+            if let Some(pid) = line.split(key).nth(1) {
+                pids.push(pid.trim().parse::<i32>().unwrap());
+            }
+        }
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    (owner, pids)
+}
+
+/// Kills the owner with SIGKILL (no destructor runs) and reaps it.
+pub fn kill_owner(mut owner: std::process::Child) {
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+}
+
+/// Waits until none of `pids` is alive, `limit` at most (a hang guard);
+/// whether they all went.
+pub fn wait_gone(pids: &[i32], limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while pids.iter().any(|&pid| alive(pid)) && start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    pids.iter().all(|&pid| !alive(pid))
+}

@@ -144,10 +144,6 @@ pub trait Registry: TriggerRegistry + Send + Sync {
 
     /// Stores an event durably; once this returns, a 202 may be answered.
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError>;
-    /// Events whose next attempt is due at `now_ms`, oldest first.
-    fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError>;
-    fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError>;
-    fn delete_event(&self, id: &str) -> Result<(), StoreError>;
     /// Takes up to `max` due events (oldest first) for `owner`, a daemon run:
     /// each becomes `running`, leased until `lease_until_ms`, when it is due
     /// again unless its worker retried or finished it.

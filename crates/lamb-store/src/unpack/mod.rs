@@ -72,7 +72,7 @@ pub enum UnpackError {
     UnknownFormat,
     #[error("corrupt archive: {detail}")]
     Corrupt { detail: String },
-    #[error("{op} {path:?}: {source}")]
+    #[error("{op} {path:?}")]
     Io {
         op: &'static str,
         path: PathBuf,

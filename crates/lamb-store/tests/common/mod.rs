@@ -1,7 +1,10 @@
-//! Builders for test bundles: zips and tar.gz archives made entry by entry,
-//! including the malformed and hostile ones no honest tool would write.
+//! What the store's tests share: builders for test bundles (zips and tar.gz
+//! archives made entry by entry, including the malformed and hostile ones no
+//! honest tool would write) and, in [`registry`], a registry to test against.
 
 #![allow(dead_code)]
+
+pub mod registry;
 
 use std::io::{Cursor, Write};
 use std::path::Path;

@@ -1,6 +1,5 @@
-//! The async event queue's life cycle beyond enqueue: leases of running
-//! events, their end (deleted, or kept as `failed`), and what `lamb events`
-//! lists.
+//! The async event queue's life cycle: enqueue, leases of running events,
+//! their end (deleted, or kept as `failed`), and what `lamb events` lists.
 //!
 //! An event is `queued` until a worker claims it; a claimed event is
 //! `running`, leased by its claimer (a daemon run id) until a time, which
@@ -8,13 +7,31 @@
 //! when the lease runs out, or at once when a new daemon releases the leases
 //! of earlier runs. It leaves the table only when it finished for good.
 
-use super::misc::enqueue;
+use super::functions::require_function;
 use crate::error::StoreError;
 use crate::registry::{EventRecord, EventStatus, NewEvent, QueuedEvent};
 use lamb_types::{ArnContext, LambdaError};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 const COLUMNS: &str = "id, function, qualifier, payload, attempts, enqueued_at_ms, next_attempt_at_ms";
+
+pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Result<QueuedEvent, StoreError> {
+    require_function(tx, ctx, &e.function)?;
+    tx.execute(
+        "INSERT INTO async_events (id, function, qualifier, payload, attempts, \
+           enqueued_at_ms, next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+        params![e.request_id, e.function, e.qualifier, e.payload, e.enqueued_at_ms],
+    )?;
+    Ok(QueuedEvent {
+        id: e.request_id,
+        function: e.function,
+        qualifier: e.qualifier,
+        payload: e.payload,
+        attempts: 0,
+        enqueued_at_ms: e.enqueued_at_ms,
+        next_attempt_at_ms: e.enqueued_at_ms,
+    })
+}
 
 fn queued_from_row(r: &Row<'_>) -> rusqlite::Result<QueuedEvent> {
     Ok(QueuedEvent {

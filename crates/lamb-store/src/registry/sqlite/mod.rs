@@ -9,13 +9,16 @@
 //! Control-plane writes are few, so one fsync per commit costs little.
 
 mod aliases;
+mod code;
+mod concurrency;
 mod esm;
 mod events;
 mod file_triggers;
 mod functions;
+mod invoke_configs;
 mod layers;
-mod misc;
 mod schema;
+mod tags;
 mod triggers;
 
 pub use schema::SCHEMA_VERSION;
@@ -193,15 +196,15 @@ impl Registry for SqliteRegistry {
         function: &str,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
-        self.write(|tx, ctx| misc::tag(tx, ctx, function, tags))
+        self.write(|tx, ctx| tags::tag(tx, ctx, function, tags))
     }
 
     fn untag_function(&self, function: &str, keys: &[String]) -> Result<(), StoreError> {
-        self.write(|tx, ctx| misc::untag(tx, ctx, function, keys))
+        self.write(|tx, ctx| tags::untag(tx, ctx, function, keys))
     }
 
     fn function_tags(&self, function: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-        self.read(|tx, ctx| misc::tags(tx, ctx, function))
+        self.read(|tx, ctx| tags::tags(tx, ctx, function))
     }
 
     fn create_function(&self, new: NewFunction) -> Result<FunctionRecord, StoreError> {
@@ -297,19 +300,19 @@ impl Registry for SqliteRegistry {
     }
 
     fn put_reserved_concurrency(&self, function: &str, n: u32) -> Result<(), StoreError> {
-        self.write(|tx, ctx| misc::set_reserved(tx, ctx, function, Some(n)))
+        self.write(|tx, ctx| concurrency::set_reserved(tx, ctx, function, Some(n)))
     }
 
     fn get_reserved_concurrency(&self, function: &str) -> Result<Option<u32>, StoreError> {
-        self.read(|tx, ctx| misc::get_reserved(tx, ctx, function))
+        self.read(|tx, ctx| concurrency::get_reserved(tx, ctx, function))
     }
 
     fn delete_reserved_concurrency(&self, function: &str) -> Result<(), StoreError> {
-        self.write(|tx, ctx| misc::set_reserved(tx, ctx, function, None))
+        self.write(|tx, ctx| concurrency::set_reserved(tx, ctx, function, None))
     }
 
     fn total_reserved_concurrency(&self, except: Option<&str>) -> Result<u64, StoreError> {
-        self.read(|tx, _| misc::total_reserved(tx, except))
+        self.read(|tx, _| concurrency::total_reserved(tx, except))
     }
 
     fn put_event_invoke_config(
@@ -319,7 +322,7 @@ impl Registry for SqliteRegistry {
         config: &PutFunctionEventInvokeConfigRequest,
         merge: bool,
     ) -> Result<EventInvokeConfigRecord, StoreError> {
-        self.write(|tx, ctx| misc::put_invoke_config(tx, ctx, function, qualifier, config, merge))
+        self.write(|tx, ctx| invoke_configs::put_invoke_config(tx, ctx, function, qualifier, config, merge))
     }
 
     fn get_event_invoke_config(
@@ -327,11 +330,11 @@ impl Registry for SqliteRegistry {
         function: &str,
         qualifier: &Qualifier,
     ) -> Result<EventInvokeConfigRecord, StoreError> {
-        self.read(|tx, ctx| misc::get_invoke_config(tx, ctx, function, qualifier))
+        self.read(|tx, ctx| invoke_configs::get_invoke_config(tx, ctx, function, qualifier))
     }
 
     fn delete_event_invoke_config(&self, function: &str, qualifier: &Qualifier) -> Result<(), StoreError> {
-        self.write(|tx, ctx| misc::delete_invoke_config(tx, ctx, function, qualifier))
+        self.write(|tx, ctx| invoke_configs::delete_invoke_config(tx, ctx, function, qualifier))
     }
 
     fn list_event_invoke_configs(
@@ -339,27 +342,15 @@ impl Registry for SqliteRegistry {
         function: &str,
         page: PageRequest<'_>,
     ) -> Result<Page<EventInvokeConfigRecord>, StoreError> {
-        self.read(|tx, ctx| misc::list_invoke_configs(tx, ctx, function, page))
+        self.read(|tx, ctx| invoke_configs::list_invoke_configs(tx, ctx, function, page))
     }
 
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
-        let queued = self.write(|tx, ctx| misc::enqueue(tx, ctx, event))?;
+        let queued = self.write(|tx, ctx| events::enqueue(tx, ctx, event))?;
         if let Some(f) = self.on_enqueue.get() {
             f();
         }
         Ok(queued)
-    }
-
-    fn due_events(&self, now_ms: i64, max: usize) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.read(|tx, _| misc::due(tx, now_ms, max))
-    }
-
-    fn reschedule_event(&self, id: &str, attempts: u32, next_attempt_at_ms: i64) -> Result<(), StoreError> {
-        self.write(|tx, _| misc::reschedule(tx, id, attempts, next_attempt_at_ms))
-    }
-
-    fn delete_event(&self, id: &str) -> Result<(), StoreError> {
-        self.write(|tx, _| misc::delete_event(tx, id))
     }
 
     fn claim_events(
@@ -410,11 +401,11 @@ impl Registry for SqliteRegistry {
     }
 
     fn referenced_bundles(&self) -> Result<Referenced, StoreError> {
-        self.read(|tx, _| misc::referenced(tx))
+        self.read(|tx, _| code::referenced(tx))
     }
 
     fn total_code_size(&self) -> Result<u64, StoreError> {
-        self.read(|tx, _| misc::total_code_size(tx))
+        self.read(|tx, _| code::total_code_size(tx))
     }
 
     fn create_file_trigger(

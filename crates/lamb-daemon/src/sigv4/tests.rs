@@ -92,8 +92,9 @@ fn accepts_a_botocore_signed_request() {
 /// numbered steps, sharing nothing with the code under test but `hmac`.
 fn naive_sign(method: &str, path_encoded_twice: &str, query: &str, host: &str, date: &str, body: &[u8]) -> String {
     use hmac::Mac;
+    use sha2::Digest;
     let h = |k: &[u8], m: &str| {
-        let mut mac = HmacSha256::new_from_slice(k).unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(k).unwrap();
         mac.update(m.as_bytes());
         mac.finalize().into_bytes().to_vec()
     };

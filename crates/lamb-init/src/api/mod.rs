@@ -8,6 +8,7 @@
 use crate::http::{Conn, Limits, Request};
 use crate::protocol::{FromInit, Invoke, MAX_RESPONSE};
 use crate::Link;
+use lamb_protocol::errors::{caller_error, error_body};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -244,43 +245,5 @@ fn error_body_or(req: &Request) -> Vec<u8> {
     }
 }
 
-/// `{"errorMessage":..,"errorType":..}`, the Runtime API's own errors.
-pub fn error_body(message: &str, error_type: &str) -> Vec<u8> {
-    format!(
-        r#"{{"errorMessage":"{}","errorType":"{}"}}"#,
-        escape(message),
-        escape(error_type)
-    )
-    .into_bytes()
-}
-
-/// The same shape with the keys in the order Lambda answers callers.
-pub fn caller_error(error_type: &str, message: &str) -> Vec<u8> {
-    format!(
-        r#"{{"errorType":"{}","errorMessage":"{}"}}"#,
-        escape(error_type),
-        escape(message)
-    )
-    .into_bytes()
-}
-
-/// JSON string escaping, for the few strings init writes itself.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-#[path = "api_tests.rs"]
 mod tests;

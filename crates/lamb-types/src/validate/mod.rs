@@ -574,5 +574,4 @@ impl Rules<'_> {
 }
 
 #[cfg(test)]
-#[path = "validate_tests.rs"]
 mod tests;

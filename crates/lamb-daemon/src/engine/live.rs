@@ -1,12 +1,12 @@
-//! One live sandbox as the engine holds it: the sandbox handle from the
-//! spawner, the socket to its `lamb init`, and the pipe its output comes
-//! through. Output is read while the engine waits for init's messages, so a
+//! One live sandbox as the engine holds it, busy, idle or frozen: the
+//! sandbox handle from the launcher, the socket to its `lamb init`, and the
+//! pipe its output comes through. Output is read while the engine waits for init's messages, so a
 //! chatty function never fills the pipe, and drained once the answer is in,
 //! so the function's lines land between START and END.
 
+use super::launcher::SandboxHandle;
 use super::logs::{keep_tail, LineBuffer, LogStream};
-use lamb_init::protocol::{frame_len, FromInit, ToInit};
-use lamb_sandbox::RemoteSandbox;
+use lamb_protocol::init::{frame_len, FromInit, ToInit};
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,8 +29,8 @@ pub enum Event {
 }
 
 #[derive(Debug)]
-pub struct Worker {
-    pub sandbox: Option<RemoteSandbox>,
+pub struct LiveSandbox {
+    pub sandbox: Option<Box<dyn SandboxHandle>>,
     ctl: UnixStream,
     rx: Vec<u8>,
     out: pipe::Receiver,
@@ -47,18 +47,18 @@ pub struct Worker {
     pub key: String,
 }
 
-impl Worker {
+impl LiveSandbox {
     pub fn new(
-        sandbox: RemoteSandbox,
+        sandbox: Box<dyn SandboxHandle>,
         ctl: std::os::unix::net::UnixStream,
         out: std::os::fd::OwnedFd,
         log: LogStream,
         slot: u32,
         memory_mb: u32,
         key: String,
-    ) -> io::Result<Worker> {
+    ) -> io::Result<LiveSandbox> {
         ctl.set_nonblocking(true)?;
-        Ok(Worker {
+        Ok(LiveSandbox {
             sandbox: Some(sandbox),
             ctl: UnixStream::from_std(ctl)?,
             rx: Vec::with_capacity(64 * 1024),

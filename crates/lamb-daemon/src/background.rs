@@ -1,0 +1,59 @@
+//! Everything the daemon runs beside the API, started one way (each
+//! subsystem's `start(state, ..., stop) -> JoinHandle<()>`) and stopped
+//! together: the async event worker, the supervisor of the RabbitMQ
+//! pollers, the function URL listener and the schedule runner. The file
+//! trigger watchers start here too; they are threads that last as long as
+//! the process.
+
+use crate::state::AppState;
+use std::net::SocketAddr;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct BackgroundConfig {
+    /// The function URL listener (`--url-listen`); `None`: no listener.
+    pub url_listen: Option<SocketAddr>,
+    /// Schedule time runs this many times faster than real time (tests).
+    pub schedule_time_scale: f64,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            url_listen: None,
+            schedule_time_scale: 1.0,
+        }
+    }
+}
+
+/// The running subsystems.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts every subsystem; only binding the URL listener can fail.
+pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Result<Background> {
+    let (stop, rx) = watch::channel(false);
+    crate::file_triggers::start(&state);
+    let mut tasks = vec![
+        crate::events::start(state.clone(), rx.clone()),
+        crate::esm::start(state.clone(), rx.clone()),
+    ];
+    if let Some(addr) = config.url_listen {
+        tasks.push(crate::urls::listen(addr, state.clone(), rx.clone()).await?);
+    }
+    tasks.push(crate::schedules::start(state, config.schedule_time_scale, rx));
+    Ok(Background { stop, tasks })
+}
+
+impl Background {
+    /// Tells every subsystem to stop and waits until each has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The engine's seam to the sandbox library: what creates a sandbox
+//! ([`Launcher`]) and what the engine does with one ([`SandboxHandle`]).
+//! The daemon launches through the root spawner (`lamb_sandbox::Spawner`);
+//! the engine's unit tests launch an in-process fake of `lamb init`
+//! (`super::fake`), so admission and the pool are tested without root.
+
+use lamb_sandbox::{CgroupStats, Exit, RemoteSandbox, Result, SandboxIo, SandboxSpec, Spawner};
+use std::fmt::Debug;
+
+/// Creates sandboxes. Blocking: the engine calls it on the blocking pool.
+pub trait Launcher: Send + Sync + 'static {
+    /// A sandbox running `spec`'s process with `io`; its init speaks the
+    /// protocol on the first of `io.extra_fds`.
+    fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<Box<dyn SandboxHandle>>;
+}
+
+/// One created sandbox. Blocking calls, like [`Launcher::create`].
+pub trait SandboxHandle: Send + Debug {
+    fn freeze(&mut self) -> Result<()>;
+    fn thaw(&mut self) -> Result<()>;
+    /// Kills every process; the sandbox stays until destroyed.
+    fn kill(&mut self) -> Result<()>;
+    fn stats(&self) -> Result<CgroupStats>;
+    /// Kills and removes the sandbox; how its first process ended.
+    fn destroy(self: Box<Self>) -> Result<Exit>;
+}
+
+impl Launcher for Spawner {
+    fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<Box<dyn SandboxHandle>> {
+        Ok(Box::new(Spawner::create(self, spec, io)?))
+    }
+}
+
+impl SandboxHandle for RemoteSandbox {
+    fn freeze(&mut self) -> Result<()> {
+        RemoteSandbox::freeze(self)
+    }
+
+    fn thaw(&mut self) -> Result<()> {
+        RemoteSandbox::thaw(self)
+    }
+
+    fn kill(&mut self) -> Result<()> {
+        RemoteSandbox::kill(self)
+    }
+
+    fn stats(&self) -> Result<CgroupStats> {
+        RemoteSandbox::stats(self)
+    }
+
+    fn destroy(self: Box<Self>) -> Result<Exit> {
+        RemoteSandbox::destroy(*self)
+    }
+}
