@@ -15,9 +15,14 @@ use std::sync::Arc;
 use crate::cgroup::{CgroupBackend, CgroupStats};
 use crate::error::{Result, SandboxError};
 
-/// A sandbox's name (also its cgroup's), PID 1 and pidfd, and its cgroup back end.
+/// A sandbox's name (also its cgroup's), PID 1 and pidfd, and its cgroup
+/// back end. [`Sandbox`] and [`RemoteSandbox`] dereference to it, so what
+/// either holder can do to a live sandbox is written here once.
+///
+/// [`Sandbox`]: crate::Sandbox
+/// [`RemoteSandbox`]: crate::RemoteSandbox
 #[derive(Debug)]
-pub(crate) struct Handle {
+pub struct Handle {
     pub(crate) id: String,
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
@@ -25,26 +30,39 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
-    pub(crate) fn freeze(&self) -> Result<()> {
+    /// The sandbox's name, also its cgroup's name.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The PID of the sandbox's first process, as the host sees it.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// A pidfd of the first process: readable when it exits (for `poll` or an async reactor).
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Stops every process of the sandbox (cgroup freezer) until [`Handle::thaw`].
+    pub fn freeze(&self) -> Result<()> {
         self.cgroups.freeze(&self.id)
     }
 
-    pub(crate) fn thaw(&self) -> Result<()> {
+    pub fn thaw(&self) -> Result<()> {
         self.cgroups.thaw(&self.id)
     }
 
-    pub(crate) fn stats(&self) -> Result<CgroupStats> {
+    /// Peak and current memory, CPU time, OOM kills and live processes.
+    pub fn stats(&self) -> Result<CgroupStats> {
         self.cgroups.stats(&self.id)
-    }
-
-    pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
     }
 
     /// Kills every process of the sandbox, frozen or not, and returns at once:
     /// the tasks die on their own time, and PID 1's pidfd turns readable when
     /// the last one has gone.
-    pub(crate) fn kill(&self) -> Result<()> {
+    pub fn kill(&self) -> Result<()> {
         // The CPU first: hundreds of killed tasks of a fork bomb, each
         // reclaiming memory on its way out, die at the quota's pace otherwise.
         if let Err(err) = self.cgroups.lift_limits(&self.id) {

@@ -35,6 +35,7 @@ pub mod v1_tuning;
 pub use cgroup::{CgroupStats, CgroupVersion};
 pub use child::Step;
 pub use error::{Result, SandboxError};
+pub use handle::Handle;
 pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 pub use spawner::{RemoteSandbox, Spawner};
 pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -490,22 +490,15 @@ pub struct Sandbox {
     destroyed: bool,
 }
 
+impl std::ops::Deref for Sandbox {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
 impl Sandbox {
-    /// The sandbox's name, also its cgroup's name.
-    pub fn id(&self) -> &str {
-        &self.handle.id
-    }
-
-    /// The PID of the sandbox's first process, as the host sees it.
-    pub fn pid(&self) -> i32 {
-        self.handle.pid
-    }
-
-    /// A pidfd of the first process: readable when it exits (for `poll` or an async reactor).
-    pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.handle.pidfd()
-    }
-
     /// Waits for the first process to exit. Its exit takes every other process
     /// of the sandbox with it (PID namespace).
     pub fn wait(&mut self) -> Result<Exit> {
@@ -525,26 +518,6 @@ impl Sandbox {
             self.exit = wait_pid(self.handle.pid, libc::WNOHANG).map_err(SandboxError::Wait)?;
         }
         Ok(self.exit)
-    }
-
-    /// Stops every process of the sandbox (cgroup freezer) until [`Sandbox::thaw`].
-    pub fn freeze(&mut self) -> Result<()> {
-        self.handle.freeze()
-    }
-
-    pub fn thaw(&mut self) -> Result<()> {
-        self.handle.thaw()
-    }
-
-    /// Peak and current memory, CPU time, OOM kills and live processes.
-    pub fn stats(&self) -> Result<CgroupStats> {
-        self.handle.stats()
-    }
-
-    /// Kills every process of the sandbox, frozen or not, without waiting;
-    /// [`Sandbox::wait`] returns once the last one has gone.
-    pub fn kill(&mut self) -> Result<()> {
-        self.handle.kill()
     }
 
     /// Kills the sandbox, reaps its process and removes its cgroup: nothing is left.

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
-use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion};
+use crate::cgroup::{self, CgroupBackend, CgroupVersion};
 use crate::error::{Result, SandboxError};
 use crate::handle::Handle;
 use crate::sandbox::{Exit, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
@@ -249,37 +249,15 @@ pub struct RemoteSandbox {
     destroyed: bool,
 }
 
+impl std::ops::Deref for RemoteSandbox {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
 impl RemoteSandbox {
-    pub fn id(&self) -> &str {
-        &self.handle.id
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.handle.pid
-    }
-
-    /// Readable once the sandbox's first process has exited.
-    pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.handle.pidfd()
-    }
-
-    pub fn freeze(&mut self) -> Result<()> {
-        self.handle.freeze()
-    }
-
-    pub fn thaw(&mut self) -> Result<()> {
-        self.handle.thaw()
-    }
-
-    pub fn stats(&self) -> Result<CgroupStats> {
-        self.handle.stats()
-    }
-
-    /// Kills every process of the sandbox, frozen or not; the spawner reaps it at destroy.
-    pub fn kill(&mut self) -> Result<()> {
-        self.handle.kill()
-    }
-
     /// Kills and destroys the sandbox; returns, once every process of it has
     /// died, how its first process ended.
     pub fn destroy(mut self) -> Result<Exit> {
@@ -434,7 +412,7 @@ fn handle(
             let Some(done) = fds.into_iter().next() else {
                 return failed(SandboxError::Spawner("a destroy comes with its reply socket".into()));
             };
-            let Some(mut sandbox) = sandboxes.remove(&id) else {
+            let Some(sandbox) = sandboxes.remove(&id) else {
                 return failed(SandboxError::Spawner(format!("no sandbox {id}")));
             };
             match sandbox.kill() {

@@ -103,7 +103,7 @@ fn freeze_stops_every_process_and_thaw_resumes_them() {
         ..SandboxIo::default()
     };
     let s = shell("while true; do echo tick; sleep 0.01; done");
-    let mut sandbox = sandboxer().create(&s, io).unwrap();
+    let sandbox = sandboxer().create(&s, io).unwrap();
     let mut pipe = std::fs::File::from(read);
     nix::fcntl::fcntl(
         pipe.as_raw_fd(),

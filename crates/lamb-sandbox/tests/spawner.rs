@@ -40,7 +40,7 @@ fn sandboxes_run_through_the_spawner() {
         stdout: Some(write),
         ..SandboxIo::default()
     };
-    let mut sandbox = spawner.create(&shell("echo hello from $$; exit 3"), io).unwrap();
+    let sandbox = spawner.create(&shell("echo hello from $$; exit 3"), io).unwrap();
     assert_eq!(common::read_all(read).trim(), "hello from 1");
     wait_readable(sandbox.pidfd());
     assert!(sandbox.stats().unwrap().cpu_usage_ns > 0);
@@ -85,7 +85,7 @@ fn a_sandbox_frozen_by_someone_else_dies_at_kill() {
     common::rootfs();
     let parent = format!("lamb-spawner-frozen-{}", std::process::id());
     let spawner = Spawner::fork(config(&parent)).unwrap();
-    let mut sandbox = spawner.create(&shell("sleep 1000"), SandboxIo::default()).unwrap();
+    let sandbox = spawner.create(&shell("sleep 1000"), SandboxIo::default()).unwrap();
     let elsewhere = lamb_sandbox::cgroup::detect(&parent).unwrap();
     elsewhere.freeze(sandbox.id()).unwrap();
     sandbox.kill().unwrap();

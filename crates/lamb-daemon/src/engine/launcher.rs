@@ -33,19 +33,19 @@ impl Launcher for Spawner {
 
 impl SandboxHandle for RemoteSandbox {
     fn freeze(&mut self) -> Result<()> {
-        RemoteSandbox::freeze(self)
+        lamb_sandbox::Handle::freeze(self)
     }
 
     fn thaw(&mut self) -> Result<()> {
-        RemoteSandbox::thaw(self)
+        lamb_sandbox::Handle::thaw(self)
     }
 
     fn kill(&mut self) -> Result<()> {
-        RemoteSandbox::kill(self)
+        lamb_sandbox::Handle::kill(self)
     }
 
     fn stats(&self) -> Result<CgroupStats> {
-        RemoteSandbox::stats(self)
+        lamb_sandbox::Handle::stats(self)
     }
 
     fn destroy(self: Box<Self>) -> Result<Exit> {
