@@ -184,16 +184,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return refuse_unread(too_large());
     }
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = crate::sigv4::header_pairs(&parts.headers);
     let signed = SignedRequest {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),

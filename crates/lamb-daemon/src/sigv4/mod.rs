@@ -31,6 +31,21 @@ pub enum AuthError {
     Invalid(String),
 }
 
+/// A request's headers as the signature sees them: names as given (lower
+/// case in HTTP/1 from hyper), values as text (invalid UTF-8 replaced, so it
+/// can only fail to match a signature, never panic).
+pub fn header_pairs(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {

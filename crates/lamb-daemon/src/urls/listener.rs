@@ -71,16 +71,7 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
         Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = crate::sigv4::header_pairs(&parts.headers);
     let raw_query = parts.uri.query().unwrap_or_default();
     if url.settings.auth_type == FunctionUrlAuthType::AwsIam {
         // All but the signature, before the body is read: a caller without
