@@ -229,7 +229,7 @@ def test_a_function_cannot_reach_init_or_read_the_host(lam, engine):
     """Init is not dumpable (no ptrace, no /proc/1/mem, so no forged frames to
     the daemon); mountinfo names neither the data directory nor the runtimes;
     /proc/config.gz is masked; uevent and vsock sockets are refused."""
-    deploy(lam, "e-prying", "python3.11", "app.handler", {"app.py": PY_PRYING})
+    deploy(lam, "e-prying", {"app.py": PY_PRYING}, "python3.11", "app.handler", MemorySize=1024)
     paths = [str(engine.data_dir), str(BUILD.resolve())]
     _, body = call(lam, "e-prying", {"paths": paths})
     assert body == {"mem": "PermissionError", "ptrace": "PermissionError", "environ": "PermissionError",
@@ -292,7 +292,7 @@ def test_a_fork_bomb_s_slow_death_holds_up_no_other_cold_start(lam):
     is deployed, cold started and answers. Before the spawner reaped from its
     loop, that cold start waited for the bomb's death."""
     import os
-    deploy(lam, "e-bomb", "python3.11", "app.handler", {"app.py": PY_FORK_BOMB}, MemorySize=128, Timeout=3)
+    deploy(lam, "e-bomb", {"app.py": PY_FORK_BOMB}, "python3.11", "app.handler", MemorySize=128, Timeout=3)
     with ThreadPoolExecutor(1) as pool:
         bombing = pool.submit(call, lam, "e-bomb")
         init = wait_for(lambda: sandbox_init_of("e-bomb"))
@@ -301,7 +301,7 @@ def test_a_fork_bomb_s_slow_death_holds_up_no_other_cold_start(lam):
     assert body["errorType"] == "Sandbox.Timedout", body
     # The timeout killed the sandbox: the held process is dead, not reaped.
     wait_for(lambda: os.waitid(os.P_PID, held.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG))
-    deploy(lam, "e-after-bomb", "python3.11", "app.handler", {"app.py": PY_COUNTER})
+    deploy(lam, "e-after-bomb", {"app.py": PY_COUNTER}, "python3.11", "app.handler", MemorySize=1024)
     _, body = call(lam, "e-after-bomb")
     assert body["count"] == 1, body
     # The spawner reaps the bomb's PID 1 once it has exited: not before the test lets it.

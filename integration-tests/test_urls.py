@@ -301,7 +301,7 @@ def request_api(daemon, method, path):
 def test_deleting_a_function_destroys_its_idle_sandboxes(daemon, lam):
     # This daemon keeps idle sandboxes for the default 10 minutes: only the
     # deletion can take this one away within the wait.
-    deploy(lam, "u-doomed")
+    deploy(lam, "u-doomed", {"app.py": APP})
     lam.publish_version(FunctionName="u-doomed")
     for qualifier in ("$LATEST", "1"):
         assert lam.invoke(FunctionName="u-doomed", Qualifier=qualifier, Payload=b'{"rawPath": "/string"}')["StatusCode"] == 200
