@@ -28,7 +28,7 @@ LAMB = os.environ.get("LAMB_BIN", str(ROOT / "target" / "debug" / "lamb"))
 ACCESS_KEY = "LAMBTESTACCESSKEY"
 SECRET_KEY = "lamb-test-secret-key-0123456789"
 RUNTIMES = ["provided", "provided.al2", "provided.al2023", "python3.11", "python3.13", "python3.14",
-            "nodejs18.x", "nodejs20.x", "nodejs24.x", "java21", "ruby3.3"]
+            "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x", "java21", "ruby3.3"]
 ROLE = "arn:aws:iam::000000000000:role/lamb-test"
 
 

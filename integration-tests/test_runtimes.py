@@ -1,7 +1,7 @@
 """Every managed runtime end to end: a real daemon over the runtime trees in
 rootfs/build (`make rootfs`), driven by boto3.
 
-For each of python3.11/3.13/3.14, nodejs18.x/20.x/24.x, java21 and ruby3.3:
+For each of python3.11/3.13/3.14, nodejs18.x/20.x/22.x/24.x, java21 and ruby3.3:
 a function that uses a layer, an environment variable and its context
 answers, raises (Lambda's error shape per language) and times out; its
 interpreter's major.minor matches the runtime's name. awslambdaric through
@@ -120,6 +120,7 @@ CASES = {
     "python3.14": ("app.handler", "3.14", "ValueError"),
     "nodejs18.x": ("index.handler", "18", "TypeError"),
     "nodejs20.x": ("index.handler", "20", "TypeError"),
+    "nodejs22.x": ("index.handler", "22", "TypeError"),
     "nodejs24.x": ("index.handler", "24", "TypeError"),
     "ruby3.3": ("app.handler", "3.3", "Function<ArgumentError>"),
     "java21": ("app.App::handle", "21", "java.lang.IllegalStateException"),
@@ -283,7 +284,7 @@ def test_runtime_enum_and_uninstalled_runtimes(strict):
         create(strict, "f", "python3.12")
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert "python3.12 is not available on this lamb box" in e.value.response["Error"]["Message"]
-    for rt in ["python3.13", "python3.14", "nodejs24.x", "java21", "ruby3.3", "provided.al2023"]:
+    for rt in ["python3.13", "python3.14", "nodejs22.x", "nodejs24.x", "java21", "ruby3.3", "provided.al2023"]:
         create(strict, f"ok-{rt.replace('.', '-')}", rt)
     # A layer may name any of Lambda's runtimes, installed here or not.
     content = {"ZipFile": make_zip({"python/x.py": b""})}

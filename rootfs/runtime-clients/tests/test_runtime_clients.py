@@ -1061,6 +1061,7 @@ LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
         ("python3.14", "hello-python", "lambda_function.lambda_handler"),
         ("nodejs18.x", "hello-node", "index.handler"),
         ("nodejs20.x", "hello-node", "index.handler"),
+        ("nodejs22.x", "hello-node", "index.handler"),
         ("nodejs24.x", "hello-node", "index.handler"),
         ("provided.al2023", "hello-provided", "bootstrap"),
         ("ruby3.3", "hello-ruby", "lambda_function.lambda_handler"),
