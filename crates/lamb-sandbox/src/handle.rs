@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::cgroup::{CgroupBackend, CgroupStats};
 use crate::error::{Result, SandboxError};
+use crate::spec::CpuLimit;
 
 /// A sandbox's name (also its cgroup's), PID 1 and pidfd, and its cgroup back end.
 #[derive(Debug)]
@@ -35,6 +36,10 @@ impl Handle {
 
     pub(crate) fn stats(&self) -> Result<CgroupStats> {
         self.cgroups.stats(&self.id)
+    }
+
+    pub(crate) fn set_cpu_quota(&self, cpu: &CpuLimit) -> Result<()> {
+        self.cgroups.set_cpu_quota(&self.id, cpu)
     }
 
     pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {

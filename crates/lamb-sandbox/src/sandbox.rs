@@ -13,7 +13,7 @@ use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
 use crate::handle::{kill_through_pidfd, Handle};
 use crate::plan::{self, ChildFds, RootDirs};
-use crate::spec::{IdMapping, SandboxSpec};
+use crate::spec::{CpuLimit, IdMapping, SandboxSpec};
 use crate::SANDBOX_PREFIX;
 
 /// Where a [`Sandboxer`] keeps its state and cgroups.
@@ -539,6 +539,11 @@ impl Sandbox {
     /// Peak and current memory, CPU time, OOM kills and live processes.
     pub fn stats(&self) -> Result<CgroupStats> {
         self.handle.stats()
+    }
+
+    /// Sets the CPU quota (and period) of the sandbox's cgroup, its weight unchanged.
+    pub fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()> {
+        self.handle.set_cpu_quota(cpu)
     }
 
     /// Kills every process of the sandbox, frozen or not, without waiting;

@@ -28,7 +28,7 @@ use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion};
 use crate::error::{Result, SandboxError};
 use crate::handle::Handle;
 use crate::sandbox::{Exit, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
-use crate::spec::SandboxSpec;
+use crate::spec::{CpuLimit, SandboxSpec};
 use lamb_protocol::errors::Chain;
 
 /// The largest request or reply: a spec with Lambda's 4 KB of environment is far smaller.
@@ -273,6 +273,12 @@ impl RemoteSandbox {
 
     pub fn stats(&self) -> Result<CgroupStats> {
         self.handle.stats()
+    }
+
+    /// Sets the CPU quota of the sandbox's cgroup (the daemon's side writes
+    /// it, as it freezes): init's full core, then the invocations' share.
+    pub fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()> {
+        self.handle.set_cpu_quota(cpu)
     }
 
     /// Kills every process of the sandbox, frozen or not; the spawner reaps it at destroy.

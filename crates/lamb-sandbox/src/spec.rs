@@ -168,6 +168,18 @@ impl CpuLimit {
         }
     }
 
+    /// The bandwidth of a sandbox's init, from its creation to the runtime's
+    /// first `/next`: at least one full core, whatever the memory, as Lambda
+    /// runs init (a 128 MB function inits as fast as a 1792 MB one). The
+    /// weight stays proportional, so a busy host still favours larger functions.
+    pub fn during_init(memory_mb: u64) -> CpuLimit {
+        let invoke = CpuLimit::proportional_to_memory(memory_mb);
+        CpuLimit {
+            quota_us: invoke.quota_us.max(invoke.period_us),
+            ..invoke
+        }
+    }
+
     /// cgroup v1 `cpu.shares` equivalent of the v2 weight (1024 shares = weight 100).
     pub fn shares(&self) -> u64 {
         (self.weight * 1024 / 100).max(2)
@@ -272,6 +284,17 @@ mod tests {
         assert_eq!(CpuLimit::proportional_to_memory(3538).quota_us, 2 * CPU_PERIOD_US);
         let small = CpuLimit::proportional_to_memory(128);
         assert_eq!(small.quota_us, 128 * CPU_PERIOD_US / 1769);
+        assert_eq!(
+            CpuLimit::during_init(128).quota_us,
+            CPU_PERIOD_US,
+            "init gets a full core"
+        );
+        assert_eq!(CpuLimit::during_init(128).weight, small.weight);
+        assert_eq!(
+            CpuLimit::during_init(3538).quota_us,
+            2 * CPU_PERIOD_US,
+            "never less than invocations"
+        );
         assert!(small.shares() < 1024);
     }
 
