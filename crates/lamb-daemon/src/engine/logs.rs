@@ -87,14 +87,15 @@ pub fn end_line(request_id: &str) -> String {
     format!("END RequestId: {request_id}\n")
 }
 
-/// Fields TAB-separated with a trailing TAB; `Init Duration` last, on a
-/// cold start only.
+/// Fields TAB-separated with a trailing TAB; `Init Duration` on a cold
+/// start only, then `Status` (`timeout`) when the invocation did not end.
 pub fn report_line(
     request_id: &str,
     duration: Duration,
     memory_mb: u32,
     max_memory_bytes: u64,
     init: Option<Duration>,
+    status: Option<&str>,
 ) -> String {
     let ms = duration.as_secs_f64() * 1000.0;
     let billed = (duration.as_nanos().div_ceil(1_000_000)).max(1);
@@ -105,6 +106,9 @@ pub fn report_line(
     );
     if let Some(init) = init {
         line.push_str(&format!("Init Duration: {:.2} ms\t", init.as_secs_f64() * 1000.0));
+    }
+    if let Some(status) = status {
+        line.push_str(&format!("Status: {status}\t"));
     }
     line.push('\n');
     line
@@ -222,7 +226,14 @@ mod tests {
 
     #[test]
     fn report_is_lambdas_format() {
-        let line = report_line("id", Duration::from_micros(3_757_180), 128, 81 * 1024 * 1024, None);
+        let line = report_line(
+            "id",
+            Duration::from_micros(3_757_180),
+            128,
+            81 * 1024 * 1024,
+            None,
+            None,
+        );
         assert_eq!(
             line,
             "REPORT RequestId: id\tDuration: 3757.18 ms\tBilled Duration: 3758 ms\tMemory Size: 128 MB\tMax Memory Used: 81 MB\t\n"
@@ -233,8 +244,14 @@ mod tests {
             128,
             1,
             Some(Duration::from_micros(170_570)),
+            None,
         );
         assert!(cold.ends_with("Max Memory Used: 1 MB\tInit Duration: 170.57 ms\t\n"));
+        let timeout = report_line("id", Duration::from_secs(3), 128, 1, None, Some("timeout"));
+        assert!(
+            timeout.ends_with("Max Memory Used: 1 MB\tStatus: timeout\t\n"),
+            "{timeout}"
+        );
     }
 
     fn lines_of(chunks: &[&[u8]]) -> Vec<usize> {

@@ -2,7 +2,7 @@
 //! and Lambda's environment (spec 2.1) that `lamb init` hands the runtime.
 
 use crate::invoker::InvokeRequest;
-use lamb_sandbox::{IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+use lamb_sandbox::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
 use lamb_types::ArnContext;
 use std::path::{Path, PathBuf};
 
@@ -93,6 +93,9 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     spec.mounts = mounts;
     spec.tmp_size_bytes = u64::from(f.ephemeral_storage.size) * 1024 * 1024;
     spec.limits = Limits::for_memory_mb(u64::from(f.memory_size));
+    // Init at a full core; the cold start sets the invocations' quota at
+    // the runtime's first `/next`.
+    spec.limits.cpu = CpuLimit::during_init(u64::from(f.memory_size));
     spec.kill_on_parent_death = true;
     spec.user_namespace = input.user_namespace.then(|| user_namespace(input.slot));
     spec

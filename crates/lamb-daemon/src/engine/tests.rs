@@ -288,15 +288,69 @@ async fn a_timeout_kills_the_sandbox_and_the_next_call_starts_another() {
 }
 
 #[tokio::test]
-async fn an_init_that_never_ends_times_out() {
+async fn init_runs_at_a_full_core_and_invocations_at_their_share() {
+    let r = rig(|_| {});
+    let mut req = request("f", "1");
+    req.function.spec.memory_size = 128;
+    r.invoke(req).await.unwrap();
+    let book = r.fake.book();
+    let full_core = lamb_sandbox::CpuLimit::proportional_to_memory(1769).quota_us;
+    let share = lamb_sandbox::CpuLimit::proportional_to_memory(128).quota_us;
+    assert!(share < full_core);
+    assert_eq!(book.init_quotas, [full_core], "init at one full core");
+    assert_eq!(book.invoke_quotas, [share], "the event comes under the memory's share");
+}
+
+#[tokio::test]
+async fn an_init_past_its_limit_is_retried_within_the_invocation() {
     let r = rig(|c| c.init_timeout = Duration::from_millis(1));
-    let body = unhandled_body(&r.invoke(request("init-hangs", "1")).await.unwrap());
+    let mut req = request("init-hangs-once", "\"hi\"");
+    req.log_type = LogType::Tail;
+    let id = req.request_id.clone();
+    let out = r.invoke(req).await.unwrap();
+    assert_eq!(
+        out.function_error,
+        None,
+        "{} {:?} {:?}",
+        String::from_utf8_lossy(&out.payload),
+        out.log_tail,
+        r.fake.book()
+    );
+    assert_eq!(out.payload, b"\"hi\"");
+    r.fake
+        .wait_for("the timed-out one goes", |b| b.destroyed == ["init-hangs-once"])
+        .await;
+    assert_eq!(r.fake.book().created, ["init-hangs-once", "init-hangs-once"]);
+    let tail = out.log_tail.unwrap();
+    let init_report = tail.find("\tPhase: init\tStatus: timeout\t").expect(&tail);
+    let report = tail.find(&format!("REPORT RequestId: {id}")).expect(&tail);
+    assert!(init_report < report, "{tail}");
+    assert!(tail.starts_with("INIT_REPORT Init Duration: "), "{tail}");
+    // The retried init is the invocation's time, not an Init Duration.
+    assert!(!tail[report..].contains("Init Duration"), "{tail}");
+    // The sandbox is kept like any other.
+    r.ok("init-hangs-once", "1").await;
+    assert_eq!(r.fake.book().created.len(), 2);
+}
+
+#[tokio::test]
+async fn an_init_that_never_ends_times_out_twice() {
+    let r = rig(|c| c.init_timeout = Duration::from_millis(1));
+    let mut req = request("init-hangs", "1");
+    req.function.spec.timeout = 1;
+    req.log_type = LogType::Tail;
+    let out = r.invoke(req).await.unwrap();
+    let body = unhandled_body(&out);
     assert!(
-        body.contains("Sandbox.Timedout") && body.contains("Init timed out"),
+        body.contains("Sandbox.Timedout") && body.contains("Task timed out after 1.00 seconds"),
         "{body}"
     );
+    let tail = out.log_tail.unwrap();
+    assert!(tail.contains("\tPhase: init\tStatus: timeout\t"), "{tail}");
+    assert!(tail.contains("\tPhase: invoke\tStatus: timeout\t"), "{tail}");
+    assert!(tail.contains("\tStatus: timeout\t\n"), "{tail}");
     r.fake
-        .wait_for("the sandbox goes", |b| b.destroyed == ["init-hangs"])
+        .wait_for("both sandboxes go", |b| b.destroyed == ["init-hangs", "init-hangs"])
         .await;
 }
 
