@@ -11,6 +11,7 @@
 
 use super::live::{Event, LiveSandbox};
 use super::logs::{self, LogStream};
+use super::platform::{Platform, Report, Status};
 use super::{spec, Inner};
 use crate::error::ApiError;
 use crate::invoker::InvokeRequest;
@@ -68,16 +69,17 @@ fn unhandled(body: Vec<u8>, tail: Option<Vec<u8>>) -> InvokeResponse {
     }
 }
 
-/// `INIT_REPORT`'s status of an init past its limit.
-const TIMEOUT_STATUS: &str = "Status: timeout";
+/// The answer to an init that did not end ready, and its error type
+/// (`None`: it timed out).
+type InitEnd = (Vec<u8>, Option<String>);
 
-/// The line Lambda logs for an init that did not end ready.
-fn init_report(init: Duration, phase: Phase, status: &str) -> String {
-    format!(
-        "INIT_REPORT Init Duration: {:.2} ms\tPhase: {}\t{status}\t\n",
-        init.as_secs_f64() * 1000.0,
-        phase.name()
-    )
+/// The record Lambda logs for an init that did not end ready.
+fn init_report(req: &InvokeRequest, init: Duration, phase: Phase, error_type: Option<&str>) -> String {
+    let status = match error_type {
+        None => Status::Timeout,
+        Some(t) => Status::Error(Some(t)),
+    };
+    Platform::of(&req.function.spec.logging_config).init_report(init, phase.name(), status)
 }
 
 impl Inner {
@@ -114,7 +116,7 @@ impl Inner {
                     return Ok(Cold::Ready(Box::new(w)));
                 }
                 Event::Msg(FromInit::InitError { error_type, body }) => {
-                    break (body, format!("Status: error\tError Type: {error_type}"));
+                    break (body, Some(error_type));
                 }
                 Event::Msg(FromInit::Exited { status }) => break self.exit_failure(req, &status),
                 Event::Closed => {
@@ -128,9 +130,9 @@ impl Inner {
         w.drain_output(tail);
         let init = start.elapsed();
         self.metrics.cold_start(&req.function.name, init);
-        let lines = init_report(init, phase, &failure.1);
+        let lines = init_report(req, init, phase, failure.1.as_deref());
         let failure = InitFailure {
-            timed_out: failure.1 == TIMEOUT_STATUS,
+            timed_out: failure.1.is_none(),
             body: failure.0,
             lines,
             init,
@@ -204,7 +206,7 @@ impl Inner {
         Err(InitFailure {
             body,
             lines: if timed_out {
-                init_report(init, phase, TIMEOUT_STATUS)
+                init_report(req, init, phase, None)
             } else {
                 String::new()
             },
@@ -216,7 +218,7 @@ impl Inner {
 
     /// The answer to an init past its limit: Lambda's words for the Init
     /// phase's 10 s, and the invocation's timeout for a retried init.
-    fn init_timed_out(&self, req: &InvokeRequest, phase: Phase) -> (Vec<u8>, String) {
+    fn init_timed_out(&self, req: &InvokeRequest, phase: Phase) -> InitEnd {
         let id = &req.request_id;
         let message = match phase {
             Phase::Init => {
@@ -228,17 +230,17 @@ impl Inner {
                 format!("RequestId: {id} Error: Task timed out after {secs}.00 seconds")
             }
         };
-        (caller_error("Sandbox.Timedout", &message), TIMEOUT_STATUS.to_owned())
+        (caller_error("Sandbox.Timedout", &message), None)
     }
 
-    fn exit_failure(&self, req: &InvokeRequest, status: &str) -> (Vec<u8>, String) {
+    fn exit_failure(&self, req: &InvokeRequest, status: &str) -> InitEnd {
         let message = format!(
             "RequestId: {} Error: Runtime exited with error: {status}",
             req.request_id
         );
         (
             caller_error("Runtime.ExitError", &message),
-            "Status: error\tError Type: Runtime.ExitError".to_owned(),
+            Some("Runtime.ExitError".to_owned()),
         )
     }
 
@@ -304,16 +306,26 @@ impl Inner {
             .map_or(0, |s| s.memory_peak_bytes);
         // A retried init is part of the invocation: its time is the
         // invocation's Duration, not an Init Duration.
-        let (init, status) = match failure.phase {
-            Phase::Init => (Some(failure.init), None),
-            Phase::Invoke => (None, failure.timed_out.then_some("timeout")),
+        let init = (failure.phase == Phase::Init).then_some(failure.init);
+        let status = if failure.timed_out {
+            Status::Timeout
+        } else {
+            Status::Error(None)
         };
-        let memory_mb = req.function.spec.memory_size;
+        let report = Report {
+            request_id: id,
+            duration: failure.init,
+            memory_mb: req.function.spec.memory_size,
+            max_memory_bytes: max,
+            init,
+            status,
+        };
+        let platform = Platform::of(&req.function.spec.logging_config);
         let lines = [
             failure.lines,
-            logs::start_line(id, &req.executed_version.to_string()),
-            logs::end_line(id),
-            logs::report_line(id, failure.init, memory_mb, max, init, status),
+            platform.start(id, &req.executed_version.to_string()),
+            platform.end(id, failure.init, status),
+            platform.report(&report),
         ]
         .concat();
         match w {

@@ -98,8 +98,8 @@ pub fn report_line(
     status: Option<&str>,
 ) -> String {
     let ms = duration.as_secs_f64() * 1000.0;
-    let billed = (duration.as_nanos().div_ceil(1_000_000)).max(1);
-    let used_mb = max_memory_bytes.div_ceil(1024 * 1024);
+    let billed = billed_ms(duration);
+    let used_mb = used_mb(max_memory_bytes);
     let mut line = format!(
         "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\t\
          Memory Size: {memory_mb} MB\tMax Memory Used: {used_mb} MB\t"
@@ -112,6 +112,16 @@ pub fn report_line(
     }
     line.push('\n');
     line
+}
+
+/// Billed Duration: whole milliseconds, rounded up, at least one.
+pub fn billed_ms(duration: Duration) -> u128 {
+    duration.as_nanos().div_ceil(1_000_000).max(1)
+}
+
+/// Max Memory Used in MB, rounded up.
+pub fn used_mb(max_memory_bytes: u64) -> u64 {
+    max_memory_bytes.div_ceil(1024 * 1024)
 }
 
 /// `2020-11-10T05:46:57.874Z <id> Task timed out after 3.00 seconds`.
@@ -127,7 +137,7 @@ pub fn exit_lines(request_id: &str, status: &str) -> String {
     format!("RequestId: {request_id} Error: Runtime exited with error: {status}\nRuntime.ExitError\n")
 }
 
-fn timestamp(t: OffsetDateTime) -> String {
+pub fn timestamp(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),

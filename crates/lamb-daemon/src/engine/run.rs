@@ -5,6 +5,7 @@
 
 use super::cold_start::{Cold, Phase};
 use super::live::{Event, LiveSandbox};
+use super::platform::{Platform, Report, Status};
 use super::{logs, Inner};
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
@@ -82,7 +83,8 @@ impl Inner {
     ) -> InvokeResponse {
         let id = &req.request_id;
         let version = req.executed_version.to_string();
-        w.platform(&logs::start_line(id, &version), tail.as_mut());
+        let platform = Platform::of(&req.function.spec.logging_config);
+        w.platform(&platform.start(id, &version), tail.as_mut());
         let timeout_s = req.function.spec.timeout;
         let timeout = Duration::from_secs(u64::from(timeout_s));
         // After a suppressed init the invocation began with the retried
@@ -115,7 +117,12 @@ impl Inner {
             .as_ref()
             .and_then(|s| s.stats().ok())
             .map_or(0, |s| s.memory_peak_bytes);
-        let status = matches!(outcome, Outcome::Timeout).then_some("timeout");
+        let status = match outcome {
+            Outcome::Response(_) => Status::Success,
+            Outcome::Error(_) => Status::Error(None),
+            Outcome::Crashed(_) => Status::Error(Some("Runtime.ExitError")),
+            Outcome::Timeout => Status::Timeout,
+        };
         let (body, error, reusable, extra) = match outcome {
             Outcome::Response(body) => (body, false, true, None),
             Outcome::Error(body) => (body, true, true, None),
@@ -134,10 +141,16 @@ impl Inner {
                 (body, true, false, Some(logs::timeout_line(id, timeout_s)))
             }
         };
-        w.platform(&logs::end_line(id), tail.as_mut());
-        let init = w.init_duration.take();
-        let report = logs::report_line(id, duration, w.memory_mb, max, init, status);
-        w.platform(&report, tail.as_mut());
+        w.platform(&platform.end(id, duration, status), tail.as_mut());
+        let report = Report {
+            request_id: id,
+            duration,
+            memory_mb: w.memory_mb,
+            max_memory_bytes: max,
+            init: w.init_duration.take(),
+            status,
+        };
+        w.platform(&platform.report(&report), tail.as_mut());
         if let Some(line) = extra {
             w.platform(&line, tail.as_mut());
         }

@@ -125,6 +125,17 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
         format!("/aws/lambda/{}", req.function.name),
     );
     set("AWS_LAMBDA_LOG_STREAM_NAME", input.log_stream.to_owned());
+    // LoggingConfig, read by the runtime clients as AWS's read them: the
+    // format always, the application log level in JSON only.
+    let logging = &f.logging_config;
+    let format = match logging.log_format {
+        lamb_types::LogFormat::Json => "JSON",
+        lamb_types::LogFormat::Text => "Text",
+    };
+    set("AWS_LAMBDA_LOG_FORMAT", format.into());
+    if let Some(level) = logging.application_level() {
+        set("AWS_LAMBDA_LOG_LEVEL", level.to_owned());
+    }
     set("AWS_LAMBDA_RUNTIME_API", lamb_protocol::RUNTIME_API.into());
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());

@@ -406,3 +406,52 @@ async fn the_log_tail_holds_the_output_between_start_and_report() {
     let report = tail.find(&format!("REPORT RequestId: {id}")).expect(&tail);
     assert!(start < echo && echo < report, "{tail}");
 }
+
+fn json_logging(req: &mut InvokeRequest, system_level: Option<&str>) {
+    req.function.spec.logging_config = lamb_types::LoggingConfig {
+        log_format: lamb_types::LogFormat::Json,
+        system_log_level: system_level.map(str::to_owned),
+        ..Default::default()
+    };
+    req.log_type = LogType::Tail;
+}
+
+#[tokio::test]
+async fn json_logging_writes_platform_records_around_the_output() {
+    let r = rig(|_| {});
+    let mut req = request("f", "\"hi\"");
+    json_logging(&mut req, None);
+    let id = req.request_id.clone();
+    let tail = r.invoke(req).await.unwrap().log_tail.unwrap();
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 3, "{tail}");
+    let start: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(start["type"], "platform.start");
+    assert_eq!(start["record"]["requestId"], id.as_str());
+    assert_eq!(lines[1], "echo \"hi\"");
+    let report: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(report["type"], "platform.report");
+    assert_eq!(report["record"]["status"], "success");
+    assert!(report["record"]["metrics"]["initDurationMs"].is_f64(), "{tail}");
+}
+
+#[tokio::test]
+async fn the_system_log_level_filters_platform_records() {
+    let r = rig(|_| {});
+    let mut warn = request("f", "\"hi\"");
+    json_logging(&mut warn, Some("WARN"));
+    assert_eq!(r.invoke(warn).await.unwrap().log_tail.unwrap(), "echo \"hi\"\n");
+    let mut debug = request("f", "\"fail\"");
+    json_logging(&mut debug, Some("DEBUG"));
+    let tail = r.invoke(debug).await.unwrap().log_tail.unwrap();
+    let types: Vec<String> = tail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        types,
+        ["\"platform.start\"", "\"platform.runtimeDone\"", "\"platform.report\""],
+        "{tail}"
+    );
+    assert!(tail.contains("\"status\":\"error\""), "{tail}");
+}
