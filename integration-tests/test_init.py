@@ -51,22 +51,24 @@ def shut(gate):
         f.unlink()
 
 
-def cpu_quotas(parent):
-    """The CPU quota (µs per period) of every live sandbox of the daemon:
-    v1's cpu.cfs_quota_us, v2's cpu.max."""
-    quotas = []
+def cpu_of(parent):
+    """The CPU quota (µs per period) and weight of every live sandbox of the
+    daemon: v2's cpu.max and cpu.weight, or v1's cpu.cfs_quota_us and
+    cpu.shares given as a v2 weight (1024 shares = weight 100)."""
+    found = []
     for cg in sandbox_cgroups(parent):
         try:
             if (cg / "cpu.max").exists():
                 quota, period = (cg / "cpu.max").read_text().split()
                 assert int(period) == PERIOD_US
-                quotas.append(int(quota))
+                found.append((int(quota), int((cg / "cpu.weight").read_text())))
             elif (cg / "cpu.cfs_quota_us").exists():
                 assert int((cg / "cpu.cfs_period_us").read_text()) == PERIOD_US
-                quotas.append(int((cg / "cpu.cfs_quota_us").read_text()))
+                shares = int((cg / "cpu.shares").read_text())
+                found.append((int((cg / "cpu.cfs_quota_us").read_text()), -(-shares * 100 // 1024)))
         except FileNotFoundError:
             pass
-    return quotas
+    return found
 
 
 def invoke_in_background(lam, name):
@@ -89,15 +91,15 @@ def test_init_runs_at_a_full_core_and_invocations_at_their_share(gated):
     deploy(lam, "full-core", {"app.py": APP}, MemorySize=128, Timeout=30, FileSystemConfigs=GATE)
     t, out = invoke_in_background(lam, "full-core")
     wait_for(lambda: list(gated.gate.glob("in-init-*")), what="the function's init to run")
-    # Init is running, held at the gate: one full core at 128 MB.
-    assert cpu_quotas(gated.cgroup_parent) == [PERIOD_US]
+    # Init is running, held at the gate: one vCPU's quota and weight at 128 MB.
+    assert cpu_of(gated.cgroup_parent) == [(PERIOD_US, 100)]
     (gated.gate / "open").touch()
     t.join(timeout=120)
     assert out["error"] is None, out
     assert out["payload"] == {"ok": True}
     assert "Init Duration" in out["tail"], out["tail"]
     # The sandbox is idle in its pool now, at the memory's share of a core.
-    assert cpu_quotas(gated.cgroup_parent) == [128 * PERIOD_US // 1769]
+    assert cpu_of(gated.cgroup_parent) == [(128 * PERIOD_US // 1769, 128 * 100 // 1769)]
 
 
 def test_an_init_past_ten_seconds_is_retried_within_the_invocation(gated):

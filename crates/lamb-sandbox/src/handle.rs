@@ -38,8 +38,8 @@ impl Handle {
         self.cgroups.stats(&self.id)
     }
 
-    pub(crate) fn set_cpu_quota(&self, cpu: &CpuLimit) -> Result<()> {
-        self.cgroups.set_cpu_quota(&self.id, cpu)
+    pub(crate) fn set_cpu(&self, cpu: &CpuLimit) -> Result<()> {
+        self.cgroups.set_cpu(&self.id, cpu)
     }
 
     pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {

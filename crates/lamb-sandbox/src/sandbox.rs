@@ -541,9 +541,9 @@ impl Sandbox {
         self.handle.stats()
     }
 
-    /// Sets the CPU quota (and period) of the sandbox's cgroup, its weight unchanged.
-    pub fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()> {
-        self.handle.set_cpu_quota(cpu)
+    /// Sets the CPU quota, period and weight of the sandbox's cgroup.
+    pub fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
+        self.handle.set_cpu(cpu)
     }
 
     /// Kills every process of the sandbox, frozen or not, without waiting;

@@ -275,10 +275,10 @@ impl RemoteSandbox {
         self.handle.stats()
     }
 
-    /// Sets the CPU quota of the sandbox's cgroup (the daemon's side writes
+    /// Sets the CPU quota and weight of the sandbox's cgroup (the daemon's side writes
     /// it, as it freezes): init's full core, then the invocations' share.
-    pub fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()> {
-        self.handle.set_cpu_quota(cpu)
+    pub fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
+        self.handle.set_cpu(cpu)
     }
 
     /// Kills every process of the sandbox, frozen or not; the spawner reaps it at destroy.

@@ -168,15 +168,17 @@ impl CpuLimit {
         }
     }
 
-    /// The bandwidth of a sandbox's init, from its creation to the runtime's
-    /// first `/next`: at least one full core, whatever the memory, as Lambda
-    /// runs init (a 128 MB function inits as fast as a 1792 MB one). The
-    /// weight stays proportional, so a busy host still favours larger functions.
+    /// The CPU of a sandbox's init, from its creation to the runtime's
+    /// first `/next`: at least one vCPU's quota and weight, whatever the
+    /// memory, as Lambda runs init (a 128 MB function inits as fast as a
+    /// 1792 MB one, on a busy host too).
     pub fn during_init(memory_mb: u64) -> CpuLimit {
         let invoke = CpuLimit::proportional_to_memory(memory_mb);
+        let vcpu = CpuLimit::proportional_to_memory(MEMORY_MB_PER_VCPU);
         CpuLimit {
-            quota_us: invoke.quota_us.max(invoke.period_us),
-            ..invoke
+            quota_us: invoke.quota_us.max(vcpu.quota_us),
+            period_us: invoke.period_us,
+            weight: invoke.weight.max(vcpu.weight),
         }
     }
 
@@ -289,7 +291,7 @@ mod tests {
             CPU_PERIOD_US,
             "init gets a full core"
         );
-        assert_eq!(CpuLimit::during_init(128).weight, small.weight);
+        assert_eq!(CpuLimit::during_init(128).weight, 100, "and one vCPU's weight");
         assert_eq!(
             CpuLimit::during_init(3538).quota_us,
             2 * CPU_PERIOD_US,

@@ -106,7 +106,7 @@ fn a_live_sandbox_s_cpu_quota_is_changed_in_its_cgroup() {
     };
     let full = quota(sandbox.id());
     assert!(full == "100000" || full == "100000 100000", "init's full core: {full}");
-    sandbox.set_cpu_quota(&CpuLimit::proportional_to_memory(128)).unwrap();
+    sandbox.set_cpu(&CpuLimit::proportional_to_memory(128)).unwrap();
     let share = quota(sandbox.id());
     assert!(
         share == "7235" || share == "7235 100000",

@@ -2,8 +2,9 @@
 //! launcher, and the wait for its runtime's first `/next`; and the answer
 //! and log lines of one that failed.
 //!
-//! Init runs at a full core at least (`CpuLimit::during_init`), whatever
-//! the memory, as Lambda's does; the memory-proportional quota is set when
+//! Init runs with a full core's quota and weight at least
+//! (`CpuLimit::during_init`), whatever the memory, as Lambda's does; the
+//! memory-proportional quota and weight are set when
 //! init says the runtime asked for its first event, before the event is
 //! handed over. An init past the 10 s limit is tried once more within the
 //! first invocation, under the function's timeout: Lambda's "suppressed

@@ -249,7 +249,7 @@ impl SandboxHandle for FakeSandbox {
         Ok(CgroupStats::default())
     }
 
-    fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()> {
+    fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
         self.shared.cpu_quota.store(cpu.quota_us, Ordering::SeqCst);
         Ok(())
     }

@@ -21,8 +21,8 @@ pub trait SandboxHandle: Send + Debug {
     /// Kills every process; the sandbox stays until destroyed.
     fn kill(&mut self) -> Result<()>;
     fn stats(&self) -> Result<CgroupStats>;
-    /// Sets the sandbox's CPU quota (init's, then the invocations').
-    fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()>;
+    /// Sets the sandbox's CPU quota and weight (init's, then the invocations').
+    fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()>;
     /// Kills and removes the sandbox; how its first process ended.
     fn destroy(self: Box<Self>) -> Result<Exit>;
 }
@@ -50,8 +50,8 @@ impl SandboxHandle for RemoteSandbox {
         RemoteSandbox::stats(self)
     }
 
-    fn set_cpu_quota(&mut self, cpu: &CpuLimit) -> Result<()> {
-        RemoteSandbox::set_cpu_quota(self, cpu)
+    fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
+        RemoteSandbox::set_cpu(self, cpu)
     }
 
     fn destroy(self: Box<Self>) -> Result<Exit> {

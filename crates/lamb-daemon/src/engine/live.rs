@@ -152,13 +152,13 @@ impl LiveSandbox {
         }
     }
 
-    /// Drops init's full core for the memory-proportional quota
-    /// invocations run at. A failure is logged, not fatal: the limit is one
+    /// Drops init's full core for the memory-proportional quota and
+    /// weight invocations run at. A failure is logged, not fatal: the limit is one
     /// of fairness, and a sandbox whose cgroup is gone fails its event anyway.
     pub fn set_invocation_quota(&mut self) {
         let cpu = CpuLimit::proportional_to_memory(u64::from(self.memory_mb));
         if let Some(s) = self.sandbox.as_mut() {
-            if let Err(err) = s.set_cpu_quota(&cpu) {
+            if let Err(err) = s.set_cpu(&cpu) {
                 tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the invocation CPU quota");
             }
         }

@@ -83,10 +83,10 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     /// killed at 7% of a core with its memory cgroup full, took minutes to go.
     /// A cgroup already gone is not an error.
     fn lift_limits(&self, name: &str) -> Result<()>;
-    /// Sets the CPU bandwidth (quota and period) of `name`, its weight
-    /// unchanged: a sandbox runs its init at a full core and its
-    /// invocations at the memory-proportional quota.
-    fn set_cpu_quota(&self, name: &str, cpu: &CpuLimit) -> Result<()>;
+    /// Sets the CPU bandwidth (quota and period) and weight of `name`: a
+    /// sandbox runs its init at a full core and its invocations at the
+    /// memory-proportional share.
+    fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()>;
     /// Sends SIGKILL to every process in `name` and lets frozen ones act on
     /// it; does not wait for them to exit. Nothing can fork between the list
     /// and the kill only once the sandbox's PID namespace is dying, so the

@@ -121,12 +121,7 @@ impl CgroupBackend for CgroupV1 {
         files::write_optional(&memory.join("memory.memsw.limit_in_bytes"), &bytes)?;
         files::write_optional(&memory.join("memory.swappiness"), "0")?;
         files::write(&self.pids.join(name).join("pids.max"), &limits.pids.to_string())?;
-        self.set_cpu_quota(name, &limits.cpu)?;
-        files::write(
-            &self.cpu.join(name).join("cpu.shares"),
-            &limits.cpu.shares().to_string(),
-        )?;
-        Ok(())
+        self.set_cpu(name, &limits.cpu)
     }
 
     fn join_target(&self, name: &str) -> Result<JoinTarget> {
@@ -197,10 +192,11 @@ impl CgroupBackend for CgroupV1 {
         files::write_optional(&self.cpu.join(name).join("cpu.cfs_quota_us"), "-1")
     }
 
-    fn set_cpu_quota(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
+    fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
         let dir = self.cpu.join(name);
         files::write(&dir.join("cpu.cfs_period_us"), &cpu.period_us.to_string())?;
-        files::write(&dir.join("cpu.cfs_quota_us"), &cpu.quota_us.to_string())
+        files::write(&dir.join("cpu.cfs_quota_us"), &cpu.quota_us.to_string())?;
+        files::write(&dir.join("cpu.shares"), &cpu.shares().to_string())
     }
 
     fn kill_now(&self, name: &str) -> Result<()> {
@@ -286,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn the_cpu_quota_is_set_and_the_shares_kept() {
+    fn the_cpu_quota_and_shares_are_set() {
         let root = tempfile::tempdir().unwrap();
         let dir = |c: &str| root.path().join(c).join("lamb");
         let v1 = CgroupV1 {
@@ -300,15 +296,14 @@ mod tests {
         v1.create("lamb-q", &Limits::for_memory_mb(128)).unwrap();
         let cpu = dir("cpu").join("lamb-q");
         let read = |f: &str| fs::read_to_string(cpu.join(f)).unwrap();
-        let shares = read("cpu.shares");
-        v1.set_cpu_quota("lamb-q", &CpuLimit::during_init(128)).unwrap();
+        v1.set_cpu("lamb-q", &CpuLimit::during_init(128)).unwrap();
+        assert_eq!(read("cpu.shares"), "1024");
         assert_eq!(
             (read("cpu.cfs_quota_us").as_str(), read("cpu.cfs_period_us").as_str()),
             ("100000", "100000")
         );
-        v1.set_cpu_quota("lamb-q", &CpuLimit::proportional_to_memory(128))
-            .unwrap();
+        v1.set_cpu("lamb-q", &CpuLimit::proportional_to_memory(128)).unwrap();
         assert_eq!(read("cpu.cfs_quota_us"), "7235");
-        assert_eq!(read("cpu.shares"), shares);
+        assert_eq!(read("cpu.shares"), "71");
     }
 }

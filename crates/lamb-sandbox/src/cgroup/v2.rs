@@ -71,9 +71,7 @@ impl CgroupBackend for CgroupV2 {
         // One OOM kill takes the whole sandbox down, as a killed microVM would.
         files::write_optional(&dir.join("memory.oom.group"), "1")?;
         files::write(&dir.join("pids.max"), &limits.pids.to_string())?;
-        self.set_cpu_quota(name, &limits.cpu)?;
-        files::write(&dir.join("cpu.weight"), &limits.cpu.weight.to_string())?;
-        Ok(())
+        self.set_cpu(name, &limits.cpu)
     }
 
     fn join_target(&self, name: &str) -> Result<JoinTarget> {
@@ -124,9 +122,11 @@ impl CgroupBackend for CgroupV2 {
         files::write_optional(&dir.join("memory.high"), "max")
     }
 
-    fn set_cpu_quota(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
+    fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
+        let dir = self.dir(name);
         let cpu_max = format!("{} {}", cpu.quota_us, cpu.period_us);
-        files::write(&self.dir(name).join("cpu.max"), &cpu_max)
+        files::write(&dir.join("cpu.max"), &cpu_max)?;
+        files::write(&dir.join("cpu.weight"), &cpu.weight.to_string())
     }
 
     fn kill_now(&self, name: &str) -> Result<()> {
@@ -254,18 +254,17 @@ mod tests {
     }
 
     #[test]
-    fn the_cpu_quota_is_set_and_the_weight_kept() {
+    fn the_cpu_quota_and_weight_are_set() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
         v2.create("lamb-q", &Limits::for_memory_mb(128)).unwrap();
         let dir = root.path().join("lamb/lamb-q");
-        let weight = read(dir.join("cpu.weight"));
-        v2.set_cpu_quota("lamb-q", &CpuLimit::during_init(128)).unwrap();
+        v2.set_cpu("lamb-q", &CpuLimit::during_init(128)).unwrap();
         assert_eq!(read(dir.join("cpu.max")), "100000 100000");
-        v2.set_cpu_quota("lamb-q", &CpuLimit::proportional_to_memory(128))
-            .unwrap();
+        assert_eq!(read(dir.join("cpu.weight")), "100");
+        v2.set_cpu("lamb-q", &CpuLimit::proportional_to_memory(128)).unwrap();
         assert_eq!(read(dir.join("cpu.max")), "7235 100000");
-        assert_eq!(read(dir.join("cpu.weight")), weight);
+        assert_eq!(read(dir.join("cpu.weight")), "7");
     }
 
     #[test]
