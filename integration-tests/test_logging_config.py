@@ -104,3 +104,24 @@ def test_bad_levels_are_refused(logging_daemon, config):
     with pytest.raises(ClientError) as e:
         lam.get_function(FunctionName="bad-logs")
     assert error_code(e) == "ResourceNotFoundException"
+
+
+NODE_APP = b'''
+export const handler = async () => {
+  console.debug("a debug line");
+  console.info("an info line");
+  console.warn("a warn line");
+  return { format: process.env.AWS_LAMBDA_LOG_FORMAT, level: process.env.AWS_LAMBDA_LOG_LEVEL };
+};
+'''
+
+
+def test_the_node_client_logs_json_at_the_application_level(logging_daemon):
+    lam = logging_daemon.lambda_client()
+    deploy(lam, "node-json-logs", {"index.mjs": NODE_APP}, runtime="nodejs20.x", handler="index.handler",
+           LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"})
+    payload, tail = invoke(lam, "node-json-logs")
+    assert payload == {"format": "JSON", "level": "WARN"}
+    recs = records(tail)
+    assert [(r["level"], r["message"]) for r in recs if "level" in r] == [("WARN", "a warn line")], tail
+    assert [r["type"] for r in recs if "type" in r] == ["platform.start", "platform.report"], tail
