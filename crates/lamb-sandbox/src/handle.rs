@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::cgroup::{CgroupBackend, CgroupStats};
 use crate::error::{Result, SandboxError};
+use crate::spec::CpuLimit;
 
 /// A sandbox's name (also its cgroup's), PID 1 and pidfd, and its cgroup
 /// back end. [`Sandbox`] and [`RemoteSandbox`] dereference to it, so what
@@ -57,6 +58,12 @@ impl Handle {
     /// Peak and current memory, CPU time, OOM kills and live processes.
     pub fn stats(&self) -> Result<CgroupStats> {
         self.cgroups.stats(&self.id)
+    }
+
+    /// Sets the CPU quota, period and weight of the sandbox's cgroup: the
+    /// daemon gives init a full core, then the invocations' share.
+    pub fn set_cpu(&self, cpu: &CpuLimit) -> Result<()> {
+        self.cgroups.set_cpu(&self.id, cpu)
     }
 
     /// Kills every process of the sandbox, frozen or not, and returns at once:

@@ -527,7 +527,7 @@ impl Sandbox {
     }
 
     /// One step of a destroy that never blocks, for a caller with other work
-    /// (the spawner's event loop): after [`Sandbox::kill`], call it whenever
+    /// (the spawner's event loop): after [`Handle::kill`], call it whenever
     /// the pidfd turns readable, and again a little later while it returns
     /// `None` after PID 1 has exited (the kernel still counts exiting tasks in
     /// the cgroup). `Some` once PID 1 is reaped and the cgroup removed.

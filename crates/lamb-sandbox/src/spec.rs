@@ -168,6 +168,20 @@ impl CpuLimit {
         }
     }
 
+    /// The CPU of a sandbox's init, from its creation to the runtime's
+    /// first `/next`: at least one vCPU's quota and weight, whatever the
+    /// memory, as Lambda runs init (a 128 MB function inits as fast as a
+    /// 1792 MB one, on a busy host too).
+    pub fn during_init(memory_mb: u64) -> CpuLimit {
+        let invoke = CpuLimit::proportional_to_memory(memory_mb);
+        let vcpu = CpuLimit::proportional_to_memory(MEMORY_MB_PER_VCPU);
+        CpuLimit {
+            quota_us: invoke.quota_us.max(vcpu.quota_us),
+            period_us: invoke.period_us,
+            weight: invoke.weight.max(vcpu.weight),
+        }
+    }
+
     /// cgroup v1 `cpu.shares` equivalent of the v2 weight (1024 shares = weight 100).
     pub fn shares(&self) -> u64 {
         (self.weight * 1024 / 100).max(2)
@@ -272,6 +286,17 @@ mod tests {
         assert_eq!(CpuLimit::proportional_to_memory(3538).quota_us, 2 * CPU_PERIOD_US);
         let small = CpuLimit::proportional_to_memory(128);
         assert_eq!(small.quota_us, 128 * CPU_PERIOD_US / 1769);
+        assert_eq!(
+            CpuLimit::during_init(128).quota_us,
+            CPU_PERIOD_US,
+            "init gets a full core"
+        );
+        assert_eq!(CpuLimit::during_init(128).weight, 100, "and one vCPU's weight");
+        assert_eq!(
+            CpuLimit::during_init(3538).quota_us,
+            2 * CPU_PERIOD_US,
+            "never less than invocations"
+        );
         assert!(small.shares() < 1024);
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{run, sandboxer, shell, spec};
-use lamb_sandbox::{CgroupVersion, Exit, Limits, SandboxIo};
+use lamb_sandbox::{CgroupVersion, CpuLimit, Exit, Limits, SandboxIo};
 
 #[test]
 fn a_memory_hog_is_killed_at_its_limit_and_reported_oom() {
@@ -87,6 +87,31 @@ fn cpu_and_pids_limits_reach_the_cgroup() {
             assert_eq!(read(format!("{dir}/memory.swap.max")), "0");
         }
     }
+    sandbox.destroy().unwrap();
+}
+
+#[test]
+fn a_live_sandbox_s_cpu_quota_is_changed_in_its_cgroup() {
+    require_root!();
+    let mut s = spec(&["/bin/sleep", "30"]);
+    s.limits = Limits::for_memory_mb(128);
+    s.limits.cpu = CpuLimit::during_init(128);
+    let sandbox = sandboxer().create(&s, SandboxIo::default()).unwrap();
+    let quota = |id: &str| -> String {
+        let read = |path: String| std::fs::read_to_string(path).unwrap().trim().to_string();
+        match sandboxer().cgroup_version() {
+            CgroupVersion::V1 => read(format!("{}/cpu.cfs_quota_us", v1_dir("cpu", id))),
+            CgroupVersion::V2 => read(format!("/sys/fs/cgroup/lamb-test/{id}/cpu.max")),
+        }
+    };
+    let full = quota(sandbox.id());
+    assert!(full == "100000" || full == "100000 100000", "init's full core: {full}");
+    sandbox.set_cpu(&CpuLimit::proportional_to_memory(128)).unwrap();
+    let share = quota(sandbox.id());
+    assert!(
+        share == "7235" || share == "7235 100000",
+        "the invocations' share: {share}"
+    );
     sandbox.destroy().unwrap();
 }
 

@@ -110,6 +110,28 @@ pub struct LoggingConfig {
     pub log_group: Option<String>,
 }
 
+/// `ApplicationLogLevel`'s values, most detail first.
+pub const APPLICATION_LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+/// `SystemLogLevel`'s values, most detail first.
+pub const SYSTEM_LOG_LEVELS: [&str; 3] = ["DEBUG", "INFO", "WARN"];
+
+impl LoggingConfig {
+    /// The application log level in force: in JSON format the one set, or
+    /// INFO; none in Text format (the runtime filters nothing).
+    pub fn application_level(&self) -> Option<&str> {
+        self.level_in_force(self.application_log_level.as_deref())
+    }
+
+    /// The system log level in force, as [`Self::application_level`].
+    pub fn system_level(&self) -> Option<&str> {
+        self.level_in_force(self.system_log_level.as_deref())
+    }
+
+    fn level_in_force<'a>(&self, set: Option<&'a str>) -> Option<&'a str> {
+        (self.log_format == LogFormat::Json).then(|| set.unwrap_or("INFO"))
+    }
+}
+
 /// CreateFunction's body. Members lamb does not support (VpcConfig, ...)
 /// are ignored, as botocore ignores unknown response keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

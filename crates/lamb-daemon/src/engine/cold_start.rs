@@ -1,9 +1,18 @@
 //! A cold start: a uid slot and memory from the pool, a sandbox from the
 //! launcher, and the wait for its runtime's first `/next`; and the answer
 //! and log lines of one that failed.
+//!
+//! Init runs with a full core's quota and weight at least
+//! (`CpuLimit::during_init`), whatever the memory, as Lambda's does; the
+//! memory-proportional quota and weight are set when
+//! init says the runtime asked for its first event, before the event is
+//! handed over. An init past the 10 s limit is tried once more within the
+//! first invocation, under the function's timeout: Lambda's "suppressed
+//! init" ([`Phase::Invoke`]).
 
 use super::live::{Event, LiveSandbox};
 use super::logs::{self, LogStream};
+use super::platform::{Platform, Report, Status};
 use super::{spec, Inner};
 use crate::error::ApiError;
 use crate::invoker::InvokeRequest;
@@ -15,12 +24,35 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The Lambda phase an init runs in, which bounds it and names it in
+/// `INIT_REPORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// A cold start's own Init, limited to the init timeout.
+    Init,
+    /// The retry of an Init that timed out, within the first invocation and
+    /// limited to the function's timeout.
+    Invoke,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::Invoke => "invoke",
+        }
+    }
+}
+
 /// How a cold start ended, when it did not end ready.
 pub(super) struct InitFailure {
     body: Vec<u8>,
     /// Platform lines for the log.
     lines: String,
     init: Duration,
+    phase: Phase,
+    /// The deadline passed: an Init-phase failure of this kind is retried.
+    pub(super) timed_out: bool,
 }
 
 /// A cold start that did not end ready; the sandbox, if one was made, for
@@ -38,19 +70,34 @@ fn unhandled(body: Vec<u8>, tail: Option<Vec<u8>>) -> InvokeResponse {
     }
 }
 
+/// The answer to an init that did not end ready, and its error type
+/// (`None`: it timed out).
+type InitEnd = (Vec<u8>, Option<String>);
+
+/// The record Lambda logs for an init that did not end ready.
+fn init_report(req: &InvokeRequest, init: Duration, phase: Phase, error_type: Option<&str>) -> String {
+    let status = match error_type {
+        None => Status::Timeout,
+        Some(t) => Status::Error(Some(t)),
+    };
+    Platform::of(&req.function.spec.logging_config).init_report(init, phase.name(), status)
+}
+
 impl Inner {
-    /// Creates a sandbox and waits for its runtime's first `/next`.
+    /// Creates a sandbox and waits for its runtime's first `/next`, within
+    /// `phase`'s limit.
     pub(super) async fn cold_start(
         self: &Arc<Self>,
         req: &InvokeRequest,
         key: &str,
         mut tail: Option<&mut Vec<u8>>,
+        phase: Phase,
     ) -> Result<Cold, ApiError> {
         let memory_mb = req.function.spec.memory_size;
         let slot = self.reserve(memory_mb, &req.function.name).await?;
         let start = Instant::now();
-        let deadline = start + self.config.init_timeout;
-        let mut w = match self.create_before(req, key, slot, start, deadline).await {
+        let deadline = start + self.init_limit(req, phase);
+        let mut w = match self.create_before(req, key, slot, start, deadline, phase).await {
             Ok(w) => w,
             Err(failure) => {
                 self.release(memory_mb, slot);
@@ -61,41 +108,78 @@ impl Inner {
             match w.next_event(deadline, tail.as_deref_mut()).await {
                 Event::Msg(FromInit::Ready) => {
                     let init = start.elapsed();
-                    w.init_duration = Some(init);
+                    w.set_invocation_quota();
+                    match phase {
+                        Phase::Init => w.init_duration = Some(init),
+                        Phase::Invoke => w.invoke_began = Some(start),
+                    }
                     self.metrics.cold_start(&req.function.name, init);
                     return Ok(Cold::Ready(Box::new(w)));
                 }
                 Event::Msg(FromInit::InitError { error_type, body }) => {
-                    break (body, format!("Status: error\tError Type: {error_type}"));
+                    break (body, Some(error_type));
                 }
                 Event::Msg(FromInit::Exited { status }) => break self.exit_failure(req, &status),
                 Event::Closed => {
                     let status = self.destroy_now(&mut w).await;
                     break self.exit_failure(req, &status);
                 }
-                Event::Deadline => break self.init_timed_out(req),
+                Event::Deadline => break self.init_timed_out(req, phase),
                 Event::Msg(_) => continue,
             }
         };
         w.drain_output(tail);
         let init = start.elapsed();
         self.metrics.cold_start(&req.function.name, init);
-        let lines = format!(
-            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\t{}\t\n",
-            init.as_secs_f64() * 1000.0,
-            failure.1
-        );
+        let lines = init_report(req, init, phase, failure.1.as_deref());
         let failure = InitFailure {
+            timed_out: failure.1.is_none(),
             body: failure.0,
             lines,
             init,
+            phase,
         };
         Ok(Cold::Failed(Some(Box::new(w)), failure))
     }
 
+    /// How long an init in `phase` may take.
+    fn init_limit(&self, req: &InvokeRequest, phase: Phase) -> Duration {
+        match phase {
+            Phase::Init => self.config.init_timeout,
+            Phase::Invoke => Duration::from_secs(u64::from(req.function.spec.timeout)),
+        }
+    }
+
+    /// Logs the `INIT_REPORT` of an Init that timed out to its sandbox's
+    /// stream, and destroys the sandbox (its memory free again) before the
+    /// retry within the invocation starts another.
+    pub(super) async fn init_suppressed(
+        self: &Arc<Self>,
+        key: &str,
+        w: Option<Box<LiveSandbox>>,
+        failure: InitFailure,
+        tail: Option<&mut Vec<u8>>,
+    ) {
+        tracing::info!(key = %key.replace('\0', "/"), "init timed out; trying it again within the invocation");
+        match w {
+            Some(mut w) => {
+                w.platform(&failure.lines, tail);
+                Arc::clone(self).destroy(*w, false).await;
+            }
+            // No sandbox before the deadline: no stream to log to.
+            None => {
+                if let Some(t) = tail {
+                    logs::keep_tail(t, failure.lines.as_bytes());
+                }
+            }
+        }
+    }
+
     /// [`Self::create`], bounded by the init deadline counted from the
-    /// request: a spawner busy elsewhere must not stretch a cold start past
-    /// it. A sandbox made after the deadline is destroyed when its handle drops.
+    /// request. A sandbox the spawner makes after the deadline is awaited
+    /// and dropped (which destroys it) before the failure returns: its uid
+    /// slot and memory are released after that, never while it lives, and
+    /// a retry never races it in the spawner.
     async fn create_before(
         self: &Arc<Self>,
         req: &InvokeRequest,
@@ -103,42 +187,61 @@ impl Inner {
         slot: u32,
         start: Instant,
         deadline: Instant,
+        phase: Phase,
     ) -> Result<LiveSandbox, InitFailure> {
-        let body = match tokio::time::timeout_at(deadline, self.create(req, key, slot)).await {
+        let create = self.create(req, key, slot);
+        tokio::pin!(create);
+        let (body, timed_out) = match tokio::time::timeout_at(deadline, &mut create).await {
             Ok(Ok(w)) => return Ok(w),
             Ok(Err(message)) => {
                 tracing::warn!(function = %req.function.name, error = %message, "cannot create a sandbox");
-                caller_error("Sandbox.Failure", &message)
+                (caller_error("Sandbox.Failure", &message), false)
             }
             Err(_) => {
                 tracing::warn!(function = %req.function.name, "no sandbox before the init deadline");
-                self.init_timed_out(req).0
+                drop(create.await);
+                (self.init_timed_out(req, phase).0, true)
             }
         };
+        let init = start.elapsed();
         Err(InitFailure {
             body,
-            lines: String::new(),
-            init: start.elapsed(),
+            lines: if timed_out {
+                init_report(req, init, phase, None)
+            } else {
+                String::new()
+            },
+            init,
+            phase,
+            timed_out,
         })
     }
 
-    fn init_timed_out(&self, req: &InvokeRequest) -> (Vec<u8>, String) {
-        let secs = self.config.init_timeout.as_secs_f64();
-        let message = format!(
-            "RequestId: {} Error: Init timed out after {secs:.2} seconds",
-            req.request_id
-        );
-        (caller_error("Sandbox.Timedout", &message), "Status: timeout".to_owned())
+    /// The answer to an init past its limit: Lambda's words for the Init
+    /// phase's 10 s, and the invocation's timeout for a retried init.
+    fn init_timed_out(&self, req: &InvokeRequest, phase: Phase) -> InitEnd {
+        let id = &req.request_id;
+        let message = match phase {
+            Phase::Init => {
+                let secs = self.config.init_timeout.as_secs_f64();
+                format!("RequestId: {id} Error: Init timed out after {secs:.2} seconds")
+            }
+            Phase::Invoke => {
+                let secs = req.function.spec.timeout;
+                format!("RequestId: {id} Error: Task timed out after {secs}.00 seconds")
+            }
+        };
+        (caller_error("Sandbox.Timedout", &message), None)
     }
 
-    fn exit_failure(&self, req: &InvokeRequest, status: &str) -> (Vec<u8>, String) {
+    fn exit_failure(&self, req: &InvokeRequest, status: &str) -> InitEnd {
         let message = format!(
             "RequestId: {} Error: Runtime exited with error: {status}",
             req.request_id
         );
         (
             caller_error("Runtime.ExitError", &message),
-            "Status: error\tError Type: Runtime.ExitError".to_owned(),
+            Some("Runtime.ExitError".to_owned()),
         )
     }
 
@@ -197,19 +300,46 @@ impl Inner {
         mut tail: Option<Vec<u8>>,
     ) -> InvokeResponse {
         let id = &req.request_id;
-        if let Some(mut w) = w {
-            let max = w
-                .sandbox
-                .as_ref()
-                .and_then(|s| s.stats().ok())
-                .map_or(0, |s| s.memory_peak_bytes);
-            w.platform(&failure.lines, tail.as_mut());
-            let version = req.executed_version.to_string();
-            w.platform(&logs::start_line(id, &version), tail.as_mut());
-            w.platform(&logs::end_line(id), tail.as_mut());
-            let report = logs::report_line(id, failure.init, w.memory_mb, max, Some(failure.init));
-            w.platform(&report, tail.as_mut());
-            self.retire(*w, false);
+        let max = w
+            .as_ref()
+            .and_then(|w| w.sandbox.as_ref())
+            .and_then(|s| s.stats().ok())
+            .map_or(0, |s| s.memory_peak_bytes);
+        // A retried init is part of the invocation: its time is the
+        // invocation's Duration, not an Init Duration.
+        let init = (failure.phase == Phase::Init).then_some(failure.init);
+        let status = if failure.timed_out {
+            Status::Timeout
+        } else {
+            Status::Error(None)
+        };
+        let report = Report {
+            request_id: id,
+            duration: failure.init,
+            memory_mb: req.function.spec.memory_size,
+            max_memory_bytes: max,
+            init,
+            status,
+        };
+        let platform = Platform::of(&req.function.spec.logging_config);
+        let lines = [
+            failure.lines,
+            platform.start(id, &req.executed_version.to_string()),
+            platform.end(id, failure.init, status),
+            platform.report(&report),
+        ]
+        .concat();
+        match w {
+            Some(mut w) => {
+                w.platform(&lines, tail.as_mut());
+                self.retire(*w, false);
+            }
+            // No sandbox, no stream: the lines go to the tail only.
+            None => {
+                if let Some(t) = tail.as_mut() {
+                    logs::keep_tail(t, lines.as_bytes());
+                }
+            }
         }
         self.metrics.invocation(&req.function.name, failure.init, true);
         unhandled(failure.body, tail)

@@ -7,11 +7,11 @@
 
 use super::launcher::{Launcher, SandboxHandle};
 use lamb_protocol::init::{read_frame, FromInit, ToInit};
-use lamb_sandbox::{CgroupStats, Exit, Result, SandboxError, SandboxIo, SandboxSpec};
+use lamb_sandbox::{CgroupStats, CpuLimit, Exit, Result, SandboxError, SandboxIo, SandboxSpec};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::watch;
@@ -32,11 +32,17 @@ pub struct Book {
     pub running: u32,
     /// Invocations handed to a frozen sandbox: must stay 0.
     pub invoked_while_frozen: u32,
+    /// The CPU quota (µs per period) of every sandbox created, as its init
+    /// starts under it.
+    pub init_quotas: Vec<u64>,
+    /// The CPU quota in force as each invocation reached its sandbox.
+    pub invoke_quotas: Vec<u64>,
 }
 
 /// Sandboxes that behave by their function's name: `init-hangs` never
-/// becomes ready, `init-fails` reports an init error, `no-sandbox` cannot be
-/// created; others are ready at once. Payloads: `"hold"` answers at the
+/// becomes ready, `init-hangs-once` only in its first sandbox,
+/// `init-fails` reports an init error, `no-sandbox` cannot be created;
+/// others are ready at once. Payloads: `"hold"` answers at the
 /// next [`FakeLauncher::open_gate`], `"hang"` never answers, `"crash"`
 /// ends the runtime, `"fail"` is a function error; anything else is echoed
 /// (and printed on stdout).
@@ -149,16 +155,27 @@ impl Launcher for FakeLauncher {
         }
         let socket = UnixStream::from(io.extra_fds.remove(0));
         let stdout = File::from(io.stdout.take().expect("the engine passes stdout"));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            cpu_quota: AtomicU64::new(spec.limits.cpu.quota_us),
+            ..Shared::default()
+        });
+        let first = !self.book().created.contains(&function);
+        let behaviour = match function.as_str() {
+            "init-hangs-once" if first => "init-hangs",
+            other => other,
+        }
+        .to_owned();
         let init = FakeInit {
             launcher: self.clone(),
             socket: socket.try_clone().expect("dup the socket"),
             stdout,
             shared: Arc::clone(&shared),
         };
-        let name = function.clone();
-        let thread = std::thread::spawn(move || init.run(&name));
-        self.note(|b| b.created.push(function.clone()));
+        let thread = std::thread::spawn(move || init.run(&behaviour));
+        self.note(|b| {
+            b.created.push(function.clone());
+            b.init_quotas.push(spec.limits.cpu.quota_us);
+        });
         Ok(Box::new(FakeSandbox {
             launcher: self.clone(),
             function,
@@ -174,6 +191,7 @@ impl Launcher for FakeLauncher {
 struct Shared {
     frozen: AtomicBool,
     killed: AtomicBool,
+    cpu_quota: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -231,6 +249,11 @@ impl SandboxHandle for FakeSandbox {
         Ok(CgroupStats::default())
     }
 
+    fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
+        self.shared.cpu_quota.store(cpu.quota_us, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn destroy(mut self: Box<Self>) -> Result<Exit> {
         let ended_itself = self.thread.as_ref().is_some_and(|t| t.is_finished());
         self.kill()?;
@@ -240,6 +263,18 @@ impl SandboxHandle for FakeSandbox {
             Some(e) if ended_itself => e,
             _ => Exit::Signal(libc::SIGKILL),
         })
+    }
+}
+
+/// A dropped sandbox is destroyed, as a dropped `RemoteSandbox` is (a
+/// cold start past its deadline drops the one made too late).
+impl Drop for FakeSandbox {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.kill();
+            let _ = thread.join();
+            self.launcher.note(|b| b.destroyed.push(self.function.clone()));
+        }
     }
 }
 
@@ -272,6 +307,8 @@ impl FakeInit {
             if self.shared.frozen.load(Ordering::SeqCst) {
                 self.launcher.note(|b| b.invoked_while_frozen += 1);
             }
+            let quota = self.shared.cpu_quota.load(Ordering::SeqCst);
+            self.launcher.note(|b| b.invoke_quotas.push(quota));
             let ticket = self.launcher.gate.ticket();
             self.launcher.note(|b| b.running += 1);
             let answer = self.answer(&invoke.request_id, &invoke.payload, ticket);

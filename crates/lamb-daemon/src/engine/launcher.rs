@@ -4,7 +4,7 @@
 //! the engine's unit tests launch an in-process fake of `lamb init`
 //! (`super::fake`), so admission and the pool are tested without root.
 
-use lamb_sandbox::{CgroupStats, Exit, RemoteSandbox, Result, SandboxIo, SandboxSpec, Spawner};
+use lamb_sandbox::{CgroupStats, CpuLimit, Exit, RemoteSandbox, Result, SandboxIo, SandboxSpec, Spawner};
 use std::fmt::Debug;
 
 /// Creates sandboxes. Blocking: the engine calls it on the blocking pool.
@@ -21,6 +21,8 @@ pub trait SandboxHandle: Send + Debug {
     /// Kills every process; the sandbox stays until destroyed.
     fn kill(&mut self) -> Result<()>;
     fn stats(&self) -> Result<CgroupStats>;
+    /// Sets the sandbox's CPU quota and weight (init's, then the invocations').
+    fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()>;
     /// Kills and removes the sandbox; how its first process ended.
     fn destroy(self: Box<Self>) -> Result<Exit>;
 }
@@ -46,6 +48,10 @@ impl SandboxHandle for RemoteSandbox {
 
     fn stats(&self) -> Result<CgroupStats> {
         lamb_sandbox::Handle::stats(self)
+    }
+
+    fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
+        lamb_sandbox::Handle::set_cpu(self, cpu)
     }
 
     fn destroy(self: Box<Self>) -> Result<Exit> {

@@ -7,6 +7,7 @@
 use super::launcher::SandboxHandle;
 use super::logs::{keep_tail, LineBuffer, LogStream};
 use lamb_protocol::init::{frame_len, FromInit, ToInit};
+use lamb_sandbox::CpuLimit;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,6 +44,9 @@ pub struct LiveSandbox {
     pub frozen: bool,
     /// Set by a cold start, taken by the first invocation's REPORT.
     pub init_duration: Option<Duration>,
+    /// Set by an init retried within the invocation (a suppressed init):
+    /// when the invocation began, for its Duration and its deadline.
+    pub invoke_began: Option<Instant>,
     /// The pool this sandbox belongs to.
     pub key: String,
 }
@@ -69,6 +73,7 @@ impl LiveSandbox {
             memory_mb,
             frozen: false,
             init_duration: None,
+            invoke_began: None,
             key,
         })
     }
@@ -144,6 +149,18 @@ impl LiveSandbox {
         self.log.write(lines);
         if let Some(t) = tail {
             keep_tail(t, lines);
+        }
+    }
+
+    /// Drops init's full core for the memory-proportional quota and
+    /// weight invocations run at. A failure is logged, not fatal: the limit is one
+    /// of fairness, and a sandbox whose cgroup is gone fails its event anyway.
+    pub fn set_invocation_quota(&mut self) {
+        let cpu = CpuLimit::proportional_to_memory(u64::from(self.memory_mb));
+        if let Some(s) = self.sandbox.as_mut() {
+            if let Err(err) = s.set_cpu(&cpu) {
+                tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the invocation CPU quota");
+            }
         }
     }
 

@@ -87,18 +87,19 @@ pub fn end_line(request_id: &str) -> String {
     format!("END RequestId: {request_id}\n")
 }
 
-/// Fields TAB-separated with a trailing TAB; `Init Duration` last, on a
-/// cold start only.
+/// Fields TAB-separated with a trailing TAB; `Init Duration` on a cold
+/// start only, then `Status` (`timeout`) when the invocation did not end.
 pub fn report_line(
     request_id: &str,
     duration: Duration,
     memory_mb: u32,
     max_memory_bytes: u64,
     init: Option<Duration>,
+    status: Option<&str>,
 ) -> String {
     let ms = duration.as_secs_f64() * 1000.0;
-    let billed = (duration.as_nanos().div_ceil(1_000_000)).max(1);
-    let used_mb = max_memory_bytes.div_ceil(1024 * 1024);
+    let billed = billed_ms(duration);
+    let used_mb = used_mb(max_memory_bytes);
     let mut line = format!(
         "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\t\
          Memory Size: {memory_mb} MB\tMax Memory Used: {used_mb} MB\t"
@@ -106,8 +107,21 @@ pub fn report_line(
     if let Some(init) = init {
         line.push_str(&format!("Init Duration: {:.2} ms\t", init.as_secs_f64() * 1000.0));
     }
+    if let Some(status) = status {
+        line.push_str(&format!("Status: {status}\t"));
+    }
     line.push('\n');
     line
+}
+
+/// Billed Duration: whole milliseconds, rounded up, at least one.
+pub fn billed_ms(duration: Duration) -> u128 {
+    duration.as_nanos().div_ceil(1_000_000).max(1)
+}
+
+/// Max Memory Used in MB, rounded up.
+pub fn used_mb(max_memory_bytes: u64) -> u64 {
+    max_memory_bytes.div_ceil(1024 * 1024)
 }
 
 /// `2020-11-10T05:46:57.874Z <id> Task timed out after 3.00 seconds`.
@@ -123,7 +137,7 @@ pub fn exit_lines(request_id: &str, status: &str) -> String {
     format!("RequestId: {request_id} Error: Runtime exited with error: {status}\nRuntime.ExitError\n")
 }
 
-fn timestamp(t: OffsetDateTime) -> String {
+pub fn timestamp(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -222,7 +236,14 @@ mod tests {
 
     #[test]
     fn report_is_lambdas_format() {
-        let line = report_line("id", Duration::from_micros(3_757_180), 128, 81 * 1024 * 1024, None);
+        let line = report_line(
+            "id",
+            Duration::from_micros(3_757_180),
+            128,
+            81 * 1024 * 1024,
+            None,
+            None,
+        );
         assert_eq!(
             line,
             "REPORT RequestId: id\tDuration: 3757.18 ms\tBilled Duration: 3758 ms\tMemory Size: 128 MB\tMax Memory Used: 81 MB\t\n"
@@ -233,8 +254,14 @@ mod tests {
             128,
             1,
             Some(Duration::from_micros(170_570)),
+            None,
         );
         assert!(cold.ends_with("Max Memory Used: 1 MB\tInit Duration: 170.57 ms\t\n"));
+        let timeout = report_line("id", Duration::from_secs(3), 128, 1, None, Some("timeout"));
+        assert!(
+            timeout.ends_with("Max Memory Used: 1 MB\tStatus: timeout\t\n"),
+            "{timeout}"
+        );
     }
 
     fn lines_of(chunks: &[&[u8]]) -> Vec<usize> {

@@ -13,6 +13,7 @@ mod launcher;
 mod live;
 mod logs;
 mod metrics;
+mod platform;
 mod pool;
 mod run;
 mod slots;

@@ -3,8 +3,9 @@
 //! answer back within the function's timeout), the log lines, and the
 //! sandbox back to the pool or retired.
 
-use super::cold_start::Cold;
+use super::cold_start::{Cold, Phase};
 use super::live::{Event, LiveSandbox};
+use super::platform::{Platform, Report, Status};
 use super::{logs, Inner};
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
@@ -58,8 +59,15 @@ impl Inner {
         let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
         let live = match self.take_idle(&key).await {
             Some(w) => w,
-            None => match self.cold_start(&req, &key, tail.as_mut()).await? {
+            None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,
+                Cold::Failed(w, failure) if failure.timed_out => {
+                    self.init_suppressed(&key, w, failure, tail.as_mut()).await;
+                    match self.cold_start(&req, &key, tail.as_mut(), Phase::Invoke).await? {
+                        Cold::Ready(w) => *w,
+                        Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                    }
+                }
                 Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
             },
         };
@@ -75,13 +83,17 @@ impl Inner {
     ) -> InvokeResponse {
         let id = &req.request_id;
         let version = req.executed_version.to_string();
-        w.platform(&logs::start_line(id, &version), tail.as_mut());
+        let platform = Platform::of(&req.function.spec.logging_config);
+        w.platform(&platform.start(id, &version), tail.as_mut());
         let timeout_s = req.function.spec.timeout;
         let timeout = Duration::from_secs(u64::from(timeout_s));
-        let start = Instant::now();
+        // After a suppressed init the invocation began with the retried
+        // init, which its timeout and Duration cover.
+        let start = w.invoke_began.take().unwrap_or_else(Instant::now);
+        let left = (start + timeout).saturating_duration_since(Instant::now());
         let invoke = ToInit::Invoke(Invoke {
             request_id: id.clone(),
-            deadline_ms: epoch_ms() + timeout.as_millis() as u64,
+            deadline_ms: epoch_ms() + left.as_millis() as u64,
             invoked_function_arn: req.invoked_function_arn.clone(),
             trace_id: trace_id(),
             client_context: req.client_context.clone(),
@@ -105,6 +117,12 @@ impl Inner {
             .as_ref()
             .and_then(|s| s.stats().ok())
             .map_or(0, |s| s.memory_peak_bytes);
+        let status = match outcome {
+            Outcome::Response(_) => Status::Success,
+            Outcome::Error(_) => Status::Error(None),
+            Outcome::Crashed(_) => Status::Error(Some("Runtime.ExitError")),
+            Outcome::Timeout => Status::Timeout,
+        };
         let (body, error, reusable, extra) = match outcome {
             Outcome::Response(body) => (body, false, true, None),
             Outcome::Error(body) => (body, true, true, None),
@@ -123,10 +141,16 @@ impl Inner {
                 (body, true, false, Some(logs::timeout_line(id, timeout_s)))
             }
         };
-        w.platform(&logs::end_line(id), tail.as_mut());
-        let init = w.init_duration.take();
-        let report = logs::report_line(id, duration, w.memory_mb, max, init);
-        w.platform(&report, tail.as_mut());
+        w.platform(&platform.end(id, duration, status), tail.as_mut());
+        let report = Report {
+            request_id: id,
+            duration,
+            memory_mb: w.memory_mb,
+            max_memory_bytes: max,
+            init: w.init_duration.take(),
+            status,
+        };
+        w.platform(&platform.report(&report), tail.as_mut());
         if let Some(line) = extra {
             w.platform(&line, tail.as_mut());
         }

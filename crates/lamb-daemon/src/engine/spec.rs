@@ -2,7 +2,7 @@
 //! and Lambda's environment (spec 2.1) that `lamb init` hands the runtime.
 
 use crate::invoker::InvokeRequest;
-use lamb_sandbox::{IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+use lamb_sandbox::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
 use lamb_types::ArnContext;
 use std::path::{Path, PathBuf};
 
@@ -93,6 +93,9 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     spec.mounts = mounts;
     spec.tmp_size_bytes = u64::from(f.ephemeral_storage.size) * 1024 * 1024;
     spec.limits = Limits::for_memory_mb(u64::from(f.memory_size));
+    // Init at a full core; the cold start sets the invocations' quota at
+    // the runtime's first `/next`.
+    spec.limits.cpu = CpuLimit::during_init(u64::from(f.memory_size));
     spec.kill_on_parent_death = true;
     spec.user_namespace = input.user_namespace.then(|| user_namespace(input.slot));
     spec
@@ -122,6 +125,17 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
         format!("/aws/lambda/{}", req.function.name),
     );
     set("AWS_LAMBDA_LOG_STREAM_NAME", input.log_stream.to_owned());
+    // LoggingConfig, read by the runtime clients as AWS's read them: the
+    // format always, the application log level in JSON only.
+    let logging = &f.logging_config;
+    let format = match logging.log_format {
+        lamb_types::LogFormat::Json => "JSON",
+        lamb_types::LogFormat::Text => "Text",
+    };
+    set("AWS_LAMBDA_LOG_FORMAT", format.into());
+    if let Some(level) = logging.application_level() {
+        set("AWS_LAMBDA_LOG_LEVEL", level.to_owned());
+    }
     set("AWS_LAMBDA_RUNTIME_API", lamb_protocol::RUNTIME_API.into());
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());

@@ -288,15 +288,69 @@ async fn a_timeout_kills_the_sandbox_and_the_next_call_starts_another() {
 }
 
 #[tokio::test]
-async fn an_init_that_never_ends_times_out() {
+async fn init_runs_at_a_full_core_and_invocations_at_their_share() {
+    let r = rig(|_| {});
+    let mut req = request("f", "1");
+    req.function.spec.memory_size = 128;
+    r.invoke(req).await.unwrap();
+    let book = r.fake.book();
+    let full_core = lamb_sandbox::CpuLimit::proportional_to_memory(1769).quota_us;
+    let share = lamb_sandbox::CpuLimit::proportional_to_memory(128).quota_us;
+    assert!(share < full_core);
+    assert_eq!(book.init_quotas, [full_core], "init at one full core");
+    assert_eq!(book.invoke_quotas, [share], "the event comes under the memory's share");
+}
+
+#[tokio::test]
+async fn an_init_past_its_limit_is_retried_within_the_invocation() {
     let r = rig(|c| c.init_timeout = Duration::from_millis(1));
-    let body = unhandled_body(&r.invoke(request("init-hangs", "1")).await.unwrap());
+    let mut req = request("init-hangs-once", "\"hi\"");
+    req.log_type = LogType::Tail;
+    let id = req.request_id.clone();
+    let out = r.invoke(req).await.unwrap();
+    assert_eq!(
+        out.function_error,
+        None,
+        "{} {:?} {:?}",
+        String::from_utf8_lossy(&out.payload),
+        out.log_tail,
+        r.fake.book()
+    );
+    assert_eq!(out.payload, b"\"hi\"");
+    r.fake
+        .wait_for("the timed-out one goes", |b| b.destroyed == ["init-hangs-once"])
+        .await;
+    assert_eq!(r.fake.book().created, ["init-hangs-once", "init-hangs-once"]);
+    let tail = out.log_tail.unwrap();
+    let init_report = tail.find("\tPhase: init\tStatus: timeout\t").expect(&tail);
+    let report = tail.find(&format!("REPORT RequestId: {id}")).expect(&tail);
+    assert!(init_report < report, "{tail}");
+    assert!(tail.starts_with("INIT_REPORT Init Duration: "), "{tail}");
+    // The retried init is the invocation's time, not an Init Duration.
+    assert!(!tail[report..].contains("Init Duration"), "{tail}");
+    // The sandbox is kept like any other.
+    r.ok("init-hangs-once", "1").await;
+    assert_eq!(r.fake.book().created.len(), 2);
+}
+
+#[tokio::test]
+async fn an_init_that_never_ends_times_out_twice() {
+    let r = rig(|c| c.init_timeout = Duration::from_millis(1));
+    let mut req = request("init-hangs", "1");
+    req.function.spec.timeout = 1;
+    req.log_type = LogType::Tail;
+    let out = r.invoke(req).await.unwrap();
+    let body = unhandled_body(&out);
     assert!(
-        body.contains("Sandbox.Timedout") && body.contains("Init timed out"),
+        body.contains("Sandbox.Timedout") && body.contains("Task timed out after 1.00 seconds"),
         "{body}"
     );
+    let tail = out.log_tail.unwrap();
+    assert!(tail.contains("\tPhase: init\tStatus: timeout\t"), "{tail}");
+    assert!(tail.contains("\tPhase: invoke\tStatus: timeout\t"), "{tail}");
+    assert!(tail.contains("\tStatus: timeout\t\n"), "{tail}");
     r.fake
-        .wait_for("the sandbox goes", |b| b.destroyed == ["init-hangs"])
+        .wait_for("both sandboxes go", |b| b.destroyed == ["init-hangs", "init-hangs"])
         .await;
 }
 
@@ -351,4 +405,53 @@ async fn the_log_tail_holds_the_output_between_start_and_report() {
     let echo = tail.find("echo \"hi\"").expect(&tail);
     let report = tail.find(&format!("REPORT RequestId: {id}")).expect(&tail);
     assert!(start < echo && echo < report, "{tail}");
+}
+
+fn json_logging(req: &mut InvokeRequest, system_level: Option<&str>) {
+    req.function.spec.logging_config = lamb_types::LoggingConfig {
+        log_format: lamb_types::LogFormat::Json,
+        system_log_level: system_level.map(str::to_owned),
+        ..Default::default()
+    };
+    req.log_type = LogType::Tail;
+}
+
+#[tokio::test]
+async fn json_logging_writes_platform_records_around_the_output() {
+    let r = rig(|_| {});
+    let mut req = request("f", "\"hi\"");
+    json_logging(&mut req, None);
+    let id = req.request_id.clone();
+    let tail = r.invoke(req).await.unwrap().log_tail.unwrap();
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 3, "{tail}");
+    let start: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(start["type"], "platform.start");
+    assert_eq!(start["record"]["requestId"], id.as_str());
+    assert_eq!(lines[1], "echo \"hi\"");
+    let report: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(report["type"], "platform.report");
+    assert_eq!(report["record"]["status"], "success");
+    assert!(report["record"]["metrics"]["initDurationMs"].is_f64(), "{tail}");
+}
+
+#[tokio::test]
+async fn the_system_log_level_filters_platform_records() {
+    let r = rig(|_| {});
+    let mut warn = request("f", "\"hi\"");
+    json_logging(&mut warn, Some("WARN"));
+    assert_eq!(r.invoke(warn).await.unwrap().log_tail.unwrap(), "echo \"hi\"\n");
+    let mut debug = request("f", "\"fail\"");
+    json_logging(&mut debug, Some("DEBUG"));
+    let tail = r.invoke(debug).await.unwrap().log_tail.unwrap();
+    let types: Vec<String> = tail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        types,
+        ["\"platform.start\"", "\"platform.runtimeDone\"", "\"platform.report\""],
+        "{tail}"
+    );
+    assert!(tail.contains("\"status\":\"error\""), "{tail}");
 }

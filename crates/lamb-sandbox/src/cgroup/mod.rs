@@ -19,7 +19,7 @@ pub use v1::CgroupV1;
 pub use v2::CgroupV2;
 
 use crate::error::{Result, SandboxError};
-use crate::spec::Limits;
+use crate::spec::{CpuLimit, Limits};
 
 /// `CGROUP2_SUPER_MAGIC` from `linux/magic.h`.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -83,6 +83,10 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     /// killed at 7% of a core with its memory cgroup full, took minutes to go.
     /// A cgroup already gone is not an error.
     fn lift_limits(&self, name: &str) -> Result<()>;
+    /// Sets the CPU bandwidth (quota and period) and weight of `name`: a
+    /// sandbox runs its init at a full core and its invocations at the
+    /// memory-proportional share.
+    fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()>;
     /// Sends SIGKILL to every process in `name` and lets frozen ones act on
     /// it; does not wait for them to exit. Nothing can fork between the list
     /// and the kill only once the sandbox's PID namespace is dying, so the

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::files::{self, poll_until};
 use super::{CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, SETTLE_TIMEOUT};
 use crate::error::{cgroup_err, Result, SandboxError};
-use crate::spec::Limits;
+use crate::spec::{CpuLimit, Limits};
 use crate::SANDBOX_PREFIX;
 
 /// The controllers lamb uses, in the order their directories are created.
@@ -121,11 +121,7 @@ impl CgroupBackend for CgroupV1 {
         files::write_optional(&memory.join("memory.memsw.limit_in_bytes"), &bytes)?;
         files::write_optional(&memory.join("memory.swappiness"), "0")?;
         files::write(&self.pids.join(name).join("pids.max"), &limits.pids.to_string())?;
-        let cpu = self.cpu.join(name);
-        files::write(&cpu.join("cpu.cfs_period_us"), &limits.cpu.period_us.to_string())?;
-        files::write(&cpu.join("cpu.cfs_quota_us"), &limits.cpu.quota_us.to_string())?;
-        files::write(&cpu.join("cpu.shares"), &limits.cpu.shares().to_string())?;
-        Ok(())
+        self.set_cpu(name, &limits.cpu)
     }
 
     fn join_target(&self, name: &str) -> Result<JoinTarget> {
@@ -194,6 +190,13 @@ impl CgroupBackend for CgroupV1 {
 
     fn lift_limits(&self, name: &str) -> Result<()> {
         files::write_optional(&self.cpu.join(name).join("cpu.cfs_quota_us"), "-1")
+    }
+
+    fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
+        let dir = self.cpu.join(name);
+        files::write(&dir.join("cpu.cfs_period_us"), &cpu.period_us.to_string())?;
+        files::write(&dir.join("cpu.cfs_quota_us"), &cpu.quota_us.to_string())?;
+        files::write(&dir.join("cpu.shares"), &cpu.shares().to_string())
     }
 
     fn kill_now(&self, name: &str) -> Result<()> {
@@ -276,5 +279,31 @@ mod tests {
             freezer: "/f/lamb".into(),
         };
         assert_eq!(v1.dirs("lamb-x").len(), 4);
+    }
+
+    #[test]
+    fn the_cpu_quota_and_shares_are_set() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |c: &str| root.path().join(c).join("lamb");
+        let v1 = CgroupV1 {
+            memory: dir("memory"),
+            pids: dir("pids"),
+            cpu: dir("cpu"),
+            cpuacct: dir("cpu"),
+            freezer: dir("freezer"),
+        };
+        v1.prepare().unwrap();
+        v1.create("lamb-q", &Limits::for_memory_mb(128)).unwrap();
+        let cpu = dir("cpu").join("lamb-q");
+        let read = |f: &str| fs::read_to_string(cpu.join(f)).unwrap();
+        v1.set_cpu("lamb-q", &CpuLimit::during_init(128)).unwrap();
+        assert_eq!(read("cpu.shares"), "1024");
+        assert_eq!(
+            (read("cpu.cfs_quota_us").as_str(), read("cpu.cfs_period_us").as_str()),
+            ("100000", "100000")
+        );
+        v1.set_cpu("lamb-q", &CpuLimit::proportional_to_memory(128)).unwrap();
+        assert_eq!(read("cpu.cfs_quota_us"), "7235");
+        assert_eq!(read("cpu.shares"), "71");
     }
 }

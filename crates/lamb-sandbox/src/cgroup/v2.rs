@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::files::{self, poll_until};
 use super::{CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, SETTLE_TIMEOUT};
 use crate::error::{cgroup_err, Result};
-use crate::spec::Limits;
+use crate::spec::{CpuLimit, Limits};
 use crate::SANDBOX_PREFIX;
 
 /// The controllers each sandbox cgroup needs.
@@ -71,10 +71,7 @@ impl CgroupBackend for CgroupV2 {
         // One OOM kill takes the whole sandbox down, as a killed microVM would.
         files::write_optional(&dir.join("memory.oom.group"), "1")?;
         files::write(&dir.join("pids.max"), &limits.pids.to_string())?;
-        let cpu_max = format!("{} {}", limits.cpu.quota_us, limits.cpu.period_us);
-        files::write(&dir.join("cpu.max"), &cpu_max)?;
-        files::write(&dir.join("cpu.weight"), &limits.cpu.weight.to_string())?;
-        Ok(())
+        self.set_cpu(name, &limits.cpu)
     }
 
     fn join_target(&self, name: &str) -> Result<JoinTarget> {
@@ -125,6 +122,13 @@ impl CgroupBackend for CgroupV2 {
         files::write_optional(&dir.join("memory.high"), "max")
     }
 
+    fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
+        let dir = self.dir(name);
+        let cpu_max = format!("{} {}", cpu.quota_us, cpu.period_us);
+        files::write(&dir.join("cpu.max"), &cpu_max)?;
+        files::write(&dir.join("cpu.weight"), &cpu.weight.to_string())
+    }
+
     fn kill_now(&self, name: &str) -> Result<()> {
         // cgroup.kill (Linux 5.14) kills every task at once, frozen ones
         // included, and races no fork; before it, one by one.
@@ -171,7 +175,7 @@ mod tests {
     //! The v2 back end against a fake cgroup tree of plain files; the real
     //! hierarchy is exercised by the root tests on a cgroup v2 machine.
     use super::*;
-    use crate::spec::Limits;
+    use crate::spec::{CpuLimit, Limits};
 
     fn fake_tree() -> (tempfile::TempDir, CgroupV2) {
         let root = tempfile::tempdir().unwrap();
@@ -247,6 +251,20 @@ mod tests {
         fs::write(dir.join("cgroup.kill"), "").unwrap();
         v2.kill_all("lamb-k").unwrap();
         assert_eq!(read(dir.join("cgroup.kill")), "1");
+    }
+
+    #[test]
+    fn the_cpu_quota_and_weight_are_set() {
+        let (root, v2) = fake_tree();
+        v2.prepare().unwrap();
+        v2.create("lamb-q", &Limits::for_memory_mb(128)).unwrap();
+        let dir = root.path().join("lamb/lamb-q");
+        v2.set_cpu("lamb-q", &CpuLimit::during_init(128)).unwrap();
+        assert_eq!(read(dir.join("cpu.max")), "100000 100000");
+        assert_eq!(read(dir.join("cpu.weight")), "100");
+        v2.set_cpu("lamb-q", &CpuLimit::proportional_to_memory(128)).unwrap();
+        assert_eq!(read(dir.join("cpu.max")), "7235 100000");
+        assert_eq!(read(dir.join("cpu.weight")), "7");
     }
 
     #[test]

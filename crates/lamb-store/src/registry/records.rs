@@ -131,6 +131,9 @@ fn logging_with_group(s: &FunctionSpec, name: &str) -> lamb_types::LoggingConfig
     if l.log_group.is_none() {
         l.log_group = Some(format!("/aws/lambda/{name}"));
     }
+    // JSON's levels default to INFO in the answer, as Lambda's do.
+    l.application_log_level = l.application_level().map(str::to_owned);
+    l.system_log_level = l.system_level().map(str::to_owned);
     l
 }
 

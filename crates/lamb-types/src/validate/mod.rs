@@ -6,7 +6,9 @@
 use crate::alias::AliasRoutingConfiguration;
 use crate::arn::{ArnContext, LayerVersionArn};
 use crate::error::LambdaError;
-use crate::function::{Architecture, FunctionCode, PackageType};
+use crate::function::{
+    Architecture, FunctionCode, LogFormat, LoggingConfig, PackageType, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS,
+};
 use crate::invoke_config::PutFunctionEventInvokeConfigRequest;
 use crate::limits::{Limits, MAX_EPHEMERAL_MB, MIN_MEMORY_MB};
 use crate::qualifier::{Version, LATEST};
@@ -170,6 +172,36 @@ pub fn validate_ephemeral_storage(mb: u32) -> Result<(), LambdaError> {
             mb,
             &format!("have value between {min} and {MAX_EPHEMERAL_MB}"),
         ));
+    }
+    Ok(())
+}
+
+/// `LoggingConfig`: levels from Lambda's sets, and only with the JSON
+/// format (in Text, Lambda filters nothing).
+pub fn validate_logging_config(config: &LoggingConfig) -> Result<(), LambdaError> {
+    let levels = [
+        (
+            "loggingConfig.applicationLogLevel",
+            &config.application_log_level,
+            &APPLICATION_LOG_LEVELS[..],
+        ),
+        (
+            "loggingConfig.systemLogLevel",
+            &config.system_log_level,
+            &SYSTEM_LOG_LEVELS[..],
+        ),
+    ];
+    for (field, level, allowed) in levels {
+        let Some(level) = level else { continue };
+        if !allowed.contains(&level.as_str()) {
+            let rule = format!("satisfy enum value set: [{}]", allowed.join(", "));
+            return Err(constraint(field, level, &rule));
+        }
+        if config.log_format != LogFormat::Json {
+            return Err(LambdaError::invalid_parameter(
+                "To set ApplicationLogLevel or SystemLogLevel, LogFormat must be JSON.",
+            ));
+        }
     }
     Ok(())
 }
@@ -367,6 +399,7 @@ impl Rules<'_> {
         self.layers(&spec.layers, layer_exists)?;
         validate_architectures(&spec.architectures)?;
         validate_ephemeral_storage(spec.ephemeral_storage.size)?;
+        validate_logging_config(&spec.logging_config)?;
         crate::filesystem::validate_file_system_configs(self.ctx, &spec.file_system_configs)?;
         Ok(())
     }

@@ -286,6 +286,30 @@ fn role_pattern() {
 }
 
 #[test]
+fn logging_levels_are_lambdas_and_need_json() {
+    use crate::function::{LogFormat, LoggingConfig};
+    let json = |app: Option<&str>, sys: Option<&str>| LoggingConfig {
+        log_format: LogFormat::Json,
+        application_log_level: app.map(str::to_owned),
+        system_log_level: sys.map(str::to_owned),
+        log_group: None,
+    };
+    assert!(validate_logging_config(&json(Some("TRACE"), Some("WARN"))).is_ok());
+    assert!(validate_logging_config(&json(None, None)).is_ok());
+    assert_eq!(refused(validate_logging_config(&json(Some("LOUD"), None))), IPV);
+    assert_eq!(refused(validate_logging_config(&json(None, Some("ERROR")))), IPV);
+    let text = LoggingConfig {
+        log_format: LogFormat::Text,
+        ..json(Some("INFO"), None)
+    };
+    assert_eq!(refused(validate_logging_config(&text)), IPV);
+    assert!(validate_logging_config(&LoggingConfig::default()).is_ok());
+    assert_eq!(json(None, Some("DEBUG")).system_level(), Some("DEBUG"));
+    assert_eq!(json(None, None).application_level(), Some("INFO"));
+    assert_eq!(LoggingConfig::default().system_level(), None);
+}
+
+#[test]
 fn ephemeral_storage_edges() {
     assert!(validate_ephemeral_storage(512).is_ok());
     assert_eq!(refused(validate_ephemeral_storage(511)), IPV);
