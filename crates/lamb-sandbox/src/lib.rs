@@ -30,6 +30,7 @@ pub mod seccomp;
 pub mod spawner;
 pub mod spec;
 mod sweep;
+mod tmp_disk;
 pub mod v1_tuning;
 
 pub use cgroup::{CgroupStats, CgroupVersion};
@@ -37,7 +38,7 @@ pub use child::Step;
 pub use error::{Result, SandboxError};
 pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 pub use spawner::{RemoteSandbox, Spawner};
-pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, TmpStorage, User};
 
 /// The prefix of every cgroup and path a sandbox creates, so a sweep can find them.
 pub const SANDBOX_PREFIX: &str = "lamb-";

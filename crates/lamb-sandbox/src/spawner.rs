@@ -346,6 +346,8 @@ fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
     for sandbox in sandboxes.into_values().chain(dying.into_iter().map(|d| d.sandbox)) {
         let _ = sandbox.destroy();
     }
+    // Nor the `/tmp` file systems made ahead (the process exits without dropping them).
+    sandboxer.discard_prepared_tmp_disks();
     // Nor the parent cgroup (one per data directory), unless someone else's
     // sandboxes are in it.
     let cgroups = sandboxer.cgroups();
@@ -456,7 +458,8 @@ fn handle(
     }
 }
 
-/// Makes network namespaces ahead of time, one at a time, while no request waits.
+/// Makes network namespaces and `/tmp` file systems ahead of time, one at
+/// a time, while no request waits.
 fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
     while sandboxer.prepared_network_namespaces() < PREPARED_NETWORK_NAMESPACES && !readable(socket) {
         if sandboxer
@@ -464,6 +467,17 @@ fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
             .is_err()
         {
             return;
+        }
+    }
+    while !readable(socket) {
+        match sandboxer.prepare_tmp_disk() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                // A create makes its own then, and says why if it cannot.
+                tracing::warn!(error = %Chain(&e), "cannot prepare a sandbox's /tmp ahead of time");
+                return;
+            }
         }
     }
 }

@@ -12,10 +12,6 @@ use std::time::Duration;
 use common::{alive, sandboxer, shell, spec};
 use lamb_sandbox::{MountSpec, SandboxIo, Sandboxer, SandboxerConfig, SANDBOX_PREFIX};
 
-fn host_mounts() -> usize {
-    fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
-}
-
 fn state_entries(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
         .map(|d| {
@@ -24,6 +20,28 @@ fn state_entries(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Mounts of this mount namespace at or below `dir`.
+fn tmp_mounts_under(dir: &Path) -> usize {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .filter(|target| Path::new(target).starts_with(dir))
+        .count()
+}
+
+/// Loop devices whose backing file is below `dir`.
+fn loop_devices_under(dir: &Path) -> usize {
+    let Ok(devices) = fs::read_dir("/sys/block") else {
+        return 0;
+    };
+    devices
+        .flatten()
+        .filter_map(|d| fs::read_to_string(d.path().join("loop/backing_file")).ok())
+        .filter(|file| Path::new(file.trim()).starts_with(dir))
+        .count()
 }
 
 #[test]
@@ -47,19 +65,26 @@ fn destroy_leaves_no_process_mount_cgroup_or_directory() {
             SandboxIo::default(),
         )
         .unwrap();
-    let mounts_before = host_mounts();
+    // Under this binary's state directory only: another test's owner mounts elsewhere meanwhile.
+    let state_mounts = || tmp_mounts_under(&common::state_dir());
+    let mounts_before = state_mounts();
     let entries_before = state_entries(&common::state_dir());
 
     let sandbox = sandboxer().create(&s, SandboxIo::default()).unwrap();
     let pid = sandbox.pid();
     let id = sandbox.id().to_string();
     assert!(sandboxer().cgroups().list().unwrap().contains(&id));
-    assert_eq!(host_mounts(), mounts_before, "sandbox mounts stay in its own namespace");
+    // Its /tmp file system, bound into the sandbox from the host's side.
+    assert_eq!(
+        state_mounts(),
+        mounts_before + 1,
+        "sandbox mounts stay in its own namespace"
+    );
     sandbox.destroy().unwrap();
 
     assert!(!alive(pid), "PID 1 of the sandbox is gone");
     assert!(!sandboxer().cgroups().list().unwrap().contains(&id), "cgroup removed");
-    assert_eq!(host_mounts(), mounts_before);
+    assert_eq!(state_mounts(), mounts_before);
     assert_eq!(state_entries(&common::state_dir()), entries_before, "no directory left");
 }
 
@@ -105,6 +130,8 @@ fn sweep_removes_what_a_killed_owner_left() {
     assert_eq!(pids.len(), 3);
     common::kill_owner(owner);
     assert!(pids.iter().all(|&pid| alive(pid)), "the sandboxes outlive their owner");
+    assert_eq!(tmp_mounts_under(&state_dir), 3, "each left its /tmp mounted");
+    assert_eq!(loop_devices_under(&state_dir), 3, "each /tmp is on a loop device");
 
     let sandboxer = Sandboxer::new(SandboxerConfig {
         state_dir: state_dir.clone(),
@@ -121,6 +148,14 @@ fn sweep_removes_what_a_killed_owner_left() {
         "every process is gone"
     );
     assert!(sandboxer.cgroups().list().unwrap().is_empty(), "every cgroup is gone");
+    assert_eq!(tmp_mounts_under(&state_dir), 0, "no /tmp mount is left");
+    // A loop device clears itself once the last mount of it, in the dead
+    // sandboxes' namespaces too, is gone: wait for that (a hang guard only).
+    let start = std::time::Instant::now();
+    while loop_devices_under(&state_dir) > 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(loop_devices_under(&state_dir), 0, "every loop device is detached");
     let left: Vec<String> = state_entries(&state_dir)
         .into_iter()
         // The shared mount point and the empty directory live as long as a sandboxer.

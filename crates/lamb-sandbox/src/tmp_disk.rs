@@ -1,0 +1,229 @@
+//! `/tmp` on disk, as Lambda's: each sandbox gets an ext4 file system of
+//! its own, a sparse image of exactly its size loop-mounted under the state
+//! directory and bound at `/tmp`. Its pages are the page cache of a file
+//! (reclaimable), not tmpfs pages held against the memory cgroup, and a
+//! function that fills it gets `ENOSPC` from the file system, not a kill.
+//! The host's disk holds at most the image, whatever the host file system
+//! (no project quotas needed: kernels built without `CONFIG_QUOTA` have none).
+//!
+//! Making one (`mkfs.ext4`, then `mount -o loop`) takes tens of
+//! milliseconds, too slow for a cold start of a few: the pool makes them
+//! ahead, one at a time while the spawner is idle, for the sizes recently
+//! asked for (Lambda's default 512 MB from the start). A sandbox never
+//! reuses another's: the image is unmounted and deleted when its sandbox
+//! is destroyed, and a new one is made, so no file of a former sandbox can
+//! be seen. The loop device is set to clear itself (`autoclear`) once its
+//! last mount is gone: the host's, and the sandbox's own copy, which goes
+//! with the sandbox's mount namespace.
+//!
+//! Each image lives in `<state-dir>/lamb-tmp-<pid>-<n>/` (`image`, and
+//! `mnt` where it is mounted): a daemon killed by `kill -9` leaves them, and
+//! the start-up sweep of the same state directory (one per data directory)
+//! detaches the mounts, which detaches the loop devices, and removes the
+//! directories. Another data directory's daemon never looks there.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::error::{Result, SandboxError};
+use crate::SANDBOX_PREFIX;
+
+/// Images kept ready per recently asked size.
+const READY_PER_SIZE: usize = 2;
+/// How many distinct sizes the pool keeps images ready for.
+const SIZES_KEPT: usize = 4;
+
+/// One sandbox's `/tmp`: mounted while this lives, unmounted and deleted when dropped.
+#[derive(Debug)]
+pub(crate) struct TmpDisk {
+    dir: PathBuf,
+}
+
+impl TmpDisk {
+    /// Makes a sparse image of `bytes`, an ext4 file system in it, and mounts it.
+    fn make(dir: PathBuf, bytes: u64) -> Result<TmpDisk> {
+        let failed = |source: io::Error| SandboxError::TmpDisk {
+            path: dir.clone(),
+            source,
+        };
+        fs::create_dir_all(dir.join("mnt")).map_err(failed)?;
+        // From here on the drop removes whatever was made.
+        let disk = TmpDisk { dir };
+        let image = disk.dir.join("image");
+        let made = make_ext4(&image, bytes).and_then(|()| {
+            run(Command::new("mount")
+                .args(["-t", "ext4", "-o", "loop,nosuid,nodev,noinit_itable"])
+                .arg(&image)
+                .arg(disk.mount_point()))
+        });
+        made.map_err(|source| SandboxError::TmpDisk {
+            path: disk.dir.clone(),
+            source,
+        })?;
+        // Everyone's, sticky: as `/tmp` anywhere; the sandbox's user owns nothing else here.
+        let root = disk.mount_point();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o1777)).map_err(failed_at(&root))?;
+        let _ = fs::remove_dir(root.join("lost+found"));
+        Ok(disk)
+    }
+
+    /// Where the file system is mounted on the host, for the sandbox to bind.
+    pub(crate) fn mount_point(&self) -> PathBuf {
+        self.dir.join("mnt")
+    }
+}
+
+fn failed_at(path: &Path) -> impl FnOnce(io::Error) -> SandboxError {
+    let path = path.to_path_buf();
+    move |source| SandboxError::TmpDisk { path, source }
+}
+
+impl Drop for TmpDisk {
+    fn drop(&mut self) {
+        // Lazily: a sandbox still dying keeps its copy until its namespace goes.
+        match nix::mount::umount2(&self.mount_point(), nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => tracing::warn!(dir = %self.dir.display(), error = %e, "cannot unmount a sandbox's /tmp"),
+        }
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove a sandbox's /tmp image");
+            }
+        }
+    }
+}
+
+/// The ready images, by size, and the sizes recently asked for.
+#[derive(Debug)]
+pub(crate) struct TmpDisks {
+    state_dir: PathBuf,
+    next: AtomicU64,
+    ready: Mutex<HashMap<u64, Vec<TmpDisk>>>,
+    /// Most recent first; at most [`SIZES_KEPT`].
+    wanted: Mutex<Vec<u64>>,
+}
+
+impl TmpDisks {
+    pub(crate) fn new(state_dir: PathBuf) -> TmpDisks {
+        TmpDisks {
+            state_dir,
+            next: AtomicU64::new(0),
+            ready: Mutex::new(HashMap::new()),
+            wanted: Mutex::new(vec![crate::spec::DEFAULT_TMP_SIZE]),
+        }
+    }
+
+    /// A fresh `/tmp` of `bytes`: a ready one if the pool has it, else made now.
+    pub(crate) fn take(&self, bytes: u64) -> Result<TmpDisk> {
+        self.want(bytes);
+        let ready = self
+            .ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&bytes)
+            .and_then(Vec::pop);
+        match ready {
+            Some(disk) => Ok(disk),
+            None => self.make(bytes),
+        }
+    }
+
+    /// Makes one image for a wanted size short of ready ones; `false` when none is short.
+    pub(crate) fn prepare_one(&self) -> Result<bool> {
+        let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let short = {
+            let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+            wanted
+                .into_iter()
+                .find(|size| ready.get(size).map_or(0, Vec::len) < READY_PER_SIZE)
+        };
+        let Some(size) = short else { return Ok(false) };
+        let disk = self.make(size)?;
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(size)
+            .or_default()
+            .push(disk);
+        Ok(true)
+    }
+
+    /// How many images are ready, of every size.
+    pub(crate) fn ready(&self) -> usize {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Unmounts and deletes the ready images (a sweep is about to remove every image anyway).
+    pub(crate) fn clear(&self) {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn want(&self, bytes: u64) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        wanted.retain(|&size| size != bytes);
+        wanted.insert(0, bytes);
+        if wanted.len() > SIZES_KEPT {
+            let dropped = wanted.pop();
+            if let Some(size) = dropped {
+                self.ready.lock().unwrap_or_else(|e| e.into_inner()).remove(&size);
+            }
+        }
+    }
+
+    fn make(&self, bytes: u64) -> Result<TmpDisk> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .state_dir
+            .join(format!("{SANDBOX_PREFIX}tmp-{}-{n}", std::process::id()));
+        TmpDisk::make(dir, bytes)
+    }
+}
+
+/// A sparse file of `bytes` holding an empty ext4 file system, all of whose
+/// blocks are the function's: none reserved for root, no journal (a `/tmp`
+/// is thrown away, never recovered), inode tables left for the kernel to
+/// find zeroed (the file is sparse) rather than written now.
+fn make_ext4(image: &Path, bytes: u64) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(image)?;
+    f.set_len(bytes)?;
+    drop(f);
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "0", "-O", "^has_journal"])
+        .args(["-E", "lazy_itable_init=1,nodiscard"])
+        .arg(image))
+}
+
+/// Runs a tool of e2fsprogs or util-linux, its error output in the error.
+pub(crate) fn run(cmd: &mut Command) -> io::Result<()> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("run {program} (e2fsprogs and mount must be installed): {e}"),
+        )
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{program} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
