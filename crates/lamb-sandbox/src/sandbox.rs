@@ -309,6 +309,18 @@ impl Sandboxer {
         self.tmp_disks.prepare_one()
     }
 
+    /// Prepares `/tmp` file systems (as [`Sandboxer::prepare_tmp_disk`])
+    /// whenever a create took one, until [`Sandboxer::stop_keeping_tmp_disks_ready`]:
+    /// call it on a thread of its own.
+    pub fn keep_tmp_disks_ready(&self) {
+        self.tmp_disks.keep_ready()
+    }
+
+    /// Ends [`Sandboxer::keep_tmp_disks_ready`].
+    pub fn stop_keeping_tmp_disks_ready(&self) {
+        self.tmp_disks.stop()
+    }
+
     /// Unmounts and deletes the prepared `/tmp` file systems.
     pub fn discard_prepared_tmp_disks(&self) {
         self.tmp_disks.clear();
@@ -330,7 +342,7 @@ impl Sandboxer {
     pub fn sweep(&self) -> Result<SweepReport> {
         let keep = [self.new_root.as_path(), self.empty.as_path()];
         // The sweep unmounts and removes every `/tmp` image, the ready ones too.
-        self.tmp_disks.clear();
+        let _paused = self.tmp_disks.pause();
         let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &keep)?;
         // The sweep removed the cached top layers too.
         self.top_layers.lock().unwrap_or_else(|e| e.into_inner()).clear();

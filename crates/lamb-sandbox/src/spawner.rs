@@ -313,6 +313,18 @@ const REMOVE_RETRY_MS: libc::c_int = 5;
 /// The spawner's loop: one request at a time until the daemon's end closes,
 /// and in between, the dying sandboxes whose pidfds turned readable.
 fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
+    // `/tmp` file systems take tens of milliseconds each (mkfs, a loop
+    // mount): made on a thread of their own, so that no request waits behind one.
+    std::thread::scope(|scope| {
+        scope.spawn(|| sandboxer.keep_tmp_disks_ready());
+        serve_requests(sandboxer, socket);
+        sandboxer.stop_keeping_tmp_disks_ready();
+    });
+    // Nor the `/tmp` file systems made ahead (the process exits without dropping them).
+    sandboxer.discard_prepared_tmp_disks();
+}
+
+fn serve_requests(sandboxer: &Sandboxer, socket: OwnedFd) {
     let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
     let mut dying: Vec<Dying> = Vec::new();
     refill_while_idle(sandboxer, socket.as_fd());
@@ -346,8 +358,6 @@ fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
     for sandbox in sandboxes.into_values().chain(dying.into_iter().map(|d| d.sandbox)) {
         let _ = sandbox.destroy();
     }
-    // Nor the `/tmp` file systems made ahead (the process exits without dropping them).
-    sandboxer.discard_prepared_tmp_disks();
     // Nor the parent cgroup (one per data directory), unless someone else's
     // sandboxes are in it.
     let cgroups = sandboxer.cgroups();
@@ -458,8 +468,7 @@ fn handle(
     }
 }
 
-/// Makes network namespaces and `/tmp` file systems ahead of time, one at
-/// a time, while no request waits.
+/// Makes network namespaces ahead of time, one at a time, while no request waits.
 fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
     while sandboxer.prepared_network_namespaces() < PREPARED_NETWORK_NAMESPACES && !readable(socket) {
         if sandboxer
@@ -467,17 +476,6 @@ fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
             .is_err()
         {
             return;
-        }
-    }
-    while !readable(socket) {
-        match sandboxer.prepare_tmp_disk() {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                // A create makes its own then, and says why if it cannot.
-                tracing::warn!(error = %Chain(&e), "cannot prepare a sandbox's /tmp ahead of time");
-                return;
-            }
         }
     }
 }

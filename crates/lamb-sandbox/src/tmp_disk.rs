@@ -8,8 +8,9 @@
 //!
 //! Making one (`mkfs.ext4`, then `mount -o loop`) takes tens of
 //! milliseconds, too slow for a cold start of a few: the pool makes them
-//! ahead, one at a time while the spawner is idle, for the sizes recently
-//! asked for (Lambda's default 512 MB from the start). A sandbox never
+//! ahead, one at a time on a thread of the spawner's own (so that a create
+//! never waits behind one being made), for the sizes recently asked for
+//! (Lambda's default 512 MB from the start). A sandbox never
 //! reuses another's: the image is unmounted and deleted when its sandbox
 //! is destroyed, and a new one is made, so no file of a former sandbox can
 //! be seen. The loop device is set to clear itself (`autoclear`) once its
@@ -27,8 +28,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use crate::error::{Result, SandboxError};
 use crate::SANDBOX_PREFIX;
@@ -107,6 +109,13 @@ pub(crate) struct TmpDisks {
     ready: Mutex<HashMap<u64, Vec<TmpDisk>>>,
     /// Most recent first; at most [`SIZES_KEPT`].
     wanted: Mutex<Vec<u64>>,
+    /// Counts takes, so that [`TmpDisks::keep_ready`] wakes after one.
+    taken: Mutex<u64>,
+    took: Condvar,
+    stopping: AtomicBool,
+    /// Held while an image is made ahead, and by a sweep: a sweep must not
+    /// remove the directory of an image being mounted.
+    making: Mutex<()>,
 }
 
 impl TmpDisks {
@@ -116,6 +125,10 @@ impl TmpDisks {
             next: AtomicU64::new(0),
             ready: Mutex::new(HashMap::new()),
             wanted: Mutex::new(vec![crate::spec::DEFAULT_TMP_SIZE]),
+            taken: Mutex::new(0),
+            took: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            making: Mutex::new(()),
         }
     }
 
@@ -128,10 +141,40 @@ impl TmpDisks {
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&bytes)
             .and_then(Vec::pop);
+        *self.taken.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.took.notify_all();
         match ready {
             Some(disk) => Ok(disk),
             None => self.make(bytes),
         }
+    }
+
+    /// Makes images whenever the pool is short of one, until [`TmpDisks::stop`]:
+    /// the body of a thread of its own.
+    pub(crate) fn keep_ready(&self) {
+        while !self.stopping.load(Ordering::Acquire) {
+            let seen = *self.taken.lock().unwrap_or_else(|e| e.into_inner());
+            match self.prepare_one() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                // A create makes its own then, and says why if it cannot.
+                Err(e) => {
+                    tracing::warn!(error = %lamb_protocol::errors::Chain(&e), "cannot prepare a sandbox's /tmp ahead of time")
+                }
+            }
+            let taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+            // The timeout only bounds a missed wake-up; a take is what this waits for.
+            let _ = self.took.wait_timeout_while(taken, Duration::from_secs(1), |taken| {
+                *taken == seen && !self.stopping.load(Ordering::Acquire)
+            });
+        }
+    }
+
+    /// Ends [`TmpDisks::keep_ready`] after the image it is making, if any.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        self.took.notify_all();
     }
 
     /// Makes one image for a wanted size short of ready ones; `false` when none is short.
@@ -144,6 +187,7 @@ impl TmpDisks {
                 .find(|size| ready.get(size).map_or(0, Vec::len) < READY_PER_SIZE)
         };
         let Some(size) = short else { return Ok(false) };
+        let _making = self.making.lock().unwrap_or_else(|e| e.into_inner());
         let disk = self.make(size)?;
         self.ready
             .lock()
@@ -164,9 +208,17 @@ impl TmpDisks {
             .sum()
     }
 
-    /// Unmounts and deletes the ready images (a sweep is about to remove every image anyway).
+    /// Unmounts and deletes the ready images.
     pub(crate) fn clear(&self) {
         self.ready.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Clears the ready images and makes none ahead until the guard is
+    /// dropped: a sweep removes every image of the state directory meanwhile.
+    pub(crate) fn pause(&self) -> std::sync::MutexGuard<'_, ()> {
+        let making = self.making.lock().unwrap_or_else(|e| e.into_inner());
+        self.clear();
+        making
     }
 
     fn want(&self, bytes: u64) {

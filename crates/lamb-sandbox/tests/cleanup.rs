@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{alive, sandboxer, shell, spec};
+use common::{alive, loop_devices_under, sandboxer, shell, spec, tmp_mounts_under};
 use lamb_sandbox::{MountSpec, SandboxIo, Sandboxer, SandboxerConfig, SANDBOX_PREFIX};
 
 fn state_entries(dir: &Path) -> BTreeSet<String> {
@@ -20,28 +20,6 @@ fn state_entries(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Mounts of this mount namespace at or below `dir`.
-fn tmp_mounts_under(dir: &Path) -> usize {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(4))
-        .filter(|target| Path::new(target).starts_with(dir))
-        .count()
-}
-
-/// Loop devices whose backing file is below `dir`.
-fn loop_devices_under(dir: &Path) -> usize {
-    let Ok(devices) = fs::read_dir("/sys/block") else {
-        return 0;
-    };
-    devices
-        .flatten()
-        .filter_map(|d| fs::read_to_string(d.path().join("loop/backing_file")).ok())
-        .filter(|file| Path::new(file.trim()).starts_with(dir))
-        .count()
 }
 
 #[test]
@@ -149,13 +127,10 @@ fn sweep_removes_what_a_killed_owner_left() {
     );
     assert!(sandboxer.cgroups().list().unwrap().is_empty(), "every cgroup is gone");
     assert_eq!(tmp_mounts_under(&state_dir), 0, "no /tmp mount is left");
-    // A loop device clears itself once the last mount of it, in the dead
-    // sandboxes' namespaces too, is gone: wait for that (a hang guard only).
-    let start = std::time::Instant::now();
-    while loop_devices_under(&state_dir) > 0 && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(loop_devices_under(&state_dir), 0, "every loop device is detached");
+    assert!(
+        common::wait_loop_devices_gone(&state_dir),
+        "every loop device is detached"
+    );
     let left: Vec<String> = state_entries(&state_dir)
         .into_iter()
         // The shared mount point and the empty directory live as long as a sandboxer.
