@@ -139,6 +139,38 @@ impl Spawner {
         self.inner.pid
     }
 
+    /// Tells the spawner to destroy every sandbox and exit (it reads end of
+    /// file, whatever other handles are left), and waits for it, `limit` at
+    /// most: a daemon that stops cleanly leaves no sandbox's `/tmp` mounted
+    /// behind it. Whether it exited within `limit` (then it is reaped).
+    pub fn close_and_wait(&self, limit: std::time::Duration) -> bool {
+        let socket = self.inner.socket.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = socket::shutdown(socket.as_raw_fd(), socket::Shutdown::Both);
+        drop(socket);
+        let pid = self.inner.pid;
+        // SAFETY: pidfd_open on our own child, which is not reaped before this returns.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if raw < 0 {
+            return false;
+        }
+        // SAFETY: pidfd_open returned a new descriptor that nothing else owns.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let timeout = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll on one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, timeout) } <= 0 {
+            return false;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child, which has exited.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        true
+    }
+
     pub fn cgroup_version(&self) -> CgroupVersion {
         self.inner.cgroups.version()
     }
