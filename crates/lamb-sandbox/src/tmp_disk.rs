@@ -12,8 +12,9 @@
 //! never waits behind one being made), for the sizes recently asked for
 //! (Lambda's default 512 MB from the start). A sandbox never
 //! reuses another's: the image is unmounted and deleted when its sandbox
-//! is destroyed, and a new one is made, so no file of a former sandbox can
-//! be seen. The loop device is set to clear itself (`autoclear`) once its
+//! is destroyed (by that same thread while it runs: a few milliseconds no
+//! request waits for), and a new one is made, so no file of a former
+//! sandbox can be seen. The loop device is set to clear itself (`autoclear`) once its
 //! last mount is gone: the host's, and the sandbox's own copy, which goes
 //! with the sandbox's mount namespace.
 //!
@@ -29,7 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Result, SandboxError};
@@ -40,22 +41,46 @@ const READY_PER_SIZE: usize = 2;
 /// How many distinct sizes the pool keeps images ready for.
 const SIZES_KEPT: usize = 4;
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the pool and its images share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Directories of dropped images, for the thread of
+    /// [`TmpDisks::keep_ready`] to remove; `None` while no such thread runs
+    /// (a drop removes its own then).
+    removals: Mutex<Option<Vec<PathBuf>>>,
+    /// Counts takes and drops, so that the thread wakes after one.
+    events: Mutex<u64>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn poke(&self) {
+        *lock(&self.events) += 1;
+        self.wake.notify_all();
+    }
+}
+
 /// One sandbox's `/tmp`: mounted while this lives, unmounted and deleted when dropped.
 #[derive(Debug)]
 pub(crate) struct TmpDisk {
     dir: PathBuf,
+    shared: Arc<Shared>,
 }
 
 impl TmpDisk {
     /// Makes a sparse image of `bytes`, an ext4 file system in it, and mounts it.
-    fn make(dir: PathBuf, bytes: u64) -> Result<TmpDisk> {
+    fn make(dir: PathBuf, bytes: u64, shared: Arc<Shared>) -> Result<TmpDisk> {
         let failed = |source: io::Error| SandboxError::TmpDisk {
             path: dir.clone(),
             source,
         };
         fs::create_dir_all(dir.join("mnt")).map_err(failed)?;
         // From here on the drop removes whatever was made.
-        let disk = TmpDisk { dir };
+        let disk = TmpDisk { dir, shared };
         let image = disk.dir.join("image");
         let made = make_ext4(&image, bytes).and_then(|()| {
             run(Command::new("mount")
@@ -88,15 +113,32 @@ fn failed_at(path: &Path) -> impl FnOnce(io::Error) -> SandboxError {
 
 impl Drop for TmpDisk {
     fn drop(&mut self) {
-        // Lazily: a sandbox still dying keeps its copy until its namespace goes.
-        match nix::mount::umount2(&self.mount_point(), nix::mount::MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
-            Err(e) => tracing::warn!(dir = %self.dir.display(), error = %e, "cannot unmount a sandbox's /tmp"),
-        }
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            if e.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove a sandbox's /tmp image");
+        let dir = std::mem::take(&mut self.dir);
+        let mut removals = lock(&self.shared.removals);
+        match removals.as_mut() {
+            Some(queue) => {
+                queue.push(dir);
+                drop(removals);
+                self.shared.poke();
             }
+            None => {
+                drop(removals);
+                remove(&dir);
+            }
+        }
+    }
+}
+
+/// Unmounts and deletes an image's directory.
+fn remove(dir: &Path) {
+    // Lazily: a sandbox still dying keeps its copy until its namespace goes.
+    match nix::mount::umount2(&dir.join("mnt"), nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot unmount a sandbox's /tmp"),
+    }
+    if let Err(e) = fs::remove_dir_all(dir) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a sandbox's /tmp image");
         }
     }
 }
@@ -109,9 +151,7 @@ pub(crate) struct TmpDisks {
     ready: Mutex<HashMap<u64, Vec<TmpDisk>>>,
     /// Most recent first; at most [`SIZES_KEPT`].
     wanted: Mutex<Vec<u64>>,
-    /// Counts takes, so that [`TmpDisks::keep_ready`] wakes after one.
-    taken: Mutex<u64>,
-    took: Condvar,
+    shared: Arc<Shared>,
     stopping: AtomicBool,
     /// Held while an image is made ahead, and by a sweep: a sweep must not
     /// remove the directory of an image being mounted.
@@ -125,8 +165,7 @@ impl TmpDisks {
             next: AtomicU64::new(0),
             ready: Mutex::new(HashMap::new()),
             wanted: Mutex::new(vec![crate::spec::DEFAULT_TMP_SIZE]),
-            taken: Mutex::new(0),
-            took: Condvar::new(),
+            shared: Arc::default(),
             stopping: AtomicBool::new(false),
             making: Mutex::new(()),
         }
@@ -141,8 +180,7 @@ impl TmpDisks {
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&bytes)
             .and_then(Vec::pop);
-        *self.taken.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.took.notify_all();
+        self.shared.poke();
         match ready {
             Some(disk) => Ok(disk),
             None => self.make(bytes),
@@ -150,10 +188,13 @@ impl TmpDisks {
     }
 
     /// Makes images whenever the pool is short of one, until [`TmpDisks::stop`]:
-    /// the body of a thread of its own.
+    /// the body of a thread of its own. It also removes the images dropped
+    /// meanwhile, and those left when it ends.
     pub(crate) fn keep_ready(&self) {
+        *lock(&self.shared.removals) = Some(Vec::new());
         while !self.stopping.load(Ordering::Acquire) {
-            let seen = *self.taken.lock().unwrap_or_else(|e| e.into_inner());
+            let seen = *lock(&self.shared.events);
+            self.remove_dropped();
             match self.prepare_one() {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -162,19 +203,34 @@ impl TmpDisks {
                     tracing::warn!(error = %lamb_protocol::errors::Chain(&e), "cannot prepare a sandbox's /tmp ahead of time")
                 }
             }
-            let taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-            // The timeout only bounds a missed wake-up; a take is what this waits for.
-            let _ = self.took.wait_timeout_while(taken, Duration::from_secs(1), |taken| {
-                *taken == seen && !self.stopping.load(Ordering::Acquire)
-            });
+            let events = lock(&self.shared.events);
+            // The timeout only bounds a missed wake-up; a take or a drop is what this waits for.
+            let _ = self
+                .shared
+                .wake
+                .wait_timeout_while(events, Duration::from_secs(1), |events| {
+                    *events == seen && !self.stopping.load(Ordering::Acquire)
+                });
         }
+        let left = lock(&self.shared.removals).take().unwrap_or_default();
+        let _making = lock(&self.making);
+        left.iter().for_each(|dir| remove(dir));
+    }
+
+    /// Removes the images dropped since the last call (not while a sweep runs).
+    fn remove_dropped(&self) {
+        let dirs = lock(&self.shared.removals)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let _making = lock(&self.making);
+        dirs.iter().for_each(|dir| remove(dir));
     }
 
     /// Ends [`TmpDisks::keep_ready`] after the image it is making, if any.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        let _taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        self.took.notify_all();
+        self.shared.poke();
     }
 
     /// Makes one image for a wanted size short of ready ones; `false` when none is short.
@@ -238,7 +294,7 @@ impl TmpDisks {
         let dir = self
             .state_dir
             .join(format!("{SANDBOX_PREFIX}tmp-{}-{n}", std::process::id()));
-        TmpDisk::make(dir, bytes)
+        TmpDisk::make(dir, bytes, Arc::clone(&self.shared))
     }
 }
 
