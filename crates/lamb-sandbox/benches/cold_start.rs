@@ -240,7 +240,10 @@ fn main() {
         state_dir: ws.dir.join("state"),
         cgroup_parent: "lamb-bench".into(),
     };
-    let sandboxer = Sandboxer::new(config.clone()).unwrap();
+    // Leaked, to live as long as its `/tmp` thread: as in the spawner, a
+    // thread of its own makes the `/tmp` file systems and deletes the used ones.
+    let sandboxer: &'static Sandboxer = Box::leak(Box::new(Sandboxer::new(config.clone()).unwrap()));
+    let keeper = std::thread::spawn(|| sandboxer.keep_tmp_disks_ready());
     let spawner = Spawner::fork(config.clone()).unwrap();
     let version = sandboxer.cgroup_version();
     if version == CgroupVersion::V1 {
@@ -272,6 +275,7 @@ fn main() {
         // (untimed), as the spawner does on a thread of its own.
         let prepare_tmp = || {
             sandboxer.prepare_tmp_disk().unwrap();
+            sandboxer.idle();
         };
         table.push(measure_prepared(
             "lamb in-process, new network namespace",
@@ -313,6 +317,7 @@ fn main() {
             gap,
             || {
                 sandboxer.prepare_network_namespaces(1).unwrap();
+                sandboxer.idle();
                 sandboxer.prepare_tmp_disk().unwrap();
             },
             || {
@@ -321,15 +326,19 @@ fn main() {
         ));
         table.push(measure_prepared(
             "lamb in-process, /tmp made at the create",
-            "the same, with no `/tmp` file system made ahead: mkfs.ext4 and a loop mount in the create",
+            "the same, with no `/tmp` file system made ahead (a size asked for the first time): mkfs.ext4 and a loop mount in the create",
             runs,
             gap,
             || {
                 sandboxer.prepare_network_namespaces(1).unwrap();
-                sandboxer.discard_prepared_tmp_disks();
+                sandboxer.idle();
             },
-            || {
-                sandboxer.run(&spec, SandboxIo::default()).unwrap();
+            {
+                let mut spec = spec.clone();
+                move || {
+                    spec.tmp_size_bytes += 1 << 20;
+                    sandboxer.run(&spec, SandboxIo::default()).unwrap();
+                }
             },
         ));
         table.push(measure_prepared(
@@ -339,6 +348,7 @@ fn main() {
             gap,
             || {
                 sandboxer.prepare_network_namespaces(1).unwrap();
+                sandboxer.idle();
             },
             {
                 let spec = SandboxSpec {
@@ -360,6 +370,24 @@ fn main() {
                 let sandbox = spawner.create(&spec, SandboxIo::default()).unwrap();
                 wait_readable(sandbox.pidfd().as_raw_fd());
                 sandbox.destroy().unwrap();
+            },
+        ));
+        table.push(measure(
+            "lamb via the spawner process, /tmp a tmpfs",
+            "the same with `/tmp` in memory, as before issue 12",
+            runs,
+            gap,
+            {
+                let spec = SandboxSpec {
+                    tmp_storage: lamb_sandbox::TmpStorage::Memory,
+                    ..spec.clone()
+                };
+                let spawner = &spawner;
+                move || {
+                    let sandbox = spawner.create(&spec, SandboxIo::default()).unwrap();
+                    wait_readable(sandbox.pidfd().as_raw_fd());
+                    sandbox.destroy().unwrap();
+                }
             },
         ));
         if lamb_bin.exists() {
@@ -470,6 +498,9 @@ fn main() {
             Err(e) => eprintln!("favordynmods: {e}"),
         }
     }
+    sandboxer.stop_keeping_tmp_disks_ready();
+    keeper.join().unwrap();
+    sandboxer.discard_prepared_tmp_disks();
     let _ = nix::mount::umount2(&ws.merged, nix::mount::MntFlags::MNT_DETACH);
     let _ = sandboxer.cgroups().remove_parent();
     let report = report(&back_to_back, &sporadic, &favordynmods, version, favordynmods_before);

@@ -316,6 +316,12 @@ impl Sandboxer {
         self.tmp_disks.keep_ready()
     }
 
+    /// Says that no request waits: [`Sandboxer::keep_tmp_disks_ready`] works
+    /// then (and at least once a second), so that its work competes with no create.
+    pub fn idle(&self) {
+        self.tmp_disks.idle()
+    }
+
     /// Ends [`Sandboxer::keep_tmp_disks_ready`].
     pub fn stop_keeping_tmp_disks_ready(&self) {
         self.tmp_disks.stop()

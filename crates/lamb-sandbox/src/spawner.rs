@@ -500,7 +500,8 @@ fn handle(
     }
 }
 
-/// Makes network namespaces ahead of time, one at a time, while no request waits.
+/// Makes network namespaces ahead of time, one at a time, while no request
+/// waits; then lets the `/tmp` thread work.
 fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
     while sandboxer.prepared_network_namespaces() < PREPARED_NETWORK_NAMESPACES && !readable(socket) {
         if sandboxer
@@ -509,6 +510,9 @@ fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
         {
             return;
         }
+    }
+    if !readable(socket) {
+        sandboxer.idle();
     }
 }
 

@@ -52,7 +52,7 @@ struct Shared {
     /// [`TmpDisks::keep_ready`] to remove; `None` while no such thread runs
     /// (a drop removes its own then).
     removals: Mutex<Option<Vec<PathBuf>>>,
-    /// Counts takes and drops, so that the thread wakes after one.
+    /// Counts the calls of [`TmpDisks::idle`] and [`TmpDisks::stop`], which wake the thread.
     events: Mutex<u64>,
     wake: Condvar,
 }
@@ -116,11 +116,7 @@ impl Drop for TmpDisk {
         let dir = std::mem::take(&mut self.dir);
         let mut removals = lock(&self.shared.removals);
         match removals.as_mut() {
-            Some(queue) => {
-                queue.push(dir);
-                drop(removals);
-                self.shared.poke();
-            }
+            Some(queue) => queue.push(dir),
             None => {
                 drop(removals);
                 remove(&dir);
@@ -180,7 +176,6 @@ impl TmpDisks {
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&bytes)
             .and_then(Vec::pop);
-        self.shared.poke();
         match ready {
             Some(disk) => Ok(disk),
             None => self.make(bytes),
@@ -204,7 +199,7 @@ impl TmpDisks {
                 }
             }
             let events = lock(&self.shared.events);
-            // The timeout only bounds a missed wake-up; a take or a drop is what this waits for.
+            // The timeout only bounds how long a busy caller that never calls `idle` waits.
             let _ = self
                 .shared
                 .wake
@@ -225,6 +220,12 @@ impl TmpDisks {
             .unwrap_or_default();
         let _making = lock(&self.making);
         dirs.iter().for_each(|dir| remove(dir));
+    }
+
+    /// Wakes [`TmpDisks::keep_ready`]: no request waits now, so its work
+    /// (tens of milliseconds of CPU and disk) holds up no cold start.
+    pub(crate) fn idle(&self) {
+        self.shared.poke();
     }
 
     /// Ends [`TmpDisks::keep_ready`] after the image it is making, if any.
