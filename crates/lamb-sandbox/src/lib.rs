@@ -17,7 +17,7 @@
 //! The calling process must be root. [`Sandboxer::create`] clones from the
 //! calling thread; the child runs only pre-built, allocation-free code (see
 //! [`child`](crate::child)), so a multi-threaded caller is safe, though a
-//! small single-threaded spawner process keeps the clone cheapest.
+//! small spawner process keeps the clone cheapest.
 
 pub mod cgroup;
 mod child;

@@ -1,6 +1,8 @@
-//! The spawner: a small single-threaded process that owns every sandbox's
-//! clone, so that a multi-threaded daemon never clones into set-up code and
-//! the clone copies a small address space instead of the daemon's.
+//! The spawner: a small process that owns every sandbox's clone, so that a
+//! multi-threaded daemon never clones into set-up code and the clone copies
+//! a small address space instead of the daemon's. Requests are served on one
+//! thread; a second one only makes and deletes `/tmp` file systems
+//! (`crate::tmp_disk`).
 //!
 //! [`Spawner::fork`] forks it once, at start-up, before the daemon starts any
 //! thread. The daemon then sends requests over a `SOCK_SEQPACKET` socketpair:
