@@ -22,6 +22,7 @@
 pub mod cgroup;
 mod child;
 mod error;
+pub mod ext4;
 mod handle;
 pub mod oci;
 mod plan;

@@ -34,6 +34,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Result, SandboxError};
+use crate::ext4;
 use crate::SANDBOX_PREFIX;
 
 /// Images kept ready per recently asked size.
@@ -82,11 +83,13 @@ impl TmpDisk {
         // From here on the drop removes whatever was made.
         let disk = TmpDisk { dir, shared };
         let image = disk.dir.join("image");
-        let made = make_ext4(&image, bytes).and_then(|()| {
-            run(Command::new("mount")
-                .args(["-t", "ext4", "-o", "loop,nosuid,nodev,noinit_itable"])
-                .arg(&image)
-                .arg(disk.mount_point()))
+        let made = ext4::make_image(&image, bytes, ext4::Journal::No).and_then(|()| {
+            ext4::run(
+                Command::new("mount")
+                    .args(["-t", "ext4", "-o", "loop,nosuid,nodev,noinit_itable"])
+                    .arg(&image)
+                    .arg(disk.mount_point()),
+            )
         });
         made.map_err(|source| SandboxError::TmpDisk {
             path: disk.dir.clone(),
@@ -297,42 +300,4 @@ impl TmpDisks {
             .join(format!("{SANDBOX_PREFIX}tmp-{}-{n}", std::process::id()));
         TmpDisk::make(dir, bytes, Arc::clone(&self.shared))
     }
-}
-
-/// A sparse file of `bytes` holding an empty ext4 file system, all of whose
-/// blocks are the function's: none reserved for root, no journal (a `/tmp`
-/// is thrown away, never recovered), inode tables left for the kernel to
-/// find zeroed (the file is sparse) rather than written now.
-fn make_ext4(image: &Path, bytes: u64) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(image)?;
-    f.set_len(bytes)?;
-    drop(f);
-    run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-m", "0", "-O", "^has_journal"])
-        .args(["-E", "lazy_itable_init=1,nodiscard"])
-        .arg(image))
-}
-
-/// Runs a tool of e2fsprogs or util-linux, its error output in the error.
-pub(crate) fn run(cmd: &mut Command) -> io::Result<()> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd.output().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("run {program} (e2fsprogs and mount must be installed): {e}"),
-        )
-    })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "{program} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
 }
