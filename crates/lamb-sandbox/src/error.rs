@@ -25,6 +25,12 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
+    #[error("making the sandbox's /tmp at {path} failed")]
+    TmpDisk {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("clone of the sandbox process failed")]
     Clone(#[source] io::Error),
     #[error("sandbox set-up failed at step `{step}`")]

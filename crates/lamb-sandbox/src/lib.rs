@@ -17,11 +17,12 @@
 //! The calling process must be root. [`Sandboxer::create`] clones from the
 //! calling thread; the child runs only pre-built, allocation-free code (see
 //! [`child`](crate::child)), so a multi-threaded caller is safe, though a
-//! small single-threaded spawner process keeps the clone cheapest.
+//! small spawner process keeps the clone cheapest.
 
 pub mod cgroup;
 mod child;
 mod error;
+pub mod ext4;
 mod handle;
 pub mod oci;
 mod plan;
@@ -30,6 +31,7 @@ pub mod seccomp;
 pub mod spawner;
 pub mod spec;
 mod sweep;
+mod tmp_disk;
 pub mod v1_tuning;
 
 pub use cgroup::{CgroupStats, CgroupVersion};
@@ -38,7 +40,7 @@ pub use error::{Result, SandboxError};
 pub use handle::Handle;
 pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 pub use spawner::{RemoteSandbox, Spawner};
-pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, User};
+pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, TmpStorage, User};
 
 /// The prefix of every cgroup and path a sandbox creates, so a sweep can find them.
 pub const SANDBOX_PREFIX: &str = "lamb-";

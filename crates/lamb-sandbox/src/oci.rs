@@ -129,6 +129,8 @@ fn mounts(spec: &SandboxSpec) -> Result<Vec<Mount>> {
             }
         }
     }
+    // An OCI runtime gets a tmpfs whatever `tmp_storage` says: the pool of
+    // disk images is the built-in back end's (`crate::tmp_disk`).
     let tmp_size = format!("size={}", spec.tmp_size_bytes);
     mounts.push(mount(
         "/tmp",

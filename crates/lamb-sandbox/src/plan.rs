@@ -70,6 +70,8 @@ pub(crate) struct RootDirs<'a> {
     pub new_root: &'a Path,
     pub top_layer: &'a Path,
     pub empty: &'a Path,
+    /// The mounted file system bound at `/tmp`; `None`: a tmpfs.
+    pub tmp: Option<&'a Path>,
 }
 
 /// Directories the child mounts by descriptor, so that the host's paths
@@ -225,14 +227,19 @@ fn root_ops(spec: &SandboxSpec, dirs: &RootDirs<'_>, held: &mut HeldDirs) -> Res
             }
         }
     }
-    let tmp_options = format!("size={},mode=1777", spec.tmp_size_bytes);
-    ops.push(mount(
-        "tmpfs",
-        &root.join("tmp"),
-        "tmpfs",
-        libc::MS_NOSUID | libc::MS_NODEV,
-        &tmp_options,
-    )?);
+    match dirs.tmp {
+        Some(disk) => ops.extend(writable_bind(disk, &root.join("tmp"))?),
+        None => {
+            let tmp_options = format!("size={},mode=1777", spec.tmp_size_bytes);
+            ops.push(mount(
+                "tmpfs",
+                &root.join("tmp"),
+                "tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                &tmp_options,
+            )?);
+        }
+    }
     let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     ops.push(mount("proc", &root.join("proc"), "proc", no_exec, "")?);
     ops.extend(dev_ops(&root.join("dev"), spec.user_namespace.is_some())?);

@@ -13,7 +13,8 @@ use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
 use crate::handle::{kill_through_pidfd, Handle};
 use crate::plan::{self, ChildFds, RootDirs};
-use crate::spec::{IdMapping, SandboxSpec};
+use crate::spec::{IdMapping, SandboxSpec, TmpStorage};
+use crate::tmp_disk::{TmpDisk, TmpDisks};
 use crate::SANDBOX_PREFIX;
 
 /// Where a [`Sandboxer`] keeps its state and cgroups.
@@ -40,6 +41,8 @@ pub struct Sandboxer {
     top_layers: Mutex<HashSet<String>>,
     /// Network namespaces made ahead of time (see [`Sandboxer::prepare_network_namespaces`]).
     network_namespaces: Mutex<Vec<OwnedFd>>,
+    /// `/tmp` file systems, made ahead of time (see [`Sandboxer::prepare_tmp_disk`]).
+    tmp_disks: TmpDisks,
 }
 
 /// Descriptors handed to the sandbox's process. `None` stdio reads and writes `/dev/null`.
@@ -96,6 +99,7 @@ impl Sandboxer {
         }
         Ok(Sandboxer {
             last_cap: last_capability(),
+            tmp_disks: TmpDisks::new(config.state_dir.clone()),
             new_root,
             empty,
             config,
@@ -125,8 +129,12 @@ impl Sandboxer {
         spec.validate()?;
         let id = new_id();
         let top_layer = self.top_layer(spec)?;
+        let tmp = match spec.tmp_storage {
+            TmpStorage::Disk => Some(self.tmp_disks.take(spec.tmp_size_bytes)?),
+            TmpStorage::Memory => None,
+        };
         self.cgroups.create(&id, &spec.limits)?;
-        match self.start(&id, spec, &top_layer, io) {
+        match self.start(&id, spec, &top_layer, tmp.as_ref(), io) {
             Ok((pid, pidfd)) => Ok(Sandbox {
                 handle: Handle {
                     id,
@@ -136,6 +144,7 @@ impl Sandboxer {
                 },
                 exit: None,
                 destroyed: false,
+                _tmp: tmp,
             }),
             Err(err) => {
                 let _ = self.cgroups.kill_all(&id);
@@ -155,7 +164,14 @@ impl Sandboxer {
     }
 
     /// Clones the process into its namespaces and waits until it has executed.
-    fn start(&self, id: &str, spec: &SandboxSpec, top_layer: &Path, io: SandboxIo) -> Result<(i32, OwnedFd)> {
+    fn start(
+        &self,
+        id: &str,
+        spec: &SandboxSpec,
+        top_layer: &Path,
+        tmp: Option<&TmpDisk>,
+        io: SandboxIo,
+    ) -> Result<(i32, OwnedFd)> {
         let join = self.cgroups.join_target(id)?;
         let (procs, cgroup_fd) = match &join {
             JoinTarget::ProcsFiles(files) => (files.as_slice(), None),
@@ -191,10 +207,12 @@ impl Sandboxer {
             stdio: [raw(&io.stdin), raw(&io.stdout), raw(&io.stderr)],
             extra: io.extra_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
         };
+        let tmp_mount = tmp.map(TmpDisk::mount_point);
         let dirs = RootDirs {
             new_root: &self.new_root,
             top_layer,
             empty: &self.empty,
+            tmp: tmp_mount.as_deref(),
         };
         let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
         let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some(), spec.user_namespace.is_some())?;
@@ -283,6 +301,42 @@ impl Sandboxer {
         Ok(made)
     }
 
+    /// Makes one `/tmp` file system ahead of time, of a size recently asked
+    /// for (Lambda's default at first), if the pool is short of one: a
+    /// sandbox then binds it instead of waiting for `mkfs.ext4` and a loop
+    /// mount. Call it when idle; returns whether one was made.
+    pub fn prepare_tmp_disk(&self) -> Result<bool> {
+        self.tmp_disks.prepare_one()
+    }
+
+    /// Prepares `/tmp` file systems (as [`Sandboxer::prepare_tmp_disk`])
+    /// whenever a create took one, until [`Sandboxer::stop_keeping_tmp_disks_ready`]:
+    /// call it on a thread of its own.
+    pub fn keep_tmp_disks_ready(&self) {
+        self.tmp_disks.keep_ready()
+    }
+
+    /// Says that no request waits: [`Sandboxer::keep_tmp_disks_ready`] works
+    /// then (and at least once a second), so that its work competes with no create.
+    pub fn idle(&self) {
+        self.tmp_disks.idle()
+    }
+
+    /// Ends [`Sandboxer::keep_tmp_disks_ready`].
+    pub fn stop_keeping_tmp_disks_ready(&self) {
+        self.tmp_disks.stop()
+    }
+
+    /// Unmounts and deletes the prepared `/tmp` file systems.
+    pub fn discard_prepared_tmp_disks(&self) {
+        self.tmp_disks.clear();
+    }
+
+    /// How many prepared `/tmp` file systems are waiting.
+    pub fn prepared_tmp_disks(&self) -> usize {
+        self.tmp_disks.ready()
+    }
+
     /// How many prepared network namespaces are waiting.
     pub fn prepared_network_namespaces(&self) -> usize {
         self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -293,6 +347,8 @@ impl Sandboxer {
     /// detaches mounts under the state directory and removes lamb's files there.
     pub fn sweep(&self) -> Result<SweepReport> {
         let keep = [self.new_root.as_path(), self.empty.as_path()];
+        // The sweep unmounts and removes every `/tmp` image, the ready ones too.
+        let _paused = self.tmp_disks.pause();
         let report = crate::sweep::sweep(self.cgroups.as_ref(), &self.config.state_dir, &keep)?;
         // The sweep removed the cached top layers too.
         self.top_layers.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -488,6 +544,8 @@ pub struct Sandbox {
     handle: Handle,
     exit: Option<Exit>,
     destroyed: bool,
+    /// Unmounted and deleted when the sandbox is dropped, after it is destroyed.
+    _tmp: Option<TmpDisk>,
 }
 
 impl std::ops::Deref for Sandbox {

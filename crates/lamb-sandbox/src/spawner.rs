@@ -1,6 +1,8 @@
-//! The spawner: a small single-threaded process that owns every sandbox's
-//! clone, so that a multi-threaded daemon never clones into set-up code and
-//! the clone copies a small address space instead of the daemon's.
+//! The spawner: a small process that owns every sandbox's clone, so that a
+//! multi-threaded daemon never clones into set-up code and the clone copies
+//! a small address space instead of the daemon's. Requests are served on one
+//! thread; a second one only makes and deletes `/tmp` file systems
+//! (`crate::tmp_disk`).
 //!
 //! [`Spawner::fork`] forks it once, at start-up, before the daemon starts any
 //! thread. The daemon then sends requests over a `SOCK_SEQPACKET` socketpair:
@@ -137,6 +139,38 @@ impl Spawner {
     /// The spawner's PID.
     pub fn pid(&self) -> i32 {
         self.inner.pid
+    }
+
+    /// Tells the spawner to destroy every sandbox and exit (it reads end of
+    /// file, whatever other handles are left), and waits for it, `limit` at
+    /// most: a daemon that stops cleanly leaves no sandbox's `/tmp` mounted
+    /// behind it. Whether it exited within `limit` (then it is reaped).
+    pub fn close_and_wait(&self, limit: std::time::Duration) -> bool {
+        let socket = self.inner.socket.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = socket::shutdown(socket.as_raw_fd(), socket::Shutdown::Both);
+        drop(socket);
+        let pid = self.inner.pid;
+        // SAFETY: pidfd_open on our own child, which is not reaped before this returns.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if raw < 0 {
+            return false;
+        }
+        // SAFETY: pidfd_open returned a new descriptor that nothing else owns.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let timeout = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll on one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, timeout) } <= 0 {
+            return false;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child, which has exited.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        true
     }
 
     pub fn cgroup_version(&self) -> CgroupVersion {
@@ -291,6 +325,18 @@ const REMOVE_RETRY_MS: libc::c_int = 5;
 /// The spawner's loop: one request at a time until the daemon's end closes,
 /// and in between, the dying sandboxes whose pidfds turned readable.
 fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
+    // `/tmp` file systems take tens of milliseconds each (mkfs, a loop
+    // mount): made on a thread of their own, so that no request waits behind one.
+    std::thread::scope(|scope| {
+        scope.spawn(|| sandboxer.keep_tmp_disks_ready());
+        serve_requests(sandboxer, socket);
+        sandboxer.stop_keeping_tmp_disks_ready();
+    });
+    // Nor the `/tmp` file systems made ahead (the process exits without dropping them).
+    sandboxer.discard_prepared_tmp_disks();
+}
+
+fn serve_requests(sandboxer: &Sandboxer, socket: OwnedFd) {
     let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
     let mut dying: Vec<Dying> = Vec::new();
     refill_while_idle(sandboxer, socket.as_fd());
@@ -434,7 +480,8 @@ fn handle(
     }
 }
 
-/// Makes network namespaces ahead of time, one at a time, while no request waits.
+/// Makes network namespaces ahead of time, one at a time, while no request
+/// waits; then lets the `/tmp` thread work.
 fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
     while sandboxer.prepared_network_namespaces() < PREPARED_NETWORK_NAMESPACES && !readable(socket) {
         if sandboxer
@@ -443,6 +490,9 @@ fn refill_while_idle(sandboxer: &Sandboxer, socket: BorrowedFd<'_>) {
         {
             return;
         }
+    }
+    if !readable(socket) {
+        sandboxer.idle();
     }
 }
 

@@ -29,8 +29,11 @@ pub struct SandboxSpec {
     pub rootfs_layers: Vec<PathBuf>,
     /// Read-only mounts inside the root, applied in order.
     pub mounts: Vec<MountSpec>,
-    /// Size of the writable `/tmp` tmpfs, in bytes.
+    /// Size of the writable `/tmp`, in bytes.
     pub tmp_size_bytes: u64,
+    /// What holds `/tmp`: the host's disk (the default, Lambda's) or memory.
+    #[serde(default)]
+    pub tmp_storage: TmpStorage,
     /// Host name seen inside the sandbox's UTS namespace.
     pub hostname: String,
     /// The unprivileged user the process runs as.
@@ -74,6 +77,17 @@ impl IdMapping {
     pub fn gid_map(&self) -> String {
         format!("0 {} {}\n", self.outside_gid_base, self.size)
     }
+}
+
+/// What a sandbox's `/tmp` is made of.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum TmpStorage {
+    /// An ext4 file system of its own on the host's disk (`crate::tmp_disk`),
+    /// as Lambda's `/tmp`: not held against the memory limit.
+    #[default]
+    Disk,
+    /// A tmpfs, whose pages count against the sandbox's memory limit.
+    Memory,
 }
 
 /// A read-only mount inside the sandbox root.
@@ -195,6 +209,7 @@ impl SandboxSpec {
             rootfs_layers,
             mounts: Vec::new(),
             tmp_size_bytes: DEFAULT_TMP_SIZE,
+            tmp_storage: TmpStorage::Disk,
             hostname: "sandbox".to_owned(),
             user,
             process,

@@ -9,12 +9,8 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{alive, sandboxer, shell, spec};
+use common::{alive, loop_devices_under, sandboxer, shell, spec, tmp_mounts_under};
 use lamb_sandbox::{MountSpec, SandboxIo, Sandboxer, SandboxerConfig, SANDBOX_PREFIX};
-
-fn host_mounts() -> usize {
-    fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
-}
 
 fn state_entries(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
@@ -47,19 +43,26 @@ fn destroy_leaves_no_process_mount_cgroup_or_directory() {
             SandboxIo::default(),
         )
         .unwrap();
-    let mounts_before = host_mounts();
+    // Under this binary's state directory only: another test's owner mounts elsewhere meanwhile.
+    let state_mounts = || tmp_mounts_under(&common::state_dir());
+    let mounts_before = state_mounts();
     let entries_before = state_entries(&common::state_dir());
 
     let sandbox = sandboxer().create(&s, SandboxIo::default()).unwrap();
     let pid = sandbox.pid();
     let id = sandbox.id().to_string();
     assert!(sandboxer().cgroups().list().unwrap().contains(&id));
-    assert_eq!(host_mounts(), mounts_before, "sandbox mounts stay in its own namespace");
+    // Its /tmp file system, bound into the sandbox from the host's side.
+    assert_eq!(
+        state_mounts(),
+        mounts_before + 1,
+        "sandbox mounts stay in its own namespace"
+    );
     sandbox.destroy().unwrap();
 
     assert!(!alive(pid), "PID 1 of the sandbox is gone");
     assert!(!sandboxer().cgroups().list().unwrap().contains(&id), "cgroup removed");
-    assert_eq!(host_mounts(), mounts_before);
+    assert_eq!(state_mounts(), mounts_before);
     assert_eq!(state_entries(&common::state_dir()), entries_before, "no directory left");
 }
 
@@ -105,6 +108,8 @@ fn sweep_removes_what_a_killed_owner_left() {
     assert_eq!(pids.len(), 3);
     common::kill_owner(owner);
     assert!(pids.iter().all(|&pid| alive(pid)), "the sandboxes outlive their owner");
+    assert_eq!(tmp_mounts_under(&state_dir), 3, "each left its /tmp mounted");
+    assert_eq!(loop_devices_under(&state_dir), 3, "each /tmp is on a loop device");
 
     let sandboxer = Sandboxer::new(SandboxerConfig {
         state_dir: state_dir.clone(),
@@ -121,6 +126,11 @@ fn sweep_removes_what_a_killed_owner_left() {
         "every process is gone"
     );
     assert!(sandboxer.cgroups().list().unwrap().is_empty(), "every cgroup is gone");
+    assert_eq!(tmp_mounts_under(&state_dir), 0, "no /tmp mount is left");
+    assert!(
+        common::wait_loop_devices_gone(&state_dir),
+        "every loop device is detached"
+    );
     let left: Vec<String> = state_entries(&state_dir)
         .into_iter()
         // The shared mount point and the empty directory live as long as a sandboxer.

@@ -182,6 +182,13 @@ fn spawner_owner_process() {
     }
     // The daemon freezes idle sandboxes itself; the spawner must still kill them.
     sandboxes[0].freeze().unwrap();
+    // And a /tmp file system made ahead, beside the sandboxes' three (10 s at most).
+    let state = config(&parent).state_dir;
+    let start = std::time::Instant::now();
+    while common::tmp_mounts_under(&state) < 4 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("tmp mounts {}", common::tmp_mounts_under(&state));
     println!("ready");
     std::thread::sleep(Duration::from_secs(600));
 }
@@ -191,10 +198,15 @@ fn a_killed_daemon_leaves_nothing() {
     require_root!();
     common::rootfs();
     let parent = format!("lamb-spawner-kill-{}", std::process::id());
-    let (owner, pids) = common::start_owner(
+    let (owner, mut pids) = common::start_owner(
         "spawner_owner_process",
         &[("LAMB_SPAWNER_PARENT", parent.as_ref())],
-        &["pid ", "spawner "],
+        &["pid ", "spawner ", "tmp mounts "],
+    );
+    let tmp_mounts = pids.pop().unwrap();
+    assert!(
+        tmp_mounts >= 4,
+        "three sandboxes' /tmp and one made ahead: {tmp_mounts}"
     );
     assert_eq!(pids.len(), 4, "the spawner and three sandboxes");
     common::kill_owner(owner);
@@ -205,6 +217,13 @@ fn a_killed_daemon_leaves_nothing() {
     let cgroups = lamb_sandbox::cgroup::detect(&parent).unwrap();
     assert!(cgroups.list().unwrap().is_empty(), "no cgroup left");
     cgroups.remove_parent().unwrap();
+    let state = config(&parent).state_dir;
+    assert_eq!(
+        common::tmp_mounts_under(&state),
+        0,
+        "no /tmp file system is left mounted"
+    );
+    assert!(common::wait_loop_devices_gone(&state), "no loop device is left");
 }
 
 #[test]

@@ -16,6 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a stopping daemon waits for its spawner to destroy its sandboxes.
+const SPAWNER_EXIT_LIMIT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address the API listens on.
@@ -213,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
+    let spawner_handle = spawner.clone();
     let engine = Arc::new(Engine::new(spawner, engine_config));
     let result = runtime.block_on(async {
         engine.start();
@@ -225,6 +229,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         engine.shutdown().await;
         served.context("lamb serve")
     });
+    // The spawner unmounts the sandboxes' `/tmp` file systems on its way out:
+    // once this returns, nothing of the daemon is left mounted on the host.
+    if !spawner_handle.close_and_wait(SPAWNER_EXIT_LIMIT) {
+        tracing::warn!(
+            spawner = spawner_handle.pid(),
+            "the spawner is still destroying sandboxes; the next start waits for it"
+        );
+    }
     drop(lock);
     result
 }

@@ -23,6 +23,7 @@
 //! stripped from the files (`scrub`): the mount protects the host only
 //! while it is there.
 
+use lamb_sandbox::ext4::run;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -158,20 +159,7 @@ fn mount_image(image: &Path, path: &Path, bytes: u64) -> io::Result<()> {
 }
 
 fn make_image(image: &Path, bytes: u64) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(image)?;
-    f.set_len(bytes)?;
-    drop(f);
-    // No blocks reserved for root: the function gets the whole size.
-    let made = run(Command::new("mkfs.ext4").args(["-q", "-F", "-m", "0"]).arg(image));
-    if made.is_err() {
-        let _ = std::fs::remove_file(image);
-    }
-    made
+    lamb_sandbox::ext4::make_image(image, bytes, lamb_sandbox::ext4::Journal::Yes)
 }
 
 /// A larger size grows the image (offline, before it is mounted); a
@@ -188,24 +176,6 @@ fn grow_image(image: &Path, bytes: u64) -> io::Result<()> {
     run(Command::new("e2fsck").args(["-f", "-p"]).arg(image))?;
     std::fs::OpenOptions::new().write(true).open(image)?.set_len(bytes)?;
     run(Command::new("resize2fs").arg("-p").arg(image))
-}
-
-fn run(cmd: &mut Command) -> io::Result<()> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd.output().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("run {program} (e2fsprogs and mount must be installed): {e}"),
-        )
-    })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "{program} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
 }
 
 /// `10G`, `512M`, `1T`, `65536K` or bytes; at least 16 MiB (room for

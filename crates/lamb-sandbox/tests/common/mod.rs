@@ -214,3 +214,36 @@ pub fn wait_gone(pids: &[i32], limit: std::time::Duration) -> bool {
     }
     pids.iter().all(|&pid| !alive(pid))
 }
+
+/// Mounts of this mount namespace at or below `dir`.
+pub fn tmp_mounts_under(dir: &Path) -> usize {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .filter(|target| Path::new(target).starts_with(dir))
+        .count()
+}
+
+/// Loop devices whose backing file is below `dir`.
+pub fn loop_devices_under(dir: &Path) -> usize {
+    let Ok(devices) = fs::read_dir("/sys/block") else {
+        return 0;
+    };
+    devices
+        .flatten()
+        .filter_map(|d| fs::read_to_string(d.path().join("loop/backing_file")).ok())
+        .filter(|file| Path::new(file.trim()).starts_with(dir))
+        .count()
+}
+
+/// Waits until no loop device is backed by a file below `dir`, 10 s at most
+/// (a hang guard): a loop device clears itself once the last mount of it,
+/// in dead sandboxes' namespaces too, is gone.
+pub fn wait_loop_devices_gone(dir: &Path) -> bool {
+    let start = std::time::Instant::now();
+    while loop_devices_under(dir) > 0 && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    loop_devices_under(dir) == 0
+}
