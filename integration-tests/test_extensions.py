@@ -1,0 +1,128 @@
+"""Lambda extensions end to end: external extensions from a layer's
+/opt/extensions, an internal one registered from the function's own
+process, one that crashes and one that never calls next again."""
+
+import base64
+import json
+
+import pytest
+
+from conftest import BUILD, ROLE, function_daemon, make_zip
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if not (BUILD / "python3.11" / "var" / "runtime" / "bootstrap").exists():
+        pytest.skip("the python3.11 tree is not built (make rootfs)")
+    with function_daemon("lamb-extensions-") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def lam(engine):
+    return engine.lambda_client()
+
+# An external extension in Python (the runtime's interpreter, as Lambda's
+# Python extensions use it). $EXT_MODE says how it misbehaves.
+EXTENSION = rb'''#!/usr/bin/env python3
+import json, os, sys, time, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+name = os.path.basename(__file__)
+mode = os.environ.get("EXT_MODE", "ok")
+if mode == "crash":
+    sys.exit(3)
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+         {"Lambda-Extension-Name": name})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+info = json.loads(r.read())
+print("[%s] registered for %s" % (name, info["functionName"]), flush=True)
+while True:
+    ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                         headers={"Lambda-Extension-Identifier": ext_id}).read())
+    if ev["eventType"] == "SHUTDOWN":
+        print("[%s] SHUTDOWN %s" % (name, ev["shutdownReason"]), flush=True)
+        break
+    if mode == "hang":
+        time.sleep(3600)
+    print("[%s] INVOKE %s %s" % (name, ev["requestId"], ev["tracing"]["type"]), flush=True)
+'''
+
+LAYER = make_zip({"extensions/watcher": (EXTENSION, 0o755)})
+
+APP = b'''
+def handler(event, context):
+    print("handler ran")
+    return {"ok": True}
+'''
+
+# An internal extension: registered from the runtime's process at import,
+# its events taken on a thread of the function.
+INTERNAL_APP = b'''
+import json, os, threading, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE"]}).encode(),
+         {"Lambda-Extension-Name": "inner"})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+def loop():
+    while True:
+        ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                             headers={"Lambda-Extension-Identifier": ext_id}).read())
+        print("[inner] INVOKE %s" % ev["requestId"], flush=True)
+threading.Thread(target=loop, daemon=True).start()
+def handler(event, context):
+    return {"ok": True}
+'''
+
+
+def layered(lam, name, mode="ok", timeout=10, app=APP):
+    layer = lam.publish_layer_version(LayerName="watcher", Content={"ZipFile": LAYER})
+    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": app})}, Timeout=timeout, MemorySize=256,
+                        Layers=[layer["LayerVersionArn"]], Environment={"Variables": {"EXT_MODE": mode}})
+
+
+def invoke(lam, name):
+    r = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    return r, json.loads(r["Payload"].read()), base64.b64decode(r["LogResult"]).decode()
+
+
+def test_an_external_extension_sees_every_invocation_before_it_ends(lam):
+    layered(lam, "ext-ok")
+    for _ in range(2):
+        r, body, tail = invoke(lam, "ext-ok")
+        assert "FunctionError" not in r, body
+        assert body == {"ok": True}
+        request_id = r["ResponseMetadata"]["RequestId"]
+        # The extension prints before it calls next again, and the
+        # invocation ends only then: its line is in this invocation's log.
+        assert f"[watcher] INVOKE {request_id} X-Amzn-Trace-Id" in tail, tail
+
+
+def test_an_internal_extension_registers_from_the_function(lam):
+    lam.create_function(FunctionName="ext-inner", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": INTERNAL_APP})}, MemorySize=256)
+    r, body, tail = invoke(lam, "ext-inner")
+    assert body == {"ok": True}
+    assert f"[inner] INVOKE {r['ResponseMetadata']['RequestId']}" in tail, tail
+
+
+def test_an_extension_that_crashes_fails_init(lam):
+    layered(lam, "ext-crash", mode="crash")
+    r, body, tail = invoke(lam, "ext-crash")
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Extension.Crash", body
+    assert "Extension.Crash" in tail
+
+
+def test_an_extension_that_never_calls_next_times_the_invocation_out(lam):
+    layered(lam, "ext-hang", mode="hang", timeout=2)
+    r, body, _ = invoke(lam, "ext-hang")
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout", body
+    assert "Task timed out after 2.00 seconds" in body["errorMessage"]
