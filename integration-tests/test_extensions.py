@@ -7,7 +7,11 @@ import json
 
 import pytest
 
-from conftest import BUILD, ROLE, function_daemon, make_zip
+from conftest import BUILD, ROOT, ROLE, function_daemon, make_zip, wait_for
+
+# The example extension built with AWS's `lambda-extension` crate
+# (`make examples`): it prints every telemetry record it receives.
+TELEMETRY_EXTENSION = ROOT / "examples" / "telemetry-extension" / "build" / "extensions" / "telemetry-extension"
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +130,30 @@ def test_an_extension_that_never_calls_next_times_the_invocation_out(lam):
     assert r["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Sandbox.Timedout", body
     assert "Task timed out after 2.00 seconds" in body["errorMessage"]
+
+
+def test_the_lambda_extension_crate_gets_telemetry(lam, engine):
+    if not TELEMETRY_EXTENSION.exists():
+        pytest.skip("the example extension is not built (make examples)")
+    layer = lam.publish_layer_version(
+        LayerName="telemetry",
+        Content={"ZipFile": make_zip({"extensions/telemetry-extension": (TELEMETRY_EXTENSION.read_bytes(), 0o755)})})
+    lam.create_function(FunctionName="ext-telemetry", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=256,
+                        Layers=[layer["LayerVersionArn"]])
+    first, body, _ = invoke(lam, "ext-telemetry")
+    assert body == {"ok": True}
+    first_id = first["ResponseMetadata"]["RequestId"]
+
+    # Records are delivered in batches after the invocation (the crate
+    # buffers for up to a second); each invocation lets a frozen sandbox
+    # deliver what is due.
+    def delivered():
+        invoke(lam, "ext-telemetry")
+        logs = engine.lamb("logs", "ext-telemetry").stdout
+        want = ["[telemetry] platform.initStart", "[telemetry] platform.initRuntimeDone",
+                f"[telemetry] platform.start {first_id}", f"[telemetry] platform.runtimeDone {first_id} Success",
+                f"[telemetry] platform.report {first_id} durationMs=", "memorySizeMB=256",
+                "[telemetry] function handler ran"]
+        return all(w in logs for w in want) and logs
+    wait_for(delivered, timeout=60, every=0.5, what="the telemetry records in the log")

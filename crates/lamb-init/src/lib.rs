@@ -17,6 +17,8 @@ mod api;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod relay;
+pub mod telemetry;
 
 use lamb_protocol::errors::caller_error;
 use lamb_protocol::init as protocol;
@@ -146,6 +148,16 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     let api = api::Api::new(Arc::clone(&link));
+    api.telemetry.platform(
+        "platform.initStart",
+        serde_json::json!({
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": runtime,
+            "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+            "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+        }),
+    );
     // 3. The external extensions, before the runtime (Lambda's Extension
     //    init), and the threads that serve them and reap them.
     let extensions = match launch_extensions(Path::new(EXTENSIONS_DIR)) {
@@ -188,12 +200,13 @@ pub fn main(args: &[String]) -> i32 {
             return 0;
         }
     };
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).current_dir("/var/task").stdin(Stdio::null());
+    if api.has_extensions() {
+        relay_output(&api, &mut command);
+    }
     let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir("/var/task")
-        .stdin(Stdio::null())
-        .spawn();
+    let child = command.spawn();
     match child {
         Ok(c) => api.started(c.id() as i32),
         Err(e) => {
@@ -217,6 +230,30 @@ pub fn main(args: &[String]) -> i32 {
     loop {
         std::thread::park();
     }
+}
+
+/// With extensions, the runtime's output goes through init, for the
+/// Telemetry API's `function` records ([`relay`]); if the pipe cannot be
+/// made, it goes to the log directly and the records are missing.
+fn relay_output(api: &Arc<api::Api>, command: &mut Command) {
+    let Ok((write, relay)) = relay::Relay::new(Arc::clone(&api.telemetry)) else {
+        return;
+    };
+    let Ok(stderr) = write.try_clone() else {
+        return;
+    };
+    let for_thread = Arc::clone(&relay);
+    if std::thread::Builder::new()
+        .name("relay".into())
+        .spawn(move || for_thread.run())
+        .is_err()
+    {
+        return;
+    }
+    api.set_flush(Box::new(move || {
+        relay.drain();
+    }));
+    command.stdout(Stdio::from(write)).stderr(Stdio::from(stderr));
 }
 
 /// Where layers put external extensions.

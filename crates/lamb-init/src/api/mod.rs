@@ -14,9 +14,11 @@
 
 use crate::http::{Conn, Limits, Request};
 use crate::protocol::{FromInit, Invoke, MAX_RESPONSE};
+use crate::telemetry::{self, Telemetry};
 use crate::Link;
 use extensions::Registry;
 use lamb_protocol::errors::{caller_error, error_body};
+use serde_json::json;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -52,6 +54,11 @@ struct Cycle {
     /// The daemon asked for the shutdown: exits are expected now.
     shutting_down: bool,
     ext: Registry,
+    /// When the current invocation's event arrived, for the telemetry's
+    /// durations.
+    started: Option<Instant>,
+    /// Init's duration, taken by the first `platform.report`.
+    init_ms: Option<f64>,
 }
 
 pub struct Api {
@@ -61,6 +68,13 @@ pub struct Api {
     /// The runtime's pid once started (0 before): what a fatal extension
     /// error kills.
     bootstrap: AtomicI32,
+    pub telemetry: Arc<Telemetry>,
+    /// When init began: Init's duration in `platform.initReport`.
+    born: Instant,
+    /// Copies the runtime's output that is already written to the log
+    /// (set when init relays it for the Telemetry API): called before an
+    /// answer goes out, so the invocation's lines are in its log.
+    flush: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Api {
@@ -70,7 +84,15 @@ impl Api {
             cycle: Mutex::new(Cycle::default()),
             wake: Condvar::new(),
             bootstrap: AtomicI32::new(0),
+            telemetry: Telemetry::new(),
+            born: Instant::now(),
+            flush: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets what [`Api::flush`] documents.
+    pub fn set_flush(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.flush.set(f);
     }
 
     fn lock(&self) -> MutexGuard<'_, Cycle> {
@@ -88,6 +110,15 @@ impl Api {
             &invoke.trace_id,
         );
         c.ext.invoke(&event);
+        c.started = Some(Instant::now());
+        self.telemetry.platform(
+            "platform.start",
+            json!({
+                "requestId": invoke.request_id,
+                "version": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": invoke.trace_id},
+            }),
+        );
         c.pending = Some(invoke);
         self.wake.notify_all();
     }
@@ -114,6 +145,12 @@ impl Api {
     /// The runtime runs as `pid` from now on.
     pub fn started(&self, pid: i32) {
         self.bootstrap.store(pid, Ordering::Release);
+    }
+
+    /// Any extension registered (by the time the runtime starts: external
+    /// ones only).
+    pub fn has_extensions(&self) -> bool {
+        !self.lock().ext.list.is_empty()
     }
 
     /// The runtime's pid, 0 before it starts.
@@ -167,6 +204,13 @@ impl Api {
         if c.ext.all_launched_registered() && c.ext.all_idle() {
             c.ready_sent = true;
             c.ext.closed = true;
+            let init_ms = ms(self.born.elapsed());
+            c.init_ms = Some(init_ms);
+            let phase = json!({"initializationType": "on-demand", "phase": "init", "status": "success"});
+            self.telemetry.platform("platform.initRuntimeDone", phase.clone());
+            let mut report = phase;
+            report["metrics"] = json!({"durationMs": init_ms});
+            self.telemetry.platform("platform.initReport", report);
             self.link.send(&FromInit::Ready);
         }
     }
@@ -175,15 +219,87 @@ impl Api {
     /// back in `next`.
     fn finish(&self, answer: FromInit) {
         let mut c = self.lock();
+        if let (Some(id), Some(start)) = (held_id(Some(answer.clone())), c.started) {
+            let (status, bytes) = match &answer {
+                FromInit::Response { body, .. } => ("success", body.len()),
+                _ => ("error", 0),
+            };
+            self.telemetry.platform(
+                "platform.runtimeDone",
+                json!({
+                    "requestId": id,
+                    "status": status,
+                    "metrics": {"durationMs": ms(start.elapsed()), "producedBytes": bytes},
+                }),
+            );
+        }
         c.held = Some(answer);
         self.complete(&mut c);
     }
 
     fn complete(&self, c: &mut Cycle) {
-        if c.held.is_some() && c.ext.all_idle() {
-            if let Some(answer) = c.held.take() {
-                self.link.send(&answer);
+        if c.held.is_none() || !c.ext.all_idle() {
+            return;
+        }
+        let Some(answer) = c.held.take() else { return };
+        if let Some(flush) = self.flush.get() {
+            flush();
+        }
+        if let (Some(id), Some(start)) = (held_id(Some(answer.clone())), c.started.take()) {
+            let status = if matches!(answer, FromInit::Response { .. }) {
+                "success"
+            } else {
+                "error"
+            };
+            self.telemetry
+                .platform("platform.report", self.report(&id, status, start, c.init_ms.take()));
+        }
+        self.link.send(&answer);
+    }
+
+    /// `platform.report`'s record: Lambda's metrics for one invocation.
+    fn report(&self, id: &str, status: &str, start: Instant, init_ms: Option<f64>) -> serde_json::Value {
+        let duration = ms(start.elapsed());
+        let memory: u64 = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let mut metrics = json!({
+            "durationMs": duration,
+            "billedDurationMs": duration.ceil() as u64,
+            "memorySizeMB": memory,
+            "maxMemoryUsedMB": peak_mb(self.bootstrap_pid()),
+        });
+        if let Some(init) = init_ms {
+            metrics["initDurationMs"] = json!(init);
+        }
+        json!({"requestId": id, "status": status, "metrics": metrics})
+    }
+
+    /// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs`.
+    fn subscribe(&self, conn: &mut Conn, req: &Request, api: telemetry::Api) -> std::io::Result<()> {
+        let ka = req.keep_alive;
+        let id = req.header("lambda-extension-identifier").unwrap_or("");
+        let name = match self.lock().ext.by_id(id) {
+            Some(e) => e.name.clone(),
+            None => {
+                let body = error_body(
+                    "Invalid or missing Lambda-Extension-Identifier",
+                    "Extension.UnknownExtensionIdentifier",
+                );
+                return conn.respond(403, &[JSON], &body, ka);
             }
+        };
+        match telemetry::parse(api, &req.body) {
+            Ok((types, buffering, port, path)) => {
+                self.telemetry.platform(
+                    "platform.telemetrySubscription",
+                    json!({"name": name, "state": "Subscribed", "types": types}),
+                );
+                self.telemetry.subscribe(&name, types, buffering, port, path);
+                conn.respond(200, &[("Content-Type", "text/plain")], b"OK", ka)
+            }
+            Err((status, error_type, message)) => conn.respond(status, &[JSON], &error_body(&message, error_type), ka),
         }
     }
 
@@ -285,6 +401,11 @@ impl Api {
         let path = req.path.split('?').next().unwrap_or("");
         if let Some(rest) = path.strip_prefix(EXT_PREFIX) {
             return self.extension_api(conn, rest, &req);
+        }
+        match (req.method.as_str(), path) {
+            ("PUT", "/2022-07-01/telemetry") => return self.subscribe(conn, &req, telemetry::Api::Telemetry),
+            ("PUT", "/2020-08-15/logs") => return self.subscribe(conn, &req, telemetry::Api::Logs),
+            _ => {}
         }
         let Some(rest) = path.strip_prefix(PREFIX) else {
             return conn.respond(404, &[JSON], &error_body("Not found", "NotFound"), ka);
@@ -390,6 +511,22 @@ impl Api {
         });
         conn.respond(202, &[JSON], OK_BODY, ka)
     }
+}
+
+/// Milliseconds with Lambda's two decimals.
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// The runtime's peak resident memory in MB (`VmHWM`), as near as init can
+/// see the cgroup's peak.
+fn peak_mb(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb.div_ceil(1024))
 }
 
 /// The request id of a held answer.
