@@ -157,3 +157,15 @@ def test_the_lambda_extension_crate_gets_telemetry(lam, engine):
                 "[telemetry] function handler ran"]
         return all(w in logs for w in want) and logs
     wait_for(delivered, timeout=60, every=0.5, what="the telemetry records in the log")
+
+
+def test_an_idle_sandbox_gives_its_extensions_the_shutdown(lam):
+    with function_daemon("lamb-extensions-ttl-", "--idle-ttl", "1s") as d:
+        short = d.lambda_client()
+        layered(short, "ext-ttl")
+        r, body, _ = invoke(short, "ext-ttl")
+        assert body == {"ok": True}
+
+        def shut_down():
+            return "[watcher] SHUTDOWN spindown" in d.lamb("logs", "ext-ttl").stdout
+        wait_for(shut_down, timeout=60, every=0.2, what="the extension's SHUTDOWN line in the log")

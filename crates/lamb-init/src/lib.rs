@@ -160,7 +160,7 @@ pub fn main(args: &[String]) -> i32 {
     );
     // 3. The external extensions, before the runtime (Lambda's Extension
     //    init), and the threads that serve them and reap them.
-    let extensions = match launch_extensions(Path::new(EXTENSIONS_DIR)) {
+    let extensions = match launch_extensions(Path::new(EXTENSIONS_DIR), &api) {
         Ok(started) => started,
         Err(init_error) => {
             link.send(&init_error);
@@ -203,7 +203,7 @@ pub fn main(args: &[String]) -> i32 {
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]).current_dir("/var/task").stdin(Stdio::null());
     if api.has_extensions() {
-        relay_output(&api, &mut command);
+        relay_output(&api, &mut command, "function");
     }
     let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
     let child = command.spawn();
@@ -235,25 +235,17 @@ pub fn main(args: &[String]) -> i32 {
 /// With extensions, the runtime's output goes through init, for the
 /// Telemetry API's `function` records ([`relay`]); if the pipe cannot be
 /// made, it goes to the log directly and the records are missing.
-fn relay_output(api: &Arc<api::Api>, command: &mut Command) {
-    let Ok((write, relay)) = relay::Relay::new(Arc::clone(&api.telemetry)) else {
-        return;
-    };
-    let Ok(stderr) = write.try_clone() else {
-        return;
-    };
-    let for_thread = Arc::clone(&relay);
-    if std::thread::Builder::new()
-        .name("relay".into())
-        .spawn(move || for_thread.run())
-        .is_err()
-    {
-        return;
+fn relay_output(api: &Arc<api::Api>, command: &mut Command, kind: &'static str) -> Option<()> {
+    let (write, relay) = relay::Relay::new(Arc::clone(&api.telemetry), kind).ok()?;
+    let stderr = write.try_clone().ok()?;
+    if !relay.start() {
+        return None;
     }
-    api.set_flush(Box::new(move || {
+    api.add_flush(Box::new(move || {
         relay.drain();
     }));
     command.stdout(Stdio::from(write)).stderr(Stdio::from(stderr));
+    Some(())
 }
 
 /// Where layers put external extensions.
@@ -265,7 +257,7 @@ static SPAWNING: Mutex<()> = Mutex::new(());
 
 /// Starts every executable file in `dir`, in name order as Lambda does;
 /// (pid, file name) of each, or the init error of one that cannot start.
-fn launch_extensions(dir: &Path) -> Result<Vec<(i32, String)>, FromInit> {
+fn launch_extensions(dir: &Path, api: &Arc<api::Api>) -> Result<Vec<(i32, String)>, FromInit> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
@@ -280,7 +272,10 @@ fn launch_extensions(dir: &Path) -> Result<Vec<(i32, String)>, FromInit> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let child = Command::new(&path).current_dir("/opt").stdin(Stdio::null()).spawn();
+        let mut command = Command::new(&path);
+        command.current_dir("/opt").stdin(Stdio::null());
+        relay_output(api, &mut command, "extension");
+        let child = command.spawn();
         match child {
             Ok(c) => started.push((c.id() as i32, name)),
             Err(e) => {

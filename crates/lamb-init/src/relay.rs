@@ -1,6 +1,7 @@
-//! The runtime's output through init, for the Telemetry API's `function`
-//! records: with extensions, the runtime writes to a pipe that init reads,
-//! copies to its own stdout (the daemon's log pipe) and cuts into lines.
+//! The runtime's and the extensions' output through init, for the
+//! Telemetry API's `function` and `extension` records: with extensions,
+//! they write to pipes that init reads, copies to its own stdout (the
+//! daemon's log pipe) and cuts into lines.
 //! Without extensions the runtime writes to the daemon's pipe directly, as
 //! before: nothing to relay, nothing paid.
 //!
@@ -21,6 +22,8 @@ const MAX_LINE: usize = 256 * 1024;
 pub struct Relay {
     inner: Mutex<Inner>,
     telemetry: Arc<Telemetry>,
+    /// The records' type: `function` or `extension`.
+    kind: &'static str,
 }
 
 struct Inner {
@@ -32,7 +35,7 @@ struct Inner {
 impl Relay {
     /// The pipe's write end (for the runtime's stdout and stderr) and the
     /// relay over its read end.
-    pub fn new(telemetry: Arc<Telemetry>) -> std::io::Result<(OwnedFd, Arc<Relay>)> {
+    pub fn new(telemetry: Arc<Telemetry>, kind: &'static str) -> std::io::Result<(OwnedFd, Arc<Relay>)> {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
         // The runtime's end blocks as a pipe normally does.
         nix::fcntl::fcntl(
@@ -46,8 +49,19 @@ impl Relay {
                 partial: Vec::new(),
             }),
             telemetry,
+            kind,
         });
         Ok((write, relay))
+    }
+
+    /// Starts the thread that copies until every writer has closed the
+    /// pipe; `false` if it cannot be started.
+    pub fn start(self: &Arc<Self>) -> bool {
+        let me = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("relay".into())
+            .spawn(move || me.run())
+            .is_ok()
     }
 
     /// Copies until every writer has closed the pipe.
@@ -108,8 +122,8 @@ impl Relay {
             for piece in line.chunks(MAX_LINE) {
                 let text = String::from_utf8_lossy(piece);
                 self.telemetry.emit(
-                    "function",
-                    json!({"time": now_rfc3339(), "type": "function", "record": text}),
+                    self.kind,
+                    json!({"time": now_rfc3339(), "type": self.kind, "record": text}),
                 );
             }
         }

@@ -160,11 +160,9 @@ impl LiveSandbox {
             return;
         }
         let deadline = Instant::now() + grace;
-        loop {
-            match self.next_event(deadline, None).await {
-                Event::Msg(_) => continue,
-                Event::Closed | Event::Deadline => return,
-            }
-        }
+        while let Event::Msg(_) = self.next_event(deadline, None).await {}
+        // What the extensions wrote in their shutdown phase, as far as it
+        // is in the pipe: init's end can arrive before their last lines.
+        self.drain_output(None);
     }
 }

@@ -309,7 +309,8 @@ fn bad_registrations_are_refused_as_lambda_does() {
 #[test]
 fn telemetry_and_logs_subscriptions_need_a_registered_extension() {
     let r = rig(&[]);
-    let body = r#"{"types":["platform","function"],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:9/t"}}"#;
+    let body =
+        r#"{"types":["platform","function"],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:9/t"}}"#;
     for path in ["/2022-07-01/telemetry", "/2020-08-15/logs"] {
         let anonymous = call(r.addr, "PUT", path, &[], body);
         assert_eq!(anonymous.status, 403);
@@ -320,7 +321,13 @@ fn telemetry_and_logs_subscriptions_need_a_registered_extension() {
     for path in ["/2022-07-01/telemetry", "/2020-08-15/logs"] {
         let ok = call(r.addr, "PUT", path, &[("Lambda-Extension-Identifier", &id)], body);
         assert_eq!((ok.status, ok.body.as_str()), (200, "OK"));
-        let bad = call(r.addr, "PUT", path, &[("Lambda-Extension-Identifier", &id)], r#"{"types":[]}"#);
+        let bad = call(
+            r.addr,
+            "PUT",
+            path,
+            &[("Lambda-Extension-Identifier", &id)],
+            r#"{"types":[]}"#,
+        );
         assert_eq!(bad.status, 400);
         assert_eq!(bad.json()["errorType"], "ValidationError");
     }

@@ -71,10 +71,11 @@ pub struct Api {
     pub telemetry: Arc<Telemetry>,
     /// When init began: Init's duration in `platform.initReport`.
     born: Instant,
-    /// Copies the runtime's output that is already written to the log
-    /// (set when init relays it for the Telemetry API): called before an
-    /// answer goes out, so the invocation's lines are in its log.
-    flush: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Copy the runtime's and the extensions' output that is already
+    /// written to the log (when init relays it for the Telemetry API):
+    /// called before an answer goes out, so the invocation's lines are in
+    /// its log.
+    flush: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Api {
@@ -86,13 +87,13 @@ impl Api {
             bootstrap: AtomicI32::new(0),
             telemetry: Telemetry::new(),
             born: Instant::now(),
-            flush: std::sync::OnceLock::new(),
+            flush: Mutex::new(Vec::new()),
         })
     }
 
-    /// Sets what [`Api::flush`] documents.
-    pub fn set_flush(&self, f: Box<dyn Fn() + Send + Sync>) {
-        let _ = self.flush.set(f);
+    /// Adds one of what `flush` documents.
+    pub fn add_flush(&self, f: Box<dyn Fn() + Send + Sync>) {
+        self.flush.lock().unwrap_or_else(|e| e.into_inner()).push(f);
     }
 
     fn lock(&self) -> MutexGuard<'_, Cycle> {
@@ -242,7 +243,7 @@ impl Api {
             return;
         }
         let Some(answer) = c.held.take() else { return };
-        if let Some(flush) = self.flush.get() {
+        for flush in self.flush.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             flush();
         }
         if let (Some(id), Some(start)) = (held_id(Some(answer.clone())), c.started.take()) {
@@ -255,6 +256,25 @@ impl Api {
                 .platform("platform.report", self.report(&id, status, start, c.init_ms.take()));
         }
         self.link.send(&answer);
+    }
+
+    /// After a timeout, the invocation's `platform.runtimeDone` and
+    /// `platform.report` with the status `timeout`.
+    fn timed_out(&self, c: &mut Cycle, reason: &str) {
+        if reason != "timeout" {
+            return;
+        }
+        let id = c.current.clone().or_else(|| held_id(c.held.clone()));
+        if let (Some(id), Some(start)) = (id, c.started.take()) {
+            let metrics = json!({"durationMs": ms(start.elapsed()), "producedBytes": 0});
+            self.telemetry.platform(
+                "platform.runtimeDone",
+                json!({"requestId": id, "status": "timeout", "metrics": metrics}),
+            );
+            let init_ms = c.init_ms.take();
+            self.telemetry
+                .platform("platform.report", self.report(&id, "timeout", start, init_ms));
+        }
     }
 
     /// `platform.report`'s record: Lambda's metrics for one invocation.
@@ -325,6 +345,7 @@ impl Api {
         let notified = {
             let mut c = self.lock();
             c.shutting_down = true;
+            self.timed_out(&mut c, reason);
             let notified = c.ext.shutdown(&extensions::shutdown_event(reason, deadline_ms));
             self.wake.notify_all();
             notified
