@@ -3,7 +3,9 @@
 process, one that crashes and one that never calls next again."""
 
 import base64
+import http.client
 import json
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -169,3 +171,48 @@ def test_an_idle_sandbox_gives_its_extensions_the_shutdown(lam):
         def shut_down():
             return "[watcher] SHUTDOWN spindown" in d.lamb("logs", "ext-ttl").stdout
         wait_for(shut_down, timeout=60, every=0.2, what="the extension's SHUTDOWN line in the log")
+
+
+# The AWS Lambda Web Adapter (`make examples`) and a small web server.
+WEB_ADAPTER = ROOT / "examples" / "web-adapter" / "build" / "extensions" / "lambda-adapter"
+# What the adapter's layer ships as /opt/bootstrap: the exec wrapper that
+# starts the handler (a script that starts the web server) as the runtime.
+ADAPTER_WRAPPER = b'#!/bin/bash\nexec -- "${LAMBDA_TASK_ROOT}/${_HANDLER}"\n'
+WEB_SERVER = b"""
+import json
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "server": "python"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("127.0.0.1", 8080), Handler).serve_forever()
+"""
+
+
+def test_the_web_adapter_serves_a_web_app_behind_a_function_url(lam, engine):
+    if not WEB_ADAPTER.exists():
+        pytest.skip("the web adapter is not built (make examples)")
+    layer = lam.publish_layer_version(LayerName="web-adapter", Content={"ZipFile": make_zip({
+        "extensions/lambda-adapter": (WEB_ADAPTER.read_bytes(), 0o755),
+        "bootstrap": (ADAPTER_WRAPPER, 0o755),
+    })})
+    code = make_zip({"run.sh": (b"#!/bin/sh\nexec python3 /var/task/server.py\n", 0o755), "server.py": WEB_SERVER})
+    lam.create_function(FunctionName="ext-web", Role=ROLE, Runtime="python3.11", Handler="run.sh",
+                        Code={"ZipFile": code}, MemorySize=256, Layers=[layer["LayerVersionArn"]],
+                        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap"}})
+    cfg = lam.create_function_url_config(FunctionName="ext-web", AuthType="NONE")
+    url_id = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    for path in ["/hello?x=1", "/again"]:
+        c = http.client.HTTPConnection("127.0.0.1", engine.url_port, timeout=60)
+        c.request("GET", f"/{url_id}{path}")
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status == 200, body
+        assert json.loads(body) == {"path": path, "server": "python"}
