@@ -216,3 +216,39 @@ def test_the_web_adapter_serves_a_web_app_behind_a_function_url(lam, engine):
         c.close()
         assert r.status == 200, body
         assert json.loads(body) == {"path": path, "server": "python"}
+
+
+# An internal extension started by the runtime's exec wrapper: a process of
+# the runtime's own (its name is no file of /opt/extensions), registered
+# before the wrapper starts the interpreter.
+WRAPPED_EXTENSION = b'''
+import json, os, sys, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE"]}).encode(),
+         {"Lambda-Extension-Name": "wrapped"})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+open("/tmp/wrapped-registered", "w").close()
+while True:
+    ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                         headers={"Lambda-Extension-Identifier": ext_id}).read())
+    print("[wrapped] INVOKE %s" % ev["requestId"], flush=True)
+'''
+WRAPPER = b'''#!/bin/sh
+python3 /var/task/wrapped.py &
+while [ ! -e /tmp/wrapped-registered ]; do sleep 0.01; done
+exec "$@"
+'''
+
+
+def test_an_internal_extension_from_the_exec_wrapper(lam):
+    code = make_zip({"app.py": APP, "wrapped.py": WRAPPED_EXTENSION, "wrapper.sh": (WRAPPER, 0o755)})
+    lam.create_function(FunctionName="ext-wrapped", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": code}, MemorySize=256,
+                        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}})
+    for _ in range(2):
+        r, body, tail = invoke(lam, "ext-wrapped")
+        assert body == {"ok": True}
+        assert f"[wrapped] INVOKE {r['ResponseMetadata']['RequestId']}" in tail, tail

@@ -328,7 +328,10 @@ fn reap(api: &api::Api, extensions: &[(i32, String)], link: &Link) -> ! {
                     continue;
                 }
                 let _spawned = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
-                if api.bootstrap_pid() == pid.as_raw() {
+                // In the shutdown phase the runtime's end is expected; the
+                // extensions still have theirs to finish, and the shutdown
+                // ends init.
+                if api.bootstrap_pid() == pid.as_raw() && !api.shutting_down() {
                     link.send(&FromInit::Exited { status: text });
                     std::process::exit(0);
                 }

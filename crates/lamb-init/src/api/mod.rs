@@ -154,6 +154,11 @@ impl Api {
         !self.lock().ext.list.is_empty()
     }
 
+    /// The daemon asked for the shutdown.
+    pub fn shutting_down(&self) -> bool {
+        self.lock().shutting_down
+    }
+
     /// The runtime's pid, 0 before it starts.
     pub fn bootstrap_pid(&self) -> i32 {
         self.bootstrap.load(Ordering::Acquire)
