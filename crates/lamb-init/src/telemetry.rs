@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -57,10 +58,22 @@ struct State {
 }
 
 /// The records and their subscribers.
-#[derive(Default)]
 pub struct Telemetry {
     state: Mutex<State>,
     wake: Condvar,
+    /// Off once Init ended without any extension: nobody can subscribe,
+    /// and a plain function pays nothing for records.
+    enabled: AtomicBool,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            state: Mutex::default(),
+            wake: Condvar::new(),
+            enabled: AtomicBool::new(true),
+        }
+    }
 }
 
 /// RFC 3339 UTC with milliseconds, as Lambda stamps records.
@@ -195,9 +208,23 @@ impl Telemetry {
             .spawn(move || me.deliver(index));
     }
 
+    /// Whether records are kept (callers skip building them otherwise).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// No extension registered during Init: records are dropped from now on.
+    pub fn disable(&self) {
+        self.enabled.store(false, Ordering::Relaxed);
+        self.lock().backlog.clear();
+    }
+
     /// One record: `kind` is `platform`, `function` or `extension`; `record`
     /// the whole JSON object (`time`, `type`, `record`).
     pub fn emit(&self, kind: &str, record: Value) {
+        if !self.enabled() {
+            return;
+        }
         let text = record.to_string();
         let mut s = self.lock();
         if s.backlog.len() >= BACKLOG {

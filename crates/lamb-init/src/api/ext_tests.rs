@@ -332,3 +332,14 @@ fn telemetry_and_logs_subscriptions_need_a_registered_extension() {
         assert_eq!(bad.json()["errorType"], "ValidationError");
     }
 }
+
+#[test]
+fn without_extensions_no_records_are_kept() {
+    let mut r = rig(&[]);
+    assert!(r.api.telemetry.enabled(), "records are kept during Init");
+    let runtime = runtime_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    assert!(!r.api.telemetry.enabled());
+    r.api.deliver(invoke("req-4"));
+    runtime.join().unwrap();
+}

@@ -112,6 +112,11 @@ impl Api {
         );
         c.ext.invoke(&event);
         c.started = Some(Instant::now());
+        if !self.telemetry.enabled() {
+            c.pending = Some(invoke);
+            self.wake.notify_all();
+            return;
+        }
         self.telemetry.platform(
             "platform.start",
             json!({
@@ -189,7 +194,7 @@ impl Api {
                 error_type: error_type.to_owned(),
                 body,
             });
-        } else if let Some(request_id) = c.current.take().or_else(|| held_id(c.held.take())) {
+        } else if let Some(request_id) = c.current.take().or_else(|| held_id(c.held.take().as_ref())) {
             self.link.send(&FromInit::Error {
                 request_id,
                 error_type: error_type.to_owned(),
@@ -212,6 +217,9 @@ impl Api {
             c.ext.closed = true;
             let init_ms = ms(self.born.elapsed());
             c.init_ms = Some(init_ms);
+            if c.ext.list.is_empty() {
+                self.telemetry.disable();
+            }
             let phase = json!({"initializationType": "on-demand", "phase": "init", "status": "success"});
             self.telemetry.platform("platform.initRuntimeDone", phase.clone());
             let mut report = phase;
@@ -225,7 +233,8 @@ impl Api {
     /// back in `next`.
     fn finish(&self, answer: FromInit) {
         let mut c = self.lock();
-        if let (Some(id), Some(start)) = (held_id(Some(answer.clone())), c.started) {
+        let observed = self.telemetry.enabled();
+        if let (true, Some(id), Some(start)) = (observed, held_id(Some(&answer)), c.started) {
             let (status, bytes) = match &answer {
                 FromInit::Response { body, .. } => ("success", body.len()),
                 _ => ("error", 0),
@@ -251,7 +260,8 @@ impl Api {
         for flush in self.flush.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             flush();
         }
-        if let (Some(id), Some(start)) = (held_id(Some(answer.clone())), c.started.take()) {
+        let start = c.started.take();
+        if let (true, Some(id), Some(start)) = (self.telemetry.enabled(), held_id(Some(&answer)), start) {
             let status = if matches!(answer, FromInit::Response { .. }) {
                 "success"
             } else {
@@ -269,7 +279,7 @@ impl Api {
         if reason != "timeout" {
             return;
         }
-        let id = c.current.clone().or_else(|| held_id(c.held.clone()));
+        let id = c.current.clone().or_else(|| held_id(c.held.as_ref()));
         if let (Some(id), Some(start)) = (id, c.started.take()) {
             let metrics = json!({"durationMs": ms(start.elapsed()), "producedBytes": 0});
             self.telemetry.platform(
@@ -556,9 +566,9 @@ fn peak_mb(pid: i32) -> u64 {
 }
 
 /// The request id of a held answer.
-fn held_id(held: Option<FromInit>) -> Option<String> {
+fn held_id(held: Option<&FromInit>) -> Option<String> {
     match held? {
-        FromInit::Response { request_id, .. } | FromInit::Error { request_id, .. } => Some(request_id),
+        FromInit::Response { request_id, .. } | FromInit::Error { request_id, .. } => Some(request_id.clone()),
         _ => None,
     }
 }
