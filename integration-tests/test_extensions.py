@@ -53,6 +53,8 @@ while True:
         break
     if mode == "hang":
         time.sleep(3600)
+    if mode == "crash-on-invoke":
+        sys.exit(4)
     print("[%s] INVOKE %s %s" % (name, ev["requestId"], ev["tracing"]["type"]), flush=True)
 '''
 
@@ -124,6 +126,17 @@ def test_an_extension_that_crashes_fails_init(lam):
     assert r["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Extension.Crash", body
     assert "Extension.Crash" in tail
+
+
+def test_an_extension_that_crashes_in_an_invocation_fails_it_and_its_sandbox(lam):
+    layered(lam, "ext-crash-invoke", mode="crash-on-invoke")
+    for _ in range(2):
+        # The second invocation gets a new sandbox (Init again), whose
+        # extension crashes the same way.
+        r, body, tail = invoke(lam, "ext-crash-invoke")
+        assert r["FunctionError"] == "Unhandled"
+        assert body == {"errorType": "Extension.Crash", "errorMessage": "exit status 4"}, body
+        assert "[watcher] registered" in tail, tail
 
 
 def test_an_extension_that_never_calls_next_times_the_invocation_out(lam):
