@@ -52,6 +52,8 @@ rootfs: deps
 examples: deps
 	examples/hello-provided/build.sh
 	examples/hello-rust/build.sh
+	examples/telemetry-extension/build.sh
+	examples/web-adapter/build.sh
 	examples/hello-java/build.sh
 
 test: deps rootfs build examples unit-test integration-test

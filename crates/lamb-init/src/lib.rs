@@ -17,6 +17,8 @@ mod api;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod relay;
+pub mod telemetry;
 
 use lamb_protocol::errors::caller_error;
 use lamb_protocol::init as protocol;
@@ -146,7 +148,48 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     let api = api::Api::new(Arc::clone(&link));
-    // 3. The bootstrap, in /var/task with the environment init was given.
+    api.telemetry.platform(
+        "platform.initStart",
+        serde_json::json!({
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": runtime,
+            "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+            "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+        }),
+    );
+    // 3. The external extensions, before the runtime (Lambda's Extension
+    //    init), and the threads that serve them and reap them.
+    let extensions = match launch_extensions(Path::new(EXTENSIONS_DIR), &api) {
+        Ok(started) => started,
+        Err(init_error) => {
+            link.send(&init_error);
+            return 0;
+        }
+    };
+    api.launched(extensions.iter().map(|(_, name)| name.clone()).collect());
+    let (api_for_server, api_for_control, api_for_reaper) = (Arc::clone(&api), Arc::clone(&api), Arc::clone(&api));
+    let link_for_reaper = Arc::clone(&link);
+    let threads = [
+        std::thread::Builder::new()
+            .name("api".into())
+            .spawn(move || api_for_server.serve(listener)),
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || control_loop(reader, api_for_control)),
+        std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || reap(&api_for_reaper, &extensions, &link_for_reaper)),
+    ];
+    if threads.iter().any(Result::is_err) {
+        return 70;
+    }
+    // 4. The bootstrap once every extension registered, in /var/task with
+    //    the environment init was given. A failed extension was reported
+    //    already; init's exit ends the sandbox.
+    if api.wait_registered().is_err() {
+        return 0;
+    }
     let argv = match bootstrap_command(&runtime) {
         Ok(argv) => argv,
         Err(init_error) => {
@@ -157,13 +200,15 @@ pub fn main(args: &[String]) -> i32 {
             return 0;
         }
     };
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir("/var/task")
-        .stdin(Stdio::null())
-        .spawn();
-    let bootstrap_pid = match child {
-        Ok(c) => c.id() as i32,
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).current_dir("/var/task").stdin(Stdio::null());
+    if api.has_extensions() {
+        relay_output(&api, &mut command, "function");
+    }
+    let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+    let child = command.spawn();
+    match child {
+        Ok(c) => api.started(c.id() as i32),
         Err(e) => {
             let tried: Vec<&str> = argv.iter().take(1).map(String::as_str).collect();
             let mut err = invalid_entrypoint(&tried);
@@ -179,26 +224,80 @@ pub fn main(args: &[String]) -> i32 {
             });
             return 0;
         }
-    };
-    // 4. The daemon's messages and the runtime's connections, on threads.
-    let api_for_server = Arc::clone(&api);
-    let threads = [
-        std::thread::Builder::new()
-            .name("api".into())
-            .spawn(move || api_for_server.serve(listener)),
-        std::thread::Builder::new()
-            .name("control".into())
-            .spawn(move || control_loop(reader, api, bootstrap_pid)),
-    ];
-    if threads.iter().any(Result::is_err) {
-        return 70;
     }
-    // 5. PID 1 reaps everything; the bootstrap's end is the sandbox's.
-    reap_until(bootstrap_pid, &link)
+    drop(spawning);
+    // 5. The reaper ends the process when the bootstrap ends.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// With extensions, the runtime's output goes through init, for the
+/// Telemetry API's `function` records ([`relay`]); if the pipe cannot be
+/// made, it goes to the log directly and the records are missing.
+fn relay_output(api: &Arc<api::Api>, command: &mut Command, kind: &'static str) -> Option<()> {
+    let (write, relay) = relay::Relay::new(Arc::clone(&api.telemetry), kind).ok()?;
+    let stderr = write.try_clone().ok()?;
+    if !relay.start() {
+        return None;
+    }
+    api.add_flush(Box::new(move || {
+        relay.drain();
+    }));
+    command.stdout(Stdio::from(write)).stderr(Stdio::from(stderr));
+    Some(())
+}
+
+/// Where layers put external extensions.
+const EXTENSIONS_DIR: &str = "/opt/extensions";
+
+/// Held while the bootstrap is spawned and its pid recorded, so that the
+/// reaper cannot take its end for a stranger's.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
+/// Starts every executable file in `dir`, in name order as Lambda does;
+/// (pid, file name) of each, or the init error of one that cannot start.
+fn launch_extensions(dir: &Path, api: &Arc<api::Api>) -> Result<Vec<(i32, String)>, FromInit> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_executable(p))
+        .collect();
+    paths.sort();
+    let mut started = Vec::new();
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut command = Command::new(&path);
+        command.current_dir("/opt").stdin(Stdio::null());
+        relay_output(api, &mut command, "extension");
+        let child = command.spawn();
+        match child {
+            Ok(c) => started.push((c.id() as i32, name)),
+            Err(e) => {
+                return Err(FromInit::InitError {
+                    error_type: "Extension.LaunchError".into(),
+                    body: caller_error("Extension.LaunchError", &format!("cannot start extension {name}: {e}")),
+                })
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Milliseconds since the Unix epoch, for the events' `deadlineMs`.
+pub(crate) fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Events from the daemon, until it says shut down or goes away.
-fn control_loop(mut reader: UnixStream, api: Arc<api::Api>, bootstrap: i32) {
+fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
     loop {
         let msg = match protocol::read_frame(&mut reader) {
             Ok(Some(frame)) => ToInit::decode(&frame),
@@ -206,47 +305,50 @@ fn control_loop(mut reader: UnixStream, api: Arc<api::Api>, bootstrap: i32) {
         };
         match msg {
             Ok(ToInit::Invoke(invoke)) => api.deliver(invoke),
-            Ok(ToInit::Shutdown) => shutdown(bootstrap),
+            Ok(ToInit::Shutdown(reason)) => {
+                api.shutdown(reason.as_str());
+                std::process::exit(0)
+            }
             Err(_) => std::process::exit(3),
         }
     }
 }
 
-/// SIGTERM, the grace, then init's exit, which kills what is left of the
-/// PID namespace.
-fn shutdown(bootstrap: i32) -> ! {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let _ = kill(Pid::from_raw(bootstrap), Signal::SIGTERM);
-    let step = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while waited < SHUTDOWN_GRACE && kill(Pid::from_raw(bootstrap), None).is_ok() {
-        std::thread::sleep(step);
-        waited += step;
-    }
-    std::process::exit(0)
-}
-
-fn reap_until(bootstrap: i32, link: &Link) -> i32 {
+/// PID 1 reaps everything: an extension's end is reported to the API, the
+/// bootstrap's ends the sandbox.
+fn reap(api: &api::Api, extensions: &[(i32, String)], link: &Link) -> ! {
     use nix::sys::wait::{waitpid, WaitStatus};
     use nix::unistd::Pid;
     loop {
         match waitpid(Pid::from_raw(-1), None) {
-            Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)))
-                if pid.as_raw() == bootstrap =>
-            {
-                if let Some(text) = exit_text(status) {
-                    link.send(&FromInit::Exited { status: text });
+            Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _))) => {
+                let text = exit_text(status).unwrap_or_default();
+                if let Some((_, name)) = extensions.iter().find(|(p, _)| *p == pid.as_raw()) {
+                    api.extension_exited(name, &text);
+                    continue;
                 }
-                return 0;
+                let _spawned = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+                // In the shutdown phase the runtime's end is expected; the
+                // extensions still have theirs to finish, and the shutdown
+                // ends init.
+                if api.bootstrap_pid() == pid.as_raw() && !api.shutting_down() {
+                    link.send(&FromInit::Exited { status: text });
+                    std::process::exit(0);
+                }
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            // No children left at all: the bootstrap is gone without a status.
+            // No children: before the bootstrap starts (every extension
+            // ended, which was reported), wait for main to give up; after,
+            // the bootstrap is gone without a status.
             Err(_) => {
+                if api.bootstrap_pid() == 0 {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
                 link.send(&FromInit::Exited {
                     status: "exit status 1".into(),
                 });
-                return 0;
+                std::process::exit(0);
             }
         }
     }

@@ -29,12 +29,37 @@ pub struct Invoke {
     pub payload: Vec<u8>,
 }
 
+/// Why a sandbox shuts down: the `shutdownReason` of the extensions'
+/// SHUTDOWN event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownReason {
+    /// Idle past its time, evicted, or the daemon stops.
+    Spindown,
+    /// The invocation ran past the function's timeout.
+    Timeout,
+    /// The runtime or an extension failed.
+    Failure,
+}
+
+impl ShutdownReason {
+    /// Lambda's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShutdownReason::Spindown => "spindown",
+            ShutdownReason::Timeout => "timeout",
+            ShutdownReason::Failure => "failure",
+        }
+    }
+}
+
 /// Daemon to init.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToInit {
     Invoke(Invoke),
-    /// SIGTERM the runtime, SIGKILL what is left after the grace, exit.
-    Shutdown,
+    /// SHUTDOWN to the extensions, SIGTERM to the runtime, at most
+    /// Lambda's shutdown budget for them, then init exits (which SIGKILLs
+    /// what is left).
+    Shutdown(ShutdownReason),
 }
 
 /// Init to daemon.
@@ -164,7 +189,11 @@ impl ToInit {
                 .opt(i.cognito_identity.as_deref())
                 .bytes(&i.payload)
                 .finish(),
-            ToInit::Shutdown => Enc::new(T_SHUTDOWN, 0).finish(),
+            ToInit::Shutdown(reason) => {
+                let mut e = Enc::new(T_SHUTDOWN, 1);
+                e.0.push(*reason as u8);
+                e.finish()
+            }
         }
     }
 
@@ -181,7 +210,12 @@ impl ToInit {
                 cognito_identity: d.opt()?,
                 payload: d.bytes()?,
             })),
-            T_SHUTDOWN => Ok(ToInit::Shutdown),
+            T_SHUTDOWN => Ok(ToInit::Shutdown(match d.take(1)?[0] {
+                0 => ShutdownReason::Spindown,
+                1 => ShutdownReason::Timeout,
+                2 => ShutdownReason::Failure,
+                _ => return Err(bad("unknown shutdown reason")),
+            })),
             _ => Err(bad("unknown tag")),
         }
     }
@@ -292,7 +326,9 @@ mod tests {
                 cognito_identity: None,
                 payload: vec![0, 1, 2, 255],
             }),
-            ToInit::Shutdown,
+            ToInit::Shutdown(ShutdownReason::Spindown),
+            ToInit::Shutdown(ShutdownReason::Timeout),
+            ToInit::Shutdown(ShutdownReason::Failure),
         ];
         for m in to {
             let frame = m.encode();

@@ -336,6 +336,14 @@ impl FakeInit {
                 });
                 return None;
             }
+            // What init sends when an extension crashes mid-invocation.
+            b"\"extension-crash\"" => {
+                return Some(FromInit::Error {
+                    request_id,
+                    error_type: "Extension.Crash".into(),
+                    body: br#"{"errorType":"Extension.Crash"}"#.to_vec(),
+                })
+            }
             b"\"fail\"" => {
                 return Some(FromInit::Error {
                     request_id,

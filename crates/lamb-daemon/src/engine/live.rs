@@ -6,7 +6,7 @@
 
 use super::launcher::SandboxHandle;
 use super::logs::{keep_tail, LineBuffer, LogStream};
-use lamb_protocol::init::{frame_len, FromInit, ToInit};
+use lamb_protocol::init::{frame_len, FromInit, ShutdownReason, ToInit};
 use lamb_sandbox::CpuLimit;
 use std::io;
 use std::time::Duration;
@@ -169,18 +169,17 @@ impl LiveSandbox {
         self.write_lines(line.as_bytes(), tail);
     }
 
-    /// Asks init to shut the runtime down and waits, at most `grace`, for
-    /// it to go.
-    pub async fn shutdown(&mut self, grace: Duration) {
-        if self.send(&ToInit::Shutdown).await.is_err() {
+    /// Asks init to shut the runtime and the extensions down (Lambda's
+    /// shutdown phase, `reason` in the extensions' SHUTDOWN event) and
+    /// waits, at most `grace`, for it to go.
+    pub async fn shutdown(&mut self, reason: ShutdownReason, grace: Duration) {
+        if self.send(&ToInit::Shutdown(reason)).await.is_err() {
             return;
         }
         let deadline = Instant::now() + grace;
-        loop {
-            match self.next_event(deadline, None).await {
-                Event::Msg(_) => continue,
-                Event::Closed | Event::Deadline => return,
-            }
-        }
+        while let Event::Msg(_) = self.next_event(deadline, None).await {}
+        // What the extensions wrote in their shutdown phase, as far as it
+        // is in the pipe: init's end can arrive before their last lines.
+        self.drain_output(None);
     }
 }

@@ -10,14 +10,16 @@ use super::{logs, Inner};
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
 use lamb_protocol::errors::caller_error;
-use lamb_protocol::init::{FromInit, Invoke, ToInit};
+use lamb_protocol::init::{FromInit, Invoke, ShutdownReason, ToInit};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 enum Outcome {
     Response(Vec<u8>),
-    Error(Vec<u8>),
+    /// The function's error; `true` when the sandbox is still good (an
+    /// extension's failure, `Extension.*`, ends it).
+    Error(Vec<u8>, bool),
     /// The runtime ended; its status if init said it.
     Crashed(Option<String>),
     Timeout,
@@ -107,6 +109,9 @@ impl Inner {
         };
         let duration = start.elapsed();
         if matches!(outcome, Outcome::Timeout) {
+            // The extensions get their SHUTDOWN (reason `timeout`); init
+            // returns at once when none registered for it.
+            w.shutdown(ShutdownReason::Timeout, super::pool::SHUTDOWN_WAIT).await;
             if let Some(s) = w.sandbox.as_mut() {
                 let _ = s.kill();
             }
@@ -119,13 +124,13 @@ impl Inner {
             .map_or(0, |s| s.memory_peak_bytes);
         let status = match outcome {
             Outcome::Response(_) => Status::Success,
-            Outcome::Error(_) => Status::Error(None),
+            Outcome::Error(..) => Status::Error(None),
             Outcome::Crashed(_) => Status::Error(Some("Runtime.ExitError")),
             Outcome::Timeout => Status::Timeout,
         };
         let (body, error, reusable, extra) = match outcome {
             Outcome::Response(body) => (body, false, true, None),
-            Outcome::Error(body) => (body, true, true, None),
+            Outcome::Error(body, reusable) => (body, true, reusable, None),
             Outcome::Crashed(status) => {
                 let status = match status {
                     Some(s) => s,
@@ -180,9 +185,11 @@ impl Inner {
                 Event::Msg(FromInit::Response { request_id, body }) if request_id == id => {
                     return Outcome::Response(body)
                 }
-                Event::Msg(FromInit::Error { request_id, body, .. }) if request_id == id => {
-                    return Outcome::Error(body)
-                }
+                Event::Msg(FromInit::Error {
+                    request_id,
+                    body,
+                    error_type,
+                }) if request_id == id => return Outcome::Error(body, !error_type.starts_with("Extension.")),
                 Event::Msg(FromInit::Exited { status }) => return Outcome::Crashed(Some(status)),
                 Event::Closed => return Outcome::Crashed(None),
                 Event::Deadline => return Outcome::Timeout,

@@ -395,6 +395,15 @@ async fn a_function_error_keeps_the_sandbox() {
 }
 
 #[tokio::test]
+async fn an_extension_failure_replaces_the_sandbox() {
+    let r = rig(|_| {});
+    let body = unhandled_body(&r.invoke(request("f", "\"extension-crash\"")).await.unwrap());
+    assert!(body.contains("Extension.Crash"), "{body}");
+    r.ok("f", "1").await;
+    assert_eq!(r.fake.book().created, ["f", "f"]);
+}
+
+#[tokio::test]
 async fn the_log_tail_holds_the_output_between_start_and_report() {
     let r = rig(|_| {});
     let mut req = request("f", "\"hi\"");

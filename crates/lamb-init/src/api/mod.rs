@@ -1,17 +1,31 @@
-//! The Runtime API (`/2018-06-01/runtime/...`, spec 1.2-1.4) served on
+//! The Runtime API (`/2018-06-01/runtime/...`, spec 1.2-1.4) and the
+//! Extensions API (`/2020-01-01/extension/...`, [`extensions`]) served on
 //! 127.0.0.1:9001: a thread per connection, one invocation in flight,
 //! `/next` blocking until the daemon sends an event.
+//!
+//! With extensions, Lambda's two barriers hold here: init tells the daemon
+//! `Ready` only when the runtime and every extension wait in `next`, and
+//! sends the runtime's answer only when every extension is back in `next`
+//! (so the daemon's duration covers the extensions' work, and it freezes a
+//! sandbox only when all of it waits).
 //!
 //! At most [`MAX_CONNECTIONS`] connections are served at once, each under
 //! [`Limits`]: hostile code in the sandbox can open sockets to 9001 too.
 
 use crate::http::{Conn, Limits, Request};
 use crate::protocol::{FromInit, Invoke, MAX_RESPONSE};
+use crate::telemetry::{self, Telemetry};
 use crate::Link;
+use extensions::Registry;
 use lamb_protocol::errors::{caller_error, error_body};
+use serde_json::json;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+mod ext_routes;
+pub mod extensions;
 
 /// Connections served at once (a thread each, 256 KiB of stack). The
 /// runtime needs one or two; past the cap a new connection is closed at
@@ -19,6 +33,7 @@ use std::sync::{Arc, Condvar, Mutex};
 pub const MAX_CONNECTIONS: usize = 64;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
+const EXT_PREFIX: &str = "/2020-01-01/extension/";
 const OK_BODY: &[u8] = br#"{"status":"OK"}"#;
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
@@ -31,12 +46,36 @@ struct Cycle {
     pending: Option<Invoke>,
     /// The request id handed out and not answered yet.
     current: Option<String>,
+    /// `Ready` went to the daemon: Init is over for the runtime and every
+    /// extension.
+    ready_sent: bool,
+    /// The runtime's answer, held until every extension is back in `next`.
+    held: Option<FromInit>,
+    /// The daemon asked for the shutdown: exits are expected now.
+    shutting_down: bool,
+    ext: Registry,
+    /// When the current invocation's event arrived, for the telemetry's
+    /// durations.
+    started: Option<Instant>,
+    /// Init's duration, taken by the first `platform.report`.
+    init_ms: Option<f64>,
 }
 
 pub struct Api {
     link: Arc<Link>,
     cycle: Mutex<Cycle>,
     wake: Condvar,
+    /// The runtime's pid once started (0 before): what a fatal extension
+    /// error kills.
+    bootstrap: AtomicI32,
+    pub telemetry: Arc<Telemetry>,
+    /// When init began: Init's duration in `platform.initReport`.
+    born: Instant,
+    /// Copy the runtime's and the extensions' output that is already
+    /// written to the log (when init relays it for the Telemetry API):
+    /// called before an answer goes out, so the invocation's lines are in
+    /// its log.
+    flush: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Api {
@@ -45,14 +84,303 @@ impl Api {
             link,
             cycle: Mutex::new(Cycle::default()),
             wake: Condvar::new(),
+            bootstrap: AtomicI32::new(0),
+            telemetry: Telemetry::new(),
+            born: Instant::now(),
+            flush: Mutex::new(Vec::new()),
         })
     }
 
-    /// Queues an event for the runtime's `/next`.
+    /// Adds one of what `flush` documents.
+    pub fn add_flush(&self, f: Box<dyn Fn() + Send + Sync>) {
+        self.flush.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Cycle> {
+        self.cycle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an event for the runtime's `/next` and the extensions
+    /// registered for INVOKE.
     pub fn deliver(&self, invoke: Invoke) {
-        let mut c = self.cycle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.lock();
+        let event = extensions::invoke_event(
+            &invoke.request_id,
+            invoke.deadline_ms,
+            &invoke.invoked_function_arn,
+            &invoke.trace_id,
+        );
+        c.ext.invoke(&event);
+        c.started = Some(Instant::now());
+        if !self.telemetry.enabled() {
+            c.pending = Some(invoke);
+            self.wake.notify_all();
+            return;
+        }
+        self.telemetry.platform(
+            "platform.start",
+            json!({
+                "requestId": invoke.request_id,
+                "version": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": invoke.trace_id},
+            }),
+        );
         c.pending = Some(invoke);
         self.wake.notify_all();
+    }
+
+    /// The external extensions init started, by file name, before any of
+    /// them can register.
+    pub fn launched(&self, names: Vec<String>) {
+        self.lock().ext.launched = names;
+    }
+
+    /// Waits until every launched extension registered; the failure that
+    /// ended the wait instead, if one did.
+    pub fn wait_registered(&self) -> Result<(), (String, String)> {
+        let mut c = self.lock();
+        while !c.ext.all_launched_registered() {
+            c = self.wake.wait(c).unwrap_or_else(|e| e.into_inner());
+        }
+        match &c.ext.failure {
+            Some(f) => Err(f.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The runtime runs as `pid` from now on.
+    pub fn started(&self, pid: i32) {
+        self.bootstrap.store(pid, Ordering::Release);
+    }
+
+    /// Any extension registered (by the time the runtime starts: external
+    /// ones only).
+    pub fn has_extensions(&self) -> bool {
+        !self.lock().ext.list.is_empty()
+    }
+
+    /// The daemon asked for the shutdown.
+    pub fn shutting_down(&self) -> bool {
+        self.lock().shutting_down
+    }
+
+    /// The runtime's pid, 0 before it starts.
+    pub fn bootstrap_pid(&self) -> i32 {
+        self.bootstrap.load(Ordering::Acquire)
+    }
+
+    /// An external extension's process ended: outside the shutdown, a
+    /// failure of the sandbox (`Extension.Crash` and its kin).
+    pub fn extension_exited(&self, name: &str, status: &str) {
+        let mut c = self.lock();
+        let (error_type, message) = c.ext.exited(name, status);
+        if !c.shutting_down {
+            self.fatal(&mut c, &error_type, message);
+        }
+        self.wake.notify_all();
+    }
+
+    /// Reports the first extension failure as Lambda does (an init error
+    /// during Init, the invocation's error during one) and kills the
+    /// runtime: the sandbox is not used again.
+    fn fatal(&self, c: &mut Cycle, error_type: &str, message: String) {
+        if c.ext.failure.is_some() || c.shutting_down {
+            return;
+        }
+        c.ext.fail(error_type, message.clone());
+        let body = caller_error(error_type, &message);
+        if !c.ready_sent {
+            self.link.send(&FromInit::InitError {
+                error_type: error_type.to_owned(),
+                body,
+            });
+        } else if let Some(request_id) = c.current.take().or_else(|| held_id(c.held.take().as_ref())) {
+            self.link.send(&FromInit::Error {
+                request_id,
+                error_type: error_type.to_owned(),
+                body,
+            });
+        }
+        let pid = self.bootstrap.load(Ordering::Acquire);
+        if pid > 0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Sends `Ready` once the runtime and every extension wait in `next`.
+    fn check_ready(&self, c: &mut Cycle) {
+        if c.ready_sent || !c.ready || c.ext.failure.is_some() {
+            return;
+        }
+        if c.ext.all_launched_registered() && c.ext.all_idle() {
+            c.ready_sent = true;
+            c.ext.closed = true;
+            let init_ms = ms(self.born.elapsed());
+            c.init_ms = Some(init_ms);
+            if c.ext.list.is_empty() {
+                self.telemetry.disable();
+            }
+            let phase = json!({"initializationType": "on-demand", "phase": "init", "status": "success"});
+            self.telemetry.platform("platform.initRuntimeDone", phase.clone());
+            let mut report = phase;
+            report["metrics"] = json!({"durationMs": init_ms});
+            self.telemetry.platform("platform.initReport", report);
+            self.link.send(&FromInit::Ready);
+        }
+    }
+
+    /// The runtime answered: the answer goes out once every extension is
+    /// back in `next`.
+    fn finish(&self, answer: FromInit) {
+        let mut c = self.lock();
+        let observed = self.telemetry.enabled();
+        if let (true, Some(id), Some(start)) = (observed, held_id(Some(&answer)), c.started) {
+            let (status, bytes) = match &answer {
+                FromInit::Response { body, .. } => ("success", body.len()),
+                _ => ("error", 0),
+            };
+            self.telemetry.platform(
+                "platform.runtimeDone",
+                json!({
+                    "requestId": id,
+                    "status": status,
+                    "metrics": {"durationMs": ms(start.elapsed()), "producedBytes": bytes},
+                }),
+            );
+        }
+        c.held = Some(answer);
+        self.complete(&mut c);
+    }
+
+    fn complete(&self, c: &mut Cycle) {
+        if c.held.is_none() || !c.ext.all_idle() {
+            return;
+        }
+        let Some(answer) = c.held.take() else { return };
+        for flush in self.flush.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            flush();
+        }
+        let start = c.started.take();
+        if let (true, Some(id), Some(start)) = (self.telemetry.enabled(), held_id(Some(&answer)), start) {
+            let status = if matches!(answer, FromInit::Response { .. }) {
+                "success"
+            } else {
+                "error"
+            };
+            self.telemetry
+                .platform("platform.report", self.report(&id, status, start, c.init_ms.take()));
+        }
+        self.link.send(&answer);
+    }
+
+    /// After a timeout, the invocation's `platform.runtimeDone` and
+    /// `platform.report` with the status `timeout`.
+    fn timed_out(&self, c: &mut Cycle, reason: &str) {
+        if reason != "timeout" {
+            return;
+        }
+        let id = c.current.clone().or_else(|| held_id(c.held.as_ref()));
+        if let (Some(id), Some(start)) = (id, c.started.take()) {
+            let metrics = json!({"durationMs": ms(start.elapsed()), "producedBytes": 0});
+            self.telemetry.platform(
+                "platform.runtimeDone",
+                json!({"requestId": id, "status": "timeout", "metrics": metrics}),
+            );
+            let init_ms = c.init_ms.take();
+            self.telemetry
+                .platform("platform.report", self.report(&id, "timeout", start, init_ms));
+        }
+    }
+
+    /// `platform.report`'s record: Lambda's metrics for one invocation.
+    fn report(&self, id: &str, status: &str, start: Instant, init_ms: Option<f64>) -> serde_json::Value {
+        let duration = ms(start.elapsed());
+        let memory: u64 = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let mut metrics = json!({
+            "durationMs": duration,
+            "billedDurationMs": duration.ceil() as u64,
+            "memorySizeMB": memory,
+            "maxMemoryUsedMB": peak_mb(self.bootstrap_pid()),
+        });
+        if let Some(init) = init_ms {
+            metrics["initDurationMs"] = json!(init);
+        }
+        json!({"requestId": id, "status": status, "metrics": metrics})
+    }
+
+    /// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs`.
+    fn subscribe(&self, conn: &mut Conn, req: &Request, api: telemetry::Api) -> std::io::Result<()> {
+        let ka = req.keep_alive;
+        let id = req.header("lambda-extension-identifier").unwrap_or("");
+        let name = match self.lock().ext.by_id(id) {
+            Some(e) => e.name.clone(),
+            None => {
+                let body = error_body(
+                    "Invalid or missing Lambda-Extension-Identifier",
+                    "Extension.UnknownExtensionIdentifier",
+                );
+                return conn.respond(403, &[JSON], &body, ka);
+            }
+        };
+        match telemetry::parse(api, &req.body) {
+            Ok((types, buffering, port, path)) => {
+                self.telemetry.platform(
+                    "platform.telemetrySubscription",
+                    json!({"name": name, "state": "Subscribed", "types": types}),
+                );
+                self.telemetry.subscribe(&name, types, buffering, port, path);
+                conn.respond(200, &[("Content-Type", "text/plain")], b"OK", ka)
+            }
+            Err((status, error_type, message)) => conn.respond(status, &[JSON], &error_body(&message, error_type), ka),
+        }
+    }
+
+    /// Shuts down as Lambda does: SHUTDOWN to the extensions registered for
+    /// it, SIGTERM to the runtime, and at most the phase's budget (2 s with
+    /// external extensions, 500 ms with internal ones only, 300 ms without)
+    /// for them to finish. Returns when all are done or the time is up.
+    pub fn shutdown(&self, reason: &str) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let budget = {
+            let c = self.lock();
+            if c.ext.list.iter().any(|e| e.external) {
+                Duration::from_millis(2000)
+            } else if !c.ext.list.is_empty() {
+                Duration::from_millis(500)
+            } else {
+                crate::SHUTDOWN_GRACE
+            }
+        };
+        let deadline = Instant::now() + budget;
+        let deadline_ms = crate::epoch_ms() + budget.as_millis() as u64;
+        let notified = {
+            let mut c = self.lock();
+            c.shutting_down = true;
+            self.timed_out(&mut c, reason);
+            let notified = c.ext.shutdown(&extensions::shutdown_event(reason, deadline_ms));
+            self.wake.notify_all();
+            notified
+        };
+        // After a timeout or a failure the runtime is not waited for:
+        // only extensions that asked for SHUTDOWN get the phase.
+        if reason != "spindown" && !notified {
+            return;
+        }
+        let pid = Pid::from_raw(self.bootstrap.load(Ordering::Acquire));
+        if pid.as_raw() > 0 {
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+        while Instant::now() < deadline {
+            let runtime_gone = pid.as_raw() <= 0 || kill(pid, None).is_err();
+            if runtime_gone && self.lock().ext.all_idle() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Accepts connections until the process ends.
@@ -107,6 +435,14 @@ impl Api {
     pub(crate) fn handle(&self, conn: &mut Conn, req: Request) -> std::io::Result<()> {
         let ka = req.keep_alive;
         let path = req.path.split('?').next().unwrap_or("");
+        if let Some(rest) = path.strip_prefix(EXT_PREFIX) {
+            return self.extension_api(conn, rest, &req);
+        }
+        match (req.method.as_str(), path) {
+            ("PUT", "/2022-07-01/telemetry") => return self.subscribe(conn, &req, telemetry::Api::Telemetry),
+            ("PUT", "/2020-08-15/logs") => return self.subscribe(conn, &req, telemetry::Api::Logs),
+            _ => {}
+        }
         let Some(rest) = path.strip_prefix(PREFIX) else {
             return conn.respond(404, &[JSON], &error_body("Not found", "NotFound"), ka);
         };
@@ -129,10 +465,10 @@ impl Api {
 
     fn next(&self, conn: &mut Conn, ka: bool) -> std::io::Result<()> {
         let invoke = {
-            let mut c = self.cycle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut c = self.lock();
             if !c.ready {
                 c.ready = true;
-                self.link.send(&FromInit::Ready);
+                self.check_ready(&mut c);
             }
             loop {
                 if let Some(inv) = c.pending.take() {
@@ -166,7 +502,7 @@ impl Api {
 
     /// Takes the current request id if `id` is it.
     fn settle(&self, id: &str) -> bool {
-        let mut c = self.cycle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.lock();
         if c.current.as_deref() == Some(id) && !id.is_empty() {
             c.current = None;
             true
@@ -182,7 +518,7 @@ impl Api {
         }
         if req.oversized {
             let message = format!("Exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).");
-            self.link.send(&FromInit::Error {
+            self.finish(FromInit::Error {
                 request_id: id.to_owned(),
                 error_type: "Function.ResponseSizeTooLarge".into(),
                 body: caller_error(
@@ -192,7 +528,7 @@ impl Api {
             });
             return conn.respond(413, &[JSON], &error_body(&message, "RequestEntityTooLarge"), ka);
         }
-        self.link.send(&FromInit::Response {
+        self.finish(FromInit::Response {
             request_id: id.to_owned(),
             body: req.body.clone(),
         });
@@ -204,12 +540,36 @@ impl Api {
         if !self.settle(id) {
             return invalid_request_id(conn, ka);
         }
-        self.link.send(&FromInit::Error {
+        self.finish(FromInit::Error {
             request_id: id.to_owned(),
             error_type: error_type(req),
             body: error_body_or(req),
         });
         conn.respond(202, &[JSON], OK_BODY, ka)
+    }
+}
+
+/// Milliseconds with Lambda's two decimals.
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// The runtime's peak resident memory in MB (`VmHWM`), as near as init can
+/// see the cgroup's peak.
+fn peak_mb(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb.div_ceil(1024))
+}
+
+/// The request id of a held answer.
+fn held_id(held: Option<&FromInit>) -> Option<String> {
+    match held? {
+        FromInit::Response { request_id, .. } | FromInit::Error { request_id, .. } => Some(request_id.clone()),
+        _ => None,
     }
 }
 
@@ -245,5 +605,7 @@ fn error_body_or(req: &Request) -> Vec<u8> {
     }
 }
 
+#[cfg(test)]
+mod ext_tests;
 #[cfg(test)]
 mod tests;

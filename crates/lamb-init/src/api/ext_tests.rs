@@ -1,0 +1,345 @@
+//! The Extensions API in process, as an extension and a runtime use it over
+//! loopback HTTP, with the daemon's end of the link read by the test:
+//! Lambda's barriers (Ready, the answer) and its errors.
+
+use super::*;
+use crate::protocol::{read_frame, Invoke};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+struct Rig {
+    api: Arc<Api>,
+    addr: SocketAddr,
+    daemon: UnixStream,
+}
+
+fn rig(launched: &[&str]) -> Rig {
+    let (ours, daemon) = UnixStream::pair().unwrap();
+    daemon.set_read_timeout(Some(BOUND)).unwrap();
+    let api = Api::new(Arc::new(Link { out: Mutex::new(ours) }));
+    api.launched(launched.iter().map(|s| (*s).to_owned()).collect());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Arc::clone(&api);
+    std::thread::spawn(move || server.serve(listener));
+    Rig { api, addr, daemon }
+}
+
+impl Rig {
+    /// The daemon's next message; panics past [`BOUND`].
+    fn message(&mut self) -> FromInit {
+        let frame = read_frame(&mut self.daemon).unwrap().expect("init's link closed");
+        FromInit::decode(&frame).unwrap()
+    }
+
+    /// No message waits for the daemon now.
+    fn silent(&mut self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut b = [0u8; 1];
+        // SAFETY: a one-byte peek into a buffer we own.
+        let n = unsafe {
+            libc::recv(
+                self.daemon.as_raw_fd(),
+                b.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    }
+
+    /// Waits until the runtime's first `/next` has been seen.
+    fn wait_runtime_ready(&self) {
+        let start = std::time::Instant::now();
+        while !self.api.lock().ready {
+            assert!(start.elapsed() < BOUND, "the runtime's /next never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// One request on its own connection.
+fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    Reply {
+        status,
+        headers: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+fn register(addr: SocketAddr, name: &str, events: &str) -> Reply {
+    call(
+        addr,
+        "POST",
+        "/2020-01-01/extension/register",
+        &[("Lambda-Extension-Name", name)],
+        &format!(r#"{{"events":{events}}}"#),
+    )
+}
+
+/// An extension's `/event/next` on a thread (it blocks until an event).
+fn next_in_background(addr: SocketAddr, id: &str) -> std::thread::JoinHandle<Reply> {
+    let id = id.to_owned();
+    std::thread::spawn(move || {
+        call(
+            addr,
+            "GET",
+            "/2020-01-01/extension/event/next",
+            &[("Lambda-Extension-Identifier", &id)],
+            "",
+        )
+    })
+}
+
+fn runtime_next_in_background(addr: SocketAddr) -> std::thread::JoinHandle<Reply> {
+    std::thread::spawn(move || call(addr, "GET", "/2018-06-01/runtime/invocation/next", &[], ""))
+}
+
+fn invoke(id: &str) -> Invoke {
+    Invoke {
+        request_id: id.into(),
+        deadline_ms: 1_700_000_000_000,
+        invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+        trace_id: "Root=1-00000000-000000000000000000000000".into(),
+        payload: b"{}".to_vec(),
+        ..Invoke::default()
+    }
+}
+
+#[test]
+fn ready_and_every_answer_wait_for_the_extensions() {
+    let mut r = rig(&["ext"]);
+    let reg = register(r.addr, "ext", r#"["INVOKE","SHUTDOWN"]"#);
+    assert_eq!(reg.status, 200, "{}", reg.body);
+    let id = reg.header("Lambda-Extension-Identifier").unwrap();
+    assert_eq!(id.len(), 36);
+    assert!(reg.json().get("functionName").is_some() && reg.json().get("handler").is_some());
+    // The runtime waits in /next; the extension has not: no Ready yet.
+    let runtime = runtime_next_in_background(r.addr);
+    r.wait_runtime_ready();
+    assert!(r.silent(), "Ready before the extension called next");
+    let ext = next_in_background(r.addr, &id);
+    assert_eq!(r.message(), FromInit::Ready);
+    // An invocation: the extension gets INVOKE, the runtime the event.
+    r.api.deliver(invoke("req-1"));
+    let event = ext.join().unwrap();
+    assert_eq!(event.status, 200);
+    assert!(event.header("Lambda-Extension-Event-Identifier").is_some());
+    let event = event.json();
+    assert_eq!(event["eventType"], "INVOKE");
+    assert_eq!(event["requestId"], "req-1");
+    assert_eq!(event["deadlineMs"], 1_700_000_000_000u64);
+    assert_eq!(
+        event["invokedFunctionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:f"
+    );
+    assert_eq!(event["tracing"]["type"], "X-Amzn-Trace-Id");
+    assert_eq!(runtime.join().unwrap().status, 200);
+    // The runtime answers; the extension is still busy: the answer waits.
+    let posted = call(
+        r.addr,
+        "POST",
+        "/2018-06-01/runtime/invocation/req-1/response",
+        &[],
+        "42",
+    );
+    assert_eq!(posted.status, 202);
+    assert!(r.silent(), "the answer went out while an extension was busy");
+    let ext = next_in_background(r.addr, &id);
+    assert_eq!(
+        r.message(),
+        FromInit::Response {
+            request_id: "req-1".into(),
+            body: b"42".to_vec()
+        }
+    );
+    // Shutdown: the extension gets SHUTDOWN with the reason.
+    let api = Arc::clone(&r.api);
+    let shutdown = std::thread::spawn(move || api.shutdown("spindown"));
+    let event = ext.join().unwrap().json();
+    assert_eq!(event["eventType"], "SHUTDOWN");
+    assert_eq!(event["shutdownReason"], "spindown");
+    assert!(event["deadlineMs"].as_u64().unwrap() > 0);
+    // Back in next: the shutdown phase ends before its budget.
+    let _parked = next_in_background(r.addr, &id);
+    shutdown.join().unwrap();
+}
+
+#[test]
+fn a_crash_during_init_is_an_extension_crash() {
+    let mut r = rig(&["ext"]);
+    r.api.extension_exited("ext", "exit status 3");
+    let FromInit::InitError { error_type, body } = r.message() else {
+        panic!("no init error");
+    };
+    assert_eq!(error_type, "Extension.Crash");
+    assert!(String::from_utf8(body).unwrap().contains("exit status 3"));
+    assert!(r.api.wait_registered().is_err());
+}
+
+#[test]
+fn an_init_error_call_fails_init_and_a_later_crash_is_not_reported_twice() {
+    let mut r = rig(&["ext"]);
+    let id = register(r.addr, "ext", r#"["INVOKE"]"#)
+        .header("Lambda-Extension-Identifier")
+        .unwrap();
+    let posted = call(
+        r.addr,
+        "POST",
+        "/2020-01-01/extension/init/error",
+        &[
+            ("Lambda-Extension-Identifier", &id),
+            ("Lambda-Extension-Function-Error-Type", "Extension.Bad"),
+        ],
+        "{}",
+    );
+    assert_eq!(posted.status, 202);
+    let FromInit::InitError { error_type, .. } = r.message() else {
+        panic!("no init error");
+    };
+    assert_eq!(error_type, "Extension.InitError");
+    r.api.extension_exited("ext", "exit status 1");
+    assert!(r.silent());
+}
+
+#[test]
+fn a_crash_during_an_invocation_fails_it() {
+    let mut r = rig(&[]);
+    let id = register(r.addr, "inner", r#"["INVOKE"]"#)
+        .header("Lambda-Extension-Identifier")
+        .unwrap();
+    let ext = next_in_background(r.addr, &id);
+    let runtime = runtime_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    r.api.deliver(invoke("req-2"));
+    ext.join().unwrap();
+    runtime.join().unwrap();
+    call(
+        r.addr,
+        "POST",
+        "/2020-01-01/extension/exit/error",
+        &[("Lambda-Extension-Identifier", &id)],
+        "",
+    );
+    let FromInit::Error {
+        request_id, error_type, ..
+    } = r.message()
+    else {
+        panic!("no error");
+    };
+    assert_eq!(
+        (request_id.as_str(), error_type.as_str()),
+        ("req-2", "Extension.ExitError")
+    );
+}
+
+#[test]
+fn bad_registrations_are_refused_as_lambda_does() {
+    let r = rig(&[]);
+    let shutdown = register(r.addr, "inner", r#"["INVOKE","SHUTDOWN"]"#);
+    assert_eq!(shutdown.status, 403);
+    assert_eq!(
+        shutdown.json()["errorType"],
+        "ShutdownEventNotSupportedForInternalExtension"
+    );
+    let garbage = call(
+        r.addr,
+        "POST",
+        "/2020-01-01/extension/register",
+        &[("Lambda-Extension-Name", "x")],
+        "{not json",
+    );
+    assert_eq!(garbage.status, 400);
+    let unknown = call(
+        r.addr,
+        "GET",
+        "/2020-01-01/extension/event/next",
+        &[("Lambda-Extension-Identifier", "nope")],
+        "",
+    );
+    assert_eq!(unknown.status, 403);
+    // Once Init is over, registration is closed.
+    let runtime = runtime_next_in_background(r.addr);
+    r.wait_runtime_ready();
+    let late = register(r.addr, "late", r#"["INVOKE"]"#);
+    assert_eq!(late.status, 403);
+    assert_eq!(late.json()["errorType"], "Extension.RegistrationClosed");
+    r.api.deliver(invoke("req-3"));
+    runtime.join().unwrap();
+}
+
+#[test]
+fn telemetry_and_logs_subscriptions_need_a_registered_extension() {
+    let r = rig(&[]);
+    let body =
+        r#"{"types":["platform","function"],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:9/t"}}"#;
+    for path in ["/2022-07-01/telemetry", "/2020-08-15/logs"] {
+        let anonymous = call(r.addr, "PUT", path, &[], body);
+        assert_eq!(anonymous.status, 403);
+    }
+    let id = register(r.addr, "inner", r#"["INVOKE"]"#)
+        .header("Lambda-Extension-Identifier")
+        .unwrap();
+    for path in ["/2022-07-01/telemetry", "/2020-08-15/logs"] {
+        let ok = call(r.addr, "PUT", path, &[("Lambda-Extension-Identifier", &id)], body);
+        assert_eq!((ok.status, ok.body.as_str()), (200, "OK"));
+        let bad = call(
+            r.addr,
+            "PUT",
+            path,
+            &[("Lambda-Extension-Identifier", &id)],
+            r#"{"types":[]}"#,
+        );
+        assert_eq!(bad.status, 400);
+        assert_eq!(bad.json()["errorType"], "ValidationError");
+    }
+}
+
+#[test]
+fn without_extensions_no_records_are_kept() {
+    let mut r = rig(&[]);
+    assert!(r.api.telemetry.enabled(), "records are kept during Init");
+    let runtime = runtime_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    assert!(!r.api.telemetry.enabled());
+    r.api.deliver(invoke("req-4"));
+    runtime.join().unwrap();
+}

@@ -1,0 +1,267 @@
+"""Lambda extensions end to end: external extensions from a layer's
+/opt/extensions, an internal one registered from the function's own
+process, one that crashes and one that never calls next again."""
+
+import base64
+import http.client
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import BUILD, ROOT, ROLE, function_daemon, make_zip, wait_for
+
+# The example extension built with AWS's `lambda-extension` crate
+# (`make examples`): it prints every telemetry record it receives.
+TELEMETRY_EXTENSION = ROOT / "examples" / "telemetry-extension" / "build" / "extensions" / "telemetry-extension"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if not (BUILD / "python3.11" / "var" / "runtime" / "bootstrap").exists():
+        pytest.skip("the python3.11 tree is not built (make rootfs)")
+    with function_daemon("lamb-extensions-") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def lam(engine):
+    return engine.lambda_client()
+
+# An external extension in Python (the runtime's interpreter, as Lambda's
+# Python extensions use it). $EXT_MODE says how it misbehaves.
+EXTENSION = rb'''#!/usr/bin/env python3
+import json, os, sys, time, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+name = os.path.basename(__file__)
+mode = os.environ.get("EXT_MODE", "ok")
+if mode == "crash":
+    sys.exit(3)
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+         {"Lambda-Extension-Name": name})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+info = json.loads(r.read())
+print("[%s] registered for %s" % (name, info["functionName"]), flush=True)
+while True:
+    ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                         headers={"Lambda-Extension-Identifier": ext_id}).read())
+    if ev["eventType"] == "SHUTDOWN":
+        print("[%s] SHUTDOWN %s" % (name, ev["shutdownReason"]), flush=True)
+        break
+    if mode == "hang":
+        time.sleep(3600)
+    if mode == "crash-on-invoke":
+        sys.exit(4)
+    print("[%s] INVOKE %s %s" % (name, ev["requestId"], ev["tracing"]["type"]), flush=True)
+'''
+
+LAYER = make_zip({"extensions/watcher": (EXTENSION, 0o755)})
+
+APP = b'''
+def handler(event, context):
+    print("handler ran")
+    return {"ok": True}
+'''
+
+# An internal extension: registered from the runtime's process at import,
+# its events taken on a thread of the function.
+INTERNAL_APP = b'''
+import json, os, threading, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE"]}).encode(),
+         {"Lambda-Extension-Name": "inner"})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+def loop():
+    while True:
+        ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                             headers={"Lambda-Extension-Identifier": ext_id}).read())
+        print("[inner] INVOKE %s" % ev["requestId"], flush=True)
+threading.Thread(target=loop, daemon=True).start()
+def handler(event, context):
+    return {"ok": True}
+'''
+
+
+def layered(lam, name, mode="ok", timeout=10, app=APP):
+    layer = lam.publish_layer_version(LayerName="watcher", Content={"ZipFile": LAYER})
+    lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": app})}, Timeout=timeout, MemorySize=256,
+                        Layers=[layer["LayerVersionArn"]], Environment={"Variables": {"EXT_MODE": mode}})
+
+
+def invoke(lam, name):
+    r = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    return r, json.loads(r["Payload"].read()), base64.b64decode(r["LogResult"]).decode()
+
+
+def test_an_external_extension_sees_every_invocation_before_it_ends(lam):
+    layered(lam, "ext-ok")
+    for _ in range(2):
+        r, body, tail = invoke(lam, "ext-ok")
+        assert "FunctionError" not in r, body
+        assert body == {"ok": True}
+        request_id = r["ResponseMetadata"]["RequestId"]
+        # The extension prints before it calls next again, and the
+        # invocation ends only then: its line is in this invocation's log.
+        assert f"[watcher] INVOKE {request_id} X-Amzn-Trace-Id" in tail, tail
+
+
+def test_an_internal_extension_registers_from_the_function(lam):
+    lam.create_function(FunctionName="ext-inner", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": INTERNAL_APP})}, MemorySize=256)
+    r, body, tail = invoke(lam, "ext-inner")
+    assert body == {"ok": True}
+    assert f"[inner] INVOKE {r['ResponseMetadata']['RequestId']}" in tail, tail
+
+
+def test_an_extension_that_crashes_fails_init(lam):
+    layered(lam, "ext-crash", mode="crash")
+    r, body, tail = invoke(lam, "ext-crash")
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Extension.Crash", body
+    assert "Extension.Crash" in tail
+
+
+def test_an_extension_that_crashes_in_an_invocation_fails_it_and_its_sandbox(lam):
+    layered(lam, "ext-crash-invoke", mode="crash-on-invoke")
+    for _ in range(2):
+        # The second invocation gets a new sandbox (Init again), whose
+        # extension crashes the same way.
+        r, body, tail = invoke(lam, "ext-crash-invoke")
+        assert r["FunctionError"] == "Unhandled"
+        assert body == {"errorType": "Extension.Crash", "errorMessage": "exit status 4"}, body
+        assert "[watcher] registered" in tail, tail
+
+
+def test_an_extension_that_never_calls_next_times_the_invocation_out(lam):
+    layered(lam, "ext-hang", mode="hang", timeout=2)
+    r, body, _ = invoke(lam, "ext-hang")
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout", body
+    assert "Task timed out after 2.00 seconds" in body["errorMessage"]
+
+
+def test_the_lambda_extension_crate_gets_telemetry(lam, engine):
+    if not TELEMETRY_EXTENSION.exists():
+        pytest.skip("the example extension is not built (make examples)")
+    layer = lam.publish_layer_version(
+        LayerName="telemetry",
+        Content={"ZipFile": make_zip({"extensions/telemetry-extension": (TELEMETRY_EXTENSION.read_bytes(), 0o755)})})
+    lam.create_function(FunctionName="ext-telemetry", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": APP})}, MemorySize=256,
+                        Layers=[layer["LayerVersionArn"]])
+    first, body, _ = invoke(lam, "ext-telemetry")
+    assert body == {"ok": True}
+    first_id = first["ResponseMetadata"]["RequestId"]
+
+    # Records are delivered in batches after the invocation (the crate
+    # buffers for up to a second); each invocation lets a frozen sandbox
+    # deliver what is due.
+    def delivered():
+        invoke(lam, "ext-telemetry")
+        logs = engine.lamb("logs", "ext-telemetry").stdout
+        want = ["[telemetry] platform.initStart", "[telemetry] platform.initRuntimeDone",
+                f"[telemetry] platform.start {first_id}", f"[telemetry] platform.runtimeDone {first_id} Success",
+                f"[telemetry] platform.report {first_id} durationMs=", "memorySizeMB=256",
+                "[telemetry] function handler ran"]
+        return all(w in logs for w in want) and logs
+    wait_for(delivered, timeout=60, every=0.5, what="the telemetry records in the log")
+
+
+def test_an_idle_sandbox_gives_its_extensions_the_shutdown(lam):
+    with function_daemon("lamb-extensions-ttl-", "--idle-ttl", "1s") as d:
+        short = d.lambda_client()
+        layered(short, "ext-ttl")
+        r, body, _ = invoke(short, "ext-ttl")
+        assert body == {"ok": True}
+
+        def shut_down():
+            return "[watcher] SHUTDOWN spindown" in d.lamb("logs", "ext-ttl").stdout
+        wait_for(shut_down, timeout=60, every=0.2, what="the extension's SHUTDOWN line in the log")
+
+
+# The AWS Lambda Web Adapter (`make examples`) and a small web server.
+WEB_ADAPTER = ROOT / "examples" / "web-adapter" / "build" / "extensions" / "lambda-adapter"
+# What the adapter's layer ships as /opt/bootstrap: the exec wrapper that
+# starts the handler (a script that starts the web server) as the runtime.
+ADAPTER_WRAPPER = b'#!/bin/bash\nexec -- "${LAMBDA_TASK_ROOT}/${_HANDLER}"\n'
+WEB_SERVER = b"""
+import json
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "server": "python"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("127.0.0.1", 8080), Handler).serve_forever()
+"""
+
+
+def test_the_web_adapter_serves_a_web_app_behind_a_function_url(lam, engine):
+    if not WEB_ADAPTER.exists():
+        pytest.skip("the web adapter is not built (make examples)")
+    layer = lam.publish_layer_version(LayerName="web-adapter", Content={"ZipFile": make_zip({
+        "extensions/lambda-adapter": (WEB_ADAPTER.read_bytes(), 0o755),
+        "bootstrap": (ADAPTER_WRAPPER, 0o755),
+    })})
+    code = make_zip({"run.sh": (b"#!/bin/sh\nexec python3 /var/task/server.py\n", 0o755), "server.py": WEB_SERVER})
+    lam.create_function(FunctionName="ext-web", Role=ROLE, Runtime="python3.11", Handler="run.sh",
+                        Code={"ZipFile": code}, MemorySize=256, Layers=[layer["LayerVersionArn"]],
+                        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap"}})
+    cfg = lam.create_function_url_config(FunctionName="ext-web", AuthType="NONE")
+    url_id = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    for path in ["/hello?x=1", "/again"]:
+        c = http.client.HTTPConnection("127.0.0.1", engine.url_port, timeout=60)
+        c.request("GET", f"/{url_id}{path}")
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status == 200, body
+        assert json.loads(body) == {"path": path, "server": "python"}
+
+
+# An internal extension started by the runtime's exec wrapper: a process of
+# the runtime's own (its name is no file of /opt/extensions), registered
+# before the wrapper starts the interpreter.
+WRAPPED_EXTENSION = b'''
+import json, os, sys, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE"]}).encode(),
+         {"Lambda-Extension-Name": "wrapped"})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+open("/tmp/wrapped-registered", "w").close()
+while True:
+    ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                         headers={"Lambda-Extension-Identifier": ext_id}).read())
+    print("[wrapped] INVOKE %s" % ev["requestId"], flush=True)
+'''
+WRAPPER = b'''#!/bin/sh
+python3 /var/task/wrapped.py &
+while [ ! -e /tmp/wrapped-registered ]; do sleep 0.01; done
+exec "$@"
+'''
+
+
+def test_an_internal_extension_from_the_exec_wrapper(lam):
+    code = make_zip({"app.py": APP, "wrapped.py": WRAPPED_EXTENSION, "wrapper.sh": (WRAPPER, 0o755)})
+    lam.create_function(FunctionName="ext-wrapped", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": code}, MemorySize=256,
+                        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}})
+    for _ in range(2):
+        r, body, tail = invoke(lam, "ext-wrapped")
+        assert body == {"ok": True}
+        assert f"[wrapped] INVOKE {r['ResponseMetadata']['RequestId']}" in tail, tail
