@@ -13,7 +13,7 @@ The one normalisation, applied to every comparison:
   `<partition>`, its account id becomes `111111111111`, and each name the
   scenario registers becomes the placeholder the recording uses for it;
 - a recorded string compares as a template: every `<...>` placeholder
-  matches one ARN segment (no `:`, no whitespace), except the ones for whole
+  matches one ARN segment (no `:`, no whitespace) or a placeholder, except the ones for whole
   values that contain colons (`<location>`, `<layer-location>`,
   `<log-result:N>`), which match anything; the recorded value `date` (the
   recording's timestamps) matches any string; a recorded placeholder in place
@@ -62,7 +62,8 @@ def template(recorded: str):
     out, pos = [], 0
     for m in PLACEHOLDER.finditer(recorded):
         out.append(re.escape(recorded[pos:m.start()]))
-        out.append(".*" if WHOLE_VALUE.fullmatch(m.group()) else r"[^:\s]*")
+        # lamb's side may hold the same placeholder (a registered name).
+        out.append(".*" if WHOLE_VALUE.fullmatch(m.group()) else r"(?:<[^<>]*>|[^:\s]*)")
         pos = m.end()
     out.append(re.escape(recorded[pos:]))
     return re.compile("".join(out), re.S)
