@@ -26,7 +26,7 @@ pub mod validate;
 pub use alias::{AliasConfiguration, AliasRoutingConfiguration, CreateAliasRequest, UpdateAliasRequest};
 pub use arn::{ArnContext, FunctionRef, LayerVersionArn};
 pub use blob::Blob;
-pub use error::{ErrorBody, ErrorKind, LambdaError};
+pub use error::{BodyShape, ErrorBody, ErrorKind, LambdaError};
 pub use filesystem::FileSystemConfig;
 pub use function::{
     Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse, EphemeralStorage,

@@ -1,5 +1,5 @@
 //! Validation: every rule the API answers with `InvalidParameterValueException`
-//! (or, for sizes, `RequestTooLargeException` / `CodeStorageExceededException`).
+//! (or, for sizes, `RequestEntityTooLargeException` / `CodeStorageExceededException`).
 //! Rules that depend on the daemon's settings hang off [`Rules`]; the others
 //! are free functions.
 
@@ -528,7 +528,7 @@ impl Rules<'_> {
     pub fn zipped_size(&self, bytes: u64) -> Result<(), LambdaError> {
         let max = self.limits.max_zipped_bytes;
         if bytes > max {
-            return Err(LambdaError::request_too_large(format!(
+            return Err(LambdaError::request_entity_too_large(format!(
                 "Zipped size must be smaller than {max} bytes"
             )));
         }

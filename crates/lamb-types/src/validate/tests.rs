@@ -242,7 +242,7 @@ fn layers_edges() {
 fn size_edges() {
     with_rules(|r| {
         assert!(r.zipped_size(52_428_800).is_ok());
-        assert_eq!(refused(r.zipped_size(52_428_801)), ErrorKind::RequestTooLarge);
+        assert_eq!(refused(r.zipped_size(52_428_801)), ErrorKind::RequestEntityTooLarge);
         assert!(r.unzipped_total(262_144_000).is_ok());
         assert_eq!(refused(r.unzipped_total(262_144_001)), IPV);
         assert!(r.total_code_size(80_530_636_000, 800).is_ok());
