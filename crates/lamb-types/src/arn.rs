@@ -68,6 +68,10 @@ impl ArnContext {
 pub struct FunctionRef {
     pub name: String,
     pub qualifier: Option<Qualifier>,
+    /// The region a full ARN names, if the name is one.
+    pub region: Option<String>,
+    /// The account a full or partial ARN names, if the name is one.
+    pub account: Option<String>,
 }
 
 /// Longest `FunctionName` on the Get/Invoke/Delete paths.
@@ -77,8 +81,7 @@ pub const MAX_FUNCTION_NAME_ARG_LEN: usize = 140;
 
 impl FunctionRef {
     /// Parses a `FunctionName` as the Get, Invoke and Delete paths take it.
-    /// The region and account of an ARN are not compared with ours: one box
-    /// holds one account, and clients sign with whatever region they have.
+    /// The region and account of an ARN are kept for [`Self::ensure_local`].
     pub fn parse(input: &str) -> Result<Self, LambdaError> {
         if input.len() > MAX_NAMESPACED_FUNCTION_NAME_LEN {
             return Err(bad_function_name(input));
@@ -87,10 +90,33 @@ impl FunctionRef {
         let (name, qualifier) = split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
         validate_function_name(name).map_err(|_| bad_function_name(input))?;
         let qualifier = qualifier.map(Qualifier::parse).transpose()?;
+        let (region, account) = arn_home(&parts);
         Ok(Self {
             name: name.to_owned(),
             qualifier,
+            region: region.map(str::to_owned),
+            account: account.map(str::to_owned),
         })
+    }
+
+    /// Refuses a function of another region or account, as Lambda does
+    /// (test_get_function_wrong_region and test_function_arns of the
+    /// recorded answers): another region's is not found, another
+    /// account's is denied. A name without them is local.
+    pub fn ensure_local(&self, ctx: &ArnContext) -> Result<(), LambdaError> {
+        if let Some(region) = self.region.as_deref().filter(|r| *r != ctx.region) {
+            return Err(LambdaError::not_found(format!(
+                "Functions from '{region}' are not reachable in this region ('{}')",
+                ctx.region
+            )));
+        }
+        if let Some(account) = self.account.as_deref().filter(|a| *a != ctx.account) {
+            return Err(LambdaError::access_denied(format!(
+                "Functions of account '{account}' are not reachable from account '{}'",
+                ctx.account
+            )));
+        }
+        Ok(())
     }
 
     /// Parses a `FunctionName` of CreateFunction and the Update paths: at most
@@ -155,6 +181,19 @@ fn split_function_parts<'a>(parts: &[&'a str]) -> Option<(&'a str, Option<&'a st
         [name] => Some((name, None)),
         [name, q] => Some((name, Some(q))),
         _ => None,
+    }
+}
+
+/// The region and account of a full or partial ARN's parts, where given
+/// (the forms [`split_function_parts`] accepts).
+fn arn_home<'a>(parts: &[&'a str]) -> (Option<&'a str>, Option<&'a str>) {
+    if parts[0] == "arn" {
+        return (parts.get(3).copied(), parts.get(4).copied());
+    }
+    match parts.iter().position(|p| *p == "function") {
+        Some(1) => (None, Some(parts[0])),
+        Some(2) => (Some(parts[0]), Some(parts[1])),
+        _ => (None, None),
     }
 }
 
@@ -278,12 +317,50 @@ pub fn parse_layer_name(input: &str) -> Result<String, LambdaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn r(name: &str, q: Option<&str>) -> FunctionRef {
         FunctionRef {
             name: name.into(),
             qualifier: q.map(|q| Qualifier::parse(q).unwrap()),
+            region: None,
+            account: None,
         }
+    }
+
+    fn at(mut r: FunctionRef, region: Option<&str>, account: &str) -> FunctionRef {
+        r.region = region.map(Into::into);
+        r.account = Some(account.into());
+        r
+    }
+
+    /// test_lambda_api::TestLambdaFunction::test_get_function_wrong_region and
+    /// ::test_function_arns (`function_arn_other_account_exc`).
+    #[test]
+    fn another_regions_or_accounts_function_is_not_local() {
+        let ctx = ArnContext::default();
+        let here = FunctionRef::parse("arn:aws:lambda:us-east-1:000000000000:function:f").unwrap();
+        assert_eq!(here.ensure_local(&ctx), Ok(()));
+        assert_eq!(
+            FunctionRef::parse("000000000000:function:f")
+                .unwrap()
+                .ensure_local(&ctx),
+            Ok(())
+        );
+        let e = FunctionRef::parse("arn:aws:lambda:eu-central-1:000000000000:function:f")
+            .unwrap()
+            .ensure_local(&ctx)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ResourceNotFound);
+        assert_eq!(
+            e.message,
+            "Functions from 'eu-central-1' are not reachable in this region ('us-east-1')"
+        );
+        let e = FunctionRef::parse("123456789012:function:f")
+            .unwrap()
+            .ensure_local(&ctx)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AccessDenied);
     }
 
     #[test]
@@ -314,11 +391,20 @@ mod tests {
             ("f", r("f", None)),
             ("f:prod", r("f", Some("prod"))),
             ("f:$LATEST", r("f", Some("$LATEST"))),
-            ("123456789012:function:f", r("f", None)),
-            ("123456789012:function:f:7", r("f", Some("7"))),
-            ("us-east-1:123456789012:function:f", r("f", None)),
-            ("arn:aws:lambda:us-east-1:123456789012:function:f", r("f", None)),
-            ("arn:aws:lambda:eu-west-1:123456789012:function:f:a", r("f", Some("a"))),
+            ("123456789012:function:f", at(r("f", None), None, "123456789012")),
+            ("123456789012:function:f:7", at(r("f", Some("7")), None, "123456789012")),
+            (
+                "us-east-1:123456789012:function:f",
+                at(r("f", None), Some("us-east-1"), "123456789012"),
+            ),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:f",
+                at(r("f", None), Some("us-east-1"), "123456789012"),
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:f:a",
+                at(r("f", Some("a")), Some("eu-west-1"), "123456789012"),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(FunctionRef::parse(input).unwrap(), want, "{input}");

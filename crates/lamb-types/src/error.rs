@@ -30,6 +30,8 @@ pub enum ErrorKind {
     /// A request body over the service's size limit, refused at its front
     /// door (an upload; an Invoke payload is `RequestTooLarge`).
     RequestEntityTooLarge,
+    /// The caller may not act on the resource (another account's).
+    AccessDenied,
 }
 
 impl ErrorKind {
@@ -55,6 +57,7 @@ impl ErrorKind {
             Self::ResourceNotReady => "ResourceNotReadyException",
             Self::Validation => "ValidationException",
             Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            Self::AccessDenied => "AccessDeniedException",
         }
     }
 
@@ -69,6 +72,7 @@ impl ErrorKind {
             | Self::AliasLimitExceeded
             | Self::Validation => 400,
             Self::ServiceQuotaExceeded => 402,
+            Self::AccessDenied => 403,
             Self::ResourceNotFound => 404,
             Self::ResourceConflict => 409,
             Self::PreconditionFailed => 412,
@@ -109,7 +113,7 @@ impl ErrorKind {
     pub const fn body_shape(self) -> BodyShape {
         match self {
             Self::ResourceNotFound | Self::Service => BodyShape::TypeAndCapitalMessage,
-            Self::Validation | Self::RequestEntityTooLarge => BodyShape::MessageOnly,
+            Self::Validation | Self::RequestEntityTooLarge | Self::AccessDenied => BodyShape::MessageOnly,
             _ => BodyShape::TypeAndMessage,
         }
     }
@@ -184,6 +188,10 @@ impl LambdaError {
 
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Validation, message)
+    }
+
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::AccessDenied, message)
     }
 
     pub fn request_entity_too_large(message: impl Into<String>) -> Self {

@@ -103,6 +103,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let req: CreateFunctionRequest = parse_json(&body)?;
     drop(body);
     let name = lamb_types::FunctionRef::parse_unqualified(&req.function_name)?;
+    lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
     tracing::info!(function = %name, "create function");
     let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
     Ok(json(201, &rec.configuration(&st.ctx)))
