@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 import recorded
-from conftest import create
+from conftest import BOOTSTRAP, ROLE, create
 from recorded import Replay
 
 if recorded.reference_path() is None or not recorded.reference_path().is_file():
@@ -132,4 +132,47 @@ def test_non_existent_alias_update(replay, lam):
     name = r.name(fresh("alias-fn"), "<function-name:1>")
     create(lam, name)
     r.call("update_alias_response", "update_alias", FunctionName=name, Name="non-existent", Description="new")
+    r.check()
+
+
+def test_function_arns(replay, lam, account):
+    r = replay("TestLambdaFunction::test_function_arns")
+    for key in ("create-function-arn-response", "create-function-partial-arn-response"):
+        r.skip(key, "wrapped in the recorded test's fixture object")
+    args = dict(Role=ROLE, Runtime="python3.12", Handler="index.handler", Code={"ZipFile": BOOTSTRAP})
+    r.call("invalid_function_name_exc", "create_function", FunctionName="invalid:function:name", **args)
+    r.call("long_function_name_exc", "create_function", FunctionName="a" * 65, **args)
+    prefix = f"arn:aws:lambda:us-east-1:{account}:function:"
+    long_name = r.name("a" * (140 - len(prefix) + 1), "<function-name>")
+    r.call("long_function_arn_exc", "create_function", FunctionName=prefix + long_name, **args)
+    r.call("function_arn_other_region_exc", "create_function",
+           FunctionName=f"arn:aws:lambda:ap-southeast-1:{account}:function:{fresh('test-function-arn')}", **args)
+    r.call("function_arn_other_account_exc", "create_function",
+           FunctionName=f"arn:aws:lambda:us-east-1:123456789012:function:{fresh('test-function-arn')}", **args)
+    r.check()
+
+
+def test_create_lambda_exceptions(replay):
+    r = replay("TestLambdaFunction::test_create_lambda_exceptions")
+    args = dict(FunctionName=fresh("invalid-function"), Handler="index.handler", PackageType="Zip",
+                Code={"ZipFile": BOOTSTRAP})
+    r.call("invalid_role_arn_exc", "create_function", Role="r1", Runtime="python3.9", **args)
+    r.call("invalid_runtime_exc", "create_function", Role=ROLE, Runtime="non-existent-runtime", **args)
+    r.call("uppercase_runtime_exc", "create_function", Role=ROLE, Runtime="PYTHON3.9", **args)
+    r.call("multiple_architectures", "create_function", Role=ROLE, Runtime="python3.9",
+           Architectures=["x86_64", "arm64"], **args)
+    r.call("uppercase_architecture", "create_function", Role=ROLE, Runtime="python3.9",
+           Architectures=["X86_64"], **args)
+    args["Code"] = {"ZipFile": b"this is not a zipfile, just a random string"}
+    r.call("invalid_zip_exc", "create_function", Role=ROLE, Runtime="python3.9", **args)
+    r.check()
+
+
+def test_update_lambda_exceptions(replay, lam):
+    r = replay("TestLambdaFunction::test_update_lambda_exceptions")
+    name = fresh("invalid-function")
+    create(lam, name)
+    r.call("invalid_role_arn_exc", "update_function_configuration", FunctionName=name, Role="r1")
+    r.call("invalid_runtime_exc", "update_function_configuration", FunctionName=name, Runtime="non-existent-runtime")
+    r.call("uppercase_runtime_exc", "update_function_configuration", FunctionName=name, Runtime="PYTHON3.9")
     r.check()
