@@ -159,12 +159,13 @@ def test_create_lambda_exceptions(replay):
     r.call("invalid_role_arn_exc", "create_function", Role="r1", Runtime="python3.9", **args)
     r.call("invalid_runtime_exc", "create_function", Role=ROLE, Runtime="non-existent-runtime", **args)
     r.call("uppercase_runtime_exc", "create_function", Role=ROLE, Runtime="PYTHON3.9", **args)
-    r.call("multiple_architectures", "create_function", Role=ROLE, Runtime="python3.9",
+    # A runtime lamb has: the recorded python3.9 plays no part in these answers.
+    r.call("multiple_architectures", "create_function", Role=ROLE, Runtime="provided.al2023",
            Architectures=["x86_64", "arm64"], **args)
-    r.call("uppercase_architecture", "create_function", Role=ROLE, Runtime="python3.9",
+    r.call("uppercase_architecture", "create_function", Role=ROLE, Runtime="provided.al2023",
            Architectures=["X86_64"], **args)
     args["Code"] = {"ZipFile": b"this is not a zipfile, just a random string"}
-    r.call("invalid_zip_exc", "create_function", Role=ROLE, Runtime="python3.9", **args)
+    r.call("invalid_zip_exc", "create_function", Role=ROLE, Runtime="provided.al2023", **args)
     r.check()
 
 

@@ -135,7 +135,7 @@ impl Query {
             None | Some("") => Ok(0),
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-                _ => Err(LambdaError::invalid_parameter(format!(
+                _ => Err(LambdaError::validation(format!(
                     "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy constraint: \
                      Member must have value between 1 and 10000"
                 ))

@@ -88,7 +88,10 @@ impl FunctionRef {
         }
         let parts: Vec<&str> = input.split(':').collect();
         let (name, qualifier) = split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
-        validate_function_name(name).map_err(|_| bad_function_name(input))?;
+        // Only the pattern: a longer name is a function that does not exist.
+        if name.is_empty() || !name.chars().all(crate::validate::is_name_char) {
+            return Err(bad_function_name(input));
+        }
         let qualifier = qualifier.map(Qualifier::parse).transpose()?;
         let (region, account) = arn_home(&parts);
         Ok(Self {
@@ -123,12 +126,16 @@ impl FunctionRef {
     /// 140 characters and no qualifier.
     pub fn parse_unqualified(input: &str) -> Result<String, LambdaError> {
         if input.len() > MAX_FUNCTION_NAME_ARG_LEN {
-            return Err(bad_function_name(input));
+            return Err(LambdaError::validation(format!(
+                "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
+                 constraint: Member must have length less than or equal to {MAX_FUNCTION_NAME_ARG_LEN}"
+            )));
         }
         let r = Self::parse(input)?;
         if r.qualifier.is_some() {
             return Err(bad_function_name(input));
         }
+        validate_function_name(&r.name)?;
         Ok(r.name)
     }
 
@@ -209,11 +216,11 @@ fn is_region(s: &str) -> bool {
 }
 
 fn bad_function_name(input: &str) -> LambdaError {
-    LambdaError::invalid_parameter(format!(
+    LambdaError::validation(format!(
         "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
          constraint: Member must satisfy regular expression pattern: \
-         (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?\
-         (function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+         (arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:)?\
+         (\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
     ))
 }
 
@@ -233,7 +240,7 @@ pub const MAX_LAYER_ARN_LEN: usize = 140;
 impl LayerVersionArn {
     pub fn parse(input: &str) -> Result<Self, LambdaError> {
         let bad = || {
-            LambdaError::invalid_parameter(format!(
+            LambdaError::validation(format!(
                 "1 validation error detected: Value '{input}' at 'layers' failed to satisfy \
                  constraint: Member must satisfy regular expression pattern: \
                  arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
@@ -299,13 +306,13 @@ pub fn parse_layer_name(input: &str) -> Result<String, LambdaError> {
         _ => "",
     };
     if input.len() > MAX_LAYER_ARN_LEN {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{input}' at 'layerName' failed to satisfy \
              constraint: Member must have length less than or equal to {MAX_LAYER_ARN_LEN}"
         )));
     }
     validate_layer_name(name).map_err(|_| {
-        LambdaError::invalid_parameter(format!(
+        LambdaError::validation(format!(
             "1 validation error detected: Value '{input}' at 'layerName' failed to satisfy \
              constraint: Member must satisfy regular expression pattern: \
              (arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
@@ -413,7 +420,6 @@ mod tests {
 
     #[test]
     fn refuses_malformed_function_names() {
-        let long = "f".repeat(65);
         let bad = [
             "",
             "a b",
@@ -423,11 +429,29 @@ mod tests {
             "arn:aws:s3:us-east-1:123456789012:function:f",
             "12345678901:function:f",
             "arn:aws:lambda:us-east-1:123456789012:layer:f",
-            long.as_str(),
         ];
         for input in bad {
             assert!(FunctionRef::parse(input).is_err(), "{input:?} accepted");
         }
+    }
+
+    /// test_lambda_api::TestLambdaFunction::test_function_name_and_qualifier_validation
+    /// [function_name_too_long-get_function] and test_function_arns
+    /// (`long_function_name_exc`): a name over 64 characters names no
+    /// function on the Get paths, and CreateFunction refuses it with Lambda's
+    /// own `InvalidParameterValueException`.
+    #[test]
+    fn a_long_name_is_missing_on_get_and_refused_on_create() {
+        let long = "f".repeat(65);
+        assert_eq!(FunctionRef::parse(&long).unwrap().name, long);
+        let e = FunctionRef::parse_unqualified(&long).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidParameterValue);
+        assert!(
+            e.message.ends_with("Member must have length less than or equal to 64"),
+            "{e}"
+        );
+        let e = FunctionRef::parse("a.b").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Validation);
     }
 
     #[test]

@@ -273,7 +273,7 @@ pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
         None | Some("") => false,
         Some("ALL") => true,
         Some(other) => {
-            return Err(LambdaError::invalid_parameter(format!(
+            return Err(LambdaError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'functionVersion' failed to satisfy \
                  constraint: Member must satisfy enum value set: [ALL]"
             ))

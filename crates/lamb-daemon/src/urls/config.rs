@@ -21,7 +21,7 @@ fn target(params: &Params, query: &Query) -> Result<(String, Option<String>), Ap
     match q {
         Qualifier::Version(Version::Latest) => Ok((fref.name, None)),
         Qualifier::Alias(a) => Ok((fref.name, Some(a))),
-        Qualifier::Version(v) => Err(LambdaError::invalid_parameter(format!(
+        Qualifier::Version(v) => Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{v}' at 'qualifier' failed to satisfy constraint: \
              Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
         ))

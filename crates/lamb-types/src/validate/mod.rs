@@ -1,5 +1,7 @@
-//! Validation: every rule the API answers with `InvalidParameterValueException`
-//! (or, for sizes, `RequestEntityTooLargeException` / `CodeStorageExceededException`).
+//! Validation: every rule the API answers with `ValidationException` (a
+//! constraint of Lambda's API model: pattern, length, range) or
+//! `InvalidParameterValueException` (Lambda's own checks), as AWS does; for
+//! sizes, `RequestEntityTooLargeException` / `CodeStorageExceededException`.
 //! Rules that depend on the daemon's settings hang off [`Rules`]; the others
 //! are free functions.
 
@@ -55,9 +57,11 @@ pub fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
-/// Lambda's wording for one failed constraint.
+/// Lambda's wording for one failed constraint of its API model, which AWS
+/// answers `ValidationException` (with no `Type`), not Lambda's own
+/// `InvalidParameterValueException`.
 fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
-    LambdaError::invalid_parameter(format!(
+    LambdaError::validation(format!(
         "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
          constraint: Member must {rule}"
     ))
@@ -77,8 +81,17 @@ fn check_name(field: &str, s: &str, max: usize) -> Result<(), LambdaError> {
     Ok(())
 }
 
-/// A plain function name: `[a-zA-Z0-9-_]+`, 1–64 characters.
+/// A plain function name: `[a-zA-Z0-9-_]+`, 1–64 characters. The length is
+/// Lambda's own check, not the model's (which allows longer ARNs), so AWS
+/// answers it `InvalidParameterValueException`, the pattern
+/// `ValidationException` (test_function_arns of the recorded answers).
 pub fn validate_function_name(name: &str) -> Result<(), LambdaError> {
+    if name.len() > MAX_FUNCTION_NAME_LEN {
+        return Err(LambdaError::invalid_parameter(format!(
+            "1 validation error detected: Value '{name}' at 'functionName' failed to satisfy \
+             constraint: Member must have length less than or equal to {MAX_FUNCTION_NAME_LEN}"
+        )));
+    }
     check_name("functionName", name, MAX_FUNCTION_NAME_LEN)
 }
 
@@ -177,11 +190,22 @@ pub fn validate_ephemeral_storage(mb: u32) -> Result<(), LambdaError> {
 /// `Architectures`: exactly one.
 pub fn validate_architectures(archs: &[Architecture]) -> Result<(), LambdaError> {
     if archs.len() != 1 {
-        return Err(constraint(
-            "architectures",
-            format!("{archs:?}"),
-            "have length less than or equal to 1 and greater than or equal to 1",
-        ));
+        // As AWS writes the list: `[x86_64, arm64]`.
+        let names: Vec<String> = archs
+            .iter()
+            .map(|a| {
+                serde_json::to_value(a)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let rule = if archs.is_empty() {
+            "have length greater than or equal to 1"
+        } else {
+            "have length less than or equal to 1"
+        };
+        return Err(constraint("architectures", format!("[{}]", names.join(", ")), rule));
     }
     Ok(())
 }
