@@ -177,8 +177,10 @@ pub(super) fn delete(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, nam
         "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
         params![function, name],
     )?;
+    // A missing alias is deleted already: AWS answers 204
+    // (test_non_existent_alias_deletion of the recorded answers).
     if n == 0 {
-        return Err(alias_not_found(ctx, function, name));
+        return Ok(());
     }
     tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
