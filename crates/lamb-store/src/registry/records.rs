@@ -4,7 +4,7 @@
 use crate::code_store::StoredBundle;
 use crate::digest::CodeDigest;
 use lamb_types::{
-    AliasConfiguration, AliasRoutingConfiguration, Architecture, ArnContext, EnvironmentResponse,
+    AliasConfiguration, AliasRoutingConfiguration, Architecture, ArnContext, DestinationConfig, EnvironmentResponse,
     FunctionConfiguration, FunctionEventInvokeConfig, FunctionSpec, LastUpdateStatus, LayerRef,
     LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem, PutFunctionEventInvokeConfigRequest, State,
     TracingConfig, Version,
@@ -272,13 +272,20 @@ pub struct EventInvokeConfigRecord {
 }
 
 impl EventInvokeConfigRecord {
+    /// As AWS answers it: `DestinationConfig` always carries both
+    /// destinations, `{}` where none is set (the recorded
+    /// test_lambda_eventinvokeconfig_lifecycle).
     pub fn configuration(&self, ctx: &ArnContext) -> FunctionEventInvokeConfig {
+        let given = self.config.destination_config.clone().unwrap_or_default();
         FunctionEventInvokeConfig {
             last_modified: self.last_modified,
             function_arn: format!("{}:{}", ctx.function_arn(&self.function), self.qualifier),
             maximum_retry_attempts: self.config.maximum_retry_attempts,
             maximum_event_age_in_seconds: self.config.maximum_event_age_in_seconds,
-            destination_config: self.config.destination_config.clone(),
+            destination_config: Some(DestinationConfig {
+                on_success: Some(given.on_success.unwrap_or_default()),
+                on_failure: Some(given.on_failure.unwrap_or_default()),
+            }),
         }
     }
 }
