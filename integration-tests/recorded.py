@@ -15,8 +15,8 @@ The one normalisation, applied to every comparison:
 - a recorded string compares as a template: every `<...>` placeholder
   matches one ARN segment (no `:`, no whitespace) or a placeholder, except the ones for whole
   values that contain colons (`<location>`, `<layer-location>`,
-  `<log-result:N>`), which match anything; the recorded value `date` (the
-  recording's timestamps) matches any string; a recorded placeholder in place
+  `<log-result:N>`), which match anything; the recorded values `date` and
+  `datetime` (the recording's timestamps) match any timestamp; a recorded placeholder in place
   of a number (`<code-size>`) matches any number;
 - dict keys must be the same sets, lists the same length, other values equal.
 """
@@ -89,7 +89,9 @@ def diff(recorded, got, path="$"):
             return [f"{path}: recorded {recorded!r}, got {got!r}"]
         return [d for i, (r, g) in enumerate(zip(recorded, got)) for d in diff(r, g, f"{path}[{i}]")]
     if isinstance(recorded, str):
-        if recorded == "date" and isinstance(got, str):
+        if recorded in ("date", "datetime") and isinstance(got, (str, int, float)) or (
+            recorded in ("date", "datetime") and hasattr(got, "isoformat")
+        ):
             return []
         if PLACEHOLDER.search(recorded) and isinstance(got, (int, float)) and not isinstance(got, bool):
             return []

@@ -177,3 +177,25 @@ def test_update_lambda_exceptions(replay, lam):
     r.call("invalid_runtime_exc", "update_function_configuration", FunctionName=name, Runtime="non-existent-runtime")
     r.call("uppercase_runtime_exc", "update_function_configuration", FunctionName=name, Runtime="PYTHON3.9")
     r.check()
+
+
+def test_lambda_eventinvokeconfig_lifecycle(replay, lam):
+    r = replay("TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_lifecycle")
+    name = r.name(fresh("eic-fn"), "<function-name:1>")
+    create(lam, name)
+    r.call("put_invokeconfig_retries_0", "put_function_event_invoke_config", FunctionName=name,
+           MaximumRetryAttempts=0)
+    r.call("put_invokeconfig_eventage_60", "put_function_event_invoke_config", FunctionName=name,
+           MaximumEventAgeInSeconds=60)
+    r.call("update_invokeconfig_retries", "update_function_event_invoke_config", FunctionName=name,
+           MaximumRetryAttempts=1)
+    r.call("get_invokeconfig_latest", "get_function_event_invoke_config", FunctionName=name)
+    r.call("list_single_invokeconfig", "list_function_event_invoke_configs", FunctionName=name)
+    version = r.call(None, "publish_version", FunctionName=name)["Version"]
+    r.call("get_invokeconfig_postpublish", "get_function_event_invoke_config", FunctionName=name,
+           Qualifier=version)
+    r.call("put_published_invokeconfig", "put_function_event_invoke_config", FunctionName=name,
+           Qualifier=version, MaximumEventAgeInSeconds=120)
+    r.call(None, "delete_function_event_invoke_config", FunctionName=name)
+    r.call("list_paging_nolimit_postdelete", "list_function_event_invoke_configs", FunctionName=name)
+    r.check()
