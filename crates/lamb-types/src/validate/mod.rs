@@ -276,6 +276,15 @@ pub fn validate_routing_config(
 
 /// Event invoke configuration: retries 0–2, event age 60–21,600 s.
 pub fn validate_event_invoke_config(req: &PutFunctionEventInvokeConfigRequest) -> Result<(), LambdaError> {
+    let destinations = req
+        .destination_config
+        .as_ref()
+        .is_some_and(|d| d.on_success.is_some() || d.on_failure.is_some());
+    if req.maximum_retry_attempts.is_none() && req.maximum_event_age_in_seconds.is_none() && !destinations {
+        return Err(LambdaError::invalid_parameter(
+            "You must specify at least one of error handling or destination setting.",
+        ));
+    }
     if let Some(n) = req.maximum_retry_attempts {
         if n > 2 {
             return Err(constraint(

@@ -350,6 +350,9 @@ fn event_invoke_config_edges() {
     assert_eq!(refused(validate_event_invoke_config(&cfg(Some(3), None))), VE);
     assert_eq!(refused(validate_event_invoke_config(&cfg(None, Some(59)))), VE);
     assert_eq!(refused(validate_event_invoke_config(&cfg(None, Some(21_601)))), VE);
+    // An empty configuration (put_functionname_nootherargs of the recorded
+    // test_lambda_eventinvokeconfig_exceptions).
+    assert_eq!(refused(validate_event_invoke_config(&cfg(None, None))), IPV);
 }
 
 #[test]

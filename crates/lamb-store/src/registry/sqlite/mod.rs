@@ -342,7 +342,7 @@ impl Registry for SqliteRegistry {
         function: &str,
         page: PageRequest<'_>,
     ) -> Result<Page<EventInvokeConfigRecord>, StoreError> {
-        self.read(|tx, ctx| invoke_configs::list_invoke_configs(tx, ctx, function, page))
+        self.read(|tx, _| invoke_configs::list_invoke_configs(tx, function, page))
     }
 
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
