@@ -199,3 +199,65 @@ def test_lambda_eventinvokeconfig_lifecycle(replay, lam):
     r.call(None, "delete_function_event_invoke_config", FunctionName=name)
     r.call("list_paging_nolimit_postdelete", "list_function_event_invoke_configs", FunctionName=name)
     r.check()
+
+
+def test_url_config_exceptions(replay, lam, account):
+    r = replay("TestLambdaUrl::test_url_config_exceptions")
+    name = r.name(fresh("url-fn"), "<function-name:1>")
+    create(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="test-alias", FunctionVersion=version)
+    missing = fresh("doesnotexist")
+    arn = f"arn:aws:lambda:us-east-1:{account}:function:{name}"
+    none = dict(AuthType="NONE")
+    r.call("create_function_url_config_name_doesnotexist", "create_function_url_config", FunctionName=missing, **none)
+    r.call("create_function_url_config_qualifier_alias_doesnotexist", "create_function_url_config",
+           FunctionName=name, Qualifier="nope", **none)
+    r.call("create_function_url_config_qualifier_alias_doesnotmatch_arn", "create_function_url_config",
+           FunctionName=f"{arn}:test-alias", Qualifier="other", **none)
+    r.call("create_function_url_config_qualifier_latest", "create_function_url_config", FunctionName=name,
+           Qualifier="$LATEST", **none)
+    r.call("create_function_url_config_qualifier_version", "create_function_url_config", FunctionName=name,
+           Qualifier=version, **none)
+    r.call("get_function_url_config_name_doesnotexist", "get_function_url_config", FunctionName=missing)
+    r.call("get_function_url_config_config_doesnotexist", "get_function_url_config", FunctionName=name)
+    r.call("get_function_url_config_qualifier_alias_doesnotmatch_arn", "get_function_url_config",
+           FunctionName=f"{arn}:test-alias", Qualifier="other")
+    r.call("update_function_url_config_name_doesnotexist", "update_function_url_config", FunctionName=missing,
+           AuthType="AWS_IAM")
+    r.call("update_function_url_config_config_doesnotexist", "update_function_url_config", FunctionName=name,
+           AuthType="AWS_IAM")
+    r.call("delete_function_url_config_name_doesnotexist", "delete_function_url_config", FunctionName=missing)
+    r.call("delete_function_url_config_config_doesnotexist", "delete_function_url_config", FunctionName=name)
+    r.check()
+
+
+def test_lambda_eventinvokeconfig_exceptions_not_found(replay, lam, account):
+    """The not-found answers of the recorded
+    test_lambda_eventinvokeconfig_exceptions (its other answers need
+    scenarios not rebuilt here)."""
+    r = replay("TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_exceptions")
+    keep = {"delete_function_doesnotexist", "list_function_doesnotexist", "put_functionname_name_notfound",
+            "put_functionname_arn_notfound", "update_eventinvokeconfig_function_doesnotexist",
+            "put_functionname_nootherargs", "put_alias_doesnotexist", "delete_function_not_found",
+            "get_qualifier_doesnotexist"}
+    for key in set(r.recorded) - keep:
+        r.skip(key, "scenario not rebuilt")
+    name = r.name(fresh("eic-fn"), "<function-name:1>")
+    create(lam, name)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("delete_function_doesnotexist", "delete_function_event_invoke_config", FunctionName="doesnotexist")
+    r.call("list_function_doesnotexist", "list_function_event_invoke_configs", FunctionName="doesnotexist")
+    r.call("put_functionname_name_notfound", "put_function_event_invoke_config", FunctionName="doesnotexist",
+           MaximumRetryAttempts=1)
+    r.call("put_functionname_arn_notfound", "put_function_event_invoke_config",
+           FunctionName=f"arn:aws:lambda:us-east-1:{account}:function:doesnotexist", MaximumRetryAttempts=1)
+    r.call("update_eventinvokeconfig_function_doesnotexist", "update_function_event_invoke_config",
+           FunctionName="doesnotexist", MaximumRetryAttempts=1)
+    r.call("put_functionname_nootherargs", "put_function_event_invoke_config", FunctionName=name)
+    r.call("put_alias_doesnotexist", "put_function_event_invoke_config", FunctionName=name, Qualifier="doesnotexist",
+           MaximumRetryAttempts=1)
+    r.call("delete_function_not_found", "delete_function_event_invoke_config", FunctionName=name)
+    r.call("get_qualifier_doesnotexist", "get_function_event_invoke_config", FunctionName=name,
+           Qualifier="doesnotexist")
+    r.check()
