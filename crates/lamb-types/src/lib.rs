@@ -31,7 +31,7 @@ pub use filesystem::FileSystemConfig;
 pub use function::{
     Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse, EphemeralStorage,
     FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat, LoggingConfig, PackageType,
-    PublishVersionRequest, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
+    PublishVersionRequest, RuntimeVersionConfig, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
 };
 pub use function_url::{

@@ -135,7 +135,11 @@ pub async fn get_function(State(st): State<AppState>, params: Params, query: Que
                 "Code".into(),
                 json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
             );
-            out.insert("Tags".into(), json!(tags));
+            // AWS leaves `Tags` out when there are none (the recorded
+            // test_lambda_code_location_zipfile).
+            if !tags.is_empty() {
+                out.insert("Tags".into(), json!(tags));
+            }
             if let Some(n) = reserved {
                 out.insert("Concurrency".into(), json!({"ReservedConcurrentExecutions": n}));
             }

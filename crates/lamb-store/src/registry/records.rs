@@ -116,6 +116,7 @@ impl FunctionRecord {
             architectures: s.architectures.clone(),
             ephemeral_storage: s.ephemeral_storage,
             logging_config: logging_with_group(s, &self.name),
+            runtime_version_config: s.runtime.as_deref().map(|r| runtime_version(ctx, r)),
             dead_letter_config: s
                 .dead_letter_target
                 .clone()
@@ -123,6 +124,21 @@ impl FunctionRecord {
             file_system_configs: s.file_system_configs.clone(),
             ..Default::default()
         }
+    }
+}
+
+/// The runtime version ARN AWS's shape asks for. lamb runs each runtime
+/// from the one tree installed for it, so the version is named after the
+/// runtime (the SHA-256 of its name, as long as AWS's ids): the same for
+/// every function of that runtime, and changed when the runtime is.
+fn runtime_version(ctx: &ArnContext, runtime: &str) -> lamb_types::RuntimeVersionConfig {
+    lamb_types::RuntimeVersionConfig {
+        runtime_version_arn: format!(
+            "arn:{}:lambda:{}::runtime:{}",
+            ctx.partition,
+            ctx.region,
+            CodeDigest::of(runtime.as_bytes()).hex()
+        ),
     }
 }
 
