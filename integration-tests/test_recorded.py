@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 import recorded
-from conftest import BOOTSTRAP, ROLE, create
+from conftest import BOOTSTRAP, ROLE, create, make_zip
 from recorded import Replay
 
 if recorded.reference_path() is None or not recorded.reference_path().is_file():
@@ -260,4 +260,24 @@ def test_lambda_eventinvokeconfig_exceptions_not_found(replay, lam, account):
     r.call("delete_function_not_found", "delete_function_event_invoke_config", FunctionName=name)
     r.call("get_qualifier_doesnotexist", "get_function_event_invoke_config", FunctionName=name,
            Qualifier="doesnotexist")
+    r.check()
+
+
+# A runtime every lamb box installs, in place of the recording's python3.12
+# where the answer does not depend on which Python it is.
+PYTHON = "python3.13"
+
+
+def test_lambda_code_location_zipfile(replay, lam):
+    r = replay("TestLambdaFunction::test_lambda_code_location_zipfile")
+    name = r.name(fresh("code-function"), "<function-name:1>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    code = make_zip({"index.py": b"def handler(event, context):\n    return event\n"})
+    r.call("create-response-zip-file", "create_function", FunctionName=name, Handler="index.handler",
+           Code={"ZipFile": code}, PackageType="Zip", Role=ROLE, Runtime=PYTHON)
+    r.call("get-function-response", "get_function", FunctionName=name)
+    updated = make_zip({"index.py": b"def handler(event, context):\n    return 2\n"})
+    r.call("update-function-response", "update_function_code", FunctionName=name, ZipFile=updated)
+    r.call("get-function-response-updated", "get_function", FunctionName=name)
     r.check()
