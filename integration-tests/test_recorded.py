@@ -22,12 +22,17 @@ API = "test_lambda_api::"
 TALLY = {"agree": 0, "total": 0}
 
 
+class Summary:
+    """Adds the tally to pytest's closing summary."""
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_line(f"recorded answers: {TALLY['agree']} of {TALLY['total']} agree")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def summary(request):
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"recorded answers: {TALLY['agree']} of {TALLY['total']} agree")
+    if not request.config.pluginmanager.has_plugin("recorded-summary"):
+        request.config.pluginmanager.register(Summary(), "recorded-summary")
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +63,15 @@ def xfail_if(op, ops):
 MISSING_OPS = {"get_function_code_signing_config"}
 
 
+def differs(why):
+    """A case where lamb still answers differently, for the reason README's
+    "Where lamb differs" gives: strict, so it fails once lamb agrees."""
+    return pytest.mark.xfail(strict=True, reason=f"differs: {why}")
+
+
+QUALIFIED_LATEST = differs("a not-found text names an explicit $LATEST qualifier only unqualified")
+
+
 @pytest.mark.parametrize("op", [xfail_if(op, MISSING_OPS) for op in [
     "delete_function", "get_function", "get_function_configuration", "get_function_url_config",
     "get_function_code_signing_config", "get_function_event_invoke_config", "get_function_concurrency"]])
@@ -82,7 +96,9 @@ def test_get_function_wrong_region(replay, lam, account, op):
 
 
 
-@pytest.mark.parametrize("op", ["delete_function", "get_function", "get_function_configuration"])
+@pytest.mark.parametrize("op", ["delete_function",
+                                pytest.param("get_function", marks=QUALIFIED_LATEST),
+                                pytest.param("get_function_configuration", marks=QUALIFIED_LATEST)])
 def test_ops_with_arn_qualifier_mismatch(replay, account, op):
     r = replay(f"TestLambdaFunction::test_ops_with_arn_qualifier_mismatch[{op}]")
     arn = f"arn:aws:lambda:us-east-1:{account}:function:some-function"
@@ -135,6 +151,7 @@ def test_non_existent_alias_update(replay, lam):
     r.check()
 
 
+@differs("AccessDeniedException for another account's ARN carries a message where AWS's is null")
 def test_function_arns(replay, lam, account):
     r = replay("TestLambdaFunction::test_function_arns")
     for key in ("create-function-arn-response", "create-function-partial-arn-response"):
@@ -152,6 +169,7 @@ def test_function_arns(replay, lam, account):
     r.check()
 
 
+@differs("an architecture outside the enum is InvalidParameterValueException, not AWS's ValidationException")
 def test_create_lambda_exceptions(replay):
     r = replay("TestLambdaFunction::test_create_lambda_exceptions")
     args = dict(FunctionName=fresh("invalid-function"), Handler="index.handler", PackageType="Zip",
@@ -268,6 +286,7 @@ def test_lambda_eventinvokeconfig_exceptions_not_found(replay, lam, account):
 PYTHON = "python3.13"
 
 
+@differs("CreateFunction answers State Active (lamb creates synchronously), AWS Pending")
 def test_lambda_code_location_zipfile(replay, lam):
     r = replay("TestLambdaFunction::test_lambda_code_location_zipfile")
     name = r.name(fresh("code-function"), "<function-name:1>")
