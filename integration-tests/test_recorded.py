@@ -300,3 +300,19 @@ def test_lambda_code_location_zipfile(replay, lam):
     r.call("update-function-response", "update_function_code", FunctionName=name, ZipFile=updated)
     r.call("get-function-response-updated", "get_function", FunctionName=name)
     r.check()
+
+
+def test_tag_exceptions(replay, lam, account):
+    r = replay("TestLambdaTags::test_tag_exceptions")
+    name = r.name(fresh("tag-fn"), "<function-name:1>")
+    arn = create(lam, name)["FunctionArn"]
+    r.name("doesnotexist", "doesnotexist")
+    missing = f"arn:aws:lambda:us-east-1:{account}:function:doesnotexist"
+    r.call("tag_lambda_invalidarn", "tag_resource", Resource="arn:aws:something", Tags={"a": "b"})
+    r.call("tag_lambda_doesnotexist", "tag_resource", Resource=missing, Tags={"a": "b"})
+    r.call("tag_lambda_qualifier_doesnotexist", "tag_resource", Resource=f"{arn}:alias", Tags={"a": "b"})
+    r.call("tag_empty_tags", "tag_resource", Resource=arn, Tags={})
+    r.call("list_tag_lambda_empty", "list_tags", Resource=arn)
+    r.call("untag_nomatch", "untag_resource", Resource=arn, TagKeys=["somekey"])
+    r.call("untag_empty_keys", "untag_resource", Resource=arn, TagKeys=[])
+    r.check()
