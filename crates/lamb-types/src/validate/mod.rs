@@ -233,11 +233,29 @@ pub fn validate_routing_config(
     if weights.is_empty() {
         return Ok(BTreeMap::new());
     }
+    // The model's constraints on the map first, in AWS's words (the recorded
+    // test_notfound_and_invalid_routingconfigs), then Lambda's own checks.
+    if weights
+        .keys()
+        .any(|k| k.is_empty() || k.len() > 1024 || !k.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(weights_constraint(
+            weights,
+            "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, \
+             Member must have length greater than or equal to 1, \
+             Member must satisfy regular expression pattern: [0-9]+]",
+        ));
+    }
+    if weights.values().any(|w| !(0.0..=1.0).contains(w)) {
+        return Err(weights_constraint(
+            weights,
+            "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, \
+             Member must have value greater than or equal to 0.0, Member must not be null]",
+        ));
+    }
     if weights.len() > 1 {
-        return Err(constraint(
-            "routingConfig.additionalVersionWeights",
-            format!("{weights:?}"),
-            "have length less than or equal to 1",
+        return Err(LambdaError::invalid_parameter(
+            "Number of items in AdditionalVersionWeights cannot be greater than 1",
         ));
     }
     if primary == LATEST {
@@ -247,31 +265,39 @@ pub fn validate_routing_config(
     }
     let mut out = BTreeMap::new();
     for (version, weight) in weights {
-        let n = match Version::parse(version) {
-            Ok(Version::Published(n)) => n,
-            _ => {
-                return Err(constraint(
-                    "routingConfig.additionalVersionWeights.key",
-                    version,
-                    "satisfy regular expression pattern: [0-9]+",
-                ))
-            }
+        let Ok(Version::Published(n)) = Version::parse(version) else {
+            return Err(weights_constraint(
+                weights,
+                "Map keys must satisfy constraint: [Member must be a version]",
+            ));
         };
-        if !(0.0..=1.0).contains(weight) {
-            return Err(constraint(
-                "routingConfig.additionalVersionWeights.value",
-                weight,
-                "have value between 0.0 and 1.0",
-            ));
-        }
         if version == primary {
-            return Err(LambdaError::invalid_parameter(
-                "Alias' primary version and the additional version cannot be the same",
-            ));
+            return Err(LambdaError::invalid_parameter(format!(
+                "Invalid function version {primary}. Function version {primary} is already included in \
+                 routing configuration."
+            )));
         }
         out.insert(n, *weight);
     }
     Ok(out)
+}
+
+/// A constraint on the whole weights map, which AWS prints as Java does:
+/// `{2=0.5}`.
+fn weights_constraint(weights: &BTreeMap<String, f64>, rule: &str) -> LambdaError {
+    let java = |w: f64| {
+        if w.fract() == 0.0 {
+            format!("{w:.1}")
+        } else {
+            w.to_string()
+        }
+    };
+    let map: Vec<String> = weights.iter().map(|(k, w)| format!("{k}={}", java(*w))).collect();
+    LambdaError::validation(format!(
+        "1 validation error detected: Value '{{{}}}' at 'routingConfig.additionalVersionWeights' \
+         failed to satisfy constraint: {rule}",
+        map.join(", ")
+    ))
 }
 
 /// Event invoke configuration: retries 0–2, event age 60–21,600 s.

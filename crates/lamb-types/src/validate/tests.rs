@@ -318,11 +318,19 @@ fn routing_weight_edges() {
     assert_eq!(refused(validate_routing_config("1", &routing(&[("2", 1.000_001)]))), VE);
     assert_eq!(refused(validate_routing_config("1", &routing(&[("2", -0.01)]))), VE);
     assert_eq!(refused(validate_routing_config("1", &routing(&[("2", f64::NAN)]))), VE);
+    // Lambda's own count check (routing_config_exc_toomany, recorded).
     assert_eq!(
         refused(validate_routing_config("1", &routing(&[("2", 0.1), ("3", 0.1)]))),
-        VE
+        IPV
     );
     assert_eq!(refused(validate_routing_config("1", &routing(&[("1", 0.5)]))), IPV);
+    // test_notfound_and_invalid_routingconfigs (routing_config_exc_toohigh): Java's map.
+    let e = validate_routing_config("1", &routing(&[("2", 2.0)])).unwrap_err();
+    assert!(
+        e.message
+            .contains("Value '{2=2.0}' at 'routingConfig.additionalVersionWeights'"),
+        "{e}"
+    );
     assert_eq!(
         refused(validate_routing_config("$LATEST", &routing(&[("2", 0.5)]))),
         IPV

@@ -259,7 +259,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn get_alias(&self, function: &str, name: &str) -> Result<AliasRecord, StoreError> {
-        self.read(|tx, ctx| aliases::get(tx, ctx, function, name))
+        self.read(|tx, ctx| aliases::get_for_caller(tx, ctx, function, name))
     }
 
     fn update_alias(&self, function: &str, name: &str, update: AliasUpdate) -> Result<AliasRecord, StoreError> {
