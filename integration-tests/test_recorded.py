@@ -7,10 +7,12 @@ The module's summary line counts the recorded answers that agree."""
 
 import uuid
 
+import boto3
 import pytest
+from botocore.config import Config
 
 import recorded
-from conftest import BOOTSTRAP, ROLE, create, make_zip
+from conftest import ACCESS_KEY, BOOTSTRAP, ROLE, SECRET_KEY, create, make_zip
 from recorded import Replay
 
 if recorded.reference_path() is None or not recorded.reference_path().is_file():
@@ -43,10 +45,21 @@ def account(lam):
     return arn.split(":")[4]
 
 
+@pytest.fixture(scope="module")
+def unchecked(daemon):
+    """A client that sends what it is given, as the recordings' did: AWS,
+    not boto3, answers out-of-range values."""
+    return boto3.client(
+        "lambda", endpoint_url=daemon.endpoint, region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
 @pytest.fixture
-def replay(lam, account):
+def replay(unchecked, account):
     """Starts the Replay of a recorded case; the test ends with its check()."""
-    return lambda case_id: Replay(lam, API + case_id, account=account, tally=TALLY)
+    return lambda case_id: Replay(unchecked, API + case_id, account=account, tally=TALLY)
 
 
 def fresh(prefix):
@@ -315,4 +328,34 @@ def test_tag_exceptions(replay, lam, account):
     r.call("list_tag_lambda_empty", "list_tags", Resource=arn)
     r.call("untag_nomatch", "untag_resource", Resource=arn, TagKeys=["somekey"])
     r.call("untag_empty_keys", "untag_resource", Resource=arn, TagKeys=[])
+    r.check()
+
+
+@differs("AWS's '$LATEST is not supported for an alias pointing to more than 1 version' has no Type; lamb's has")
+def test_notfound_and_invalid_routingconfigs(replay, lam):
+    r = replay("TestLambdaAlias::test_notfound_and_invalid_routingconfigs")
+    name = r.name(fresh("alias-fn"), "<function-name:1>")
+    create(lam, name)
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"bootstrap": (b"#!/bin/sh\necho 2\n", 0o755)}))
+    lam.publish_version(FunctionName=name)
+
+    def alias(key, alias_name, version, weights=None, function=name):
+        kw = {} if weights is None else {"RoutingConfig": {"AdditionalVersionWeights": weights}}
+        r.call(key, "create_alias", FunctionName=function, Name=alias_name, FunctionVersion=version, **kw)
+
+    alias("create_alias_response", "custom", "1", {"2": 0.5})
+    alias("routing_config_exc_already_exist", "custom", "1", {"2": 0.5})
+    alias("routing_config_exc_fn_doesnotexist", "custom", "1", {"2": 0.5}, function=f"{name}-unknown")
+    alias("routing_config_exc_sameversion", "custom-2", "1", {"1": 0.5})
+    alias("routing_config_exc_subzero", "custom-2", "1", {"2": -1})
+    alias("routing_config_exc_toohigh", "custom-2", "1", {"2": 2})
+    alias("routing_config_exc_toomany", "custom-2", "1", {"2": 0.5, "3": 0.5})
+    alias("routing_config_exc_version_doesnotexist", "custom-2", "1", {"10": 0.5})
+    alias("routing_config_exc_version_latest", "custom-2", "1", {"$LATEST": 0.5})
+    alias("target_version_doesnotexist", "custom-2", "10", {"2": 0.5})
+    alias("target_version_exc_version_latest", "custom-2", "$LATEST", {"2": 0.5})
+    alias("create-alias-latest", "custom-latest", "$LATEST")
+    alias("create_alias_empty_routingconfig", "custom-empty-routingconfig", "1", {})
+    r.call("alias_does_not_exist_esc", "get_alias", FunctionName=name, Name="non-existent")
     r.check()
