@@ -57,6 +57,9 @@ pub fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
+/// The API model's largest `MemorySize`.
+const MODEL_MAX_MEMORY_MB: u32 = 10_240;
+
 /// Lambda's wording for one failed constraint of its API model, which AWS
 /// answers `ValidationException` (with no `Type`), not Lambda's own
 /// `InvalidParameterValueException`.
@@ -442,11 +445,14 @@ impl Rules<'_> {
             ));
         }
         if mb > max {
-            return Err(constraint(
-                "memorySize",
-                mb,
-                &format!("have value less than or equal to {max}"),
-            ));
+            let e = constraint("memorySize", mb, &format!("have value less than or equal to {max}"));
+            // Past the model's 10,240 MB the model refuses; below it, this
+            // box's own limit does, as Lambda's own checks are answered.
+            return Err(if mb > MODEL_MAX_MEMORY_MB {
+                e
+            } else {
+                LambdaError::invalid_parameter(e.message)
+            });
         }
         Ok(())
     }

@@ -62,13 +62,15 @@ fn memory_edges() {
         assert!(r.memory_size(128).is_ok());
         assert_eq!(refused(r.memory_size(64)), VE);
         assert!(r.memory_size(3008).is_ok());
-        assert_eq!(refused(r.memory_size(3072)), VE);
+        // This box's limit is lamb's own check; the model's 10,240 MB its constraint.
+        assert_eq!(refused(r.memory_size(3072)), IPV);
+        assert_eq!(refused(r.memory_size(10_241)), VE);
         // Any whole number of MB in between (1769 MB: one vCPU on Lambda).
         assert!(r.memory_size(129).is_ok());
         assert!(r.memory_size(200).is_ok());
         assert!(r.memory_size(1769).is_ok());
         assert_eq!(refused(r.memory_size(127)), VE);
-        assert_eq!(refused(r.memory_size(3009)), VE);
+        assert_eq!(refused(r.memory_size(3009)), IPV);
         let e = r.memory_size(3009).unwrap_err();
         assert_eq!(
             e.message,
