@@ -88,7 +88,8 @@ def test_oversized_body_refused_before_read(daemon):
         s.sendall(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n")
         head = s.recv(4096).decode(errors="replace")
     assert head.startswith("HTTP/1.1 413"), head
-    assert "RequestTooLargeException" in head
+    # The code AWS answers in test_lambda_api::TestLambdaSizeLimits::test_oversized_request_create_lambda.
+    assert "RequestEntityTooLargeException" in head
 
 
 def test_unimplemented_operations_are_named(daemon, lam):

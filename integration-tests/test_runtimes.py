@@ -303,7 +303,9 @@ def test_memory_in_one_mb_steps(strict):
         with pytest.raises(ClientError) as e:
             create(strict, f"m{mb}", "python3.13", MemorySize=mb)
         err = e.value.response["Error"]
-        assert err["Code"] == "InvalidParameterValueException"
+        # Below 128 the API model refuses (ValidationException, as AWS answers
+        # its constraints); past 3008 this box's own limit does.
+        assert err["Code"] == ("ValidationException" if mb == 127 else "InvalidParameterValueException")
         bound = "greater than or equal to 128" if mb == 127 else "less than or equal to 3008"
         assert err["Message"] == (f"1 validation error detected: Value '{mb}' at 'memorySize' failed to "
                                   f"satisfy constraint: Member must have value {bound}")

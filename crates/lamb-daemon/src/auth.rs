@@ -63,7 +63,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 }
 
 fn too_large() -> ApiError {
-    LambdaError::request_too_large(format!("Request must be smaller than {MAX_BODY_BYTES} bytes")).into()
+    LambdaError::request_entity_too_large(format!("Request must be smaller than {MAX_BODY_BYTES} bytes")).into()
 }
 
 /// An answer sent before the body was read: the connection closes under it,

@@ -1,12 +1,13 @@
 //! The one map from failures to HTTP responses: Lambda's `x-amzn-ErrorType`
-//! header and `{"Type","message","__type"}` body (spec 3.8).
+//! header and `{"Type","message" or "Message","__type"}` body (spec 3.8;
+//! [`lamb_types::BodyShape`] says which spelling each exception uses).
 
 use crate::sigv4::AuthError;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lamb_protocol::errors::Chain;
 use lamb_store::StoreError;
-use lamb_types::{ErrorBody, LambdaError};
+use lamb_types::{BodyShape, ErrorBody, LambdaError};
 
 /// An error the API answers with.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,7 @@ impl IntoResponse for ApiError {
                     error_type: if status >= 500 { "Service" } else { "User" }.to_owned(),
                     message,
                     code: code.to_owned(),
+                    shape: BodyShape::TypeAndMessage,
                 }),
             ),
             // The model's TooManyRequestsException: `Reason`, `Type`, `message`.

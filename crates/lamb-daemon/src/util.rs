@@ -1,9 +1,10 @@
 //! Small request and response helpers shared by the handlers.
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lamb_types::LambdaError;
+use lamb_types::{ArnContext, LambdaError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -36,17 +37,21 @@ pub fn no_content() -> Response {
 }
 
 /// Path parameters, in order, percent-decoded; a path that cannot be
-/// decoded is a Lambda-shaped 400, not axum's plain text.
-pub struct Params(pub Vec<String>);
+/// decoded is a Lambda-shaped 400, not axum's plain text. Carries the
+/// daemon's region and account, which a function's ARN must name.
+pub struct Params(pub Vec<String>, ArnContext);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+impl axum::extract::FromRequestParts<AppState> for Params {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(pairs) = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|e| LambdaError::invalid_parameter(format!("bad path: {e}")))?;
-        Ok(Self(pairs.into_iter().map(|(_, v)| v).collect()))
+        Ok(Self(pairs.into_iter().map(|(_, v)| v).collect(), state.ctx.clone()))
     }
 }
 
@@ -66,12 +71,16 @@ impl Params {
     /// The `{FunctionName}` of a path that takes no qualifier (Update,
     /// aliases, concurrency, publish).
     pub fn unqualified_function(&self) -> Result<String, ApiError> {
-        Ok(lamb_types::FunctionRef::parse_unqualified(self.resource())?)
+        let name = lamb_types::FunctionRef::parse_unqualified(self.resource())?;
+        lamb_types::FunctionRef::parse(self.resource())?.ensure_local(&self.1)?;
+        Ok(name)
     }
 
     /// The `{FunctionName}` of a Get/Invoke/Delete path.
     pub fn function_ref(&self) -> Result<lamb_types::FunctionRef, ApiError> {
-        Ok(lamb_types::FunctionRef::parse(self.resource())?)
+        let fref = lamb_types::FunctionRef::parse(self.resource())?;
+        fref.ensure_local(&self.1)?;
+        Ok(fref)
     }
 }
 
@@ -126,7 +135,7 @@ impl Query {
             None | Some("") => Ok(0),
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-                _ => Err(LambdaError::invalid_parameter(format!(
+                _ => Err(LambdaError::validation(format!(
                     "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy constraint: \
                      Member must have value between 1 and 10000"
                 ))

@@ -245,9 +245,10 @@ async fn authentication_failures_are_403() {
         .body(Body::empty())
         .unwrap();
     let (s, v, _) = call(&e, req).await;
+    // As AWS answers test_lambda_api::TestLambdaSizeLimits::test_oversized_request_create_lambda.
     assert_eq!(
         (s, v["__type"].as_str()),
-        (StatusCode::PAYLOAD_TOO_LARGE, Some("RequestTooLargeException"))
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("RequestEntityTooLargeException"))
     );
 }
 

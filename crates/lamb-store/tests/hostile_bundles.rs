@@ -163,7 +163,7 @@ fn too_many_entries_and_too_large() {
     };
     let e = refuse(&b, &tight);
     assert!(matches!(e, UnpackError::ZippedTooLarge { .. }));
-    assert_eq!(e.to_lambda().kind, ErrorKind::RequestTooLarge);
+    assert_eq!(e.to_lambda().kind, ErrorKind::RequestEntityTooLarge);
 }
 
 #[test]

@@ -68,6 +68,10 @@ impl ArnContext {
 pub struct FunctionRef {
     pub name: String,
     pub qualifier: Option<Qualifier>,
+    /// The region a full ARN names, if the name is one.
+    pub region: Option<String>,
+    /// The account a full or partial ARN names, if the name is one.
+    pub account: Option<String>,
 }
 
 /// Longest `FunctionName` on the Get/Invoke/Delete paths.
@@ -77,32 +81,61 @@ pub const MAX_FUNCTION_NAME_ARG_LEN: usize = 140;
 
 impl FunctionRef {
     /// Parses a `FunctionName` as the Get, Invoke and Delete paths take it.
-    /// The region and account of an ARN are not compared with ours: one box
-    /// holds one account, and clients sign with whatever region they have.
+    /// The region and account of an ARN are kept for [`Self::ensure_local`].
     pub fn parse(input: &str) -> Result<Self, LambdaError> {
         if input.len() > MAX_NAMESPACED_FUNCTION_NAME_LEN {
             return Err(bad_function_name(input));
         }
         let parts: Vec<&str> = input.split(':').collect();
         let (name, qualifier) = split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
-        validate_function_name(name).map_err(|_| bad_function_name(input))?;
+        // Only the pattern: a longer name is a function that does not exist.
+        if name.is_empty() || !name.chars().all(crate::validate::is_name_char) {
+            return Err(bad_function_name(input));
+        }
         let qualifier = qualifier.map(Qualifier::parse).transpose()?;
+        let (region, account) = arn_home(&parts);
         Ok(Self {
             name: name.to_owned(),
             qualifier,
+            region: region.map(str::to_owned),
+            account: account.map(str::to_owned),
         })
+    }
+
+    /// Refuses a function of another region or account, as Lambda does
+    /// (test_get_function_wrong_region and test_function_arns of the
+    /// recorded answers): another region's is not found, another
+    /// account's is denied. A name without them is local.
+    pub fn ensure_local(&self, ctx: &ArnContext) -> Result<(), LambdaError> {
+        if let Some(region) = self.region.as_deref().filter(|r| *r != ctx.region) {
+            return Err(LambdaError::not_found(format!(
+                "Functions from '{region}' are not reachable in this region ('{}')",
+                ctx.region
+            )));
+        }
+        if let Some(account) = self.account.as_deref().filter(|a| *a != ctx.account) {
+            return Err(LambdaError::access_denied(format!(
+                "Functions of account '{account}' are not reachable from account '{}'",
+                ctx.account
+            )));
+        }
+        Ok(())
     }
 
     /// Parses a `FunctionName` of CreateFunction and the Update paths: at most
     /// 140 characters and no qualifier.
     pub fn parse_unqualified(input: &str) -> Result<String, LambdaError> {
         if input.len() > MAX_FUNCTION_NAME_ARG_LEN {
-            return Err(bad_function_name(input));
+            return Err(LambdaError::validation(format!(
+                "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
+                 constraint: Member must have length less than or equal to {MAX_FUNCTION_NAME_ARG_LEN}"
+            )));
         }
         let r = Self::parse(input)?;
         if r.qualifier.is_some() {
             return Err(bad_function_name(input));
         }
+        validate_function_name(&r.name)?;
         Ok(r.name)
     }
 
@@ -158,6 +191,19 @@ fn split_function_parts<'a>(parts: &[&'a str]) -> Option<(&'a str, Option<&'a st
     }
 }
 
+/// The region and account of a full or partial ARN's parts, where given
+/// (the forms [`split_function_parts`] accepts).
+fn arn_home<'a>(parts: &[&'a str]) -> (Option<&'a str>, Option<&'a str>) {
+    if parts[0] == "arn" {
+        return (parts.get(3).copied(), parts.get(4).copied());
+    }
+    match parts.iter().position(|p| *p == "function") {
+        Some(1) => (None, Some(parts[0])),
+        Some(2) => (Some(parts[0]), Some(parts[1])),
+        _ => (None, None),
+    }
+}
+
 fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -170,11 +216,11 @@ fn is_region(s: &str) -> bool {
 }
 
 fn bad_function_name(input: &str) -> LambdaError {
-    LambdaError::invalid_parameter(format!(
+    LambdaError::validation(format!(
         "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
          constraint: Member must satisfy regular expression pattern: \
-         (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?\
-         (function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+         (arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:)?\
+         (\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
     ))
 }
 
@@ -194,7 +240,7 @@ pub const MAX_LAYER_ARN_LEN: usize = 140;
 impl LayerVersionArn {
     pub fn parse(input: &str) -> Result<Self, LambdaError> {
         let bad = || {
-            LambdaError::invalid_parameter(format!(
+            LambdaError::validation(format!(
                 "1 validation error detected: Value '{input}' at 'layers' failed to satisfy \
                  constraint: Member must satisfy regular expression pattern: \
                  arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
@@ -260,13 +306,13 @@ pub fn parse_layer_name(input: &str) -> Result<String, LambdaError> {
         _ => "",
     };
     if input.len() > MAX_LAYER_ARN_LEN {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{input}' at 'layerName' failed to satisfy \
              constraint: Member must have length less than or equal to {MAX_LAYER_ARN_LEN}"
         )));
     }
     validate_layer_name(name).map_err(|_| {
-        LambdaError::invalid_parameter(format!(
+        LambdaError::validation(format!(
             "1 validation error detected: Value '{input}' at 'layerName' failed to satisfy \
              constraint: Member must satisfy regular expression pattern: \
              (arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
@@ -278,12 +324,50 @@ pub fn parse_layer_name(input: &str) -> Result<String, LambdaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn r(name: &str, q: Option<&str>) -> FunctionRef {
         FunctionRef {
             name: name.into(),
             qualifier: q.map(|q| Qualifier::parse(q).unwrap()),
+            region: None,
+            account: None,
         }
+    }
+
+    fn at(mut r: FunctionRef, region: Option<&str>, account: &str) -> FunctionRef {
+        r.region = region.map(Into::into);
+        r.account = Some(account.into());
+        r
+    }
+
+    /// test_lambda_api::TestLambdaFunction::test_get_function_wrong_region and
+    /// ::test_function_arns (`function_arn_other_account_exc`).
+    #[test]
+    fn another_regions_or_accounts_function_is_not_local() {
+        let ctx = ArnContext::default();
+        let here = FunctionRef::parse("arn:aws:lambda:us-east-1:000000000000:function:f").unwrap();
+        assert_eq!(here.ensure_local(&ctx), Ok(()));
+        assert_eq!(
+            FunctionRef::parse("000000000000:function:f")
+                .unwrap()
+                .ensure_local(&ctx),
+            Ok(())
+        );
+        let e = FunctionRef::parse("arn:aws:lambda:eu-central-1:000000000000:function:f")
+            .unwrap()
+            .ensure_local(&ctx)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ResourceNotFound);
+        assert_eq!(
+            e.message,
+            "Functions from 'eu-central-1' are not reachable in this region ('us-east-1')"
+        );
+        let e = FunctionRef::parse("123456789012:function:f")
+            .unwrap()
+            .ensure_local(&ctx)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AccessDenied);
     }
 
     #[test]
@@ -314,11 +398,20 @@ mod tests {
             ("f", r("f", None)),
             ("f:prod", r("f", Some("prod"))),
             ("f:$LATEST", r("f", Some("$LATEST"))),
-            ("123456789012:function:f", r("f", None)),
-            ("123456789012:function:f:7", r("f", Some("7"))),
-            ("us-east-1:123456789012:function:f", r("f", None)),
-            ("arn:aws:lambda:us-east-1:123456789012:function:f", r("f", None)),
-            ("arn:aws:lambda:eu-west-1:123456789012:function:f:a", r("f", Some("a"))),
+            ("123456789012:function:f", at(r("f", None), None, "123456789012")),
+            ("123456789012:function:f:7", at(r("f", Some("7")), None, "123456789012")),
+            (
+                "us-east-1:123456789012:function:f",
+                at(r("f", None), Some("us-east-1"), "123456789012"),
+            ),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:f",
+                at(r("f", None), Some("us-east-1"), "123456789012"),
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:f:a",
+                at(r("f", Some("a")), Some("eu-west-1"), "123456789012"),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(FunctionRef::parse(input).unwrap(), want, "{input}");
@@ -327,7 +420,6 @@ mod tests {
 
     #[test]
     fn refuses_malformed_function_names() {
-        let long = "f".repeat(65);
         let bad = [
             "",
             "a b",
@@ -337,11 +429,29 @@ mod tests {
             "arn:aws:s3:us-east-1:123456789012:function:f",
             "12345678901:function:f",
             "arn:aws:lambda:us-east-1:123456789012:layer:f",
-            long.as_str(),
         ];
         for input in bad {
             assert!(FunctionRef::parse(input).is_err(), "{input:?} accepted");
         }
+    }
+
+    /// test_lambda_api::TestLambdaFunction::test_function_name_and_qualifier_validation
+    /// [function_name_too_long-get_function] and test_function_arns
+    /// (`long_function_name_exc`): a name over 64 characters names no
+    /// function on the Get paths, and CreateFunction refuses it with Lambda's
+    /// own `InvalidParameterValueException`.
+    #[test]
+    fn a_long_name_is_missing_on_get_and_refused_on_create() {
+        let long = "f".repeat(65);
+        assert_eq!(FunctionRef::parse(&long).unwrap().name, long);
+        let e = FunctionRef::parse_unqualified(&long).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidParameterValue);
+        assert!(
+            e.message.ends_with("Member must have length less than or equal to 64"),
+            "{e}"
+        );
+        let e = FunctionRef::parse("a.b").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Validation);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Lambda's API errors: the exception names, their HTTP statuses, and the one
 //! error type every validation and store failure is reported with.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 
 /// The exceptions of Lambda's API model that lamb answers with (spec 3.8).
@@ -24,6 +24,14 @@ pub enum ErrorKind {
     InvalidZipFile,
     InvalidRuntime,
     ResourceNotReady,
+    /// A request that breaks a constraint of the API model (a pattern, a
+    /// length, a range), refused before Lambda's own code sees it.
+    Validation,
+    /// A request body over the service's size limit, refused at its front
+    /// door (an upload; an Invoke payload is `RequestTooLarge`).
+    RequestEntityTooLarge,
+    /// The caller may not act on the resource (another account's).
+    AccessDenied,
 }
 
 impl ErrorKind {
@@ -47,6 +55,9 @@ impl ErrorKind {
             Self::InvalidZipFile => "InvalidZipFileException",
             Self::InvalidRuntime => "InvalidRuntimeException",
             Self::ResourceNotReady => "ResourceNotReadyException",
+            Self::Validation => "ValidationException",
+            Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            Self::AccessDenied => "AccessDeniedException",
         }
     }
 
@@ -58,12 +69,14 @@ impl ErrorKind {
             | Self::ResourceInUse
             | Self::CodeStorageExceeded
             | Self::PolicyLengthExceeded
-            | Self::AliasLimitExceeded => 400,
+            | Self::AliasLimitExceeded
+            | Self::Validation => 400,
             Self::ServiceQuotaExceeded => 402,
+            Self::AccessDenied => 403,
             Self::ResourceNotFound => 404,
             Self::ResourceConflict => 409,
             Self::PreconditionFailed => 412,
-            Self::RequestTooLarge => 413,
+            Self::RequestTooLarge | Self::RequestEntityTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::TooManyRequests => 429,
             Self::Service => 500,
@@ -77,6 +90,31 @@ impl ErrorKind {
             "Service"
         } else {
             "User"
+        }
+    }
+}
+
+/// The members an exception's JSON body carries besides `__type`, as Lambda
+/// sends them: its model spells the message `Message` for some exceptions
+/// and `message` for the rest, and the front door's exceptions (outside the
+/// model) carry only `message`, no `Type`. boto3 reads either spelling as
+/// `Error.Message` and adds the modelled members to what it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyShape {
+    /// `{"Type", "Message"}`
+    TypeAndCapitalMessage,
+    /// `{"Type", "message"}`
+    TypeAndMessage,
+    /// `{"message"}`
+    MessageOnly,
+}
+
+impl ErrorKind {
+    pub const fn body_shape(self) -> BodyShape {
+        match self {
+            Self::ResourceNotFound | Self::Service => BodyShape::TypeAndCapitalMessage,
+            Self::Validation | Self::RequestEntityTooLarge | Self::AccessDenied => BodyShape::MessageOnly,
+            _ => BodyShape::TypeAndMessage,
         }
     }
 }
@@ -148,26 +186,58 @@ impl LambdaError {
         self.kind.http_status()
     }
 
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation, message)
+    }
+
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::AccessDenied, message)
+    }
+
+    pub fn request_entity_too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::RequestEntityTooLarge, message)
+    }
+
     /// The JSON body of the error response.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error_type: self.kind.fault().to_owned(),
             message: self.message.clone(),
             code: self.kind.name().to_owned(),
+            shape: self.kind.body_shape(),
         }
     }
 }
 
-/// `{"Type":"User","message":"...","__type":"...Exception"}`: botocore reads
-/// `message`; other SDKs find the code in `__type` when the header is lost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An error's body: `{"Type":"User","Message" or "message":"...",
+/// "__type":"...Exception"}` as [`BodyShape`] says; other SDKs find the code
+/// in `__type` when the header is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorBody {
-    #[serde(rename = "Type")]
     pub error_type: String,
-    #[serde(rename = "message")]
     pub message: String,
-    #[serde(rename = "__type")]
     pub code: String,
+    pub shape: BodyShape,
+}
+
+impl Serialize for ErrorBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        match self.shape {
+            BodyShape::TypeAndCapitalMessage => {
+                m.serialize_entry("Type", &self.error_type)?;
+                m.serialize_entry("Message", &self.message)?;
+            }
+            BodyShape::TypeAndMessage => {
+                m.serialize_entry("Type", &self.error_type)?;
+                m.serialize_entry("message", &self.message)?;
+            }
+            BodyShape::MessageOnly => m.serialize_entry("message", &self.message)?,
+        }
+        m.serialize_entry("__type", &self.code)?;
+        m.end()
+    }
 }
 
 #[cfg(test)]
@@ -193,9 +263,28 @@ mod tests {
         let e = LambdaError::not_found("Function not found: x");
         let json = serde_json::to_value(e.body()).unwrap();
         assert_eq!(json["Type"], "User");
-        assert_eq!(json["message"], "Function not found: x");
+        assert_eq!(json["Message"], "Function not found: x");
+        assert!(json.get("message").is_none(), "{json}");
         assert_eq!(json["__type"], "ResourceNotFoundException");
         assert_eq!(LambdaError::service("boom").body().error_type, "Service");
         assert_eq!(e.to_string(), "ResourceNotFoundException: Function not found: x");
+    }
+
+    /// test_lambda_api::TestLambdaFunction::test_create_lambda_exceptions
+    /// (`invalid_role_arn_exc` and `invalid_runtime_exc`): a constraint
+    /// violation carries only `message`; a modelled 400 `Type` and `message`.
+    #[test]
+    fn bodies_follow_the_recorded_wire_shapes() {
+        let v = serde_json::to_value(LambdaError::validation("1 validation error detected").body()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"message": "1 validation error detected", "__type": "ValidationException"})
+        );
+        let v = serde_json::to_value(LambdaError::invalid_parameter("bad").body()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"Type": "User", "message": "bad", "__type": "InvalidParameterValueException"})
+        );
+        assert_eq!(LambdaError::request_entity_too_large("x").http_status(), 413);
     }
 }

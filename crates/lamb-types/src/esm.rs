@@ -118,13 +118,13 @@ pub fn validate(
     access: &[SourceAccessConfiguration],
 ) -> Result<(), LambdaError> {
     if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{batch_size}' at 'batchSize' failed to satisfy constraint: \
              Member must have value between 1 and {MAX_BATCH_SIZE}"
         )));
     }
     if window_s > MAX_BATCHING_WINDOW_S {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{window_s}' at 'maximumBatchingWindowInSeconds' failed to \
              satisfy constraint: Member must have value less than or equal to {MAX_BATCHING_WINDOW_S}"
         )));

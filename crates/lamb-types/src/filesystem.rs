@@ -70,7 +70,7 @@ pub fn validate_local_mount_path(path: &str) -> Result<(), LambdaError> {
                 && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         });
     if !ok {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{path}' at 'fileSystemConfigs.1.member.localMountPath' \
              failed to satisfy constraint: Member must satisfy regular expression pattern: ^/mnt/[a-zA-Z0-9-_.]+$"
         )));
@@ -86,7 +86,7 @@ pub fn validate_file_system_configs<'a>(
     configs: &'a [FileSystemConfig],
 ) -> Result<Vec<&'a str>, LambdaError> {
     if configs.len() > MAX_FILE_SYSTEMS {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value at 'fileSystemConfigs' failed to satisfy constraint: \
              Member must have length less than or equal to {MAX_FILE_SYSTEMS}"
         )));

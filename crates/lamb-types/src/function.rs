@@ -277,6 +277,14 @@ pub struct LayerRef {
     pub code_size: u64,
 }
 
+/// `RuntimeVersionConfig`: the runtime version a function runs on, which
+/// AWS answers on every configuration of a function with a runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RuntimeVersionConfig {
+    pub runtime_version_arn: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SnapStartResponse {
@@ -333,6 +341,8 @@ pub struct FunctionConfiguration {
     pub ephemeral_storage: EphemeralStorage,
     pub snap_start: SnapStartResponse,
     pub logging_config: LoggingConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version_config: Option<RuntimeVersionConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_config: Option<DeadLetterConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -49,7 +49,7 @@ pub struct Cors {
 impl Cors {
     pub fn validate(&self) -> Result<(), LambdaError> {
         if self.max_age.is_some_and(|a| a > MAX_CORS_MAX_AGE) {
-            return Err(LambdaError::invalid_parameter(format!(
+            return Err(LambdaError::validation(format!(
                 "1 validation error detected: Value at 'cors.maxAge' failed to satisfy constraint: \
                  Member must have value less than or equal to {MAX_CORS_MAX_AGE}"
             )));
@@ -63,7 +63,7 @@ impl Cors {
         for (name, list, max_len) in lists {
             let Some(list) = list else { continue };
             if list.len() > MAX_CORS_ITEMS || list.iter().any(|v| v.is_empty() || v.len() > max_len) {
-                return Err(LambdaError::invalid_parameter(format!(
+                return Err(LambdaError::validation(format!(
                     "1 validation error detected: Value at 'cors.{name}' failed to satisfy constraint: \
                      Member must have at most {MAX_CORS_ITEMS} items of 1 to {max_len} characters"
                 )));

@@ -26,12 +26,12 @@ pub mod validate;
 pub use alias::{AliasConfiguration, AliasRoutingConfiguration, CreateAliasRequest, UpdateAliasRequest};
 pub use arn::{ArnContext, FunctionRef, LayerVersionArn};
 pub use blob::Blob;
-pub use error::{ErrorBody, ErrorKind, LambdaError};
+pub use error::{BodyShape, ErrorBody, ErrorKind, LambdaError};
 pub use filesystem::FileSystemConfig;
 pub use function::{
     Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse, EphemeralStorage,
     FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat, LoggingConfig, PackageType,
-    PublishVersionRequest, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
+    PublishVersionRequest, RuntimeVersionConfig, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
 };
 pub use function_url::{

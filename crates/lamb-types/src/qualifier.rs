@@ -23,7 +23,7 @@ impl Version {
     pub fn parse(s: &str) -> Result<Self, LambdaError> {
         match Qualifier::parse(s)? {
             Qualifier::Version(v) => Ok(v),
-            Qualifier::Alias(_) => Err(LambdaError::invalid_parameter(format!(
+            Qualifier::Alias(_) => Err(LambdaError::validation(format!(
                 "1 validation error detected: Value '{s}' at 'functionVersion' failed to \
                  satisfy constraint: Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)"
             ))),
@@ -93,7 +93,7 @@ impl fmt::Display for Qualifier {
 }
 
 fn bad_qualifier(s: &str) -> LambdaError {
-    LambdaError::invalid_parameter(format!(
+    LambdaError::validation(format!(
         "1 validation error detected: Value '{s}' at 'qualifier' failed to satisfy constraint: \
          Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+) and have length \
          less than or equal to {MAX_QUALIFIER_LEN}"

@@ -103,6 +103,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let req: CreateFunctionRequest = parse_json(&body)?;
     drop(body);
     let name = lamb_types::FunctionRef::parse_unqualified(&req.function_name)?;
+    lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
     tracing::info!(function = %name, "create function");
     let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
     Ok(json(201, &rec.configuration(&st.ctx)))
@@ -134,7 +135,11 @@ pub async fn get_function(State(st): State<AppState>, params: Params, query: Que
                 "Code".into(),
                 json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
             );
-            out.insert("Tags".into(), json!(tags));
+            // AWS leaves `Tags` out when there are none (the recorded
+            // test_lambda_code_location_zipfile).
+            if !tags.is_empty() {
+                out.insert("Tags".into(), json!(tags));
+            }
             if let Some(n) = reserved {
                 out.insert("Concurrency".into(), json!({"ReservedConcurrentExecutions": n}));
             }
@@ -272,7 +277,7 @@ pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
         None | Some("") => false,
         Some("ALL") => true,
         Some(other) => {
-            return Err(LambdaError::invalid_parameter(format!(
+            return Err(LambdaError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'functionVersion' failed to satisfy \
                  constraint: Member must satisfy enum value set: [ALL]"
             ))

@@ -41,7 +41,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn invalid_header(name: &str, value: &str, allowed: &str) -> ApiError {
-    LambdaError::invalid_parameter(format!(
+    LambdaError::validation(format!(
         "1 validation error detected: Value '{value}' at '{name}' failed to satisfy constraint: \
          Member must satisfy enum value set: [{allowed}]"
     ))

@@ -15,7 +15,7 @@ use lamb_types::{FunctionCode, LambdaError, LayerVersionArn, LayersListItem, Pub
 
 fn version_number(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-        LambdaError::invalid_parameter(format!(
+        LambdaError::validation(format!(
             "1 validation error detected: Value '{s}' at 'versionNumber' failed to satisfy constraint: \
              Member must be a number greater than or equal to 1"
         ))

@@ -30,7 +30,7 @@ impl Condition {
 pub fn validate_destination(member: &str, arn: &str, function: &str) -> Result<(), LambdaError> {
     let parts: Vec<&str> = arn.split(':').collect();
     if parts.len() < 6 || parts[0] != "arn" || arn.len() > 350 {
-        return Err(LambdaError::invalid_parameter(format!(
+        return Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{arn}' at '{member}' failed to satisfy constraint: Member must \
              satisfy regular expression pattern: ^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\\-])+:\
              ([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}})?:(\\d{{12}})?:(.*)"

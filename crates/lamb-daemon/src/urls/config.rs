@@ -15,13 +15,16 @@ use lamb_types::{
 
 /// The function and the alias (`None`: `$LATEST`) a request names. A URL
 /// belongs to the unqualified function or to an alias, never a version.
+/// A `$LATEST` named outright is refused like a version, as AWS does
+/// (test_url_config_exceptions of the recorded answers).
 fn target(params: &Params, query: &Query) -> Result<(String, Option<String>), ApiError> {
     let fref = params.function_ref()?;
+    let given = fref.qualifier.is_some() || query.get("Qualifier").is_some_and(|q| !q.is_empty());
     let q = fref.merge_qualifier(query.get("Qualifier"))?;
     match q {
-        Qualifier::Version(Version::Latest) => Ok((fref.name, None)),
+        Qualifier::Version(Version::Latest) if !given => Ok((fref.name, None)),
         Qualifier::Alias(a) => Ok((fref.name, Some(a))),
-        Qualifier::Version(v) => Err(LambdaError::invalid_parameter(format!(
+        Qualifier::Version(v) => Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{v}' at 'qualifier' failed to satisfy constraint: \
              Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
         ))

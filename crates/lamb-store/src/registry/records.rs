@@ -4,7 +4,7 @@
 use crate::code_store::StoredBundle;
 use crate::digest::CodeDigest;
 use lamb_types::{
-    AliasConfiguration, AliasRoutingConfiguration, Architecture, ArnContext, EnvironmentResponse,
+    AliasConfiguration, AliasRoutingConfiguration, Architecture, ArnContext, DestinationConfig, EnvironmentResponse,
     FunctionConfiguration, FunctionEventInvokeConfig, FunctionSpec, LastUpdateStatus, LayerRef,
     LayerVersionContentOutput, LayerVersionResponse, LayerVersionsListItem, PutFunctionEventInvokeConfigRequest, State,
     TracingConfig, Version,
@@ -116,6 +116,7 @@ impl FunctionRecord {
             architectures: s.architectures.clone(),
             ephemeral_storage: s.ephemeral_storage,
             logging_config: logging_with_group(s, &self.name),
+            runtime_version_config: s.runtime.as_deref().map(|r| runtime_version(ctx, r)),
             dead_letter_config: s
                 .dead_letter_target
                 .clone()
@@ -123,6 +124,21 @@ impl FunctionRecord {
             file_system_configs: s.file_system_configs.clone(),
             ..Default::default()
         }
+    }
+}
+
+/// The runtime version ARN AWS's shape asks for. lamb runs each runtime
+/// from the one tree installed for it, so the version is named after the
+/// runtime (the SHA-256 of its name, as long as AWS's ids): the same for
+/// every function of that runtime, and changed when the runtime is.
+fn runtime_version(ctx: &ArnContext, runtime: &str) -> lamb_types::RuntimeVersionConfig {
+    lamb_types::RuntimeVersionConfig {
+        runtime_version_arn: format!(
+            "arn:{}:lambda:{}::runtime:{}",
+            ctx.partition,
+            ctx.region,
+            CodeDigest::of(runtime.as_bytes()).hex()
+        ),
     }
 }
 
@@ -275,13 +291,20 @@ pub struct EventInvokeConfigRecord {
 }
 
 impl EventInvokeConfigRecord {
+    /// As AWS answers it: `DestinationConfig` always carries both
+    /// destinations, `{}` where none is set (the recorded
+    /// test_lambda_eventinvokeconfig_lifecycle).
     pub fn configuration(&self, ctx: &ArnContext) -> FunctionEventInvokeConfig {
+        let given = self.config.destination_config.clone().unwrap_or_default();
         FunctionEventInvokeConfig {
             last_modified: self.last_modified,
             function_arn: format!("{}:{}", ctx.function_arn(&self.function), self.qualifier),
             maximum_retry_attempts: self.config.maximum_retry_attempts,
             maximum_event_age_in_seconds: self.config.maximum_event_age_in_seconds,
-            destination_config: self.config.destination_config.clone(),
+            destination_config: Some(DestinationConfig {
+                on_success: Some(given.on_success.unwrap_or_default()),
+                on_failure: Some(given.on_failure.unwrap_or_default()),
+            }),
         }
     }
 }

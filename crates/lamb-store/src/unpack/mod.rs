@@ -99,7 +99,7 @@ impl UnpackError {
     pub fn to_lambda(&self) -> LambdaError {
         match self {
             Self::ZippedTooLarge { limit, .. } => {
-                LambdaError::request_too_large(format!("Zipped size must be smaller than {limit} bytes"))
+                LambdaError::request_entity_too_large(format!("Zipped size must be smaller than {limit} bytes"))
             }
             Self::UnzippedTooLarge { limit } => {
                 LambdaError::invalid_parameter(format!("Unzipped size must be smaller than {limit} bytes"))

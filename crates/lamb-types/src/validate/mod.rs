@@ -1,5 +1,7 @@
-//! Validation: every rule the API answers with `InvalidParameterValueException`
-//! (or, for sizes, `RequestTooLargeException` / `CodeStorageExceededException`).
+//! Validation: every rule the API answers with `ValidationException` (a
+//! constraint of Lambda's API model: pattern, length, range) or
+//! `InvalidParameterValueException` (Lambda's own checks), as AWS does; for
+//! sizes, `RequestEntityTooLargeException` / `CodeStorageExceededException`.
 //! Rules that depend on the daemon's settings hang off [`Rules`]; the others
 //! are free functions.
 
@@ -57,9 +59,14 @@ pub fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
-/// Lambda's wording for one failed constraint.
+/// The API model's largest `MemorySize`.
+const MODEL_MAX_MEMORY_MB: u32 = 10_240;
+
+/// Lambda's wording for one failed constraint of its API model, which AWS
+/// answers `ValidationException` (with no `Type`), not Lambda's own
+/// `InvalidParameterValueException`.
 fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
-    LambdaError::invalid_parameter(format!(
+    LambdaError::validation(format!(
         "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
          constraint: Member must {rule}"
     ))
@@ -79,8 +86,17 @@ fn check_name(field: &str, s: &str, max: usize) -> Result<(), LambdaError> {
     Ok(())
 }
 
-/// A plain function name: `[a-zA-Z0-9-_]+`, 1–64 characters.
+/// A plain function name: `[a-zA-Z0-9-_]+`, 1–64 characters. The length is
+/// Lambda's own check, not the model's (which allows longer ARNs), so AWS
+/// answers it `InvalidParameterValueException`, the pattern
+/// `ValidationException` (test_function_arns of the recorded answers).
 pub fn validate_function_name(name: &str) -> Result<(), LambdaError> {
+    if name.len() > MAX_FUNCTION_NAME_LEN {
+        return Err(LambdaError::invalid_parameter(format!(
+            "1 validation error detected: Value '{name}' at 'functionName' failed to satisfy \
+             constraint: Member must have length less than or equal to {MAX_FUNCTION_NAME_LEN}"
+        )));
+    }
     check_name("functionName", name, MAX_FUNCTION_NAME_LEN)
 }
 
@@ -209,11 +225,22 @@ pub fn validate_logging_config(config: &LoggingConfig) -> Result<(), LambdaError
 /// `Architectures`: exactly one.
 pub fn validate_architectures(archs: &[Architecture]) -> Result<(), LambdaError> {
     if archs.len() != 1 {
-        return Err(constraint(
-            "architectures",
-            format!("{archs:?}"),
-            "have length less than or equal to 1 and greater than or equal to 1",
-        ));
+        // As AWS writes the list: `[x86_64, arm64]`.
+        let names: Vec<String> = archs
+            .iter()
+            .map(|a| {
+                serde_json::to_value(a)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let rule = if archs.is_empty() {
+            "have length greater than or equal to 1"
+        } else {
+            "have length less than or equal to 1"
+        };
+        return Err(constraint("architectures", format!("[{}]", names.join(", ")), rule));
     }
     Ok(())
 }
@@ -241,11 +268,29 @@ pub fn validate_routing_config(
     if weights.is_empty() {
         return Ok(BTreeMap::new());
     }
+    // The model's constraints on the map first, in AWS's words (the recorded
+    // test_notfound_and_invalid_routingconfigs), then Lambda's own checks.
+    if weights
+        .keys()
+        .any(|k| k.is_empty() || k.len() > 1024 || !k.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(weights_constraint(
+            weights,
+            "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, \
+             Member must have length greater than or equal to 1, \
+             Member must satisfy regular expression pattern: [0-9]+]",
+        ));
+    }
+    if weights.values().any(|w| !(0.0..=1.0).contains(w)) {
+        return Err(weights_constraint(
+            weights,
+            "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, \
+             Member must have value greater than or equal to 0.0, Member must not be null]",
+        ));
+    }
     if weights.len() > 1 {
-        return Err(constraint(
-            "routingConfig.additionalVersionWeights",
-            format!("{weights:?}"),
-            "have length less than or equal to 1",
+        return Err(LambdaError::invalid_parameter(
+            "Number of items in AdditionalVersionWeights cannot be greater than 1",
         ));
     }
     if primary == LATEST {
@@ -255,35 +300,52 @@ pub fn validate_routing_config(
     }
     let mut out = BTreeMap::new();
     for (version, weight) in weights {
-        let n = match Version::parse(version) {
-            Ok(Version::Published(n)) => n,
-            _ => {
-                return Err(constraint(
-                    "routingConfig.additionalVersionWeights.key",
-                    version,
-                    "satisfy regular expression pattern: [0-9]+",
-                ))
-            }
+        let Ok(Version::Published(n)) = Version::parse(version) else {
+            return Err(weights_constraint(
+                weights,
+                "Map keys must satisfy constraint: [Member must be a version]",
+            ));
         };
-        if !(0.0..=1.0).contains(weight) {
-            return Err(constraint(
-                "routingConfig.additionalVersionWeights.value",
-                weight,
-                "have value between 0.0 and 1.0",
-            ));
-        }
         if version == primary {
-            return Err(LambdaError::invalid_parameter(
-                "Alias' primary version and the additional version cannot be the same",
-            ));
+            return Err(LambdaError::invalid_parameter(format!(
+                "Invalid function version {primary}. Function version {primary} is already included in \
+                 routing configuration."
+            )));
         }
         out.insert(n, *weight);
     }
     Ok(out)
 }
 
+/// A constraint on the whole weights map, which AWS prints as Java does:
+/// `{2=0.5}`.
+fn weights_constraint(weights: &BTreeMap<String, f64>, rule: &str) -> LambdaError {
+    let java = |w: f64| {
+        if w.fract() == 0.0 {
+            format!("{w:.1}")
+        } else {
+            w.to_string()
+        }
+    };
+    let map: Vec<String> = weights.iter().map(|(k, w)| format!("{k}={}", java(*w))).collect();
+    LambdaError::validation(format!(
+        "1 validation error detected: Value '{{{}}}' at 'routingConfig.additionalVersionWeights' \
+         failed to satisfy constraint: {rule}",
+        map.join(", ")
+    ))
+}
+
 /// Event invoke configuration: retries 0–2, event age 60–21,600 s.
 pub fn validate_event_invoke_config(req: &PutFunctionEventInvokeConfigRequest) -> Result<(), LambdaError> {
+    let destinations = req
+        .destination_config
+        .as_ref()
+        .is_some_and(|d| d.on_success.is_some() || d.on_failure.is_some());
+    if req.maximum_retry_attempts.is_none() && req.maximum_event_age_in_seconds.is_none() && !destinations {
+        return Err(LambdaError::invalid_parameter(
+            "You must specify at least one of error handling or destination setting.",
+        ));
+    }
     if let Some(n) = req.maximum_retry_attempts {
         if n > 2 {
             return Err(constraint(
@@ -416,11 +478,14 @@ impl Rules<'_> {
             ));
         }
         if mb > max {
-            return Err(constraint(
-                "memorySize",
-                mb,
-                &format!("have value less than or equal to {max}"),
-            ));
+            let e = constraint("memorySize", mb, &format!("have value less than or equal to {max}"));
+            // Past the model's 10,240 MB the model refuses; below it, this
+            // box's own limit does, as Lambda's own checks are answered.
+            return Err(if mb > MODEL_MAX_MEMORY_MB {
+                e
+            } else {
+                LambdaError::invalid_parameter(e.message)
+            });
         }
         Ok(())
     }
@@ -561,7 +626,7 @@ impl Rules<'_> {
     pub fn zipped_size(&self, bytes: u64) -> Result<(), LambdaError> {
         let max = self.limits.max_zipped_bytes;
         if bytes > max {
-            return Err(LambdaError::request_too_large(format!(
+            return Err(LambdaError::request_entity_too_large(format!(
                 "Zipped size must be smaller than {max} bytes"
             )));
         }

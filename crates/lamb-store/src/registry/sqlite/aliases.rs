@@ -1,7 +1,7 @@
 //! Aliases: a name for a version plus at most one weighted extra version.
 //! Every version an alias routes to must exist when the alias is written.
 
-use super::functions::{find_version, function_not_found, require_function};
+use super::functions::{find_version, function_exists, function_not_found, require_function};
 use super::{bad_marker, from_json, new_revision, paginate, to_json, version_from, version_num};
 use crate::error::StoreError;
 use crate::registry::{AliasRecord, AliasUpdate, NewAlias, Page, PageRequest};
@@ -89,6 +89,21 @@ pub(super) fn get(
     find(tx, function, name)?.ok_or_else(|| alias_not_found(ctx, function, name))
 }
 
+/// GetAlias: as [`get`], in GetAlias's own wording for a missing alias
+/// (UpdateAlias says "Alias not found"; both recorded).
+pub(super) fn get_for_caller(
+    tx: &Transaction<'_>,
+    ctx: &ArnContext,
+    function: &str,
+    name: &str,
+) -> Result<AliasRecord, StoreError> {
+    require_function(tx, ctx, function)?;
+    find(tx, function, name)?.ok_or_else(|| {
+        let arn = ctx.qualified_function_arn(function, &Qualifier::Alias(name.to_owned()));
+        LambdaError::not_found(format!("Cannot find alias arn: {arn}")).into()
+    })
+}
+
 fn write(tx: &Transaction<'_>, rec: &AliasRecord) -> Result<(), StoreError> {
     tx.execute(
         &format!("INSERT OR REPLACE INTO aliases ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
@@ -110,7 +125,15 @@ pub(super) fn create(
     function: &str,
     alias: NewAlias,
 ) -> Result<AliasRecord, StoreError> {
-    require_function(tx, ctx, function)?;
+    // A missing function is named with the version the alias would target
+    // (test_notfound_and_invalid_routingconfigs of the recorded answers).
+    if !function_exists(tx, function)? {
+        return Err(function_not_found(
+            ctx,
+            function,
+            Some(&Qualifier::Version(alias.function_version)),
+        ));
+    }
     if find(tx, function, &alias.name)?.is_some() {
         let arn = ctx.qualified_function_arn(function, &Qualifier::Alias(alias.name.clone()));
         return Err(LambdaError::conflict(format!("Alias already exists: {arn}")).into());
@@ -177,8 +200,10 @@ pub(super) fn delete(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, nam
         "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
         params![function, name],
     )?;
+    // A missing alias is deleted already: AWS answers 204
+    // (test_non_existent_alias_deletion of the recorded answers).
     if n == 0 {
-        return Err(alias_not_found(ctx, function, name));
+        return Ok(());
     }
     tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",

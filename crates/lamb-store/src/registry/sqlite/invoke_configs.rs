@@ -1,7 +1,7 @@
 //! Async invoke configuration (`PutFunctionEventInvokeConfig` and the
 //! rest): retries, maximum event age and destinations per qualifier.
 
-use super::functions::{find_version, function_not_found, require_function};
+use super::functions::{find_version, function_exists};
 use super::{bad_marker, from_json, now, paginate, to_json};
 use crate::error::StoreError;
 use crate::registry::{EventInvokeConfigRecord, Page, PageRequest};
@@ -9,9 +9,22 @@ use lamb_types::timefmt::epoch_seconds;
 use lamb_types::{ArnContext, LambdaError, PutFunctionEventInvokeConfigRequest, Qualifier};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
+/// AWS's text for a function or qualifier these operations cannot find
+/// (test_lambda_eventinvokeconfig_exceptions of the recorded answers).
+fn function_missing() -> StoreError {
+    LambdaError::not_found("The function doesn't exist.").into()
+}
+
+fn require_function(tx: &Transaction<'_>, function: &str) -> Result<(), StoreError> {
+    if !function_exists(tx, function)? {
+        return Err(function_missing());
+    }
+    Ok(())
+}
+
 /// The qualifier must name `$LATEST`, an existing version or an alias.
-fn require_qualifier(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, q: &Qualifier) -> Result<(), StoreError> {
-    require_function(tx, ctx, function)?;
+fn require_qualifier(tx: &Transaction<'_>, function: &str, q: &Qualifier) -> Result<(), StoreError> {
+    require_function(tx, function)?;
     let exists = match q {
         Qualifier::Version(v) => find_version(tx, function, *v)?.is_some(),
         Qualifier::Alias(a) => tx
@@ -24,7 +37,7 @@ fn require_qualifier(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, q: 
             .is_some(),
     };
     if !exists {
-        return Err(function_not_found(ctx, function, Some(q)));
+        return Err(function_missing());
     }
     Ok(())
 }
@@ -77,17 +90,17 @@ pub(super) fn put_invoke_config(
     config: &PutFunctionEventInvokeConfigRequest,
     merge: bool,
 ) -> Result<EventInvokeConfigRecord, StoreError> {
-    require_qualifier(tx, ctx, function, q)?;
+    require_qualifier(tx, function, q)?;
     let mut stored = config.clone();
     if merge {
-        if let Some(old) = find_config(tx, function, q)? {
-            stored = old.config;
-            let c = config.clone();
-            stored.maximum_retry_attempts = c.maximum_retry_attempts.or(stored.maximum_retry_attempts);
-            stored.maximum_event_age_in_seconds =
-                c.maximum_event_age_in_seconds.or(stored.maximum_event_age_in_seconds);
-            stored.destination_config = c.destination_config.or(stored.destination_config);
-        }
+        // Update changes a configuration; with none there is nothing to
+        // change (AWS answers 404).
+        let old = find_config(tx, function, q)?.ok_or_else(|| config_not_found(ctx, function, q))?;
+        stored = old.config;
+        let c = config.clone();
+        stored.maximum_retry_attempts = c.maximum_retry_attempts.or(stored.maximum_retry_attempts);
+        stored.maximum_event_age_in_seconds = c.maximum_event_age_in_seconds.or(stored.maximum_event_age_in_seconds);
+        stored.destination_config = c.destination_config.or(stored.destination_config);
     }
     let rec = EventInvokeConfigRecord {
         function: function.to_owned(),
@@ -114,7 +127,8 @@ pub(super) fn get_invoke_config(
     function: &str,
     q: &Qualifier,
 ) -> Result<EventInvokeConfigRecord, StoreError> {
-    require_function(tx, ctx, function)?;
+    // A missing function has no configuration either: AWS answers this,
+    // not that the function is missing.
     find_config(tx, function, q)?.ok_or_else(|| config_not_found(ctx, function, q))
 }
 
@@ -124,7 +138,6 @@ pub(super) fn delete_invoke_config(
     function: &str,
     q: &Qualifier,
 ) -> Result<(), StoreError> {
-    require_function(tx, ctx, function)?;
     let n = tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
         params![function, q.to_string()],
@@ -138,11 +151,10 @@ pub(super) fn delete_invoke_config(
 /// Marker: the qualifier.
 pub(super) fn list_invoke_configs(
     tx: &Transaction<'_>,
-    ctx: &ArnContext,
     function: &str,
     page: PageRequest<'_>,
 ) -> Result<Page<EventInvokeConfigRecord>, StoreError> {
-    require_function(tx, ctx, function)?;
+    require_function(tx, function)?;
     let limit = page.limit();
     let from = page.marker.unwrap_or_default();
     if from.len() > 128 {

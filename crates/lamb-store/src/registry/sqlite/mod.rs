@@ -259,7 +259,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn get_alias(&self, function: &str, name: &str) -> Result<AliasRecord, StoreError> {
-        self.read(|tx, ctx| aliases::get(tx, ctx, function, name))
+        self.read(|tx, ctx| aliases::get_for_caller(tx, ctx, function, name))
     }
 
     fn update_alias(&self, function: &str, name: &str, update: AliasUpdate) -> Result<AliasRecord, StoreError> {
@@ -342,7 +342,7 @@ impl Registry for SqliteRegistry {
         function: &str,
         page: PageRequest<'_>,
     ) -> Result<Page<EventInvokeConfigRecord>, StoreError> {
-        self.read(|tx, ctx| invoke_configs::list_invoke_configs(tx, ctx, function, page))
+        self.read(|tx, _| invoke_configs::list_invoke_configs(tx, function, page))
     }
 
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
