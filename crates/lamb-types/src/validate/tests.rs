@@ -300,8 +300,8 @@ fn logging_levels_are_lambdas_and_need_json() {
     };
     assert!(validate_logging_config(&json(Some("TRACE"), Some("WARN"))).is_ok());
     assert!(validate_logging_config(&json(None, None)).is_ok());
-    assert_eq!(refused(validate_logging_config(&json(Some("LOUD"), None))), IPV);
-    assert_eq!(refused(validate_logging_config(&json(None, Some("ERROR")))), IPV);
+    assert_eq!(refused(validate_logging_config(&json(Some("LOUD"), None))), VE);
+    assert_eq!(refused(validate_logging_config(&json(None, Some("ERROR")))), VE);
     let text = LoggingConfig {
         log_format: LogFormat::Text,
         ..json(Some("INFO"), None)
