@@ -1,6 +1,7 @@
 """Lambda extensions end to end: external extensions from a layer's
 /opt/extensions, an internal one registered from the function's own
-process, one that crashes and one that never calls next again."""
+process, one that crashes, one that never calls next again, and one that
+holds the invocation after the caller has its answer."""
 
 import base64
 import http.client
@@ -53,6 +54,10 @@ while True:
         break
     if mode == "hang":
         time.sleep(3600)
+    if mode == "gate":
+        print("[%s] holding %s" % (name, ev["requestId"]), flush=True)
+        while not os.path.exists("/mnt/gate/open"):
+            time.sleep(0.05)
     if mode == "crash-on-invoke":
         sys.exit(4)
     print("[%s] INVOKE %s %s" % (name, ev["requestId"], ev["tracing"]["type"]), flush=True)
@@ -61,8 +66,11 @@ while True:
 LAYER = make_zip({"extensions/watcher": (EXTENSION, 0o755)})
 
 APP = b'''
+import os, time
 def handler(event, context):
     print("handler ran")
+    if os.environ.get("EXT_MODE") == "crash-on-invoke":
+        time.sleep(3600)  # the extension's crash ends this, not an answer
     return {"ok": True}
 '''
 
@@ -100,16 +108,21 @@ def invoke(lam, name):
     return r, json.loads(r["Payload"].read()), base64.b64decode(r["LogResult"]).decode()
 
 
-def test_an_external_extension_sees_every_invocation_before_it_ends(lam):
+def test_an_external_extension_sees_every_invocation_before_it_completes(lam, engine):
     layered(lam, "ext-ok")
     for _ in range(2):
-        r, body, tail = invoke(lam, "ext-ok")
+        r, body, _ = invoke(lam, "ext-ok")
         assert "FunctionError" not in r, body
         assert body == {"ok": True}
         request_id = r["ResponseMetadata"]["RequestId"]
         # The extension prints before it calls next again, and the
-        # invocation ends only then: its line is in this invocation's log.
-        assert f"[watcher] INVOKE {request_id} X-Amzn-Trace-Id" in tail, tail
+        # invocation completes only then: its line is before this
+        # invocation's END.
+        seen = f"[watcher] INVOKE {request_id} X-Amzn-Trace-Id"
+        end = f"END RequestId: {request_id}"
+        logs = wait_for(lambda: (out := engine.lamb("logs", "ext-ok").stdout) and end in out and out,
+                        what="the invocation's END")
+        assert seen in logs and logs.index(seen) < logs.index(end), logs
 
 
 def test_an_internal_extension_registers_from_the_function(lam):
@@ -139,12 +152,42 @@ def test_an_extension_that_crashes_in_an_invocation_fails_it_and_its_sandbox(lam
         assert "[watcher] registered" in tail, tail
 
 
-def test_an_extension_that_never_calls_next_times_the_invocation_out(lam):
+def test_an_extension_that_never_calls_next_times_the_invocation_out(lam, engine):
     layered(lam, "ext-hang", mode="hang", timeout=2)
+    # The caller has the runtime's answer, as on Lambda; the invocation,
+    # held by the extension, times out and its sandbox goes.
     r, body, _ = invoke(lam, "ext-hang")
-    assert r["FunctionError"] == "Unhandled"
-    assert body["errorType"] == "Sandbox.Timedout", body
-    assert "Task timed out after 2.00 seconds" in body["errorMessage"]
+    assert body == {"ok": True}, body
+    request_id = r["ResponseMetadata"]["RequestId"]
+    wait_for(lambda: f"{request_id} Task timed out after 2.00 seconds" in engine.lamb("logs", "ext-hang").stdout,
+             what="the held invocation's timeout in the log")
+    _, _, tail = invoke(lam, "ext-hang")
+    assert "[watcher] registered" in tail, tail
+
+
+def test_the_caller_has_its_answer_while_an_extension_holds_the_invocation(tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    gate.chmod(0o777)
+    with function_daemon("lamb-extensions-gate-", "--filesystem", f"gate={gate}") as d:
+        lam = d.lambda_client()
+        layer = lam.publish_layer_version(LayerName="watcher", Content={"ZipFile": LAYER})
+        lam.create_function(FunctionName="ext-gate", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": APP})}, Timeout=60, MemorySize=256,
+                            Layers=[layer["LayerVersionArn"]], Environment={"Variables": {"EXT_MODE": "gate"}},
+                            FileSystemConfigs=[{"Arn": "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate",
+                                                "LocalMountPath": "/mnt/gate"}])
+        r, body, _ = invoke(lam, "ext-gate")
+        # The answer is here while the gate is shut: the extension still
+        # holds the invocation, which has no END or REPORT yet.
+        assert body == {"ok": True}, body
+        request_id = r["ResponseMetadata"]["RequestId"]
+        logs = wait_for(lambda: (out := d.lamb("logs", "ext-gate").stdout) and f"holding {request_id}" in out and out,
+                        what="the extension holding the invocation")
+        assert f"REPORT RequestId: {request_id}" not in logs, logs
+        (gate / "open").write_text("")
+        wait_for(lambda: f"REPORT RequestId: {request_id}" in d.lamb("logs", "ext-gate").stdout,
+                 what="the REPORT once the extension is back in next")
 
 
 def test_the_lambda_extension_crate_gets_telemetry(lam, engine):

@@ -98,13 +98,14 @@ pub fn exit_text(status: nix::sys::wait::WaitStatus) -> Option<String> {
     }
 }
 
-/// Runs init; `args` follow `init` on the command line: `--runtime NAME`.
-/// Returns only on a set-up failure, with the exit code.
+/// Runs init; `args` follow `init` on the command line: `--runtime NAME
+/// --account ID` (the function's account, which Lambda's environment has no
+/// variable for). Returns only on a set-up failure, with the exit code.
 pub fn main(args: &[String]) -> i32 {
-    let runtime = match args {
-        [flag, name, ..] if flag == "--runtime" => name.clone(),
+    let (runtime, account) = match args {
+        [r, name, a, account, ..] if r == "--runtime" && a == "--account" => (name.clone(), account.clone()),
         _ => {
-            eprintln!("lamb init: usage: lamb init --runtime NAME");
+            eprintln!("lamb init: usage: lamb init --runtime NAME --account ID");
             return 64;
         }
     };
@@ -148,6 +149,7 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     let api = api::Api::new(Arc::clone(&link));
+    api.set_account(account);
     api.telemetry.platform(
         "platform.initStart",
         serde_json::json!({

@@ -83,6 +83,17 @@ pub enum FromInit {
         error_type: String,
         body: Vec<u8>,
     },
+    /// Sent just before an answer that extensions still hold: the caller
+    /// gets the answer now, and the invocation completes at `Complete`
+    /// (without `Held`, the answer completes it).
+    Held {
+        request_id: String,
+    },
+    /// Every extension is back in `/event/next` after a `Held` answer: the
+    /// invocation is complete, the sandbox free for the next one.
+    Complete {
+        request_id: String,
+    },
     /// The runtime process ended; `status` as Go prints it (`exit status 1`,
     /// `signal: killed`). Init exits right after.
     Exited {
@@ -97,6 +108,8 @@ const T_RESPONSE: u8 = 11;
 const T_ERROR: u8 = 12;
 const T_INIT_ERROR: u8 = 13;
 const T_EXITED: u8 = 14;
+const T_HELD: u8 = 15;
+const T_COMPLETE: u8 = 16;
 
 /// Builds one frame, its length prefix included.
 struct Enc(Vec<u8>);
@@ -244,6 +257,8 @@ impl FromInit {
                 .bytes(body)
                 .finish(),
             FromInit::Exited { status } => Enc::new(T_EXITED, 32).bytes(status.as_bytes()).finish(),
+            FromInit::Held { request_id } => Enc::new(T_HELD, 40).bytes(request_id.as_bytes()).finish(),
+            FromInit::Complete { request_id } => Enc::new(T_COMPLETE, 40).bytes(request_id.as_bytes()).finish(),
         }
     }
 
@@ -266,6 +281,12 @@ impl FromInit {
                 body: d.bytes()?,
             }),
             T_EXITED => Ok(FromInit::Exited { status: d.string()? }),
+            T_HELD => Ok(FromInit::Held {
+                request_id: d.string()?,
+            }),
+            T_COMPLETE => Ok(FromInit::Complete {
+                request_id: d.string()?,
+            }),
             _ => Err(bad("unknown tag")),
         }
     }
@@ -352,6 +373,12 @@ mod tests {
             },
             FromInit::Exited {
                 status: "signal: killed".into(),
+            },
+            FromInit::Held {
+                request_id: "id".into(),
+            },
+            FromInit::Complete {
+                request_id: "id".into(),
             },
         ];
         for m in from {

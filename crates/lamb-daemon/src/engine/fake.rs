@@ -44,7 +44,9 @@ pub struct Book {
 /// `init-fails` reports an init error, `no-sandbox` cannot be created;
 /// others are ready at once. Payloads: `"hold"` answers at the
 /// next [`FakeLauncher::open_gate`], `"hang"` never answers, `"crash"`
-/// ends the runtime, `"fail"` is a function error; anything else is echoed
+/// ends the runtime, `"fail"` is a function error, `"extension-holds"` is
+/// answered at once and completed at the next gate opening (an extension
+/// still working); anything else is echoed
 /// (and printed on stdout).
 #[derive(Clone)]
 pub struct FakeLauncher {
@@ -311,6 +313,11 @@ impl FakeInit {
             self.launcher.note(|b| b.invoke_quotas.push(quota));
             let ticket = self.launcher.gate.ticket();
             self.launcher.note(|b| b.running += 1);
+            if invoke.payload == b"\"extension-holds\"" {
+                self.extension_holds(&invoke.request_id, &invoke.payload, ticket);
+                self.launcher.note(|b| b.running -= 1);
+                continue;
+            }
             let answer = self.answer(&invoke.request_id, &invoke.payload, ticket);
             self.launcher.note(|b| b.running -= 1);
             match answer {
@@ -358,6 +365,23 @@ impl FakeInit {
             request_id,
             body: payload.to_vec(),
         })
+    }
+
+    /// What init does when an extension still works after the runtime's
+    /// answer: `Held`, the answer, and `Complete` once the gate opens.
+    fn extension_holds(&mut self, request_id: &str, payload: &[u8], ticket: u64) {
+        let request_id = request_id.to_owned();
+        self.send(&FromInit::Held {
+            request_id: request_id.clone(),
+        });
+        self.send(&FromInit::Response {
+            request_id: request_id.clone(),
+            body: payload.to_vec(),
+        });
+        self.launcher.gate.wait(&self.shared.killed, Some(ticket));
+        if !self.shared.killed.load(Ordering::SeqCst) {
+            self.send(&FromInit::Complete { request_id });
+        }
     }
 
     /// Never answers: waits to be killed.

@@ -3,6 +3,7 @@
 //! answer back within the function's timeout), the log lines, and the
 //! sandbox back to the pool or retired.
 
+use super::admission::Admission;
 use super::cold_start::{Cold, Phase};
 use super::live::{Event, LiveSandbox};
 use super::platform::{Platform, Report, Status};
@@ -56,7 +57,7 @@ fn trace_id() -> String {
 
 impl Inner {
     pub(super) async fn invoke(self: Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
-        let _admission = self.admit(&req)?;
+        let admission = self.admit(&req)?;
         let key = pool_key(&req);
         let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
         let live = match self.take_idle(&key).await {
@@ -73,7 +74,7 @@ impl Inner {
                 Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
             },
         };
-        Ok(self.run(live, &req, tail).await)
+        Ok(self.run(live, &req, tail, admission).await)
     }
 
     /// Hands the event to a ready sandbox and waits for the answer.
@@ -82,6 +83,7 @@ impl Inner {
         mut w: LiveSandbox,
         req: &InvokeRequest,
         mut tail: Option<Vec<u8>>,
+        admission: Admission,
     ) -> InvokeResponse {
         let id = &req.request_id;
         let version = req.executed_version.to_string();
@@ -102,11 +104,71 @@ impl Inner {
             cognito_identity: None,
             payload: req.payload.clone(),
         });
-        let outcome = if w.send(&invoke).await.is_err() {
-            Outcome::Crashed(None)
+        let deadline = start + timeout;
+        let (outcome, held) = if w.send(&invoke).await.is_err() {
+            (Outcome::Crashed(None), false)
         } else {
-            self.await_answer(&mut w, id, start + timeout, tail.as_mut()).await
+            self.await_answer(&mut w, id, deadline, tail.as_mut()).await
         };
+        match outcome {
+            // Extensions still hold the invocation: the caller has its
+            // answer now, as on Lambda; the invocation (its END, REPORT and
+            // the sandbox's return) completes when they are back in next.
+            Outcome::Response(body) if held => self.answer_early(w, req, start, (body, false), tail, admission),
+            Outcome::Error(body, true) if held => self.answer_early(w, req, start, (body, true), tail, admission),
+            outcome => self.conclude(w, req, start, outcome, tail).await,
+        }
+    }
+
+    /// Answers the caller with what the runtime posted and completes the
+    /// invocation in the background, within the function's timeout; the
+    /// invocation counts in the concurrency until then, as on Lambda.
+    fn answer_early(
+        self: &Arc<Self>,
+        mut w: LiveSandbox,
+        req: &InvokeRequest,
+        start: Instant,
+        (body, error): (Vec<u8>, bool),
+        mut tail: Option<Vec<u8>>,
+        admission: Admission,
+    ) -> InvokeResponse {
+        w.drain_output(tail.as_mut());
+        let inner = Arc::clone(self);
+        let req = req.clone();
+        tokio::spawn(async move {
+            let deadline = start + Duration::from_secs(u64::from(req.function.spec.timeout));
+            let answered = if error {
+                Outcome::Error(Vec::new(), true)
+            } else {
+                Outcome::Response(Vec::new())
+            };
+            let outcome = inner
+                .await_completion(&mut w, &req.request_id, deadline)
+                .await
+                .unwrap_or(answered);
+            inner.conclude(w, &req, start, outcome, None).await;
+            drop(admission);
+        });
+        InvokeResponse {
+            payload: body,
+            function_error: error.then(|| "Unhandled".to_owned()),
+            log_tail: tail.map(|t| String::from_utf8_lossy(&t).into_owned()),
+        }
+    }
+
+    /// The invocation's end: the log's END and REPORT, the metrics, the
+    /// sandbox back to the pool or retired, and the caller's answer.
+    async fn conclude(
+        self: &Arc<Self>,
+        mut w: LiveSandbox,
+        req: &InvokeRequest,
+        start: Instant,
+        outcome: Outcome,
+        mut tail: Option<Vec<u8>>,
+    ) -> InvokeResponse {
+        let id = &req.request_id;
+        let timeout_s = req.function.spec.timeout;
+        let platform = Platform::of(&req.function.spec.logging_config);
         let duration = start.elapsed();
         if matches!(outcome, Outcome::Timeout) {
             // The extensions get their SHUTDOWN (reason `timeout`); init
@@ -173,28 +235,50 @@ impl Inner {
         }
     }
 
+    /// Waits for the runtime's answer; `true` with it when extensions
+    /// still hold the invocation (init said `Held`).
     async fn await_answer(
         &self,
         w: &mut LiveSandbox,
         id: &str,
         deadline: Instant,
         mut tail: Option<&mut Vec<u8>>,
-    ) -> Outcome {
+    ) -> (Outcome, bool) {
+        let mut held = false;
         loop {
-            match w.next_event(deadline, tail.as_deref_mut()).await {
-                Event::Msg(FromInit::Response { request_id, body }) if request_id == id => {
-                    return Outcome::Response(body)
+            let outcome = match w.next_event(deadline, tail.as_deref_mut()).await {
+                Event::Msg(FromInit::Held { request_id }) if request_id == id => {
+                    held = true;
+                    continue;
                 }
+                Event::Msg(FromInit::Response { request_id, body }) if request_id == id => Outcome::Response(body),
                 Event::Msg(FromInit::Error {
                     request_id,
                     body,
                     error_type,
-                }) if request_id == id => return Outcome::Error(body, !error_type.starts_with("Extension.")),
-                Event::Msg(FromInit::Exited { status }) => return Outcome::Crashed(Some(status)),
-                Event::Closed => return Outcome::Crashed(None),
-                Event::Deadline => return Outcome::Timeout,
+                }) if request_id == id => Outcome::Error(body, !error_type.starts_with("Extension.")),
+                Event::Msg(FromInit::Exited { status }) => Outcome::Crashed(Some(status)),
+                Event::Closed => Outcome::Crashed(None),
+                Event::Deadline => Outcome::Timeout,
                 Event::Msg(_) => continue,
-            }
+            };
+            return (outcome, held);
+        }
+    }
+
+    /// After a held answer, waits for init's `Complete`: `None` then, else
+    /// what ended the invocation instead (an extension's failure, the
+    /// runtime's end, the timeout).
+    async fn await_completion(&self, w: &mut LiveSandbox, id: &str, deadline: Instant) -> Option<Outcome> {
+        loop {
+            return Some(match w.next_event(deadline, None).await {
+                Event::Msg(FromInit::Complete { request_id }) if request_id == id => return None,
+                Event::Msg(FromInit::Error { request_id, body, .. }) if request_id == id => Outcome::Error(body, false),
+                Event::Msg(FromInit::Exited { status }) => Outcome::Crashed(Some(status)),
+                Event::Closed => Outcome::Crashed(None),
+                Event::Deadline => Outcome::Timeout,
+                Event::Msg(_) => continue,
+            });
         }
     }
 }

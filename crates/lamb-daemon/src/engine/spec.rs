@@ -81,6 +81,8 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
             "init".to_owned(),
             "--runtime".to_owned(),
             runtime.clone(),
+            "--account".to_owned(),
+            input.ctx.account.clone(),
         ],
         env: environment(input, &runtime),
         cwd: "/var/task".into(),

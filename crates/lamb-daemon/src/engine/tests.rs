@@ -464,3 +464,34 @@ async fn the_system_log_level_filters_platform_records() {
     );
     assert!(tail.contains("\"status\":\"error\""), "{tail}");
 }
+
+#[tokio::test]
+async fn the_caller_has_its_answer_while_an_extension_holds_the_invocation() {
+    let r = rig(|_| {});
+    // Answered while the gate is shut: the extension still holds it.
+    assert_eq!(r.ok("f", "\"extension-holds\"").await.payload, b"\"extension-holds\"");
+    assert_eq!(r.fake.book().running, 1, "the invocation is not complete yet");
+    // Not complete, so its sandbox is not free: the next call starts another.
+    r.ok("f", "1").await;
+    assert_eq!(r.fake.book().created, ["f", "f"]);
+    // Complete: the first sandbox is back in the pool, and both are reused.
+    r.fake.open_gate();
+    r.wait_for_gauges("both sandboxes idle", |g, b| g.idle == 2 && b.running == 0)
+        .await;
+    r.ok("f", "2").await;
+    r.ok("f", "3").await;
+    assert_eq!(r.fake.book().created, ["f", "f"]);
+}
+
+#[tokio::test]
+async fn an_extension_that_never_completes_times_the_invocation_out() {
+    let r = rig(|_| {});
+    let mut req = request("f", "\"extension-holds\"");
+    req.function.spec.timeout = 1;
+    assert_eq!(r.invoke(req).await.unwrap().function_error, None);
+    r.fake
+        .wait_for("the sandbox held past its timeout goes", |b| b.destroyed == ["f"])
+        .await;
+    r.ok("f", "1").await;
+    assert_eq!(r.fake.book().created, ["f", "f"]);
+}

@@ -43,7 +43,7 @@ impl Api {
         };
         match registered {
             Ok(id) => {
-                let body = register_body(accept_account);
+                let body = self.register_body(accept_account);
                 conn.respond(200, &[JSON, ("Lambda-Extension-Identifier", id.as_str())], &body, ka)
             }
             Err((status, error_type, message)) => conn.respond(status, &[JSON], &error_body(&message, error_type), ka),
@@ -131,25 +131,19 @@ fn parse_events(body: &[u8]) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Register's answer: the function's name, version and handler, and the
-/// account when the extension asked for it.
-fn register_body(account: bool) -> Vec<u8> {
-    let env = |k: &str| std::env::var(k).unwrap_or_default();
-    let mut body = serde_json::json!({
-        "functionName": env("AWS_LAMBDA_FUNCTION_NAME"),
-        "functionVersion": env("AWS_LAMBDA_FUNCTION_VERSION"),
-        "handler": env("_HANDLER"),
-    });
-    if account {
-        body["accountId"] = account_id().into();
+impl Api {
+    /// Register's answer: the function's name, version and handler, and
+    /// its account when the extension asked for it.
+    fn register_body(&self, account: bool) -> Vec<u8> {
+        let env = |k: &str| std::env::var(k).unwrap_or_default();
+        let mut body = serde_json::json!({
+            "functionName": env("AWS_LAMBDA_FUNCTION_NAME"),
+            "functionVersion": env("AWS_LAMBDA_FUNCTION_VERSION"),
+            "handler": env("_HANDLER"),
+        });
+        if account {
+            body["accountId"] = self.account.get().cloned().unwrap_or_default().into();
+        }
+        body.to_string().into_bytes()
     }
-    body.to_string().into_bytes()
-}
-
-/// The account: lamb's default one. Init learns the function's ARN only
-/// with the first event, after registration, and Lambda's environment has
-/// no variable for it, so a daemon serving another account id answers this
-/// one here (docs/extensions.md).
-fn account_id() -> String {
-    "000000000000".into()
 }

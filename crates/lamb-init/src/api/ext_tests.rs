@@ -145,7 +145,7 @@ fn invoke(id: &str) -> Invoke {
 }
 
 #[test]
-fn ready_and_every_answer_wait_for_the_extensions() {
+fn ready_and_every_completion_wait_for_the_extensions() {
     let mut r = rig(&["ext"]);
     let reg = register(r.addr, "ext", r#"["INVOKE","SHUTDOWN"]"#);
     assert_eq!(reg.status, 200, "{}", reg.body);
@@ -173,7 +173,9 @@ fn ready_and_every_answer_wait_for_the_extensions() {
     );
     assert_eq!(event["tracing"]["type"], "X-Amzn-Trace-Id");
     assert_eq!(runtime.join().unwrap().status, 200);
-    // The runtime answers; the extension is still busy: the answer waits.
+    // The runtime answers while the extension is still busy: the answer
+    // goes out at once, announced as held, and the invocation completes
+    // when the extension is back in next.
     let posted = call(
         r.addr,
         "POST",
@@ -182,13 +184,25 @@ fn ready_and_every_answer_wait_for_the_extensions() {
         "42",
     );
     assert_eq!(posted.status, 202);
-    assert!(r.silent(), "the answer went out while an extension was busy");
-    let ext = next_in_background(r.addr, &id);
+    assert_eq!(
+        r.message(),
+        FromInit::Held {
+            request_id: "req-1".into()
+        }
+    );
     assert_eq!(
         r.message(),
         FromInit::Response {
             request_id: "req-1".into(),
             body: b"42".to_vec()
+        }
+    );
+    assert!(r.silent(), "complete while an extension was busy");
+    let ext = next_in_background(r.addr, &id);
+    assert_eq!(
+        r.message(),
+        FromInit::Complete {
+            request_id: "req-1".into()
         }
     );
     // Shutdown: the extension gets SHUTDOWN with the reason.
@@ -342,4 +356,31 @@ fn without_extensions_no_records_are_kept() {
     assert!(!r.api.telemetry.enabled());
     r.api.deliver(invoke("req-4"));
     runtime.join().unwrap();
+}
+
+#[test]
+fn register_answers_the_functions_account_when_asked() {
+    let r = rig(&["ext"]);
+    r.api.set_account("123456789012".into());
+    let asked = call(
+        r.addr,
+        "POST",
+        "/2020-01-01/extension/register",
+        &[
+            ("Lambda-Extension-Name", "ext"),
+            ("Lambda-Extension-Accept-Feature", "accountId"),
+        ],
+        r#"{"events":["INVOKE"]}"#,
+    );
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert_eq!(asked.json()["accountId"], "123456789012");
+}
+
+#[test]
+fn register_leaves_the_account_out_unless_asked() {
+    let r = rig(&["ext"]);
+    r.api.set_account("123456789012".into());
+    let plain = register(r.addr, "ext", r#"["INVOKE"]"#);
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(plain.json().get("accountId").is_none(), "{}", plain.body);
 }

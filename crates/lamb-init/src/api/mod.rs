@@ -49,8 +49,9 @@ struct Cycle {
     /// `Ready` went to the daemon: Init is over for the runtime and every
     /// extension.
     ready_sent: bool,
-    /// The runtime's answer, held until every extension is back in `next`.
-    held: Option<FromInit>,
+    /// The invocation answered while extensions still hold it (its request
+    /// id and status), until every extension is back in `next`.
+    held: Option<(String, &'static str)>,
     /// The daemon asked for the shutdown: exits are expected now.
     shutting_down: bool,
     ext: Registry,
@@ -76,6 +77,9 @@ pub struct Api {
     /// called before an answer goes out, so the invocation's lines are in
     /// its log.
     flush: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// The function's account, from the daemon's command line: Register's
+    /// `accountId`.
+    account: std::sync::OnceLock<String>,
 }
 
 impl Api {
@@ -88,7 +92,13 @@ impl Api {
             telemetry: Telemetry::new(),
             born: Instant::now(),
             flush: Mutex::new(Vec::new()),
+            account: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the function's account (once, before any extension registers).
+    pub fn set_account(&self, account: String) {
+        let _ = self.account.set(account);
     }
 
     /// Adds one of what `flush` documents.
@@ -194,7 +204,7 @@ impl Api {
                 error_type: error_type.to_owned(),
                 body,
             });
-        } else if let Some(request_id) = c.current.take().or_else(|| held_id(c.held.take().as_ref())) {
+        } else if let Some(request_id) = c.current.take().or_else(|| c.held.take().map(|(id, _)| id)) {
             self.link.send(&FromInit::Error {
                 request_id,
                 error_type: error_type.to_owned(),
@@ -229,16 +239,18 @@ impl Api {
         }
     }
 
-    /// The runtime answered: the answer goes out once every extension is
-    /// back in `next`.
+    /// The runtime answered: the answer goes out at once, as on Lambda. The
+    /// invocation completes when every extension is back in `next`: with
+    /// the answer when they already are, else at `Complete`, announced by
+    /// `Held` before the answer.
     fn finish(&self, answer: FromInit) {
         let mut c = self.lock();
-        let observed = self.telemetry.enabled();
-        if let (true, Some(id), Some(start)) = (observed, held_id(Some(&answer)), c.started) {
-            let (status, bytes) = match &answer {
-                FromInit::Response { body, .. } => ("success", body.len()),
-                _ => ("error", 0),
-            };
+        let Some(id) = held_id(Some(&answer)) else { return };
+        let (status, bytes) = match &answer {
+            FromInit::Response { body, .. } => ("success", body.len()),
+            _ => ("error", 0),
+        };
+        if let (true, Some(start)) = (self.telemetry.enabled(), c.started) {
             self.telemetry.platform(
                 "platform.runtimeDone",
                 json!({
@@ -248,29 +260,44 @@ impl Api {
                 }),
             );
         }
-        c.held = Some(answer);
-        self.complete(&mut c);
-    }
-
-    fn complete(&self, c: &mut Cycle) {
-        if c.held.is_none() || !c.ext.all_idle() {
+        self.flush_output();
+        if c.ext.all_idle() {
+            self.report_complete(&mut c, &id, status);
+            self.link.send(&answer);
             return;
         }
-        let Some(answer) = c.held.take() else { return };
+        self.link.send(&FromInit::Held { request_id: id.clone() });
+        self.link.send(&answer);
+        c.held = Some((id, status));
+    }
+
+    /// An extension is back in `next`: the last one completes a held
+    /// invocation.
+    fn complete(&self, c: &mut Cycle) {
+        if !c.ext.all_idle() {
+            return;
+        }
+        let Some((id, status)) = c.held.take() else { return };
+        self.flush_output();
+        self.report_complete(c, &id, status);
+        self.link.send(&FromInit::Complete { request_id: id });
+    }
+
+    /// Copies what is in the output pipes to the log (see `flush`).
+    fn flush_output(&self) {
         for flush in self.flush.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             flush();
         }
+    }
+
+    /// `platform.report` of a completed invocation.
+    fn report_complete(&self, c: &mut Cycle, id: &str, status: &str) {
         let start = c.started.take();
-        if let (true, Some(id), Some(start)) = (self.telemetry.enabled(), held_id(Some(&answer)), start) {
-            let status = if matches!(answer, FromInit::Response { .. }) {
-                "success"
-            } else {
-                "error"
-            };
+        if let (true, Some(start)) = (self.telemetry.enabled(), start) {
+            let init_ms = c.init_ms.take();
             self.telemetry
-                .platform("platform.report", self.report(&id, status, start, c.init_ms.take()));
+                .platform("platform.report", self.report(id, status, start, init_ms));
         }
-        self.link.send(&answer);
     }
 
     /// After a timeout, the invocation's `platform.runtimeDone` and
@@ -279,7 +306,7 @@ impl Api {
         if reason != "timeout" {
             return;
         }
-        let id = c.current.clone().or_else(|| held_id(c.held.as_ref()));
+        let id = c.current.clone().or_else(|| c.held.as_ref().map(|(id, _)| id.clone()));
         if let (Some(id), Some(start)) = (id, c.started.take()) {
             let metrics = json!({"durationMs": ms(start.elapsed()), "producedBytes": 0});
             self.telemetry.platform(
@@ -565,7 +592,7 @@ fn peak_mb(pid: i32) -> u64 {
         .map_or(0, |kb| kb.div_ceil(1024))
 }
 
-/// The request id of a held answer.
+/// The request id of an answer.
 fn held_id(held: Option<&FromInit>) -> Option<String> {
     match held? {
         FromInit::Response { request_id, .. } | FromInit::Error { request_id, .. } => Some(request_id.clone()),
