@@ -118,19 +118,26 @@ def test_an_external_extension_sees_every_invocation_before_it_completes(lam, en
         # The extension prints before it calls next again, and the
         # invocation completes only then: its line is before this
         # invocation's END.
-        seen = f"[watcher] INVOKE {request_id} X-Amzn-Trace-Id"
-        end = f"END RequestId: {request_id}"
-        logs = wait_for(lambda: (out := engine.lamb("logs", "ext-ok").stdout) and end in out and out,
-                        what="the invocation's END")
-        assert seen in logs and logs.index(seen) < logs.index(end), logs
+        assert_before_end(engine, "ext-ok", request_id, f"[watcher] INVOKE {request_id} X-Amzn-Trace-Id")
 
 
-def test_an_internal_extension_registers_from_the_function(lam):
+def assert_before_end(engine, function, request_id, line):
+    """`line` is in the log before the invocation's END: the extension that
+    prints it is back in next only after, and the invocation completes
+    then (the caller's log tail ends at the answer, which may come first)."""
+    end = f"END RequestId: {request_id}"
+    logs = wait_for(lambda: (out := engine.lamb("logs", function).stdout) and end in out and out,
+                    what="the invocation's END")
+    assert line in logs and logs.index(line) < logs.index(end), logs
+
+
+def test_an_internal_extension_registers_from_the_function(lam, engine):
     lam.create_function(FunctionName="ext-inner", Role=ROLE, Runtime="python3.11", Handler="app.handler",
                         Code={"ZipFile": make_zip({"app.py": INTERNAL_APP})}, MemorySize=256)
-    r, body, tail = invoke(lam, "ext-inner")
+    r, body, _ = invoke(lam, "ext-inner")
     assert body == {"ok": True}
-    assert f"[inner] INVOKE {r['ResponseMetadata']['RequestId']}" in tail, tail
+    request_id = r["ResponseMetadata"]["RequestId"]
+    assert_before_end(engine, "ext-inner", request_id, f"[inner] INVOKE {request_id}")
 
 
 def test_an_extension_that_crashes_fails_init(lam):
@@ -299,12 +306,13 @@ exec "$@"
 '''
 
 
-def test_an_internal_extension_from_the_exec_wrapper(lam):
+def test_an_internal_extension_from_the_exec_wrapper(lam, engine):
     code = make_zip({"app.py": APP, "wrapped.py": WRAPPED_EXTENSION, "wrapper.sh": (WRAPPER, 0o755)})
     lam.create_function(FunctionName="ext-wrapped", Role=ROLE, Runtime="python3.11", Handler="app.handler",
                         Code={"ZipFile": code}, MemorySize=256,
                         Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}})
     for _ in range(2):
-        r, body, tail = invoke(lam, "ext-wrapped")
+        r, body, _ = invoke(lam, "ext-wrapped")
         assert body == {"ok": True}
-        assert f"[wrapped] INVOKE {r['ResponseMetadata']['RequestId']}" in tail, tail
+        request_id = r["ResponseMetadata"]["RequestId"]
+        assert_before_end(engine, "ext-wrapped", request_id, f"[wrapped] INVOKE {request_id}")
