@@ -307,6 +307,10 @@ fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
         };
         match msg {
             Ok(ToInit::Invoke(invoke)) => api.deliver(invoke),
+            Ok(ToInit::Report {
+                request_id,
+                max_memory_used_mb,
+            }) => api.peak_memory(request_id, max_memory_used_mb),
             Ok(ToInit::Shutdown(reason)) => {
                 api.shutdown(reason.as_str());
                 std::process::exit(0)

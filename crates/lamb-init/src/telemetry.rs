@@ -237,6 +237,12 @@ impl Telemetry {
         self.wake.notify_all();
     }
 
+    /// The records kept so far, as they are sent.
+    #[cfg(test)]
+    pub fn kept(&self) -> Vec<String> {
+        self.lock().backlog.iter().map(|(_, text)| text.clone()).collect()
+    }
+
     /// A platform record of `type` (`platform.start`...).
     pub fn platform(&self, kind: &str, record: Value) {
         self.emit(

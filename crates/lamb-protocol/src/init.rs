@@ -60,6 +60,13 @@ pub enum ToInit {
     /// Lambda's shutdown budget for them, then init exits (which SIGKILLs
     /// what is left).
     Shutdown(ShutdownReason),
+    /// An invocation is over (answered and complete, or timed out): what
+    /// only the daemon knows of it, for `platform.report`: the peak memory
+    /// of the sandbox's cgroup, in MB as the REPORT line gives it.
+    Report {
+        request_id: String,
+        max_memory_used_mb: u64,
+    },
 }
 
 /// Init to daemon.
@@ -103,6 +110,7 @@ pub enum FromInit {
 
 const T_INVOKE: u8 = 1;
 const T_SHUTDOWN: u8 = 2;
+const T_REPORT: u8 = 3;
 const T_READY: u8 = 10;
 const T_RESPONSE: u8 = 11;
 const T_ERROR: u8 = 12;
@@ -207,6 +215,13 @@ impl ToInit {
                 e.0.push(*reason as u8);
                 e.finish()
             }
+            ToInit::Report {
+                request_id,
+                max_memory_used_mb,
+            } => Enc::new(T_REPORT, 48)
+                .bytes(request_id.as_bytes())
+                .u64(*max_memory_used_mb)
+                .finish(),
         }
     }
 
@@ -229,6 +244,10 @@ impl ToInit {
                 2 => ShutdownReason::Failure,
                 _ => return Err(bad("unknown shutdown reason")),
             })),
+            T_REPORT => Ok(ToInit::Report {
+                request_id: d.string()?,
+                max_memory_used_mb: d.u64()?,
+            }),
             _ => Err(bad("unknown tag")),
         }
     }
@@ -350,6 +369,10 @@ mod tests {
             ToInit::Shutdown(ShutdownReason::Spindown),
             ToInit::Shutdown(ShutdownReason::Timeout),
             ToInit::Shutdown(ShutdownReason::Failure),
+            ToInit::Report {
+                request_id: "id".into(),
+                max_memory_used_mb: 81,
+            },
         ];
         for m in to {
             let frame = m.encode();

@@ -16,6 +16,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::watch;
 
+/// The memory peak every fake sandbox's cgroup reports: 80 MiB and a byte.
+pub const FAKE_PEAK_BYTES: u64 = 80 * 1024 * 1024 + 1;
+
 /// What happened to the fake's sandboxes.
 #[derive(Debug, Clone, Default)]
 pub struct Book {
@@ -37,6 +40,8 @@ pub struct Book {
     pub init_quotas: Vec<u64>,
     /// The CPU quota in force as each invocation reached its sandbox.
     pub invoke_quotas: Vec<u64>,
+    /// `maxMemoryUsedMB` of every `Report` the engine sent init.
+    pub reported_mb: Vec<u64>,
 }
 
 /// Sandboxes that behave by their function's name: `init-hangs` never
@@ -247,8 +252,12 @@ impl SandboxHandle for FakeSandbox {
         Ok(())
     }
 
+    /// A cgroup peak of [`FAKE_PEAK_BYTES`].
     fn stats(&self) -> Result<CgroupStats> {
-        Ok(CgroupStats::default())
+        Ok(CgroupStats {
+            memory_peak_bytes: FAKE_PEAK_BYTES,
+            ..CgroupStats::default()
+        })
     }
 
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
@@ -303,8 +312,13 @@ impl FakeInit {
             _ => self.send(&FromInit::Ready),
         }
         while let Ok(Some(frame)) = read_frame(&mut self.socket) {
-            let Ok(ToInit::Invoke(invoke)) = ToInit::decode(&frame) else {
-                return Exit::Code(0);
+            let invoke = match ToInit::decode(&frame) {
+                Ok(ToInit::Invoke(invoke)) => invoke,
+                Ok(ToInit::Report { max_memory_used_mb, .. }) => {
+                    self.launcher.note(|b| b.reported_mb.push(max_memory_used_mb));
+                    continue;
+                }
+                _ => return Exit::Code(0),
             };
             if self.shared.frozen.load(Ordering::SeqCst) {
                 self.launcher.note(|b| b.invoked_while_frozen += 1);

@@ -170,6 +170,20 @@ impl Inner {
         let timeout_s = req.function.spec.timeout;
         let platform = Platform::of(&req.function.spec.logging_config);
         let duration = start.elapsed();
+        let max = w
+            .sandbox
+            .as_ref()
+            .and_then(|s| s.stats().ok())
+            .map_or(0, |s| s.memory_peak_bytes);
+        // Init's `platform.report` takes the cgroup's peak, as REPORT does;
+        // before a timeout's shutdown, whose phase sends that record.
+        let numbers = ToInit::Report {
+            request_id: id.clone(),
+            max_memory_used_mb: logs::used_mb(max),
+        };
+        if !matches!(outcome, Outcome::Crashed(_)) {
+            let _ = w.send(&numbers).await;
+        }
         if matches!(outcome, Outcome::Timeout) {
             // The extensions get their SHUTDOWN (reason `timeout`); init
             // returns at once when none registered for it.
@@ -179,11 +193,6 @@ impl Inner {
             }
         }
         w.drain_output(tail.as_mut());
-        let max = w
-            .sandbox
-            .as_ref()
-            .and_then(|s| s.stats().ok())
-            .map_or(0, |s| s.memory_peak_bytes);
         let status = match outcome {
             Outcome::Response(_) => Status::Success,
             Outcome::Error(..) => Status::Error(None),

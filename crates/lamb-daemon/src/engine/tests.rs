@@ -495,3 +495,16 @@ async fn an_extension_that_never_completes_times_the_invocation_out() {
     r.ok("f", "1").await;
     assert_eq!(r.fake.book().created, ["f", "f"]);
 }
+
+#[tokio::test]
+async fn init_gets_the_cgroups_peak_for_platform_report() {
+    let r = rig(|_| {});
+    r.ok("f", "1").await;
+    // In MB as REPORT rounds it: 80 MiB and a byte is 81.
+    let book = r
+        .fake
+        .wait_for("init gets the numbers", |b| !b.reported_mb.is_empty())
+        .await;
+    assert_eq!(book.reported_mb, [super::fake::FAKE_PEAK_BYTES.div_ceil(1024 * 1024)]);
+    assert_eq!(book.reported_mb, [81]);
+}

@@ -205,6 +205,25 @@ fn ready_and_every_completion_wait_for_the_extensions() {
             request_id: "req-1".into()
         }
     );
+    // `platform.report` waits for the daemon's cgroup peak, and has it.
+    let reports = |api: &Api| -> Vec<serde_json::Value> {
+        let records = api
+            .telemetry
+            .kept()
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect::<Vec<_>>();
+        records
+            .into_iter()
+            .filter(|v: &serde_json::Value| v["type"] == "platform.report")
+            .collect()
+    };
+    assert!(reports(&r.api).is_empty());
+    r.api.peak_memory("req-1".into(), 81);
+    let report = reports(&r.api);
+    assert_eq!(report.len(), 1);
+    assert_eq!(report[0]["record"]["requestId"], "req-1");
+    assert_eq!(report[0]["record"]["metrics"]["maxMemoryUsedMB"], 81);
     // Shutdown: the extension gets SHUTDOWN with the reason.
     let api = Arc::clone(&r.api);
     let shutdown = std::thread::spawn(move || api.shutdown("spindown"));

@@ -58,6 +58,11 @@ struct Cycle {
     /// When the current invocation's event arrived, for the telemetry's
     /// durations.
     started: Option<Instant>,
+    /// A `platform.report` record waiting for the daemon's
+    /// `maxMemoryUsedMB`, and that number once it came (with its request
+    /// id): the record goes out when both are here, in either order.
+    report: Option<serde_json::Value>,
+    peak: Option<(String, u64)>,
     /// Init's duration, taken by the first `platform.report`.
     init_ms: Option<f64>,
 }
@@ -295,9 +300,34 @@ impl Api {
         let start = c.started.take();
         if let (true, Some(start)) = (self.telemetry.enabled(), start) {
             let init_ms = c.init_ms.take();
-            self.telemetry
-                .platform("platform.report", self.report(id, status, start, init_ms));
+            c.report = Some(self.report(id, status, start, init_ms));
+            self.send_report(c);
         }
+    }
+
+    /// The daemon's peak memory of the sandbox for invocation `id`.
+    pub fn peak_memory(&self, id: String, mb: u64) {
+        let mut c = self.lock();
+        if self.telemetry.enabled() {
+            c.peak = Some((id, mb));
+            self.send_report(&mut c);
+        }
+    }
+
+    /// Sends `platform.report` once its record and the daemon's peak for
+    /// the same invocation are both here.
+    fn send_report(&self, c: &mut Cycle) {
+        let (Some(record), Some((id, mb))) = (c.report.as_mut(), c.peak.as_ref()) else {
+            return;
+        };
+        if record["requestId"] != id.as_str() {
+            return;
+        }
+        record["metrics"]["maxMemoryUsedMB"] = json!(mb);
+        if let Some(record) = c.report.take() {
+            self.telemetry.platform("platform.report", record);
+        }
+        c.peak = None;
     }
 
     /// After a timeout, the invocation's `platform.runtimeDone` and
@@ -314,8 +344,8 @@ impl Api {
                 json!({"requestId": id, "status": "timeout", "metrics": metrics}),
             );
             let init_ms = c.init_ms.take();
-            self.telemetry
-                .platform("platform.report", self.report(&id, "timeout", start, init_ms));
+            c.report = Some(self.report(&id, "timeout", start, init_ms));
+            self.send_report(c);
         }
     }
 
@@ -330,7 +360,7 @@ impl Api {
             "durationMs": duration,
             "billedDurationMs": duration.ceil() as u64,
             "memorySizeMB": memory,
-            "maxMemoryUsedMB": peak_mb(self.bootstrap_pid()),
+            "maxMemoryUsedMB": 0,
         });
         if let Some(init) = init_ms {
             metrics["initDurationMs"] = json!(init);
@@ -579,17 +609,6 @@ impl Api {
 /// Milliseconds with Lambda's two decimals.
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
-}
-
-/// The runtime's peak resident memory in MB (`VmHWM`), as near as init can
-/// see the cgroup's peak.
-fn peak_mb(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb.div_ceil(1024))
 }
 
 /// The request id of an answer.
