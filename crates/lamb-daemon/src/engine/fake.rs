@@ -40,6 +40,8 @@ pub struct Book {
     pub init_quotas: Vec<u64>,
     /// The CPU quota in force as each invocation reached its sandbox.
     pub invoke_quotas: Vec<u64>,
+    /// The command line of every sandbox's init, in order.
+    pub init_argv: Vec<Vec<String>>,
     /// `maxMemoryUsedMB` of every `Report` the engine sent init.
     pub reported_mb: Vec<u64>,
 }
@@ -182,6 +184,7 @@ impl Launcher for FakeLauncher {
         self.note(|b| {
             b.created.push(function.clone());
             b.init_quotas.push(spec.limits.cpu.quota_us);
+            b.init_argv.push(spec.process.argv.clone());
         });
         Ok(Box::new(FakeSandbox {
             launcher: self.clone(),

@@ -508,3 +508,11 @@ async fn init_gets_the_cgroups_peak_for_platform_report() {
     assert_eq!(book.reported_mb, [super::fake::FAKE_PEAK_BYTES.div_ceil(1024 * 1024)]);
     assert_eq!(book.reported_mb, [81]);
 }
+
+#[tokio::test]
+async fn init_is_told_the_functions_account() {
+    let r = rig(|c| c.ctx.account = "123456789012".into());
+    r.ok("f", "1").await;
+    let argv = &r.fake.book().init_argv[0];
+    assert_eq!(argv[argv.len() - 2..], ["--account", "123456789012"]);
+}
