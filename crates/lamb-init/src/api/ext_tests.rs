@@ -403,3 +403,50 @@ fn register_leaves_the_account_out_unless_asked() {
     assert_eq!(plain.status, 200, "{}", plain.body);
     assert!(plain.json().get("accountId").is_none(), "{}", plain.body);
 }
+
+#[test]
+fn a_held_invocation_that_times_out_has_one_runtime_done() {
+    let mut r = rig(&["ext"]);
+    let id = register(r.addr, "ext", r#"["INVOKE"]"#)
+        .header("Lambda-Extension-Identifier")
+        .unwrap();
+    let runtime = runtime_next_in_background(r.addr);
+    let ext = next_in_background(r.addr, &id);
+    assert_eq!(r.message(), FromInit::Ready);
+    r.api.deliver(invoke("req-4"));
+    ext.join().unwrap();
+    runtime.join().unwrap();
+    call(
+        r.addr,
+        "POST",
+        "/2018-06-01/runtime/invocation/req-4/response",
+        &[],
+        "1",
+    );
+    assert!(matches!(r.message(), FromInit::Held { .. }));
+    assert!(matches!(r.message(), FromInit::Response { .. }));
+    // The extension never comes back: the daemon times the invocation out.
+    r.api.peak_memory("req-4".into(), 90);
+    r.api.shutdown("timeout");
+    let records: Vec<serde_json::Value> = r
+        .api
+        .telemetry
+        .kept()
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect();
+    let of = |kind: &str| {
+        records
+            .iter()
+            .filter(|v| v["type"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let done = of("platform.runtimeDone");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["record"]["status"], "success");
+    let report = of("platform.report");
+    assert_eq!(report.len(), 1);
+    assert_eq!(report[0]["record"]["status"], "timeout");
+    assert_eq!(report[0]["record"]["metrics"]["maxMemoryUsedMB"], 90);
+}

@@ -330,19 +330,22 @@ impl Api {
         c.peak = None;
     }
 
-    /// After a timeout, the invocation's `platform.runtimeDone` and
-    /// `platform.report` with the status `timeout`.
+    /// After a timeout, the invocation's `platform.runtimeDone` (unless the
+    /// runtime answered) and `platform.report` with the status `timeout`.
     fn timed_out(&self, c: &mut Cycle, reason: &str) {
         if reason != "timeout" {
             return;
         }
         let id = c.current.clone().or_else(|| c.held.as_ref().map(|(id, _)| id.clone()));
         if let (Some(id), Some(start)) = (id, c.started.take()) {
-            let metrics = json!({"durationMs": ms(start.elapsed()), "producedBytes": 0});
-            self.telemetry.platform(
-                "platform.runtimeDone",
-                json!({"requestId": id, "status": "timeout", "metrics": metrics}),
-            );
+            // A held invocation had its `platform.runtimeDone` at the answer.
+            if c.current.is_some() {
+                let metrics = json!({"durationMs": ms(start.elapsed()), "producedBytes": 0});
+                self.telemetry.platform(
+                    "platform.runtimeDone",
+                    json!({"requestId": id, "status": "timeout", "metrics": metrics}),
+                );
+            }
             let init_ms = c.init_ms.take();
             c.report = Some(self.report(&id, "timeout", start, init_ms));
             self.send_report(c);
