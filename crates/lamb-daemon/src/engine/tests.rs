@@ -516,3 +516,17 @@ async fn init_is_told_the_functions_account() {
     let argv = &r.fake.book().init_argv[0];
     assert_eq!(argv[argv.len() - 2..], ["--account", "123456789012"]);
 }
+
+#[tokio::test]
+async fn an_answered_invocation_counts_in_the_concurrency_until_complete() {
+    let r = rig(|c| c.concurrency_limit = 1);
+    r.ok("f", "\"extension-holds\"").await;
+    assert_eq!(
+        throttle_reason(r.invoke(request("g", "1")).await),
+        "ConcurrentInvocationLimitExceeded"
+    );
+    r.fake.open_gate();
+    r.wait_for_gauges("the invocation completes", |g, b| g.in_flight == 0 && b.running == 0)
+        .await;
+    r.ok("g", "1").await;
+}
