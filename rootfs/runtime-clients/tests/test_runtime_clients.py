@@ -747,6 +747,22 @@ public class Ctx implements RequestHandler<Object, Map<String, Object>> {
     }
 }
 """,
+    "example/Logs.java": """
+package example;
+import com.amazonaws.services.lambda.runtime.*;
+import com.amazonaws.services.lambda.runtime.logging.LogLevel;
+public class Logs {
+    public String handle(Object in, Context c) {
+        LambdaLogger l = c.getLogger();
+        l.log("debug line", LogLevel.DEBUG);
+        l.log("info line", LogLevel.INFO);
+        l.log("warn line", LogLevel.WARN);
+        l.log("no level");
+        System.out.println("printed");
+        return "ok";
+    }
+}
+""",
     "example/Pojo.java": """
 package example;
 import java.io.*;
@@ -837,6 +853,24 @@ def test_java_pojo_string_and_stream_handlers(sandbox, java_runtime):
     box = java_box(sandbox, java_runtime, "example.Pojo::stream")
     (post,) = box.invoke({"x": 1})
     assert post.body == b'<{"x": 1}>'
+
+
+def test_java_log_level_and_json_format(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Logs::handle",
+                   AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="INFO")
+    ev = Event({})
+    assert box.invoke(ev)[0].json() == "ok"
+    records = [json.loads(l) for l in box.log().splitlines() if l.startswith("{")]
+    assert [(r["level"], r["message"]) for r in records] == [("INFO", "info line"), ("WARN", "warn line"), ("UNDEFINED", "no level")]
+    assert all(r["AWSRequestId"] == ev.request_id and re.fullmatch(ISO_TIME, r["timestamp"]) for r in records)
+    assert "printed" in box.log().splitlines()
+
+
+def test_java_text_format_logs_every_level(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Logs::handle")
+    box.invoke(Event({}))
+    log = box.log()
+    assert "debug line" in log and "no level" in log and "{" not in log
 
 
 @pytest.mark.parametrize(
