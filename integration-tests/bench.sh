@@ -4,7 +4,9 @@
 # and writes its Markdown section into docs/benchmarks.md (or $BENCH_OUT),
 # replacing the one an earlier run wrote.
 # Needs root, `make rootfs` and `make examples`. Extra arguments go to
-# bench-engine (--cold-runs N, --warm-runs N, --seconds S).
+# bench-engine (--cold-runs N, --warm-runs N, --seconds S; --init-only runs
+# only the init series: Python and Node hello cold at 128 and 1792 MB beside
+# their bare interpreters).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -25,7 +27,7 @@ cleanup() { kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null
 trap cleanup EXIT
 for _ in $(seq 1 100); do "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
 section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build" \
-    --python "$root/examples/hello-python" --runtimes-dir "$root/rootfs/build" "$@")"
+    --python "$root/examples/hello-python" --node "$root/examples/hello-node" --runtimes-dir "$root/rootfs/build" "$@")"
 printf '%s\n' "$section"
 # Replace the engine's section between its markers (or append it once).
 SECTION="$section" python3 - "$out" <<'PY'

@@ -2,7 +2,11 @@
 //! on loopback, signed like any client: cold starts (back to back and with
 //! 100 ms idle between calls), warm latency and warm throughput with 1, 8
 //! and 64 callers, and, for orientation, the bare runtimes started without
-//! a sandbox. Prints a Markdown section for `docs/benchmarks.md`.
+//! a sandbox; the init series (issue 12): Python and Node hello cold at
+//! 128 MB and at 1792 MB beside their bare interpreters started in the same
+//! runtime trees in the same run (init runs at one full core whatever the
+//! memory, so the two sizes should match). Prints a Markdown section for
+//! `docs/benchmarks.md`.
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
@@ -23,6 +27,12 @@ pub struct Args {
     /// The Python hello world's bundle directory.
     #[arg(long)]
     python: PathBuf,
+    /// The Node.js hello world's bundle directory, for the init series.
+    #[arg(long)]
+    node: Option<PathBuf>,
+    /// Run the init series only.
+    #[arg(long, requires = "node")]
+    init_only: bool,
     /// The runtime trees, for the bare-runtime orientation numbers.
     #[arg(long)]
     runtimes_dir: PathBuf,
@@ -167,8 +177,63 @@ fn bare(root: &Path, argv: &[&str], runs: usize) -> anyhow::Result<Stats> {
     Ok(stats(ms))
 }
 
+/// One hello world of the init series and its bare interpreter.
+struct Hello<'a> {
+    runtime: &'a str,
+    handler: &'a str,
+    dir: &'a Path,
+    bare: &'a [&'a str],
+}
+
+/// The init series: each hello cold (a new sandbox per call, 100 ms idle
+/// before each) at 128 and 1792 MB, then its interpreter alone, chrooted
+/// into the same tree, in the same run.
+fn init_series(c: &Client, args: &Args, node: &Path) -> anyhow::Result<()> {
+    let runs = args.cold_runs.min(30);
+    let hellos = [
+        Hello {
+            runtime: "python3.13",
+            handler: "lambda_function.lambda_handler",
+            dir: &args.python,
+            bare: &["/usr/bin/python3", "-c", "pass"],
+        },
+        Hello {
+            runtime: "nodejs24.x",
+            handler: "index.handler",
+            dir: node,
+            bare: &["/usr/bin/node", "-e", "0"],
+        },
+    ];
+    let mut rows = Vec::new();
+    for h in &hellos {
+        for memory in [128, 1792] {
+            let name = format!("bench-init-{}-{memory}", h.runtime.replace('.', "-"));
+            deploy(c, &name, h.runtime, h.handler, h.dir, memory)?;
+            let s = cold(c, &name, runs, Duration::from_millis(100))?;
+            rows.push(row(&format!("cold, {} hello, {memory} MB", h.runtime), &s));
+        }
+        let s = bare(&args.runtimes_dir.join(h.runtime), h.bare, runs)?;
+        rows.push(row(
+            &format!("bare `{}` in the {} tree", h.bare.join(" "), h.runtime),
+            &s,
+        ));
+    }
+    println!("### Init at full speed: cold starts at 128 and 1792 MB\n");
+    println!("Each hello world cold ({runs} calls, a new sandbox for each, 100 ms idle before each),");
+    println!("through the HTTP API, at 128 MB and at 1792 MB, then its interpreter alone (chroot into");
+    println!("the same runtime tree, no sandbox) in the same run (ms).\n");
+    println!("| series | runs | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    Ok(())
+}
+
 pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
     let c = Client::new(endpoint, keys.clone())?;
+    if let (true, Some(node)) = (args.init_only, &args.node) {
+        return init_series(&c, &args, node);
+    }
     deploy(
         &c,
         "bench-provided",
@@ -256,6 +321,10 @@ pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
     println!("\n| warm throughput, provided (static C) | invocations/s |\n|---|---|");
     for (callers, rate) in tput {
         println!("| {callers} concurrent callers | {rate:.0} |");
+    }
+    if let Some(node) = &args.node {
+        println!();
+        init_series(&c, &args, node)?;
     }
     Ok(())
 }

@@ -747,6 +747,22 @@ public class Ctx implements RequestHandler<Object, Map<String, Object>> {
     }
 }
 """,
+    "example/Logs.java": """
+package example;
+import com.amazonaws.services.lambda.runtime.*;
+import com.amazonaws.services.lambda.runtime.logging.LogLevel;
+public class Logs {
+    public String handle(Object in, Context c) {
+        LambdaLogger l = c.getLogger();
+        l.log("debug line", LogLevel.DEBUG);
+        l.log("info line", LogLevel.INFO);
+        l.log("warn line", LogLevel.WARN);
+        l.log("no level");
+        System.out.println("printed");
+        return "ok";
+    }
+}
+""",
     "example/Pojo.java": """
 package example;
 import java.io.*;
@@ -839,6 +855,24 @@ def test_java_pojo_string_and_stream_handlers(sandbox, java_runtime):
     assert post.body == b'<{"x": 1}>'
 
 
+def test_java_log_level_and_json_format(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Logs::handle",
+                   AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="INFO")
+    ev = Event({})
+    assert box.invoke(ev)[0].json() == "ok"
+    records = [json.loads(l) for l in box.log().splitlines() if l.startswith("{")]
+    assert [(r["level"], r["message"]) for r in records] == [("INFO", "info line"), ("WARN", "warn line"), ("UNDEFINED", "no level")]
+    assert all(r["AWSRequestId"] == ev.request_id and re.fullmatch(ISO_TIME, r["timestamp"]) for r in records)
+    assert "printed" in box.log().splitlines()
+
+
+def test_java_text_format_logs_every_level(sandbox, java_runtime):
+    box = java_box(sandbox, java_runtime, "example.Logs::handle")
+    box.invoke(Event({}))
+    log = box.log()
+    assert "debug line" in log and "no level" in log and "{" not in log
+
+
 @pytest.mark.parametrize(
     "handler,error_type,message",
     [
@@ -887,6 +921,17 @@ module Outer
 end
 """,
     "bad.rb": "def handler(event:, context:\n",
+    "logs.rb": """
+require 'logger'
+LOGGER = Logger.new($stdout)
+def handler(event:, context:)
+  LOGGER.debug('debug line')
+  LOGGER.info('info line')
+  LOGGER.warn('warn line')
+  puts 'printed'
+  'ok'
+end
+""",
 }
 
 
@@ -914,10 +959,10 @@ def tree_box(sandbox, task, runtime, code, handler, env=None, entry="/var/runtim
     )
 
 
-def ruby_box(sandbox, task, handler):
+def ruby_box(sandbox, task, handler, env=None):
     for name, text in RUBY_HANDLERS.items():
         (task / name).write_text(text)
-    return tree_box(sandbox, task, "ruby3.3", task, handler)
+    return tree_box(sandbox, task, "ruby3.3", task, handler, env=env)
 
 
 def test_ruby_response_warm_state_and_error_body(sandbox, task):
@@ -957,6 +1002,16 @@ def test_ruby_context_and_headers(sandbox, task):
     assert "line one\nline two" in box.log()
     box2 = ruby_box(sandbox, task, "app.Outer::Inner.call")
     assert box2.invoke({}, timeout=30)[0].json() == "nested"
+
+
+def test_ruby_log_level_and_json_format(sandbox, task):
+    box = ruby_box(sandbox, task, "logs.handler", env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+    ev = Event({})
+    assert box.invoke(ev, timeout=30)[0].json() == "ok"
+    records = [json.loads(l) for l in box.log().splitlines() if l.startswith("{")]
+    assert [(r["level"], r["message"]) for r in records] == [("INFO", "info line"), ("WARN", "warn line")]
+    assert all(r["requestId"] == ev.request_id and re.fullmatch(ISO_TIME, r["timestamp"]) for r in records)
+    assert "printed" in box.log().splitlines()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@
 
 use super::live::{Event, LiveSandbox};
 use super::logs::{self, LogStream};
-use super::platform::{Platform, Report, Status};
+use super::platform::{InitStart, Platform, Report, Status};
 use super::{spec, Inner};
 use crate::error::ApiError;
 use crate::invoker::InvokeRequest;
@@ -104,6 +104,8 @@ impl Inner {
                 return Ok(Cold::Failed(None, failure));
             }
         };
+        // Before the runtime's output, which the loop below reads.
+        w.platform(&self.init_start(req, phase), tail.as_deref_mut());
         let failure = loop {
             match w.next_event(deadline, tail.as_deref_mut()).await {
                 Event::Msg(FromInit::Ready) => {
@@ -140,6 +142,22 @@ impl Inner {
             phase,
         };
         Ok(Cold::Failed(Some(Box::new(w)), failure))
+    }
+
+    /// The `platform.initStart` record of a cold start (nothing in Text).
+    fn init_start(&self, req: &InvokeRequest, phase: Phase) -> String {
+        let arn = req
+            .function
+            .configuration(&self.config.ctx)
+            .runtime_version_config
+            .map(|c| c.runtime_version_arn);
+        Platform::of(&req.function.spec.logging_config).init_start(&InitStart {
+            phase: phase.name(),
+            runtime: req.function.spec.runtime.as_deref(),
+            runtime_version_arn: arn.as_deref(),
+            function_name: &req.function.name,
+            function_version: &req.executed_version.to_string(),
+        })
     }
 
     /// How long an init in `phase` may take.

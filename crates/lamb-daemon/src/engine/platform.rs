@@ -1,9 +1,12 @@
 //! Lambda's platform log records in the function's `LoggingConfig` format:
-//! the Text lines (`START`, `END`, `REPORT`, `INIT_REPORT`, `logs.rs`) or,
-//! with `LogFormat: JSON`, the `platform.*` records Lambda writes instead,
-//! each at its level and kept only at or above `SystemLogLevel`
-//! (`platform.start`, `platform.report` and `platform.initReport` at INFO,
-//! `platform.runtimeDone` at DEBUG).
+//! the Text lines (`START`, `END`, `REPORT`, `INIT_REPORT`, the timeout and
+//! runtime-exit lines, `logs.rs`) or, with `LogFormat: JSON`, the
+//! `platform.*` records Lambda writes instead, each at its level and kept
+//! only at or above `SystemLogLevel` (`platform.initStart`,
+//! `platform.start`, `platform.report` and `platform.initReport` at INFO,
+//! `platform.runtimeDone` at DEBUG). In JSON a timeout or a runtime exit is
+//! no line of its own: `platform.runtimeDone` and `platform.report` carry it
+//! as their `status` (`timeout`, `failure`) and `errorType`.
 
 use super::logs;
 use lamb_types::LoggingConfig;
@@ -15,19 +18,43 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status<'a> {
     Success,
-    /// With the error type, where Lambda names one.
+    /// The function's error, with the error type where Lambda names one.
     Error(Option<&'a str>),
+    /// The runtime itself failed (it exited mid-invocation), with the
+    /// error type.
+    Failure(&'a str),
     Timeout,
 }
 
-impl Status<'_> {
+impl<'a> Status<'a> {
     fn name(self) -> &'static str {
         match self {
             Status::Success => "success",
             Status::Error(_) => "error",
+            Status::Failure(_) => "failure",
             Status::Timeout => "timeout",
         }
     }
+
+    fn error_type(self) -> Option<&'a str> {
+        match self {
+            Status::Error(t) => t,
+            Status::Failure(t) => Some(t),
+            Status::Success | Status::Timeout => None,
+        }
+    }
+}
+
+/// What `platform.initStart` says about the init that begins.
+#[derive(Debug, Clone, Copy)]
+pub struct InitStart<'a> {
+    /// `init`, or `invoke` for an init retried within the invocation.
+    pub phase: &'a str,
+    /// `None` for a container image.
+    pub runtime: Option<&'a str>,
+    pub runtime_version_arn: Option<&'a str>,
+    pub function_name: &'a str,
+    pub function_version: &'a str,
 }
 
 /// The figures of one REPORT.
@@ -67,6 +94,45 @@ impl Platform {
         Platform { json }
     }
 
+    /// JSON's `platform.initStart`, written as the sandbox starts its
+    /// runtime; Text has no line for it.
+    pub fn init_start(&self, i: &InitStart<'_>) -> String {
+        if self.json.is_none() {
+            return String::new();
+        }
+        let mut record = json!({
+            "initializationType": "on-demand",
+            "phase": i.phase,
+            "functionName": i.function_name,
+            "functionVersion": i.function_version,
+        });
+        if let Some(runtime) = i.runtime {
+            record["runtimeVersion"] = runtime_version(runtime).into();
+        }
+        if let Some(arn) = i.runtime_version_arn {
+            record["runtimeVersionArn"] = arn.into();
+        }
+        self.record(Level::Info, "platform.initStart", record)
+    }
+
+    /// The line after an invocation that timed out; in JSON the
+    /// `timeout` status of `platform.runtimeDone` and `platform.report`.
+    pub fn timeout(&self, request_id: &str, timeout_s: u32) -> String {
+        match self.json {
+            None => logs::timeout_line(request_id, timeout_s),
+            Some(_) => String::new(),
+        }
+    }
+
+    /// The lines of a runtime that exited mid-invocation; in JSON the
+    /// `failure` status of `platform.runtimeDone` and `platform.report`.
+    pub fn runtime_exit(&self, request_id: &str, status: &str) -> String {
+        match self.json {
+            None => logs::exit_lines(request_id, status),
+            Some(_) => String::new(),
+        }
+    }
+
     pub fn start(&self, request_id: &str, version: &str) -> String {
         match self.json {
             None => logs::start_line(request_id, version),
@@ -88,7 +154,7 @@ impl Platform {
                     "status": status.name(),
                     "metrics": {"durationMs": ms(duration)},
                 });
-                if let Status::Error(Some(t)) = status {
+                if let Some(t) = status.error_type() {
                     record["errorType"] = t.into();
                 }
                 self.record(Level::Debug, "platform.runtimeDone", record)
@@ -118,7 +184,7 @@ impl Platform {
             metrics["initDurationMs"] = ms(init).into();
         }
         let mut record = json!({"requestId": r.request_id, "metrics": metrics, "status": r.status.name()});
-        if let Status::Error(Some(t)) = r.status {
+        if let Some(t) = r.status.error_type() {
             record["errorType"] = t.into();
         }
         self.record(Level::Info, "platform.report", record)
@@ -129,7 +195,7 @@ impl Platform {
     pub fn init_report(&self, init: Duration, phase: &str, status: Status<'_>) -> String {
         if self.json.is_none() {
             let mut status_text = format!("Status: {}", status.name());
-            if let Status::Error(Some(t)) = status {
+            if let Some(t) = status.error_type() {
                 status_text.push_str(&format!("\tError Type: {t}"));
             }
             return format!(
@@ -143,7 +209,7 @@ impl Platform {
             "status": status.name(),
             "metrics": {"durationMs": ms(init)},
         });
-        if let Status::Error(Some(t)) = status {
+        if let Some(t) = status.error_type() {
             record["errorType"] = t.into();
         }
         self.record(Level::Info, "platform.initReport", record)
@@ -158,6 +224,21 @@ impl Platform {
         let mut line = json!({"time": time, "type": kind, "record": record}).to_string();
         line.push('\n');
         line
+    }
+}
+
+/// Lambda's `family:version` form of a runtime's name (`python3.13` is
+/// `python:3.13`, `nodejs22.x` is `nodejs:22`, `provided.al2023` is
+/// `provided:al2023`). Lambda appends its build (`.v18`); lamb runs one tree
+/// per runtime, named by `runtimeVersionArn`, so there is none to append.
+fn runtime_version(runtime: &str) -> String {
+    let split = runtime
+        .find(|c: char| c.is_ascii_digit() || c == '.')
+        .unwrap_or(runtime.len());
+    let (family, version) = runtime.split_at(split);
+    match version.trim_start_matches('.').trim_end_matches(".x") {
+        "" => family.to_owned(),
+        version => format!("{family}:{version}"),
     }
 }
 
@@ -230,6 +311,76 @@ mod tests {
         assert_eq!(init["type"], "platform.initReport");
         assert_eq!(init["record"]["status"], "timeout");
         assert_eq!(init["record"]["phase"], "init");
+    }
+
+    #[test]
+    fn init_start_names_the_runtime_and_the_function() {
+        let i = InitStart {
+            phase: "init",
+            runtime: Some("python3.13"),
+            runtime_version_arn: Some("arn:aws:lambda:us-east-1::runtime:ab"),
+            function_name: "fn",
+            function_version: "$LATEST",
+        };
+        assert_eq!(Platform::of(&LoggingConfig::default()).init_start(&i), "");
+        let start = parse(&json(None).init_start(&i));
+        assert_eq!(start["type"], "platform.initStart");
+        assert_eq!(
+            start["record"],
+            json!({"initializationType": "on-demand", "phase": "init", "runtimeVersion": "python:3.13",
+                "runtimeVersionArn": "arn:aws:lambda:us-east-1::runtime:ab",
+                "functionName": "fn", "functionVersion": "$LATEST"})
+        );
+        let image = parse(&json(None).init_start(&InitStart {
+            runtime: None,
+            runtime_version_arn: None,
+            ..i
+        }));
+        assert!(image["record"].get("runtimeVersion").is_none());
+        assert_eq!(json(Some("WARN")).init_start(&i), "");
+    }
+
+    #[test]
+    fn runtime_versions_in_lambdas_form() {
+        for (runtime, version) in [
+            ("python3.13", "python:3.13"),
+            ("nodejs22.x", "nodejs:22"),
+            ("java21", "java:21"),
+            ("ruby3.3", "ruby:3.3"),
+            ("provided.al2023", "provided:al2023"),
+            ("provided", "provided"),
+        ] {
+            assert_eq!(runtime_version(runtime), version);
+        }
+    }
+
+    #[test]
+    fn timeouts_and_exits_are_lines_in_text_and_statuses_in_json() {
+        let text = Platform::of(&LoggingConfig::default());
+        assert!(text
+            .timeout("id", 3)
+            .ends_with(" id Task timed out after 3.00 seconds\n"));
+        assert_eq!(
+            text.runtime_exit("id", "signal: killed"),
+            "RequestId: id Error: Runtime exited with error: signal: killed\nRuntime.ExitError\n"
+        );
+        let p = json(Some("DEBUG"));
+        assert_eq!(p.timeout("id", 3), "");
+        assert_eq!(p.runtime_exit("id", "signal: killed"), "");
+        let failure = Status::Failure("Runtime.ExitError");
+        let done = parse(&p.end("id", Duration::ZERO, failure));
+        assert_eq!(
+            (&done["record"]["status"], &done["record"]["errorType"]),
+            (&json!("failure"), &json!("Runtime.ExitError"))
+        );
+        let report = parse(&p.report(&Report {
+            status: failure,
+            ..REPORT
+        }));
+        assert_eq!(
+            (&report["record"]["status"], &report["record"]["errorType"]),
+            (&json!("failure"), &json!("Runtime.ExitError"))
+        );
     }
 
     #[test]

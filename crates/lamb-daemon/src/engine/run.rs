@@ -7,7 +7,7 @@ use super::admission::Admission;
 use super::cold_start::{Cold, Phase};
 use super::live::{Event, LiveSandbox};
 use super::platform::{Platform, Report, Status};
-use super::{logs, Inner};
+use super::Inner;
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
 use lamb_protocol::errors::caller_error;
@@ -196,7 +196,7 @@ impl Inner {
         let status = match outcome {
             Outcome::Response(_) => Status::Success,
             Outcome::Error(..) => Status::Error(None),
-            Outcome::Crashed(_) => Status::Error(Some("Runtime.ExitError")),
+            Outcome::Crashed(_) => Status::Failure("Runtime.ExitError"),
             Outcome::Timeout => Status::Timeout,
         };
         let (body, error, reusable, extra) = match outcome {
@@ -207,14 +207,14 @@ impl Inner {
                     Some(s) => s,
                     None => self.destroy_now(&mut w).await,
                 };
-                w.platform(&logs::exit_lines(id, &status), tail.as_mut());
+                w.platform(&platform.runtime_exit(id, &status), tail.as_mut());
                 let message = format!("RequestId: {id} Error: Runtime exited with error: {status}");
                 (caller_error("Runtime.ExitError", &message), true, false, None)
             }
             Outcome::Timeout => {
                 let message = format!("RequestId: {id} Error: Task timed out after {timeout_s}.00 seconds");
                 let body = caller_error("Sandbox.Timedout", &message);
-                (body, true, false, Some(logs::timeout_line(id, timeout_s)))
+                (body, true, false, Some(platform.timeout(id, timeout_s)))
             }
         };
         w.platform(&platform.end(id, duration, status), tail.as_mut());

@@ -433,12 +433,17 @@ async fn json_logging_writes_platform_records_around_the_output() {
     let id = req.request_id.clone();
     let tail = r.invoke(req).await.unwrap().log_tail.unwrap();
     let lines: Vec<&str> = tail.lines().collect();
-    assert_eq!(lines.len(), 3, "{tail}");
-    let start: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(lines.len(), 4, "{tail}");
+    // A cold start: the init's record first, before the runtime's output.
+    let init: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(init["type"], "platform.initStart");
+    assert_eq!(init["record"]["phase"], "init");
+    assert_eq!(init["record"]["functionName"], "f");
+    let start: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
     assert_eq!(start["type"], "platform.start");
     assert_eq!(start["record"]["requestId"], id.as_str());
-    assert_eq!(lines[1], "echo \"hi\"");
-    let report: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(lines[2], "echo \"hi\"");
+    let report: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
     assert_eq!(report["type"], "platform.report");
     assert_eq!(report["record"]["status"], "success");
     assert!(report["record"]["metrics"]["initDurationMs"].is_f64(), "{tail}");

@@ -10,9 +10,14 @@
 # returned as JSON; errors are reported as
 # {"errorMessage", "errorType": "Function<Class>", "stackTrace"} and load
 # failures as "Init<Class>" to /init/error, after which the process exits.
+# A Logger the function creates follows AWS_LAMBDA_LOG_LEVEL and, with
+# AWS_LAMBDA_LOG_FORMAT=JSON, writes one JSON record per message
+# ({"timestamp", "level", "message", "requestId"}); `puts` stays plain text.
 
 require 'json'
+require 'logger'
 require 'net/http'
+require 'time'
 
 module LambRuntime
   API_PREFIX = '/2018-06-01/runtime'
@@ -49,6 +54,38 @@ module LambRuntime
     rescue JSON::ParserError
       nil
     end
+  end
+
+  # What every new ::Logger starts with, from Lambda's logging configuration:
+  # the level (Lambda's TRACE is Ruby's DEBUG) and, in JSON mode, a formatter
+  # writing AWS's structured record with the current invocation's request id.
+  module LoggerDefaults
+    LEVELS = { 'TRACE' => ::Logger::DEBUG, 'DEBUG' => ::Logger::DEBUG, 'INFO' => ::Logger::INFO,
+               'WARN' => ::Logger::WARN, 'ERROR' => ::Logger::ERROR, 'FATAL' => ::Logger::FATAL }.freeze
+
+    JSON_FORMATTER = proc do |severity, time, _progname, msg|
+      text = case msg
+             when ::String then msg
+             when ::Exception then "#{msg.message} (#{msg.class})\n#{(msg.backtrace || []).join("\n")}"
+             else msg.inspect
+             end
+      record = { 'timestamp' => time.getutc.iso8601(3), 'level' => severity, 'message' => text,
+                 'requestId' => LambRuntime.request_id }
+      "#{JSON.generate(record)}\n"
+    end
+
+    def initialize(*args, **kwargs, &block)
+      super
+      level = LEVELS[ENV['AWS_LAMBDA_LOG_LEVEL'].to_s.upcase]
+      self.level = level if level
+      self.formatter = JSON_FORMATTER if ENV['AWS_LAMBDA_LOG_FORMAT'].to_s.casecmp?('JSON')
+    end
+  end
+  ::Logger.prepend(LoggerDefaults)
+
+  class << self
+    # The request id of the invocation in progress (nil during init).
+    attr_accessor :request_id
   end
 
   # The Runtime API over one kept-alive connection.
@@ -138,6 +175,7 @@ module LambRuntime
   def invoke_once(api, handler)
     headers, body = api.next_invocation
     id = headers['lambda-runtime-aws-request-id']
+    LambRuntime.request_id = id
     if (trace = headers['lambda-runtime-trace-id'])
       ENV['_X_AMZN_TRACE_ID'] = trace
     else

@@ -6,6 +6,7 @@ import com.amazonaws.services.lambda.runtime.Context;
 import com.amazonaws.services.lambda.runtime.LambdaLogger;
 import com.amazonaws.services.lambda.runtime.RequestHandler;
 import com.amazonaws.services.lambda.runtime.RequestStreamHandler;
+import com.amazonaws.services.lambda.runtime.logging.LogLevel;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -21,6 +22,9 @@ import java.net.HttpURLConnection;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -278,6 +282,61 @@ public final class Client {
         }
     }
 
+    /**
+     * The context's LambdaLogger, as AWS's Java client: with
+     * AWS_LAMBDA_LOG_FORMAT=JSON each message is one JSON record
+     * {"timestamp", "level", "message", "AWSRequestId"}; a message logged at a
+     * level below AWS_LAMBDA_LOG_LEVEL is dropped (one logged without a level
+     * never is).
+     */
+    static final class Logger implements LambdaLogger {
+        private static final boolean JSON = "JSON".equalsIgnoreCase(System.getenv("AWS_LAMBDA_LOG_FORMAT"));
+        private static final LogLevel THRESHOLD = LogLevel.fromString(System.getenv("AWS_LAMBDA_LOG_LEVEL"));
+        private static final DateTimeFormatter TIME =
+                DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+        private final String requestId;
+        private final PrintStream out;
+
+        Logger(String requestId, PrintStream out) {
+            this.requestId = requestId;
+            this.out = out;
+        }
+
+        @Override
+        public void log(String message) {
+            log(message, LogLevel.UNDEFINED);
+        }
+
+        @Override
+        public void log(byte[] message) {
+            log(message, LogLevel.UNDEFINED);
+        }
+
+        @Override
+        public void log(byte[] message, LogLevel level) {
+            log(new String(message, StandardCharsets.UTF_8), level);
+        }
+
+        @Override
+        public void log(String message, LogLevel level) {
+            if (level != LogLevel.UNDEFINED && level.compareTo(THRESHOLD) < 0) {
+                return;
+            }
+            if (JSON) {
+                Map<String, Object> record = new LinkedHashMap<>();
+                record.put("timestamp", TIME.format(Instant.now()));
+                record.put("level", level.name());
+                record.put("message", message);
+                record.put("AWSRequestId", requestId);
+                out.println(Json.write(record));
+            } else {
+                out.print(message);
+            }
+            out.flush();
+        }
+    }
+
     /** The Context of one invocation, from /next's headers and the environment. */
     static final class Ctx implements Context {
         private final String requestId;
@@ -299,19 +358,7 @@ public final class Client {
             this.deadlineMs = d;
             this.identity = identity(next.getHeaderField("Lambda-Runtime-Cognito-Identity"));
             this.clientContext = clientContext(next.getHeaderField("Lambda-Runtime-Client-Context"));
-            this.logger = new LambdaLogger() {
-                @Override
-                public void log(String message) {
-                    log.print(message);
-                    log.flush();
-                }
-
-                @Override
-                public void log(byte[] message) {
-                    log.write(message, 0, message.length);
-                    log.flush();
-                }
-            };
+            this.logger = new Logger(requestId, log);
         }
 
         private static Map<?, ?> object(String json) {
