@@ -179,7 +179,7 @@ impl Inner {
         // before a timeout's shutdown, whose phase sends that record.
         let numbers = ToInit::Report {
             request_id: id.clone(),
-            max_memory_used_mb: logs::used_mb(max),
+            max_memory_used_mb: super::logs::used_mb(max),
         };
         if !matches!(outcome, Outcome::Crashed(_)) {
             let _ = w.send(&numbers).await;
