@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, ROOT, Daemon, wait_for
+from conftest import ROLE, Daemon, wait_for
 from test_engine import BUILD, EXAMPLES, zip_dir
 
 pytestmark = pytest.mark.skipif(

@@ -28,6 +28,9 @@ LIMIT = 20
 IDLE_TTL_S = 2
 INVOCATIONS = int(os.environ.get("LAMB_LOAD_INVOCATIONS", "10000"))
 FUNCTIONS = 50
+# An idle spawner keeps at most 2 /tmp file systems made ahead for each of the
+# 4 sizes last asked for (lamb-sandbox's tmp_disk.rs).
+IDLE_TMP_MOUNTS = 8
 GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
 
 pytestmark = pytest.mark.skipif(
@@ -50,10 +53,14 @@ def sample(d, parent):
     pid = d.proc.pid
     status = Path(f"/proc/{pid}/status").read_text()
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+    mountinfo = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     return {
         "rss_mb": round(rss_kb / 1024, 1),
         "fds": len(os.listdir(f"/proc/{pid}/fd")),
-        "mounts": len(Path("/proc/self/mountinfo").read_text().splitlines()),
+        # The spawner's /tmp file systems made ahead come and go with what
+        # it was last asked for: counted apart, and bounded when idle.
+        "mounts": sum(1 for m in mountinfo if "/lamb-tmp-" not in m),
+        "tmp_mounts": sum(1 for m in mountinfo if "/lamb-tmp-" in m),
         "cgroups": len(sandbox_cgroups(parent)),
     }
 
@@ -160,6 +167,7 @@ def test_twice_the_concurrency_limit():
             assert after["fds"] <= idle["fds"] + 4, (idle, after)
             assert after["rss_mb"] <= idle["rss_mb"] * 1.25 + 8, (idle, after)
             assert after["mounts"] == idle["mounts"] and after["cgroups"] == 0, (idle, after)
+            assert after["tmp_mounts"] <= IDLE_TMP_MOUNTS, after
         finally:
             assert d.stop() == 0
 
@@ -213,6 +221,7 @@ def test_long_run_across_50_functions():
             assert end["mounts"] <= start["mounts"] + 2 and end["cgroups"] <= start["cgroups"] + 8, samples
             # Idle again: every sandbox gone, nothing left of them.
             assert idle_after["mounts"] == idle_before["mounts"] and idle_after["cgroups"] == 0, idle_after
+            assert idle_after["tmp_mounts"] <= IDLE_TMP_MOUNTS, idle_after
             assert idle_after["fds"] <= idle_before["fds"] + 4, (idle_before, idle_after)
         finally:
             assert d.stop() == 0

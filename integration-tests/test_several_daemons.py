@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 
 from conftest import ACCESS_KEY, LAMB, ROLE, ROOT, SECRET_KEY, Daemon, free_port, make_zip, sandbox_cgroups, wait_for
-from test_chaos import alive, children, mounts_under, procs_in
+from test_chaos import alive, children, leftover_mounts, mounts_under, procs_in
 
 BUILD = ROOT / "rootfs" / "build"
 GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
@@ -174,8 +174,7 @@ def test_each_starts_and_stops_while_the_other_serves(pair, victim_index):
     assert not any(c.exists() for c in old), [c for c in old if c.exists()]
     assert not procs_in(old), "a process of the dead daemon's sandboxes remains"
     # The new spawner's own /tmp file systems, made ahead, are its to keep.
-    live = children(victim.proc.pid)
-    left = [m for m in mounts_under(victim.data_dir) if not any(f"/lamb-tmp-{p}-" in m for p in live)]
+    left = leftover_mounts(victim)
     assert not left, left
     crashed.finish()
     untouched(survivor, cgroups)
