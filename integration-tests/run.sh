@@ -21,7 +21,7 @@ if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import boto3' 2>/dev/
 fi
 cd "$here"
 set +e
-"$venv/bin/pytest" -q -p no:cacheprovider "$@"
+"$venv/bin/pytest" -q -rs -p no:cacheprovider "$@"
 rc=$?
 set -e
 # pytest's 5 means no test ran: a failure here, never a pass.
