@@ -12,9 +12,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import LAMB, ROLE, ROOT, Daemon, make_zip
+from conftest import BUILD, LAMB, ROLE, Daemon, make_zip
 
-BUILD = ROOT / "rootfs" / "build"
 SECRET = "lamb-secret-e1b0c2"
 
 pytestmark = pytest.mark.skipif(

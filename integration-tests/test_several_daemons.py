@@ -20,10 +20,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import ACCESS_KEY, LAMB, ROLE, ROOT, SECRET_KEY, Daemon, free_port, make_zip, sandbox_cgroups, wait_for
+from conftest import ACCESS_KEY, BUILD, LAMB, ROLE, SECRET_KEY, Daemon, free_port, make_zip, sandbox_cgroups, wait_for
 from test_chaos import alive, children, leftover_mounts, mounts_under, procs_in
 
-BUILD = ROOT / "rootfs" / "build"
 GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
 
 pytestmark = pytest.mark.skipif(

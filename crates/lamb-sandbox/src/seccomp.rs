@@ -718,16 +718,19 @@ mod tests {
         }
     }
 
+    /// The calls whose verdict depends on their arguments.
+    const SPECIAL: [libc::c_long; 6] = [
+        libc::SYS_clone,
+        libc::SYS_clone3,
+        libc::SYS_unshare,
+        libc::SYS_socket,
+        libc::SYS_socketpair,
+        libc::SYS_personality,
+    ];
+
     #[test]
     fn every_number_gets_its_list_s_verdict() {
-        let special = [
-            libc::SYS_clone,
-            libc::SYS_clone3,
-            libc::SYS_unshare,
-            libc::SYS_socket,
-            libc::SYS_socketpair,
-            libc::SYS_personality,
-        ];
+        let special = SPECIAL;
         for nr in (0..1024).filter(|nr| !special.contains(nr)) {
             let expected = if ALLOWED.contains(&nr) {
                 RET_ALLOW
@@ -755,14 +758,7 @@ mod tests {
 
     #[test]
     fn no_call_is_on_both_lists_or_decided_twice() {
-        let special = [
-            libc::SYS_clone,
-            libc::SYS_clone3,
-            libc::SYS_unshare,
-            libc::SYS_socket,
-            libc::SYS_socketpair,
-            libc::SYS_personality,
-        ];
+        let special = SPECIAL;
         for nr in ALLOWED {
             assert!(!DENIED.contains(nr) && !special.contains(nr), "syscall {nr}");
         }

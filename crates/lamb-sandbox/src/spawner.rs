@@ -103,13 +103,7 @@ impl Spawner {
         // Fail here, in the caller, if the machine cannot run sandboxes at all.
         let sandboxer = Sandboxer::new(config.clone())?;
         let cgroups: Arc<dyn CgroupBackend> = cgroup::detect(&config.cgroup_parent)?.into();
-        let (ours, theirs) = socket::socketpair(
-            socket::AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| SandboxError::Spawner(format!("socketpair: {e}")))?;
+        let (ours, theirs) = seqpacket_pair()?;
         // SAFETY: fork(2); the child only runs `serve` and exits, never returning here.
         match unsafe { libc::fork() } {
             0 => {
@@ -231,13 +225,7 @@ impl Spawner {
     /// answers on a socket of this request's own, so other requests go on
     /// meanwhile.
     fn destroy(&self, id: &str, wait: bool) -> Result<Option<Exit>> {
-        let (ours, theirs) = socket::socketpair(
-            socket::AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| SandboxError::Spawner(format!("socketpair: {e}")))?;
+        let (ours, theirs) = seqpacket_pair()?;
         let request = Request::Destroy { id: id.to_owned() };
         match self.call(&request, &[theirs.as_raw_fd()])?.0 {
             Reply::Destroying => {}
@@ -568,4 +556,16 @@ fn receive(socket: BorrowedFd<'_>) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
             Err(e) => return Err(SandboxError::Spawner(format!("recvmsg: {e}"))),
         }
     }
+}
+
+/// A close-on-exec `SOCK_SEQPACKET` pair: the daemon's line to the spawner,
+/// and each destroy's own answer.
+fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(
+        socket::AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SandboxError::Spawner(format!("socketpair: {e}")))
 }
