@@ -51,14 +51,31 @@ def handler(event, context):
             "version": getattr(boto3, "__version__", None)}
 '''
 
+# What a Lambda client made with no arguments would use, with nothing
+# reached over the network.
+PY_CLIENT_APP = b'''
+import boto3
+def handler(event, context):
+    client = boto3.client("lambda")
+    return {"endpoint": client.meta.endpoint_url, "region": client.meta.region_name,
+            "key": client._request_signer._credentials.access_key}
+'''
+
 NODE_APP = b'''
 exports.handler = async () => {
   const lambda = require("@aws-sdk/client-lambda");
   const names = ["client-s3", "client-dynamodb", "lib-dynamodb", "client-sqs", "client-sts",
                  "credential-providers"];
   for (const n of names) require("@aws-sdk/" + n);
-  return {client: typeof lambda.LambdaClient, path: require.resolve("@aws-sdk/client-lambda"),
-          marker: lambda.MARKER || null};
+  const out = {client: typeof lambda.LambdaClient, path: require.resolve("@aws-sdk/client-lambda"),
+               marker: lambda.MARKER || null};
+  if (!lambda.MARKER) {
+    const client = new lambda.LambdaClient({});
+    out.key = (await client.config.credentials()).accessKeyId;
+    out.region = await client.config.region();
+    out.env_key = process.env.AWS_ACCESS_KEY_ID;
+  }
+  return out;
 };
 '''
 
@@ -183,6 +200,12 @@ def test_boto3_imports_with_nothing_bundled(lam):
     got = invoke(lam, "creds-boto3")
     assert got["version"] == SDK_PIN, got
     assert got["file"].startswith("/usr/local/lib/python3.11/dist-packages/boto3/"), got
+    # A client made with no arguments takes the endpoint, region and session
+    # from the environment.
+    deploy(lam, "creds-boto3-client", {"app.py": PY_CLIENT_APP})
+    got = invoke(lam, "creds-boto3-client")
+    assert got["endpoint"].startswith("http://host.lamb.internal:"), got
+    assert got["region"] == "us-east-1" and got["key"].startswith("ASIA"), got
 
 
 def test_the_functions_own_boto3_wins_then_a_layers(lam):
@@ -204,6 +227,10 @@ def test_the_javascript_sdk_loads_with_nothing_bundled_and_a_bundled_one_wins(la
     got = invoke(lam, "creds-node")
     assert got["client"] == "function", got
     assert got["path"].startswith("/var/runtime/node_modules/@aws-sdk/client-lambda/"), got
+    # A client made with no arguments finds the session and the region (and
+    # its config files' home: the sandbox's uid has no passwd entry).
+    assert got["key"] == got["env_key"] and got["key"].startswith("ASIA"), got
+    assert got["region"] == "us-east-1", got
     fake = {"node_modules/@aws-sdk/client-lambda/package.json": b'{"name": "@aws-sdk/client-lambda", "main": "index.js"}',
             "node_modules/@aws-sdk/client-lambda/index.js":
                 b'exports.MARKER = "bundled"; exports.LambdaClient = function () {};'}

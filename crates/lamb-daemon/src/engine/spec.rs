@@ -159,6 +159,11 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
     set("TZ", ":UTC".into());
+    // A sandbox runs as a uid of its own (UID_BASE + slot) that no
+    // /etc/passwd names, so libc finds no home for it, and Node's
+    // os.homedir(), which the AWS SDK for JavaScript calls for its config
+    // files, throws. /tmp is sbx_user1051's home in the runtime trees.
+    set("HOME", "/tmp".into());
     set("LANG", "en_US.UTF-8".into());
     set("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into());
     set(

@@ -558,6 +558,7 @@ async fn sandboxes_get_their_functions_session_and_the_api_endpoint() {
         env_value(env, "AWS_ENDPOINT_URL_LAMBDA"),
         Some("http://host.lamb.internal:9080")
     );
+    assert_eq!(env_value(env, "HOME"), Some("/tmp"));
     let token = env_value(env, "AWS_SESSION_TOKEN").expect("a session token");
     let session = sessions.verify(token, time::OffsetDateTime::now_utc()).unwrap();
     assert_eq!(session.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f");
