@@ -195,15 +195,25 @@ def test_a_restart_revokes_every_session():
         assert r.lambda_client().list_functions() is not None
 
 
-def test_boto3_imports_with_nothing_bundled(lam):
-    deploy(lam, "creds-boto3", {"app.py": WHICH_BOTO3})
-    got = invoke(lam, "creds-boto3")
+def built(runtime, sdk_path):
+    """Skips the test when the runtime's tree (with its SDK) is not built."""
+    if not (BUILD / runtime / sdk_path).is_dir():
+        pytest.skip(f"{runtime} is not built with its SDK (make rootfs)")
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.13", "python3.14"])
+def test_boto3_imports_with_nothing_bundled(lam, runtime):
+    version = runtime.removeprefix("python")
+    built(runtime, f"usr/local/lib/python{version}/dist-packages/boto3")
+    tag = runtime.replace(".", "")
+    deploy(lam, f"creds-boto3-{tag}", {"app.py": WHICH_BOTO3}, runtime=runtime)
+    got = invoke(lam, f"creds-boto3-{tag}")
     assert got["version"] == SDK_PIN, got
-    assert got["file"].startswith("/usr/local/lib/python3.11/dist-packages/boto3/"), got
+    assert got["file"].startswith(f"/usr/local/lib/python{version}/dist-packages/boto3/"), got
     # A client made with no arguments takes the endpoint, region and session
     # from the environment.
-    deploy(lam, "creds-boto3-client", {"app.py": PY_CLIENT_APP})
-    got = invoke(lam, "creds-boto3-client")
+    deploy(lam, f"creds-boto3-client-{tag}", {"app.py": PY_CLIENT_APP}, runtime=runtime)
+    got = invoke(lam, f"creds-boto3-client-{tag}")
     assert got["endpoint"].startswith("http://host.lamb.internal:"), got
     assert got["region"] == "us-east-1" and got["key"].startswith("ASIA"), got
 
@@ -222,15 +232,21 @@ def test_the_functions_own_boto3_wins_then_a_layers(lam):
     assert (got["marker"], got["file"]) == ("layer", "/opt/python/boto3/__init__.py"), got
 
 
-def test_the_javascript_sdk_loads_with_nothing_bundled_and_a_bundled_one_wins(lam):
-    deploy(lam, "creds-node", {"index.js": NODE_APP}, runtime="nodejs18.x", handler="index.handler")
-    got = invoke(lam, "creds-node")
+@pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x"])
+def test_the_javascript_sdk_loads_with_nothing_bundled(lam, runtime):
+    built(runtime, "var/runtime/node_modules/@aws-sdk/client-lambda")
+    name = "creds-node-" + runtime.replace(".", "")
+    deploy(lam, name, {"index.js": NODE_APP}, runtime=runtime, handler="index.handler")
+    got = invoke(lam, name)
     assert got["client"] == "function", got
     assert got["path"].startswith("/var/runtime/node_modules/@aws-sdk/client-lambda/"), got
     # A client made with no arguments finds the session and the region (and
     # its config files' home: the sandbox's uid has no passwd entry).
     assert got["key"] == got["env_key"] and got["key"].startswith("ASIA"), got
     assert got["region"] == "us-east-1", got
+
+
+def test_a_bundled_javascript_sdk_wins(lam):
     fake = {"node_modules/@aws-sdk/client-lambda/package.json": b'{"name": "@aws-sdk/client-lambda", "main": "index.js"}',
             "node_modules/@aws-sdk/client-lambda/index.js":
                 b'exports.MARKER = "bundled"; exports.LambdaClient = function () {};'}
