@@ -231,7 +231,7 @@ fn check_scope(caller: &Caller, method: &str, raw_path: &str) -> Result<(), Auth
         Caller::Function(s) if !function_may_call(raw_path) => Err(AuthError::AccessDenied(format!(
             "User: {} is not authorized to perform: {method} {raw_path} (a function's credentials reach \
              only the Lambda API)",
-            s.role
+            s.assumed_role_arn()
         ))),
         _ => Ok(()),
     }

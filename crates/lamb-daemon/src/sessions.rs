@@ -88,6 +88,18 @@ pub struct Session {
     pub expiration: OffsetDateTime,
 }
 
+impl Session {
+    /// Who the caller is, as STS names a role session Lambda opens for a
+    /// function: `arn:aws:sts::ACCOUNT:assumed-role/ROLE-NAME/FUNCTION-NAME`.
+    pub fn assumed_role_arn(&self) -> String {
+        let fields: Vec<&str> = self.function_arn.split(':').collect();
+        let account = fields.get(4).copied().unwrap_or_default();
+        let function = fields.get(6).copied().unwrap_or_default();
+        let role = self.role.rsplit('/').next().unwrap_or_default();
+        format!("arn:aws:sts::{account}:assumed-role/{role}/{function}")
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Session({}, {})", self.access_key_id, self.function_arn)
@@ -302,6 +314,7 @@ mod tests {
         assert_eq!(s.access_key_id, c.access_key_id);
         assert_eq!(s.secret_access_key, c.secret_access_key);
         assert_eq!((s.function_arn.as_str(), s.role.as_str()), (ARN, ROLE));
+        assert_eq!(s.assumed_role_arn(), "arn:aws:sts::000000000000:assumed-role/r/f");
     }
 
     #[test]

@@ -612,12 +612,13 @@ async fn function_sessions_reach_the_lambda_api_only_and_expire() {
         "/2015-03-31/functions/f/lamb-logs",
         "/lamb%2Fstatus",
     ] {
-        let (s, _, h) = call(&e, session_signed("GET", path, &c)).await;
+        let (s, v, h) = call(&e, session_signed("GET", path, &c)).await;
         assert_eq!(
             (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
             (403, "AccessDeniedException"),
             "{path}"
         );
+        assert!(v.to_string().contains("assumed-role/r/f"), "{v}");
     }
     let expired = e.state.sessions.mint_expiring_in(arn, role, -60);
     let (s, v, h) = call(&e, session_signed("GET", "/2015-03-31/functions", &expired)).await;
