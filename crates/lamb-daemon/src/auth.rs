@@ -207,22 +207,27 @@ fn signing_key(
 
 /// A function's credentials reach the Lambda API and nothing else: its
 /// paths begin with an API version (`/2015-03-31/...`); lamb's own
-/// endpoints (`/lamb/...`: status, file triggers, schedules; `.../lamb-logs`)
-/// are the administrator's. Judged on the decoded path, so that no
-/// percent-encoding slips past.
+/// endpoints (`/lamb/...`: status, file triggers, schedules;
+/// `/2015-03-31/functions/NAME/lamb-logs`) are the administrator's. Judged
+/// on the decoded path, so that no percent-encoding slips past.
 pub fn function_may_call(raw_path: &str) -> bool {
     let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
-    let mut segments = path.trim_start_matches('/').split('/');
-    let version = segments.next().unwrap_or_default();
-    let is_version = version.len() == 10
-        && version.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    is_version && !path.split('/').any(|s| s.starts_with("lamb-") || s == "lamb")
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let is_version = |v: &str| {
+        v.len() == 10
+            && v.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    match segments[..] {
+        [_, "functions", _, "lamb-logs"] => false,
+        [version, ..] => is_version(version),
+        [] => false,
+    }
 }
 
 /// Refuses a function's call outside [`function_may_call`].
@@ -317,4 +322,36 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_may_call;
+
+    #[test]
+    fn functions_reach_lambdas_paths_only() {
+        for ok in [
+            "/2015-03-31/functions",
+            "/2015-03-31/functions/lamb/invocations",
+            "/2015-03-31/functions/lamb-logs",
+            "/2015-03-31/functions/f/aliases/lamb-logs",
+            "/2018-10-31/layers",
+            "/2016-08-19/account-settings/",
+        ] {
+            assert!(function_may_call(ok), "{ok}");
+        }
+        for refused in [
+            "/lamb/status",
+            "/lamb/triggers/1",
+            "/lamb%2Fstatus",
+            "/2015-03-31/functions/f/lamb-logs",
+            "/2015-03-31/functions/f/lamb%2Dlogs",
+            "/",
+            "",
+            "/metrics",
+            "/20150331/functions",
+        ] {
+            assert!(!function_may_call(refused), "{refused}");
+        }
+    }
 }
