@@ -17,8 +17,9 @@ LISTEN ?= 127.0.0.1:9080
 STAMPS := .make
 
 # Debian packages the build, the tests and the benchmark use (the JDK compiles
-# the java21 runtime's client and hello-java).
-APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs
+# the java21 runtime's client and hello-java; npm installs the Node.js
+# runtimes' AWS SDK).
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs npm
 
 .PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state
 
@@ -28,9 +29,11 @@ $(STAMPS):
 	@mkdir -p $(STAMPS)
 
 ## deps: install the Debian packages above once (again when this Makefile changes)
+## (npm counts as there when an npm is on PATH: NodeSource's nodejs carries
+## its own and conflicts with Debian's)
 deps: $(STAMPS)/deps
 $(STAMPS)/deps: Makefile | $(STAMPS)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES); do [ $$p = npm ] && command -v npm >/dev/null && continue; dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -43,7 +43,7 @@ def secrets(d):
     """Every file that holds a secret or the function's code or output (the
     WAL while the daemon runs: a clean stop checkpoints and removes it)."""
     data = d.data_dir
-    files = [data / "lamb.db", data / "credentials"]
+    files = [data / "lamb.db", data / "credentials", data / "session-key"]
     files += [data / "lamb.db-wal"] if d.proc else []
     files += [p for p in (data / "code").rglob("app.py")]
     files += [p for p in (data / "logs").rglob("*") if p.is_file()]

@@ -4,7 +4,8 @@
 #   rootfs/build.sh [--force] [RUNTIME...]     (as root; all runtimes if none)
 #
 # Each tree lands in rootfs/build/<runtime>/ and is rebuilt only when its
-# recipe, this script or its client directory rootfs/runtime-clients/<CLIENT>/
+# recipe, this script, its client directory rootfs/runtime-clients/<CLIENT>/
+# or its SDK directory rootfs/sdk/<SDK>/ (the pinned AWS SDK it carries)
 # changed (the hash of those is kept in rootfs/build/.<runtime>.stamp). A
 # build goes to rootfs/build/.<runtime>.tmp first and is renamed into place
 # when complete, so the real name never holds a half-built tree. Runtimes
@@ -27,6 +28,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 RECIPES="$HERE/recipes"
 CLIENTS="$HERE/runtime-clients"
+SDKS="$HERE/sdk"
 OUT="$HERE/build"
 MERGED_USR_HOOKS=/usr/share/mmdebstrap/hooks/merged-usr
 
@@ -56,7 +58,7 @@ DPKG_OPTS=(
 # Load one recipe into the current (sub)shell.
 load_recipe() {
     local rt=$1
-    VARIANT=essential PACKAGES="" ALIASES="" SUITE=bookworm CLIENT="" IGNORE_VALID_UNTIL=""
+    VARIANT=essential PACKAGES="" ALIASES="" SUITE=bookworm CLIENT="" SDK="" IGNORE_VALID_UNTIL=""
     unset -f customize check 2>/dev/null || true
     [ -f "$RECIPES/$rt.sh" ] || die "no recipe $RECIPES/$rt.sh"
     # shellcheck source=/dev/null
@@ -86,6 +88,12 @@ recipe_hash() {
             (cd "$CLIENTS/$client" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort)
             (cd "$CLIENTS/$client" && find . -type f -print0 | LC_ALL=C sort -z |
                 xargs -0 -r sha256sum)
+        fi
+        local sdk
+        sdk=$(load_recipe "$rt"; printf '%s' "$SDK")
+        if [ -n "$sdk" ]; then
+            printf 'sdk %s\n' "$sdk"
+            (cd "$SDKS/$sdk" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
         fi
     } | sha256sum | cut -d' ' -f1
 }
@@ -211,6 +219,65 @@ remove_tree() {
                     /proc/self/mounts | sort -r)
     fi
     rm -rf --one-file-system "$dir"
+}
+
+# The host's pip (`python3 -m pip`), else a throwaway venv's in DIR
+# (python3-venv, which the Makefile's deps install); printed as a command.
+host_pip() {
+    local dir=$1
+    if python3 -m pip --version >/dev/null 2>&1; then
+        printf '%s\n' python3
+        return
+    fi
+    python3 -m venv "$dir/venv" >&2 || return 1
+    printf '%s\n' "$dir/venv/bin/python3"
+}
+
+# python_sdk_install ROOT MAJOR.MINOR: boto3 and botocore as AWS's Python
+# runtimes carry them, from the recipe's $SDK directory (rootfs/sdk/boto3:
+# every wheel pinned by version and sha256), into the interpreter's
+# /usr/local/lib/pythonX.Y/dist-packages. That directory comes after
+# PYTHONPATH (/var/task, /opt/python...) on sys.path, so a function's or a
+# layer's own boto3 wins, in Lambda's order. Byte-compiled by the tree's own
+# interpreter: /var/runtime and /usr are read-only in a sandbox, and an
+# uncompiled botocore costs every cold start that imports it.
+python_sdk_install() {
+    local root=$1 ver=$2 tmp py rc=0
+    local site="/usr/local/lib/python$ver/dist-packages"
+    tmp=$(mktemp -d)
+    py=$(host_pip "$tmp") &&
+        "$py" -m pip install --disable-pip-version-check --no-cache-dir --quiet \
+            --no-deps --require-hashes --only-binary=:all: --no-compile \
+            --python-version "$ver" --implementation cp \
+            --target "$root$site" -r "$SDKS/$SDK/requirements.txt" || rc=$?
+    rm -rf "$tmp"
+    [ "$rc" = 0 ] || return "$rc"
+    # pip --target leaves its own bin/ (console scripts for the host's pip).
+    rm -rf "$root$site/bin"
+    chroot "$root" python3 -m compileall -q -j 0 "$site" >/dev/null
+}
+
+# node_sdk_install ROOT: the AWS SDK for JavaScript v3 clients of the
+# recipe's $SDK directory (rootfs/sdk/<SDK>: package.json and the
+# package-lock.json that pins every package with its integrity hash) into
+# ROOT/var/runtime/node_modules, where AWS's Node.js runtimes keep them:
+# NODE_PATH names it after the layers' /opt/nodejs paths, and a function's
+# own node_modules is found before NODE_PATH. `npm ci` runs on the host
+# (the Makefile's deps install npm) without install scripts.
+node_sdk_install() {
+    local root=$1 tmp rc=0
+    tmp=$(mktemp -d)
+    cp "$SDKS/$SDK/package.json" "$SDKS/$SDK/package-lock.json" "$tmp/"
+    (cd "$tmp" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+        --cache "$tmp/.npm" --loglevel=error) || rc=$?
+    if [ "$rc" = 0 ]; then
+        rm -rf "$root/var/runtime/node_modules"
+        mkdir -p "$root/var/runtime"
+        mv "$tmp/node_modules" "$root/var/runtime/node_modules"
+        cp "$tmp/package-lock.json" "$root/var/runtime/node_modules/.aws-sdk-lock.json"
+    fi
+    rm -rf "$tmp"
+    return "$rc"
 }
 
 # Run inside mmdebstrap's customize hook: $1 runtime, $2 the new root.

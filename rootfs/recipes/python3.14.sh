@@ -6,10 +6,12 @@ SUITE=forky
 IGNORE_VALID_UNTIL=1   # testing: see build.sh
 PACKAGES="python3.14 libstdc++6 ca-certificates"
 CLIENT=python
+SDK=boto3   # rootfs/sdk/boto3
 
 customize() {
     local root=$1
     [ -e "$root/usr/bin/python3" ] || ln -s python3.14 "$root/usr/bin/python3"
+    python_sdk_install "$root" 3.14
 }
 
 check() {

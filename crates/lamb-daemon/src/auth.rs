@@ -11,10 +11,16 @@
 //!   signature is verified over it.
 //!
 //! A body over 70 MB is refused before it is read.
+//!
+//! A request is signed with the administrator's keys, or with a function's
+//! session credentials (`X-Amz-Security-Token`, [`crate::sessions`]): those
+//! reach Lambda's API only ([`function_may_call`]), and every call made with
+//! them is logged naming the function.
 
 use crate::credentials::Credentials;
 use crate::error::ApiError;
 use crate::listen::BodyError;
+use crate::sessions::{Session, SessionError};
 use crate::sigv4::{self, AuthError, SignedRequest};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -165,6 +171,77 @@ fn check_body(
     }
 }
 
+/// Who signed a request; handlers find it in the request's extensions.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The daemon's own keys.
+    Admin,
+    /// A function's session credentials.
+    Function(std::sync::Arc<Session>),
+}
+
+/// The key pair a request must be signed with, and whose it is: a session
+/// token names a function's session (and carries its secret), no token the
+/// administrator's keys.
+fn signing_key(
+    signed: &SignedRequest<'_>,
+    state: &AppState,
+    now: OffsetDateTime,
+) -> Result<(Credentials, Caller), AuthError> {
+    let Some(token) = signed.header("x-amz-security-token") else {
+        return Ok((state.credentials.clone(), Caller::Admin));
+    };
+    match state.sessions.verify(token, now) {
+        Ok(session) => Ok((
+            Credentials {
+                access_key_id: session.access_key_id.clone(),
+                secret_access_key: session.secret_access_key.clone(),
+            },
+            Caller::Function(std::sync::Arc::new(session)),
+        )),
+        Err(SessionError::Expired) => Err(AuthError::ExpiredToken),
+        // A token this start of the daemon never minted.
+        Err(SessionError::Invalid) => Err(AuthError::UnknownKey),
+    }
+}
+
+/// A function's credentials reach the Lambda API and nothing else: its
+/// paths begin with an API version (`/2015-03-31/...`); lamb's own
+/// endpoints (`/lamb/...`: status, file triggers, schedules;
+/// `/2015-03-31/functions/NAME/lamb-logs`) are the administrator's. Judged
+/// on the decoded path, so that no percent-encoding slips past.
+pub fn function_may_call(raw_path: &str) -> bool {
+    let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let is_version = |v: &str| {
+        v.len() == 10
+            && v.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    match segments[..] {
+        [_, "functions", _, "lamb-logs"] => false,
+        [version, ..] => is_version(version),
+        [] => false,
+    }
+}
+
+/// Refuses a function's call outside [`function_may_call`].
+fn check_scope(caller: &Caller, method: &str, raw_path: &str) -> Result<(), AuthError> {
+    match caller {
+        Caller::Function(s) if !function_may_call(raw_path) => Err(AuthError::AccessDenied(format!(
+            "User: {} is not authorized to perform: {method} {raw_path} (a function's credentials reach \
+             only the Lambda API)",
+            s.assumed_role_arn()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The body's length as the head declares it (hyper holds the body to it).
 fn declared_length(parts: &axum::http::request::Parts, body: &Body) -> Option<u64> {
     parts
@@ -192,12 +269,22 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         headers: &headers,
         body_sha256: "",
     };
-    let creds = &state.credentials;
     let now = OffsetDateTime::now_utc();
     let refused = |e: &AuthError| {
         tracing::info!(method = %parts.method, path = parts.uri.path(), error = %e, "refused request");
     };
-    let payload = match payload(&parts).and_then(|p| check_head(&signed, creds, &p, now).map(|()| p)) {
+    let (creds, caller) = match signing_key(&signed, &state, now) {
+        Ok(key) => key,
+        Err(e) => {
+            refused(&e);
+            return refuse_unread(e);
+        }
+    };
+    let creds = &creds;
+    let payload = match payload(&parts)
+        .and_then(|p| check_head(&signed, creds, &p, now).map(|()| p))
+        .and_then(|p| check_scope(&caller, parts.method.as_str(), parts.uri.path()).map(|()| p))
+    {
         Ok(p) => p,
         Err(e) => {
             refused(&e);
@@ -222,5 +309,49 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         return ApiError::from(e).into_response();
     }
     drop(room);
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    if let Caller::Function(s) = &caller {
+        tracing::info!(
+            function = %s.function_arn,
+            role = %s.role,
+            access_key = %s.access_key_id,
+            method = %parts.method,
+            path = parts.uri.path(),
+            "call with a function's credentials"
+        );
+    }
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_may_call;
+
+    #[test]
+    fn functions_reach_lambdas_paths_only() {
+        for ok in [
+            "/2015-03-31/functions",
+            "/2015-03-31/functions/lamb/invocations",
+            "/2015-03-31/functions/lamb-logs",
+            "/2015-03-31/functions/f/aliases/lamb-logs",
+            "/2018-10-31/layers",
+            "/2016-08-19/account-settings/",
+        ] {
+            assert!(function_may_call(ok), "{ok}");
+        }
+        for refused in [
+            "/lamb/status",
+            "/lamb/triggers/1",
+            "/lamb%2Fstatus",
+            "/2015-03-31/functions/f/lamb-logs",
+            "/2015-03-31/functions/f/lamb%2Dlogs",
+            "/",
+            "",
+            "/metrics",
+            "/20150331/functions",
+        ] {
+            assert!(!function_may_call(refused), "{refused}");
+        }
+    }
 }

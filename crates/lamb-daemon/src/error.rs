@@ -97,6 +97,8 @@ impl From<AuthError> for ApiError {
             AuthError::Incomplete(_) => "IncompleteSignatureException",
             AuthError::UnknownKey => "UnrecognizedClientException",
             AuthError::BadSignature | AuthError::Invalid(_) => "InvalidSignatureException",
+            AuthError::ExpiredToken => "ExpiredTokenException",
+            AuthError::AccessDenied(_) => "AccessDeniedException",
         };
         Self::Other {
             status: 403,

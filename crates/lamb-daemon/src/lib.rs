@@ -23,6 +23,7 @@ pub mod listen;
 pub mod log_retention;
 pub mod schedules;
 pub mod server;
+pub mod sessions;
 pub mod sigv4;
 pub mod state;
 pub mod urls;

@@ -33,6 +33,9 @@ pub struct ServeConfig {
     /// Create and update functions with runtimes past AWS's block dates
     /// (`--allow-deprecated-runtimes`).
     pub allow_deprecated_runtimes: bool,
+    /// The functions' session credentials, shared with the engine that
+    /// hands them to sandboxes; `None`: a new key of the default duration.
+    pub sessions: Option<Arc<crate::sessions::Sessions>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,8 @@ pub enum ServeError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    #[error("write the session key in {path:?}")]
+    SessionKey { path: PathBuf, source: std::io::Error },
     #[error("open the store")]
     Store(#[from] StoreError),
     #[error("listen on {addr}")]
@@ -56,6 +61,17 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         source,
     })?;
     let credentials = Credentials::load_or_create(&config.data_dir)?;
+    let sessions = match &config.sessions {
+        Some(s) => Arc::clone(s),
+        None => Arc::new(
+            crate::sessions::Sessions::rotate(&config.data_dir, crate::sessions::DEFAULT_DURATION).map_err(
+                |source| ServeError::SessionKey {
+                    path: config.data_dir.clone(),
+                    source,
+                },
+            )?,
+        ),
+    };
     let ctx = ArnContext::default();
     let registry = Arc::new(SqliteRegistry::open_in(&config.data_dir, ctx.clone())?);
     let events = Arc::new(crate::events::queue::EventQueue::new(config.async_retry_delays.clone()));
@@ -79,6 +95,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         data_dir: config.data_dir.clone(),
         runtimes_dir: config.runtimes_dir.clone(),
         credentials,
+        sessions,
         invoker,
         started: Instant::now(),
         events,

@@ -22,6 +22,8 @@ pub struct Shared {
     pub data_dir: PathBuf,
     pub runtimes_dir: PathBuf,
     pub credentials: Credentials,
+    /// Mints and verifies the functions' session credentials.
+    pub sessions: Arc<crate::sessions::Sessions>,
     pub invoker: Arc<dyn Invoker>,
     pub started: Instant,
     /// The async queue's worker side (`crate::events`).

@@ -39,6 +39,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         brokers: Default::default(),
         metrics_listen: None,
         allow_deprecated_runtimes,
+        sessions: None,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.
@@ -557,4 +558,104 @@ async fn memory_size_in_one_mb_steps() {
     }
     let (_, v, _) = api(&e, "GET", "/2015-03-31/functions/m/configuration", Value::Null).await;
     assert_eq!(v["MemorySize"], 200);
+}
+
+/// A request signed with a function's session credentials, the token sent
+/// and signed as `x-amz-security-token`.
+fn session_signed(method: &str, uri: &str, c: &lamb_daemon::sessions::SessionCredentials) -> Request<Body> {
+    let date = format_amz_date(time::OffsetDateTime::now_utc());
+    let headers = vec![
+        ("host".to_string(), "localhost".to_string()),
+        ("x-amz-date".to_string(), date.clone()),
+        ("x-amz-security-token".to_string(), c.session_token.clone()),
+    ];
+    let names = ["host".to_string(), "x-amz-date".into(), "x-amz-security-token".into()];
+    let req = SignedRequest {
+        method,
+        raw_path: uri,
+        raw_query: "",
+        headers: &headers,
+        body_sha256: &sha256_hex(b""),
+    };
+    let cr = canonical_request(&req, &names);
+    let sig = signature(&c.secret_access_key, &date, (&date[..8], "us-east-1", "lambda"), &cr);
+    let mut b = Request::builder().method(method).uri(uri);
+    for (k, v) in &headers {
+        b = b.header(k, v);
+    }
+    b.header(
+        "authorization",
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{}/us-east-1/lambda/aws4_request, SignedHeaders={}, Signature={sig}",
+            c.access_key_id,
+            &date[..8],
+            names.join(";")
+        ),
+    )
+    .body(Body::empty())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn function_sessions_reach_the_lambda_api_only_and_expire() {
+    use lamb_daemon::sessions::Sessions;
+    let e = env();
+    let arn = "arn:aws:lambda:us-east-1:000000000000:function:f";
+    let role = "arn:aws:iam::000000000000:role/r";
+    let c = e.state.sessions.mint(arn, role, time::OffsetDateTime::now_utc());
+    let (s, v, _) = call(&e, session_signed("GET", "/2015-03-31/functions", &c)).await;
+    assert_eq!(s, 200, "{v}");
+    // lamb's own endpoints are the administrator's.
+    for path in [
+        "/lamb/status",
+        "/lamb/schedules",
+        "/2015-03-31/functions/f/lamb-logs",
+        "/lamb%2Fstatus",
+    ] {
+        let (s, v, h) = call(&e, session_signed("GET", path, &c)).await;
+        assert_eq!(
+            (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
+            (403, "AccessDeniedException"),
+            "{path}"
+        );
+        assert!(v.to_string().contains("assumed-role/r/f"), "{v}");
+    }
+    let expired = e.state.sessions.mint_expiring_in(arn, role, -60);
+    let (s, v, h) = call(&e, session_signed("GET", "/2015-03-31/functions", &expired)).await;
+    assert_eq!(
+        (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
+        (403, "ExpiredTokenException"),
+        "{v}"
+    );
+    // Another daemon's (or an earlier start's) session.
+    let foreign = Sessions::with_key([1; 32], lamb_daemon::sessions::DEFAULT_DURATION).mint(
+        arn,
+        role,
+        time::OffsetDateTime::now_utc(),
+    );
+    let (s, _, h) = call(&e, session_signed("GET", "/2015-03-31/functions", &foreign)).await;
+    assert_eq!(
+        (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
+        (403, "UnrecognizedClientException")
+    );
+    // A good token with a signature made with another secret.
+    let wrong = lamb_daemon::sessions::SessionCredentials {
+        secret_access_key: "x".repeat(40),
+        ..c.clone()
+    };
+    let (s, _, h) = call(&e, session_signed("GET", "/2015-03-31/functions", &wrong)).await;
+    assert_eq!(
+        (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
+        (403, "InvalidSignatureException")
+    );
+    // The admin key id with a function's token.
+    let admin_id = lamb_daemon::sessions::SessionCredentials {
+        access_key_id: "AKTEST".into(),
+        ..c.clone()
+    };
+    let (s, _, h) = call(&e, session_signed("GET", "/2015-03-31/functions", &admin_id)).await;
+    assert_eq!(
+        (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
+        (403, "UnrecognizedClientException")
+    );
 }

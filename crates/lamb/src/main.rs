@@ -9,6 +9,7 @@ mod bench;
 mod load;
 mod sandbox_exec;
 mod serve;
+mod session_credentials;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,10 @@ enum Command {
     LoadEngine(load::Args),
     /// Run the daemon (as root): the Lambda API on --listen.
     Serve(serve::Args),
+    /// Mint a function's session credentials with the running daemon's key
+    /// (root: the key is in the data directory), as STS would for its role.
+    #[command(hide = true)]
+    SessionCredentials(session_credentials::Args),
     #[command(flatten)]
     Client(lamb_cli::ClientCommand),
 }
@@ -51,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         // Sandbox-side: first, and before any runtime or thread exists.
         Command::SandboxExec(args) => sandbox_exec::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::SessionCredentials(args) => session_credentials::run(args),
         Command::BenchEngine(args) => {
             let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;
             bench::run(args, &cli.client.endpoint, keys)

@@ -107,6 +107,15 @@ pub struct Args {
     /// run either way.
     #[arg(long)]
     allow_deprecated_runtimes: bool,
+    /// How long the session credentials minted for each sandbox last
+    /// (`15m` to `12h`, as STS's role sessions); a sandbox whose session
+    /// would expire during an invocation is replaced by a fresh one.
+    #[arg(long, default_value = "12h", value_parser = parse_session_duration)]
+    session_duration: Duration,
+}
+
+fn parse_session_duration(s: &str) -> Result<Duration, String> {
+    lamb_daemon::sessions::check_duration(parse_duration(s)?)
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -187,6 +196,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_bytes: args.log_max_mb.saturating_mul(1024 * 1024),
         },
     );
+    // A new key at every start: the sessions an earlier start minted stop working.
+    let sessions = Arc::new(
+        lamb_daemon::sessions::Sessions::rotate(&args.data_dir, args.session_duration)
+            .context("write the session key")?,
+    );
     let lamb_exe = std::env::current_exe().context("find this executable")?;
     let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
     engine_config.idle_ttl = args.idle_ttl;
@@ -194,6 +208,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     engine_config.freeze_grace = args.freeze_grace;
     engine_config.filesystems = filesystems.clone();
     engine_config.user_namespaces = args.userns;
+    engine_config.sessions = Some(Arc::clone(&sessions));
+    engine_config.api_port = Some(args.listen.port());
     if let Some(mb) = args.memory_capacity {
         engine_config.memory_capacity_mb = mb;
     }
@@ -211,6 +227,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         brokers,
         metrics_listen: args.metrics_listen,
         allow_deprecated_runtimes: args.allow_deprecated_runtimes,
+        sessions: Some(sessions),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

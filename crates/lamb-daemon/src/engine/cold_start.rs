@@ -272,6 +272,10 @@ impl Inner {
         let version = req.executed_version.to_string();
         let (stream, file) = logs::stream_names(&version);
         let log_dir = self.config.data_dir.join("logs").join(&req.function.name);
+        let credentials = self.config.sessions.as_ref().map(|s| {
+            let arn = self.config.ctx.function_arn(&req.function.name);
+            s.mint(&arn, &req.function.spec.role, time::OffsetDateTime::now_utc())
+        });
         let sandbox_spec = spec::build(&spec::SpecInput {
             req,
             runtime_dir,
@@ -281,6 +285,8 @@ impl Inner {
             ctx: &self.config.ctx,
             filesystems: &self.config.filesystems,
             user_namespace: self.config.user_namespaces,
+            credentials: credentials.as_ref(),
+            api_port: self.config.api_port,
         });
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         let (out_read, out_write) =
@@ -298,7 +304,7 @@ impl Inner {
             .map_err(|e| e.to_string())?
             .map_err(|e| Chain(&e).to_string())?;
         let log = LogStream::open(log_dir, file);
-        LiveSandbox::new(
+        let mut live = LiveSandbox::new(
             sandbox,
             ours,
             out_read,
@@ -307,7 +313,9 @@ impl Inner {
             req.function.spec.memory_size,
             key.to_owned(),
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        live.credentials_expire = credentials.map(|c| c.expiration);
+        Ok(live)
     }
 
     pub(super) fn init_failed(

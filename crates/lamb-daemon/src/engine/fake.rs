@@ -42,6 +42,8 @@ pub struct Book {
     pub invoke_quotas: Vec<u64>,
     /// The command line of every sandbox's init, in order.
     pub init_argv: Vec<Vec<String>>,
+    /// The environment of every sandbox created, in order.
+    pub init_env: Vec<Vec<String>>,
     /// `maxMemoryUsedMB` of every `Report` the engine sent init.
     pub reported_mb: Vec<u64>,
 }
@@ -185,6 +187,7 @@ impl Launcher for FakeLauncher {
             b.created.push(function.clone());
             b.init_quotas.push(spec.limits.cpu.quota_us);
             b.init_argv.push(spec.process.argv.clone());
+            b.init_env.push(spec.process.env.clone());
         });
         Ok(Box::new(FakeSandbox {
             launcher: self.clone(),

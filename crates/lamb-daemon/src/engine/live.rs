@@ -49,6 +49,9 @@ pub struct LiveSandbox {
     pub invoke_began: Option<Instant>,
     /// The pool this sandbox belongs to.
     pub key: String,
+    /// When the session credentials in its environment expire (none: it
+    /// was given none).
+    pub credentials_expire: Option<time::OffsetDateTime>,
 }
 
 impl LiveSandbox {
@@ -75,7 +78,16 @@ impl LiveSandbox {
             init_duration: None,
             invoke_began: None,
             key,
+            credentials_expire: None,
         })
+    }
+
+    /// Whether its credentials outlive an invocation that may run `timeout`
+    /// from `now`. Environment variables cannot be changed under a running
+    /// runtime, so a sandbox whose session would expire mid-invocation is
+    /// recycled instead: the cold start that replaces it mints a new one.
+    pub fn credentials_fresh_for(&self, timeout: Duration, now: time::OffsetDateTime) -> bool {
+        self.credentials_expire.is_none_or(|at| at - now > timeout)
     }
 
     pub async fn send(&mut self, msg: &ToInit) -> io::Result<()> {

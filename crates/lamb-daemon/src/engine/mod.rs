@@ -66,6 +66,10 @@ pub struct EngineConfig {
     /// Run every sandbox in its own user namespace (`lamb serve --userns`),
     /// each slot with its own outside range (`spec::user_namespace`).
     pub user_namespaces: bool,
+    /// Mints each sandbox's session credentials; none: sandboxes get none.
+    pub sessions: Option<Arc<crate::sessions::Sessions>>,
+    /// The API's port, for `AWS_ENDPOINT_URL_LAMBDA`; none: not set.
+    pub api_port: Option<u16>,
 }
 
 impl EngineConfig {
@@ -83,6 +87,8 @@ impl EngineConfig {
             ctx: ArnContext::default(),
             filesystems: Default::default(),
             user_namespaces: false,
+            sessions: None,
+            api_port: None,
         }
     }
 }

@@ -19,10 +19,11 @@ use tokio::time::Instant;
 pub(super) const SHUTDOWN_WAIT: Duration = Duration::from_millis(2100);
 
 impl Inner {
-    /// The most recently used idle sandbox of the pool, thawed.
-    /// A sandbox of the pool that the janitor is freezing is waited for:
-    /// a thaw is cheaper than a cold start.
-    pub(super) async fn take_idle(self: &Arc<Self>, key: &str) -> Option<LiveSandbox> {
+    /// The most recently used idle sandbox of the pool, thawed, whose
+    /// credentials outlive an invocation of `timeout` (one whose do not is
+    /// retired). A sandbox of the pool that the janitor is freezing is
+    /// waited for: a thaw is cheaper than a cold start.
+    pub(super) async fn take_idle(self: &Arc<Self>, key: &str, timeout: Duration) -> Option<LiveSandbox> {
         loop {
             let back = self.back_from_freezing.notified();
             tokio::pin!(back);
@@ -40,6 +41,11 @@ impl Inner {
                 continue;
             };
             let mut w = idle.live;
+            if !w.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) {
+                tracing::info!(function = %w.key, "recycling a sandbox whose credentials are about to expire");
+                self.retire(w, true);
+                continue;
+            }
             if !w.frozen {
                 return Some(w);
             }

@@ -60,7 +60,8 @@ impl Inner {
         let admission = self.admit(&req)?;
         let key = pool_key(&req);
         let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
-        let live = match self.take_idle(&key).await {
+        let timeout = std::time::Duration::from_secs(u64::from(req.function.spec.timeout));
+        let live = match self.take_idle(&key, timeout).await {
             Some(w) => w,
             None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,

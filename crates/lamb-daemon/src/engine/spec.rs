@@ -27,7 +27,14 @@ pub struct SpecInput<'a> {
     pub filesystems: &'a crate::filesystems::Filesystems,
     /// Put the sandbox in its own user namespace.
     pub user_namespace: bool,
+    /// The function's session credentials, minted for this sandbox.
+    pub credentials: Option<&'a crate::sessions::SessionCredentials>,
+    /// The API's port, for `AWS_ENDPOINT_URL_LAMBDA`.
+    pub api_port: Option<u16>,
 }
+
+/// The name sandboxes reach the host by (docs/network.md).
+pub const HOST_NAME: &str = "host.lamb.internal";
 
 /// The id mapping of the sandbox in `slot`: 65536 ids of its own outside, so
 /// no two live sandboxes share an outside uid (each slot's user differs
@@ -138,10 +145,25 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     if let Some(level) = logging.application_level() {
         set("AWS_LAMBDA_LOG_LEVEL", level.to_owned());
     }
+    if let Some(c) = input.credentials {
+        set("AWS_ACCESS_KEY_ID", c.access_key_id.clone());
+        set("AWS_SECRET_ACCESS_KEY", c.secret_access_key.clone());
+        set("AWS_SESSION_TOKEN", c.session_token.clone());
+    }
+    // Current AWS SDKs send a client of Lambda there: a function's
+    // `boto3.client("lambda")` reaches this daemon with no code change.
+    if let Some(port) = input.api_port {
+        set("AWS_ENDPOINT_URL_LAMBDA", format!("http://{HOST_NAME}:{port}"));
+    }
     set("AWS_LAMBDA_RUNTIME_API", lamb_protocol::RUNTIME_API.into());
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
     set("TZ", ":UTC".into());
+    // A sandbox runs as a uid of its own (UID_BASE + slot) that no
+    // /etc/passwd names, so libc finds no home for it, and Node's
+    // os.homedir(), which the AWS SDK for JavaScript calls for its config
+    // files, throws. /tmp is sbx_user1051's home in the runtime trees.
+    set("HOME", "/tmp".into());
     set("LANG", "en_US.UTF-8".into());
     set("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into());
     set(

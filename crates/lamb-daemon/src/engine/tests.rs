@@ -535,3 +535,58 @@ async fn an_answered_invocation_counts_in_the_concurrency_until_complete() {
         .await;
     r.ok("g", "1").await;
 }
+
+/// The value of `name` in an environment list.
+fn env_value<'e>(env: &'e [String], name: &str) -> Option<&'e str> {
+    env.iter().find_map(|v| v.strip_prefix(name)?.strip_prefix('='))
+}
+
+#[tokio::test]
+async fn sandboxes_get_their_functions_session_and_the_api_endpoint() {
+    use crate::sessions::Sessions;
+    let sessions = Arc::new(Sessions::with_key([3; 32], HOUR));
+    let r = rig(|c| {
+        c.sessions = Some(Arc::clone(&sessions));
+        c.api_port = Some(9080);
+    });
+    r.ok("f", "1").await;
+    r.ok("f", "2").await;
+    let book = r.fake.book();
+    assert_eq!(book.created.len(), 1, "a session an hour long outlives both");
+    let env = &book.init_env[0];
+    assert_eq!(
+        env_value(env, "AWS_ENDPOINT_URL_LAMBDA"),
+        Some("http://host.lamb.internal:9080")
+    );
+    assert_eq!(env_value(env, "HOME"), Some("/tmp"));
+    let token = env_value(env, "AWS_SESSION_TOKEN").expect("a session token");
+    let session = sessions.verify(token, time::OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(session.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f");
+    assert_eq!(
+        env_value(env, "AWS_ACCESS_KEY_ID"),
+        Some(session.access_key_id.as_str())
+    );
+    assert_eq!(
+        env_value(env, "AWS_SECRET_ACCESS_KEY"),
+        Some(session.secret_access_key.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_whose_session_would_expire_mid_invocation_is_replaced() {
+    use crate::sessions::Sessions;
+    // Sessions shorter than the function's timeout (3 s): stale at once.
+    let sessions = Arc::new(Sessions::with_key([3; 32], Duration::from_secs(1)));
+    let r = rig(|c| c.sessions = Some(sessions));
+    r.ok("f", "1").await;
+    r.ok("f", "2").await;
+    assert_eq!(r.fake.book().created.len(), 2);
+    r.fake
+        .wait_for("the stale sandbox is destroyed", |b| b.destroyed.len() == 1)
+        .await;
+    let book = r.fake.book();
+    assert_ne!(
+        env_value(&book.init_env[0], "AWS_SESSION_TOKEN"),
+        env_value(&book.init_env[1], "AWS_SESSION_TOKEN")
+    );
+}

@@ -29,6 +29,12 @@ pub enum AuthError {
     BadSignature,
     #[error("{0}")]
     Invalid(String),
+    /// A function's session token past its expiry.
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
+    /// A function's credentials used outside what they may do.
+    #[error("{0}")]
+    AccessDenied(String),
 }
 
 /// A request's headers as the signature sees them: names as given (lower
