@@ -5,9 +5,11 @@
 //! finds the unpacked code and layers and builds the [`InvokeRequest`] that
 //! [`invoke`] hands to the [`Invoker`](crate::invoker::Invoker). Nothing here
 //! knows HTTP, so the background workers need not reach into the API.
+//! [`start_streamed`] runs a call whose caller takes a streamed response
+//! as it comes (InvokeWithResponseStream, `RESPONSE_STREAM` URLs).
 
 use crate::error::ApiError;
-use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
+use crate::invoker::{InvokeRequest, InvokeResponse, LogType, StreamPart};
 use crate::state::{AppState, Shared};
 use lamb_store::{BundleKind, FunctionRecord};
 use lamb_types::{ArnContext, FunctionRef, Qualifier, Version};
@@ -116,6 +118,7 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
         client_context: call.client_context,
         reserved_concurrency,
         total_reserved_concurrency,
+        stream: None,
     })
 }
 
@@ -124,4 +127,37 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
 pub async fn invoke(st: &AppState, target: Target, call: Call) -> Result<InvokeResponse, ApiError> {
     let req = st.blocking(move |s| prepare(s, &target, call)).await?;
     st.invoker.invoke(req).await
+}
+
+/// How a call run by [`start_streamed`] began.
+pub enum Started {
+    /// The function streams: `content_type` is its response's, the rest of
+    /// its bytes come on `parts`, and `done` answers how it ended (its
+    /// payload empty unless it failed).
+    Streaming {
+        content_type: String,
+        parts: tokio::sync::mpsc::Receiver<StreamPart>,
+        done: tokio::task::JoinHandle<Result<InvokeResponse, ApiError>>,
+    },
+    /// It answered whole (a function that does not stream), or the call
+    /// failed before the function ran (a throttle).
+    Whole(Result<InvokeResponse, ApiError>),
+}
+
+/// Runs a prepared call whose caller takes a streamed response, and waits
+/// for its first sign: the stream's beginning or the whole answer. The
+/// invocation runs on its own task: a caller that goes away stops only the
+/// relay, not the function.
+pub async fn start_streamed(st: &AppState, mut req: InvokeRequest) -> Started {
+    let (tx, mut parts) = tokio::sync::mpsc::channel(crate::stream_body::QUEUED);
+    req.stream = Some(tx);
+    let invoker = std::sync::Arc::clone(&st.invoker);
+    let mut done = tokio::spawn(async move { invoker.invoke(req).await });
+    tokio::select! {
+        biased;
+        Some(StreamPart::Begin { content_type }) = parts.recv() => Started::Streaming { content_type, parts, done },
+        answer = &mut done => Started::Whole(answer.unwrap_or_else(|e| {
+            Err(lamb_types::LambdaError::service(format!("the invocation's task failed: {e}")).into())
+        })),
+    }
 }

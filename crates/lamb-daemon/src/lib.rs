@@ -25,6 +25,7 @@ pub mod schedules;
 pub mod server;
 pub mod sigv4;
 pub mod state;
+pub mod stream_body;
 pub mod urls;
 pub mod util;
 

@@ -53,7 +53,8 @@ pub struct Book {
 /// next [`FakeLauncher::open_gate`], `"hang"` never answers, `"crash"`
 /// ends the runtime, `"fail"` is a function error, `"extension-holds"` is
 /// answered at once and completed at the next gate opening (an extension
-/// still working); anything else is echoed
+/// still working), `"stream"` streams `a`, then `b` at the next gate
+/// opening, as init relays a streamed response; anything else is echoed
 /// (and printed on stdout).
 #[derive(Clone)]
 pub struct FakeLauncher {
@@ -368,6 +369,7 @@ impl FakeInit {
                     body: br#"{"errorType":"Extension.Crash"}"#.to_vec(),
                 })
             }
+            b"\"stream\"" => return Some(self.stream(request_id, ticket)),
             b"\"fail\"" => {
                 return Some(FromInit::Error {
                     request_id,
@@ -398,6 +400,26 @@ impl FakeInit {
         self.launcher.gate.wait(&self.shared.killed, Some(ticket));
         if !self.shared.killed.load(Ordering::SeqCst) {
             self.send(&FromInit::Complete { request_id });
+        }
+    }
+
+    /// A streamed response, as init relays it: its first piece now, its
+    /// second once the gate opens, and the empty response that ends it.
+    fn stream(&mut self, request_id: String, ticket: u64) -> FromInit {
+        let chunk = |bytes: &[u8]| FromInit::StreamChunk {
+            request_id: request_id.clone(),
+            bytes: bytes.to_vec(),
+        };
+        self.send(&FromInit::StreamBegin {
+            request_id: request_id.clone(),
+            content_type: "text/plain".into(),
+        });
+        self.send(&chunk(b"a"));
+        self.launcher.gate.wait(&self.shared.killed, Some(ticket));
+        self.send(&chunk(b"b"));
+        FromInit::Response {
+            request_id,
+            body: Vec::new(),
         }
     }
 

@@ -76,6 +76,7 @@ fn request(function: &str, payload: &str) -> InvokeRequest {
         client_context: None,
         reserved_concurrency: None,
         total_reserved_concurrency: 0,
+        stream: None,
     }
 }
 
@@ -534,4 +535,35 @@ async fn an_answered_invocation_counts_in_the_concurrency_until_complete() {
     r.wait_for_gauges("the invocation completes", |g, b| g.in_flight == 0 && b.running == 0)
         .await;
     r.ok("g", "1").await;
+}
+
+#[tokio::test]
+async fn a_streamed_response_reaches_the_sink_before_the_function_ends() {
+    use crate::invoker::StreamPart;
+    let rig = rig(|_| {});
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let mut req = request("streamer", "\"stream\"");
+    req.stream = Some(tx);
+    let engine = Arc::clone(&rig.engine);
+    let task = tokio::spawn(async move { engine.invoke(req).await });
+    let begin = StreamPart::Begin {
+        content_type: "text/plain".into(),
+    };
+    assert_eq!(rx.recv().await, Some(begin));
+    // The function waits at the gate: this piece came while it runs.
+    assert_eq!(rx.recv().await, Some(StreamPart::Chunk(b"a".to_vec())));
+    assert!(!task.is_finished());
+    rig.fake.open_gate();
+    assert_eq!(rx.recv().await, Some(StreamPart::Chunk(b"b".to_vec())));
+    let out = task.await.unwrap().unwrap();
+    assert_eq!((out.payload, out.function_error), (Vec::new(), None));
+}
+
+#[tokio::test]
+async fn a_streamed_response_without_a_sink_is_the_whole_payload() {
+    let rig = rig(|_| {});
+    let task = rig.hold(request("streamer", "\"stream\"")).await;
+    rig.fake.open_gate();
+    let out = task.await.unwrap().unwrap();
+    assert_eq!(out.payload, b"ab");
 }
