@@ -540,3 +540,35 @@ fn a_stream_cut_before_its_end_is_the_invocations_error() {
     drop(s);
     assert!(matches!(r.message(), FromInit::Error { error_type, .. } if error_type == "Runtime.TruncatedResponse"));
 }
+
+#[test]
+fn a_stream_past_20_mib_is_cut_as_too_large() {
+    let mut r = rig(&[]);
+    invoked(&mut r, "req-big");
+    let mut s = TcpStream::connect(r.addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let writer = std::thread::spawn(move || {
+        let piece = vec![b'x'; 1024 * 1024];
+        let _ = s.write_all(stream_head("req-big").as_bytes());
+        for _ in 0..=MAX_STREAMED / piece.len() {
+            let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+            if s.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        s
+    });
+    let mut relayed = 0;
+    let end = loop {
+        match r.message() {
+            FromInit::StreamBegin { .. } => {}
+            FromInit::StreamChunk { bytes, .. } => relayed += bytes.len(),
+            other => break other,
+        }
+    };
+    assert_eq!(relayed, MAX_STREAMED);
+    assert!(matches!(end, FromInit::Error { error_type, .. } if error_type == "Function.ResponseSizeTooLarge"));
+    // The 413 may be lost to the reset that closing over unread bytes
+    // sends; what counts is that the daemon was told.
+    drop(writer.join().unwrap());
+}
