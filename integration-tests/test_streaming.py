@@ -9,8 +9,10 @@ directory served with `--filesystem`) that the test opens only once it has
 read that chunk; a daemon that buffered the stream would deliver nothing
 until the function's timeout, and then no second chunk."""
 
+import base64
 import http.client
 import json
+import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -42,6 +44,9 @@ function gate(name) {
 exports.handler = awslambda.streamifyResponse(async (event, stream) => {
   const url = event.rawPath !== undefined;
   const args = url ? Object.fromEntries(new URLSearchParams(event.rawQueryString)) : event;
+  if (args.failfirst) {
+    throw new Error('failed before a byte');
+  }
   if (args.http) {
     stream = awslambda.HttpResponseStream.from(stream, {
       statusCode: 201,
@@ -71,7 +76,6 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def daemon():
-    import os
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
     with tempfile.TemporaryDirectory(prefix="lamb-stream-") as tmp:
@@ -125,7 +129,6 @@ def test_an_error_mid_stream_is_the_invoke_completes_error(lam, streamer):
     assert done["ErrorCode"] == "Unhandled"
     details = json.loads(done["ErrorDetails"])
     assert details["errorType"] == "Error" and details["errorMessage"] == "failed mid-stream"
-    import base64
     assert "failed mid-stream" in base64.b64decode(done["LogResult"]).decode()
 
 
@@ -152,8 +155,11 @@ def test_bad_requests_are_refused(lam, streamer):
     assert dry["StatusCode"] == 204
 
 
-def public_url(daemon, lam, name):
-    """A RESPONSE_STREAM URL without auth: (host:port, path prefix)."""
+@pytest.fixture(scope="module")
+def url(lam, streamer):
+    """The streamer's RESPONSE_STREAM URL without auth, as the path prefix
+    of the URL listener (`/<url-id>`)."""
+    name = streamer
     cfg = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")
     assert cfg["InvokeMode"] == "RESPONSE_STREAM"
     try:
@@ -168,11 +174,10 @@ def public_url(daemon, lam, name):
     return f"/{uid}"
 
 
-def test_url_streams_chunked_after_the_http_prelude(daemon, lam, streamer):
-    prefix = public_url(daemon, lam, streamer)
+def test_url_streams_chunked_after_the_http_prelude(daemon, url):
     g = gate_name()
     conn = http.client.HTTPConnection("127.0.0.1", daemon.url_port, timeout=90)
-    conn.request("GET", f"{prefix}/s?http=1&gate={g}")
+    conn.request("GET", f"{url}/s?http=1&gate={g}")
     resp = conn.getresponse()
     assert resp.status == 201
     assert resp.getheader("x-kind") == "streamed"
@@ -185,10 +190,16 @@ def test_url_streams_chunked_after_the_http_prelude(daemon, lam, streamer):
     assert resp.read() == b"second;"
 
 
-def test_url_stream_without_prelude_is_a_200_of_its_content_type(daemon, lam, streamer):
-    uid = urlsplit(lam.get_function_url_config(FunctionName=streamer)["FunctionUrl"]).hostname.split(".")[0]
+def test_url_stream_without_prelude_is_a_200_of_its_content_type(daemon, url):
     conn = http.client.HTTPConnection("127.0.0.1", daemon.url_port, timeout=90)
-    conn.request("GET", f"/{uid}/plain")
+    conn.request("GET", f"{url}/plain")
     resp = conn.getresponse()
     assert (resp.status, resp.getheader("content-type")) == (200, "text/plain")
     assert resp.read() == b"first;second;"
+
+
+def test_url_stream_failing_before_its_first_byte_is_a_bad_gateway(daemon, url):
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.url_port, timeout=90)
+    conn.request("GET", f"{url}/x?failfirst=1")
+    resp = conn.getresponse()
+    assert (resp.status, json.loads(resp.read())) == (502, {"Message": "Internal Server Error"})

@@ -221,13 +221,22 @@ async fn stream(st: &AppState, url: &FunctionUrlRecord, target: Target, call: Ca
         headers: vec![("content-type".into(), content_type.clone())],
         body: Vec::new(),
     };
-    if content_type == response::HTTP_INTEGRATION {
-        match read_prelude(&mut parts).await {
-            Ok((answer, rest)) => head = response::HttpAnswer { body: rest, ..answer },
-            Err(e) => {
+    let read = if content_type == response::HTTP_INTEGRATION {
+        read_prelude(&mut parts).await
+    } else {
+        first_bytes(&mut parts).await.map(|bytes| (head.clone(), bytes))
+    };
+    match read {
+        Ok((answer, rest)) => head = response::HttpAnswer { body: rest, ..answer },
+        Err(e) => {
+            // Nothing went out yet: a function that failed (or streamed
+            // too little) before its head is the URL's 502.
+            let failed = !matches!(done.await, Ok(Ok(out)) if out.function_error.is_none());
+            if failed || content_type == response::HTTP_INTEGRATION {
                 tracing::info!(url_id = url.url_id, error = %e, "function URL stream refused");
                 return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
             }
+            return with_headers(StatusCode::OK.into_response(), &head.headers);
         }
     }
     let (tx, body) = crate::stream_body::channel();
@@ -245,6 +254,17 @@ async fn stream(st: &AppState, url: &FunctionUrlRecord, target: Target, call: Ca
     });
     let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
     with_headers((status, body).into_response(), &head.headers)
+}
+
+/// The stream's first bytes; an error when it ended without any.
+async fn first_bytes(parts: &mut tokio::sync::mpsc::Receiver<StreamPart>) -> Result<Vec<u8>, response::BadResponse> {
+    loop {
+        match parts.recv().await {
+            Some(StreamPart::Chunk(bytes)) => return Ok(bytes),
+            Some(StreamPart::Begin { .. }) => {}
+            None => return Err(response::BadResponse("the stream ended before its first byte".into())),
+        }
+    }
 }
 
 /// Reads the stream up to the end of its HTTP prelude: the head it gives
