@@ -54,7 +54,8 @@ pub struct Book {
 /// ends the runtime, `"fail"` is a function error, `"extension-holds"` is
 /// answered at once and completed at the next gate opening (an extension
 /// still working), `"stream"` streams `a`, then `b` at the next gate
-/// opening, as init relays a streamed response; anything else is echoed
+/// opening, as init relays a streamed response (`"stream-big"`: 7 MiB more
+/// after `b`); anything else is echoed
 /// (and printed on stdout).
 #[derive(Clone)]
 pub struct FakeLauncher {
@@ -369,7 +370,8 @@ impl FakeInit {
                     body: br#"{"errorType":"Extension.Crash"}"#.to_vec(),
                 })
             }
-            b"\"stream\"" => return Some(self.stream(request_id, ticket)),
+            b"\"stream\"" => return Some(self.stream(request_id, ticket, 0)),
+            b"\"stream-big\"" => return Some(self.stream(request_id, ticket, 7)),
             b"\"fail\"" => {
                 return Some(FromInit::Error {
                     request_id,
@@ -404,8 +406,9 @@ impl FakeInit {
     }
 
     /// A streamed response, as init relays it: its first piece now, its
-    /// second once the gate opens, and the empty response that ends it.
-    fn stream(&mut self, request_id: String, ticket: u64) -> FromInit {
+    /// second once the gate opens (then `mib` pieces of 1 MiB), and the
+    /// empty response that ends it.
+    fn stream(&mut self, request_id: String, ticket: u64, mib: usize) -> FromInit {
         let chunk = |bytes: &[u8]| FromInit::StreamChunk {
             request_id: request_id.clone(),
             bytes: bytes.to_vec(),
@@ -417,6 +420,9 @@ impl FakeInit {
         self.send(&chunk(b"a"));
         self.launcher.gate.wait(&self.shared.killed, Some(ticket));
         self.send(&chunk(b"b"));
+        for _ in 0..mib {
+            self.send(&chunk(&vec![b'x'; 1024 * 1024]));
+        }
         FromInit::Response {
             request_id,
             body: Vec::new(),

@@ -311,6 +311,9 @@ impl Inner {
 /// `BUFFERED` URL), gathered into the answer, up to the buffered limit.
 struct Relay {
     sink: Option<StreamSink>,
+    /// No sink was given: the caller takes the stream whole. (A caller
+    /// that goes away leaves no sink, and nothing to gather for.)
+    gather: bool,
     /// The runtime streamed (init said `StreamBegin`).
     began: bool,
     gathered: Vec<u8>,
@@ -320,6 +323,7 @@ struct Relay {
 impl Relay {
     fn new(sink: Option<StreamSink>) -> Relay {
         Relay {
+            gather: sink.is_none(),
             sink,
             began: false,
             gathered: Vec::new(),
@@ -340,7 +344,7 @@ impl Relay {
                     self.sink = None;
                 }
             }
-            (None, StreamPart::Chunk(bytes)) if !self.too_large => {
+            (None, StreamPart::Chunk(bytes)) if self.gather && !self.too_large => {
                 if self.gathered.len() + bytes.len() > MAX_RESPONSE {
                     self.too_large = true;
                     self.gathered = Vec::new();
@@ -356,7 +360,7 @@ impl Relay {
     /// payload of its (empty) response, or too many for it.
     fn outcome(&mut self, outcome: Outcome) -> Outcome {
         match outcome {
-            Outcome::Response(body) if self.began && body.is_empty() && self.sink.is_none() => {
+            Outcome::Response(body) if self.began && body.is_empty() && self.gather => {
                 if self.too_large {
                     let message =
                         format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).");

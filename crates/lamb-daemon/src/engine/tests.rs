@@ -567,3 +567,22 @@ async fn a_streamed_response_without_a_sink_is_the_whole_payload() {
     let out = task.await.unwrap().unwrap();
     assert_eq!(out.payload, b"ab");
 }
+
+#[tokio::test]
+async fn a_caller_that_goes_away_mid_stream_leaves_a_successful_invocation() {
+    use crate::invoker::StreamPart;
+    let rig = rig(|_| {});
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let mut req = request("streamer", "\"stream-big\"");
+    req.stream = Some(tx);
+    let engine = Arc::clone(&rig.engine);
+    let task = tokio::spawn(async move { engine.invoke(req).await });
+    assert!(matches!(rx.recv().await, Some(StreamPart::Begin { .. })));
+    assert_eq!(rx.recv().await, Some(StreamPart::Chunk(b"a".to_vec())));
+    drop(rx);
+    rig.fake.open_gate();
+    // The 7 MiB that follow go nowhere; they are not the 6 MB buffered
+    // answer of a caller that never wanted one.
+    let out = task.await.unwrap().unwrap();
+    assert_eq!(out.function_error, None, "{}", String::from_utf8_lossy(&out.payload));
+}
