@@ -162,14 +162,17 @@ def url(lam, streamer):
     name = streamer
     cfg = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")
     assert cfg["InvokeMode"] == "RESPONSE_STREAM"
-    try:
-        # Public access needs the function's policy to grant it where lamb
-        # enforces resource policies; answered 501 where it does not yet.
-        lam.add_permission(FunctionName=name, StatementId="public-url", Action="lambda:InvokeFunctionUrl",
-                           Principal="*", FunctionUrlAuthType="NONE")
-    except ClientError as e:
-        if e.response["ResponseMetadata"]["HTTPStatusCode"] != 501:
-            raise
+    # Public access needs the function's policy to grant it (AWS's current
+    # pair of statements) where lamb enforces resource policies; AddPermission
+    # answers 501 where it does not yet.
+    grants = [dict(StatementId="public-url", Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE"),
+              dict(StatementId="public-invoke", Action="lambda:InvokeFunction", InvokedViaFunctionUrl=True)]
+    for grant in grants:
+        try:
+            lam.add_permission(FunctionName=name, Principal="*", **grant)
+        except ClientError as e:
+            if e.response["ResponseMetadata"]["HTTPStatusCode"] != 501:
+                raise
     uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
     return f"/{uid}"
 
