@@ -5,8 +5,8 @@
 
 use crate::auth::RequestId;
 use crate::error::{ApiError, ApiResult};
-use crate::invocation::{self, Call, Started, Target};
-use crate::invoker::{InvokeResponse, LogType, StreamPart};
+use crate::invocation::{self, Call, Piece, Started, Target};
+use crate::invoker::{InvokeResponse, LogType};
 use crate::state::AppState;
 use crate::util::{Params, Query};
 use axum::body::{Body, Bytes};
@@ -230,16 +230,16 @@ pub async fn invoke_with_response_stream(
                 let _ = tx.send(complete(&out).into()).await;
             });
         }
-        Started::Streaming { mut parts, done, .. } => {
+        Started::Streaming { mut stream, .. } => {
             tokio::spawn(async move {
-                while let Some(part) = parts.recv().await {
-                    if let StreamPart::Chunk(bytes) = part {
-                        // A client gone: the function still runs to its end.
-                        let _ = tx.send(event_stream::payload_chunk(&bytes).into()).await;
-                    }
-                }
-                if let Ok(Ok(out)) = done.await {
-                    let _ = tx.send(complete(&out).into()).await;
+                while let Some(piece) = stream.next().await {
+                    let event = match piece {
+                        Piece::Bytes(bytes) => event_stream::payload_chunk(&bytes),
+                        Piece::End(Ok(out)) => complete(&out),
+                        Piece::End(Err(_)) => break,
+                    };
+                    // A client gone: the function still runs to its end.
+                    let _ = tx.send(event.into()).await;
                 }
             });
         }

@@ -55,7 +55,8 @@ pub struct Book {
 /// answered at once and completed at the next gate opening (an extension
 /// still working), `"stream"` streams `a`, then `b` at the next gate
 /// opening, as init relays a streamed response (`"stream-big"`: 7 MiB more
-/// after `b`); anything else is echoed
+/// after `b`), `"stream-held"` streams `a` and ends while an extension
+/// holds the invocation until the next gate opening; anything else is echoed
 /// (and printed on stdout).
 #[derive(Clone)]
 pub struct FakeLauncher {
@@ -332,6 +333,11 @@ impl FakeInit {
             self.launcher.note(|b| b.invoke_quotas.push(quota));
             let ticket = self.launcher.gate.ticket();
             self.launcher.note(|b| b.running += 1);
+            if invoke.payload == b"\"stream-held\"" {
+                self.stream_held(&invoke.request_id, ticket);
+                self.launcher.note(|b| b.running -= 1);
+                continue;
+            }
             if invoke.payload == b"\"extension-holds\"" {
                 self.extension_holds(&invoke.request_id, &invoke.payload, ticket);
                 self.launcher.note(|b| b.running -= 1);
@@ -426,6 +432,31 @@ impl FakeInit {
         FromInit::Response {
             request_id,
             body: Vec::new(),
+        }
+    }
+
+    /// A streamed response that ends while an extension still works: the
+    /// stream, `Held`, its end, and `Complete` once the gate opens.
+    fn stream_held(&mut self, request_id: &str, ticket: u64) {
+        let request_id = request_id.to_owned();
+        self.send(&FromInit::StreamBegin {
+            request_id: request_id.clone(),
+            content_type: "text/plain".into(),
+        });
+        self.send(&FromInit::StreamChunk {
+            request_id: request_id.clone(),
+            bytes: b"a".to_vec(),
+        });
+        self.send(&FromInit::Held {
+            request_id: request_id.clone(),
+        });
+        self.send(&FromInit::Response {
+            request_id: request_id.clone(),
+            body: Vec::new(),
+        });
+        self.launcher.gate.wait(&self.shared.killed, Some(ticket));
+        if !self.shared.killed.load(Ordering::SeqCst) {
+            self.send(&FromInit::Complete { request_id });
         }
     }
 

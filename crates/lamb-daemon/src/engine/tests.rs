@@ -586,3 +586,27 @@ async fn a_caller_that_goes_away_mid_stream_leaves_a_successful_invocation() {
     let out = task.await.unwrap().unwrap();
     assert_eq!(out.function_error, None, "{}", String::from_utf8_lossy(&out.payload));
 }
+
+#[tokio::test]
+async fn a_streamed_call_ends_at_its_answer_while_extensions_hold_it() {
+    use crate::invocation::{start_on, Piece, Started};
+    let rig = rig(|_| {});
+    let engine: Arc<dyn crate::invoker::Invoker> = rig.engine.clone();
+    let Started::Streaming { mut stream, .. } = start_on(engine, request("streamer", "\"stream-held\"")).await else {
+        panic!("the call did not stream");
+    };
+    let pieces = async {
+        let first = stream.next().await;
+        // The extension still holds the invocation (the gate is shut): the
+        // end comes with the answer all the same.
+        let end = stream.next().await;
+        (first, end, stream.next().await.is_none())
+    };
+    let (first, end, over) = tokio::time::timeout(Duration::from_secs(60), pieces)
+        .await
+        .expect("the stream's end waited for the extension");
+    assert!(matches!(first, Some(Piece::Bytes(b)) if b == b"a"));
+    assert!(matches!(end, Some(Piece::End(Ok(out))) if out.function_error.is_none()));
+    assert!(over);
+    rig.fake.open_gate();
+}

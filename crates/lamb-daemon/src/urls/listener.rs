@@ -8,8 +8,8 @@
 use super::event::{self, IamCaller, UrlContext, UrlRequest};
 use super::{cors, response};
 use crate::error::ApiError;
-use crate::invocation::{self, Call, Started, Target};
-use crate::invoker::{InvokeResponse, StreamPart};
+use crate::invocation::{self, Call, Piece, Started, Streamed, Target};
+use crate::invoker::InvokeResponse;
 use crate::sigv4::{self, SignedRequest};
 use crate::state::AppState;
 use axum::body::Body;
@@ -208,83 +208,88 @@ async fn stream(st: &AppState, url: &FunctionUrlRecord, target: Target, call: Ca
         Ok(r) => r,
         Err(e) => return failure(e),
     };
-    let (content_type, mut parts, done) = match invocation::start_streamed(st, req).await {
+    let (content_type, mut stream) = match invocation::start_streamed(st, req).await {
         Started::Whole(answer) => return whole(url, answer),
-        Started::Streaming {
-            content_type,
-            parts,
-            done,
-        } => (content_type, parts, done),
+        Started::Streaming { content_type, stream } => (content_type, stream),
     };
-    let mut head = response::HttpAnswer {
+    let plain = response::HttpAnswer {
         status: 200,
         headers: vec![("content-type".into(), content_type.clone())],
         body: Vec::new(),
     };
     let read = if content_type == response::HTTP_INTEGRATION {
-        read_prelude(&mut parts).await
+        read_prelude(&mut stream).await
     } else {
-        first_bytes(&mut parts).await.map(|bytes| (head.clone(), bytes))
+        first_bytes(&mut stream).await.map(|bytes| (plain.clone(), bytes))
     };
-    match read {
-        Ok((answer, rest)) => head = response::HttpAnswer { body: rest, ..answer },
-        Err(e) => {
-            // Nothing went out yet: a function that failed (or streamed
-            // too little) before its head is the URL's 502.
-            let failed = !matches!(done.await, Ok(Ok(out)) if out.function_error.is_none());
-            if failed || content_type == response::HTTP_INTEGRATION {
-                tracing::info!(url_id = url.url_id, error = %e, "function URL stream refused");
-                return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
-            }
-            return with_headers(StatusCode::OK.into_response(), &head.headers);
+    let (head, first) = match read {
+        Ok((head, first)) => (head, first),
+        // Nothing went out yet: a function that failed (or streamed too
+        // little) before its head is the URL's 502; one that succeeded
+        // without a byte, an empty 200.
+        Err((e, Some(Ok(out)))) if out.function_error.is_none() && content_type != response::HTTP_INTEGRATION => {
+            tracing::debug!(url_id = url.url_id, error = %e, "function URL stream was empty");
+            return with_headers(StatusCode::OK.into_response(), &plain.headers);
         }
-    }
+        Err((e, _)) => {
+            tracing::info!(url_id = url.url_id, error = %e, "function URL stream refused");
+            return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
+        }
+    };
     let (tx, body) = crate::stream_body::channel();
-    let first = std::mem::take(&mut head.body);
     tokio::spawn(async move {
         if !first.is_empty() {
             let _ = tx.send(first.into()).await;
         }
-        while let Some(part) = parts.recv().await {
-            if let StreamPart::Chunk(bytes) = part {
-                let _ = tx.send(bytes.into()).await;
-            }
+        while let Some(Piece::Bytes(bytes)) = stream.next().await {
+            let _ = tx.send(bytes.into()).await;
         }
-        drop(done);
     });
     let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
     with_headers((status, body).into_response(), &head.headers)
 }
 
-/// The stream's first bytes; an error when it ended without any.
-async fn first_bytes(parts: &mut tokio::sync::mpsc::Receiver<StreamPart>) -> Result<Vec<u8>, response::BadResponse> {
-    loop {
-        match parts.recv().await {
-            Some(StreamPart::Chunk(bytes)) => return Ok(bytes),
-            Some(StreamPart::Begin { .. }) => {}
-            None => return Err(response::BadResponse("the stream ended before its first byte".into())),
-        }
+/// Why a stream's head could not be read, and the invocation's end when
+/// that was the reason.
+type HeadError = (response::BadResponse, Option<Result<InvokeResponse, ApiError>>);
+
+/// The stream's first bytes.
+async fn first_bytes(stream: &mut Streamed) -> Result<Vec<u8>, HeadError> {
+    match stream.next().await {
+        Some(Piece::Bytes(bytes)) => Ok(bytes),
+        end => Err((
+            response::BadResponse("the stream ended before its first byte".into()),
+            ended(end),
+        )),
+    }
+}
+
+/// The invocation's end, if that is what `piece` is.
+fn ended(piece: Option<Piece>) -> Option<Result<InvokeResponse, ApiError>> {
+    match piece? {
+        Piece::End(answer) => Some(answer),
+        Piece::Bytes(_) => None,
     }
 }
 
 /// Reads the stream up to the end of its HTTP prelude: the head it gives
 /// and the body's bytes that came with it.
-async fn read_prelude(
-    parts: &mut tokio::sync::mpsc::Receiver<StreamPart>,
-) -> Result<(response::HttpAnswer, Vec<u8>), response::BadResponse> {
+async fn read_prelude(stream: &mut Streamed) -> Result<(response::HttpAnswer, Vec<u8>), HeadError> {
     let mut got = Vec::new();
     loop {
         if let Some((json, body)) = response::prelude_split(&got) {
-            let head = response::prelude(&got[..json])?;
+            let head = response::prelude(&got[..json]).map_err(|e| (e, None))?;
             return Ok((head, got.split_off(body)));
         }
         if got.len() > response::MAX_PRELUDE {
-            return Err(response::BadResponse("response prelude too long".into()));
+            return Err((response::BadResponse("response prelude too long".into()), None));
         }
-        match parts.recv().await {
-            Some(StreamPart::Chunk(bytes)) => got.extend_from_slice(&bytes),
-            Some(StreamPart::Begin { .. }) => {}
-            None => return Err(response::BadResponse("the stream ended before its prelude did".into())),
+        match stream.next().await {
+            Some(Piece::Bytes(bytes)) => got.extend_from_slice(&bytes),
+            end => {
+                let why = response::BadResponse("the stream ended before its prelude did".into());
+                return Err((why, ended(end)));
+            }
         }
     }
 }
