@@ -58,7 +58,7 @@ examples: deps
 
 ## sdk-clients: the AWS SDK for JavaScript v3 (npm ci, pinned by integration-tests/js/package-lock.json)
 ## and the AWS SDK for Rust scenario binary (integration-tests/rust-sdk, a workspace of its own) that
-## test_sdk_clients.py runs; npm comes with NodeSource's nodejs, else from Debian
+## test_sdk_clients.py runs (the JS SDK wants Node 20 or later); npm comes with NodeSource's nodejs, else from Debian
 sdk-clients: deps
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 	cd integration-tests/js && npm ci --no-audit --no-fund
