@@ -21,7 +21,7 @@ STAMPS := .make
 # runtimes' AWS SDK).
 APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs npm
 
-.PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state
+.PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state sdk-clients
 
 all: build
 
@@ -59,7 +59,15 @@ examples: deps
 	examples/web-adapter/build.sh
 	examples/hello-java/build.sh
 
-test: deps rootfs build examples unit-test integration-test
+## sdk-clients: the AWS SDK for JavaScript v3 (npm ci, pinned by integration-tests/js/package-lock.json)
+## and the AWS SDK for Rust scenario binary (integration-tests/rust-sdk, a workspace of its own) that
+## test_sdk_clients.py runs (the JS SDK wants Node 20 or later); npm comes with NodeSource's nodejs, else from Debian
+sdk-clients: deps
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd integration-tests/js && npm ci --no-audit --no-fund
+	$(CARGO) build --manifest-path integration-tests/rust-sdk/Cargo.toml
+
+test: deps rootfs build examples sdk-clients unit-test integration-test
 
 unit-test:
 	$(CARGO) test --workspace

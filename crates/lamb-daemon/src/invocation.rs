@@ -5,9 +5,11 @@
 //! finds the unpacked code and layers and builds the [`InvokeRequest`] that
 //! [`invoke`] hands to the [`Invoker`](crate::invoker::Invoker). Nothing here
 //! knows HTTP, so the background workers need not reach into the API.
+//! [`start_streamed`] runs a call whose caller takes a streamed response
+//! as it comes (InvokeWithResponseStream, `RESPONSE_STREAM` URLs).
 
 use crate::error::ApiError;
-use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
+use crate::invoker::{InvokeRequest, InvokeResponse, LogType, StreamPart};
 use crate::state::{AppState, Shared};
 use lamb_store::{BundleKind, FunctionRecord};
 use lamb_types::{ArnContext, FunctionRef, Qualifier, Version};
@@ -116,6 +118,7 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
         client_context: call.client_context,
         reserved_concurrency,
         total_reserved_concurrency,
+        stream: None,
     })
 }
 
@@ -124,4 +127,90 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
 pub async fn invoke(st: &AppState, target: Target, call: Call) -> Result<InvokeResponse, ApiError> {
     let req = st.blocking(move |s| prepare(s, &target, call)).await?;
     st.invoker.invoke(req).await
+}
+
+/// How a call run by [`start_streamed`] began.
+pub enum Started {
+    /// The function streams: `content_type` is its response's, and
+    /// `stream` gives the rest.
+    Streaming { content_type: String, stream: Streamed },
+    /// It answered whole (a function that does not stream), or the call
+    /// failed before the function ran (a throttle).
+    Whole(Result<InvokeResponse, ApiError>),
+}
+
+/// What a streamed call gives after its beginning, in order.
+pub enum Piece {
+    /// Bytes the function streamed.
+    Bytes(Vec<u8>),
+    /// How the invocation ended: its payload empty unless it failed.
+    End(Result<InvokeResponse, ApiError>),
+}
+
+/// The rest of a streamed call: its pieces as they come, then its end.
+pub struct Streamed {
+    parts: tokio::sync::mpsc::Receiver<StreamPart>,
+    done: Option<tokio::task::JoinHandle<Result<InvokeResponse, ApiError>>>,
+    answer: Option<Result<InvokeResponse, ApiError>>,
+}
+
+impl Streamed {
+    /// The next piece; `None` after the end. The end comes when the
+    /// invocation does, not when its sink is dropped (a completion that
+    /// extensions hold keeps the sink for longer).
+    pub async fn next(&mut self) -> Option<Piece> {
+        loop {
+            if let Some(done) = self.done.as_mut() {
+                tokio::select! {
+                    biased;
+                    Some(part) = self.parts.recv() => match part {
+                        StreamPart::Chunk(bytes) => return Some(Piece::Bytes(bytes)),
+                        StreamPart::Begin { .. } => continue,
+                    },
+                    answer = done => {
+                        self.done = None;
+                        self.answer = Some(joined(answer));
+                    }
+                }
+            }
+            // Every piece was queued before the answer: those not taken yet
+            // come first.
+            match self.parts.try_recv() {
+                Ok(StreamPart::Chunk(bytes)) => return Some(Piece::Bytes(bytes)),
+                Ok(StreamPart::Begin { .. }) => continue,
+                Err(_) => return self.answer.take().map(Piece::End),
+            }
+        }
+    }
+}
+
+/// The answer of the invocation's task.
+fn joined(
+    answer: Result<Result<InvokeResponse, ApiError>, tokio::task::JoinError>,
+) -> Result<InvokeResponse, ApiError> {
+    answer
+        .unwrap_or_else(|e| Err(lamb_types::LambdaError::service(format!("the invocation's task failed: {e}")).into()))
+}
+
+/// Runs a prepared call whose caller takes a streamed response, and waits
+/// for its first sign: the stream's beginning or the whole answer. The
+/// invocation runs on its own task: a caller that goes away stops only the
+/// relay, not the function.
+pub async fn start_streamed(st: &AppState, req: InvokeRequest) -> Started {
+    start_on(std::sync::Arc::clone(&st.invoker), req).await
+}
+
+/// [`start_streamed`] on `invoker`.
+pub async fn start_on(invoker: std::sync::Arc<dyn crate::invoker::Invoker>, mut req: InvokeRequest) -> Started {
+    let (tx, mut parts) = tokio::sync::mpsc::channel(crate::stream_body::QUEUED);
+    req.stream = Some(tx);
+    let mut done = tokio::spawn(async move { invoker.invoke(req).await });
+    tokio::select! {
+        biased;
+        Some(StreamPart::Begin { content_type }) = parts.recv() => Started::Streaming {
+            content_type,
+            stream: Streamed { parts, done: Some(done), answer: None },
+        },
+        answer = &mut done => Started::Whole(joined(answer)),
+    }
 }

@@ -43,6 +43,22 @@ pub struct InvokeRequest {
     /// Reserved concurrency of all functions together: what the unreserved
     /// ones may not use.
     pub total_reserved_concurrency: u64,
+    /// Where a streamed response goes as the function writes it
+    /// (InvokeWithResponseStream, `RESPONSE_STREAM` URLs). Without one, a
+    /// streamed response is gathered into the answer's payload.
+    pub stream: Option<StreamSink>,
+}
+
+/// The caller's end of a streamed response.
+pub type StreamSink = tokio::sync::mpsc::Sender<StreamPart>;
+
+/// A piece of a streamed response, in order: `Begin` once, then the
+/// bytes; the invocation's answer (its payload empty unless it failed)
+/// ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamPart {
+    Begin { content_type: String },
+    Chunk(Vec<u8>),
 }
 
 /// What a finished invocation answers.

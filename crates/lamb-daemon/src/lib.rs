@@ -26,6 +26,7 @@ pub mod server;
 pub mod sessions;
 pub mod sigv4;
 pub mod state;
+pub mod stream_body;
 pub mod urls;
 pub mod util;
 

@@ -68,7 +68,7 @@ pub fn runtime_api(data: &[u8]) {
                 payload: b"{}".to_vec(),
             });
             let keep_alive = req.keep_alive;
-            if h.api.handle(&mut conn, req).is_err() || !keep_alive {
+            if h.api.handle(&mut conn, req).is_err() || !keep_alive || conn.stream_pending {
                 break;
             }
         }

@@ -1,7 +1,10 @@
 //! Just enough HTTP/1.1 for the Runtime API: one request at a time per
 //! connection, `Content-Length` and chunked bodies, keep-alive by default
 //! (the Python client keeps one connection) and `Connection: close` or
-//! HTTP/1.1 (clients that open one per request).
+//! HTTP/1.1 (clients that open one per request). A streamed response
+//! (`Lambda-Runtime-Function-Response-Mode: streaming`, chunked) is not read
+//! with its head: the handler reads it piece by piece ([`Conn::read_stream`])
+//! and relays each piece as it comes, trailers included.
 //!
 //! Hostile code runs beside the runtime, so every read is bounded in size
 //! and in time ([`Limits`], docs/limits.md): a client that stalls, sends
@@ -77,6 +80,9 @@ pub struct Request {
     /// The body was longer than the caller's limit; `body` is empty.
     pub oversized: bool,
     pub keep_alive: bool,
+    /// A streamed response: the chunked body is still on the connection,
+    /// for [`Conn::read_stream`].
+    pub streaming: bool,
 }
 
 impl Request {
@@ -89,7 +95,14 @@ pub struct Conn {
     reader: BufReader<Timed>,
     writer: TcpStream,
     limits: Limits,
+    /// A streamed body not read to its end: the connection cannot carry
+    /// another request.
+    pub stream_pending: bool,
 }
+
+/// The end of a streamed body: its trailers (names lower-cased), or
+/// `None` when the handler stopped reading it.
+pub type Trailers = Option<Vec<(String, String)>>;
 
 fn invalid(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
@@ -108,6 +121,7 @@ impl Conn {
                 },
             ),
             limits,
+            stream_pending: false,
         })
     }
 
@@ -173,6 +187,7 @@ impl Conn {
             body: Vec::new(),
             oversized: false,
             keep_alive: version == 1,
+            streaming: false,
         };
         if let Some(c) = req.header("connection") {
             let c = c.to_ascii_lowercase();
@@ -186,7 +201,13 @@ impl Conn {
             .header("transfer-encoding")
             .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
         self.deadline_in(self.limits.body);
-        if chunked {
+        let streamed = req
+            .header("lambda-runtime-function-response-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("streaming"));
+        if chunked && streamed {
+            req.streaming = true;
+            self.stream_pending = true;
+        } else if chunked {
             self.read_chunked(&mut req, body_limit)?;
         } else if let Some(len) = req.header("content-length") {
             let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
@@ -260,6 +281,52 @@ impl Conn {
         }
     }
 
+    /// Reads a streamed (chunked) body, handing each piece (at most `piece`
+    /// bytes) to `sink` as it arrives; `sink` answers `false` to stop. Each
+    /// chunk has the idle limit to come: a streaming function writes when
+    /// it has something, for as long as its timeout.
+    pub fn read_stream(&mut self, piece: usize, mut sink: impl FnMut(&[u8]) -> bool) -> io::Result<Trailers> {
+        let mut line = String::new();
+        let mut buf = vec![0u8; piece.min(64 * 1024)];
+        loop {
+            self.deadline_in(self.limits.idle);
+            self.read_line(&mut line)?;
+            let size_text = line.trim().split(';').next().unwrap_or("");
+            let mut left = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+            if left == 0 {
+                let trailers = self.read_trailers(&mut line)?;
+                self.stream_pending = false;
+                return Ok(Some(trailers));
+            }
+            while left > 0 {
+                let n = left.min(buf.len());
+                self.reader.read_exact(&mut buf[..n])?;
+                left -= n;
+                if !sink(&buf[..n]) {
+                    return Ok(None);
+                }
+            }
+            self.read_line(&mut line)?;
+        }
+    }
+
+    /// The trailer fields after a chunked body's last chunk, up to the
+    /// blank line.
+    fn read_trailers(&mut self, line: &mut String) -> io::Result<Vec<(String, String)>> {
+        let mut fields = Vec::new();
+        loop {
+            if self.read_line(line)? == 0 || line.trim().is_empty() {
+                return Ok(fields);
+            }
+            if fields.len() >= MAX_HEADERS {
+                return Err(invalid("too many trailers"));
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                fields.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+    }
+
     /// Writes a whole response in one call.
     pub fn respond(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8], keep_alive: bool) -> io::Result<()> {
         let mut out = Vec::with_capacity(256 + body.len());
@@ -326,5 +393,44 @@ mod tests {
         assert!(c.oversized && c.body.is_empty() && !c.keep_alive);
         drop(client);
         assert!(conn.read_request(5).unwrap().is_none());
+    }
+
+    #[test]
+    fn streamed_bodies_come_in_pieces_with_their_trailers() {
+        let (mut conn, mut client) = pair();
+        client
+            .write_all(
+                b"POST /r HTTP/1.1\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n\
+                  Transfer-Encoding: chunked\r\nTrailer: Lambda-Runtime-Function-Error-Type\r\n\r\n\
+                  5\r\nhello\r\n3\r\nabc\r\n0\r\nLambda-Runtime-Function-Error-Type: E\r\n\r\n\
+                  GET /next HTTP/1.1\r\n\r\n",
+            )
+            .unwrap();
+        let r = conn.read_request(5).unwrap().unwrap();
+        assert!(r.streaming && r.body.is_empty() && conn.stream_pending);
+        let mut pieces = Vec::new();
+        let trailers = conn.read_stream(2, |p| {
+            pieces.push(p.to_vec());
+            true
+        });
+        let trailers = trailers.unwrap().unwrap();
+        assert_eq!(pieces, [&b"he"[..], b"ll", b"o", b"ab", b"c"]);
+        assert_eq!(trailers, [("lambda-runtime-function-error-type".into(), "E".into())]);
+        assert!(!conn.stream_pending);
+        assert_eq!(conn.read_request(5).unwrap().unwrap().path, "/next");
+    }
+
+    #[test]
+    fn a_stopped_stream_stays_pending() {
+        let (mut conn, mut client) = pair();
+        client
+            .write_all(
+                b"POST /r HTTP/1.1\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n",
+            )
+            .unwrap();
+        conn.read_request(5).unwrap().unwrap();
+        assert_eq!(conn.read_stream(4, |_| false).unwrap(), None);
+        assert!(conn.stream_pending);
     }
 }

@@ -15,6 +15,13 @@ pub const MAX_FRAME: usize = 7 * 1024 * 1024;
 /// The Runtime API's limit on a buffered response (RIE's `MaxPayloadSize`).
 pub const MAX_RESPONSE: usize = 6 * 1024 * 1024 + 100;
 
+/// Lambda's limit on a streamed response (20 MiB, its default soft limit).
+pub const MAX_STREAMED: usize = 20 * 1024 * 1024;
+
+/// The most one [`FromInit::StreamChunk`] carries: a runtime's larger
+/// chunk goes out as several frames, each well under [`MAX_FRAME`].
+pub const MAX_STREAM_CHUNK: usize = 1024 * 1024;
+
 /// One invocation, as the runtime sees it on `GET /next`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Invoke {
@@ -78,6 +85,20 @@ pub enum FromInit {
         request_id: String,
         body: Vec<u8>,
     },
+    /// The runtime began a streamed response (`Lambda-Runtime-Function-
+    /// Response-Mode: streaming`) with this `Content-Type`; its bytes follow
+    /// as [`FromInit::StreamChunk`]s, and a `Response` (empty body) or an
+    /// `Error` (the error trailers, or a cut stream) ends it.
+    StreamBegin {
+        request_id: String,
+        content_type: String,
+    },
+    /// Bytes of a streamed response, as the runtime wrote them (at most
+    /// [`MAX_STREAM_CHUNK`]).
+    StreamChunk {
+        request_id: String,
+        bytes: Vec<u8>,
+    },
     /// `/invocation/{id}/error`, or a response the Runtime API refused
     /// (`Function.ResponseSizeTooLarge`).
     Error {
@@ -118,6 +139,8 @@ const T_INIT_ERROR: u8 = 13;
 const T_EXITED: u8 = 14;
 const T_HELD: u8 = 15;
 const T_COMPLETE: u8 = 16;
+const T_STREAM_BEGIN: u8 = 17;
+const T_STREAM_CHUNK: u8 = 18;
 
 /// Builds one frame, its length prefix included.
 struct Enc(Vec<u8>);
@@ -278,6 +301,17 @@ impl FromInit {
             FromInit::Exited { status } => Enc::new(T_EXITED, 32).bytes(status.as_bytes()).finish(),
             FromInit::Held { request_id } => Enc::new(T_HELD, 40).bytes(request_id.as_bytes()).finish(),
             FromInit::Complete { request_id } => Enc::new(T_COMPLETE, 40).bytes(request_id.as_bytes()).finish(),
+            FromInit::StreamBegin {
+                request_id,
+                content_type,
+            } => Enc::new(T_STREAM_BEGIN, 128)
+                .bytes(request_id.as_bytes())
+                .bytes(content_type.as_bytes())
+                .finish(),
+            FromInit::StreamChunk { request_id, bytes } => Enc::new(T_STREAM_CHUNK, bytes.len() + 64)
+                .bytes(request_id.as_bytes())
+                .bytes(bytes)
+                .finish(),
         }
     }
 
@@ -305,6 +339,14 @@ impl FromInit {
             }),
             T_COMPLETE => Ok(FromInit::Complete {
                 request_id: d.string()?,
+            }),
+            T_STREAM_BEGIN => Ok(FromInit::StreamBegin {
+                request_id: d.string()?,
+                content_type: d.string()?,
+            }),
+            T_STREAM_CHUNK => Ok(FromInit::StreamChunk {
+                request_id: d.string()?,
+                bytes: d.bytes()?,
             }),
             _ => Err(bad("unknown tag")),
         }
@@ -402,6 +444,14 @@ mod tests {
             },
             FromInit::Complete {
                 request_id: "id".into(),
+            },
+            FromInit::StreamBegin {
+                request_id: "id".into(),
+                content_type: "application/vnd.awslambda.http-integration-response".into(),
+            },
+            FromInit::StreamChunk {
+                request_id: "id".into(),
+                bytes: vec![0; 8],
             },
         ];
         for m in from {

@@ -17,8 +17,9 @@ pub enum FunctionUrlAuthType {
     AwsIam,
 }
 
-/// `InvokeMode`. lamb answers `RESPONSE_STREAM` URLs buffered: the whole
-/// response at once, which every HTTP client reads the same way.
+/// `InvokeMode`. A `RESPONSE_STREAM` URL sends what a streaming function
+/// writes as it comes (chunked); a function that does not stream is
+/// answered whole either way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InvokeMode {
     #[default]

@@ -6,7 +6,8 @@
 // `dir/file.func`, `file.obj.func`), async and callback handlers, the context
 // object (callbackWaitsForEmptyEventLoop, getRemainingTimeInMillis,
 // done/succeed/fail), Lambda's error bodies and its console format
-// `<ISO time>\t<request id>\t<LEVEL>\t<message>`.
+// `<ISO time>\t<request id>\t<LEVEL>\t<message>`, and response streaming
+// (`awslambda.streamifyResponse`, `awslambda.HttpResponseStream.from`).
 //
 // Started by /var/runtime/bootstrap, the shell script next to this file.
 
@@ -267,6 +268,38 @@ class RuntimeClient {
     }).then(done);
   }
 
+  // A streamed response: an open chunked POST the handler writes to, each
+  // chunk reaching the caller as it is written. A failure after the first
+  // byte can only travel in the error trailers. Returns the stream and a
+  // promise of the Runtime API's answer.
+  responseStream(id, highWaterMark) {
+    const req = http.request({
+      hostname: this.hostname,
+      port: this.port,
+      method: 'POST',
+      path: `/2018-06-01/runtime/invocation/${encodeURIComponent(id)}/response`,
+      headers: {
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+        'Content-Type': 'application/octet-stream',
+      },
+      agent: this.agent,
+      highWaterMark,
+    });
+    const answered = new Promise((resolve) => {
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', (err) => {
+        process.stderr.write(`lamb runtime: streamed response failed: ${err}\n`);
+        resolve(0);
+      });
+    });
+    return [makeResponseStream(req), answered];
+  }
+
   postError(err, id, done) {
     const response = toRapidResponse(err);
     this.post(`/invocation/${encodeURIComponent(id)}/error`, JSON.stringify(response), {
@@ -283,6 +316,75 @@ class RuntimeClient {
     }).then(done);
   }
 }
+
+// ------------------------------------------------------ response streaming ---
+
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const PRELUDE = Symbol('lamb.prelude');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+// The request the handler writes to, with Lambda's additions: the content
+// type until the first byte, the HTTP prelude (see HttpResponseStream)
+// before it, and fail(err) for the error trailers.
+function makeResponseStream(req) {
+  const write = req.write.bind(req);
+  const end = req.end.bind(req);
+  let started = false;
+  const start = () => {
+    if (!started) {
+      started = true;
+      if (req[PRELUDE]) {
+        write(req[PRELUDE]);
+      }
+    }
+  };
+  req.setContentType = (type) => {
+    if (started) {
+      throw new Error('Cannot set the content type after the first write');
+    }
+    req.setHeader('Content-Type', type);
+  };
+  req.write = (...args) => {
+    start();
+    return write(...args);
+  };
+  req.end = (...args) => {
+    start();
+    return end(...args);
+  };
+  req.fail = (err) => {
+    const response = toRapidResponse(err);
+    start();
+    req.addTrailers({
+      'Lambda-Runtime-Function-Error-Type': String(response.errorType),
+      'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(response)).toString('base64'),
+    });
+    end();
+  };
+  return req;
+}
+
+// `application/vnd.awslambda.http-integration-response`: a JSON prelude
+// (statusCode, headers, cookies) and 8 NUL bytes before the body, which a
+// function URL turns into the HTTP response's head.
+class HttpResponseStream {
+  static from(stream, prelude) {
+    stream.setContentType(HTTP_INTEGRATION);
+    stream[PRELUDE] = Buffer.concat([Buffer.from(JSON.stringify(prelude)), Buffer.alloc(8)]);
+    return stream;
+  }
+}
+
+function streamifyResponse(handler, options) {
+  handler[STREAMING] = 'response';
+  if (options?.highWaterMark !== undefined) {
+    handler[HIGH_WATER_MARK] = Number(options.highWaterMark);
+  }
+  return handler;
+}
+
+globalThis.awslambda = { streamifyResponse, HttpResponseStream };
 
 // ---------------------------------------------------------- user function ---
 
@@ -526,6 +628,10 @@ class Runtime {
       delete process.env._X_AMZN_TRACE_ID;
     }
     const scheduleNext = () => this.scheduleIteration();
+    if (this.handler[STREAMING] === 'response') {
+      this.handleStreaming(id, headers, body, scheduleNext);
+      return;
+    }
     const [callback, context, markCompleted] = buildCallbackContext(this.client, id, scheduleNext);
     try {
       this.errorCallbacks.uncaughtException = (err) => this.client.postError(err, id, () => process.exit(129));
@@ -548,6 +654,43 @@ class Runtime {
       }
     } catch (err) {
       callback(err);
+    }
+  }
+
+  // A streamifyResponse handler: (event, responseStream, context). Its
+  // promise's failure (or a throw) ends the stream with the error trailers;
+  // its success ends the stream if the handler left it open. The next event
+  // is asked for once the Runtime API answered the stream.
+  handleStreaming(id, headers, body, scheduleNext) {
+    const [stream, answered] = this.client.responseStream(id, this.handler[HIGH_WATER_MARK]);
+    const fail = (err) => {
+      logError('Invoke Error', err);
+      if (!stream.writableEnded) {
+        stream.fail(err);
+      }
+    };
+    this.errorCallbacks.uncaughtException = (err) => {
+      fail(err);
+      answered.then(() => process.exit(129));
+    };
+    this.errorCallbacks.unhandledRejection = (err) => {
+      fail(err);
+      answered.then(() => process.exit(128));
+    };
+    setBeforeExit(() => {});
+    answered.then(scheduleNext);
+    try {
+      const context = attachEnvironmentData({ callbackWaitsForEmptyEventLoop: false }, headers);
+      const result = this.handler(JSON.parse(body), stream, context);
+      if (isPromise(result)) {
+        result.then(() => {
+          if (!stream.writableEnded) {
+            stream.end();
+          }
+        }, fail);
+      }
+    } catch (err) {
+      fail(err);
     }
   }
 }

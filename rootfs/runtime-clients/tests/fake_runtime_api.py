@@ -26,7 +26,8 @@ class Event:
 
 
 class Post:
-    """One POST the client made: kind is 'response', 'error' or 'init_error'."""
+    """One POST the client made: kind is 'response', 'error' or 'init_error';
+    a streamed (chunked) one also has its `chunks` and `trailers`."""
 
     def __init__(self, kind, request_id, headers, body, at):
         self.kind = kind
@@ -84,9 +85,30 @@ class FakeRuntimeApi:
                 headers.update(ev.headers)
                 self._reply(200, ev.body, headers)
 
+            def _read_chunked(self):
+                """A chunked body: its chunks, in order, and its trailers."""
+                chunks, trailers = [], {}
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if size == 0:
+                        break
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                while True:
+                    line = self.rfile.readline().strip()
+                    if not line:
+                        return chunks, trailers
+                    name, _, value = line.decode().partition(":")
+                    trailers[name.strip().lower()] = value.strip()
+
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
+                chunks, trailers = None, {}
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    chunks, trailers = self._read_chunked()
+                    body = b"".join(chunks)
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(length)
                 path = self.path[len(PREFIX) :] if self.path.startswith(PREFIX) else self.path
                 parts = path.strip("/").split("/")
                 if parts == ["init", "error"]:
@@ -97,7 +119,9 @@ class FakeRuntimeApi:
                     self._reply(404, b'{"errorType":"NotFound"}')
                     return
                 with api.cond:
-                    api.posts.append(Post(kind, rid, dict(self.headers), body, time.time()))
+                    post = Post(kind, rid, dict(self.headers), body, time.time())
+                    post.chunks, post.trailers = chunks, trailers
+                    api.posts.append(post)
                     api.cond.notify_all()
                 self._reply(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
 

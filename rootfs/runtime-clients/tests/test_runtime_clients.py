@@ -9,6 +9,7 @@ events and checks what it posts back and what it logs.
     rootfs/runtime-clients/tests/run.sh          # or: python3 -m pytest <this dir>
 """
 
+import base64
 import json
 import os
 import re
@@ -512,6 +513,54 @@ def test_node_response_and_warm_state(sandbox):
     assert len({b["pid"] for b in bodies}) == 1
     assert bodies[2]["event"] == {"n": 3}
     assert box.proc.poll() is None
+
+
+NODE_STREAMING = r"""
+exports.plain = awslambda.streamifyResponse(async (event, stream) => {
+  stream.setContentType('text/plain');
+  stream.write('a');
+  stream.write('b');
+  stream.end();
+});
+exports.http = awslambda.streamifyResponse(async (event, stream) => {
+  stream = awslambda.HttpResponseStream.from(stream, { statusCode: 201, headers: { 'x-a': 'b' } });
+  stream.write('body');
+  stream.end();
+});
+exports.fails = awslambda.streamifyResponse(async (event, stream) => {
+  stream.write('partial');
+  throw new TypeError('mid-stream');
+});
+exports.leftOpen = awslambda.streamifyResponse(async (event, stream) => {
+  stream.write('open');
+});
+"""
+
+
+def test_node_streamed_responses(sandbox):
+    box = node_box(sandbox, "app.plain", {"app.js": NODE_STREAMING})
+    (post,) = box.invoke({})
+    assert post.kind == "response"
+    assert post.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
+    assert post.headers["Content-Type"] == "text/plain"
+    assert post.chunks == [b"a", b"b"] and post.trailers == {}
+    # The next event is asked for after the stream: still serving.
+    assert box.invoke({})[0].chunks == [b"a", b"b"]
+    (http,) = node_box(sandbox, "app.http", {"app.js": NODE_STREAMING}).invoke({})
+    assert http.headers["Content-Type"] == "application/vnd.awslambda.http-integration-response"
+    assert http.body == b'{"statusCode":201,"headers":{"x-a":"b"}}' + b"\0" * 8 + b"body"
+    (open_,) = node_box(sandbox, "app.leftOpen", {"app.js": NODE_STREAMING}).invoke({})
+    assert open_.body == b"open" and open_.trailers == {}
+
+
+def test_node_stream_errors_travel_in_trailers(sandbox):
+    box = node_box(sandbox, "app.fails", {"app.js": NODE_STREAMING})
+    (post,) = box.invoke({})
+    assert post.body == b"partial"
+    assert post.trailers["lambda-runtime-function-error-type"] == "TypeError"
+    error = json.loads(base64.b64decode(post.trailers["lambda-runtime-function-error-body"]))
+    assert (error["errorType"], error["errorMessage"]) == ("TypeError", "mid-stream")
+    assert box.invoke({})[0].body == b"partial"
 
 
 def test_node_thrown_errors(sandbox):

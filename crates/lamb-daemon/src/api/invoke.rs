@@ -1,11 +1,12 @@
 //! The Invoke route (spec 3.5): checks headers and payload, prepares the
 //! invocation through [`crate::invocation`], and runs it, queues it
-//! (`Event`) or only answers (`DryRun`).
+//! (`Event`) or only answers (`DryRun`); and InvokeWithResponseStream,
+//! which answers in AWS's event-stream encoding ([`super::event_stream`]).
 
 use crate::auth::RequestId;
 use crate::error::{ApiError, ApiResult};
-use crate::invocation::{self, Call, Target};
-use crate::invoker::LogType;
+use crate::invocation::{self, Call, Piece, Started, Target};
+use crate::invoker::{InvokeResponse, LogType};
 use crate::state::AppState;
 use crate::util::{Params, Query};
 use axum::body::{Body, Bytes};
@@ -17,6 +18,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use lamb_store::NewEvent;
 use lamb_types::LambdaError;
+
+use super::event_stream;
 
 /// Largest synchronous request payload (6 MB, hard limit).
 pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -163,11 +166,100 @@ pub async fn invoke(
         h.insert("x-amz-function-error", e);
     }
     if let (LogType::Tail, Some(log)) = (log_type, out.log_tail) {
-        let bytes = log.as_bytes();
-        let tail = &bytes[bytes.len().saturating_sub(LOG_TAIL_BYTES)..];
-        if let Ok(v) = HeaderValue::from_str(&STANDARD.encode(tail)) {
+        if let Ok(v) = HeaderValue::from_str(&log_result(&log)) {
             h.insert("x-amz-log-result", v);
         }
     }
     Ok(resp)
+}
+
+/// `X-Amz-Invocation-Type` of InvokeWithResponseStream: no `Event`.
+fn streamed_kind(headers: &HeaderMap) -> Result<Kind, ApiError> {
+    match header(headers, "x-amz-invocation-type") {
+        None | Some("RequestResponse") => Ok(Kind::RequestResponse),
+        Some("DryRun") => Ok(Kind::DryRun),
+        Some(other) => Err(invalid_header("invocationType", other, "RequestResponse, DryRun")),
+    }
+}
+
+/// The base64 of a log's last 4 KB: `X-Amz-Log-Result` and `LogResult`.
+fn log_result(log: &str) -> String {
+    let bytes = log.as_bytes();
+    STANDARD.encode(&bytes[bytes.len().saturating_sub(LOG_TAIL_BYTES)..])
+}
+
+/// InvokeWithResponseStream (`POST /2021-11-15/functions/{name}/response-
+/// streaming-invocations`): a `PayloadChunk` event for each piece the
+/// function streams, as it comes, and `InvokeComplete` at the end. A
+/// function that does not stream sends its whole payload as one chunk, as
+/// on Lambda. Errors before the function runs are ordinary API errors.
+pub async fn invoke_with_response_stream(
+    State(st): State<AppState>,
+    params: Params,
+    query: Query,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let fref = params.function_ref()?;
+    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    let kind = streamed_kind(&headers)?;
+    let log_type = log_type(&headers)?;
+    let target = Target::new(&st.ctx, fref.name, q);
+    let call = Call {
+        request_id,
+        payload: body.to_vec(),
+        log_type,
+        client_context: None,
+    };
+    let mut req = st.blocking(move |s| invocation::prepare(s, &target, call)).await?;
+    check_payload(&req.payload, &kind)?;
+    if kind == Kind::DryRun {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    req.client_context = client_context(&headers)?;
+    let executed_version = req.executed_version.to_string();
+    let (tx, body) = crate::stream_body::channel();
+    match invocation::start_streamed(&st, req).await {
+        Started::Whole(answer) => {
+            let out = answer?;
+            tokio::spawn(async move {
+                if out.function_error.is_none() {
+                    let _ = tx.send(event_stream::payload_chunk(&out.payload).into()).await;
+                }
+                let _ = tx.send(complete(&out).into()).await;
+            });
+        }
+        Started::Streaming { mut stream, .. } => {
+            tokio::spawn(async move {
+                while let Some(piece) = stream.next().await {
+                    let event = match piece {
+                        Piece::Bytes(bytes) => event_stream::payload_chunk(&bytes),
+                        Piece::End(Ok(out)) => complete(&out),
+                        Piece::End(Err(_)) => break,
+                    };
+                    // A client gone: the function still runs to its end.
+                    let _ = tx.send(event.into()).await;
+                }
+            });
+        }
+    }
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&executed_version) {
+        h.insert("x-amz-executed-version", v);
+    }
+    Ok(resp)
+}
+
+/// The `InvokeComplete` event of a finished invocation.
+fn complete(out: &InvokeResponse) -> Vec<u8> {
+    let details = String::from_utf8_lossy(&out.payload);
+    let error = out.function_error.as_deref().map(|code| (code, details.as_ref()));
+    let log = out.log_tail.as_deref().map(log_result);
+    event_stream::invoke_complete(error, log.as_deref())
 }

@@ -4,6 +4,7 @@
 mod aliases;
 mod async_events;
 mod concurrency;
+mod event_stream;
 mod functions;
 mod invoke;
 mod lamb_ext;
@@ -36,6 +37,10 @@ pub fn routes() -> Router<AppState> {
             post(functions::publish_version).get(functions::list_versions),
         )
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke::invoke_with_response_stream),
+        )
         .route(
             "/2015-03-31/functions/{name}/aliases",
             post(aliases::create).get(aliases::list),

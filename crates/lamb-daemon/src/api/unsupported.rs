@@ -8,11 +8,6 @@ use axum::http::{Method, Uri};
 /// `(method, path pattern, operation)`; `*` matches one segment, a final
 /// `**` any rest.
 const OPERATIONS: &[(&str, &str, &str)] = &[
-    (
-        "POST",
-        "/2021-11-15/functions/*/response-streaming-invocations",
-        "InvokeWithResponseStream",
-    ),
     ("POST", "/2014-11-13/functions/*/invoke-async", "InvokeAsync"),
     ("POST", "/2014-11-13/functions/*/invoke-async/", "InvokeAsync"),
     (

@@ -55,7 +55,10 @@ pub struct Book {
 /// next [`FakeLauncher::open_gate`], `"hang"` never answers, `"crash"`
 /// ends the runtime, `"fail"` is a function error, `"extension-holds"` is
 /// answered at once and completed at the next gate opening (an extension
-/// still working); anything else is echoed
+/// still working), `"stream"` streams `a`, then `b` at the next gate
+/// opening, as init relays a streamed response (`"stream-big"`: 7 MiB more
+/// after `b`), `"stream-held"` streams `a` and ends while an extension
+/// holds the invocation until the next gate opening; anything else is echoed
 /// (and printed on stdout).
 #[derive(Clone)]
 pub struct FakeLauncher {
@@ -333,6 +336,11 @@ impl FakeInit {
             self.launcher.note(|b| b.invoke_quotas.push(quota));
             let ticket = self.launcher.gate.ticket();
             self.launcher.note(|b| b.running += 1);
+            if invoke.payload == b"\"stream-held\"" {
+                self.stream_held(&invoke.request_id, ticket);
+                self.launcher.note(|b| b.running -= 1);
+                continue;
+            }
             if invoke.payload == b"\"extension-holds\"" {
                 self.extension_holds(&invoke.request_id, &invoke.payload, ticket);
                 self.launcher.note(|b| b.running -= 1);
@@ -371,6 +379,8 @@ impl FakeInit {
                     body: br#"{"errorType":"Extension.Crash"}"#.to_vec(),
                 })
             }
+            b"\"stream\"" => return Some(self.stream(request_id, ticket, 0)),
+            b"\"stream-big\"" => return Some(self.stream(request_id, ticket, 7)),
             b"\"fail\"" => {
                 return Some(FromInit::Error {
                     request_id,
@@ -397,6 +407,55 @@ impl FakeInit {
         self.send(&FromInit::Response {
             request_id: request_id.clone(),
             body: payload.to_vec(),
+        });
+        self.launcher.gate.wait(&self.shared.killed, Some(ticket));
+        if !self.shared.killed.load(Ordering::SeqCst) {
+            self.send(&FromInit::Complete { request_id });
+        }
+    }
+
+    /// A streamed response, as init relays it: its first piece now, its
+    /// second once the gate opens (then `mib` pieces of 1 MiB), and the
+    /// empty response that ends it.
+    fn stream(&mut self, request_id: String, ticket: u64, mib: usize) -> FromInit {
+        let chunk = |bytes: &[u8]| FromInit::StreamChunk {
+            request_id: request_id.clone(),
+            bytes: bytes.to_vec(),
+        };
+        self.send(&FromInit::StreamBegin {
+            request_id: request_id.clone(),
+            content_type: "text/plain".into(),
+        });
+        self.send(&chunk(b"a"));
+        self.launcher.gate.wait(&self.shared.killed, Some(ticket));
+        self.send(&chunk(b"b"));
+        for _ in 0..mib {
+            self.send(&chunk(&vec![b'x'; 1024 * 1024]));
+        }
+        FromInit::Response {
+            request_id,
+            body: Vec::new(),
+        }
+    }
+
+    /// A streamed response that ends while an extension still works: the
+    /// stream, `Held`, its end, and `Complete` once the gate opens.
+    fn stream_held(&mut self, request_id: &str, ticket: u64) {
+        let request_id = request_id.to_owned();
+        self.send(&FromInit::StreamBegin {
+            request_id: request_id.clone(),
+            content_type: "text/plain".into(),
+        });
+        self.send(&FromInit::StreamChunk {
+            request_id: request_id.clone(),
+            bytes: b"a".to_vec(),
+        });
+        self.send(&FromInit::Held {
+            request_id: request_id.clone(),
+        });
+        self.send(&FromInit::Response {
+            request_id: request_id.clone(),
+            body: Vec::new(),
         });
         self.launcher.gate.wait(&self.shared.killed, Some(ticket));
         if !self.shared.killed.load(Ordering::SeqCst) {

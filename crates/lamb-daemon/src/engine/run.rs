@@ -9,9 +9,9 @@ use super::live::{Event, LiveSandbox};
 use super::platform::{Platform, Report, Status};
 use super::Inner;
 use crate::error::ApiError;
-use crate::invoker::{InvokeRequest, InvokeResponse, LogType};
+use crate::invoker::{InvokeRequest, InvokeResponse, LogType, StreamPart, StreamSink};
 use lamb_protocol::errors::caller_error;
-use lamb_protocol::init::{FromInit, Invoke, ShutdownReason, ToInit};
+use lamb_protocol::init::{FromInit, Invoke, ShutdownReason, ToInit, MAX_RESPONSE};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -106,11 +106,13 @@ impl Inner {
             payload: req.payload.clone(),
         });
         let deadline = start + timeout;
+        let mut relay = Relay::new(req.stream.clone());
         let (outcome, held) = if w.send(&invoke).await.is_err() {
             (Outcome::Crashed(None), false)
         } else {
-            self.await_answer(&mut w, id, deadline, tail.as_mut()).await
+            self.await_answer(&mut w, id, deadline, tail.as_mut(), &mut relay).await
         };
+        let outcome = relay.outcome(outcome);
         match outcome {
             // Extensions still hold the invocation: the caller has its
             // answer now, as on Lambda; the invocation (its END, REPORT and
@@ -253,12 +255,24 @@ impl Inner {
         id: &str,
         deadline: Instant,
         mut tail: Option<&mut Vec<u8>>,
+        relay: &mut Relay,
     ) -> (Outcome, bool) {
         let mut held = false;
         loop {
             let outcome = match w.next_event(deadline, tail.as_deref_mut()).await {
                 Event::Msg(FromInit::Held { request_id }) if request_id == id => {
                     held = true;
+                    continue;
+                }
+                Event::Msg(FromInit::StreamBegin {
+                    request_id,
+                    content_type,
+                }) if request_id == id => {
+                    relay.pass(StreamPart::Begin { content_type }, deadline).await;
+                    continue;
+                }
+                Event::Msg(FromInit::StreamChunk { request_id, bytes }) if request_id == id => {
+                    relay.pass(StreamPart::Chunk(bytes), deadline).await;
                     continue;
                 }
                 Event::Msg(FromInit::Response { request_id, body }) if request_id == id => Outcome::Response(body),
@@ -289,6 +303,74 @@ impl Inner {
                 Event::Deadline => Outcome::Timeout,
                 Event::Msg(_) => continue,
             });
+        }
+    }
+}
+
+/// A streamed response on its way from init: to the caller's sink as it
+/// comes, or, for a caller that takes the answer whole (Invoke, a
+/// `BUFFERED` URL), gathered into the answer, up to the buffered limit.
+struct Relay {
+    sink: Option<StreamSink>,
+    /// No sink was given: the caller takes the stream whole. (A caller
+    /// that goes away leaves no sink, and nothing to gather for.)
+    gather: bool,
+    /// The runtime streamed (init said `StreamBegin`).
+    began: bool,
+    gathered: Vec<u8>,
+    too_large: bool,
+}
+
+impl Relay {
+    fn new(sink: Option<StreamSink>) -> Relay {
+        Relay {
+            gather: sink.is_none(),
+            sink,
+            began: false,
+            gathered: Vec::new(),
+            too_large: false,
+        }
+    }
+
+    /// Hands one piece on. A caller that went away, or does not take the
+    /// piece before the function's deadline, gets no more: the function
+    /// runs on to its own end, as on Lambda.
+    async fn pass(&mut self, part: StreamPart, deadline: Instant) {
+        if let StreamPart::Begin { .. } = part {
+            self.began = true;
+        }
+        match (&self.sink, part) {
+            (Some(sink), part) => {
+                if !matches!(tokio::time::timeout_at(deadline, sink.send(part)).await, Ok(Ok(()))) {
+                    self.sink = None;
+                }
+            }
+            (None, StreamPart::Chunk(bytes)) if self.gather && !self.too_large => {
+                if self.gathered.len() + bytes.len() > MAX_RESPONSE {
+                    self.too_large = true;
+                    self.gathered = Vec::new();
+                } else {
+                    self.gathered.extend_from_slice(&bytes);
+                }
+            }
+            (None, _) => {}
+        }
+    }
+
+    /// The answer as its caller gets it: a gathered stream's bytes are the
+    /// payload of its (empty) response, or too many for it.
+    fn outcome(&mut self, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::Response(body) if self.began && body.is_empty() && self.gather => {
+                if self.too_large {
+                    let message =
+                        format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).");
+                    Outcome::Error(caller_error("Function.ResponseSizeTooLarge", &message), true)
+                } else {
+                    Outcome::Response(std::mem::take(&mut self.gathered))
+                }
+            }
+            outcome => outcome,
         }
     }
 }

@@ -76,6 +76,7 @@ fn request(function: &str, payload: &str) -> InvokeRequest {
         client_context: None,
         reserved_concurrency: None,
         total_reserved_concurrency: 0,
+        stream: None,
     }
 }
 
@@ -589,4 +590,78 @@ async fn a_sandbox_whose_session_would_expire_mid_invocation_is_replaced() {
         env_value(&book.init_env[0], "AWS_SESSION_TOKEN"),
         env_value(&book.init_env[1], "AWS_SESSION_TOKEN")
     );
+}
+
+#[tokio::test]
+async fn a_streamed_response_reaches_the_sink_before_the_function_ends() {
+    use crate::invoker::StreamPart;
+    let rig = rig(|_| {});
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let mut req = request("streamer", "\"stream\"");
+    req.stream = Some(tx);
+    let engine = Arc::clone(&rig.engine);
+    let task = tokio::spawn(async move { engine.invoke(req).await });
+    let begin = StreamPart::Begin {
+        content_type: "text/plain".into(),
+    };
+    assert_eq!(rx.recv().await, Some(begin));
+    // The function waits at the gate: this piece came while it runs.
+    assert_eq!(rx.recv().await, Some(StreamPart::Chunk(b"a".to_vec())));
+    assert!(!task.is_finished());
+    rig.fake.open_gate();
+    assert_eq!(rx.recv().await, Some(StreamPart::Chunk(b"b".to_vec())));
+    let out = task.await.unwrap().unwrap();
+    assert_eq!((out.payload, out.function_error), (Vec::new(), None));
+}
+
+#[tokio::test]
+async fn a_streamed_response_without_a_sink_is_the_whole_payload() {
+    let rig = rig(|_| {});
+    let task = rig.hold(request("streamer", "\"stream\"")).await;
+    rig.fake.open_gate();
+    let out = task.await.unwrap().unwrap();
+    assert_eq!(out.payload, b"ab");
+}
+
+#[tokio::test]
+async fn a_caller_that_goes_away_mid_stream_leaves_a_successful_invocation() {
+    use crate::invoker::StreamPart;
+    let rig = rig(|_| {});
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let mut req = request("streamer", "\"stream-big\"");
+    req.stream = Some(tx);
+    let engine = Arc::clone(&rig.engine);
+    let task = tokio::spawn(async move { engine.invoke(req).await });
+    assert!(matches!(rx.recv().await, Some(StreamPart::Begin { .. })));
+    assert_eq!(rx.recv().await, Some(StreamPart::Chunk(b"a".to_vec())));
+    drop(rx);
+    rig.fake.open_gate();
+    // The 7 MiB that follow go nowhere; they are not the 6 MB buffered
+    // answer of a caller that never wanted one.
+    let out = task.await.unwrap().unwrap();
+    assert_eq!(out.function_error, None, "{}", String::from_utf8_lossy(&out.payload));
+}
+
+#[tokio::test]
+async fn a_streamed_call_ends_at_its_answer_while_extensions_hold_it() {
+    use crate::invocation::{start_on, Piece, Started};
+    let rig = rig(|_| {});
+    let engine: Arc<dyn crate::invoker::Invoker> = rig.engine.clone();
+    let Started::Streaming { mut stream, .. } = start_on(engine, request("streamer", "\"stream-held\"")).await else {
+        panic!("the call did not stream");
+    };
+    let pieces = async {
+        let first = stream.next().await;
+        // The extension still holds the invocation (the gate is shut): the
+        // end comes with the answer all the same.
+        let end = stream.next().await;
+        (first, end, stream.next().await.is_none())
+    };
+    let (first, end, over) = tokio::time::timeout(Duration::from_secs(60), pieces)
+        .await
+        .expect("the stream's end waited for the extension");
+    assert!(matches!(first, Some(Piece::Bytes(b)) if b == b"a"));
+    assert!(matches!(end, Some(Piece::End(Ok(out))) if out.function_error.is_none()));
+    assert!(over);
+    rig.fake.open_gate();
 }

@@ -1,12 +1,15 @@
 //! The URL listener: HTTP requests to function URLs, found by the URL id in
 //! the Host's first label (`<url-id>.lambda-url.localhost:9081`) or in the
 //! first path segment (`127.0.0.1:9081/<url-id>/...`), checked (SigV4 for
-//! `AWS_IAM`), answered for CORS preflights, and invoked synchronously.
+//! `AWS_IAM`), answered for CORS preflights, and invoked synchronously;
+//! a `RESPONSE_STREAM` URL sends a streaming function's bytes as they come
+//! ([`stream`]).
 
 use super::event::{self, IamCaller, UrlContext, UrlRequest};
 use super::{cors, response};
 use crate::error::ApiError;
-use crate::invocation::{self, Call, Target};
+use crate::invocation::{self, Call, Piece, Started, Streamed, Target};
+use crate::invoker::InvokeResponse;
 use crate::sigv4::{self, SignedRequest};
 use crate::state::AppState;
 use axum::body::Body;
@@ -15,7 +18,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lamb_protocol::errors::Chain;
 use lamb_store::FunctionUrlRecord;
-use lamb_types::{FunctionUrlAuthType, Qualifier};
+use lamb_types::{FunctionUrlAuthType, InvokeMode, Qualifier};
 use std::net::SocketAddr;
 use time::OffsetDateTime;
 
@@ -171,7 +174,16 @@ async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request
     // The alias's version (weights applied), or `$LATEST`.
     let qualifier = url.qualifier.clone().map_or_else(Qualifier::latest, Qualifier::Alias);
     let target = Target::new(&st.ctx, url.function.clone(), qualifier);
-    match invocation::invoke(st, target, Call::new(request_id.to_owned(), payload)).await {
+    let call = Call::new(request_id.to_owned(), payload);
+    if url.settings.invoke_mode == InvokeMode::ResponseStream {
+        return stream(st, &url, target, call).await;
+    }
+    whole(&url, invocation::invoke(st, target, call).await)
+}
+
+/// The response to an answer taken whole.
+fn whole(url: &FunctionUrlRecord, answer: Result<InvokeResponse, ApiError>) -> Response {
+    match answer {
         Ok(out) if out.function_error.is_some() => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
         Ok(out) => match response::interpret(&out.payload) {
             Ok(a) => {
@@ -184,6 +196,101 @@ async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request
             }
         },
         Err(e) => failure(e),
+    }
+}
+
+/// A `RESPONSE_STREAM` URL: the function's bytes go out chunked as it
+/// writes them, after the head its HTTP prelude gives (or a 200 of its
+/// content type). A failure before the head is a 502; after it, the body
+/// ends where the function stopped, as on Lambda.
+async fn stream(st: &AppState, url: &FunctionUrlRecord, target: Target, call: Call) -> Response {
+    let req = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
+        Ok(r) => r,
+        Err(e) => return failure(e),
+    };
+    let (content_type, mut stream) = match invocation::start_streamed(st, req).await {
+        Started::Whole(answer) => return whole(url, answer),
+        Started::Streaming { content_type, stream } => (content_type, stream),
+    };
+    let plain = response::HttpAnswer {
+        status: 200,
+        headers: vec![("content-type".into(), content_type.clone())],
+        body: Vec::new(),
+    };
+    let read = if content_type == response::HTTP_INTEGRATION {
+        read_prelude(&mut stream).await
+    } else {
+        first_bytes(&mut stream).await.map(|bytes| (plain.clone(), bytes))
+    };
+    let (head, first) = match read {
+        Ok((head, first)) => (head, first),
+        // Nothing went out yet: a function that failed (or streamed too
+        // little) before its head is the URL's 502; one that succeeded
+        // without a byte, an empty 200.
+        Err((e, Some(Ok(out)))) if out.function_error.is_none() && content_type != response::HTTP_INTEGRATION => {
+            tracing::debug!(url_id = url.url_id, error = %e, "function URL stream was empty");
+            return with_headers(StatusCode::OK.into_response(), &plain.headers);
+        }
+        Err((e, _)) => {
+            tracing::info!(url_id = url.url_id, error = %e, "function URL stream refused");
+            return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
+        }
+    };
+    let (tx, body) = crate::stream_body::channel();
+    tokio::spawn(async move {
+        if !first.is_empty() {
+            let _ = tx.send(first.into()).await;
+        }
+        while let Some(Piece::Bytes(bytes)) = stream.next().await {
+            let _ = tx.send(bytes.into()).await;
+        }
+    });
+    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    with_headers((status, body).into_response(), &head.headers)
+}
+
+/// Why a stream's head could not be read, and the invocation's end when
+/// that was the reason.
+type HeadError = (response::BadResponse, Option<Result<InvokeResponse, ApiError>>);
+
+/// The stream's first bytes.
+async fn first_bytes(stream: &mut Streamed) -> Result<Vec<u8>, HeadError> {
+    match stream.next().await {
+        Some(Piece::Bytes(bytes)) => Ok(bytes),
+        end => Err((
+            response::BadResponse("the stream ended before its first byte".into()),
+            ended(end),
+        )),
+    }
+}
+
+/// The invocation's end, if that is what `piece` is.
+fn ended(piece: Option<Piece>) -> Option<Result<InvokeResponse, ApiError>> {
+    match piece? {
+        Piece::End(answer) => Some(answer),
+        Piece::Bytes(_) => None,
+    }
+}
+
+/// Reads the stream up to the end of its HTTP prelude: the head it gives
+/// and the body's bytes that came with it.
+async fn read_prelude(stream: &mut Streamed) -> Result<(response::HttpAnswer, Vec<u8>), HeadError> {
+    let mut got = Vec::new();
+    loop {
+        if let Some((json, body)) = response::prelude_split(&got) {
+            let head = response::prelude(&got[..json]).map_err(|e| (e, None))?;
+            return Ok((head, got.split_off(body)));
+        }
+        if got.len() > response::MAX_PRELUDE {
+            return Err((response::BadResponse("response prelude too long".into()), None));
+        }
+        match stream.next().await {
+            Some(Piece::Bytes(bytes)) => got.extend_from_slice(&bytes),
+            end => {
+                let why = response::BadResponse("the stream ended before its prelude did".into());
+                return Err((why, ended(end)));
+            }
+        }
     }
 }
 

@@ -110,9 +110,57 @@ pub fn interpret(payload: &[u8]) -> Result<HttpAnswer, BadResponse> {
     })
 }
 
+/// The `Content-Type` of a streamed response that begins with an HTTP
+/// prelude: JSON (`statusCode`, `headers`, `cookies`), then
+/// [`PRELUDE_END`], then the body.
+pub const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+/// What ends the prelude: 8 NUL bytes (JSON has none).
+pub const PRELUDE_END: [u8; 8] = [0; 8];
+/// The longest prelude lamb waits for.
+pub const MAX_PRELUDE: usize = 64 * 1024;
+
+/// A streamed response's head from its prelude: the status, headers and
+/// cookies, as a structured answer without a body gives them.
+pub fn prelude(json: &[u8]) -> Result<HttpAnswer, BadResponse> {
+    let value: Value =
+        serde_json::from_slice(json).map_err(|e| BadResponse(format!("response prelude is not JSON: {e}")))?;
+    let mut obj = value
+        .as_object()
+        .cloned()
+        .ok_or_else(|| BadResponse("response prelude is not a JSON object".into()))?;
+    obj.remove("body");
+    obj.remove("isBase64Encoded");
+    obj.entry("statusCode").or_insert(Value::from(200));
+    interpret(Value::Object(obj).to_string().as_bytes())
+}
+
+/// Where the prelude ends in what came so far: (its JSON's length, the
+/// body's start).
+pub fn prelude_split(bytes: &[u8]) -> Option<(usize, usize)> {
+    let at = bytes.windows(PRELUDE_END.len()).position(|w| w == PRELUDE_END)?;
+    Some((at, at + PRELUDE_END.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prelude_gives_the_streamed_head() {
+        let mut stream = br#"{"statusCode":201,"headers":{"X-A":"b","Content-Length":"9"},"cookies":["c=1"]}"#.to_vec();
+        stream.extend_from_slice(&PRELUDE_END);
+        stream.extend_from_slice(b"body");
+        let (json, body) = prelude_split(&stream).unwrap();
+        assert_eq!(&stream[body..], b"body");
+        let head = prelude(&stream[..json]).unwrap();
+        assert_eq!(head.status, 201);
+        assert!(head.headers.contains(&("x-a".into(), "b".into())));
+        assert!(head.headers.contains(&("set-cookie".into(), "c=1".into())));
+        assert!(!head.headers.iter().any(|(k, _)| k == "content-length"));
+        assert_eq!(prelude(b"{}").unwrap().status, 200);
+        assert!(prelude(b"[1]").is_err() && prelude(br#"{"statusCode":100}"#).is_err());
+        assert_eq!(prelude_split(b"{}\0\0\0\0\0\0\0"), None);
+    }
 
     #[test]
     fn plain_json_is_the_body() {

@@ -450,3 +450,125 @@ fn a_held_invocation_that_times_out_has_one_runtime_done() {
     assert_eq!(report[0]["record"]["status"], "timeout");
     assert_eq!(report[0]["record"]["metrics"]["maxMemoryUsedMB"], 90);
 }
+
+/// Starts invocation `id` on a rig without extensions.
+fn invoked(r: &mut Rig, id: &str) {
+    let runtime = runtime_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    r.api.deliver(invoke(id));
+    assert_eq!(runtime.join().unwrap().status, 200);
+}
+
+/// A streamed response's head, as Lambda's runtime clients send it.
+fn stream_head(id: &str) -> String {
+    format!(
+        "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\n\
+         Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n\
+         Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\
+         Content-Type: text/plain\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_streamed_response_is_relayed_chunk_by_chunk() {
+    let mut r = rig(&[]);
+    invoked(&mut r, "req-s");
+    let mut s = TcpStream::connect(r.addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    s.write_all(format!("{}5\r\nhello\r\n", stream_head("req-s")).as_bytes())
+        .unwrap();
+    let begin = FromInit::StreamBegin {
+        request_id: "req-s".into(),
+        content_type: "text/plain".into(),
+    };
+    assert_eq!(r.message(), begin);
+    // The first chunk reaches the daemon while the runtime still writes.
+    let chunk = |b: &[u8]| FromInit::StreamChunk {
+        request_id: "req-s".into(),
+        bytes: b.to_vec(),
+    };
+    assert_eq!(r.message(), chunk(b"hello"));
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n").unwrap();
+    assert_eq!(r.message(), chunk(b" world"));
+    let end = FromInit::Response {
+        request_id: "req-s".into(),
+        body: Vec::new(),
+    };
+    assert_eq!(r.message(), end);
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 202");
+}
+
+#[test]
+fn error_trailers_end_a_stream_with_the_functions_error() {
+    let mut r = rig(&[]);
+    invoked(&mut r, "req-e");
+    let mut s = TcpStream::connect(r.addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let body = r#"{"errorType":"Boom","errorMessage":"mid-stream"}"#;
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(body);
+    s.write_all(
+        format!(
+            "{}2\r\nok\r\n0\r\nLambda-Runtime-Function-Error-Type: Boom\r\n\
+             Lambda-Runtime-Function-Error-Body: {encoded}\r\n\r\n",
+            stream_head("req-e")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(r.message(), FromInit::StreamBegin { .. }));
+    assert!(matches!(r.message(), FromInit::StreamChunk { bytes, .. } if bytes == b"ok"));
+    let error = FromInit::Error {
+        request_id: "req-e".into(),
+        error_type: "Boom".into(),
+        body: body.as_bytes().to_vec(),
+    };
+    assert_eq!(r.message(), error);
+}
+
+#[test]
+fn a_stream_cut_before_its_end_is_the_invocations_error() {
+    let mut r = rig(&[]);
+    invoked(&mut r, "req-c");
+    let mut s = TcpStream::connect(r.addr).unwrap();
+    s.write_all(format!("{}2\r\nok\r\n", stream_head("req-c")).as_bytes())
+        .unwrap();
+    assert!(matches!(r.message(), FromInit::StreamBegin { .. }));
+    assert!(matches!(r.message(), FromInit::StreamChunk { .. }));
+    drop(s);
+    assert!(matches!(r.message(), FromInit::Error { error_type, .. } if error_type == "Runtime.TruncatedResponse"));
+}
+
+#[test]
+fn a_stream_past_20_mib_is_cut_as_too_large() {
+    let mut r = rig(&[]);
+    invoked(&mut r, "req-big");
+    let mut s = TcpStream::connect(r.addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let writer = std::thread::spawn(move || {
+        let piece = vec![b'x'; 1024 * 1024];
+        let _ = s.write_all(stream_head("req-big").as_bytes());
+        for _ in 0..=MAX_STREAMED / piece.len() {
+            let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+            if s.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        s
+    });
+    let mut relayed = 0;
+    let end = loop {
+        match r.message() {
+            FromInit::StreamBegin { .. } => {}
+            FromInit::StreamChunk { bytes, .. } => relayed += bytes.len(),
+            other => break other,
+        }
+    };
+    assert_eq!(relayed, MAX_STREAMED);
+    assert!(matches!(end, FromInit::Error { error_type, .. } if error_type == "Function.ResponseSizeTooLarge"));
+    // The 413 may be lost to the reset that closing over unread bytes
+    // sends; what counts is that the daemon was told.
+    drop(writer.join().unwrap());
+}

@@ -13,7 +13,7 @@
 //! [`Limits`]: hostile code in the sandbox can open sockets to 9001 too.
 
 use crate::http::{Conn, Limits, Request};
-use crate::protocol::{FromInit, Invoke, MAX_RESPONSE};
+use crate::protocol::{FromInit, Invoke, MAX_RESPONSE, MAX_STREAMED, MAX_STREAM_CHUNK};
 use crate::telemetry::{self, Telemetry};
 use crate::Link;
 use extensions::Registry;
@@ -486,7 +486,7 @@ impl Api {
                 Ok(None) | Err(_) => return,
             };
             let keep_alive = req.keep_alive;
-            if self.handle(&mut conn, req).is_err() || !keep_alive {
+            if self.handle(&mut conn, req).is_err() || !keep_alive || conn.stream_pending {
                 return;
             }
         }
@@ -576,6 +576,9 @@ impl Api {
         if !self.settle(id) {
             return invalid_request_id(conn, ka);
         }
+        if req.streaming {
+            return self.stream(conn, id, req);
+        }
         if req.oversized {
             let message = format!("Exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).");
             self.finish(FromInit::Error {
@@ -593,6 +596,58 @@ impl Api {
             body: req.body.clone(),
         });
         conn.respond(202, &[JSON], OK_BODY, ka)
+    }
+
+    /// A streamed response: each piece goes to the daemon as it arrives,
+    /// and the trailers (or the stream's end without them) end the
+    /// invocation. Past [`MAX_STREAMED`] the stream is cut, as Lambda cuts
+    /// it, with `Function.ResponseSizeTooLarge`.
+    fn stream(&self, conn: &mut Conn, id: &str, req: &Request) -> std::io::Result<()> {
+        let content_type = req.header("content-type").unwrap_or("application/octet-stream");
+        self.link.send(&FromInit::StreamBegin {
+            request_id: id.to_owned(),
+            content_type: content_type.to_owned(),
+        });
+        let mut sent = 0usize;
+        let read = conn.read_stream(MAX_STREAM_CHUNK, |piece| {
+            sent += piece.len();
+            if sent > MAX_STREAMED {
+                return false;
+            }
+            self.link.send(&FromInit::StreamChunk {
+                request_id: id.to_owned(),
+                bytes: piece.to_vec(),
+            });
+            true
+        });
+        let answer = |error_type: &str, body: Vec<u8>| FromInit::Error {
+            request_id: id.to_owned(),
+            error_type: error_type.to_owned(),
+            body,
+        };
+        match read {
+            Ok(Some(trailers)) => {
+                self.finish(stream_end(id, &trailers));
+                conn.respond(202, &[JSON], OK_BODY, req.keep_alive)
+            }
+            Ok(None) => {
+                let message =
+                    format!("Response payload size exceeded maximum allowed payload size ({MAX_STREAMED} bytes).");
+                self.finish(answer(
+                    "Function.ResponseSizeTooLarge",
+                    caller_error("Function.ResponseSizeTooLarge", &message),
+                ));
+                conn.respond(413, &[JSON], &error_body(&message, "RequestEntityTooLarge"), false)
+            }
+            Err(e) => {
+                let message = format!("The runtime's response stream ended unfinished: {e}");
+                self.finish(answer(
+                    "Runtime.TruncatedResponse",
+                    caller_error("Runtime.TruncatedResponse", &message),
+                ));
+                Err(e)
+            }
+        }
     }
 
     fn error(&self, conn: &mut Conn, id: &str, req: &Request) -> std::io::Result<()> {
@@ -643,6 +698,30 @@ fn error_type(req: &Request) -> String {
         .filter(|t| !t.is_empty())
         .unwrap_or("Unhandled")
         .to_owned()
+}
+
+/// How a streamed response ended: its error trailers
+/// (`Lambda-Runtime-Function-Error-Type`, and `-Body` in base64, as the
+/// Runtime API documents them) make it the invocation's error; without
+/// them it succeeded, and its bytes went out already.
+fn stream_end(id: &str, trailers: &[(String, String)]) -> FromInit {
+    let field = |name: &str| trailers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let Some(error_type) = field("lambda-runtime-function-error-type").filter(|t| !t.is_empty()) else {
+        return FromInit::Response {
+            request_id: id.to_owned(),
+            body: Vec::new(),
+        };
+    };
+    use base64::Engine as _;
+    let body = field("lambda-runtime-function-error-body")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| caller_error(error_type, ""));
+    FromInit::Error {
+        request_id: id.to_owned(),
+        error_type: error_type.to_owned(),
+        body,
+    }
 }
 
 /// The body the caller gets: the runtime's, or a minimal one if it sent none.
