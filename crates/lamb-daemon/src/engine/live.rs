@@ -49,6 +49,9 @@ pub struct LiveSandbox {
     pub invoke_began: Option<Instant>,
     /// The pool this sandbox belongs to.
     pub key: String,
+    /// The provisioned concurrency target that keeps it, if one does
+    /// (`super::provisioned`).
+    pub provisioned: Option<u64>,
 }
 
 impl LiveSandbox {
@@ -75,6 +78,7 @@ impl LiveSandbox {
             init_duration: None,
             invoke_began: None,
             key,
+            provisioned: None,
         })
     }
 

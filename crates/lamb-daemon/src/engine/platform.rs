@@ -50,6 +50,8 @@ impl<'a> Status<'a> {
 pub struct InitStart<'a> {
     /// `init`, or `invoke` for an init retried within the invocation.
     pub phase: &'a str,
+    /// `on-demand` or `provisioned-concurrency`.
+    pub initialization_type: &'a str,
     /// `None` for a container image.
     pub runtime: Option<&'a str>,
     pub runtime_version_arn: Option<&'a str>,
@@ -101,7 +103,7 @@ impl Platform {
             return String::new();
         }
         let mut record = json!({
-            "initializationType": "on-demand",
+            "initializationType": i.initialization_type,
             "phase": i.phase,
             "functionName": i.function_name,
             "functionVersion": i.function_version,
@@ -317,6 +319,7 @@ mod tests {
     fn init_start_names_the_runtime_and_the_function() {
         let i = InitStart {
             phase: "init",
+            initialization_type: "on-demand",
             runtime: Some("python3.13"),
             runtime_version_arn: Some("arn:aws:lambda:us-east-1::runtime:ab"),
             function_name: "fn",

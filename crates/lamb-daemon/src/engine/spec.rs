@@ -27,6 +27,9 @@ pub struct SpecInput<'a> {
     pub filesystems: &'a crate::filesystems::Filesystems,
     /// Put the sandbox in its own user namespace.
     pub user_namespace: bool,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand` or
+    /// `provisioned-concurrency`.
+    pub initialization_type: &'static str,
 }
 
 /// The id mapping of the sandbox in `slot`: 65536 ids of its own outside, so
@@ -121,7 +124,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     set("AWS_LAMBDA_FUNCTION_NAME", req.function.name.clone());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_size.to_string());
     set("AWS_LAMBDA_FUNCTION_VERSION", req.executed_version.to_string());
-    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", input.initialization_type.into());
     set(
         "AWS_LAMBDA_LOG_GROUP_NAME",
         format!("/aws/lambda/{}", req.function.name),
