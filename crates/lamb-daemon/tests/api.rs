@@ -255,12 +255,9 @@ async fn authentication_failures_are_403() {
 #[tokio::test]
 async fn unknown_operations_are_named() {
     let e = env();
-    let (s, v, _) = api(&e, "PUT", "/2019-09-30/functions/f/provisioned-concurrency", json!({})).await;
+    let (s, v, _) = api(&e, "PUT", "/2025-03-31/functions/f/function-scaling-config", json!({})).await;
     assert_eq!(s, 501);
-    assert!(v["message"]
-        .as_str()
-        .unwrap()
-        .contains("PutProvisionedConcurrencyConfig"));
+    assert!(v["message"].as_str().unwrap().contains("PutFunctionScalingConfig"));
     let (s, v, h) = api(&e, "GET", "/nowhere", Value::Null).await;
     assert_eq!(s, 400);
     assert_eq!(h["x-amzn-errortype"], "UnknownOperationException");
