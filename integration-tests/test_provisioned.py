@@ -3,12 +3,17 @@ real sandboxes: Put, Get, List and Delete with AWS's shapes and errors
 (the recorded answers of test_provisioned_concurrency_exceptions among
 them), sandboxes initialised ahead with
 AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency and no Init
-Duration, kept past the idle TTL, counted against the account, following
-their alias, restored by a restarted daemon, released on delete, and a
-failed init reported as FAILED."""
+Duration, kept past the idle TTL, counted against the account and in the
+function's reserved concurrency (a 429 once the provisioned sandbox and an
+on-demand one fill it), following their alias, restored by a restarted
+daemon, released on delete, and a failed init reported as FAILED."""
 
 import base64
 import json
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -31,9 +36,29 @@ def handler(event, context):
 '''
 
 
+# A directory served to the functions (`--filesystem gate=...`): a gated
+# invocation says it runs there and waits for the test to open the gate.
+GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
+GATED = b'''
+import os, time
+def handler(event, context):
+    open("/mnt/gate/running-" + context.aws_request_id, "w").close()
+    while not os.path.exists("/mnt/gate/open"):
+        time.sleep(0.02)
+    return {"type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+'''
+
+
 @pytest.fixture(scope="module")
-def daemon_():
-    with function_daemon("lamb-prov-", "--idle-ttl", f"{IDLE_TTL_S}s") as d:
+def gate():
+    path = Path(tempfile.mkdtemp(prefix="lamb-prov-gate-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def daemon_(gate):
+    with function_daemon("lamb-prov-", "--idle-ttl", f"{IDLE_TTL_S}s", "--filesystem", f"gate={gate}") as d:
         yield d
 
 
@@ -214,3 +239,30 @@ def test_a_failing_init_makes_the_configuration_failed(lam):
     s = wait_for(lambda: (s := status(lam, "pc-broken", v))["Status"] == "FAILED" and s, what="FAILED")
     assert s["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE"
     assert s["AllocatedProvisionedConcurrentExecutions"] == 0
+
+
+def test_provisioned_invocations_count_in_the_function_s_concurrency(lam, gate):
+    deploy(lam, "pc-gated", {"app.py": GATED}, MemorySize=128, Timeout=60,
+           FileSystemConfigs=[{"Arn": GATE_ARN, "LocalMountPath": "/mnt/gate"}])
+    wait_for(lambda: lam.get_function(FunctionName="pc-gated")["Configuration"]["State"] == "Active")
+    v = lam.publish_version(FunctionName="pc-gated")["Version"]
+    lam.put_function_concurrency(FunctionName="pc-gated", ReservedConcurrentExecutions=2)
+    lam.put_provisioned_concurrency_config(FunctionName="pc-gated", Qualifier=v, ProvisionedConcurrentExecutions=1)
+    wait_ready(lam, "pc-gated", v, 1)
+
+    def held():
+        r = lam.invoke(FunctionName="pc-gated", Qualifier=v, Payload=b"{}")
+        return json.loads(r["Payload"].read())
+
+    with ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(held) for _ in range(2)]
+        wait_for(lambda: len(list(gate.glob("running-*"))) == 2, what="two invocations running")
+        # The provisioned one and the one on demand fill the reservation.
+        with pytest.raises(ClientError) as e:
+            lam.invoke(FunctionName="pc-gated", Qualifier=v, Payload=b"{}")
+        assert error_code(e) == "TooManyRequestsException"
+        assert e.value.response.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        (gate / "open").touch()
+        types = sorted(c.result()["type"] for c in calls)
+    assert types == ["on-demand", "provisioned-concurrency"]
+    lam.delete_function(FunctionName="pc-gated")
