@@ -96,7 +96,7 @@ fn init_report(req: &InvokeRequest, init: Duration, phase: Phase, error_type: Op
         None => Status::Timeout,
         Some(t) => Status::Error(Some(t)),
     };
-    Platform::of(&req.function.spec.logging_config).init_report(init, phase.name(), status)
+    Platform::of(&req.function.spec.logging_config).init_report(init, phase.name(), phase.initialization_type(), status)
 }
 
 impl Inner {
