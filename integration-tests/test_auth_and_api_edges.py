@@ -94,8 +94,8 @@ def test_oversized_body_refused_before_read(daemon):
 
 def test_unimplemented_operations_are_named(daemon, lam):
     with pytest.raises(ClientError) as e:
-        lam.put_provisioned_concurrency_config(FunctionName="f", Qualifier="1", ProvisionedConcurrentExecutions=1)
-    assert "PutProvisionedConcurrencyConfig" in e.value.response["Error"]["Message"]
+        lam.invoke_async(FunctionName="f", InvokeArgs=b"{}")
+    assert "InvokeAsync" in e.value.response["Error"]["Message"]
     # Event source mappings exist, for RabbitMQ only: an SQS queue is refused by name.
     with pytest.raises(ClientError) as e:
         lam.create_event_source_mapping(FunctionName="f", EventSourceArn="arn:aws:sqs:us-east-1:000000000000:q")

@@ -359,3 +359,15 @@ def test_notfound_and_invalid_routingconfigs(replay, lam):
     alias("create_alias_empty_routingconfig", "custom-empty-routingconfig", "1", {})
     r.call("alias_does_not_exist_esc", "get_alias", FunctionName=name, Name="non-existent")
     r.check()
+
+
+def test_provisioned_concurrency_exceptions(replay, lam):
+    r = replay("TestLambdaProvisionedConcurrency::test_provisioned_concurrency_exceptions")
+    name = r.name(fresh("pc"), "<fn-name>")
+    create(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    r.call("list_provisioned_noconfigs", "list_provisioned_concurrency_configs", FunctionName=name)
+    r.call("get_provisioned_latest", "get_provisioned_concurrency_config", FunctionName=name, Qualifier="$LATEST")
+    r.call("get_provisioned_config_doesnotexist", "get_provisioned_concurrency_config",
+           FunctionName=name, Qualifier=version)
+    r.check()

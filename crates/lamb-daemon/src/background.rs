@@ -3,7 +3,8 @@
 //! together: the async event worker, the supervisor of the RabbitMQ
 //! pollers, the function URL listener and the schedule runner. The file
 //! trigger watchers start here too; they are threads that last as long as
-//! the process.
+//! the process; and the sandboxes of the stored provisioned concurrency
+//! configurations.
 
 use crate::state::AppState;
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ pub struct Background {
 pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Result<Background> {
     let (stop, rx) = watch::channel(false);
     crate::file_triggers::start(&state);
+    crate::provisioned::restore(&state).await;
     let mut tasks = vec![
         crate::events::start(state.clone(), rx.clone()),
         crate::esm::start(state.clone(), rx.clone()),

@@ -99,7 +99,10 @@ pub fn resolve_version(s: &Shared, name: &str, q: &Qualifier) -> Result<Function
 pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest, ApiError> {
     let rec = resolve_version(s, &target.function, &target.qualifier)?;
     let reserved_concurrency = s.registry.get_reserved_concurrency(&target.function)?;
-    let total_reserved_concurrency = s.registry.total_reserved_concurrency(None)?;
+    // Provisioned concurrency of unreserved functions comes out of the
+    // unreserved pool too, as on Lambda.
+    let total_reserved_concurrency =
+        s.registry.total_reserved_concurrency(None)? + s.registry.total_provisioned_unreserved(None)?;
     let layer_paths = rec
         .layers
         .iter()

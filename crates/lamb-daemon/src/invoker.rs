@@ -40,8 +40,9 @@ pub struct InvokeRequest {
     pub client_context: Option<String>,
     /// The function's reserved concurrency, if it has one.
     pub reserved_concurrency: Option<u32>,
-    /// Reserved concurrency of all functions together: what the unreserved
-    /// ones may not use.
+    /// Reserved concurrency of all functions together, and provisioned
+    /// concurrency of those without a reservation: what the unreserved ones'
+    /// on-demand invocations may not use.
     pub total_reserved_concurrency: u64,
     /// Where a streamed response goes as the function writes it
     /// (InvokeWithResponseStream, `RESPONSE_STREAM` URLs). Without one, a
@@ -73,6 +74,43 @@ pub struct InvokeResponse {
     pub log_tail: Option<String>,
 }
 
+/// One version's share of a provisioned concurrency configuration: `want`
+/// sandboxes initialised ahead for what `request` (its payload unused)
+/// runs.
+#[derive(Debug, Clone)]
+pub struct ProvisionTarget {
+    pub want: u32,
+    pub request: InvokeRequest,
+}
+
+/// `Status` of a provisioned concurrency configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisionedState {
+    InProgress,
+    Ready,
+    Failed,
+}
+
+impl ProvisionedState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProvisionedState::InProgress => "IN_PROGRESS",
+            ProvisionedState::Ready => "READY",
+            ProvisionedState::Failed => "FAILED",
+        }
+    }
+}
+
+/// How far the engine is with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedStatus {
+    /// Sandboxes initialised (idle or busy): `Allocated` and `Available`.
+    pub allocated: u32,
+    pub state: ProvisionedState,
+    /// `StatusReason` when `Failed`.
+    pub reason: Option<String>,
+}
+
 pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<InvokeResponse, ApiError>> + Send + 'a>>;
 
 /// Runs invocations. Errors are API errors (throttling); function errors,
@@ -88,6 +126,16 @@ pub trait Invoker: Send + Sync + 'static {
     /// The function (or only its published `version`) was deleted: its idle
     /// sandboxes are destroyed now rather than at the idle TTL.
     fn forget(&self, _function: &str, _version: Option<u64>) {}
+
+    /// Keeps the sandboxes of `function`'s provisioned concurrency
+    /// configuration for `qualifier` (a version or an alias): `targets`
+    /// replace what it had; none releases them all.
+    fn provision(&self, _function: &str, _qualifier: &str, _targets: Vec<ProvisionTarget>) {}
+
+    /// Where the configuration stands; `None` when this invoker keeps none.
+    fn provisioned_status(&self, _function: &str, _qualifier: &str) -> Option<ProvisionedStatus> {
+        None
+    }
 }
 
 /// The invoker of a daemon built without an engine.

@@ -21,6 +21,7 @@ pub mod invocation;
 pub mod invoker;
 pub mod listen;
 pub mod log_retention;
+pub mod provisioned;
 pub mod schedules;
 pub mod server;
 pub mod sessions;

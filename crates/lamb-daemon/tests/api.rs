@@ -256,12 +256,9 @@ async fn authentication_failures_are_403() {
 #[tokio::test]
 async fn unknown_operations_are_named() {
     let e = env();
-    let (s, v, _) = api(&e, "PUT", "/2019-09-30/functions/f/provisioned-concurrency", json!({})).await;
+    let (s, v, _) = api(&e, "PUT", "/2025-03-31/functions/f/function-scaling-config", json!({})).await;
     assert_eq!(s, 501);
-    assert!(v["message"]
-        .as_str()
-        .unwrap()
-        .contains("PutProvisionedConcurrencyConfig"));
+    assert!(v["message"].as_str().unwrap().contains("PutFunctionScalingConfig"));
     let (s, v, h) = api(&e, "GET", "/nowhere", Value::Null).await;
     assert_eq!(s, 400);
     assert_eq!(h["x-amzn-errortype"], "UnknownOperationException");
@@ -658,4 +655,106 @@ async fn function_sessions_reach_the_lambda_api_only_and_expire() {
         (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
         (403, "UnrecognizedClientException")
     );
+}
+
+#[tokio::test]
+async fn provisioned_concurrency_configs() {
+    let e = env();
+    let path = "/2019-09-30/functions/f/provisioned-concurrency";
+    assert_eq!(api(&e, "POST", "/2015-03-31/functions", create_body("f")).await.0, 201);
+    assert_eq!(
+        api(&e, "POST", "/2015-03-31/functions/f/versions", json!({})).await.0,
+        201
+    );
+    let (s, _, _) = api(
+        &e,
+        "PUT",
+        "/2015-03-31/functions/f/configuration",
+        json!({"Description": "2"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        api(&e, "POST", "/2015-03-31/functions/f/versions", json!({})).await.0,
+        201
+    );
+    let alias = json!({"Name": "a", "FunctionVersion": "2"});
+    assert_eq!(api(&e, "POST", "/2015-03-31/functions/f/aliases", alias).await.0, 201);
+    // The model's constraint, as AWS's front door answers it, and nothing stored.
+    for (body, words) in [
+        (json!({"ProvisionedConcurrentExecutions": 0}), "Value '0'"),
+        (json!({}), "Value null"),
+    ] {
+        let (s, v, h) = api(&e, "PUT", &format!("{path}?Qualifier=1"), body).await;
+        assert_eq!(
+            (s.as_u16(), h["x-amzn-errortype"].to_str().unwrap()),
+            (400, "ValidationException"),
+            "{v}"
+        );
+        assert!(v["message"].as_str().unwrap().contains(words), "{v}");
+    }
+    let (s, v, _) = api(&e, "GET", &format!("{path}?Qualifier=1"), Value::Null).await;
+    assert_eq!(
+        (s.as_u16(), v["__type"].as_str()),
+        (404, Some("ProvisionedConcurrencyConfigNotFoundException"))
+    );
+    // A daemon without an engine keeps the configuration, never READY.
+    for q in ["1", "a"] {
+        let (s, v, _) = api(
+            &e,
+            "PUT",
+            &format!("{path}?Qualifier={q}"),
+            json!({"ProvisionedConcurrentExecutions": 2}),
+        )
+        .await;
+        assert_eq!(s, 202, "{v}");
+        assert_eq!(v["Status"], "IN_PROGRESS");
+        assert_eq!(v["AllocatedProvisionedConcurrentExecutions"], 0);
+        assert_eq!(v["RequestedProvisionedConcurrentExecutions"], 2);
+    }
+    // Two pages of one.
+    let (s, v, _) = api(&e, "GET", &format!("{path}?List=ALL&MaxItems=1"), Value::Null).await;
+    assert_eq!(s, 200);
+    let configs = v["ProvisionedConcurrencyConfigs"].as_array().unwrap();
+    assert_eq!(configs.len(), 1);
+    assert!(configs[0]["FunctionArn"].as_str().unwrap().ends_with(":function:f:1"));
+    let marker = v["NextMarker"].as_str().unwrap().to_owned();
+    let (_, v, _) = api(
+        &e,
+        "GET",
+        &format!("{path}?List=ALL&MaxItems=1&Marker={marker}"),
+        Value::Null,
+    )
+    .await;
+    let configs = v["ProvisionedConcurrencyConfigs"].as_array().unwrap();
+    assert!(configs[0]["FunctionArn"].as_str().unwrap().ends_with(":function:f:a"));
+    assert!(v.get("NextMarker").is_none_or(Value::is_null), "{v}");
+    // Reserved concurrency below what is provisioned is refused.
+    let (s, _, _) = api(
+        &e,
+        "PUT",
+        "/2017-10-31/functions/f/concurrency",
+        json!({"ReservedConcurrentExecutions": 3}),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (_, v, _) = api(&e, "GET", "/2016-08-19/account-settings", Value::Null).await;
+    assert_eq!(v["AccountLimit"]["UnreservedConcurrentExecutions"], 1000 - 4);
+    // Deleting the alias takes its configuration; deleting twice is no error.
+    assert_eq!(
+        api(&e, "DELETE", "/2015-03-31/functions/f/aliases/a", Value::Null)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        api(&e, "DELETE", &format!("{path}?Qualifier=1"), Value::Null).await.0,
+        204
+    );
+    assert_eq!(
+        api(&e, "DELETE", &format!("{path}?Qualifier=1"), Value::Null).await.0,
+        204
+    );
+    let (_, v, _) = api(&e, "GET", &format!("{path}?List=ALL"), Value::Null).await;
+    assert_eq!(v["ProvisionedConcurrencyConfigs"], json!([]));
 }

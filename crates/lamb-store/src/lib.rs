@@ -23,6 +23,7 @@ pub mod unpack;
 pub use code_store::{BundleKind, CodeStore, GcReport, Pin, Referenced, StoredBundle};
 pub use digest::CodeDigest;
 pub use error::StoreError;
+pub use registry::ProvisionedConcurrencyRecord;
 pub use registry::{
     AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,

@@ -527,3 +527,39 @@ fn schema_is_migrated_and_a_newer_one_refused() {
     let err = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap_err();
     assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }
+
+#[test]
+fn provisioned_concurrency_configs() {
+    let (_d, reg) = open();
+    create(&reg, "f", true);
+    create(&reg, "g", true);
+    reg.create_alias("f", alias("live", Version::Published(1), &[]))
+        .unwrap();
+    let put = reg.put_provisioned_concurrency("f", "live", 2).unwrap();
+    assert_eq!((put.requested, put.qualifier.as_str()), (2, "live"));
+    assert_eq!(put.last_modified.len(), "2019-11-21T19:32:12+0000".len());
+    reg.put_provisioned_concurrency("f", "live", 3).unwrap();
+    reg.put_provisioned_concurrency("g", "1", 4).unwrap();
+    assert_eq!(
+        reg.get_provisioned_concurrency("f", "live").unwrap().unwrap().requested,
+        3
+    );
+    assert_eq!(reg.get_provisioned_concurrency("f", "1").unwrap(), None);
+    assert_eq!(reg.list_provisioned_concurrency(Some("f")).unwrap().len(), 1);
+    assert_eq!(reg.list_provisioned_concurrency(None).unwrap().len(), 2);
+    // Out of the unreserved pool only while the function has no reservation.
+    assert_eq!(reg.total_provisioned_unreserved(None).unwrap(), 7);
+    assert_eq!(reg.total_provisioned_unreserved(Some("g")).unwrap(), 3);
+    reg.put_reserved_concurrency("g", 5).unwrap();
+    assert_eq!(reg.total_provisioned_unreserved(None).unwrap(), 3);
+    // Gone with the alias and with the version; deleting twice is no error.
+    reg.delete_alias("f", "live").unwrap();
+    assert_eq!(reg.get_provisioned_concurrency("f", "live").unwrap(), None);
+    reg.delete_function("g", Some(1)).unwrap();
+    assert!(reg.list_provisioned_concurrency(None).unwrap().is_empty());
+    reg.delete_provisioned_concurrency("f", "live").unwrap();
+    assert_eq!(
+        kind(reg.put_provisioned_concurrency("nope", "1", 1)),
+        ErrorKind::ResourceNotFound
+    );
+}

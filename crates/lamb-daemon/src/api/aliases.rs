@@ -75,7 +75,7 @@ pub async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> 
                 }
                 None => None,
             };
-            Ok(s.registry.update_alias(
+            let rec = s.registry.update_alias(
                 &function,
                 &alias,
                 AliasUpdate {
@@ -84,7 +84,10 @@ pub async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> 
                     weights,
                     revision_id: req.revision_id,
                 },
-            )?)
+            )?;
+            // Its provisioned sandboxes follow it to its new version(s).
+            crate::provisioned::sync(s, &function, &alias)?;
+            Ok(rec)
         })
         .await?;
     Ok(json(200, &rec.configuration(&st.ctx)))
@@ -94,8 +97,11 @@ pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
     let function = params.unqualified_function()?;
     let alias = params.sub_resource().to_owned();
     validate_alias_name(&alias)?;
-    st.blocking(move |s| Ok(s.registry.delete_alias(&function, &alias)?))
-        .await?;
+    st.blocking(move |s| {
+        s.registry.delete_alias(&function, &alias)?;
+        crate::provisioned::sync(s, &function, &alias)
+    })
+    .await?;
     Ok(no_content())
 }
 

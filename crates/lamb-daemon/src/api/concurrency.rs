@@ -1,4 +1,5 @@
-//! Reserved concurrency (Put, Get, Delete) and GetAccountSettings.
+//! Reserved concurrency (Put, Get, Delete) and GetAccountSettings; both
+//! count provisioned concurrency (`super::provisioned`) as Lambda does.
 
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -18,7 +19,22 @@ pub async fn put(State(st): State<AppState>, params: Params, body: Bytes) -> Api
         .ok_or_else(|| LambdaError::invalid_parameter("ReservedConcurrentExecutions is required"))?;
     st.blocking(move |s| {
         s.registry.get_reserved_concurrency(&function)?;
-        let others = s.registry.total_reserved_concurrency(Some(&function))?;
+        let provisioned: u64 = s
+            .registry
+            .list_provisioned_concurrency(Some(&function))?
+            .iter()
+            .map(|p| u64::from(p.requested))
+            .sum();
+        if provisioned > u64::from(n) {
+            return Err(LambdaError::invalid_parameter(format!(
+                "ReservedConcurrentExecutions {n} should not be lower than function's total provisioned concurrency [{provisioned}]."
+            ))
+            .into());
+        }
+        // Others' provisioned concurrency without a reservation is taken
+        // from the unreserved pool as well.
+        let others = s.registry.total_reserved_concurrency(Some(&function))?
+            + s.registry.total_provisioned_unreserved(Some(&function))?;
         s.rules(&[]).reserved_concurrency(n, others)?;
         Ok(s.registry.put_reserved_concurrency(&function, n)?)
     })
@@ -70,7 +86,10 @@ pub async fn account_settings(State(st): State<AppState>) -> ApiResult {
     let out = st
         .blocking(|s| {
             let l = &s.limits;
-            let reserved = s.registry.total_reserved_concurrency(None)?;
+            // Provisioned concurrency of unreserved functions is out of the
+            // unreserved pool too.
+            let reserved =
+                s.registry.total_reserved_concurrency(None)? + s.registry.total_provisioned_unreserved(None)?;
             Ok(json!({
                 "AccountLimit": {
                     "TotalCodeSize": l.total_code_size,

@@ -9,6 +9,7 @@ mod functions;
 mod invoke;
 mod lamb_ext;
 mod layers;
+mod provisioned;
 mod tags;
 mod unsupported;
 
@@ -70,6 +71,7 @@ pub fn routes() -> Router<AppState> {
             post(tags::tag).get(tags::list).delete(tags::untag),
         )
         .merge(async_events::routes())
+        .merge(provisioned::routes())
         .route(STATUS_PATH, get(lamb_ext::status))
         .route(LOGS_PATH, get(lamb_ext::logs))
         .fallback(unsupported::fallback)

@@ -51,21 +51,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ("PUT", "/2021-10-31/functions/*/url", "UpdateFunctionUrlConfig"),
     ("DELETE", "/2021-10-31/functions/*/url", "DeleteFunctionUrlConfig"),
     ("GET", "/2021-10-31/functions/*/urls", "ListFunctionUrlConfigs"),
-    (
-        "PUT",
-        "/2019-09-30/functions/*/provisioned-concurrency",
-        "PutProvisionedConcurrencyConfig",
-    ),
-    (
-        "GET",
-        "/2019-09-30/functions/*/provisioned-concurrency",
-        "GetProvisionedConcurrencyConfig",
-    ),
-    (
-        "DELETE",
-        "/2019-09-30/functions/*/provisioned-concurrency",
-        "DeleteProvisionedConcurrencyConfig",
-    ),
     ("POST", "/2015-03-31/functions/*/policy", "AddPermission"),
     ("GET", "/2015-03-31/functions/*/policy", "GetPolicy"),
     ("DELETE", "/2015-03-31/functions/*/policy/*", "RemovePermission"),

@@ -33,13 +33,29 @@ pub(super) enum Phase {
     /// The retry of an Init that timed out, within the first invocation and
     /// limited to the function's timeout.
     Invoke,
+    /// The Init of a provisioned concurrency sandbox, ahead of any
+    /// invocation: Lambda's limit for those (130 s, or the function's
+    /// timeout when longer), and no Init Duration in a REPORT.
+    Provisioned,
 }
+
+/// Lambda's Init limit for provisioned concurrency (or the function's
+/// timeout, when longer).
+const PROVISIONED_INIT_LIMIT: Duration = Duration::from_secs(130);
 
 impl Phase {
     fn name(self) -> &'static str {
         match self {
-            Phase::Init => "init",
+            Phase::Init | Phase::Provisioned => "init",
             Phase::Invoke => "invoke",
+        }
+    }
+
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE` and `initializationType`.
+    pub(super) fn initialization_type(self) -> &'static str {
+        match self {
+            Phase::Provisioned => "provisioned-concurrency",
+            Phase::Init | Phase::Invoke => "on-demand",
         }
     }
 }
@@ -80,7 +96,7 @@ fn init_report(req: &InvokeRequest, init: Duration, phase: Phase, error_type: Op
         None => Status::Timeout,
         Some(t) => Status::Error(Some(t)),
     };
-    Platform::of(&req.function.spec.logging_config).init_report(init, phase.name(), status)
+    Platform::of(&req.function.spec.logging_config).init_report(init, phase.name(), phase.initialization_type(), status)
 }
 
 impl Inner {
@@ -114,6 +130,8 @@ impl Inner {
                     match phase {
                         Phase::Init => w.init_duration = Some(init),
                         Phase::Invoke => w.invoke_began = Some(start),
+                        // Pre-initialised: its invocations report no init.
+                        Phase::Provisioned => {}
                     }
                     self.metrics.cold_start(&req.function.name, init);
                     return Ok(Cold::Ready(Box::new(w)));
@@ -153,6 +171,7 @@ impl Inner {
             .map(|c| c.runtime_version_arn);
         Platform::of(&req.function.spec.logging_config).init_start(&InitStart {
             phase: phase.name(),
+            initialization_type: phase.initialization_type(),
             runtime: req.function.spec.runtime.as_deref(),
             runtime_version_arn: arn.as_deref(),
             function_name: &req.function.name,
@@ -165,6 +184,7 @@ impl Inner {
         match phase {
             Phase::Init => self.config.init_timeout,
             Phase::Invoke => Duration::from_secs(u64::from(req.function.spec.timeout)),
+            Phase::Provisioned => PROVISIONED_INIT_LIMIT.max(Duration::from_secs(u64::from(req.function.spec.timeout))),
         }
     }
 
@@ -207,7 +227,7 @@ impl Inner {
         deadline: Instant,
         phase: Phase,
     ) -> Result<LiveSandbox, InitFailure> {
-        let create = self.create(req, key, slot);
+        let create = self.create(req, key, slot, phase);
         tokio::pin!(create);
         let (body, timed_out) = match tokio::time::timeout_at(deadline, &mut create).await {
             Ok(Ok(w)) => return Ok(w),
@@ -240,8 +260,8 @@ impl Inner {
     fn init_timed_out(&self, req: &InvokeRequest, phase: Phase) -> InitEnd {
         let id = &req.request_id;
         let message = match phase {
-            Phase::Init => {
-                let secs = self.config.init_timeout.as_secs_f64();
+            Phase::Init | Phase::Provisioned => {
+                let secs = self.init_limit(req, phase).as_secs_f64();
                 format!("RequestId: {id} Error: Init timed out after {secs:.2} seconds")
             }
             Phase::Invoke => {
@@ -264,7 +284,13 @@ impl Inner {
     }
 
     /// The sandbox, its socket and its output pipe, through the spawner.
-    async fn create(self: &Arc<Self>, req: &InvokeRequest, key: &str, slot: u32) -> Result<LiveSandbox, String> {
+    async fn create(
+        self: &Arc<Self>,
+        req: &InvokeRequest,
+        key: &str,
+        slot: u32,
+        phase: Phase,
+    ) -> Result<LiveSandbox, String> {
         let runtime = spec::runtime_of(req);
         let runtime_dir = self.config.runtimes_dir.join(&runtime);
         let runtime_dir = std::fs::canonicalize(&runtime_dir)
@@ -287,6 +313,7 @@ impl Inner {
             user_namespace: self.config.user_namespaces,
             credentials: credentials.as_ref(),
             api_port: self.config.api_port,
+            initialization_type: phase.initialization_type(),
         });
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         let (out_read, out_write) =
@@ -369,5 +396,20 @@ impl Inner {
         }
         self.metrics.invocation(&req.function.name, failure.init, true);
         unhandled(failure.body, tail)
+    }
+
+    /// A provisioned sandbox's init that did not end ready: its
+    /// `INIT_REPORT` to its log and the sandbox destroyed; answers the
+    /// configuration's `StatusReason`.
+    pub(super) fn provision_failed(self: &Arc<Self>, w: Option<Box<LiveSandbox>>, failure: InitFailure) -> String {
+        tracing::warn!(
+            error = %String::from_utf8_lossy(&failure.body),
+            "a provisioned concurrency sandbox failed its init"
+        );
+        if let Some(mut w) = w {
+            w.platform(&failure.lines, None);
+            self.retire(*w, false);
+        }
+        "FUNCTION_ERROR_INIT_FAILURE".to_owned()
     }
 }

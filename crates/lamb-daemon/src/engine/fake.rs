@@ -46,6 +46,8 @@ pub struct Book {
     pub init_env: Vec<Vec<String>>,
     /// `maxMemoryUsedMB` of every `Report` the engine sent init.
     pub reported_mb: Vec<u64>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE` of every sandbox created, in order.
+    pub init_types: Vec<String>,
 }
 
 /// Sandboxes that behave by their function's name: `init-hangs` never
@@ -153,10 +155,15 @@ impl FakeLauncher {
 }
 
 fn function_of(spec: &SandboxSpec) -> String {
+    env_of(spec, "AWS_LAMBDA_FUNCTION_NAME")
+}
+
+fn env_of(spec: &SandboxSpec, name: &str) -> String {
+    let prefix = format!("{name}=");
     spec.process
         .env
         .iter()
-        .find_map(|v| v.strip_prefix("AWS_LAMBDA_FUNCTION_NAME="))
+        .find_map(|v| v.strip_prefix(&prefix))
         .unwrap_or_default()
         .to_owned()
 }
@@ -191,6 +198,7 @@ impl Launcher for FakeLauncher {
             b.init_quotas.push(spec.limits.cpu.quota_us);
             b.init_argv.push(spec.process.argv.clone());
             b.init_env.push(spec.process.env.clone());
+            b.init_types.push(env_of(spec, "AWS_LAMBDA_INITIALIZATION_TYPE"));
         });
         Ok(Box::new(FakeSandbox {
             launcher: self.clone(),

@@ -52,6 +52,9 @@ pub struct LiveSandbox {
     /// When the session credentials in its environment expire (none: it
     /// was given none).
     pub credentials_expire: Option<time::OffsetDateTime>,
+    /// The provisioned concurrency target that keeps it, if one does
+    /// (`super::provisioned`).
+    pub provisioned: Option<u64>,
 }
 
 impl LiveSandbox {
@@ -79,6 +82,7 @@ impl LiveSandbox {
             invoke_began: None,
             key,
             credentials_expire: None,
+            provisioned: None,
         })
     }
 

@@ -1,8 +1,10 @@
 //! The invocation engine: admission (account and reserved concurrency),
 //! the warm pool (one per function version and configuration, idle
 //! sandboxes frozen after a short grace, destroyed after a TTL or evicted
-//! least-recently-used when memory runs short), cold starts through the
-//! spawner, the exchange with `lamb init`, logs and metrics.
+//! least-recently-used when memory runs short), provisioned concurrency
+//! (sandboxes initialised ahead and kept out of the pool's life cycle),
+//! cold starts through the spawner, the exchange with `lamb init`, logs and
+//! metrics.
 //!
 //! Every failure of the function is an answer (200 with
 //! `X-Amz-Function-Error: Unhandled`), never a 5xx: boto3 retries those.
@@ -15,6 +17,7 @@ mod logs;
 mod metrics;
 mod platform;
 mod pool;
+mod provisioned;
 mod run;
 mod slots;
 mod spec;
@@ -25,7 +28,7 @@ mod fake;
 mod tests;
 
 use crate::error::ApiError;
-use crate::invoker::{InvokeFuture, InvokeRequest, Invoker};
+use crate::invoker::{InvokeFuture, InvokeRequest, Invoker, ProvisionTarget, ProvisionedStatus};
 use lamb_types::ArnContext;
 use live::LiveSandbox;
 use metrics::{Gauges, Metrics};
@@ -136,6 +139,10 @@ struct State {
     per_function: HashMap<String, u32>,
     /// Uid slots, live and free.
     slots: slots::Slots,
+    /// Provisioned concurrency configurations by function and qualifier.
+    provisioned: HashMap<String, provisioned::Provision>,
+    /// The last provisioned target id given.
+    next_target: u64,
     closed: bool,
 }
 
@@ -168,7 +175,7 @@ impl State {
         let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count();
         Gauges {
             live: self.live,
-            idle: idle + self.freezing.values().sum::<usize>(),
+            idle: idle + self.freezing.values().sum::<usize>() + self.provisioned_idle(),
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
@@ -221,7 +228,9 @@ impl Engine {
         let idle: Vec<LiveSandbox> = {
             let mut st = self.inner.lock();
             st.closed = true;
-            st.pools.drain().flat_map(|(_, v)| v).map(|i| i.live).collect()
+            let mut idle: Vec<LiveSandbox> = st.pools.drain().flat_map(|(_, v)| v).map(|i| i.live).collect();
+            idle.extend(st.drain_provisioned());
+            idle
         };
         let mut tasks = tokio::task::JoinSet::new();
         for w in idle {
@@ -265,11 +274,14 @@ impl Invoker for Engine {
         let idle: Vec<LiveSandbox> = {
             let mut st = self.inner.lock();
             let keys: Vec<String> = st.pools.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
-            keys.iter()
+            let mut idle: Vec<LiveSandbox> = keys
+                .iter()
                 .filter_map(|k| st.pools.remove(k))
                 .flatten()
                 .map(|i| i.live)
-                .collect()
+                .collect();
+            idle.extend(st.release_provisioned(&prefix));
+            idle
         };
         if !idle.is_empty() {
             tracing::info!(
@@ -282,5 +294,13 @@ impl Invoker for Engine {
         for w in idle {
             tokio::spawn(Arc::clone(&self.inner).destroy(w, true));
         }
+    }
+
+    fn provision(&self, function: &str, qualifier: &str, targets: Vec<ProvisionTarget>) {
+        self.inner.provision(function, qualifier, targets);
+    }
+
+    fn provisioned_status(&self, function: &str, qualifier: &str) -> Option<ProvisionedStatus> {
+        self.inner.provisioned_status(function, qualifier)
     }
 }

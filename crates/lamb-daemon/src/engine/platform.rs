@@ -50,6 +50,8 @@ impl<'a> Status<'a> {
 pub struct InitStart<'a> {
     /// `init`, or `invoke` for an init retried within the invocation.
     pub phase: &'a str,
+    /// `on-demand` or `provisioned-concurrency`.
+    pub initialization_type: &'a str,
     /// `None` for a container image.
     pub runtime: Option<&'a str>,
     pub runtime_version_arn: Option<&'a str>,
@@ -101,7 +103,7 @@ impl Platform {
             return String::new();
         }
         let mut record = json!({
-            "initializationType": "on-demand",
+            "initializationType": i.initialization_type,
             "phase": i.phase,
             "functionName": i.function_name,
             "functionVersion": i.function_version,
@@ -191,8 +193,9 @@ impl Platform {
     }
 
     /// `INIT_REPORT` of an init that did not end ready, in `phase`
-    /// (`init`, or `invoke` for a retried one).
-    pub fn init_report(&self, init: Duration, phase: &str, status: Status<'_>) -> String {
+    /// (`init`, or `invoke` for a retried one), of an `on-demand` or a
+    /// `provisioned-concurrency` sandbox.
+    pub fn init_report(&self, init: Duration, phase: &str, initialization_type: &str, status: Status<'_>) -> String {
         if self.json.is_none() {
             let mut status_text = format!("Status: {}", status.name());
             if let Some(t) = status.error_type() {
@@ -204,7 +207,7 @@ impl Platform {
             );
         }
         let mut record = json!({
-            "initializationType": "on-demand",
+            "initializationType": initialization_type,
             "phase": phase,
             "status": status.name(),
             "metrics": {"durationMs": ms(init)},
@@ -286,6 +289,7 @@ mod tests {
             text.init_report(
                 Duration::from_millis(10),
                 "init",
+                "on-demand",
                 Status::Error(Some("Runtime.ExitError"))
             ),
             "INIT_REPORT Init Duration: 10.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError\t\n"
@@ -307,16 +311,20 @@ mod tests {
                 "durationMs": 3757.18, "billedDurationMs": 3758, "memorySizeMB": 128,
                 "maxMemoryUsedMB": 81, "initDurationMs": 170.57}})
         );
-        let init = parse(&p.init_report(Duration::from_secs(10), "init", Status::Timeout));
+        let init = parse(&p.init_report(Duration::from_secs(10), "init", "on-demand", Status::Timeout));
         assert_eq!(init["type"], "platform.initReport");
         assert_eq!(init["record"]["status"], "timeout");
         assert_eq!(init["record"]["phase"], "init");
+        assert_eq!(init["record"]["initializationType"], "on-demand");
+        let provisioned = parse(&p.init_report(Duration::ZERO, "init", "provisioned-concurrency", Status::Timeout));
+        assert_eq!(provisioned["record"]["initializationType"], "provisioned-concurrency");
     }
 
     #[test]
     fn init_start_names_the_runtime_and_the_function() {
         let i = InitStart {
             phase: "init",
+            initialization_type: "on-demand",
             runtime: Some("python3.13"),
             runtime_version_arn: Some("arn:aws:lambda:us-east-1::runtime:ab"),
             function_name: "fn",
@@ -394,6 +402,9 @@ mod tests {
         let warn = json(Some("WARN"));
         assert_eq!(warn.start("id", "1"), "");
         assert_eq!(warn.report(&REPORT), "");
-        assert_eq!(warn.init_report(Duration::ZERO, "init", Status::Timeout), "");
+        assert_eq!(
+            warn.init_report(Duration::ZERO, "init", "on-demand", Status::Timeout),
+            ""
+        );
     }
 }

@@ -126,8 +126,16 @@ impl Inner {
         self.freed.notify_waiters();
     }
 
-    pub(super) fn put_idle(self: &Arc<Self>, w: LiveSandbox) {
+    pub(super) fn put_idle(self: &Arc<Self>, mut w: LiveSandbox) {
         let mut st = self.lock();
+        if let Some(id) = st.provisioned_back(&mut w) {
+            // Back to its target; one it no longer wants goes.
+            if let Some(w) = st.keep_provisioned(id, w) {
+                drop(st);
+                self.retire(w, true);
+            }
+            return;
+        }
         if st.closed {
             drop(st);
             self.retire(w, true);
@@ -139,10 +147,15 @@ impl Inner {
         });
     }
 
-    /// Destroys the sandbox in the background.
-    pub(super) fn retire(self: &Arc<Self>, w: LiveSandbox, graceful: bool) {
+    /// Destroys the sandbox in the background; a provisioned one that an
+    /// invocation ended (a crash, a timeout) is replaced.
+    pub(super) fn retire(self: &Arc<Self>, mut w: LiveSandbox, graceful: bool) {
+        let replace = self.lock().provisioned_back(&mut w);
         let inner = Arc::clone(self);
         tokio::spawn(async move { inner.destroy(w, graceful).await });
+        if let Some(id) = replace {
+            self.fill(id);
+        }
     }
 
     /// Kills and destroys the sandbox now; how its first process ended.

@@ -26,7 +26,7 @@ enum Outcome {
     Timeout,
 }
 
-fn pool_key(req: &InvokeRequest) -> String {
+pub(super) fn pool_key(req: &InvokeRequest) -> String {
     format!(
         "{}\0{}\0{}",
         req.function.name, req.executed_version, req.function.revision_id
@@ -57,11 +57,22 @@ fn trace_id() -> String {
 
 impl Inner {
     pub(super) async fn invoke(self: Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
-        let admission = self.admit(&req)?;
         let key = pool_key(&req);
+        let (admission, provisioned) = self.admit(&req, &key)?;
         let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
         let timeout = std::time::Duration::from_secs(u64::from(req.function.spec.timeout));
-        let live = match self.take_idle(&key, timeout).await {
+        let idle = match provisioned {
+            Some(w) if w.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) => Some(w),
+            Some(stale) => {
+                // Its session would expire mid-invocation: a fresh one
+                // replaces it (`retire` refills the target), this call
+                // runs elsewhere.
+                self.retire(stale, true);
+                self.take_idle(&key, timeout).await
+            }
+            None => self.take_idle(&key, timeout).await,
+        };
+        let live = match idle {
             Some(w) => w,
             None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,

@@ -31,6 +31,9 @@ pub struct SpecInput<'a> {
     pub credentials: Option<&'a crate::sessions::SessionCredentials>,
     /// The API's port, for `AWS_ENDPOINT_URL_LAMBDA`.
     pub api_port: Option<u16>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand` or
+    /// `provisioned-concurrency`.
+    pub initialization_type: &'static str,
 }
 
 /// The name sandboxes reach the host by (docs/network.md).
@@ -128,7 +131,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     set("AWS_LAMBDA_FUNCTION_NAME", req.function.name.clone());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_size.to_string());
     set("AWS_LAMBDA_FUNCTION_VERSION", req.executed_version.to_string());
-    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", input.initialization_type.into());
     set(
         "AWS_LAMBDA_LOG_GROUP_NAME",
         format!("/aws/lambda/{}", req.function.name),

@@ -592,6 +592,159 @@ async fn a_sandbox_whose_session_would_expire_mid_invocation_is_replaced() {
     );
 }
 
+/// A call of `function`'s published version 1.
+fn request_v1(function: &str, payload: &str) -> InvokeRequest {
+    let mut req = request(function, payload);
+    req.function.version = Version::Published(1);
+    req.executed_version = Version::Published(1);
+    req
+}
+
+impl Rig {
+    /// Provisions `want` sandboxes of `function`'s version 1 under the
+    /// configuration of qualifier `1`.
+    fn provision(&self, function: &str, want: u32) {
+        let targets = (want > 0)
+            .then(|| crate::invoker::ProvisionTarget {
+                want,
+                request: request_v1(function, ""),
+            })
+            .into_iter()
+            .collect();
+        self.engine.provision(function, "1", targets);
+    }
+
+    async fn wait_for_status(&self, what: &str, done: impl Fn(Option<crate::invoker::ProvisionedStatus>) -> bool) {
+        self.wait_for_status_of("f", what, done).await;
+    }
+
+    async fn wait_for_status_of(
+        &self,
+        function: &str,
+        what: &str,
+        done: impl Fn(Option<crate::invoker::ProvisionedStatus>) -> bool,
+    ) {
+        let wait = async {
+            while !done(self.engine.provisioned_status(function, "1")) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), wait).await.is_err() {
+            panic!("never happened: {what}; book: {:?}", self.fake.book());
+        }
+    }
+}
+
+async fn ok_v1(r: &Rig, payload: &str) {
+    let out = r.invoke(request_v1("f", payload)).await.unwrap();
+    assert_eq!(out.payload, payload.as_bytes());
+}
+
+fn ready(want: u32) -> impl Fn(Option<crate::invoker::ProvisionedStatus>) -> bool {
+    move |s| s.is_some_and(|s| s.state == crate::invoker::ProvisionedState::Ready && s.allocated == want)
+}
+
+#[tokio::test]
+async fn provisioned_sandboxes_start_ahead_are_used_first_and_report_no_init() {
+    let r = rig(|_| {});
+    r.provision("f", 2);
+    r.wait_for_status("two provisioned sandboxes ready", ready(2)).await;
+    let book = r.fake.book();
+    assert_eq!(book.created, ["f", "f"]);
+    assert_eq!(book.init_types, ["provisioned-concurrency", "provisioned-concurrency"]);
+    let mut req = request_v1("f", "1");
+    req.log_type = LogType::Tail;
+    let out = r.invoke(req).await.unwrap();
+    assert_eq!(out.payload, b"1");
+    let tail = out.log_tail.unwrap();
+    assert!(tail.contains("REPORT RequestId"), "{tail}");
+    assert!(!tail.contains("Init Duration"), "{tail}");
+    assert_eq!(
+        r.fake.book().created.len(),
+        2,
+        "an invocation cold-started beside the provisioned"
+    );
+    // An on-demand sandbox's first REPORT has one: the check above can fail.
+    let mut req = request("g", "1");
+    req.log_type = LogType::Tail;
+    assert!(r.invoke(req).await.unwrap().log_tail.unwrap().contains("Init Duration"));
+    assert_eq!(r.fake.book().init_types[2], "on-demand");
+}
+
+#[tokio::test]
+async fn provisioned_sandboxes_are_never_frozen_expired_or_evicted() {
+    // Room for three sandboxes of 128 MB: two provisioned, one on demand.
+    let r = rig(|c| {
+        c.freeze_grace = Duration::ZERO;
+        c.idle_ttl = Duration::from_millis(1);
+        c.memory_capacity_mb = 3 * 128;
+    });
+    r.provision("f", 2);
+    r.wait_for_status("two provisioned sandboxes ready", ready(2)).await;
+    ok_v1(&r, "1").await;
+    // The janitor's TTL sweep takes g's idle sandbox ...
+    r.ok("g", "1").await;
+    r.fake
+        .wait_for("g's idle sandbox is reaped", |b| b.destroyed == ["g"])
+        .await;
+    // ... and memory pressure takes h's for i, never f's.
+    r.ok("h", "1").await;
+    r.ok("i", "1").await;
+    let book = r.fake.book();
+    assert!(!book.destroyed.contains(&"f".to_owned()), "{book:?}");
+    assert_eq!(book.created.iter().filter(|f| *f == "f").count(), 2);
+    r.wait_for_status("still ready", ready(2)).await;
+    // Never frozen: every invocation of f found a thawed sandbox.
+    assert_eq!(book.invoked_while_frozen, 0);
+    ok_v1(&r, "2").await;
+    assert_eq!(r.fake.book().created.iter().filter(|f| *f == "f").count(), 2);
+}
+
+#[tokio::test]
+async fn provisioned_concurrency_is_counted_and_never_throttled() {
+    let r = rig(|c| c.concurrency_limit = 3);
+    r.provision("f", 1);
+    r.wait_for_status("one provisioned sandbox ready", ready(1)).await;
+    // The daemon takes unreserved functions' provisioned concurrency out of
+    // the unreserved pool (`invocation::prepare`): two places are left.
+    let unreserved = |function: &str, payload: &str| {
+        let mut req = request(function, payload);
+        req.total_reserved_concurrency = 1;
+        req
+    };
+    let mut f_req = request_v1("f", "\"hold\"");
+    f_req.total_reserved_concurrency = 1;
+    let f = r.hold(f_req).await;
+    let g1 = r.hold(unreserved("g", "\"hold\"")).await;
+    let g2 = r.hold(unreserved("g", "\"hold\"")).await;
+    assert_eq!(
+        r.engine.inner.lock().gauges().in_flight,
+        3,
+        "the provisioned call is counted"
+    );
+    assert_eq!(
+        throttle_reason(r.invoke(unreserved("h", "1")).await),
+        "ConcurrentInvocationLimitExceeded"
+    );
+    r.fake.open_gate();
+    for t in [f, g1, g2] {
+        t.await.unwrap().unwrap();
+    }
+    // Beyond the provisioned sandbox, calls of f run on demand.
+    r.wait_for_gauges("all back", |g, b| g.in_flight == 0 && b.running == 0)
+        .await;
+    let f = r.hold(request_v1("f", "\"hold\"")).await;
+    r.invoke(request_v1("f", "2")).await.unwrap();
+    r.fake.open_gate();
+    f.await.unwrap().unwrap();
+    let book = r.fake.book();
+    assert_eq!(
+        book.init_types.last().map(String::as_str),
+        Some("on-demand"),
+        "{book:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_streamed_response_reaches_the_sink_before_the_function_ends() {
     use crate::invoker::StreamPart;
@@ -664,4 +817,78 @@ async fn a_streamed_call_ends_at_its_answer_while_extensions_hold_it() {
     assert!(matches!(end, Some(Piece::End(Ok(out))) if out.function_error.is_none()));
     assert!(over);
     rig.fake.open_gate();
+}
+
+#[tokio::test]
+async fn a_dead_provisioned_sandbox_is_replaced_and_a_release_destroys_them() {
+    let r = rig(|_| {});
+    r.provision("f", 1);
+    r.wait_for_status("one provisioned sandbox ready", ready(1)).await;
+    let out = r.invoke(request_v1("f", "\"crash\"")).await.unwrap();
+    assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
+    r.fake
+        .wait_for("a replacement is made", |b| {
+            b.created.len() == 2 && b.destroyed.len() == 1
+        })
+        .await;
+    r.wait_for_status("ready again", ready(1)).await;
+    assert_eq!(r.fake.book().init_types[1], "provisioned-concurrency");
+    // Lowering to nothing releases it.
+    r.provision("f", 0);
+    r.fake
+        .wait_for("the provisioned sandbox goes", |b| b.destroyed.len() == 2)
+        .await;
+    assert_eq!(r.engine.provisioned_status("f", "1"), None);
+    // So does deleting the version.
+    r.provision("f", 1);
+    r.wait_for_status("provisioned again", ready(1)).await;
+    r.engine.forget("f", Some(1));
+    r.fake
+        .wait_for("the deleted version's sandbox goes", |b| b.destroyed.len() == 3)
+        .await;
+    assert_eq!(r.engine.provisioned_status("f", "1"), None);
+}
+
+#[tokio::test]
+async fn a_provisioned_init_that_fails_marks_the_configuration_failed() {
+    let r = rig(|_| {});
+    let targets = vec![crate::invoker::ProvisionTarget {
+        want: 2,
+        request: request_v1("init-fails", ""),
+    }];
+    r.engine.provision("init-fails", "1", targets);
+    let failed = |s: Option<crate::invoker::ProvisionedStatus>| {
+        s.is_some_and(|s| s.state == crate::invoker::ProvisionedState::Failed && s.reason.is_some())
+    };
+    r.wait_for_status_of("init-fails", "the configuration fails", failed)
+        .await;
+    r.fake
+        .wait_for("the failed sandboxes go", |b| b.destroyed.len() == 2)
+        .await;
+}
+
+#[tokio::test]
+async fn a_provisioned_sandbox_whose_session_would_expire_is_replaced_not_used() {
+    use crate::sessions::Sessions;
+    // Sessions shorter than the function's timeout (3 s): stale at once.
+    let sessions = Arc::new(Sessions::with_key([3; 32], Duration::from_secs(1)));
+    let r = rig(|c| c.sessions = Some(sessions));
+    r.provision("f", 1);
+    r.wait_for_status("one provisioned sandbox ready", ready(1)).await;
+    ok_v1(&r, "1").await;
+    r.fake
+        .wait_for("the stale provisioned sandbox is destroyed", |b| {
+            b.destroyed.first().map(String::as_str) == Some("f")
+        })
+        .await;
+    r.fake
+        .wait_for("a replacement and the call's own sandbox", |b| b.created.len() >= 3)
+        .await;
+    let book = r.fake.book();
+    assert_eq!(book.init_types[0], "provisioned-concurrency");
+    assert!(
+        book.init_types[1..].contains(&"provisioned-concurrency".to_owned()),
+        "{book:?}"
+    );
+    assert!(book.init_types[1..].contains(&"on-demand".to_owned()), "{book:?}");
 }

@@ -8,11 +8,13 @@
 //! `RevisionId` mismatch).
 
 mod file_triggers;
+mod provisioned;
 mod records;
 mod sqlite;
 mod triggers;
 
 pub use file_triggers::{FileTriggerRecord, NewFileTrigger};
+pub use provisioned::ProvisionedConcurrencyRecord;
 pub use records::{
     AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
@@ -116,6 +118,31 @@ pub trait Registry: TriggerRegistry + Send + Sync {
     fn delete_reserved_concurrency(&self, function: &str) -> Result<(), StoreError>;
     /// Reserved concurrency of all functions but `except`.
     fn total_reserved_concurrency(&self, except: Option<&str>) -> Result<u64, StoreError>;
+
+    // Provisioned concurrency (`qualifier`: a version number or an alias).
+
+    /// Creates or replaces the configuration of an existing function.
+    fn put_provisioned_concurrency(
+        &self,
+        function: &str,
+        qualifier: &str,
+        requested: u32,
+    ) -> Result<ProvisionedConcurrencyRecord, StoreError>;
+    fn get_provisioned_concurrency(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<Option<ProvisionedConcurrencyRecord>, StoreError>;
+    /// Deleting one that is not there succeeds.
+    fn delete_provisioned_concurrency(&self, function: &str, qualifier: &str) -> Result<(), StoreError>;
+    /// The configurations of `function`, or of every function.
+    fn list_provisioned_concurrency(
+        &self,
+        function: Option<&str>,
+    ) -> Result<Vec<ProvisionedConcurrencyRecord>, StoreError>;
+    /// Provisioned concurrency of the functions without reserved
+    /// concurrency (but `except`): it comes out of the unreserved pool.
+    fn total_provisioned_unreserved(&self, except: Option<&str>) -> Result<u64, StoreError>;
 
     // Async invoke configuration.
 

@@ -205,6 +205,7 @@ pub(super) fn delete(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, nam
     if n == 0 {
         return Ok(());
     }
+    super::provisioned::delete(tx, function, name)?;
     tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
         params![function, name],

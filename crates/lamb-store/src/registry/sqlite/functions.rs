@@ -359,6 +359,7 @@ pub(super) fn delete(
         "DELETE FROM function_versions WHERE function = ?1 AND version = ?2",
         params![name, n as i64],
     )?;
+    super::provisioned::delete(tx, name, &n.to_string())?;
     tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
         params![name, n.to_string()],

@@ -17,6 +17,7 @@ mod file_triggers;
 mod functions;
 mod invoke_configs;
 mod layers;
+mod provisioned;
 mod schema;
 mod tags;
 mod triggers;
@@ -25,7 +26,8 @@ pub use schema::SCHEMA_VERSION;
 
 use super::{
     AliasRecord, AliasUpdate, CodeUpdate, EventInvokeConfigRecord, EventRecord, FunctionRecord, LayerVersionRecord,
-    NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
+    NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, ProvisionedConcurrencyRecord, QueuedEvent,
+    Registry,
 };
 use crate::code_store::Referenced;
 use crate::error::StoreError;
@@ -313,6 +315,38 @@ impl Registry for SqliteRegistry {
 
     fn total_reserved_concurrency(&self, except: Option<&str>) -> Result<u64, StoreError> {
         self.read(|tx, _| concurrency::total_reserved(tx, except))
+    }
+
+    fn put_provisioned_concurrency(
+        &self,
+        function: &str,
+        qualifier: &str,
+        requested: u32,
+    ) -> Result<ProvisionedConcurrencyRecord, StoreError> {
+        self.write(|tx, ctx| provisioned::put(tx, ctx, function, qualifier, requested))
+    }
+
+    fn get_provisioned_concurrency(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<Option<ProvisionedConcurrencyRecord>, StoreError> {
+        self.read(|tx, _| provisioned::get(tx, function, qualifier))
+    }
+
+    fn delete_provisioned_concurrency(&self, function: &str, qualifier: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| provisioned::delete(tx, function, qualifier))
+    }
+
+    fn list_provisioned_concurrency(
+        &self,
+        function: Option<&str>,
+    ) -> Result<Vec<ProvisionedConcurrencyRecord>, StoreError> {
+        self.read(|tx, _| provisioned::list(tx, function))
+    }
+
+    fn total_provisioned_unreserved(&self, except: Option<&str>) -> Result<u64, StoreError> {
+        self.read(|tx, _| provisioned::total_unreserved(tx, except))
     }
 
     fn put_event_invoke_config(

@@ -150,9 +150,21 @@ CREATE TABLE event_source_mappings (
 ) STRICT;
 "#;
 
+/// Provisioned concurrency configurations (a version number or an alias
+/// name as qualifier), removed with their function.
+const V7: &str = r#"
+CREATE TABLE provisioned_concurrency (
+    function      TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier     TEXT NOT NULL,
+    requested     INTEGER NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (function, qualifier)
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
