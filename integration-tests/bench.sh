@@ -26,7 +26,7 @@ export LAMB_ACCESS_KEY_ID=LAMBBENCHKEY LAMB_SECRET_ACCESS_KEY=lamb-bench-secret 
 daemon=$!
 # The network series: a second daemon with --network none, and a web server
 # in a network namespace of this machine standing in for the internet
-# (203.0.113.0/24, a documentation range), so that no request leaves it.
+# (198.51.100.0/30, in a documentation range), so that no request leaves it.
 port_none=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$lamb" serve --listen "127.0.0.1:$port_none" --url-listen "127.0.0.1:0" --data-dir "$tmp/data-none" \
     --runtimes-dir "$root/rootfs/build" --idle-ttl 2s --memory-capacity 1000000 --allow-deprecated-runtimes \
@@ -35,9 +35,9 @@ daemon_none=$!
 netns="lamb-bench-web-$$"; veth="lbw$(($$ % 100000))"
 ip netns add "$netns"
 ip link add "$veth" type veth peer name eth0 netns "$netns"
-ip addr add 203.0.113.1/24 dev "$veth"; ip link set "$veth" up
-ip -n "$netns" addr add 203.0.113.2/24 dev eth0; ip -n "$netns" link set eth0 up; ip -n "$netns" link set lo up
-ip -n "$netns" route add default via 203.0.113.1
+ip addr add 198.51.100.1/30 dev "$veth"; ip link set "$veth" up
+ip -n "$netns" addr add 198.51.100.2/30 dev eth0; ip -n "$netns" link set eth0 up; ip -n "$netns" link set lo up
+ip -n "$netns" route add default via 198.51.100.1
 ip netns exec "$netns" python3 -c '
 import http.server
 class H(http.server.BaseHTTPRequestHandler):
@@ -56,10 +56,10 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 100); do "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 1 100); do LAMB_ENDPOINT="http://127.0.0.1:$port_none" "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
-for _ in $(seq 1 100); do curl -sf http://203.0.113.2:8080/ >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -sf http://198.51.100.2:8080/ >/dev/null && break; sleep 0.1; done
 section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build" \
     --python "$root/examples/hello-python" --node "$root/examples/hello-node" --runtimes-dir "$root/rootfs/build" \
-    --none-endpoint "http://127.0.0.1:$port_none" --web http://203.0.113.2:8080/ "$@")"
+    --none-endpoint "http://127.0.0.1:$port_none" --web http://198.51.100.2:8080/ "$@")"
 printf '%s\n' "$section"
 # Replace the engine's section between its markers (or append it once).
 SECTION="$section" python3 - "$out" <<'PY'

@@ -1,9 +1,12 @@
 """Sandboxes on the network (`lamb serve --network nat`, docs/network.md):
 outbound through NAT, host ports, the Lambda API at host.lamb.internal, and
 the refusals. Traffic stays on this machine: the "internet" is a network
-namespace the test makes (203.0.113.0/24, a documentation range), with a
-private address (10.99.0.2) beside it for --egress-allow."""
+namespace the test makes (198.51.100.0/30, in a documentation range), with
+a private address (10.99.0.2/30) beside it for --egress-allow; the fixture
+refuses to shadow a route this machine already has (its package registries
+may sit in another documentation range)."""
 
+import ipaddress
 import json
 import os
 import shutil
@@ -24,7 +27,8 @@ from conftest import BUILD, Daemon, deploy, function_daemon, make_zip, sandbox_c
 
 INTERNET_NS = f"lamb-test-inet-{os.getpid()}"
 HOST_SIDE = f"lti{os.getpid() % 100000}"
-INTERNET = "203.0.113.2"
+HOST_IP = "198.51.100.1"
+INTERNET = "198.51.100.2"
 PRIVATE = "10.99.0.2"
 WEB_PORT = 8080
 
@@ -60,7 +64,7 @@ def handler(event, context):
         return open(event["path"]).read()
     if op == "address":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.connect(("203.0.113.2", 9))
+        s.connect(("198.51.100.2", 9))
         return s.getsockname()[0]
     if op == "listen":
         if not LISTENER:
@@ -110,19 +114,21 @@ def internet():
     also on a private address, to show --egress-allow."""
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
+    for net in ("198.51.100.0/30", "10.99.0.0/30"):
+        assert not routes_over(net), f"this machine routes {net} already: the test would shadow it"
     sh("ip", "netns", "add", INTERNET_NS)
     server = None
     try:
         sh("ip", "link", "add", HOST_SIDE, "type", "veth", "peer", "name", "eth0", "netns", INTERNET_NS)
-        sh("ip", "addr", "add", "203.0.113.1/24", "dev", HOST_SIDE)
-        sh("ip", "addr", "add", "10.99.0.1/24", "dev", HOST_SIDE)
+        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", HOST_SIDE)
+        sh("ip", "addr", "add", "10.99.0.1/30", "dev", HOST_SIDE)
         sh("ip", "link", "set", HOST_SIDE, "up")
         inside = ["ip", "netns", "exec", INTERNET_NS]
-        sh(*inside, "ip", "addr", "add", f"{INTERNET}/24", "dev", "eth0")
-        sh(*inside, "ip", "addr", "add", f"{PRIVATE}/24", "dev", "eth0")
+        sh(*inside, "ip", "addr", "add", f"{INTERNET}/30", "dev", "eth0")
+        sh(*inside, "ip", "addr", "add", f"{PRIVATE}/30", "dev", "eth0")
         sh(*inside, "ip", "link", "set", "eth0", "up")
         sh(*inside, "ip", "link", "set", "lo", "up")
-        sh(*inside, "ip", "route", "add", "default", "via", "203.0.113.1")
+        sh(*inside, "ip", "route", "add", "default", "via", HOST_IP)
         server = subprocess.Popen([*inside, sys.executable, "-c", SERVER, str(WEB_PORT)])
         wait_for(lambda: http_from_host(f"http://{INTERNET}:{WEB_PORT}/"), timeout=20, what="the test's web server")
         yield
@@ -132,6 +138,19 @@ def internet():
             server.wait()
         subprocess.run(["ip", "link", "del", HOST_SIDE], capture_output=True)
         subprocess.run(["ip", "netns", "del", INTERNET_NS], capture_output=True)
+
+
+def routes_over(net):
+    """This machine's routes (every table, but default routes) that overlap `net`."""
+    out = json.loads(subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], check=True,
+                                    capture_output=True, text=True).stdout)
+    net = ipaddress.ip_network(net)
+    found = []
+    for route in out:
+        dst = route.get("dst", "default")
+        if dst != "default" and ipaddress.ip_network(dst, strict=False).overlaps(net):
+            found.append(dst)
+    return found
 
 
 def http_from_host(url):
@@ -196,7 +215,7 @@ def test_outbound_through_nat_dns_and_the_api(internet):
         deploy_app(lam, "net")
         gateway, prefix = bridge_subnet(d)
         # The web server sees the host's address: the sandbox's was masqueraded.
-        assert call(lam, "net", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == "203.0.113.1"
+        assert call(lam, "net", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == HOST_IP
         own = call(lam, "net", op="address")
         assert own != gateway and own.split(".")[:2] == gateway.split(".")[:2]
         assert call(lam, "net", op="resolve", name="host.lamb.internal") == gateway
@@ -228,7 +247,7 @@ def test_refusals(internet):
             assert REJECTED in call(lam, "b", op="connect", host="169.254.169.254", port=80)
             assert REJECTED in call(lam, "b", op="connect", host=PRIVATE, port=WEB_PORT)
             assert call(lam, "b", op="connect", host=INTERNET, port=WEB_PORT) == "connected"
-        with function_daemon("lamb-net-allow-", "--egress-allow", "10.99.0.0/24") as d:
+        with function_daemon("lamb-net-allow-", "--egress-allow", "10.99.0.0/30") as d:
             lam = d.lambda_client()
             deploy_app(lam, "b")
             assert call(lam, "b", op="connect", host=PRIVATE, port=WEB_PORT) == "connected"
@@ -286,13 +305,13 @@ def test_a_spoofed_source_is_dropped(internet, tmp_path):
             pid = sandbox_pid(d)
             enter = ["nsenter", f"--net=/proc/{pid}/ns/net"]
             other = gateway.rsplit(".", 1)[0] + ".200"
-            for i, spoofed in enumerate([other, "203.0.113.77"]):
+            for i, spoofed in enumerate([other, "198.51.100.77"]):
                 sh(*enter, "ip", "addr", "add", f"{spoofed}/32", "dev", "eth0")
                 marker = f"marker-{i}"
                 sh(*enter, sys.executable, "-c", SPOOF, spoofed, INTERNET, "9999", marker)
                 wait_for(lambda: log.exists() and marker in log.read_text(), timeout=20, what=marker)
                 lines = log.read_text().splitlines()
-                assert f"203.0.113.1 {marker}" in lines, lines
+                assert f"{HOST_IP} {marker}" in lines, lines
                 assert not any("spoofed" in line for line in lines), lines
             assert own
     finally:
@@ -397,7 +416,7 @@ def test_userns_sandboxes_have_the_network_too(internet):
 def userns_calls(d):
     lam = d.lambda_client()
     deploy_app(lam, "u")
-    assert call(lam, "u", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == "203.0.113.1"
+    assert call(lam, "u", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == HOST_IP
     assert REJECTED in call(lam, "u", op="connect", host="169.254.169.254", port=80)
     assert "host.lamb.internal" in call(lam, "u", op="file", path="/etc/hosts")
 
@@ -408,7 +427,7 @@ def test_two_daemons_keep_to_their_own(internet):
         for d in (one, two):
             lam = d.lambda_client()
             deploy_app(lam, "f")
-            assert call(lam, "f", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == "203.0.113.1"
+            assert call(lam, "f", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == HOST_IP
         # An explicit subnet over the other daemon's is refused at start, changing nothing.
         with tempfile.TemporaryDirectory(prefix="lamb-net-three-") as tmp:
             three = Daemon(Path(tmp))
@@ -422,7 +441,7 @@ def test_two_daemons_keep_to_their_own(internet):
         assert_network_gone(two)
         assert veths(one) == before, "stopping one daemon left the other's veths alone"
         lam = one.lambda_client()
-        assert call(lam, "f", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == "203.0.113.1"
+        assert call(lam, "f", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == HOST_IP
 
 
 def test_kill_9_under_load_then_restart(internet):
@@ -464,7 +483,7 @@ def test_kill_9_under_load_then_restart(internet):
                 t.join()
             assert names(d)[2] in nft_tables(), "the killed daemon's table is left for the sweep"
             d.start()
-            assert call(lam, "k", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == "203.0.113.1"
+            assert call(lam, "k", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == HOST_IP
             now = veths(d)
             assert not set(old.values()) & set(now.values()), "a killed daemon's veth survived the restart"
             assert nft_tables().count(names(d)[2]) == 1

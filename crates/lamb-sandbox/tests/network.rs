@@ -22,12 +22,34 @@ fn prepared_namespaces_get_veths_which_the_stop_removes() {
         network: Some(NetworkConfig {
             id: "feedc0ffee00".into(),
             subnet: Some("198.19.240.0/28".parse().unwrap()),
+            // Every form of rule, for the real nft to parse: a port named
+            // twice, overlapping ranges.
+            api: Some("127.0.0.1:9".parse().unwrap()),
+            host_ports: vec![5432, 6379, 5432],
+            egress_allow: vec!["10.0.0.0/8".parse().unwrap(), "10.1.0.0/16".parse().unwrap()],
+        }),
+    })
+    .expect("a sandboxer with a network");
+    // Another daemon's subnet over this one's route is refused, naming it.
+    let refused = Sandboxer::new(SandboxerConfig {
+        state_dir: common::state_dir().with_file_name("net-state-2"),
+        cgroup_parent: "lamb-test-net-2".into(),
+        network: Some(NetworkConfig {
+            id: "0ddba11cafe0".into(),
+            subnet: Some("198.19.240.0/24".parse().unwrap()),
             api: None,
             host_ports: vec![],
             egress_allow: vec![],
         }),
     })
-    .expect("a sandboxer with a network");
+    .expect_err("an overlapping subnet is refused");
+    let chain = format!("{:?}", refused);
+    assert!(
+        chain.contains("overlaps the host's route to 198.19.240.0/28"),
+        "{chain}"
+    );
+    assert!(!links().contains("lamb0ddba11caf"), "the refused start made nothing");
+    assert!(links().contains("lambfeedc0ffee"), "nor touched the first one's bridge");
     assert!(links().contains("lambfeedc0ffee"), "{}", links());
     assert_eq!(sandboxer.prepare_network_namespaces(3).unwrap(), 3);
     let names = links();

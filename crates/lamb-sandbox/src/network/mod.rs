@@ -38,6 +38,8 @@ pub const DEFAULT_POOL: &str = "198.18.0.0/15";
 pub const DEFAULT_PREFIX: u8 = 20;
 /// The name `/etc/hosts` gives the gateway inside every sandbox.
 pub const HOST_NAME: &str = "host.lamb.internal";
+/// How many subnets a start tries when other daemons take its choices meanwhile.
+const SUBNET_TRIES: usize = 4;
 /// The sandbox's end of its veth: ifindex 2 in its namespace (after `lo`), asked for at creation.
 const SANDBOX_LINK_INDEX: u32 = 2;
 
@@ -166,29 +168,67 @@ impl Network {
         let names = Names::new(&config.id)?;
         let mut host = Netlink::open()?;
         sweep(&mut host, &names)?;
-        let routes = host.ipv4_route_destinations()?;
-        let subnet =
-            choose_subnet(config.subnet, &routes).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let gateway = subnet.nth(1).expect("a subnet of 16 addresses at least");
-        let network = Arc::new(Network {
-            slots: Mutex::new(Slots::new(subnet)),
-            names,
-            subnet,
-            gateway,
-            reaper: OnceLock::new(),
-        });
-        if let Err(e) = network.make(config, &mut host) {
-            let _ = network.stop();
-            return Err(e);
+        // Another daemon starting at the same moment may choose the same
+        // default subnet: once both bridges carry its route, one sees the
+        // other's and moves on to the next.
+        let mut taken = Vec::new();
+        for _ in 0..SUBNET_TRIES {
+            let mut routes: Vec<Ipv4Cidr> = host.ipv4_routes()?.into_iter().map(|(cidr, _)| cidr).collect();
+            routes.extend(&taken);
+            let subnet =
+                choose_subnet(config.subnet, &routes).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let network = Arc::new(Network {
+                slots: Mutex::new(Slots::new(subnet)),
+                names: names.clone(),
+                subnet,
+                gateway: subnet.nth(1).expect("a subnet of 16 addresses at least"),
+                reaper: OnceLock::new(),
+            });
+            match network
+                .make_bridge(&mut host)
+                .and_then(|()| network.subnet_is_ours(&mut host))
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    network.stop()?;
+                    taken.push(subnet);
+                    continue;
+                }
+                Err(e) => {
+                    let _ = network.stop();
+                    return Err(e);
+                }
+            }
+            if let Err(e) = network.make_rules(config) {
+                let _ = network.stop();
+                return Err(e);
+            }
+            return Ok(network);
         }
-        Ok(network)
+        Err(io::Error::other(format!(
+            "another daemon took each subnet this one chose ({taken:?}); choose one with --subnet"
+        )))
     }
 
-    fn make(&self, config: &NetworkConfig, host: &mut Netlink) -> io::Result<()> {
+    /// The bridge, up, with the gateway's address (and so the subnet's route).
+    fn make_bridge(&self, host: &mut Netlink) -> io::Result<()> {
         host.add_bridge(&self.names.bridge)
             .map_err(|e| context(e, format!("create bridge {}", self.names.bridge)))?;
         let index = netlink::link_index(&self.names.bridge)?;
-        host.add_address(index, self.gateway, self.subnet.prefix())?;
+        host.add_address(index, self.gateway, self.subnet.prefix())
+    }
+
+    /// Whether no route but the bridge's own leads into the subnet.
+    fn subnet_is_ours(&self, host: &mut Netlink) -> io::Result<bool> {
+        let bridge = netlink::link_index(&self.names.bridge)?;
+        let routes = host.ipv4_routes()?;
+        Ok(routes
+            .iter()
+            .all(|(cidr, oif)| !cidr.overlaps(&self.subnet) || *oif == Some(bridge)))
+    }
+
+    /// The nftables table, then IPv4 forwarding.
+    fn make_rules(&self, config: &NetworkConfig) -> io::Result<()> {
         let pattern = format!("{}*", self.names.veth_prefix);
         let ruleset = Ruleset {
             table: &self.names.table,

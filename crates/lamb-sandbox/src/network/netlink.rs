@@ -99,8 +99,9 @@ impl Netlink {
             .collect())
     }
 
-    /// Every IPv4 destination with a route in any table, but default routes.
-    pub fn ipv4_route_destinations(&mut self) -> io::Result<Vec<Ipv4Cidr>> {
+    /// Every IPv4 destination with a route in any table, but default routes,
+    /// with the link the route leads out of.
+    pub fn ipv4_routes(&mut self) -> io::Result<Vec<(Ipv4Cidr, Option<u32>)>> {
         let mut query = RouteMessage::default();
         query.header.address_family = AddressFamily::Inet;
         let replies = self.dump(RouteNetlinkMessage::GetRoute(query))?;
@@ -109,8 +110,14 @@ impl Netlink {
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewRoute(route) if route.header.destination_prefix_length > 0 => {
                     let prefix = route.header.destination_prefix_length;
-                    route.attributes.into_iter().find_map(|a| match a {
-                        RouteAttribute::Destination(RouteAddress::Inet(addr)) => Ipv4Cidr::new(addr, prefix).ok(),
+                    let oif = route.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Oif(index) => Some(*index),
+                        _ => None,
+                    });
+                    route.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Destination(RouteAddress::Inet(addr)) => {
+                            Ipv4Cidr::new(*addr, prefix).ok().map(|cidr| (cidr, oif))
+                        }
                         _ => None,
                     })
                 }

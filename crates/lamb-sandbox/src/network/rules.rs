@@ -60,7 +60,13 @@ impl Ruleset<'_> {
             ));
         }
         if !self.host_ports.is_empty() {
-            let ports = join(self.host_ports.iter());
+            // A set refuses duplicates: a port named twice is named once.
+            let ports = join(
+                self.host_ports
+                    .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter(),
+            );
             dnat.push(format!(
                 "iifname \"{veth}\" ip daddr {gw} tcp dport {{ {ports} }} dnat ip to 127.0.0.1"
             ));
@@ -70,14 +76,12 @@ impl Ruleset<'_> {
                 "iifname \"{veth}\" ip daddr {gw} meta l4proto {{ tcp, udp }} th dport 53 dnat ip to {resolver}:53"
             ));
         }
-        let allowed = if self.egress_allow.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "\t\tiifname \"{veth}\" ip daddr {{ {} }} accept\n",
-                join(self.egress_allow.iter())
-            )
-        };
+        // A rule each: ranges that overlap would conflict in one interval set.
+        let allowed: String = self
+            .egress_allow
+            .iter()
+            .map(|cidr| format!("\t\tiifname \"{veth}\" ip daddr {cidr} accept\n"))
+            .collect();
         let subnet = self.subnet;
         let private = PRIVATE_RANGES.join(", ");
         let reject = "reject with icmpx type admin-prohibited";
@@ -190,7 +194,7 @@ mod tests {
 
     #[test]
     fn host_ports_and_the_api_are_forwarded_to_loopback() {
-        let script = ruleset(&[5432, 6379], &[]).script();
+        let script = ruleset(&[6379, 5432, 6379], &[]).script();
         assert!(script.contains("ip daddr 198.18.0.1 tcp dport 9080 dnat ip to 127.0.0.1:9080"));
         assert!(script.contains("ip daddr 198.18.0.1 tcp dport { 5432, 6379 } dnat ip to 127.0.0.1"));
         assert!(script.contains("th dport 53 dnat ip to 127.0.0.53:53"));
@@ -202,15 +206,19 @@ mod tests {
 
     #[test]
     fn private_ranges_are_refused_unless_allowed_first() {
-        let allow = ["10.1.0.0/16".parse().unwrap()];
+        let allow = ["10.0.0.0/8".parse().unwrap(), "10.1.0.0/16".parse().unwrap()];
         let script = ruleset(&[], &allow).script();
-        let allowed = script.find("ip daddr { 10.1.0.0/16 } accept").expect("the allow rule");
+        let allowed = script.find("ip daddr 10.0.0.0/8 accept").expect("the allow rule");
+        assert!(
+            script.contains("ip daddr 10.1.0.0/16 accept"),
+            "overlapping ranges, a rule each"
+        );
         let refused = script
             .find("ip daddr { 0.0.0.0/8, 10.0.0.0/8")
             .expect("the private ranges");
         assert!(allowed < refused, "the allow rule comes before the refusal");
         assert!(script.contains("169.254.0.0/16"));
-        assert!(!ruleset(&[], &[]).script().contains("} accept"));
+        assert!(!ruleset(&[], &[]).script().contains("ip daddr 10."));
     }
 
     #[test]
