@@ -101,8 +101,8 @@ pub struct Args {
     /// Run every sandbox in its own user namespace: root inside is an
     /// unprivileged uid outside, the sandbox in slot N mapping ids 0-65535 to
     /// 1000000 + N * 65536 onwards, so a process that escaped its other
-    /// namespaces would be nobody on the host. Costs a little on each cold
-    /// start (no prepared network namespace; docs/sandbox.md).
+    /// namespaces would be nobody on the host. With `--network none` costs a
+    /// little on each cold start (no prepared network namespace; docs/sandbox.md).
     #[arg(long)]
     userns: bool,
     /// Create and update functions with runtimes past AWS's block-create and
