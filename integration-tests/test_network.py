@@ -492,3 +492,26 @@ def test_kill_9_under_load_then_restart(internet):
             if d.proc:
                 assert d.stop() == 0
         assert_network_gone(d)
+
+
+def test_a_killed_daemons_spawner_removes_the_network(internet):
+    """`kill -9` of the daemon alone: its spawner reads end of file and
+    removes the veths, the bridge and the table before it exits."""
+    with tempfile.TemporaryDirectory(prefix="lamb-net-orphan-") as tmp:
+        d = Daemon(Path(tmp))
+        d.runtimes_dir = BUILD
+        d.start()
+        try:
+            lam = d.lambda_client()
+            deploy_app(lam, "o")
+            assert call(lam, "o", op="get", url=f"http://{INTERNET}:{WEB_PORT}/") == HOST_IP
+            assert veths(d) and names(d)[2] in nft_tables()
+            spawners = [int(p) for p in Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read_text().split()]
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait()
+            d.proc = None
+            wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in spawners), timeout=30, what="the spawner's exit")
+            assert_network_gone(d)
+        finally:
+            if d.proc:
+                d.stop()
