@@ -5,8 +5,9 @@
 mod common;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use lamb_sandbox::{NetworkConfig, Sandboxer, SandboxerConfig};
+use lamb_sandbox::{Exit, NetworkConfig, SandboxIo, Sandboxer, SandboxerConfig};
 
 fn links() -> String {
     String::from_utf8(Command::new("ip").args(["-br", "link"]).output().unwrap().stdout).unwrap()
@@ -56,6 +57,37 @@ fn prepared_namespaces_get_veths_which_the_stop_removes() {
     for veth in ["lvfeedc0ff0", "lvfeedc0ff1", "lvfeedc0ff2"] {
         assert!(names.contains(veth), "{veth} in {names}");
     }
+    // A sandbox takes the last prepared namespace: slot 2, the subnet's fourth address.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let io = SandboxIo {
+        stdout: Some(write.try_clone().unwrap()),
+        stderr: Some(write),
+        ..SandboxIo::default()
+    };
+    let spec = common::shell("ip -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf");
+    let mut sandbox = sandboxer.create(&spec, io).expect("a sandbox with a network");
+    let out = common::read_all(read);
+    assert_eq!(sandbox.wait().unwrap(), Exit::Code(0), "{out}");
+    for expected in [
+        "inet 198.19.240.4/32",
+        "default via 198.19.240.1 dev eth0",
+        "198.19.240.1\thost.lamb.internal",
+        "nameserver 198.19.240.1",
+    ] {
+        assert!(out.contains(expected), "{expected:?} in {out}");
+    }
+    sandbox.destroy().unwrap();
+    // Its address is free again once its veth is deleted: the next namespace gets it.
+    let network = sandboxer.network().expect("a network");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while network.addresses_in_use() > 2 {
+        assert!(Instant::now() < deadline, "the dead sandbox's address is freed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!links().contains("lvfeedc0ff2"), "{}", links());
+    assert_eq!(sandboxer.prepare_network_namespaces(3).unwrap(), 1);
+    assert!(links().contains("lvfeedc0ff2"), "{}", links());
+    assert!(!links().contains("lvfeedc0ff3"), "{}", links());
     sandboxer.stop_network();
     let names = links();
     assert!(

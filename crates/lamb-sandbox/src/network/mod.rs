@@ -139,6 +139,10 @@ impl Slots {
     fn release(&mut self, slot: u32) {
         self.free.insert(slot);
     }
+
+    fn in_use(&self) -> usize {
+        self.next as usize - self.free.len()
+    }
 }
 
 /// One sandbox's address and veth; dropping it deletes the veth and frees the address.
@@ -268,6 +272,11 @@ impl Network {
         format!("nameserver {}\n", self.gateway)
     }
 
+    /// Addresses held by sandboxes and prepared namespaces, and by veths not yet deleted.
+    pub fn addresses_in_use(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).in_use()
+    }
+
     fn address(&self, slot: u32) -> Ipv4Addr {
         self.subnet
             .nth(u64::from(slot) + 2)
@@ -330,14 +339,13 @@ impl Network {
         }
     }
 
-    /// Deletes the slot's veth and frees the slot once its name is gone. A
-    /// namespace that died first takes its veth with it, a little later
-    /// (the kernel cleans namespaces up asynchronously): the slot waits for that.
+    /// Deletes the slot's veth and frees the slot once its name is free: the
+    /// delete's answer comes after the link is unregistered, and a link
+    /// already gone (its namespace died first) answers that there is none.
     fn delete_veth(&self, slot: u32) {
         let name = self.names.veth(slot);
         for _ in 0..200 {
-            let gone = Netlink::open().and_then(|mut host| host.delete_link(&name));
-            if matches!(gone, Ok(false)) {
+            if Netlink::open().and_then(|mut host| host.delete_link(&name)).is_ok() {
                 self.slots.lock().unwrap_or_else(|e| e.into_inner()).release(slot);
                 return;
             }
@@ -433,6 +441,7 @@ mod tests {
         );
         slots.release(7);
         slots.release(3);
+        assert_eq!(slots.in_use(), 11);
         assert_eq!(slots.take(), Some(3));
         assert_eq!(slots.take(), Some(7));
         assert_eq!(slots.take(), None);
