@@ -6,7 +6,8 @@
 # Needs root, `make rootfs` and `make examples`. Extra arguments go to
 # bench-engine (--cold-runs N, --warm-runs N, --seconds S; --init-only runs
 # only the init series: Python and Node hello cold at 128 and 1792 MB beside
-# their bare interpreters).
+# their bare interpreters; --network-only only the network series: cold
+# starts with --network nat against none, and outbound HTTP through NAT).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -23,11 +24,42 @@ export LAMB_ACCESS_KEY_ID=LAMBBENCHKEY LAMB_SECRET_ACCESS_KEY=lamb-bench-secret 
 "$lamb" serve --listen "127.0.0.1:$port" --data-dir "$tmp/data" --runtimes-dir "$root/rootfs/build" \
     --idle-ttl 2s --memory-capacity 1000000 --allow-deprecated-runtimes >"$tmp/daemon.log" 2>&1 &
 daemon=$!
-cleanup() { kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$tmp"; }
+# The network series: a second daemon with --network none, and a web server
+# in a network namespace of this machine standing in for the internet
+# (198.51.100.0/30, in a documentation range), so that no request leaves it.
+port_none=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$lamb" serve --listen "127.0.0.1:$port_none" --url-listen "127.0.0.1:0" --data-dir "$tmp/data-none" \
+    --runtimes-dir "$root/rootfs/build" --idle-ttl 2s --memory-capacity 1000000 --allow-deprecated-runtimes \
+    --network none >"$tmp/daemon-none.log" 2>&1 &
+daemon_none=$!
+netns="lamb-bench-web-$$"; veth="lbw$(($$ % 100000))"
+ip netns add "$netns"
+ip link add "$veth" type veth peer name eth0 netns "$netns"
+ip addr add 198.51.100.1/30 dev "$veth"; ip link set "$veth" up
+ip -n "$netns" addr add 198.51.100.2/30 dev eth0; ip -n "$netns" link set eth0 up; ip -n "$netns" link set lo up
+ip -n "$netns" route add default via 198.51.100.1
+ip netns exec "$netns" python3 -c '
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("0.0.0.0", 8080), H).serve_forever()' &
+web=$!
+cleanup() {
+    kill -TERM "$daemon" "$daemon_none" 2>/dev/null || true; wait "$daemon" "$daemon_none" 2>/dev/null || true
+    kill "$web" 2>/dev/null || true; ip link del "$veth" 2>/dev/null || true; ip netns del "$netns" 2>/dev/null || true
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
 for _ in $(seq 1 100); do "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do LAMB_ENDPOINT="http://127.0.0.1:$port_none" "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -sf http://198.51.100.2:8080/ >/dev/null && break; sleep 0.1; done
 section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build" \
-    --python "$root/examples/hello-python" --node "$root/examples/hello-node" --runtimes-dir "$root/rootfs/build" "$@")"
+    --python "$root/examples/hello-python" --node "$root/examples/hello-node" --runtimes-dir "$root/rootfs/build" \
+    --none-endpoint "http://127.0.0.1:$port_none" --web http://198.51.100.2:8080/ "$@")"
 printf '%s\n' "$section"
 # Replace the engine's section between its markers (or append it once).
 SECTION="$section" python3 - "$out" <<'PY'

@@ -239,6 +239,7 @@ fn main() {
     let config = SandboxerConfig {
         state_dir: ws.dir.join("state"),
         cgroup_parent: "lamb-bench".into(),
+        network: None,
     };
     // Leaked, to live as long as its `/tmp` thread: as in the spawner, a
     // thread of its own makes the `/tmp` file systems and deletes the used ones.

@@ -208,6 +208,8 @@ pub(crate) struct ChildPlan {
     /// A prepared network namespace (loopback already up) to enter instead
     /// of the one the clone would create; -1 when the clone creates it.
     pub netns_fd: RawFd,
+    /// Whether `lo` needs bringing up (a prepared namespace has it up already).
+    pub loopback_up: bool,
     /// The seccomp program, installed last.
     pub seccomp: &'static [libc::sock_filter],
 }
@@ -427,7 +429,10 @@ fn set_identity(plan: &ChildPlan) -> StepResult {
     check(Step::Hostname, unsafe {
         libc::sethostname(name.as_ptr().cast(), name.len())
     })?;
-    loopback_up()
+    if plan.loopback_up {
+        loopback_up()?;
+    }
+    Ok(())
 }
 
 /// Brings `lo` up in the new network namespace: the only interface there is.

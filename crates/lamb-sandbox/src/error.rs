@@ -53,6 +53,8 @@ pub enum SandboxError {
     Signal(#[source] io::Error),
     #[error("the spawner process failed: {0}")]
     Spawner(String),
+    #[error("the sandboxes' network failed")]
+    Network(#[source] io::Error),
     #[error("removing {path} failed")]
     Cleanup {
         path: PathBuf,

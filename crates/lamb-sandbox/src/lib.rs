@@ -6,6 +6,7 @@
 //! let sandboxer = Sandboxer::new(SandboxerConfig {
 //!     state_dir: "/var/lib/lamb/sandboxes".into(),
 //!     cgroup_parent: "lamb".into(),
+//!     network: None,
 //! })?;
 //! let process = ProcessSpec { argv: vec!["/bin/true".into()], env: vec![], cwd: "/".into() };
 //! let spec = SandboxSpec::new(vec!["/var/lib/lamb/runtimes/provided.al2023".into()], process, User { uid: 993, gid: 990 });
@@ -24,6 +25,7 @@ mod child;
 mod error;
 pub mod ext4;
 mod handle;
+pub mod network;
 pub mod oci;
 mod plan;
 mod sandbox;
@@ -38,6 +40,7 @@ pub use cgroup::{CgroupStats, CgroupVersion};
 pub use child::Step;
 pub use error::{Result, SandboxError};
 pub use handle::Handle;
+pub use network::{Ipv4Cidr, NetworkConfig};
 pub use sandbox::{Exit, RunOutcome, Sandbox, SandboxIo, Sandboxer, SandboxerConfig, SweepReport};
 pub use spawner::{RemoteSandbox, Spawner};
 pub use spec::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxSpec, TmpStorage, User};

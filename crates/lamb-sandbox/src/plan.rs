@@ -60,6 +60,8 @@ pub(crate) struct ChildFds {
     pub sync: [RawFd; 2],
     /// A prepared network namespace, or -1.
     pub netns_fd: RawFd,
+    /// Whether the child brings `lo` up: not in a prepared namespace, where it is up already.
+    pub loopback_up: bool,
     pub stdio: [RawFd; 3],
     pub extra: Vec<RawFd>,
 }
@@ -196,6 +198,7 @@ pub(crate) fn build(
         argv,
         env,
         netns_fd: fds.netns_fd,
+        loopback_up: fds.loopback_up,
         seccomp: crate::seccomp::filter(),
     })
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +12,7 @@ use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget}
 use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
 use crate::handle::{kill_through_pidfd, Handle};
+use crate::network::{Lease, Netlink, Network, NetworkConfig};
 use crate::plan::{self, ChildFds, RootDirs};
 use crate::spec::{IdMapping, SandboxSpec, TmpStorage};
 use crate::tmp_disk::{TmpDisk, TmpDisks};
@@ -24,6 +25,8 @@ pub struct SandboxerConfig {
     pub state_dir: PathBuf,
     /// The parent cgroup (a name, such as `lamb`) under which every sandbox cgroup lives.
     pub cgroup_parent: String,
+    /// A network for every sandbox (`crate::network`); `None`: loopback only.
+    pub network: Option<NetworkConfig>,
 }
 
 /// Creates sandboxes on this machine. One per process; cheap to share behind an `Arc`.
@@ -40,9 +43,20 @@ pub struct Sandboxer {
     /// Top layers already on disk, by key.
     top_layers: Mutex<HashSet<String>>,
     /// Network namespaces made ahead of time (see [`Sandboxer::prepare_network_namespaces`]).
-    network_namespaces: Mutex<Vec<OwnedFd>>,
+    network_namespaces: Mutex<Vec<PreparedNetns>>,
+    /// The sandboxes' network, with `SandboxerConfig::network`.
+    network: Option<Arc<Network>>,
+    /// This process's own network namespace, to come back to after entering a prepared one.
+    host_netns: OwnedFd,
     /// `/tmp` file systems, made ahead of time (see [`Sandboxer::prepare_tmp_disk`]).
     tmp_disks: TmpDisks,
+}
+
+/// A network namespace made ahead of time, with its veth when there is a network.
+#[derive(Debug)]
+struct PreparedNetns {
+    fd: OwnedFd,
+    lease: Option<Lease>,
 }
 
 /// Descriptors handed to the sandbox's process. `None` stdio reads and writes `/dev/null`.
@@ -97,7 +111,16 @@ impl Sandboxer {
                 source,
             })?;
         }
+        let host_netns = fs::File::open("/proc/thread-self/ns/net")
+            .map_err(SandboxError::Network)?
+            .into();
+        let network = match &config.network {
+            Some(network) => Some(Network::start(network).map_err(SandboxError::Network)?),
+            None => None,
+        };
         Ok(Sandboxer {
+            network,
+            host_netns,
             last_cap: last_capability(),
             tmp_disks: TmpDisks::new(config.state_dir.clone()),
             new_root,
@@ -135,7 +158,7 @@ impl Sandboxer {
         };
         self.cgroups.create(&id, &spec.limits)?;
         match self.start(&id, spec, &top_layer, tmp.as_ref(), io) {
-            Ok((pid, pidfd)) => Ok(Sandbox {
+            Ok((pid, pidfd, net)) => Ok(Sandbox {
                 handle: Handle {
                     id,
                     pid,
@@ -145,6 +168,7 @@ impl Sandboxer {
                 exit: None,
                 destroyed: false,
                 _tmp: tmp,
+                _net: net,
             }),
             Err(err) => {
                 let _ = self.cgroups.kill_all(&id);
@@ -171,7 +195,7 @@ impl Sandboxer {
         top_layer: &Path,
         tmp: Option<&TmpDisk>,
         io: SandboxIo,
-    ) -> Result<(i32, OwnedFd)> {
+    ) -> Result<(i32, OwnedFd, Option<Lease>)> {
         let join = self.cgroups.join_target(id)?;
         let (procs, cgroup_fd) = match &join {
             JoinTarget::ProcsFiles(files) => (files.as_slice(), None),
@@ -186,24 +210,21 @@ impl Sandboxer {
             None => None,
         };
         let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let user_namespace = spec.user_namespace.is_some();
+        let netns = self.take_network_namespace(user_namespace)?;
         // A prepared network namespace belongs to the host's user namespace,
         // and entering it needs CAP_SYS_ADMIN there, which a process inside a
-        // new user namespace never has: setns after the clone fails. Joining
-        // it before the clone (on the spawner's thread) would work, but would
-        // leave the sandbox in a network namespace whose owner is the host:
-        // with a user namespace the clone makes its own, owned by the
-        // sandbox's namespace, and the pool is left for sandboxes without one.
-        let netns = if spec.user_namespace.is_none() {
-            self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).pop()
-        } else {
-            None
-        };
+        // new user namespace never has: setns after the clone fails. With a
+        // user namespace, this thread enters it for the clone instead, which
+        // the child inherits (see `Sandboxer::take_network_namespace`).
+        let child_joins = netns.as_ref().filter(|_| !user_namespace).map(|n| n.fd.as_raw_fd());
         let fds = ChildFds {
             error_fd: error_write.as_raw_fd(),
             sync: sync
                 .as_ref()
                 .map_or([-1, -1], |(read, write)| [read.as_raw_fd(), write.as_raw_fd()]),
-            netns_fd: raw(&netns),
+            netns_fd: child_joins.unwrap_or(-1),
+            loopback_up: netns.is_none(),
             stdio: [raw(&io.stdin), raw(&io.stdout), raw(&io.stderr)],
             extra: io.extra_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
         };
@@ -215,8 +236,11 @@ impl Sandboxer {
             tmp: tmp_mount.as_deref(),
         };
         let plan = plan::build(spec, dirs, procs, fds, self.last_cap)?;
-        let (pid, pidfd) = clone_sandbox(&plan, cgroup_fd, netns.is_some(), spec.user_namespace.is_some())?;
-        drop(netns);
+        let inherited = netns.as_ref().filter(|_| user_namespace).map(|n| n.fd.as_fd());
+        let (pid, pidfd) = self.clone_in(inherited, || {
+            clone_sandbox(&plan, cgroup_fd, netns.is_some(), user_namespace)
+        })?;
+        let lease = netns.and_then(|n| n.lease);
         // The child holds its own copies now; closing ours lets the pipe reach EOF at exec.
         drop(error_write);
         drop(io);
@@ -229,7 +253,7 @@ impl Sandboxer {
             }
         }
         match read_report(&error_read) {
-            Ok(None) => Ok((pid, pidfd)),
+            Ok(None) => Ok((pid, pidfd, lease)),
             Ok(Some(report)) => {
                 reap(pid);
                 Err(SandboxError::ChildSetup {
@@ -241,6 +265,61 @@ impl Sandboxer {
                 let _ = kill_through_pidfd(pidfd.as_fd());
                 reap(pid);
                 Err(SandboxError::Sync(err))
+            }
+        }
+    }
+
+    /// The prepared network namespace a sandbox enters: one from the pool, or
+    /// with a network one made now (a burst outran the pool), since a sandbox
+    /// without its veth would have no network. Without a network a user
+    /// namespace's clone makes its own namespace, owned by it, as the
+    /// sandbox then needs no veth; with one it shares the prepared namespace,
+    /// owned by the host, where root in the sandbox cannot change its address or routes.
+    fn take_network_namespace(&self, user_namespace: bool) -> Result<Option<PreparedNetns>> {
+        if self.network.is_none() && user_namespace {
+            return Ok(None);
+        }
+        let pooled = self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(netns) => Ok(Some(netns)),
+            None if self.network.is_some() => Ok(Some(self.new_prepared_netns()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `clone` with this thread in `netns` (when given), then brings the thread back.
+    fn clone_in<T>(&self, netns: Option<BorrowedFd<'_>>, clone: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Some(netns) = netns else {
+            return clone();
+        };
+        nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| SandboxError::Clone(e.into()))?;
+        let cloned = clone();
+        // Staying in the sandbox's namespace would cut this thread off the host's network.
+        nix::sched::setns(&self.host_netns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("returning to the original network namespace");
+        cloned
+    }
+
+    /// A new network namespace, with its veth when there is a network.
+    fn new_prepared_netns(&self) -> Result<PreparedNetns> {
+        new_network_namespace(self.network.as_ref(), &self.host_netns).map_err(SandboxError::Network)
+    }
+
+    /// The sandboxes' network, if there is one.
+    pub fn network(&self) -> Option<&Arc<Network>> {
+        self.network.as_ref()
+    }
+
+    /// Removes the network's veths, bridge and rules, after the last sandbox:
+    /// the spawner's last act.
+    pub fn stop_network(&self) {
+        self.network_namespaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        if let Some(network) = &self.network {
+            if let Err(e) = network.stop() {
+                tracing::warn!(error = %e, "removing the sandboxes' network failed; the next start sweeps it");
             }
         }
     }
@@ -267,7 +346,11 @@ impl Sandboxer {
             .join(format!("{SANDBOX_PREFIX}top-{key}.{}.tmp", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(staging.join("etc")).map_err(prepare_err(&staging))?;
-        fs::write(staging.join("etc/hosts"), HOSTS).map_err(prepare_err(&staging))?;
+        let hosts = self.network.as_ref().map_or_else(|| HOSTS.to_owned(), |n| n.hosts());
+        fs::write(staging.join("etc/hosts"), hosts).map_err(prepare_err(&staging))?;
+        if let Some(network) = &self.network {
+            fs::write(staging.join("etc/resolv.conf"), network.resolv_conf()).map_err(prepare_err(&staging))?;
+        }
         for (point, is_file) in points {
             let path = staging.join(point.strip_prefix("/").unwrap_or(&point));
             let parent = path.parent().unwrap_or(&staging);
@@ -291,7 +374,7 @@ impl Sandboxer {
     pub fn prepare_network_namespaces(&self, target: usize) -> Result<usize> {
         let mut made = 0;
         while self.network_namespaces.lock().unwrap_or_else(|e| e.into_inner()).len() < target {
-            let netns = new_network_namespace().map_err(SandboxError::Clone)?;
+            let netns = self.new_prepared_netns()?;
             self.network_namespaces
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -361,21 +444,27 @@ pub use crate::sweep::SweepReport;
 /// The empty directory under the state directory (see `Sandboxer::empty`).
 const EMPTY_DIR: &str = "lamb-empty";
 
-/// `/etc/hosts` inside every sandbox.
-const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+/// `/etc/hosts` inside every sandbox (and `host.lamb.internal` with a network).
+pub(crate) const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /// A new network namespace with loopback up, made by this thread entering it
-/// and coming back. Only the calling thread moves, so other threads are safe.
-fn new_network_namespace() -> io::Result<OwnedFd> {
-    let original = fs::File::open("/proc/thread-self/ns/net")?;
+/// and coming back (to `host`), and with a network its veth, address and
+/// route. Only the calling thread moves, so other threads are safe.
+fn new_network_namespace(network: Option<&Arc<Network>>, host: &OwnedFd) -> io::Result<PreparedNetns> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
     let made = child::loopback_up()
         .map_err(|(_, errno)| io::Error::from_raw_os_error(errno))
-        .and_then(|()| fs::File::open("/proc/thread-self/ns/net"));
+        .and_then(|()| fs::File::open("/proc/thread-self/ns/net"))
+        // A netlink socket stays in the namespace it was opened in.
+        .and_then(|fd| Ok((OwnedFd::from(fd), network.map(|_| Netlink::open()).transpose()?)));
     // Staying in the new namespace would cut this thread off the host's network.
-    nix::sched::setns(&original, nix::sched::CloneFlags::CLONE_NEWNET)
-        .expect("returning to the original network namespace");
-    Ok(made?.into())
+    nix::sched::setns(host, nix::sched::CloneFlags::CLONE_NEWNET).expect("returning to the original network namespace");
+    let (fd, inner) = made?;
+    let lease = match (network, inner) {
+        (Some(network), Some(mut inner)) => Some(network.attach(fd.as_fd(), &mut inner)?),
+        _ => None,
+    };
+    Ok(PreparedNetns { fd, lease })
 }
 
 /// The parent's half of a user namespace's start, while the child waits on
@@ -546,6 +635,8 @@ pub struct Sandbox {
     destroyed: bool,
     /// Unmounted and deleted when the sandbox is dropped, after it is destroyed.
     _tmp: Option<TmpDisk>,
+    /// Its veth and address, released likewise.
+    _net: Option<Lease>,
 }
 
 impl std::ops::Deref for Sandbox {

@@ -364,6 +364,8 @@ fn serve_requests(sandboxer: &Sandboxer, socket: OwnedFd) {
     if cgroups.list().is_ok_and(|left| left.is_empty()) {
         let _ = cgroups.remove_parent();
     }
+    // Nor its network: veths, bridge and nftables table.
+    sandboxer.stop_network();
 }
 
 /// Blocks until a request arrives (`true`) or a dying sandbox needs a look

@@ -78,6 +78,7 @@ fn sweep_owner_process() {
     let sandboxer = Sandboxer::new(SandboxerConfig {
         state_dir: state_dir.into(),
         cgroup_parent: parent,
+        network: None,
     })
     .unwrap();
     let mut sandboxes = Vec::new();
@@ -114,6 +115,7 @@ fn sweep_removes_what_a_killed_owner_left() {
     let sandboxer = Sandboxer::new(SandboxerConfig {
         state_dir: state_dir.clone(),
         cgroup_parent: parent,
+        network: None,
     })
     .unwrap();
     assert_eq!(sandboxer.cgroups().list().unwrap().len(), 3);

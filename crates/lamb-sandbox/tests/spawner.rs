@@ -14,6 +14,7 @@ fn config(parent: &str) -> SandboxerConfig {
     SandboxerConfig {
         state_dir: state_dir().with_file_name(format!("{parent}-state")),
         cgroup_parent: parent.into(),
+        network: None,
     }
 }
 

@@ -5,8 +5,11 @@
 //! a sandbox; the init series (issue 12): Python and Node hello cold at
 //! 128 MB and at 1792 MB beside their bare interpreters started in the same
 //! runtime trees in the same run (init runs at one full core whatever the
-//! memory, so the two sizes should match). Prints a Markdown section for
-//! `docs/benchmarks.md`.
+//! memory, so the two sizes should match); the network series (issue 11),
+//! given a second daemon with `--network none` and a web server in a network
+//! namespace: cold starts with `--network nat` against `none`, interleaved,
+//! and a function's own HTTP requests through NAT against the same client
+//! on the host. Prints a Markdown section for `docs/benchmarks.md`.
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
@@ -45,6 +48,17 @@ pub struct Args {
     /// Seconds per throughput series.
     #[arg(long, default_value_t = 3)]
     seconds: u64,
+    /// A second daemon, started with `--network none`, for the network series
+    /// (this one runs with `--network nat`).
+    #[arg(long, requires = "web")]
+    none_endpoint: Option<String>,
+    /// A web server on another network namespace of this machine, reached
+    /// through NAT from sandboxes and routed from the host (`http://ADDR:PORT/`).
+    #[arg(long)]
+    web: Option<String>,
+    /// Run the network series only.
+    #[arg(long, requires = "none_endpoint")]
+    network_only: bool,
 }
 
 const FUNCTIONS: &str = "/2015-03-31/functions";
@@ -229,10 +243,126 @@ fn init_series(c: &Client, args: &Args, node: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends keep-alive GETs to `URL` for `SECONDS` on one connection and
+/// answers how many a second: run by a function in its sandbox and by the
+/// same interpreter on the host, so that only the path differs.
+const HTTP_CLIENT: &str = r#"
+import http.client, time, urllib.parse
+def requests_per_second(url, seconds):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    n, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        conn.request("GET", u.path or "/")
+        conn.getresponse().read()
+        n += 1
+    return n / seconds
+def lambda_handler(event, context):
+    return requests_per_second(event["url"], event["seconds"])
+if __name__ == "__main__":
+    import sys
+    print(requests_per_second(sys.argv[1], float(sys.argv[2])))
+"#;
+
+/// Cold starts on this daemon (`--network nat`) and on the one at
+/// `none_endpoint`, interleaved so that both see the same machine, then a
+/// function's outbound requests per second against the host's.
+fn network_series(c: &Client, args: &Args, none_endpoint: &str, keys: &Keys, web: &str) -> anyhow::Result<()> {
+    let none = Client::new(none_endpoint, keys.clone())?;
+    let bundles = [
+        (
+            "provided",
+            "provided.al2023",
+            "bootstrap",
+            &args.provided,
+            128,
+            args.cold_runs / 2,
+        ),
+        (
+            "python",
+            "python3.11",
+            "lambda_function.lambda_handler",
+            &args.python,
+            1792,
+            args.cold_runs.min(30),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (label, runtime, handler, dir, memory, runs) in bundles {
+        let name = format!("bench-net-{label}");
+        deploy(c, &name, runtime, handler, dir, memory)?;
+        deploy(&none, &name, runtime, handler, dir, memory)?;
+        let (mut nat_ms, mut none_ms) = (Vec::new(), Vec::new());
+        for i in 0..runs {
+            for (client, ms) in [(c, &mut nat_ms), (&none, &mut none_ms)] {
+                touch(client, &name, i)?;
+                std::thread::sleep(Duration::from_millis(100));
+                ms.push(invoke(client, &name)?.as_secs_f64() * 1000.0);
+            }
+        }
+        rows.push(row(&format!("cold, {label}, --network nat"), &stats(nat_ms)));
+        rows.push(row(&format!("cold, {label}, --network none"), &stats(none_ms)));
+    }
+    let dir = std::env::temp_dir().join(format!("lamb-bench-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("lambda_function.py"), HTTP_CLIENT)?;
+    // 3008 MB, the most an account may give: 1.7 vCPUs of quota, near the machine's two, so that
+    // the sandbox's CPU quota does not hold its client back where the host's runs free.
+    deploy(
+        c,
+        "bench-net-http",
+        "python3.11",
+        "lambda_function.lambda_handler",
+        &dir,
+        3008,
+    )?;
+    let event = json!({"url": web, "seconds": args.seconds}).to_string();
+    let answer = c.send(Call::new("POST", &[FUNCTIONS, "bench-net-http", "invocations"]).raw(event.into_bytes()))?;
+    let sandbox: f64 = serde_json::from_slice(&answer.body).context("the function's requests per second")?;
+    let script = args.runtimes_dir.join("python3.11/tmp/lamb-bench-http.py");
+    std::fs::write(&script, HTTP_CLIENT)?;
+    let host = Command::new("/usr/sbin/chroot")
+        .arg(args.runtimes_dir.join("python3.11"))
+        .args([
+            "/usr/bin/python3",
+            "/tmp/lamb-bench-http.py",
+            web,
+            &args.seconds.to_string(),
+        ])
+        .env_clear()
+        .output()
+        .context("the host's client")?;
+    let _ = std::fs::remove_file(&script);
+    let _ = std::fs::remove_dir_all(&dir);
+    let host: f64 = String::from_utf8_lossy(&host.stdout)
+        .trim()
+        .parse()
+        .context("the host's requests per second")?;
+    println!("### Network: --network nat against none\n");
+    println!("Cold starts on two daemons of the same build, one with `--network nat` (the default) and one");
+    println!("with `--network none`, interleaved call by call, 100 ms idle before each (ms):\n");
+    println!("| series | runs | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    let seconds = args.seconds;
+    println!("\nA function's own outbound HTTP (keep-alive GETs on one connection, {seconds}s, python3.11");
+    println!("at 3008 MB, 1.7 vCPUs of quota) to a server in another network namespace,");
+    println!("through the sandbox's veth and NAT, against the same interpreter and script on the host");
+    println!("(chroot, host network):\n");
+    println!("| client | requests/s |\n|---|---|");
+    println!("| in a sandbox, through NAT | {sandbox:.0} |");
+    println!("| on the host | {host:.0} |");
+    Ok(())
+}
+
 pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
     let c = Client::new(endpoint, keys.clone())?;
     if let (true, Some(node)) = (args.init_only, &args.node) {
         return init_series(&c, &args, node);
+    }
+    if let (true, Some(none), Some(web)) = (args.network_only, &args.none_endpoint, &args.web) {
+        return network_series(&c, &args, none, &keys, web);
     }
     deploy(
         &c,
@@ -325,6 +455,10 @@ pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
     if let Some(node) = &args.node {
         println!();
         init_series(&c, &args, node)?;
+    }
+    if let (Some(none), Some(web)) = (&args.none_endpoint, &args.web) {
+        println!();
+        network_series(&c, &args, none, &keys, web)?;
     }
     Ok(())
 }

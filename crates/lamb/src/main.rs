@@ -35,7 +35,7 @@ enum Command {
     #[command(hide = true)]
     LoadEngine(load::Args),
     /// Run the daemon (as root): the Lambda API on --listen.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Mint a function's session credentials with the running daemon's key
     /// (root: the key is in the data directory), as STS would for its role.
     #[command(hide = true)]
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         // Sandbox-side: first, and before any runtime or thread exists.
         Command::SandboxExec(args) => sandbox_exec::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::SessionCredentials(args) => session_credentials::run(args),
         Command::BenchEngine(args) => {
             let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;

@@ -25,6 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sandboxer = Sandboxer::new(SandboxerConfig {
         state_dir: args.state_dir,
         cgroup_parent: args.cgroup_parent,
+        network: None,
     })?;
     let outcome = sandboxer.run(&spec, SandboxIo::default())?;
     if outcome.exit != lamb_sandbox::Exit::Code(0) {

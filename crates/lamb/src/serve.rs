@@ -16,6 +16,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The log filter without `LAMB_LOG`: netlink-packet-route warns of every
+/// link attribute newer than itself at each start-up sweep.
+const DEFAULT_LOG: &str = "info,netlink_packet_route=error";
+
 /// How long a stopping daemon waits for its spawner to destroy its sandboxes.
 const SPAWNER_EXIT_LIMIT: Duration = Duration::from_secs(10);
 
@@ -97,8 +101,8 @@ pub struct Args {
     /// Run every sandbox in its own user namespace: root inside is an
     /// unprivileged uid outside, the sandbox in slot N mapping ids 0-65535 to
     /// 1000000 + N * 65536 onwards, so a process that escaped its other
-    /// namespaces would be nobody on the host. Costs a little on each cold
-    /// start (no prepared network namespace; docs/sandbox.md).
+    /// namespaces would be nobody on the host. With `--network none` costs a
+    /// little on each cold start (no prepared network namespace; docs/sandbox.md).
     #[arg(long)]
     userns: bool,
     /// Create and update functions with runtimes past AWS's block-create and
@@ -112,10 +116,34 @@ pub struct Args {
     /// would expire during an invocation is replaced by a fresh one.
     #[arg(long, default_value = "12h", value_parser = parse_session_duration)]
     session_duration: Duration,
+    /// `nat`: each sandbox gets an address, a default route and outbound NAT,
+    /// reaches the Lambda API and the --host-port ports at host.lamb.internal,
+    /// and no private address (docs/network.md); `none`: loopback only.
+    #[arg(long, value_enum, default_value_t = NetworkMode::Nat)]
+    network: NetworkMode,
+    /// The sandboxes' IPv4 subnet (/12 to /28), refused if a host route overlaps it
+    /// [default: the first /20 of 198.18.0.0/15 that none does].
+    #[arg(long, value_name = "CIDR")]
+    subnet: Option<lamb_sandbox::Ipv4Cidr>,
+    /// A port of the host's 127.0.0.1 that functions reach at host.lamb.internal:PORT
+    /// (repeatable), e.g. a CI job's PostgreSQL on 5432.
+    #[arg(long = "host-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    host_ports: Vec<u16>,
+    /// A private or link-local IPv4 range (RFC 1918, CGNAT, 169.254/16)
+    /// that functions may reach after all (repeatable).
+    #[arg(long = "egress-allow", value_name = "CIDR")]
+    egress_allow: Vec<lamb_sandbox::Ipv4Cidr>,
 }
 
 fn parse_session_duration(s: &str) -> Result<Duration, String> {
     lamb_daemon::sessions::check_duration(parse_duration(s)?)
+}
+
+/// `--network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetworkMode {
+    Nat,
+    None,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -140,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("lamb serve must run as root (it creates namespaces, mounts and cgroups for every sandbox); try: sudo lamb serve");
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| DEFAULT_LOG.into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -151,6 +179,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
     data_dir::restrict(&canonical_data_dir, args.userns)?;
+    let network = network_config(&args, &canonical_data_dir)?;
+    let lambda_endpoint = network
+        .as_ref()
+        .and_then(lamb_sandbox::NetworkConfig::lambda_endpoint_url);
     let runtimes_dir = args.runtimes_dir.unwrap_or_else(|| args.data_dir.join("runtimes"));
     if args.cgroup_favordynmods
         && lamb_sandbox::cgroup::detect_version(std::path::Path::new("/sys/fs/cgroup"))?
@@ -174,6 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         SandboxerConfig {
             state_dir: args.data_dir.join("sandboxes"),
             cgroup_parent,
+            network,
         },
         &[lock.daemon_only_fd()],
     )
@@ -209,7 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     engine_config.filesystems = filesystems.clone();
     engine_config.user_namespaces = args.userns;
     engine_config.sessions = Some(Arc::clone(&sessions));
-    engine_config.api_port = Some(args.listen.port());
+    engine_config.lambda_endpoint = lambda_endpoint;
     if let Some(mb) = args.memory_capacity {
         engine_config.memory_capacity_mb = mb;
     }
@@ -256,6 +289,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     drop(lock);
     result
+}
+
+/// The sandboxes' network for `--network nat`, named after the data
+/// directory as its cgroup parent is, so that daemons of other data
+/// directories keep to their own links and rules.
+fn network_config(
+    args: &Args,
+    canonical_data_dir: &std::path::Path,
+) -> anyhow::Result<Option<lamb_sandbox::NetworkConfig>> {
+    if args.network == NetworkMode::None {
+        return Ok(None);
+    }
+    let api = match args.listen {
+        SocketAddr::V4(api) => Some(api),
+        SocketAddr::V6(_) => {
+            tracing::warn!(listen = %args.listen, "the API listens on IPv6 only: sandboxes cannot reach it");
+            None
+        }
+    };
+    let parent = data_dir::cgroup_parent(canonical_data_dir);
+    Ok(Some(lamb_sandbox::NetworkConfig {
+        id: parent.trim_start_matches("lamb-").to_owned(),
+        subnet: args.subnet,
+        api,
+        host_ports: args.host_ports.clone(),
+        egress_allow: args.egress_allow.clone(),
+    }))
 }
 
 /// With `--userns` a sandbox's set-up runs as an unprivileged uid outside,

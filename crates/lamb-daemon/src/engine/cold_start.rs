@@ -312,7 +312,7 @@ impl Inner {
             filesystems: &self.config.filesystems,
             user_namespace: self.config.user_namespaces,
             credentials: credentials.as_ref(),
-            api_port: self.config.api_port,
+            lambda_endpoint: self.config.lambda_endpoint.as_deref(),
             initialization_type: phase.initialization_type(),
         });
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;

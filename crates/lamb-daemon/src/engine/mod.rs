@@ -71,8 +71,9 @@ pub struct EngineConfig {
     pub user_namespaces: bool,
     /// Mints each sandbox's session credentials; none: sandboxes get none.
     pub sessions: Option<Arc<crate::sessions::Sessions>>,
-    /// The API's port, for `AWS_ENDPOINT_URL_LAMBDA`; none: not set.
-    pub api_port: Option<u16>,
+    /// `AWS_ENDPOINT_URL_LAMBDA`: the API as sandboxes reach it
+    /// (`lamb_sandbox::NetworkConfig::lambda_endpoint_url`); none: not set.
+    pub lambda_endpoint: Option<String>,
 }
 
 impl EngineConfig {
@@ -91,7 +92,7 @@ impl EngineConfig {
             filesystems: Default::default(),
             user_namespaces: false,
             sessions: None,
-            api_port: None,
+            lambda_endpoint: None,
         }
     }
 }

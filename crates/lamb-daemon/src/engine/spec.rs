@@ -29,15 +29,12 @@ pub struct SpecInput<'a> {
     pub user_namespace: bool,
     /// The function's session credentials, minted for this sandbox.
     pub credentials: Option<&'a crate::sessions::SessionCredentials>,
-    /// The API's port, for `AWS_ENDPOINT_URL_LAMBDA`.
-    pub api_port: Option<u16>,
+    /// `AWS_ENDPOINT_URL_LAMBDA`, when sandboxes can reach the API.
+    pub lambda_endpoint: Option<&'a str>,
     /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand` or
     /// `provisioned-concurrency`.
     pub initialization_type: &'static str,
 }
-
-/// The name sandboxes reach the host by (docs/network.md).
-pub const HOST_NAME: &str = "host.lamb.internal";
 
 /// The id mapping of the sandbox in `slot`: 65536 ids of its own outside, so
 /// no two live sandboxes share an outside uid (each slot's user differs
@@ -155,8 +152,8 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     }
     // Current AWS SDKs send a client of Lambda there: a function's
     // `boto3.client("lambda")` reaches this daemon with no code change.
-    if let Some(port) = input.api_port {
-        set("AWS_ENDPOINT_URL_LAMBDA", format!("http://{HOST_NAME}:{port}"));
+    if let Some(endpoint) = input.lambda_endpoint {
+        set("AWS_ENDPOINT_URL_LAMBDA", endpoint.to_owned());
     }
     set("AWS_LAMBDA_RUNTIME_API", lamb_protocol::RUNTIME_API.into());
     set("LAMBDA_TASK_ROOT", "/var/task".into());

@@ -548,7 +548,7 @@ async fn sandboxes_get_their_functions_session_and_the_api_endpoint() {
     let sessions = Arc::new(Sessions::with_key([3; 32], HOUR));
     let r = rig(|c| {
         c.sessions = Some(Arc::clone(&sessions));
-        c.api_port = Some(9080);
+        c.lambda_endpoint = Some("http://host.lamb.internal:9080".into());
     });
     r.ok("f", "1").await;
     r.ok("f", "2").await;

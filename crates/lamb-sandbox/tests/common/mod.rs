@@ -116,6 +116,7 @@ pub fn sandboxer() -> &'static Sandboxer {
         Sandboxer::new(SandboxerConfig {
             state_dir: state_dir(),
             cgroup_parent: "lamb-test".into(),
+            network: None,
         })
         .expect("sandboxer starts")
     })
