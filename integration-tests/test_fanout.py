@@ -12,12 +12,6 @@ import pytest
 
 from conftest import BUILD, deploy, function_daemon, wait_for
 
-pytestmark = pytest.mark.skipif(
-    not (BUILD / "python3.11" / "usr" / "local" / "lib" / "python3.11" / "dist-packages" / "boto3").is_dir()
-    or not (BUILD / "nodejs18.x" / "var" / "runtime" / "node_modules" / "@aws-sdk").is_dir(),
-    reason="the runtime trees are not built with the AWS SDKs (make rootfs)",
-)
-
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
 
 # Doubles n; prints the marker of an Event invocation so that the host sees
