@@ -37,6 +37,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
         brokers: Default::default(),
+        aws_endpoints: Default::default(),
         metrics_listen: None,
         allow_deprecated_runtimes,
     };
