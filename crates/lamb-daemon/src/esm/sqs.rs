@@ -8,9 +8,10 @@
 //! dead-letter queue. Messages the filters drop are deleted.
 //!
 //! FIFO queues keep their order because SQS hands out no message of a group
-//! while another of that group is in flight; a poller that stops or fails a
-//! batch makes the messages it carried visible again at once, so none of a
-//! group can overtake the failed ones.
+//! while another of that group is in flight, and because lamb reads them
+//! with one poller; a poller that stops or fails a batch makes the messages
+//! it carried visible again at once, so none of a group can overtake the
+//! failed ones.
 //!
 //! A lost endpoint or a deleted queue is retried with backoff, looking the
 //! queue's URL up again, so a queue recreated (or an emulator restarted) is
@@ -48,10 +49,16 @@ pub(super) async fn run(st: AppState, m: EventSourceMappingConfiguration, source
         return;
     };
     let client = aws::sqs(&st.aws_endpoints, region).await;
-    let pollers = m
-        .scaling_config
-        .and_then(|s| s.maximum_concurrency)
-        .unwrap_or(DEFAULT_POLLERS);
+    // A FIFO queue is read by one poller: SQS would keep each group's order
+    // across several, but an emulator may not (moto's long poll hands out a
+    // group that another poll took meanwhile), and one box gains little.
+    let pollers = match source.is_fifo() {
+        true => 1,
+        false => m
+            .scaling_config
+            .and_then(|s| s.maximum_concurrency)
+            .unwrap_or(DEFAULT_POLLERS),
+    };
     tracing::info!(uuid = %m.uuid, queue, pollers, "event source mapping polling");
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..pollers {
