@@ -483,6 +483,11 @@ fn validate_stream(source: &Source, m: &EventSourceMappingConfiguration) -> Resu
                 ));
             }
         }
+        Some("AT_TIMESTAMP") => {
+            return Err(LambdaError::invalid_parameter(
+                "Unsupported StartingPosition AT_TIMESTAMP for DynamoDB Streams event sources (TRIM_HORIZON, LATEST)",
+            ))
+        }
         Some(other) => {
             return Err(range_error(
                 "startingPosition",
