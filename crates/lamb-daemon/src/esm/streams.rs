@@ -663,6 +663,31 @@ mod tests {
     }
 
     #[test]
+    fn records_past_the_maximum_age_are_split_off() {
+        let src = Source::parse(&Default::default(), "arn:aws:kinesis:us-east-1:1:stream/s").unwrap();
+        let mut m = lamb_types::esm::new_mapping(&src, "u".into(), "a".into(), "f".into());
+        let now = lamb_types::timefmt::epoch_seconds(time::OffsetDateTime::now_utc());
+        let rec = |seq: &str, arrival: f64| {
+            Record::new(
+                Handle {
+                    seq: seq.into(),
+                    arrival,
+                },
+                json!(seq),
+            )
+        };
+        let piece = || vec![rec("old", now - 3600.0), rec("new", now), rec("unknown", 0.0)];
+        let seqs = |v: &[Record<Handle>]| v.iter().map(|r| r.handle.seq.clone()).collect::<Vec<_>>();
+        // -1 (the default): no record is too old.
+        let (old, fresh) = split_by_age(&m, piece());
+        assert!(old.is_empty() && fresh.len() == 3);
+        m.maximum_record_age_in_seconds = Some(60);
+        let (old, fresh) = split_by_age(&m, piece());
+        assert_eq!(seqs(&old), ["old"]);
+        assert_eq!(seqs(&fresh), ["new", "unknown"]);
+    }
+
+    #[test]
     fn iso_times() {
         assert_eq!(iso(0.5), "1970-01-01T00:00:00.5Z");
     }
