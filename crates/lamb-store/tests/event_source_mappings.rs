@@ -64,6 +64,11 @@ fn checkpoints_per_shard_gone_with_their_mapping() {
     let cps = reg.esm_checkpoints("a").unwrap();
     assert_eq!(cps.get("shard-0").map(String::as_str), Some("5"));
     assert_eq!(cps.get("shard-1").map(String::as_str), Some("7"));
+    reg.set_esm_last_processing_result("a", "OK").unwrap();
+    let got = reg.get_event_source_mapping("a").unwrap();
+    assert_eq!(got.last_processing_result, "OK");
+    assert_eq!(got.uuid, "a");
     reg.delete_event_source_mapping("a").unwrap();
     assert!(reg.esm_checkpoints("a").unwrap().is_empty());
+    assert!(reg.set_esm_last_processing_result("a", "OK").is_err());
 }

@@ -229,15 +229,7 @@ impl Results {
         self.last = Some(now);
         let uuid = uuid.to_owned();
         let r = st
-            .blocking(move |s| {
-                let mut m = s.registry.get_event_source_mapping(&uuid)?;
-                if m.last_processing_result != now {
-                    m.last_processing_result = now.into();
-                    let name = lamb_types::FunctionRef::parse(&m.function_arn)?.name;
-                    s.registry.put_event_source_mapping(&name, &m, false)?;
-                }
-                Ok(())
-            })
+            .blocking(move |s| Ok(s.registry.set_esm_last_processing_result(&uuid, now)?))
             .await;
         if let Err(e) = r {
             tracing::debug!(error = %Chain(&e), "LastProcessingResult not written");

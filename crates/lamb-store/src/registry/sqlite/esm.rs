@@ -60,6 +60,20 @@ pub(super) fn list(tx: &Transaction<'_>) -> Result<Vec<EventSourceMappingConfigu
     rows.iter().map(|j| from_json("event_source_mappings", j)).collect()
 }
 
+/// Sets a mapping's `LastProcessingResult` in one transaction, so that a
+/// poller's write never undoes an API change made meanwhile.
+pub(super) fn set_result(tx: &Transaction<'_>, uuid: &str, result: &str) -> Result<(), StoreError> {
+    let mut m = get(tx, uuid)?;
+    if m.last_processing_result != result {
+        m.last_processing_result = result.to_owned();
+        tx.execute(
+            "UPDATE event_source_mappings SET config = ?2 WHERE uuid = ?1",
+            params![uuid, to_json(&m)?],
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn put_checkpoint(tx: &Transaction<'_>, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError> {
     get(tx, uuid)?;
     tx.execute(

@@ -447,6 +447,10 @@ impl Registry for SqliteRegistry {
         self.write(|tx, _| esm::delete(tx, uuid))
     }
 
+    fn set_esm_last_processing_result(&self, uuid: &str, result: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| esm::set_result(tx, uuid, result))
+    }
+
     fn put_esm_checkpoint(&self, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError> {
         self.write(|tx, _| esm::put_checkpoint(tx, uuid, shard, sequence))
     }
