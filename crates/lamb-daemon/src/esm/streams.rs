@@ -1,11 +1,12 @@
 //! Kinesis and DynamoDB Streams mappings: one reader per shard, each
-//! processing its shard in order, one batch at a time (so a
-//! `ParallelizationFactor` above 1 is accepted and kept, but gives no more
-//! concurrency here). A reader starts at its shard's checkpoint in the
-//! registry, else at `StartingPosition`; after each batch is done (succeeded,
-//! or given up on) it writes the batch's last sequence number as the
-//! checkpoint, so a daemon restarted (even by `kill -9`) resumes after it and
-//! at most a batch in flight is run twice.
+//! processing its shard in order: one batch at a time, or with a
+//! `ParallelizationFactor` of N, N at once, the records of one partition key
+//! (DynamoDB: item keys) always in the same one, in order. A reader starts
+//! at its shard's checkpoint in the registry, else at `StartingPosition`;
+//! after the batches of what it gathered are done (succeeded, or given up
+//! on) it writes the last sequence number as the checkpoint, so a daemon
+//! restarted (even by `kill -9`) resumes after it and at most the batches in
+//! flight run twice.
 //!
 //! A failed batch is retried until `MaximumRetryAttempts` (-1: until the
 //! records expire), split in two first with `BisectBatchOnFunctionError`;
@@ -70,6 +71,9 @@ enum Api {
 struct Handle {
     seq: String,
     arrival: f64,
+    /// The partition key (Kinesis) or the item's keys (DynamoDB): records of
+    /// one key stay in order whatever the `ParallelizationFactor`.
+    key: String,
 }
 
 /// What every shard reader of one mapping shares.
@@ -187,7 +191,12 @@ fn initial_start(m: &EventSourceMappingConfiguration) -> Start {
     }
 }
 
-async fn read_shard(mapping: &Mapping, shard: &str, stop: &mut watch::Receiver<bool>, backoff: &mut Duration) -> End {
+async fn read_shard(
+    mapping: &Arc<Mapping>,
+    shard: &str,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> End {
     let start = match checkpoint_of(mapping, shard).await {
         Err(e) => return End::Lost(e),
         Ok(Some(c)) if c == SHARD_END => return End::ShardEnded,
@@ -199,13 +208,19 @@ async fn read_shard(mapping: &Mapping, shard: &str, stop: &mut watch::Receiver<b
         Err(e) => return End::Lost(e),
     };
     let mut src = ShardReader {
-        mapping,
+        mapping: mapping.as_ref(),
         shard: shard.to_owned(),
         iterator: Some(iterator),
         filters: mapping.m.filters(),
     };
-    let mut gatherer = Gatherer::new(Limits::of(&mapping.m, Duration::ZERO));
-    let mut results = Results::new();
+    // ParallelizationFactor N: N batches of a shard at once, each key's
+    // records in one of them, in order; the checkpoint moves when all are
+    // done.
+    let lanes = mapping.m.parallelization_factor.unwrap_or(1).max(1) as usize;
+    let mut limits = Limits::of(&mapping.m, Duration::ZERO);
+    limits.batch_size *= lanes;
+    let mut gatherer = Gatherer::new(limits);
+    let mut results: Vec<Results> = (0..lanes).map(|_| Results::new()).collect();
     loop {
         let batch = tokio::select! {
             b = gatherer.next(&mut src) => b,
@@ -223,7 +238,7 @@ async fn read_shard(mapping: &Mapping, shard: &str, stop: &mut watch::Receiver<b
         };
         *backoff = Duration::from_millis(200);
         let last = batch.last().map(|r| r.handle.seq.clone());
-        if !process(mapping, shard, batch, &mut results, stop).await {
+        if !run_lanes(mapping, shard, batch, &mut results, stop).await {
             return End::Stopped;
         }
         if let Some(last) = last {
@@ -232,6 +247,59 @@ async fn read_shard(mapping: &Mapping, shard: &str, stop: &mut watch::Receiver<b
             }
         }
     }
+}
+
+/// Which of `lanes` a key's records go to.
+fn lane_of(key: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}
+
+/// Runs what was gathered: split by key into one lane per `results`, the
+/// lanes at once, each in batches of `BatchSize` one after the other. False
+/// when the mapping stopped meanwhile.
+async fn run_lanes(
+    mapping: &Arc<Mapping>,
+    shard: &str,
+    records: Vec<Record<Handle>>,
+    results: &mut Vec<Results>,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    let n = results.len();
+    let mut lanes: Vec<Vec<Record<Handle>>> = (0..n).map(|_| Vec::new()).collect();
+    for r in records {
+        lanes[lane_of(&r.handle.key, n)].push(r);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (lane, mut res)) in lanes.into_iter().zip(results.drain(..)).enumerate() {
+        let (mapping, shard, mut stop) = (mapping.clone(), shard.to_owned(), stop.clone());
+        tasks.spawn(async move {
+            let size = mapping.m.batch_size as usize;
+            let mut rest = lane;
+            let mut ok = true;
+            while ok && !rest.is_empty() {
+                let later = rest.split_off(size.min(rest.len()));
+                ok = process(&mapping, &shard, rest, &mut res, &mut stop).await;
+                rest = later;
+            }
+            (i, ok, res)
+        });
+    }
+    let mut back: Vec<Option<Results>> = (0..n).map(|_| None).collect();
+    let mut all_ok = true;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, ok, res)) => {
+                back[i] = Some(res);
+                all_ok &= ok;
+            }
+            Err(_) => all_ok = false,
+        }
+    }
+    results.extend(back.into_iter().map(|r| r.unwrap_or_else(Results::new)));
+    all_ok
 }
 
 /// Runs one batch to its end: success, or records given up on (sent to the
@@ -541,6 +609,7 @@ impl Api {
                         let handle = Handle {
                             seq: r.sequence_number.clone(),
                             arrival,
+                            key: r.partition_key.clone().unwrap_or_default(),
                         };
                         Record::new(handle, kinesis_item(mapping, shard, r, arrival))
                     })
@@ -564,6 +633,7 @@ impl Api {
                         let handle = Handle {
                             seq: d.sequence_number.clone()?,
                             arrival: d.approximate_creation_date_time.map_or(0.0, |t| t.as_secs_f64()),
+                            key: d.keys.as_ref().map(|k| image(k).to_string()).unwrap_or_default(),
                         };
                         Some(Record::new(handle, dynamodb_item(mapping, r)))
                     })
@@ -672,6 +742,7 @@ mod tests {
                 Handle {
                     seq: seq.into(),
                     arrival,
+                    key: String::new(),
                 },
                 json!(seq),
             )
