@@ -115,12 +115,15 @@ async fn poller(
 }
 
 async fn queue_url(client: &Client, source: &Source) -> Result<String, String> {
-    let Source::Sqs { queue, .. } = source else {
+    let Source::Sqs { queue, account, .. } = source else {
         return Err("not an SQS source".into());
     };
+    // The ARN's account owns the queue (it may be another than the
+    // credentials').
     let out = client
         .get_queue_url()
         .queue_name(queue)
+        .set_queue_owner_aws_account_id((!account.is_empty()).then(|| account.clone()))
         .send()
         .await
         .map_err(|e| format!("GetQueueUrl {queue}: {}", describe(&e)))?;

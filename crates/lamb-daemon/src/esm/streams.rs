@@ -436,10 +436,12 @@ async fn on_failure(mapping: &Mapping, shard: &str, records: &[Record<Handle>], 
 
 async fn send_to_queue(mapping: &Mapping, queue_arn: &str, body: &str) -> Result<(), String> {
     let name = queue_arn.rsplit(':').next().unwrap_or_default();
+    let owner = queue_arn.split(':').nth(4).filter(|a| !a.is_empty());
     let client = aws::sqs(&mapping.st.aws_endpoints, aws::region_of(queue_arn)).await;
     let url = client
         .get_queue_url()
         .queue_name(name)
+        .set_queue_owner_aws_account_id(owner.map(str::to_owned))
         .send()
         .await
         .map_err(|e| format!("GetQueueUrl {name}: {}", describe(&e)))?
