@@ -104,6 +104,9 @@ fuzz:
 bench: deps rootfs examples release
 	$(CARGO) bench -p lamb-sandbox --bench cold_start -- --out docs/benchmarks.md
 	@if [ -x integration-tests/bench.sh ]; then integration-tests/bench.sh; fi
+	@test -x integration-tests/.venv/bin/moto_server || { python3 -m venv integration-tests/.venv && \
+		integration-tests/.venv/bin/pip install --quiet -r integration-tests/requirements.txt; }
+	integration-tests/.venv/bin/python integration-tests/bench_esm.py
 
 ## run: build everything, start the daemon in the foreground, deploy the examples
 run: deps rootfs examples release

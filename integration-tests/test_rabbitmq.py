@@ -188,7 +188,8 @@ def test_rabbitmq_queue_feeds_function_in_batches(setup):
                                         BatchSize=5, MaximumBatchingWindowInSeconds=1)
     assert m["ResponseMetadata"]["HTTPStatusCode"] == 202
     uuid = m["UUID"]
-    assert m["State"] == "Enabled" and m["BatchSize"] == 5 and m["Queues"] == ["jobs"]
+    assert m["State"] == "Creating" and m["BatchSize"] == 5 and m["Queues"] == ["jobs"]
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["State"] == "Enabled"
     assert m["FunctionArn"].endswith(":function:rmq-consumer")
     assert lam.get_event_source_mapping(UUID=uuid)["UUID"] == uuid
     listed = lam.list_event_source_mappings(FunctionName="rmq-consumer")["EventSourceMappings"]
@@ -219,7 +220,8 @@ def test_rabbitmq_queue_feeds_function_in_batches(setup):
     assert broker.depth() == 0
 
     # Disabled: the queue is not read.
-    assert lam.update_event_source_mapping(UUID=uuid, Enabled=False)["State"] == "Disabled"
+    assert lam.update_event_source_mapping(UUID=uuid, Enabled=False)["State"] == "Disabling"
+    assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
     time.sleep(1.5)
     broker.publish("while-disabled")
     time.sleep(3)

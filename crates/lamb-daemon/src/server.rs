@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
     pub brokers: crate::esm::brokers::Brokers,
+    /// Endpoints of the AWS services mappings read (`--aws-endpoint`).
+    pub aws_endpoints: crate::esm::aws::AwsEndpoints,
     /// Where `GET /metrics` is served (`--metrics-listen`); `None`: nowhere.
     pub metrics_listen: Option<SocketAddr>,
     /// Create and update functions with runtimes past AWS's block dates
@@ -101,6 +103,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         events,
         filesystems: config.filesystems.clone(),
         brokers: config.brokers.clone(),
+        aws_endpoints: config.aws_endpoints.clone(),
         allow_deprecated_runtimes: config.allow_deprecated_runtimes,
     }))
 }

@@ -32,6 +32,8 @@ pub struct Shared {
     pub filesystems: crate::filesystems::Filesystems,
     /// RabbitMQ brokers event source mappings may read (`--rabbitmq`).
     pub brokers: crate::esm::brokers::Brokers,
+    /// Endpoints of the AWS services mappings read (`--aws-endpoint`).
+    pub aws_endpoints: crate::esm::aws::AwsEndpoints,
     /// `--allow-deprecated-runtimes`: AWS's block dates refuse nothing.
     pub allow_deprecated_runtimes: bool,
 }

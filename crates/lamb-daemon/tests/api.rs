@@ -37,6 +37,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
         brokers: Default::default(),
+        aws_endpoints: Default::default(),
         metrics_listen: None,
         allow_deprecated_runtimes,
         sessions: None,
@@ -757,4 +758,91 @@ async fn provisioned_concurrency_configs() {
     );
     let (_, v, _) = api(&e, "GET", &format!("{path}?List=ALL"), Value::Null).await;
     assert_eq!(v["ProvisionedConcurrencyConfigs"], json!([]));
+}
+
+#[tokio::test]
+async fn event_source_mappings_of_each_kind() {
+    let e = env();
+    let (s, v, _) = api(&e, "POST", "/2015-03-31/functions", create_body("f")).await;
+    assert_eq!(s, 201, "{v}");
+    let base = "/2015-03-31/event-source-mappings";
+    let sqs = "arn:aws:sqs:us-east-1:123456789012:q";
+    let (s, v, _) = api(
+        &e,
+        "POST",
+        base,
+        json!({"FunctionName": "f", "EventSourceArn": sqs, "BatchSize": 5}),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(
+        (v["State"].as_str(), v["StateTransitionReason"].as_str()),
+        (Some("Creating"), Some("USER_INITIATED"))
+    );
+    assert_eq!(v["FunctionResponseTypes"], json!([]));
+    assert!(
+        v.get("StartingPosition").is_none() && v.get("Queues").is_none() && v.get("ParallelizationFactor").is_none()
+    );
+    let uuid = v["UUID"].as_str().unwrap().to_owned();
+    let one = format!("{base}/{uuid}");
+    let (s, v, _) = api(&e, "GET", &one, Value::Null).await;
+    assert_eq!((s, v["State"].as_str()), (StatusCode::OK, Some("Enabled")));
+
+    let kinesis = "arn:aws:kinesis:us-east-1:123456789012:stream/s";
+    let (s, v, _) = api(
+        &e,
+        "POST",
+        base,
+        json!({"FunctionName": "f", "EventSourceArn": kinesis, "StartingPosition": "LATEST"}),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["BatchSize"], 100);
+    assert_eq!(v["MaximumRetryAttempts"], -1);
+    assert_eq!(v["MaximumRecordAgeInSeconds"], -1);
+    assert_eq!(v["ParallelizationFactor"], 1);
+    assert_eq!(v["BisectBatchOnFunctionError"], false);
+    assert_eq!(v["DestinationConfig"], json!({"OnFailure": {}}));
+
+    // Refused, and nothing stored.
+    for bad in [
+        json!({"FunctionName": "f", "EventSourceArn": "arn:aws:sqs:us-east-1:1:other", "StartingPosition": "LATEST"}),
+        json!({"FunctionName": "f", "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/t"}),
+        json!({"FunctionName": "f", "EventSourceArn": "arn:aws:sqs:us-east-1:1:other",
+               "FilterCriteria": {"Filters": [{"Pattern": "{\"body\": \"x\"}"}]}}),
+        json!({"FunctionName": "f", "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/t",
+               "StartingPosition": "LATEST", "TumblingWindowInSeconds": 60}),
+        json!({"FunctionName": "f", "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/t",
+               "StartingPosition": "LATEST", "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sns:us-east-1:1:t"}}}),
+        json!({"FunctionName": "f", "EventSourceArn": "arn:aws:s3:::bucket"}),
+        json!({"FunctionName": "f", "EventSourceArn": sqs}),
+    ] {
+        let (s, v, _) = api(&e, "POST", base, bad.clone()).await;
+        assert!(s == 400 || s == 409, "{bad}: {s} {v}");
+    }
+    let (_, v, _) = api(&e, "GET", base, Value::Null).await;
+    assert_eq!(v["EventSourceMappings"].as_array().unwrap().len(), 2);
+
+    let (s, v, _) = api(&e, "PUT", &one, json!({"Enabled": false})).await;
+    assert_eq!((s, v["State"].as_str()), (StatusCode::ACCEPTED, Some("Disabling")));
+    let (s, v, _) = api(&e, "PUT", &one, json!({"BatchSize": 50})).await;
+    assert_eq!(s, 400, "over 10 without a window: {v}");
+    let (_, v, _) = api(&e, "GET", &one, Value::Null).await;
+    assert_eq!(
+        (v["State"].as_str(), v["BatchSize"].as_i64()),
+        (Some("Disabled"), Some(5))
+    );
+    let (s, v, _) = api(
+        &e,
+        "PUT",
+        &one,
+        json!({"Enabled": true, "FunctionResponseTypes": ["ReportBatchItemFailures"]}),
+    )
+    .await;
+    assert_eq!((s, v["State"].as_str()), (StatusCode::ACCEPTED, Some("Enabling")));
+    assert_eq!(v["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    let (s, v, _) = api(&e, "DELETE", &one, Value::Null).await;
+    assert_eq!((s, v["State"].as_str()), (StatusCode::ACCEPTED, Some("Deleting")));
+    let (s, _, _) = api(&e, "GET", &one, Value::Null).await;
+    assert_eq!(s, 404);
 }

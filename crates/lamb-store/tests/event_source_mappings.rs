@@ -1,26 +1,29 @@
 //! Event source mappings: stored whole, replaced, listed in order, gone with
-//! their function.
+//! their function; stream checkpoints kept per shard and gone with their
+//! mapping.
 
 mod common;
 
 use common::registry::{create, open};
 use lamb_store::Registry;
-use lamb_types::esm::EventSourceMappingConfiguration;
+use lamb_types::esm::{new_mapping, EventSourceMappingConfiguration, Source};
+use lamb_types::ArnContext;
 
 fn mapping(uuid: &str) -> EventSourceMappingConfiguration {
-    EventSourceMappingConfiguration {
-        uuid: uuid.into(),
-        batch_size: 10,
-        maximum_batching_window_in_seconds: 1,
-        event_source_arn: "arn:aws:mq:us-east-1:000000000000:broker:local:b".into(),
-        function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
-        last_modified: 1.5,
-        last_processing_result: "No records processed".into(),
-        state: "Enabled".into(),
-        state_transition_reason: "USER_INITIATED".into(),
-        queues: vec!["jobs".into()],
-        source_access_configurations: vec![],
-    }
+    let arn = "arn:aws:mq:us-east-1:000000000000:broker:local:b";
+    let source = Source::parse(&ArnContext::default(), arn).unwrap();
+    let mut m = new_mapping(
+        &source,
+        uuid.into(),
+        arn.into(),
+        "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+    );
+    m.batch_size = 10;
+    m.maximum_batching_window_in_seconds = 1;
+    m.last_modified = 1.5;
+    m.state = "Enabled".into();
+    m.queues = vec!["jobs".into()];
+    m
 }
 
 #[test]
@@ -47,4 +50,25 @@ fn round_trip_and_cascade() {
     assert!(reg.delete_event_source_mapping("b").is_err());
     reg.delete_function("f", None).unwrap();
     assert!(reg.list_event_source_mappings().unwrap().is_empty());
+}
+
+#[test]
+fn checkpoints_per_shard_gone_with_their_mapping() {
+    let (_dir, reg) = open();
+    create(&reg, "f", false);
+    assert!(reg.put_esm_checkpoint("a", "shard-0", "1").is_err(), "no such mapping");
+    reg.put_event_source_mapping("f", &mapping("a"), true).unwrap();
+    reg.put_esm_checkpoint("a", "shard-0", "1").unwrap();
+    reg.put_esm_checkpoint("a", "shard-1", "7").unwrap();
+    reg.put_esm_checkpoint("a", "shard-0", "5").unwrap();
+    let cps = reg.esm_checkpoints("a").unwrap();
+    assert_eq!(cps.get("shard-0").map(String::as_str), Some("5"));
+    assert_eq!(cps.get("shard-1").map(String::as_str), Some("7"));
+    reg.set_esm_last_processing_result("a", "OK").unwrap();
+    let got = reg.get_event_source_mapping("a").unwrap();
+    assert_eq!(got.last_processing_result, "OK");
+    assert_eq!(got.uuid, "a");
+    reg.delete_event_source_mapping("a").unwrap();
+    assert!(reg.esm_checkpoints("a").unwrap().is_empty());
+    assert!(reg.set_esm_last_processing_result("a", "OK").is_err());
 }

@@ -11,6 +11,7 @@ pub mod arn;
 pub mod blob;
 pub mod error;
 pub mod esm;
+pub mod esm_filter;
 pub mod filesystem;
 pub mod function;
 pub mod function_url;

@@ -88,6 +88,12 @@ pub struct Args {
     /// (NAME=amqp://USER:PASS@HOST:PORT[/VHOST]; repeatable).
     #[arg(long = "rabbitmq", value_name = "NAME=URL")]
     rabbitmq: Vec<String>,
+    /// Where event source mappings reach an AWS service: SERVICE=URL for
+    /// sqs, kinesis or dynamodbstreams (an emulator such as moto, or a
+    /// region's endpoint; repeatable). Without one, AWS's endpoint of the
+    /// source's region; credentials from the standard AWS chain.
+    #[arg(long = "aws-endpoint", value_name = "SERVICE=URL")]
+    aws_endpoints: Vec<String>,
     /// A function's log streams older than this are removed (`7d`, `12h`),
     /// as a CloudWatch log group's retention does.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
@@ -175,6 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Flags first, which only read: a daemon refused for one changes nothing.
     let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
     let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
+    let aws_endpoints = lamb_daemon::esm::aws::AwsEndpoints::parse(&args.aws_endpoints)?;
     // Then the lock, before anything touches the data directory or the machine.
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
@@ -258,6 +265,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         async_retry_delays: args.async_retry_delays,
         filesystems,
         brokers,
+        aws_endpoints,
         metrics_listen: args.metrics_listen,
         allow_deprecated_runtimes: args.allow_deprecated_runtimes,
         sessions: Some(sessions),

@@ -38,6 +38,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         async_retry_delays: Vec::new(),
         filesystems: Default::default(),
         brokers: Default::default(),
+        aws_endpoints: Default::default(),
         metrics_listen: None,
         allow_deprecated_runtimes: false,
         sessions: None,

@@ -1,6 +1,7 @@
 //! CreateEventSourceMapping (202), GetEventSourceMapping (200),
 //! ListEventSourceMappings (200), UpdateEventSourceMapping (202) and
-//! DeleteEventSourceMapping (202), for RabbitMQ queues.
+//! DeleteEventSourceMapping (202), for SQS queues, Kinesis and DynamoDB
+//! streams and RabbitMQ queues.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
@@ -11,8 +12,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use lamb_types::esm::{
-    broker_name, validate, CreateEventSourceMappingRequest, EventSourceMappingConfiguration,
-    UpdateEventSourceMappingRequest, DEFAULT_BATCH_SIZE,
+    new_mapping, state, validate, CreateEventSourceMappingRequest, EventSourceMappingConfiguration, Source,
+    UpdateEventSourceMappingRequest, USER_INITIATED,
 };
 use lamb_types::timefmt::epoch_seconds;
 use lamb_types::{FunctionRef, LambdaError, Qualifier};
@@ -43,15 +44,18 @@ fn function_arn(s: &Shared, function_name: &str) -> Result<(String, String), Api
     Ok((arn, fref.name))
 }
 
-fn check_broker(s: &Shared, arn: &str) -> Result<(), ApiError> {
-    let name = broker_name(&s.ctx, arn)?;
-    if s.brokers.get(name).is_none() {
-        return Err(LambdaError::invalid_parameter(format!(
-            "EventSourceArn '{arn}': lamb knows no broker named {name} (lamb serve --rabbitmq {name}=amqp://...)"
-        ))
-        .into());
+/// The source's kind, and for RabbitMQ that the daemon knows the broker.
+fn source_of(s: &Shared, arn: &str) -> Result<Source, ApiError> {
+    let source = Source::parse(&s.ctx, arn)?;
+    if let Source::RabbitMq { broker } = &source {
+        if s.brokers.get(broker).is_none() {
+            return Err(LambdaError::invalid_parameter(format!(
+                "EventSourceArn '{arn}': lamb knows no broker named {broker} (lamb serve --rabbitmq {broker}=amqp://...)"
+            ))
+            .into());
+        }
     }
-    Ok(())
+    Ok(source)
 }
 
 fn now_s() -> f64 {
@@ -59,7 +63,23 @@ fn now_s() -> f64 {
 }
 
 fn state_of(enabled: bool) -> String {
-    if enabled { "Enabled" } else { "Disabled" }.to_owned()
+    if enabled { state::ENABLED } else { state::DISABLED }.to_owned()
+}
+
+/// AWS keeps one mapping per function and queue or stream.
+fn refuse_duplicate(s: &Shared, m: &EventSourceMappingConfiguration) -> Result<(), ApiError> {
+    let same = |o: &EventSourceMappingConfiguration| {
+        o.event_source_arn == m.event_source_arn && o.function_arn == m.function_arn && o.queues == m.queues
+    };
+    if let Some(o) = s.registry.list_event_source_mappings()?.into_iter().find(same) {
+        return Err(LambdaError::conflict(format!(
+            "An event source mapping with event source ({}) and function ({}) already exists. \
+             Please update or delete the existing mapping with UUID {}",
+            m.event_source_arn, m.function_arn, o.uuid
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
@@ -70,27 +90,19 @@ async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
                 .event_source_arn
                 .clone()
                 .ok_or_else(|| LambdaError::invalid_parameter("EventSourceArn is required"))?;
-            check_broker(s, &arn)?;
+            let source = source_of(s, &arn)?;
             let (function_arn, name) = function_arn(s, &req.function_name)?;
-            let queues = req.queues.clone().unwrap_or_default();
-            let access = req.source_access_configurations.clone().unwrap_or_default();
-            let batch = req.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
-            let window = req.maximum_batching_window_in_seconds.unwrap_or(0);
-            validate(batch, window, &queues, &access)?;
-            let m = EventSourceMappingConfiguration {
-                uuid: uuid::Uuid::new_v4().to_string(),
-                batch_size: batch,
-                maximum_batching_window_in_seconds: window,
-                event_source_arn: arn,
-                function_arn,
-                last_modified: now_s(),
-                last_processing_result: "No records processed".into(),
-                state: state_of(req.enabled.unwrap_or(true)),
-                state_transition_reason: "USER_INITIATED".into(),
-                queues,
-                source_access_configurations: access,
-            };
+            let mut m = new_mapping(&source, uuid::Uuid::new_v4().to_string(), arn, function_arn);
+            m.queues = req.queues.clone().unwrap_or_default();
+            m.starting_position.clone_from(&req.starting_position);
+            m.starting_position_timestamp = req.starting_position_timestamp;
+            req.settings.apply(&mut m);
+            validate(&source, &m)?;
+            refuse_duplicate(s, &m)?;
+            m.last_modified = now_s();
+            m.state = state_of(req.enabled.unwrap_or(true));
             s.registry.put_event_source_mapping(&name, &m, true)?;
+            m.state = state::CREATING.into();
             Ok(m)
         })
         .await?;
@@ -134,31 +146,26 @@ async fn update(State(st): State<AppState>, params: Params, body: Bytes) -> ApiR
     let out = st
         .blocking(move |s| {
             let mut m = s.registry.get_event_source_mapping(&uuid)?;
+            let source = Source::parse(&s.ctx, &m.event_source_arn)?;
             let mut name = FunctionRef::parse(&m.function_arn)?.name;
             if let Some(f) = &req.function_name {
                 (m.function_arn, name) = function_arn(s, f)?;
             }
-            if let Some(b) = req.batch_size {
-                m.batch_size = b;
-            }
-            if let Some(w) = req.maximum_batching_window_in_seconds {
-                m.maximum_batching_window_in_seconds = w;
-            }
-            if let Some(a) = &req.source_access_configurations {
-                m.source_access_configurations.clone_from(a);
-            }
+            req.settings.apply(&mut m);
+            validate(&source, &m)?;
+            let was_enabled = m.enabled();
             if let Some(e) = req.enabled {
                 m.state = state_of(e);
             }
-            validate(
-                m.batch_size,
-                m.maximum_batching_window_in_seconds,
-                &m.queues,
-                &m.source_access_configurations,
-            )?;
             m.last_modified = now_s();
-            m.state_transition_reason = "USER_INITIATED".into();
+            m.state_transition_reason = USER_INITIATED.into();
             s.registry.put_event_source_mapping(&name, &m, false)?;
+            m.state = match (was_enabled, m.enabled()) {
+                (false, true) => state::ENABLING,
+                (true, false) => state::DISABLING,
+                _ => state::UPDATING,
+            }
+            .into();
             Ok(m)
         })
         .await?;
@@ -171,7 +178,7 @@ async fn remove(State(st): State<AppState>, params: Params) -> ApiResult {
         .blocking(move |s| {
             let mut m = s.registry.get_event_source_mapping(&uuid)?;
             s.registry.delete_event_source_mapping(&uuid)?;
-            m.state = "Deleting".into();
+            m.state = state::DELETING.into();
             Ok(m)
         })
         .await?;

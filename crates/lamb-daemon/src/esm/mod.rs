@@ -1,7 +1,12 @@
-//! Event source mappings for RabbitMQ queues: Lambda's five
-//! EventSourceMapping operations (`api`), and one poller per enabled mapping
-//! (`poller`) that reads a queue in batches and acknowledges a batch only
-//! after the function succeeded with it.
+//! Event source mappings: Lambda's five EventSourceMapping operations
+//! (`api`), and one poller per enabled mapping that reads its source in
+//! batches and settles a batch only after the function succeeded with it:
+//! SQS queues (`sqs`), Kinesis and DynamoDB streams (`streams`), RabbitMQ
+//! queues (`poller`). What they share (batching, the payload cap, filters,
+//! invoking, partial batch responses, `LastProcessingResult`) is `batch`.
+//!
+//! AWS services are reached at `lamb serve --aws-endpoint SERVICE=URL`, or
+//! at AWS's endpoint of the source's region (`aws`).
 //!
 //! Brokers are named by the daemon: `lamb serve --rabbitmq
 //! NAME=amqp://USER:PASS@HOST:PORT[/VHOST]`; a mapping's `EventSourceArn`
@@ -13,30 +18,31 @@
 //! writes the registry and a restart of the daemon resumes every mapping.
 
 mod api;
+pub mod aws;
+mod batch;
 pub mod brokers;
 mod poller;
+mod sqs;
+mod streams;
 
 pub use api::routes;
 pub use brokers::{Broker, BrokerSyntax, Brokers};
 
 use crate::state::AppState;
 use lamb_protocol::errors::Chain;
-use lamb_types::esm::EventSourceMappingConfiguration;
+use lamb_types::esm::{EventSourceMappingConfiguration, Source};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What makes a poller restart when it changes.
+/// What makes a poller restart when it changes: everything but what the
+/// pollers themselves write or what does not change how they read.
 fn fingerprint(m: &EventSourceMappingConfiguration) -> String {
-    format!(
-        "{}\0{}\0{}\0{}\0{:?}\0{:?}",
-        m.function_arn,
-        m.event_source_arn,
-        m.batch_size,
-        m.maximum_batching_window_in_seconds,
-        m.queues,
-        m.source_access_configurations
-    )
+    let mut m = m.clone();
+    m.last_modified = 0.0;
+    m.last_processing_result.clear();
+    m.state_transition_reason.clear();
+    serde_json::to_string(&m).unwrap_or_default()
 }
 
 struct Running {
@@ -82,21 +88,37 @@ fn reconcile(st: &AppState, running: &mut HashMap<String, Running>, mappings: Ve
         if running.contains_key(&uuid) {
             continue;
         }
-        let broker = lamb_types::esm::broker_name(&st.ctx, &m.event_source_arn)
-            .ok()
-            .and_then(|n| st.brokers.get(n).cloned());
-        let Some(broker) = broker else {
-            tracing::warn!(uuid, arn = %m.event_source_arn, "mapping names a broker this daemon was not given");
-            continue;
+        let source = match Source::parse(&st.ctx, &m.event_source_arn) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(uuid, error = %e, "mapping's source cannot be read");
+                continue;
+            }
         };
         let (tx, rx) = watch::channel(false);
+        let fp = fingerprint(&m);
+        let st = st.clone();
+        match source {
+            Source::RabbitMq { broker } => {
+                let Some(broker) = st.brokers.get(&broker).cloned() else {
+                    tracing::warn!(uuid, arn = %m.event_source_arn, "mapping names a broker this daemon was not given");
+                    continue;
+                };
+                tokio::spawn(poller::run(st, m, broker, rx));
+            }
+            Source::Sqs { .. } => {
+                tokio::spawn(sqs::run(st, m, source, rx));
+            }
+            Source::Kinesis { .. } | Source::DynamoDbStreams { .. } => {
+                tokio::spawn(streams::run(st, m, source, rx));
+            }
+        }
         running.insert(
-            uuid.clone(),
+            uuid,
             Running {
-                fingerprint: fingerprint(&m),
+                fingerprint: fp,
                 stop: tx,
             },
         );
-        tokio::spawn(poller::run(st.clone(), m, broker, rx));
     }
 }

@@ -1,14 +1,15 @@
-//! One mapping's poller: consume the queue with manual acknowledgement and
-//! a prefetch of one batch, gather up to `BatchSize` messages within the
-//! batching window, invoke the function with Lambda's `aws:rmq` event, then
+//! One RabbitMQ mapping's poller: consume the queue with manual
+//! acknowledgement and a prefetch of one batch, gather a batch (`batch`:
+//! `BatchSize`, the batching window, the payload cap, filters on the decoded
+//! `data`), invoke the function with Lambda's `aws:rmq` event, then
 //! acknowledge the whole batch when it succeeded or reject it back onto the
-//! queue (the broker redelivers it) when it did not. A lost connection is
+//! queue (the broker redelivers it) when it did not. Messages the filters
+//! drop are acknowledged. A lost connection is
 //! retried with backoff; what was unacknowledged then is redelivered by the
 //! broker.
 
+use super::batch::{self, Gatherer, Limits, Outcome, Pull, Record, Results};
 use super::Broker;
-use crate::error::ApiError;
-use crate::invocation::{self, Call, Target};
 use crate::state::AppState;
 use amqprs::channel::{
     BasicAckArguments, BasicConsumeArguments, BasicNackArguments, BasicQosArguments, Channel, ConsumerMessage,
@@ -17,10 +18,11 @@ use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use lamb_protocol::errors::Chain;
 use lamb_types::esm::EventSourceMappingConfiguration;
+use lamb_types::esm_filter::{payload_view, Filters};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -104,62 +106,93 @@ async fn consume(
     }
     let mut consume_args = BasicConsumeArguments::new(&queue, "");
     consume_args.manual_ack(true);
-    let (_tag, mut rx) = match ch.basic_consume_rx(consume_args).await {
+    let (_tag, rx) = match ch.basic_consume_rx(consume_args).await {
         Ok(v) => v,
         Err(e) => return End::Lost(format!("consume {queue}: {e}")),
     };
-    let window = match m.maximum_batching_window_in_seconds {
-        0 => DEFAULT_WINDOW,
-        s => Duration::from_secs(u64::from(s)),
+    let mut gatherer = Gatherer::new(Limits::of(m, DEFAULT_WINDOW));
+    let mut source = Consumer {
+        rx,
+        ch: &ch,
+        filters: m.filters(),
     };
+    let mut results = Results::new();
     loop {
-        let first = tokio::select! {
-            msg = rx.recv() => msg,
+        let batch = tokio::select! {
+            b = gatherer.next(&mut source) => b,
             _ = stop.changed() => return End::Stopped,
             _ = conn.listen_network_io_failure() => return End::Lost("network failure".into()),
         };
-        let Some(first) = first else {
-            return End::Lost("consumer closed".into());
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return End::Lost(e),
         };
-        let mut batch = vec![first];
-        let deadline = Instant::now() + window;
-        while batch.len() < m.batch_size as usize {
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(msg) => batch.push(msg),
-                    None => return End::Lost("consumer closed".into()),
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
         let event = rmq_event(m, &queue, vhost, &batch);
-        let ok = deliver(st, m, event).await;
-        if let Err(e) = settle(&ch, &batch, ok).await {
+        let outcome = batch::invoke(st, m, &event, None).await;
+        batch::log(m, &outcome, batch.len());
+        results.record(st, &m.uuid, &outcome).await;
+        if let Err(e) = settle(&ch, &batch, matches!(outcome, Outcome::Done { .. })).await {
             return End::Lost(e);
         }
     }
 }
 
-/// Acknowledges (or rejects back onto the queue) every message of the batch.
-async fn settle(ch: &Channel, batch: &[ConsumerMessage], ok: bool) -> Result<(), String> {
-    let Some(last) = batch
-        .iter()
-        .filter_map(|m| m.deliver.as_ref())
-        .map(|d| d.delivery_tag())
-        .max()
-    else {
-        return Ok(());
-    };
-    if ok {
-        ch.basic_ack(BasicAckArguments::new(last, true))
-            .await
-            .map_err(|e| format!("ack: {e}"))
-    } else {
-        tokio::time::sleep(RETRY_PAUSE).await;
-        ch.basic_nack(BasicNackArguments::new(last, true, true))
-            .await
-            .map_err(|e| format!("nack: {e}"))
+/// The consumer's deliveries as a source of records; what the filters drop
+/// is acknowledged at once.
+struct Consumer<'a> {
+    rx: UnboundedReceiver<ConsumerMessage>,
+    ch: &'a Channel,
+    filters: Filters,
+}
+
+impl Pull<ConsumerMessage> for Consumer<'_> {
+    type Error = String;
+
+    async fn pull(&mut self, _want: usize, deadline: Option<Instant>) -> Result<Vec<Record<ConsumerMessage>>, String> {
+        let msg = match deadline {
+            None => self.rx.recv().await,
+            Some(d) => match tokio::time::timeout_at(d, self.rx.recv()).await {
+                Ok(m) => m,
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
+        let msg = msg.ok_or("consumer closed")?;
+        let item = rmq_item(&msg);
+        let (keep, drop) = batch::keep_matching(&self.filters, vec![Record::new(msg, item)], |item| {
+            let mut view = item.clone();
+            let data = item["data"]
+                .as_str()
+                .and_then(|d| STANDARD.decode(d).ok())
+                .unwrap_or_default();
+            view["data"] = payload_view(&data);
+            view
+        });
+        settle(self.ch, &drop, true).await?;
+        Ok(keep)
     }
+}
+
+/// Acknowledges (or rejects back onto the queue) every message of the batch.
+async fn settle(ch: &Channel, batch: &[Record<ConsumerMessage>], ok: bool) -> Result<(), String> {
+    if !ok && !batch.is_empty() {
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+    for tag in batch
+        .iter()
+        .filter_map(|r| r.handle.deliver.as_ref())
+        .map(|d| d.delivery_tag())
+    {
+        if ok {
+            ch.basic_ack(BasicAckArguments::new(tag, false))
+                .await
+                .map_err(|e| format!("ack: {e}"))?;
+        } else {
+            ch.basic_nack(BasicNackArguments::new(tag, false, true))
+                .await
+                .map_err(|e| format!("nack: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn header_value(v: &amqprs::FieldValue) -> Value {
@@ -214,53 +247,27 @@ fn properties(p: Option<&BasicProperties>, body_size: usize) -> Value {
     })
 }
 
+/// One message as the `aws:rmq` event shows it.
+fn rmq_item(msg: &ConsumerMessage) -> Value {
+    let body = msg.content.as_deref().unwrap_or_default();
+    json!({
+        "basicProperties": properties(msg.basic_properties.as_ref(), body.len()),
+        "redelivered": msg.deliver.as_ref().is_some_and(|d| d.redelivered()),
+        "data": STANDARD.encode(body),
+    })
+}
+
 /// Lambda's `aws:rmq` event of one batch.
-fn rmq_event(m: &EventSourceMappingConfiguration, queue: &str, vhost: &str, batch: &[ConsumerMessage]) -> Value {
-    let messages: Vec<Value> = batch
-        .iter()
-        .map(|msg| {
-            let body = msg.content.as_deref().unwrap_or_default();
-            json!({
-                "basicProperties": properties(msg.basic_properties.as_ref(), body.len()),
-                "redelivered": msg.deliver.as_ref().is_some_and(|d| d.redelivered()),
-                "data": STANDARD.encode(body),
-            })
-        })
-        .collect();
+fn rmq_event(
+    m: &EventSourceMappingConfiguration,
+    queue: &str,
+    vhost: &str,
+    batch: &[Record<ConsumerMessage>],
+) -> Value {
+    let messages: Vec<&Value> = batch.iter().map(|r| &r.item).collect();
     json!({
         "eventSource": "aws:rmq",
         "eventSourceArn": m.event_source_arn,
         "rmqMessagesByQueue": { format!("{queue}::{vhost}"): messages },
     })
-}
-
-/// Runs the function with the batch; true when it succeeded.
-async fn deliver(st: &AppState, m: &EventSourceMappingConfiguration, event: Value) -> bool {
-    let target = match Target::by_arn(&m.function_arn) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(uuid = %m.uuid, error = %e, "bad function of mapping");
-            return false;
-        }
-    };
-    let call = Call::new(uuid::Uuid::new_v4().to_string(), event.to_string().into_bytes());
-    let req = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(uuid = %m.uuid, error = %Chain(&e), "mapping's function unavailable");
-            return false;
-        }
-    };
-    match st.invoker.invoke(req).await {
-        Ok(r) if r.function_error.is_none() => true,
-        Ok(r) => {
-            tracing::info!(uuid = %m.uuid, error = %String::from_utf8_lossy(&r.payload), "batch failed; redelivered");
-            false
-        }
-        Err(ApiError::Throttled { .. }) => false,
-        Err(e) => {
-            tracing::warn!(uuid = %m.uuid, error = %Chain(&e), "batch not run; redelivered");
-            false
-        }
-    }
 }

@@ -254,4 +254,10 @@ pub trait Registry: TriggerRegistry + Send + Sync {
     /// Every mapping, oldest first.
     fn list_event_source_mappings(&self) -> Result<Vec<lamb_types::esm::EventSourceMappingConfiguration>, StoreError>;
     fn delete_event_source_mapping(&self, uuid: &str) -> Result<(), StoreError>;
+    /// Sets a mapping's `LastProcessingResult` (one transaction).
+    fn set_esm_last_processing_result(&self, uuid: &str, result: &str) -> Result<(), StoreError>;
+    /// Records how far a stream mapping's shard was read (replacing the last).
+    fn put_esm_checkpoint(&self, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError>;
+    /// A stream mapping's checkpoints by shard; removed with the mapping.
+    fn esm_checkpoints(&self, uuid: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
 }

@@ -1,4 +1,5 @@
-//! Event source mappings, kept whole as their JSON configuration.
+//! Event source mappings, kept whole as their JSON configuration, and the
+//! checkpoints of stream mappings' shards.
 
 use super::functions::require_function;
 use super::{from_json, to_json};
@@ -6,6 +7,7 @@ use crate::error::StoreError;
 use lamb_types::esm::EventSourceMappingConfiguration;
 use lamb_types::{ArnContext, LambdaError};
 use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::BTreeMap;
 
 pub(super) fn not_found(uuid: &str) -> StoreError {
     LambdaError::not_found(format!(
@@ -56,6 +58,38 @@ pub(super) fn list(tx: &Transaction<'_>) -> Result<Vec<EventSourceMappingConfigu
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     rows.iter().map(|j| from_json("event_source_mappings", j)).collect()
+}
+
+/// Sets a mapping's `LastProcessingResult` in one transaction, so that a
+/// poller's write never undoes an API change made meanwhile.
+pub(super) fn set_result(tx: &Transaction<'_>, uuid: &str, result: &str) -> Result<(), StoreError> {
+    let mut m = get(tx, uuid)?;
+    if m.last_processing_result != result {
+        m.last_processing_result = result.to_owned();
+        tx.execute(
+            "UPDATE event_source_mappings SET config = ?2 WHERE uuid = ?1",
+            params![uuid, to_json(&m)?],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn put_checkpoint(tx: &Transaction<'_>, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError> {
+    get(tx, uuid)?;
+    tx.execute(
+        "INSERT INTO esm_checkpoints (uuid, shard, sequence) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (uuid, shard) DO UPDATE SET sequence = excluded.sequence",
+        params![uuid, shard, sequence],
+    )?;
+    Ok(())
+}
+
+pub(super) fn checkpoints(tx: &Transaction<'_>, uuid: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut stmt = tx.prepare("SELECT shard, sequence FROM esm_checkpoints WHERE uuid = ?1")?;
+    let rows = stmt
+        .query_map([uuid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(rows)
 }
 
 pub(super) fn delete(tx: &Transaction<'_>, uuid: &str) -> Result<(), StoreError> {

@@ -480,4 +480,16 @@ impl Registry for SqliteRegistry {
     fn delete_event_source_mapping(&self, uuid: &str) -> Result<(), StoreError> {
         self.write(|tx, _| esm::delete(tx, uuid))
     }
+
+    fn set_esm_last_processing_result(&self, uuid: &str, result: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| esm::set_result(tx, uuid, result))
+    }
+
+    fn put_esm_checkpoint(&self, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError> {
+        self.write(|tx, _| esm::put_checkpoint(tx, uuid, shard, sequence))
+    }
+
+    fn esm_checkpoints(&self, uuid: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        self.read(|tx, _| esm::checkpoints(tx, uuid))
+    }
 }

@@ -162,9 +162,20 @@ CREATE TABLE provisioned_concurrency (
 ) STRICT;
 "#;
 
+/// Where each shard of a stream's event source mapping was read to: the
+/// sequence number of the last record done with, or `SHARD_END`.
+const V8: &str = r#"
+CREATE TABLE esm_checkpoints (
+    uuid     TEXT NOT NULL REFERENCES event_source_mappings(uuid) ON DELETE CASCADE,
+    shard    TEXT NOT NULL,
+    sequence TEXT NOT NULL,
+    PRIMARY KEY (uuid, shard)
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
