@@ -33,6 +33,9 @@ pub struct ServeConfig {
     /// Create and update functions with runtimes past AWS's block dates
     /// (`--allow-deprecated-runtimes`).
     pub allow_deprecated_runtimes: bool,
+    /// How image registries are reached (`--registry-auth`,
+    /// `--insecure-registry`, a Docker `config.json`).
+    pub registries: lamb_store::image::RegistryConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         filesystems: config.filesystems.clone(),
         brokers: config.brokers.clone(),
         allow_deprecated_runtimes: config.allow_deprecated_runtimes,
+        images: lamb_store::image::Puller::new(config.registries.clone()),
     }))
 }
 
@@ -128,6 +132,7 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(config.listen);
+    crate::images::resume(&state);
     tracing::info!(
         %addr,
         data_dir = %config.data_dir.display(),

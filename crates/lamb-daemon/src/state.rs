@@ -32,6 +32,8 @@ pub struct Shared {
     pub brokers: crate::esm::brokers::Brokers,
     /// `--allow-deprecated-runtimes`: AWS's block dates refuse nothing.
     pub allow_deprecated_runtimes: bool,
+    /// Pulls Image functions' images (`--registry-auth`, `--insecure-registry`).
+    pub images: lamb_store::image::Puller,
 }
 
 impl std::ops::Deref for AppState {

@@ -39,6 +39,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         brokers: Default::default(),
         metrics_listen: None,
         allow_deprecated_runtimes,
+        registries: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.

@@ -34,7 +34,7 @@ enum Command {
     #[command(hide = true)]
     LoadEngine(load::Args),
     /// Run the daemon (as root): the Lambda API on --listen.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     #[command(flatten)]
     Client(lamb_cli::ClientCommand),
 }
@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         // Sandbox-side: first, and before any runtime or thread exists.
         Command::SandboxExec(args) => sandbox_exec::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::BenchEngine(args) => {
             let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;
             bench::run(args, &cli.client.endpoint, keys)

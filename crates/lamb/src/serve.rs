@@ -107,6 +107,46 @@ pub struct Args {
     /// run either way.
     #[arg(long)]
     allow_deprecated_runtimes: bool,
+    /// Credentials for an image registry (HOST[:PORT]=USER:PASS; repeatable),
+    /// over those of the Docker config file.
+    #[arg(long = "registry-auth", value_name = "HOST=USER:PASS")]
+    registry_auth: Vec<String>,
+    /// An image registry reached over plain HTTP instead of HTTPS
+    /// (HOST[:PORT]; repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registry: Vec<String>,
+    /// A Docker `config.json` whose `auths` give registry credentials
+    /// (default: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`,
+    /// when present).
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+}
+
+/// How image registries are reached, from the flags and the Docker config.
+fn registries(args: &Args) -> anyhow::Result<lamb_daemon::images::RegistryConfig> {
+    let mut config = lamb_daemon::images::RegistryConfig::default();
+    for entry in &args.registry_auth {
+        let (host, creds) = entry
+            .split_once('=')
+            .and_then(|(h, c)| Some((h, c.split_once(':')?)))
+            .with_context(|| format!("--registry-auth {entry:?}: expected HOST=USER:PASS"))?;
+        config
+            .auth
+            .insert(host.to_owned(), (creds.0.to_owned(), creds.1.to_owned()));
+    }
+    config.insecure.extend(args.insecure_registry.iter().cloned());
+    let default_file = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|d| d.join("config.json"))
+        .filter(|f| f.is_file());
+    if let Some(file) = args.docker_config.clone().or(default_file) {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+        config
+            .add_docker_config(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    }
+    Ok(config)
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -138,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Flags first, which only read: a daemon refused for one changes nothing.
     let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
     let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
+    let registries = registries(&args)?;
     // Then the lock, before anything touches the data directory or the machine.
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
@@ -211,6 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         brokers,
         metrics_listen: args.metrics_listen,
         allow_deprecated_runtimes: args.allow_deprecated_runtimes,
+        registries,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -40,6 +40,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         brokers: Default::default(),
         metrics_listen: None,
         allow_deprecated_runtimes: false,
+        registries: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).expect("state");
     Arc::get_mut(&mut state.0).expect("unique").credentials = Credentials {

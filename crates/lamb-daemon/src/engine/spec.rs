@@ -27,6 +27,8 @@ pub struct SpecInput<'a> {
     pub filesystems: &'a crate::filesystems::Filesystems,
     /// Put the sandbox in its own user namespace.
     pub user_namespace: bool,
+    /// An Image function's: the loader and libraries init runs on.
+    pub image_lib: Option<PathBuf>,
 }
 
 /// The id mapping of the sandbox in `slot`: 65536 ids of its own outside, so
@@ -54,20 +56,40 @@ pub fn runtime_of(req: &InvokeRequest) -> String {
         .unwrap_or_else(|| "provided.al2023".to_owned())
 }
 
+/// An Image function's process under `lamb init`: the command after
+/// `--cwd DIR --`, and its root, the image's layers.
+fn image_process(req: &InvokeRequest) -> Option<(Vec<String>, Vec<PathBuf>)> {
+    let (argv, cwd) = req.function.spec.image.as_ref()?.command()?;
+    let tail = ["--cwd".to_owned(), cwd, "--".to_owned()]
+        .into_iter()
+        .chain(argv)
+        .collect();
+    Some((tail, req.image_layers.clone()))
+}
+
 pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     let req = input.req;
     let f = &req.function.spec;
     let runtime = runtime_of(req);
-    let mut mounts = vec![
-        MountSpec::Bind {
+    let image = image_process(req);
+    let mut mounts = Vec::with_capacity(4);
+    // An image brings its own /var/task.
+    if image.is_none() {
+        mounts.push(MountSpec::Bind {
             source: req.code_path.clone(),
             target: "/var/task".into(),
-        },
-        MountSpec::Bind {
-            source: input.lamb_exe.to_path_buf(),
-            target: LAMB_IN_SANDBOX.into(),
-        },
-    ];
+        });
+    }
+    mounts.push(MountSpec::Bind {
+        source: input.lamb_exe.to_path_buf(),
+        target: LAMB_IN_SANDBOX.into(),
+    });
+    if let (Some(_), Some(lib)) = (&image, &input.image_lib) {
+        mounts.push(MountSpec::Bind {
+            source: lib.clone(),
+            target: super::image_init::LIB_IN_SANDBOX.into(),
+        });
+    }
     if !req.layer_paths.is_empty() {
         mounts.push(MountSpec::Layers {
             layers: req.layer_paths.clone(),
@@ -75,23 +97,38 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
         });
     }
     mounts.extend(input.filesystems.mounts(input.ctx, &f.file_system_configs));
+    let mut argv = Vec::with_capacity(16);
+    if image.is_some() {
+        argv.extend(super::image_init::loader_argv());
+    }
+    argv.extend([
+        LAMB_IN_SANDBOX.to_owned(),
+        "init".to_owned(),
+        "--runtime".to_owned(),
+        runtime.clone(),
+        "--account".to_owned(),
+        input.ctx.account.clone(),
+    ]);
+    let mut rootfs = vec![input.runtime_dir.clone()];
+    if let Some((tail, layers)) = &image {
+        argv.extend(tail.iter().cloned());
+        rootfs.clone_from(layers);
+    }
     let process = ProcessSpec {
-        argv: vec![
-            LAMB_IN_SANDBOX.to_owned(),
-            "init".to_owned(),
-            "--runtime".to_owned(),
-            runtime.clone(),
-            "--account".to_owned(),
-            input.ctx.account.clone(),
-        ],
+        argv,
         env: environment(input, &runtime),
-        cwd: "/var/task".into(),
+        // An image's working directory may not exist: init reports that.
+        cwd: if image.is_some() {
+            "/".into()
+        } else {
+            "/var/task".into()
+        },
     };
     let user = User {
         uid: UID_BASE + input.slot,
         gid: SANDBOX_GID,
     };
-    let mut spec = SandboxSpec::new(vec![input.runtime_dir.clone()], process, user);
+    let mut spec = SandboxSpec::new(rootfs, process, user);
     spec.mounts = mounts;
     spec.tmp_size_bytes = u64::from(f.ephemeral_storage.size) * 1024 * 1024;
     spec.limits = Limits::for_memory_mb(u64::from(f.memory_size));
@@ -162,6 +199,9 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
             format!("/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"),
         );
     }
+    if let Some(pulled) = f.image.as_ref().and_then(|i| i.pulled.as_ref()) {
+        merge_image_env(&mut env, &pulled.env);
+    }
     for (k, v) in &f.environment {
         match env.iter_mut().find(|(name, _)| name == k) {
             Some(slot) => slot.1.clone_from(v),
@@ -171,9 +211,53 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// The image's `Env` over lamb's defaults (`PATH`, `LANG`, ...), except the
+/// names Lambda itself sets (`AWS_*`, `_HANDLER`); the function's own
+/// variables come after, over both.
+fn merge_image_env(env: &mut Vec<(String, String)>, image_env: &[String]) {
+    for entry in image_env {
+        let Some((k, v)) = entry.split_once('=') else {
+            continue;
+        };
+        if k.starts_with("AWS_") || k == "_HANDLER" || k.is_empty() {
+            continue;
+        }
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => v.clone_into(&mut slot.1),
+            None => env.push((k.to_owned(), v.to_owned())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_env_sits_between_lambdas_and_the_functions() {
+        let mut env = vec![
+            ("PATH".to_owned(), "/usr/bin".to_owned()),
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ];
+        merge_image_env(
+            &mut env,
+            &[
+                "PATH=/var/lang/bin:/usr/bin".into(),
+                "AWS_REGION=x".into(),
+                "APP=1".into(),
+                "junk".into(),
+            ],
+        );
+        assert_eq!(
+            env,
+            [
+                ("PATH", "/var/lang/bin:/usr/bin"),
+                ("AWS_REGION", "us-east-1"),
+                ("APP", "1")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
 
     #[test]
     fn every_slot_gets_its_own_outside_range() {

@@ -93,6 +93,17 @@ fn hex_of(digest: &oci_spec::image::Digest) -> Result<String, PullError> {
     Ok(hex.to_ascii_lowercase())
 }
 
+/// The image configuration. `history` is optional in the OCI spec but not
+/// to oci-spec 0.7's parser: a missing one is read as empty.
+fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration, PullError> {
+    let bad = |e: serde_json::Error| PullError::Invalid(format!("config: {e}"));
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("history").or_insert_with(|| serde_json::json!([]));
+    }
+    serde_json::from_value(v).map_err(bad)
+}
+
 fn oci_arch(a: Architecture) -> Arch {
     match a {
         Architecture::X86_64 => Arch::Amd64,
@@ -201,8 +212,7 @@ impl Puller {
                 "config blob sha256:{hex} does not match its digest"
             )));
         }
-        let config =
-            ImageConfiguration::from_reader(&bytes[..]).map_err(|e| PullError::Invalid(format!("config: {e}")))?;
+        let config = parse_config(&bytes)?;
         let want = oci_arch(arch);
         if *config.architecture() != want || *config.os() != Os::Linux {
             return Err(PullError::Invalid(format!(

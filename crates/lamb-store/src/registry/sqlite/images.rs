@@ -79,7 +79,8 @@ pub(super) fn finish_pull(
             rec.last_update_status = LastUpdateStatus::Failed;
         }
     }
-    // The outcome keeps the revision the caller saw: it is not an update.
+    // A new revision: warm sandboxes of the image before are not reused.
+    rec.revision_id = new_revision();
     replace_latest(tx, &rec)?;
     Ok(true)
 }
