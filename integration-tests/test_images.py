@@ -126,22 +126,29 @@ class Registry:
     """`docker-registry serve` on a port of its own; the test pushes to it
     over the Distribution API."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, user=None, password=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.auth = {}
         config = tmp / "registry.yml"
-        config.write_text(
+        text = (
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
             f"    rootdirectory: {tmp / 'registry-data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n"
         )
+        if user:
+            (tmp / "htpasswd").write_text(f"{user}:{bcrypt(password)}\n")
+            text += f"auth:\n  htpasswd:\n    realm: lamb-test\n    path: {tmp / 'htpasswd'}\n"
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.auth = {"Authorization": f"Basic {token}"}
+        config.write_text(text)
         self.log = open(tmp / "registry.log", "ab")
         self.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=self.log, stderr=self.log)
         wait_for(self.up, timeout=30, what="the registry")
 
     def up(self):
         try:
-            return urllib.request.urlopen(self.url + "/v2/", timeout=2).status == 200
+            return self._request("GET", self.url + "/v2/").status == 200
         except OSError:
             return False
 
@@ -150,7 +157,7 @@ class Registry:
         self.proc.wait(timeout=15)
 
     def _request(self, method, url, data=None, headers=None):
-        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        req = urllib.request.Request(url, data=data, method=method, headers={**self.auth, **(headers or {})})
         return urllib.request.urlopen(req, timeout=60)
 
     def push_blob(self, repo, data):
@@ -189,6 +196,18 @@ class Registry:
             {"mediaType": OCI_MANIFEST, "digest": "sha256:" + d, "size": n,
              "platform": {"architecture": arch, "os": "linux"}} for d, n, arch in manifests]}).encode()
         return self.push_manifest(repo, tag, body, OCI_INDEX)
+
+
+def bcrypt(password):
+    """An htpasswd bcrypt hash, through the C library's crypt (libxcrypt)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import crypt
+        except ImportError:
+            pytest.skip("no crypt module to hash an htpasswd entry")
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
 
 
 class HoldingProxy(http.server.ThreadingHTTPServer):
@@ -269,8 +288,24 @@ def proxy(registry):
 
 
 @pytest.fixture(scope="module")
-def d(proxy):
-    with function_daemon("lamb-images-", "--insecure-registry", f"127.0.0.1:{proxy.port}") as daemon:
+def private(tmp_path_factory):
+    """A registry that wants a password: the daemon has it for 127.0.0.1 from
+    --registry-auth, and a wrong one for localhost from a Docker config."""
+    reg = Registry(tmp_path_factory.mktemp("private"), "lamb", "s3cret")
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def d(proxy, private, tmp_path_factory):
+    docker = tmp_path_factory.mktemp("docker") / "config.json"
+    wrong = base64.b64encode(b"lamb:wrong").decode()
+    docker.write_text(json.dumps({"auths": {f"localhost:{private.port}": {"auth": wrong}}}))
+    with function_daemon("lamb-images-", "--insecure-registry", f"127.0.0.1:{proxy.port}",
+                         "--insecure-registry", f"127.0.0.1:{private.port}",
+                         "--insecure-registry", f"localhost:{private.port}",
+                         "--registry-auth", f"127.0.0.1:{private.port}=lamb:s3cret",
+                         "--docker-config", str(docker)) as daemon:
         yield daemon
 
 
@@ -480,6 +515,17 @@ def test_hostile_layers_fail_the_function_and_leave_nothing(lam, d, registry, ho
     assert e.value.response["Error"]["Code"] == "ResourceConflictException"
 
 
+def test_private_registry_credentials(lam, private):
+    provided_image(private, "secret", "1")
+    create_image(lam, "i-private", f"127.0.0.1:{private.port}/secret:1")
+    assert settled(lam, "i-private")["State"] == "Active"
+    assert call(lam, "i-private", {"name": "private"})[1]["message"] == "Hello, private!"
+    create_image(lam, "i-wrong", f"localhost:{private.port}/secret:1")
+    c = settled(lam, "i-wrong")
+    assert c["State"] == "Failed" and c["StateReasonCode"] == "ImageAccessDenied", why(c)
+    assert "refused the credentials" in c["StateReason"], why(c)
+
+
 def test_missing_image_fails(lam, host):
     create_image(lam, "i-missing", f"{host}/nothing:here")
     c = settled(lam, "i-missing")
@@ -499,6 +545,12 @@ def test_registry_dying_mid_pull(lam, d, registry, proxy, host):
     create_image(lam, "i-dying", f"{host}/mid:dying")
     assert proxy.reached.wait(60)
     assert lam.get_function_configuration(FunctionName="i-dying")["State"] == "Pending"
+    with pytest.raises(ClientError) as e:
+        lam.publish_version(FunctionName="i-dying")
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName="i-dying")
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
     proxy.let_go()
     c = settled(lam, "i-dying")
     assert c["State"] == "Failed" and c["StateReasonCode"] == "ImageAccessDenied", why(c)

@@ -376,7 +376,11 @@ pub async fn publish_version(State(st): State<AppState>, params: Params, body: B
         lamb_types::validate::validate_description(d)?;
     }
     let rec = st
-        .blocking(move |s| Ok(s.registry.publish_version(&name, &req)?))
+        .blocking(move |s| {
+            let latest = s.registry.get_function(&name, &Qualifier::latest())?;
+            crate::images::check_publishable(&latest, &s.ctx)?;
+            Ok(s.registry.publish_version(&name, &req)?)
+        })
         .await?;
     tracing::info!(function = %rec.name, version = %rec.version, "published version");
     Ok(json(201, &rec.configuration(&st.ctx)))

@@ -191,3 +191,28 @@ impl Client {
         Ok((body, media))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_auths_are_read_and_flags_win() {
+        let mut c = RegistryConfig::default();
+        c.auth.insert("given:5000".into(), ("flag".into(), "pw".into()));
+        c.add_docker_config(
+            r#"{"auths": {
+                "https://reg.example/v1/": {"auth": "dXNlcjpwYTpzcw=="},
+                "given:5000": {"auth": "b3RoZXI6eA=="},
+                "plain.example": {"username": "u", "password": "p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.auth["reg.example"], ("user".into(), "pa:ss".into()));
+        assert_eq!(c.auth["given:5000"], ("flag".into(), "pw".into()));
+        assert_eq!(c.auth["plain.example"], ("u".into(), "p".into()));
+        assert!(c
+            .add_docker_config(r#"{"auths": {"x": {"auth": "not base64!"}}}"#)
+            .is_err());
+        assert!(c.add_docker_config("{}").is_ok());
+    }
+}
