@@ -545,9 +545,13 @@ def test_registry_dying_mid_pull(lam, d, registry, proxy, host):
     create_image(lam, "i-dying", f"{host}/mid:dying")
     assert proxy.reached.wait(60)
     assert lam.get_function_configuration(FunctionName="i-dying")["State"] == "Pending"
-    with pytest.raises(ClientError) as e:
-        lam.publish_version(FunctionName="i-dying")
-    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    # As AWS during an update: no version, configuration or code change.
+    for op in (lambda: lam.publish_version(FunctionName="i-dying"),
+               lambda: lam.update_function_configuration(FunctionName="i-dying", Timeout=9),
+               lambda: lam.update_function_code(FunctionName="i-dying", ImageUri=f"{host}/mid:other")):
+        with pytest.raises(ClientError) as e:
+            op()
+        assert e.value.response["Error"]["Code"] == "ResourceConflictException"
     with pytest.raises(ClientError) as e:
         lam.invoke(FunctionName="i-dying")
     assert e.value.response["Error"]["Code"] == "ResourceConflictException"

@@ -77,9 +77,11 @@ pub fn check_runnable(rec: &lamb_store::FunctionRecord) -> Result<(), LambdaErro
     Ok(())
 }
 
-/// Refuses to publish an image whose pull has not ended: the version would
-/// keep no image (AWS refuses PublishVersion during an update likewise).
-pub fn check_publishable(rec: &lamb_store::FunctionRecord, ctx: &lamb_types::ArnContext) -> Result<(), LambdaError> {
+/// Refuses PublishVersion, UpdateFunctionConfiguration and
+/// UpdateFunctionCode of an image whose pull has not ended, as AWS refuses
+/// them during an update: a version published then would keep no image, and
+/// a new revision would orphan the pull's outcome.
+pub fn check_not_pulling(rec: &lamb_store::FunctionRecord, ctx: &lamb_types::ArnContext) -> Result<(), LambdaError> {
     let pulling = rec.state == State::Pending || rec.last_update_status == lamb_types::LastUpdateStatus::InProgress;
     let missing = rec.spec.image.as_ref().is_some_and(|i| i.pulled.is_none());
     if rec.spec.image.is_some() && (pulling || missing) {

@@ -262,6 +262,7 @@ fn update_image(
         validate_architectures(a)?;
     }
     let current = s.registry.get_function(name, &Qualifier::latest())?;
+    crate::images::check_not_pulling(&current, &s.ctx)?;
     if dry_run {
         return Ok(current);
     }
@@ -281,6 +282,7 @@ pub async fn update_configuration(State(st): State<AppState>, params: Params, bo
     let rec = st
         .blocking(move |s| {
             let current = s.registry.get_function(&name, &Qualifier::latest())?;
+            crate::images::check_not_pulling(&current, &s.ctx)?;
             let mut spec = current.spec.clone();
             spec.apply_update(&req);
             let runtimes = s.runtimes();
@@ -378,7 +380,7 @@ pub async fn publish_version(State(st): State<AppState>, params: Params, body: B
     let rec = st
         .blocking(move |s| {
             let latest = s.registry.get_function(&name, &Qualifier::latest())?;
-            crate::images::check_publishable(&latest, &s.ctx)?;
+            crate::images::check_not_pulling(&latest, &s.ctx)?;
             Ok(s.registry.publish_version(&name, &req)?)
         })
         .await?;
