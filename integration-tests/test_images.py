@@ -32,6 +32,7 @@ from conftest import BUILD, ROLE, ROOT, function_daemon, free_port, wait_for
 REGISTRY_BIN = shutil.which("docker-registry")
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 HELLO = ROOT / "examples" / "hello-provided" / "build" / "bootstrap"
+IMAGE_MAX_MB = 200
 
 pytestmark = [
     pytest.mark.skipif(REGISTRY_BIN is None, reason="docker-registry is not installed (make deps)"),
@@ -305,7 +306,9 @@ def d(proxy, private, tmp_path_factory):
                          "--insecure-registry", f"127.0.0.1:{private.port}",
                          "--insecure-registry", f"localhost:{private.port}",
                          "--registry-auth", f"127.0.0.1:{private.port}=lamb:s3cret",
-                         "--docker-config", str(docker)) as daemon:
+                         "--docker-config", str(docker),
+                         # Reachable in a test: 10 GB is Lambda's limit.
+                         "--image-max-mb", str(IMAGE_MAX_MB)) as daemon:
         yield daemon
 
 
@@ -524,6 +527,20 @@ def test_private_registry_credentials(lam, private):
     c = settled(lam, "i-wrong")
     assert c["State"] == "Failed" and c["StateReasonCode"] == "ImageAccessDenied", why(c)
     assert "refused the credentials" in c["StateReason"], why(c)
+
+
+def test_oversized_image_fails(lam, d, registry, host):
+    # Two layers within the limit each, over it together (gzip: a few MB pushed).
+    half = (IMAGE_MAX_MB // 2 + 1) << 20
+    a = files_layer({"a": bytes(half)})
+    b = files_layer({"b": bytes(half)})
+    _, _, layers = registry.push_image("big", "1", [a, b], {"Entrypoint": ["/x"]})
+    create_image(lam, "i-big", f"{host}/big:1")
+    c = settled(lam, "i-big")
+    assert c["State"] == "Failed" and c["StateReasonCode"] == "InvalidImage", why(c)
+    assert "unpacks to more than" in c["StateReason"], why(c)
+    stored = image_layers(d)
+    assert layers[1].split(":")[1] not in stored and not [n for n in stored if n.startswith(".")], stored
 
 
 def test_missing_image_fails(lam, host):

@@ -120,6 +120,10 @@ pub struct Args {
     /// when present).
     #[arg(long, value_name = "FILE")]
     docker_config: Option<PathBuf>,
+    /// Most MB an image may unpack to, instead of Lambda's 10 GB, so that
+    /// tests can reach the limit.
+    #[arg(long, hide = true)]
+    image_max_mb: Option<u64>,
 }
 
 /// How image registries are reached, from the flags and the Docker config.
@@ -135,6 +139,7 @@ fn registries(args: &Args) -> anyhow::Result<lamb_daemon::images::RegistryConfig
             .insert(host.to_owned(), (creds.0.to_owned(), creds.1.to_owned()));
     }
     config.insecure.extend(args.insecure_registry.iter().cloned());
+    config.max_image_bytes = args.image_max_mb.map(|mb| mb.saturating_mul(1024 * 1024));
     let default_file = std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))

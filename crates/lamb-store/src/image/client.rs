@@ -23,6 +23,9 @@ pub struct RegistryConfig {
     pub auth: HashMap<String, (String, String)>,
     /// `host[:port]` reached over plain HTTP.
     pub insecure: HashSet<String>,
+    /// Most bytes an image may unpack to; `None`: Lambda's 10 GB
+    /// ([`super::MAX_IMAGE_BYTES`]). Lower only in tests.
+    pub max_image_bytes: Option<u64>,
 }
 
 impl RegistryConfig {

@@ -77,6 +77,7 @@ pub struct Pulled {
 /// Pulls images into a [`CodeStore`].
 pub struct Puller {
     client: client::Client,
+    max_bytes: u64,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -114,6 +115,7 @@ fn oci_arch(a: Architecture) -> Arch {
 impl Puller {
     pub fn new(config: RegistryConfig) -> Self {
         Self {
+            max_bytes: config.max_image_bytes.unwrap_or(MAX_IMAGE_BYTES),
             client: client::Client::new(config),
         }
     }
@@ -137,7 +139,7 @@ impl Puller {
         let mut pins = Vec::new();
         for layer in manifest.layers() {
             let hex = hex_of(layer.digest())?;
-            let left = MAX_IMAGE_BYTES.saturating_sub(image.unpacked_bytes);
+            let left = self.max_bytes.saturating_sub(image.unpacked_bytes);
             let (bytes, pin) = self.layer(store, &r, &hex, layer.size(), left)?;
             image.unpacked_bytes += bytes;
             image.layers.push(hex);
@@ -230,6 +232,7 @@ impl Puller {
         let digest = CodeDigest::from_hex(hex).ok_or_else(|| PullError::Invalid(format!("layer digest {hex}")))?;
         let mut failure = None;
         let stored = store.put_image_layer(digest, |dir| {
+            let started = std::time::Instant::now();
             let mut file = match self.download(store, r, hex, size) {
                 Ok(f) => f,
                 Err(e) => {
@@ -237,12 +240,24 @@ impl Puller {
                     return Err(StoreError::Lambda(lamb_types::LambdaError::service("pull failed")));
                 }
             };
+            let downloaded = started.elapsed();
             let limits = UnpackLimits {
                 max_zipped: u64::MAX,
                 max_unzipped: left,
                 max_entries: MAX_LAYER_ENTRIES,
             };
             let stats = unpack_image_layer(&mut file, dir, &limits)?;
+            // What bounds a pull: the transfer or the unpack (the caller's
+            // syncfs and rename follow).
+            tracing::info!(
+                layer = %hex,
+                size,
+                unpacked = stats.unzipped_bytes,
+                entries = stats.entries,
+                download_ms = downloaded.as_millis() as u64,
+                unpack_ms = (started.elapsed() - downloaded).as_millis() as u64,
+                "image layer unpacked"
+            );
             Ok(stats.unzipped_bytes)
         });
         match (stored, failure) {
