@@ -233,6 +233,89 @@ fn merge_image_env(env: &mut Vec<(String, String)>, image_env: &[String]) {
 mod tests {
     use super::*;
 
+    fn image_request() -> InvokeRequest {
+        use lamb_store::{CodeDigest, CodeInfo, FunctionRecord};
+        let image = lamb_types::FunctionImage {
+            uri: "r.example/app:1".into(),
+            config: lamb_types::ImageConfig {
+                command: Some(vec!["other.handler".into()]),
+                ..Default::default()
+            },
+            pulled: Some(lamb_types::PulledImage {
+                entrypoint: vec!["/lambda-entrypoint.sh".into()],
+                cmd: vec!["app.handler".into()],
+                working_dir: "/var/task".into(),
+                env: vec!["PATH=/var/lang/bin:/usr/bin".into()],
+                ..Default::default()
+            }),
+            failure: None,
+        };
+        InvokeRequest {
+            request_id: "id".into(),
+            function: FunctionRecord {
+                name: "f".into(),
+                version: lamb_types::Version::Latest,
+                spec: lamb_types::FunctionSpec {
+                    image: Some(image),
+                    ..Default::default()
+                },
+                version_description: None,
+                code: CodeInfo {
+                    digest: CodeDigest::of(b"x"),
+                    code_size: 0,
+                    unzipped_size: 0,
+                },
+                layers: Vec::new(),
+                revision_id: "r".into(),
+                last_modified: String::new(),
+                state: Default::default(),
+                last_update_status: Default::default(),
+            },
+            executed_version: lamb_types::Version::Latest,
+            invoked_function_arn: String::new(),
+            code_path: "/code".into(),
+            layer_paths: Vec::new(),
+            image_layers: vec!["/l1".into(), "/l2".into()],
+            payload: Vec::new(),
+            log_type: crate::invoker::LogType::None,
+            client_context: None,
+            reserved_concurrency: None,
+            total_reserved_concurrency: 0,
+        }
+    }
+
+    #[test]
+    fn an_image_is_the_root_and_its_command_runs_under_init() {
+        let req = image_request();
+        let ctx = ArnContext::default();
+        let filesystems = crate::filesystems::Filesystems::default();
+        let spec = build(&SpecInput {
+            req: &req,
+            runtime_dir: "/runtimes/provided.al2023".into(),
+            lamb_exe: Path::new("/usr/bin/lamb"),
+            slot: 0,
+            log_stream: "s",
+            ctx: &ctx,
+            filesystems: &filesystems,
+            user_namespace: false,
+            image_lib: Some("/data/image-init".into()),
+        });
+        assert_eq!(spec.rootfs_layers, [PathBuf::from("/l1"), PathBuf::from("/l2")]);
+        assert!(!spec.mounts.iter().any(|m| m.target() == Path::new("/var/task")));
+        assert!(spec.mounts.iter().any(|m| m.target() == Path::new("/.lamb-lib")));
+        let argv = &spec.process.argv;
+        assert_eq!(
+            argv[..4],
+            ["/.lamb-lib/ld.so", "--library-path", "/.lamb-lib", LAMB_IN_SANDBOX]
+        );
+        let tail = argv.iter().skip_while(|a| *a != "--cwd").cloned().collect::<Vec<_>>();
+        assert_eq!(
+            tail,
+            ["--cwd", "/var/task", "--", "/lambda-entrypoint.sh", "other.handler"]
+        );
+        assert!(spec.process.env.contains(&"PATH=/var/lang/bin:/usr/bin".to_owned()));
+    }
+
     #[test]
     fn image_env_sits_between_lambdas_and_the_functions() {
         let mut env = vec![
