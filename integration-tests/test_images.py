@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -127,16 +128,20 @@ class Registry:
     """`docker-registry serve` on a port of its own; the test pushes to it
     over the Distribution API."""
 
-    def __init__(self, tmp: Path, user=None, password=None):
+    def __init__(self, tmp: Path, user=None, password=None, tls=None):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.auth = {}
+        self.ssl = ssl.create_default_context(cafile=str(tls[0])) if tls else None
+        self.cafile = tls[0] if tls else None
         config = tmp / "registry.yml"
         text = (
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
             f"    rootdirectory: {tmp / 'registry-data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n"
         )
+        if tls:
+            text += f"  tls:\n    certificate: {tls[1]}\n    key: {tls[2]}\n"
         if user:
             (tmp / "htpasswd").write_text(f"{user}:{bcrypt(password)}\n")
             text += f"auth:\n  htpasswd:\n    realm: lamb-test\n    path: {tmp / 'htpasswd'}\n"
@@ -159,7 +164,7 @@ class Registry:
 
     def _request(self, method, url, data=None, headers=None):
         req = urllib.request.Request(url, data=data, method=method, headers={**self.auth, **(headers or {})})
-        return urllib.request.urlopen(req, timeout=60)
+        return urllib.request.urlopen(req, timeout=60, context=self.ssl)
 
     def push_blob(self, repo, data):
         digest = "sha256:" + sha(data)
@@ -297,8 +302,35 @@ def private(tmp_path_factory):
     reg.stop()
 
 
+def private_ca(tmp):
+    """A certificate authority and a server certificate it signed for
+    127.0.0.1, made by openssl: (CA certificate, server chain, server key)."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=lamb test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+        "-out", "server.csr")
+    (tmp / "ext.cnf").write_text("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
+    return tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
+
+
 @pytest.fixture(scope="module")
-def d(proxy, private, tmp_path_factory):
+def secure(tmp_path_factory):
+    """A registry over HTTPS with a certificate of a private CA, which the
+    daemon trusts through --registry-ca."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    tmp = tmp_path_factory.mktemp("secure")
+    reg = Registry(tmp, tls=private_ca(tmp))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def d(proxy, private, secure, tmp_path_factory):
     docker = tmp_path_factory.mktemp("docker") / "config.json"
     wrong = base64.b64encode(b"lamb:wrong").decode()
     docker.write_text(json.dumps({"auths": {f"localhost:{private.port}": {"auth": wrong}}}))
@@ -307,6 +339,7 @@ def d(proxy, private, tmp_path_factory):
                          "--insecure-registry", f"localhost:{private.port}",
                          "--registry-auth", f"127.0.0.1:{private.port}=lamb:s3cret",
                          "--docker-config", str(docker),
+                         "--registry-ca", str(secure.cafile),
                          # Reachable in a test: 10 GB is Lambda's limit.
                          "--image-max-mb", str(IMAGE_MAX_MB)) as daemon:
         yield daemon
@@ -541,6 +574,14 @@ def test_oversized_image_fails(lam, d, registry, host):
     assert "unpacks to more than" in c["StateReason"], why(c)
     stored = image_layers(d)
     assert layers[1].split(":")[1] not in stored and not [n for n in stored if n.startswith(".")], stored
+
+
+def test_https_registry_with_a_private_ca(lam, secure):
+    provided_image(secure, "tls", "1")
+    create_image(lam, "i-tls", f"127.0.0.1:{secure.port}/tls:1")
+    c = settled(lam, "i-tls")
+    assert c["State"] == "Active", why(c)
+    assert call(lam, "i-tls", {"name": "tls"})[1]["message"] == "Hello, tls!"
 
 
 def test_missing_image_fails(lam, host):

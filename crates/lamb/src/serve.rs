@@ -120,6 +120,10 @@ pub struct Args {
     /// when present).
     #[arg(long, value_name = "FILE")]
     docker_config: Option<PathBuf>,
+    /// A PEM file of certificate authorities trusted for HTTPS registries
+    /// beside the public ones (a private CA, a self-signed registry).
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    registry_ca: Vec<PathBuf>,
     /// Most MB an image may unpack to, instead of Lambda's 10 GB, so that
     /// tests can reach the limit.
     #[arg(long, hide = true)]
@@ -140,6 +144,12 @@ fn registries(args: &Args) -> anyhow::Result<lamb_daemon::images::RegistryConfig
     }
     config.insecure.extend(args.insecure_registry.iter().cloned());
     config.max_image_bytes = args.image_max_mb.map(|mb| mb.saturating_mul(1024 * 1024));
+    for file in &args.registry_ca {
+        let pem = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+        config
+            .add_ca_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("--registry-ca {}: {e}", file.display()))?;
+    }
     let default_file = std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))

@@ -26,9 +26,30 @@ pub struct RegistryConfig {
     /// Most bytes an image may unpack to; `None`: Lambda's 10 GB
     /// ([`super::MAX_IMAGE_BYTES`]). Lower only in tests.
     pub max_image_bytes: Option<u64>,
+    /// Certificate authorities trusted beside the public ones (DER), for
+    /// registries with a private CA or a self-signed certificate.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl RegistryConfig {
+    /// Adds the certificates of a PEM file as trusted authorities.
+    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<(), String> {
+        use rustls_pki_types::pem::PemObject;
+        let before = self.extra_roots.len();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not PEM certificates: {e}"))?;
+            // Refused here, at start-up, rather than at the first pull.
+            rustls::RootCertStore::empty()
+                .add(cert.clone())
+                .map_err(|e| format!("a certificate is not usable as an authority: {e}"))?;
+            self.extra_roots.push(cert.to_vec());
+        }
+        if self.extra_roots.len() == before {
+            return Err("no certificate in it".into());
+        }
+        Ok(())
+    }
+
     /// Adds the `auths` of a Docker `config.json` (base64 `user:password`
     /// in `auth`, or `username`/`password`); hosts given already keep theirs.
     pub fn add_docker_config(&mut self, json: &str) -> Result<(), String> {
@@ -59,6 +80,30 @@ impl RegistryConfig {
     }
 }
 
+/// The public roots (webpki-roots, as ureq's own) and `extra` ones (checked
+/// by [`RegistryConfig::add_ca_pem`]).
+fn tls_config(extra: &[Vec<u8>]) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for der in extra {
+        if let Err(e) = roots.add(rustls_pki_types::CertificateDer::from(der.clone())) {
+            tracing::warn!(error = %e, "a registry CA certificate is not usable as a root");
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|_| unreachable_tls());
+    std::sync::Arc::new(config)
+}
+
+/// ring's default provider supports rustls's safe default versions.
+fn unreachable_tls() -> rustls::ClientConfig {
+    unreachable!("ring supports TLS 1.2 and 1.3")
+}
+
 pub(super) struct Client {
     agent: ureq::Agent,
     config: RegistryConfig,
@@ -68,11 +113,14 @@ pub(super) struct Client {
 
 impl Client {
     pub(super) fn new(config: RegistryConfig) -> Self {
-        let agent = ureq::AgentBuilder::new()
+        let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             // A read that stalls this long means the registry is gone.
-            .timeout_read(Duration::from_secs(60))
-            .build();
+            .timeout_read(Duration::from_secs(60));
+        if !config.extra_roots.is_empty() {
+            builder = builder.tls_config(tls_config(&config.extra_roots));
+        }
+        let agent = builder.build();
         Self {
             agent,
             config,
