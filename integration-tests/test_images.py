@@ -639,6 +639,22 @@ def test_daemon_killed_mid_pull_resumes(lam, d, registry, proxy, host):
     assert not [n for n in image_layers(d) if n.startswith(".")]
 
 
+def test_daemon_stopped_mid_pull_stops_and_resumes(lam, d, registry, proxy, host):
+    layer = fresh_layer("stopped")
+    _, _, layers = registry.push_image("mid", "stopped", [layer], {"Entrypoint": ["/var/task/bootstrap"]})
+    proxy.hold(layers[0])
+    create_image(lam, "i-stopped", f"{host}/mid:stopped")
+    assert proxy.reached.wait(60)
+    # SIGTERM with the registry silent mid-blob: the stop does not wait
+    # for the pull's read timeout (Daemon.stop allows 15 s, then fails).
+    assert d.stop() == 0
+    proxy.let_go()
+    d.start()
+    lam = d.lambda_client()
+    assert settled(lam, "i-stopped")["State"] == "Active"
+    assert call(lam, "i-stopped", {"name": "stopped"})[1]["message"] == "Hello, stopped!"
+
+
 def test_garbage_collection(d):
     lam = d.lambda_client()
     assert image_layers(d)

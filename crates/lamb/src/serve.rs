@@ -18,6 +18,8 @@ use std::time::Duration;
 
 /// How long a stopping daemon waits for its spawner to destroy its sandboxes.
 const SPAWNER_EXIT_LIMIT: Duration = Duration::from_secs(10);
+/// How long a stopping daemon waits for its blocking tasks (image pulls).
+const BLOCKING_EXIT_LIMIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -286,6 +288,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         engine.shutdown().await;
         served.context("lamb serve")
     });
+    // An image pull in flight (a blocking task) is abandoned rather than
+    // awaited: it resumes at the next start, and a stalled registry must not
+    // hold the stop for its read timeout.
+    runtime.shutdown_timeout(BLOCKING_EXIT_LIMIT);
     // The spawner unmounts the sandboxes' `/tmp` file systems on its way out:
     // once this returns, nothing of the daemon is left mounted on the host.
     if !spawner_handle.close_and_wait(SPAWNER_EXIT_LIMIT) {
