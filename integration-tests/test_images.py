@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import urllib.parse
 import urllib.request
@@ -28,7 +29,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BUILD, ROLE, ROOT, function_daemon, free_port, wait_for
+from conftest import BUILD, ROLE, ROOT, Daemon, function_daemon, free_port, wait_for
 
 REGISTRY_BIN = shutil.which("docker-registry")
 AWSLAMBDARIC = "awslambdaric==4.2.2"
@@ -653,6 +654,30 @@ def test_daemon_stopped_mid_pull_stops_and_resumes(lam, d, registry, proxy, host
     lam = d.lambda_client()
     assert settled(lam, "i-stopped")["State"] == "Active"
     assert call(lam, "i-stopped", {"name": "stopped"})[1]["message"] == "Hello, stopped!"
+
+
+def test_image_in_a_user_namespace(registry, host):
+    """`--userns`: the image's layers and the loader init runs on are reached
+    by an unprivileged uid outside."""
+    provided_image(registry, "hello", "userns")
+    with tempfile.TemporaryDirectory(prefix="lamb-images-userns-") as tmp:
+        os.chmod(tmp, 0o755)
+        run_in_user_namespaces(Path(tmp), host)
+
+
+def run_in_user_namespaces(tmp, host):
+    u = Daemon(tmp)
+    u.runtimes_dir = BUILD
+    u.extra_args = ["--userns", "--insecure-registry", host]
+    u.start()
+    try:
+        lam = u.lambda_client()
+        create_image(lam, "i-userns", f"{host}/hello:userns")
+        assert settled(lam, "i-userns")["State"] == "Active"
+        r, body = call(lam, "i-userns", {"name": "userns"})
+        assert body.get("message") == "Hello, userns!", (body, base64.b64decode(r["LogResult"]))
+    finally:
+        assert u.stop() == 0
 
 
 def test_garbage_collection(d):
