@@ -361,6 +361,13 @@ def image_layers(d):
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
 
 
+def half_written(names):
+    """Staging directories and scratch blobs (`.tmp-`): what a failed or
+    interrupted pull must not leave. (A `.trash-` one is the collector's,
+    removing a layer no function uses any more, at the end of a pull.)"""
+    return [n for n in names if n.startswith(".tmp-")]
+
+
 def create_image(lam, name, uri, **kw):
     return lam.create_function(FunctionName=name, Role=ROLE, PackageType="Image", Code={"ImageUri": uri}, **kw)
 
@@ -546,7 +553,7 @@ def test_hostile_layers_fail_the_function_and_leave_nothing(lam, d, registry, ho
     assert c["State"] == "Failed" and c["StateReasonCode"] == "InvalidImage", why(c)
     stored = image_layers(d)
     assert layers[0].split(":")[1] not in stored
-    assert not [n for n in stored if n.startswith(".")], stored
+    assert not half_written(stored), stored
     with pytest.raises(ClientError) as e:
         lam.invoke(FunctionName=f"i-{name}")
     assert e.value.response["Error"]["Code"] == "ResourceConflictException"
@@ -574,7 +581,7 @@ def test_oversized_image_fails(lam, d, registry, host):
     assert c["State"] == "Failed" and c["StateReasonCode"] == "InvalidImage", why(c)
     assert "unpacks to more than" in c["StateReason"], why(c)
     stored = image_layers(d)
-    assert layers[1].split(":")[1] not in stored and not [n for n in stored if n.startswith(".")], stored
+    assert layers[1].split(":")[1] not in stored and not half_written(stored), stored
 
 
 def test_https_registry_with_a_private_ca(lam, secure):
@@ -618,7 +625,7 @@ def test_registry_dying_mid_pull(lam, d, registry, proxy, host):
     c = settled(lam, "i-dying")
     assert c["State"] == "Failed" and c["StateReasonCode"] == "ImageAccessDenied", why(c)
     stored = image_layers(d)
-    assert layers[0].split(":")[1] not in stored and not [n for n in stored if n.startswith(".")], stored
+    assert layers[0].split(":")[1] not in stored and not half_written(stored), stored
 
 
 def test_daemon_killed_mid_pull_resumes(lam, d, registry, proxy, host):
@@ -637,7 +644,7 @@ def test_daemon_killed_mid_pull_resumes(lam, d, registry, proxy, host):
     c = settled(lam, "i-killed")
     assert c["State"] == "Active", why(c)
     assert call(lam, "i-killed", {"name": "again"})[1]["message"] == "Hello, again!"
-    assert not [n for n in image_layers(d) if n.startswith(".")]
+    assert not half_written(image_layers(d))
 
 
 def test_daemon_stopped_mid_pull_stops_and_resumes(lam, d, registry, proxy, host):
