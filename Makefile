@@ -19,8 +19,9 @@ STAMPS := .make
 # Debian packages the build, the tests and the benchmark use (the JDK compiles
 # the java21 runtime's client and hello-java; npm installs the Node.js
 # runtimes' AWS SDK; nftables loads the sandboxes' network rules; the
-# network tests start PostgreSQL).
-APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs npm nftables postgresql
+# network tests start PostgreSQL, the image tests docker-registry, with a CA
+# made by openssl).
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs npm nftables postgresql docker-registry openssl
 
 .PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state sdk-clients
 

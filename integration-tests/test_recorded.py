@@ -315,6 +315,19 @@ def test_lambda_code_location_zipfile(replay, lam):
     r.check()
 
 
+@differs("CreateFunction of an image answers LastUpdateStatus (Successful) beside State Pending; AWS leaves it out")
+def test_lambda_image_crud(replay, lam):
+    r = replay("TestLambdaImages::test_lambda_image_crud")
+    name = r.name(fresh("image-fn"), "<function-name:1>")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    # The pull starts after the answer and fails here (nothing listens):
+    # only the answer to the create is AWS's to compare.
+    r.call("create-image-response", "create_function", FunctionName=name, Role=ROLE, PackageType="Image",
+           Code={"ImageUri": "127.0.0.1:9/lamb-recorded/image:latest"},
+           Environment={"Variables": {"CUSTOM_ENV": "test"}})
+    r.check()
+
+
 def test_tag_exceptions(replay, lam, account):
     r = replay("TestLambdaTags::test_tag_exceptions")
     name = r.name(fresh("tag-fn"), "<function-name:1>")

@@ -204,7 +204,7 @@ pub fn restrict(dir: &Path, user_namespaces: bool) -> Result<(), DataDirError> {
     chmod_if_present(&dir.join(crate::credentials::FILE_NAME), 0o600)?;
     if user_namespaces {
         make_dir(&dir.join("logs"), 0o700)?;
-        for kind in [BundleKind::Function, BundleKind::Layer] {
+        for kind in [BundleKind::Function, BundleKind::Layer, BundleKind::ImageLayer] {
             make_dir(&dir.join(kind.dir_name()), 0o711)?;
         }
     }

@@ -11,7 +11,7 @@
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, InvokeResponse, LogType, StreamPart};
 use crate::state::{AppState, Shared};
-use lamb_store::{BundleKind, FunctionRecord};
+use lamb_store::{BundleKind, CodeDigest, FunctionRecord};
 use lamb_types::{ArnContext, FunctionRef, Qualifier, Version};
 
 /// The function a caller names, and the ARN the runtime is told was invoked.
@@ -98,6 +98,16 @@ pub fn resolve_version(s: &Shared, name: &str, q: &Qualifier) -> Result<Function
 /// registry, so it runs on the blocking pool (`AppState::blocking`).
 pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest, ApiError> {
     let rec = resolve_version(s, &target.function, &target.qualifier)?;
+    crate::images::check_runnable(&rec)?;
+    let image_layers = rec
+        .spec
+        .image
+        .iter()
+        .filter_map(|i| i.pulled.as_ref())
+        .flat_map(|p| &p.layers)
+        .filter_map(|hex| CodeDigest::from_hex(hex))
+        .map(|d| s.store.path(BundleKind::ImageLayer, &d))
+        .collect();
     let reserved_concurrency = s.registry.get_reserved_concurrency(&target.function)?;
     // Provisioned concurrency of unreserved functions comes out of the
     // unreserved pool too, as on Lambda.
@@ -113,6 +123,7 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
         request_id: call.request_id,
         code_path: s.store.path(BundleKind::Function, &rec.code.digest),
         layer_paths,
+        image_layers,
         invoked_function_arn: target.invoked_arn.clone(),
         executed_version: rec.version,
         function: rec,

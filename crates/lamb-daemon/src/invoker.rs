@@ -34,6 +34,8 @@ pub struct InvokeRequest {
     pub code_path: PathBuf,
     /// The unpacked layers in merge order, for `/opt`.
     pub layer_paths: Vec<PathBuf>,
+    /// An Image function's unpacked image layers, lowest first: its root.
+    pub image_layers: Vec<PathBuf>,
     pub payload: Vec<u8>,
     pub log_type: LogType,
     /// `X-Amz-Client-Context` decoded from base64.

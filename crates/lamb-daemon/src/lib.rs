@@ -17,6 +17,7 @@ pub mod esm;
 pub mod events;
 pub mod file_triggers;
 pub mod filesystems;
+pub mod images;
 pub mod invocation;
 pub mod invoker;
 pub mod listen;

@@ -38,6 +38,9 @@ pub struct ServeConfig {
     /// The functions' session credentials, shared with the engine that
     /// hands them to sandboxes; `None`: a new key of the default duration.
     pub sessions: Option<Arc<crate::sessions::Sessions>>,
+    /// How image registries are reached (`--registry-auth`,
+    /// `--insecure-registry`, a Docker `config.json`).
+    pub registries: lamb_store::image::RegistryConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         brokers: config.brokers.clone(),
         aws_endpoints: config.aws_endpoints.clone(),
         allow_deprecated_runtimes: config.allow_deprecated_runtimes,
+        images: lamb_store::image::Puller::new(config.registries.clone()),
     }))
 }
 
@@ -148,6 +152,7 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(config.listen);
+    crate::images::resume(&state);
     tracing::info!(
         %addr,
         data_dir = %config.data_dir.display(),

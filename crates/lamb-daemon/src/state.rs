@@ -36,6 +36,8 @@ pub struct Shared {
     pub aws_endpoints: crate::esm::aws::AwsEndpoints,
     /// `--allow-deprecated-runtimes`: AWS's block dates refuse nothing.
     pub allow_deprecated_runtimes: bool,
+    /// Pulls Image functions' images (`--registry-auth`, `--insecure-registry`).
+    pub images: lamb_store::image::Puller,
 }
 
 impl std::ops::Deref for AppState {

@@ -41,6 +41,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         metrics_listen: None,
         allow_deprecated_runtimes,
         sessions: None,
+        registries: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.

@@ -56,6 +56,40 @@ impl Link {
     }
 }
 
+/// An image's process: the command line (entry point and command) and the
+/// directory it starts in, given after `--cwd DIR --` on init's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImageCommand {
+    cwd: String,
+    argv: Vec<String>,
+}
+
+/// The image command that follows `--runtime NAME --account ID`, if any.
+fn image_command(rest: &[String]) -> Result<Option<ImageCommand>, ()> {
+    match rest {
+        [] => Ok(None),
+        [c, dir, dashes, argv @ ..] if c == "--cwd" && dashes == "--" => Ok(Some(ImageCommand {
+            cwd: dir.clone(),
+            argv: argv.to_vec(),
+        })),
+        _ => Err(()),
+    }
+}
+
+/// An image without `ENTRYPOINT` and `CMD` (nor `ImageConfig`) has nothing to start.
+fn image_argv(image: &ImageCommand) -> Result<Vec<String>, FromInit> {
+    if image.argv.is_empty() {
+        return Err(FromInit::InitError {
+            error_type: "Runtime.InvalidEntrypoint".into(),
+            body: caller_error(
+                "Runtime.InvalidEntrypoint",
+                "The image has no ENTRYPOINT or CMD, and ImageConfig sets none",
+            ),
+        });
+    }
+    Ok(image.argv.clone())
+}
+
 /// The command line of the runtime, or the init error to report.
 fn bootstrap_command(runtime: &str) -> Result<Vec<String>, FromInit> {
     if is_custom_runtime(runtime) {
@@ -102,12 +136,15 @@ pub fn exit_text(status: nix::sys::wait::WaitStatus) -> Option<String> {
 /// --account ID` (the function's account, which Lambda's environment has no
 /// variable for). Returns only on a set-up failure, with the exit code.
 pub fn main(args: &[String]) -> i32 {
-    let (runtime, account) = match args {
-        [r, name, a, account, ..] if r == "--runtime" && a == "--account" => (name.clone(), account.clone()),
-        _ => {
-            eprintln!("lamb init: usage: lamb init --runtime NAME --account ID");
-            return 64;
+    let parsed = match args {
+        [r, name, a, account, rest @ ..] if r == "--runtime" && a == "--account" => {
+            image_command(rest).map(|image| (name.clone(), account.clone(), image))
         }
+        _ => Err(()),
+    };
+    let Ok((runtime, account, image)) = parsed else {
+        eprintln!("lamb init: usage: lamb init --runtime NAME --account ID [--cwd DIR -- COMMAND...]");
+        return 64;
     };
     // 0. Not dumpable: the function runs as init's own user and could
     //    otherwise ptrace init, or write its memory through /proc/1/mem, and
@@ -192,7 +229,7 @@ pub fn main(args: &[String]) -> i32 {
     if api.wait_registered().is_err() {
         return 0;
     }
-    let argv = match bootstrap_command(&runtime) {
+    let argv = match image.as_ref().map_or_else(|| bootstrap_command(&runtime), image_argv) {
         Ok(argv) => argv,
         Err(init_error) => {
             link.send(&init_error);
@@ -203,7 +240,8 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]).current_dir("/var/task").stdin(Stdio::null());
+    let cwd = image.as_ref().map_or("/var/task", |i| i.cwd.as_str());
+    command.args(&argv[1..]).current_dir(cwd).stdin(Stdio::null());
     if api.has_extensions() {
         relay_output(&api, &mut command, "function");
     }
@@ -375,6 +413,20 @@ mod tests {
             exit_text(WaitStatus::Signaled(pid, Signal::SIGKILL, false)).unwrap(),
             "signal: killed"
         );
+    }
+
+    #[test]
+    fn an_image_command_follows_cwd_and_dashes() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(image_command(&[]), Ok(None));
+        let image = image_command(&args(&["--cwd", "/app", "--", "/lambda-entrypoint.sh", "app.handler"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(image.cwd, "/app");
+        assert_eq!(image.argv, ["/lambda-entrypoint.sh", "app.handler"]);
+        assert!(image_command(&args(&["--cwd", "/app"])).is_err());
+        let empty = image_command(&args(&["--cwd", "/", "--"])).unwrap().unwrap();
+        assert!(matches!(image_argv(&empty), Err(FromInit::InitError { .. })));
     }
 
     #[test]

@@ -25,6 +25,8 @@ const TRASH_PREFIX: &str = ".trash-";
 pub enum BundleKind {
     Function,
     Layer,
+    /// A layer of a container image, named by its blob's digest.
+    ImageLayer,
 }
 
 impl BundleKind {
@@ -33,6 +35,7 @@ impl BundleKind {
         match self {
             Self::Function => "code",
             Self::Layer => "layers",
+            Self::ImageLayer => "image-layers",
         }
     }
 }
@@ -83,6 +86,8 @@ pub struct StoredBundle {
 pub struct Referenced {
     pub code: HashSet<CodeDigest>,
     pub layers: HashSet<CodeDigest>,
+    /// Image layers, by blob digest.
+    pub image_layers: HashSet<CodeDigest>,
 }
 
 /// What one garbage collection removed.
@@ -106,7 +111,7 @@ impl CodeStore {
             root: data_dir.to_owned(),
             pins: Pins::default(),
         };
-        for kind in [BundleKind::Function, BundleKind::Layer] {
+        for kind in [BundleKind::Function, BundleKind::Layer, BundleKind::ImageLayer] {
             let dir = store.kind_dir(kind);
             DirBuilder::new()
                 .recursive(true)
@@ -115,7 +120,12 @@ impl CodeStore {
                 .map_err(|e| StoreError::io("create directory", &dir, e))?;
             for name in list(&dir)? {
                 if name.starts_with(TMP_PREFIX) || name.starts_with(TRASH_PREFIX) {
-                    remove_tree(&dir.join(name))?;
+                    let path = dir.join(name);
+                    if path.is_file() {
+                        fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                    } else {
+                        remove_tree(&path)?;
+                    }
                 }
             }
         }
@@ -204,6 +214,43 @@ impl CodeStore {
         Ok(stats.unzipped_bytes)
     }
 
+    /// Stores an image layer under its blob digest, pinned: `unpack` fills
+    /// an empty staging directory and answers the file bytes it wrote; the
+    /// directory appears under the digest only once complete. A layer
+    /// already stored is not unpacked again.
+    pub fn put_image_layer(
+        &self,
+        digest: CodeDigest,
+        unpack: impl FnOnce(&Path) -> Result<u64, StoreError>,
+    ) -> Result<(u64, Pin), StoreError> {
+        let kind = BundleKind::ImageLayer;
+        let pin = self.pin(kind, digest);
+        let path = self.path(kind, &digest);
+        if path.is_dir() {
+            return Ok((tree_size(&path)?, pin));
+        }
+        let parent = self.kind_dir(kind);
+        let staging = Staging::create(&parent)?;
+        let bytes = unpack(&staging.0)?;
+        sync_filesystem(&staging.0)?;
+        match fs::rename(&staging.0, &path) {
+            Ok(()) => {
+                staging.keep();
+                sync_dir(&parent)?;
+            }
+            Err(_) if path.is_dir() => drop(staging),
+            Err(e) => return Err(StoreError::io("rename", &path, e)),
+        }
+        Ok((bytes, pin))
+    }
+
+    /// A scratch file beside the image layers (a blob being downloaded),
+    /// removed with the other leftovers at the next open.
+    pub fn scratch_path(&self) -> PathBuf {
+        self.kind_dir(BundleKind::ImageLayer)
+            .join(format!("{TMP_PREFIX}{:016x}.blob", rand::random::<u64>()))
+    }
+
     /// File bytes of a stored bundle, as counted when it was unpacked.
     pub fn unzipped_size(&self, kind: BundleKind, digest: &CodeDigest) -> Result<u64, StoreError> {
         tree_size(&self.path(kind, digest))
@@ -218,6 +265,7 @@ impl CodeStore {
         for (kind, keep) in [
             (BundleKind::Function, &referenced.code),
             (BundleKind::Layer, &referenced.layers),
+            (BundleKind::ImageLayer, &referenced.image_layers),
         ] {
             let dir = self.kind_dir(kind);
             for name in list(&dir)? {

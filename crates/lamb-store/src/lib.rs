@@ -8,6 +8,7 @@
 //! lamb.db               the registry (SQLite, WAL)
 //! code/<hex sha256>/    unpacked, read-only function code
 //! layers/<hex sha256>/  unpacked, read-only layer contents
+//! image-layers/<hex>/   unpacked, read-only container image layers (by blob digest)
 //! ```
 //!
 //! A create or update goes: validate (lamb-types), [`CodeStore::put`] (pins
@@ -17,6 +18,7 @@
 pub mod code_store;
 pub mod digest;
 pub mod error;
+pub mod image;
 pub mod registry;
 pub mod unpack;
 

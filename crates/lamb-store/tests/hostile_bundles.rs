@@ -37,7 +37,11 @@ fn refuse(bytes: &[u8], limits: &UnpackLimits) -> UnpackError {
         let e = store.put(kind, bytes, limits).expect_err("store accepted");
         assert_ne!(e.to_lambda().kind, ErrorKind::Service, "{e}");
     }
-    assert_eq!(listing(&data), vec!["code", "layers"], "store not left as it was");
+    assert_eq!(
+        listing(&data),
+        vec!["code", "image-layers", "layers"],
+        "store not left as it was"
+    );
     err
 }
 

@@ -4,6 +4,7 @@
 
 use crate::blob::Blob;
 use crate::filesystem::FileSystemConfig;
+use crate::image::{ImageConfig, ImageConfigResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -174,6 +175,8 @@ pub struct CreateFunctionRequest {
     pub file_system_configs: Option<Vec<FileSystemConfig>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_config: Option<ImageConfig>,
 }
 
 /// UpdateFunctionCode's body.
@@ -232,6 +235,8 @@ pub struct UpdateFunctionConfigurationRequest {
     /// Replaces the whole list; an empty list unmounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_system_configs: Option<Vec<FileSystemConfig>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_config: Option<ImageConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_id: Option<String>,
 }
@@ -347,6 +352,8 @@ pub struct FunctionConfiguration {
     pub dead_letter_config: Option<DeadLetterConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_system_configs: Vec<FileSystemConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_config_response: Option<ImageConfigResponse>,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod esm_filter;
 pub mod filesystem;
 pub mod function;
 pub mod function_url;
+pub mod image;
 pub mod invoke_config;
 pub mod layer;
 pub mod limits;
@@ -39,6 +40,7 @@ pub use function_url::{
     Cors, CreateFunctionUrlConfigRequest, FunctionUrlAuthType, FunctionUrlConfig, FunctionUrlSettings, InvokeMode,
     ListFunctionUrlConfigsResponse, UpdateFunctionUrlConfigRequest,
 };
+pub use image::{FunctionImage, ImageConfig, ImageConfigResponse, PullFailure, PulledImage};
 pub use invoke_config::{
     Concurrency, DestinationConfig, FunctionEventInvokeConfig, OnFailure, OnSuccess,
     PutFunctionEventInvokeConfigRequest,

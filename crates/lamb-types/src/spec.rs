@@ -7,6 +7,7 @@ use crate::function::{
     Architecture, CreateFunctionRequest, EphemeralStorage, LoggingConfig, PackageType, TracingMode,
     UpdateFunctionConfigurationRequest,
 };
+use crate::image::FunctionImage;
 use crate::limits::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +43,9 @@ pub struct FunctionSpec {
     /// Host directories served by the daemon, mounted read-write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_system_configs: Vec<FileSystemConfig>,
+    /// The image of a `PackageType: Image` function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<FunctionImage>,
 }
 
 impl Default for FunctionSpec {
@@ -62,6 +66,7 @@ impl Default for FunctionSpec {
             dead_letter_target: None,
             logging_config: LoggingConfig::default(),
             file_system_configs: Vec::new(),
+            image: None,
         }
     }
 }
@@ -90,6 +95,11 @@ impl FunctionSpec {
             dead_letter_target: req.dead_letter_config.as_ref().and_then(|d| d.target_arn.clone()),
             logging_config: req.logging_config.clone().unwrap_or_default(),
             file_system_configs: req.file_system_configs.clone().unwrap_or_default(),
+            image: req.code.image_uri.clone().map(|uri| FunctionImage {
+                uri,
+                config: req.image_config.clone().unwrap_or_default(),
+                ..Default::default()
+            }),
         }
     }
 
@@ -124,6 +134,9 @@ impl FunctionSpec {
         }
         set(&mut self.logging_config, &req.logging_config);
         set(&mut self.file_system_configs, &req.file_system_configs);
+        if let (Some(image), Some(config)) = (&mut self.image, &req.image_config) {
+            image.config = config.clone();
+        }
     }
 }
 

@@ -22,6 +22,8 @@ const DEFAULT_LOG: &str = "info,netlink_packet_route=error";
 
 /// How long a stopping daemon waits for its spawner to destroy its sandboxes.
 const SPAWNER_EXIT_LIMIT: Duration = Duration::from_secs(10);
+/// How long a stopping daemon waits for its blocking tasks (image pulls).
+const BLOCKING_EXIT_LIMIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -139,6 +141,27 @@ pub struct Args {
     /// that functions may reach after all (repeatable).
     #[arg(long = "egress-allow", value_name = "CIDR")]
     egress_allow: Vec<lamb_sandbox::Ipv4Cidr>,
+    /// Credentials for an image registry (HOST[:PORT]=USER:PASS; repeatable),
+    /// over those of the Docker config file.
+    #[arg(long = "registry-auth", value_name = "HOST=USER:PASS")]
+    registry_auth: Vec<String>,
+    /// An image registry reached over plain HTTP instead of HTTPS
+    /// (HOST[:PORT]; repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registry: Vec<String>,
+    /// A Docker `config.json` whose `auths` give registry credentials
+    /// (default: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`,
+    /// when present).
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// A PEM file of certificate authorities trusted for HTTPS registries
+    /// beside the public ones (a private CA, a self-signed registry).
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    registry_ca: Vec<PathBuf>,
+    /// Most MB an image may unpack to, instead of Lambda's 10 GB, so that
+    /// tests can reach the limit.
+    #[arg(long, hide = true)]
+    image_max_mb: Option<u64>,
 }
 
 fn parse_session_duration(s: &str) -> Result<Duration, String> {
@@ -150,6 +173,40 @@ fn parse_session_duration(s: &str) -> Result<Duration, String> {
 enum NetworkMode {
     Nat,
     None,
+}
+
+/// How image registries are reached, from the flags and the Docker config.
+fn registries(args: &Args) -> anyhow::Result<lamb_daemon::images::RegistryConfig> {
+    let mut config = lamb_daemon::images::RegistryConfig::default();
+    for entry in &args.registry_auth {
+        let (host, creds) = entry
+            .split_once('=')
+            .and_then(|(h, c)| Some((h, c.split_once(':')?)))
+            .with_context(|| format!("--registry-auth {entry:?}: expected HOST=USER:PASS"))?;
+        config
+            .auth
+            .insert(host.to_owned(), (creds.0.to_owned(), creds.1.to_owned()));
+    }
+    config.insecure.extend(args.insecure_registry.iter().cloned());
+    config.max_image_bytes = args.image_max_mb.map(|mb| mb.saturating_mul(1024 * 1024));
+    for file in &args.registry_ca {
+        let pem = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+        config
+            .add_ca_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("--registry-ca {}: {e}", file.display()))?;
+    }
+    let default_file = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|d| d.join("config.json"))
+        .filter(|f| f.is_file());
+    if let Some(file) = args.docker_config.clone().or(default_file) {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+        config
+            .add_docker_config(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    }
+    Ok(config)
 }
 
 /// `250ms`, `30s`, `10m`, `1h`; a bare number is seconds.
@@ -182,6 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let filesystems = lamb_daemon::filesystems::Filesystems::parse(&args.filesystems)?;
     let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
     let aws_endpoints = lamb_daemon::esm::aws::AwsEndpoints::parse(&args.aws_endpoints)?;
+    let registries = registries(&args)?;
     // Then the lock, before anything touches the data directory or the machine.
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
@@ -269,6 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         allow_deprecated_runtimes: args.allow_deprecated_runtimes,
         sessions: Some(sessions),
+        registries,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -287,6 +346,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         engine.shutdown().await;
         served.context("lamb serve")
     });
+    // An image pull in flight (a blocking task) is abandoned rather than
+    // awaited: it resumes at the next start, and a stalled registry must not
+    // hold the stop for its read timeout.
+    runtime.shutdown_timeout(BLOCKING_EXIT_LIMIT);
     // The spawner unmounts the sandboxes' `/tmp` file systems on its way out:
     // once this returns, nothing of the daemon is left mounted on the host.
     if !spawner_handle.close_and_wait(SPAWNER_EXIT_LIMIT) {

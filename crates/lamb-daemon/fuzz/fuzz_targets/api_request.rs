@@ -42,6 +42,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         metrics_listen: None,
         allow_deprecated_runtimes: false,
         sessions: None,
+        registries: Default::default(),
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).expect("state");
     Arc::get_mut(&mut state.0).expect("unique").credentials = Credentials {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use lamb_protocol::errors::Chain;
 use lamb_store::{BundleKind, CodeInfo, CodeUpdate, FunctionRecord, NewFunction, StoredBundle, UnpackLimits};
-use lamb_types::validate::{validate_architectures, zip_file};
+use lamb_types::validate::{image_uri, validate_architectures, zip_file};
 use lamb_types::{
     Change, CreateFunctionRequest, FunctionCode, FunctionSpec, LambdaError, LayerVersionArn, PublishVersionRequest,
     Qualifier, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, Version,
@@ -71,7 +71,40 @@ pub(super) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiEr
     Ok(())
 }
 
+/// CreateFunction of an Image function: validated, stored `Pending`; the
+/// caller starts the pull.
+fn create_image(s: &Shared, name: String, req: CreateFunctionRequest) -> Result<FunctionRecord, ApiError> {
+    let spec = FunctionSpec::from_create(&req);
+    image_uri(&req.code)?;
+    s.rules(&[]).function_spec(&spec, &mut |a| layer_exists(s, a))?;
+    s.filesystems.check(&s.ctx, &spec.file_system_configs)?;
+    let tags = req.tags.clone().unwrap_or_default();
+    validate_tags(&tags)?;
+    if s.registry.get_function(&name, &Qualifier::latest()).is_ok() {
+        return Err(LambdaError::conflict(format!("Function already exist: {name}")).into());
+    }
+    let uri = spec.image.as_ref().map(|i| i.uri.clone()).unwrap_or_default();
+    let rec = s.registry.create_function(NewFunction {
+        name: name.clone(),
+        spec,
+        code: CodeInfo {
+            // Until the pull names the manifest.
+            digest: lamb_store::CodeDigest::of(uri.as_bytes()),
+            code_size: 0,
+            unzipped_size: 0,
+        },
+        publish: false,
+    })?;
+    if !tags.is_empty() {
+        s.registry.tag_function(&name, &tags)?;
+    }
+    Ok(rec)
+}
+
 fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Result<FunctionRecord, ApiError> {
+    if req.package_type == Some(lamb_types::PackageType::Image) {
+        return create_image(s, name, req);
+    }
     let spec = FunctionSpec::from_create(&req);
     let zip = zip_file(&req.code)?;
     let runtimes = s.runtimes();
@@ -106,6 +139,9 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
     tracing::info!(function = %name, "create function");
     let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
+    if rec.spec.image.is_some() {
+        crate::images::start_pull(&st, rec.name.clone(), rec.revision_id.clone());
+    }
     Ok(json(201, &rec.configuration(&st.ctx)))
 }
 
@@ -131,10 +167,17 @@ pub async fn get_function(State(st): State<AppState>, params: Params, query: Que
                 serde_json::to_value(rec.configuration(&s.ctx)).unwrap_or_default(),
             );
             // lamb has no S3: the location names the unpacked code on this box.
-            out.insert(
-                "Code".into(),
-                json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
-            );
+            let code = match &rec.spec.image {
+                Some(image) => {
+                    let mut code = json!({"RepositoryType": "ECR", "ImageUri": image.uri});
+                    if let Some(p) = &image.pulled {
+                        code["ResolvedImageUri"] = json!(p.resolved_uri);
+                    }
+                    code
+                }
+                None => json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
+            };
+            out.insert("Code".into(), code);
             // AWS leaves `Tags` out when there are none (the recorded
             // test_lambda_code_location_zipfile).
             if !tags.is_empty() {
@@ -170,6 +213,9 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
                 s3_object_version: req.s3_object_version,
                 image_uri: req.image_uri,
             };
+            if current.spec.image.is_some() {
+                return update_image(s, &name, &code, req.architectures, req.revision_id, req.dry_run);
+            }
             let zip = zip_file(&code)?;
             let runtime = current.spec.runtime.as_deref().unwrap_or_default();
             s.rules(&[]).runtime_change(runtime, Change::Update)?;
@@ -195,7 +241,39 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
             Ok(rec)
         })
         .await?;
+    if rec.spec.image.is_some() && rec.last_update_status == lamb_types::LastUpdateStatus::InProgress {
+        crate::images::start_pull(&st, rec.name.clone(), rec.revision_id.clone());
+    }
     Ok(json(200, &rec.configuration(&st.ctx)))
+}
+
+/// UpdateFunctionCode of an Image function: the new URI stored, its pull
+/// started by the caller (`LastUpdateStatus: InProgress`).
+fn update_image(
+    s: &Shared,
+    name: &str,
+    code: &FunctionCode,
+    architectures: Option<Vec<lamb_types::Architecture>>,
+    revision_id: Option<String>,
+    dry_run: bool,
+) -> Result<FunctionRecord, ApiError> {
+    image_uri(code)?;
+    if let Some(a) = &architectures {
+        validate_architectures(a)?;
+    }
+    let current = s.registry.get_function(name, &Qualifier::latest())?;
+    crate::images::check_not_pulling(&current, &s.ctx)?;
+    if dry_run {
+        return Ok(current);
+    }
+    let image = lamb_types::FunctionImage {
+        uri: code.image_uri.clone().unwrap_or_default(),
+        // Invocations keep the image pulled before until the new one is in.
+        pulled: current.spec.image.as_ref().and_then(|i| i.pulled.clone()),
+        ..Default::default()
+    };
+    Ok(s.registry
+        .update_function_image(name, image, architectures, revision_id.as_deref())?)
 }
 
 pub async fn update_configuration(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
@@ -204,6 +282,7 @@ pub async fn update_configuration(State(st): State<AppState>, params: Params, bo
     let rec = st
         .blocking(move |s| {
             let current = s.registry.get_function(&name, &Qualifier::latest())?;
+            crate::images::check_not_pulling(&current, &s.ctx)?;
             let mut spec = current.spec.clone();
             spec.apply_update(&req);
             let runtimes = s.runtimes();
@@ -299,7 +378,11 @@ pub async fn publish_version(State(st): State<AppState>, params: Params, body: B
         lamb_types::validate::validate_description(d)?;
     }
     let rec = st
-        .blocking(move |s| Ok(s.registry.publish_version(&name, &req)?))
+        .blocking(move |s| {
+            let latest = s.registry.get_function(&name, &Qualifier::latest())?;
+            crate::images::check_not_pulling(&latest, &s.ctx)?;
+            Ok(s.registry.publish_version(&name, &req)?)
+        })
         .await?;
     tracing::info!(function = %rec.name, version = %rec.version, "published version");
     Ok(json(201, &rec.configuration(&st.ctx)))

@@ -293,8 +293,20 @@ impl Inner {
     ) -> Result<LiveSandbox, String> {
         let runtime = spec::runtime_of(req);
         let runtime_dir = self.config.runtimes_dir.join(&runtime);
-        let runtime_dir = std::fs::canonicalize(&runtime_dir)
-            .map_err(|e| format!("runtime {runtime} is not installed ({}): {e}", runtime_dir.display()))?;
+        // An image is its own root: no runtime tree, but the libraries init
+        // runs on.
+        let is_image = req.function.spec.image.is_some();
+        let image_lib = if is_image {
+            Some(super::image_init::lib_dir(&self.config.data_dir)?)
+        } else {
+            None
+        };
+        let runtime_dir = if is_image {
+            runtime_dir
+        } else {
+            std::fs::canonicalize(&runtime_dir)
+                .map_err(|e| format!("runtime {runtime} is not installed ({}): {e}", runtime_dir.display()))?
+        };
         let version = req.executed_version.to_string();
         let (stream, file) = logs::stream_names(&version);
         let log_dir = self.config.data_dir.join("logs").join(&req.function.name);
@@ -314,6 +326,7 @@ impl Inner {
             credentials: credentials.as_ref(),
             lambda_endpoint: self.config.lambda_endpoint.as_deref(),
             initialization_type: phase.initialization_type(),
+            image_lib,
         });
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         let (out_read, out_write) =

@@ -11,6 +11,7 @@
 
 mod admission;
 mod cold_start;
+mod image_init;
 mod launcher;
 mod live;
 mod logs;

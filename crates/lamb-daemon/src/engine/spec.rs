@@ -34,6 +34,8 @@ pub struct SpecInput<'a> {
     /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand` or
     /// `provisioned-concurrency`.
     pub initialization_type: &'static str,
+    /// An Image function's: the loader and libraries init runs on.
+    pub image_lib: Option<PathBuf>,
 }
 
 /// The id mapping of the sandbox in `slot`: 65536 ids of its own outside, so
@@ -61,20 +63,40 @@ pub fn runtime_of(req: &InvokeRequest) -> String {
         .unwrap_or_else(|| "provided.al2023".to_owned())
 }
 
+/// An Image function's process under `lamb init`: the command after
+/// `--cwd DIR --`, and its root, the image's layers.
+fn image_process(req: &InvokeRequest) -> Option<(Vec<String>, Vec<PathBuf>)> {
+    let (argv, cwd) = req.function.spec.image.as_ref()?.command()?;
+    let tail = ["--cwd".to_owned(), cwd, "--".to_owned()]
+        .into_iter()
+        .chain(argv)
+        .collect();
+    Some((tail, req.image_layers.clone()))
+}
+
 pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     let req = input.req;
     let f = &req.function.spec;
     let runtime = runtime_of(req);
-    let mut mounts = vec![
-        MountSpec::Bind {
+    let image = image_process(req);
+    let mut mounts = Vec::with_capacity(4);
+    // An image brings its own /var/task.
+    if image.is_none() {
+        mounts.push(MountSpec::Bind {
             source: req.code_path.clone(),
             target: "/var/task".into(),
-        },
-        MountSpec::Bind {
-            source: input.lamb_exe.to_path_buf(),
-            target: LAMB_IN_SANDBOX.into(),
-        },
-    ];
+        });
+    }
+    mounts.push(MountSpec::Bind {
+        source: input.lamb_exe.to_path_buf(),
+        target: LAMB_IN_SANDBOX.into(),
+    });
+    if let (Some(_), Some(lib)) = (&image, &input.image_lib) {
+        mounts.push(MountSpec::Bind {
+            source: lib.clone(),
+            target: super::image_init::LIB_IN_SANDBOX.into(),
+        });
+    }
     if !req.layer_paths.is_empty() {
         mounts.push(MountSpec::Layers {
             layers: req.layer_paths.clone(),
@@ -82,23 +104,38 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
         });
     }
     mounts.extend(input.filesystems.mounts(input.ctx, &f.file_system_configs));
+    let mut argv = Vec::with_capacity(16);
+    if image.is_some() {
+        argv.extend(super::image_init::loader_argv());
+    }
+    argv.extend([
+        LAMB_IN_SANDBOX.to_owned(),
+        "init".to_owned(),
+        "--runtime".to_owned(),
+        runtime.clone(),
+        "--account".to_owned(),
+        input.ctx.account.clone(),
+    ]);
+    let mut rootfs = vec![input.runtime_dir.clone()];
+    if let Some((tail, layers)) = &image {
+        argv.extend(tail.iter().cloned());
+        rootfs.clone_from(layers);
+    }
     let process = ProcessSpec {
-        argv: vec![
-            LAMB_IN_SANDBOX.to_owned(),
-            "init".to_owned(),
-            "--runtime".to_owned(),
-            runtime.clone(),
-            "--account".to_owned(),
-            input.ctx.account.clone(),
-        ],
+        argv,
         env: environment(input, &runtime),
-        cwd: "/var/task".into(),
+        // An image's working directory may not exist: init reports that.
+        cwd: if image.is_some() {
+            "/".into()
+        } else {
+            "/var/task".into()
+        },
     };
     let user = User {
         uid: UID_BASE + input.slot,
         gid: SANDBOX_GID,
     };
-    let mut spec = SandboxSpec::new(vec![input.runtime_dir.clone()], process, user);
+    let mut spec = SandboxSpec::new(rootfs, process, user);
     spec.mounts = mounts;
     spec.tmp_size_bytes = u64::from(f.ephemeral_storage.size) * 1024 * 1024;
     spec.limits = Limits::for_memory_mb(u64::from(f.memory_size));
@@ -184,6 +221,9 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
             format!("/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"),
         );
     }
+    if let Some(pulled) = f.image.as_ref().and_then(|i| i.pulled.as_ref()) {
+        merge_image_env(&mut env, &pulled.env);
+    }
     for (k, v) in &f.environment {
         match env.iter_mut().find(|(name, _)| name == k) {
             Some(slot) => slot.1.clone_from(v),
@@ -193,9 +233,140 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// The image's `Env` over lamb's defaults (`PATH`, `LANG`, ...), except the
+/// names Lambda itself sets (`AWS_*`, `_HANDLER`); the function's own
+/// variables come after, over both.
+fn merge_image_env(env: &mut Vec<(String, String)>, image_env: &[String]) {
+    for entry in image_env {
+        let Some((k, v)) = entry.split_once('=') else {
+            continue;
+        };
+        if k.starts_with("AWS_") || k == "_HANDLER" || k.is_empty() {
+            continue;
+        }
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => v.clone_into(&mut slot.1),
+            None => env.push((k.to_owned(), v.to_owned())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn image_request() -> InvokeRequest {
+        use lamb_store::{CodeDigest, CodeInfo, FunctionRecord};
+        let image = lamb_types::FunctionImage {
+            uri: "r.example/app:1".into(),
+            config: lamb_types::ImageConfig {
+                command: Some(vec!["other.handler".into()]),
+                ..Default::default()
+            },
+            pulled: Some(lamb_types::PulledImage {
+                entrypoint: vec!["/lambda-entrypoint.sh".into()],
+                cmd: vec!["app.handler".into()],
+                working_dir: "/var/task".into(),
+                env: vec!["PATH=/var/lang/bin:/usr/bin".into()],
+                ..Default::default()
+            }),
+            failure: None,
+        };
+        InvokeRequest {
+            request_id: "id".into(),
+            function: FunctionRecord {
+                name: "f".into(),
+                version: lamb_types::Version::Latest,
+                spec: lamb_types::FunctionSpec {
+                    image: Some(image),
+                    ..Default::default()
+                },
+                version_description: None,
+                code: CodeInfo {
+                    digest: CodeDigest::of(b"x"),
+                    code_size: 0,
+                    unzipped_size: 0,
+                },
+                layers: Vec::new(),
+                revision_id: "r".into(),
+                last_modified: String::new(),
+                state: Default::default(),
+                last_update_status: Default::default(),
+            },
+            executed_version: lamb_types::Version::Latest,
+            invoked_function_arn: String::new(),
+            code_path: "/code".into(),
+            layer_paths: Vec::new(),
+            image_layers: vec!["/l1".into(), "/l2".into()],
+            payload: Vec::new(),
+            log_type: crate::invoker::LogType::None,
+            client_context: None,
+            reserved_concurrency: None,
+            total_reserved_concurrency: 0,
+            stream: None,
+        }
+    }
+
+    #[test]
+    fn an_image_is_the_root_and_its_command_runs_under_init() {
+        let req = image_request();
+        let ctx = ArnContext::default();
+        let filesystems = crate::filesystems::Filesystems::default();
+        let spec = build(&SpecInput {
+            req: &req,
+            runtime_dir: "/runtimes/provided.al2023".into(),
+            lamb_exe: Path::new("/usr/bin/lamb"),
+            slot: 0,
+            log_stream: "s",
+            ctx: &ctx,
+            filesystems: &filesystems,
+            user_namespace: false,
+            credentials: None,
+            lambda_endpoint: None,
+            initialization_type: "on-demand",
+            image_lib: Some("/data/image-init".into()),
+        });
+        assert_eq!(spec.rootfs_layers, [PathBuf::from("/l1"), PathBuf::from("/l2")]);
+        assert!(!spec.mounts.iter().any(|m| m.target() == Path::new("/var/task")));
+        assert!(spec.mounts.iter().any(|m| m.target() == Path::new("/.lamb-lib")));
+        let argv = &spec.process.argv;
+        assert_eq!(
+            argv[..4],
+            ["/.lamb-lib/ld.so", "--library-path", "/.lamb-lib", LAMB_IN_SANDBOX]
+        );
+        let tail = argv.iter().skip_while(|a| *a != "--cwd").cloned().collect::<Vec<_>>();
+        assert_eq!(
+            tail,
+            ["--cwd", "/var/task", "--", "/lambda-entrypoint.sh", "other.handler"]
+        );
+        assert!(spec.process.env.contains(&"PATH=/var/lang/bin:/usr/bin".to_owned()));
+    }
+
+    #[test]
+    fn image_env_sits_between_lambdas_and_the_functions() {
+        let mut env = vec![
+            ("PATH".to_owned(), "/usr/bin".to_owned()),
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ];
+        merge_image_env(
+            &mut env,
+            &[
+                "PATH=/var/lang/bin:/usr/bin".into(),
+                "AWS_REGION=x".into(),
+                "APP=1".into(),
+                "junk".into(),
+            ],
+        );
+        assert_eq!(
+            env,
+            [
+                ("PATH", "/var/lang/bin:/usr/bin"),
+                ("AWS_REGION", "us-east-1"),
+                ("APP", "1")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
 
     #[test]
     fn every_slot_gets_its_own_outside_range() {

@@ -70,6 +70,7 @@ fn request(function: &str, payload: &str) -> InvokeRequest {
         executed_version: Version::Latest,
         invoked_function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{function}"),
         code_path: "/nonexistent".into(),
+        image_layers: Vec::new(),
         layer_paths: Vec::new(),
         payload: payload.as_bytes().to_vec(),
         log_type: LogType::None,

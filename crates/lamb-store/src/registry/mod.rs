@@ -84,6 +84,25 @@ pub trait Registry: TriggerRegistry + Send + Sync {
         state: State,
         status: LastUpdateStatus,
     ) -> Result<(), StoreError>;
+    /// UpdateFunctionCode of an Image function: the new image (its pull not
+    /// done yet), `LastUpdateStatus: InProgress`.
+    fn update_function_image(
+        &self,
+        name: &str,
+        image: lamb_types::FunctionImage,
+        architectures: Option<Vec<lamb_types::Architecture>>,
+        revision_id: Option<&str>,
+    ) -> Result<FunctionRecord, StoreError>;
+    /// Records a pull's outcome on `$LATEST` if its revision is still
+    /// `revision_id`; whether it did.
+    fn finish_image_pull(
+        &self,
+        name: &str,
+        revision_id: &str,
+        outcome: Result<lamb_types::PulledImage, lamb_types::PullFailure>,
+    ) -> Result<bool, StoreError>;
+    /// `$LATEST` versions whose pull has not finished: (function, revision).
+    fn unfinished_image_pulls(&self) -> Result<Vec<(String, String)>, StoreError>;
 
     // Aliases.
 

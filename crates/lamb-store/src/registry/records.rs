@@ -124,6 +124,51 @@ impl FunctionRecord {
             file_system_configs: s.file_system_configs.clone(),
             ..Default::default()
         }
+        .with_image(self)
+    }
+}
+
+/// The image members of a configuration: `CodeSha256` is the manifest's hex
+/// digest, `ImageConfigResponse`, and the pull's state and reasons as AWS
+/// words them.
+trait WithImage {
+    fn with_image(self, rec: &FunctionRecord) -> Self;
+}
+
+impl WithImage for FunctionConfiguration {
+    fn with_image(mut self, rec: &FunctionRecord) -> Self {
+        let Some(image) = &rec.spec.image else {
+            return self;
+        };
+        self.code_sha256 = rec.code.digest.hex();
+        self.code_size = 0;
+        self.image_config_response = (!image.config.is_empty()).then(|| lamb_types::ImageConfigResponse {
+            image_config: Some(image.config.clone()),
+        });
+        let failure = image.failure.as_ref();
+        match self.state {
+            State::Pending => {
+                self.state_reason = Some("The function is being created.".into());
+                self.state_reason_code = Some("Creating".into());
+            }
+            State::Failed => {
+                self.state_reason = failure.map(|f| f.reason.clone());
+                self.state_reason_code = failure.map(|f| f.code.clone());
+            }
+            _ => {}
+        }
+        match self.last_update_status {
+            LastUpdateStatus::InProgress => {
+                self.last_update_status_reason = Some("The function is being created.".into());
+                self.last_update_status_reason_code = Some("Creating".into());
+            }
+            LastUpdateStatus::Failed => {
+                self.last_update_status_reason = failure.map(|f| f.reason.clone());
+                self.last_update_status_reason_code = failure.map(|f| f.code.clone());
+            }
+            LastUpdateStatus::Successful => {}
+        }
+        self
     }
 }
 

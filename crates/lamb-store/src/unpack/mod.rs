@@ -157,3 +157,27 @@ pub fn unpack(bytes: &[u8], dest: &Path, limits: &UnpackLimits) -> Result<Unpack
     }
     tree.finish()
 }
+
+/// Unpacks an OCI image layer, a tar stream gzip-compressed or not (told by
+/// its first bytes), into `dest`, an empty directory, with the bundle rules
+/// and OCI whiteouts (see [`tar`]). On error `dest` must be removed.
+pub fn unpack_image_layer(
+    reader: impl std::io::Read,
+    dest: &Path,
+    limits: &UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, reader);
+    let head = reader.fill_buf().map_err(UnpackError::corrupt)?;
+    let mut tree = tree::Tree::for_image_layer(dest, limits);
+    match head {
+        [0x1f, 0x8b, ..] => tar::unpack_layer(&mut flate2::read::GzDecoder::new(reader), &mut tree)?,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            return Err(UnpackError::Corrupt {
+                detail: "zstd-compressed layers are not supported; push the image with gzip layers".into(),
+            })
+        }
+        _ => tar::unpack_layer(&mut reader, &mut tree)?,
+    }
+    tree.finish()
+}

@@ -39,6 +39,9 @@ pub(crate) struct Tree<'a> {
     /// Symlinks in archive order, created by `finish`.
     symlinks: Vec<(PathBuf, PathBuf)>,
     stats: UnpackStats,
+    /// An image layer: absolute symlink targets are rooted at the image's
+    /// root (they resolve inside the sandbox's root), not refused.
+    rooted_links: bool,
 }
 
 /// An entry's path made relative and checked: no root, no `..`, no NUL.
@@ -68,7 +71,69 @@ impl<'a> Tree<'a> {
             nodes: HashMap::new(),
             symlinks: Vec::new(),
             stats: UnpackStats::default(),
+            rooted_links: false,
         }
+    }
+
+    /// A tree for an image layer (see `rooted_links`).
+    pub(crate) fn for_image_layer(root: &'a Path, limits: &UnpackLimits) -> Self {
+        Self {
+            rooted_links: true,
+            ..Self::new(root, limits)
+        }
+    }
+
+    /// An OCI whiteout of `raw`: overlayfs's own form, a 0/0 character
+    /// device, hides the entry of the lower layers.
+    pub(crate) fn add_whiteout(&mut self, raw: &Path) -> Result<(), UnpackError> {
+        let path = self.prepare(raw)?.ok_or_else(|| UnpackError::BadName {
+            path: raw.to_string_lossy().into_owned(),
+        })?;
+        self.refuse_existing(&path)?;
+        self.nodes.insert(path.clone(), Node::File);
+        let full = self.root.join(&path);
+        nix::sys::stat::mknod(
+            &full,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            nix::sys::stat::makedev(0, 0),
+        )
+        .map_err(|e| UnpackError::io("create whiteout", &full, e.into()))
+    }
+
+    /// An OCI opaque directory (`.wh..wh..opq` in it): overlayfs's opaque
+    /// attribute hides everything the lower layers have under it.
+    pub(crate) fn make_opaque(&mut self, raw_dir: &Path) -> Result<(), UnpackError> {
+        self.add_dir(raw_dir)?;
+        let full = self.root.join(clean_path(raw_dir)?);
+        let name = c"trusted.overlay.opaque";
+        let path = std::ffi::CString::new(full.as_os_str().as_bytes()).map_err(|_| UnpackError::BadName {
+            path: raw_dir.to_string_lossy().into_owned(),
+        })?;
+        // SAFETY: both strings are NUL-terminated and live across the call;
+        // the value is one byte long, as passed.
+        let rc = unsafe { nix::libc::lsetxattr(path.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+        if rc != 0 {
+            return Err(UnpackError::io("mark opaque", &full, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// A hard link of an image layer, to a regular file of the same layer
+    /// already written (a link to anything else is refused).
+    pub(crate) fn add_hard_link(&mut self, raw: &Path, target: &Path) -> Result<(), UnpackError> {
+        let shown = || raw.to_string_lossy().into_owned();
+        let target = clean_path(target)?;
+        if self.nodes.get(&target) != Some(&Node::File) {
+            return Err(UnpackError::HardLink { path: shown() });
+        }
+        let path = self
+            .prepare(raw)?
+            .ok_or_else(|| UnpackError::BadName { path: shown() })?;
+        self.refuse_existing(&path)?;
+        self.nodes.insert(path.clone(), Node::File);
+        let full = self.root.join(&path);
+        fs::hard_link(self.root.join(&target), &full).map_err(|e| UnpackError::io("link", &full, e))
     }
 
     fn count_entry(&mut self) -> Result<(), UnpackError> {
@@ -218,6 +283,7 @@ impl<'a> Tree<'a> {
         let mut cur = dir.to_vec();
         for c in target.components() {
             match c {
+                Component::RootDir if self.rooted_links => cur.clear(),
                 Component::RootDir | Component::Prefix(_) => return None,
                 Component::CurDir => {}
                 Component::ParentDir => {

@@ -398,12 +398,12 @@ pub fn validate_publish_layer(req: &crate::layer::PublishLayerVersionRequest) ->
     Ok(())
 }
 
-/// The bundle bytes of CreateFunction's `Code`: lamb takes code only inline,
-/// as `ZipFile` (it has no S3 and no image registry).
+/// The bundle bytes of a Zip function's `Code`: lamb takes code only
+/// inline, as `ZipFile` (it has no S3).
 pub fn zip_file(code: &FunctionCode) -> Result<&[u8], LambdaError> {
     if code.image_uri.is_some() {
         return Err(LambdaError::invalid_parameter(
-            "lamb does not run container images; upload the code as ZipFile",
+            "Please don't provide ImageUri when the intended function PackageType is Zip.",
         ));
     }
     match (&code.zip_file, &code.s3_bucket) {
@@ -415,6 +415,20 @@ pub fn zip_file(code: &FunctionCode) -> Result<&[u8], LambdaError> {
             "Please provide a source for function code.",
         )),
     }
+}
+
+/// The `ImageUri` of an Image function's `Code`, parsed; neither a
+/// `ZipFile` nor an S3 object may come with it.
+pub fn image_uri(code: &FunctionCode) -> Result<crate::image::ImageRef, LambdaError> {
+    if code.zip_file.is_some() || code.s3_bucket.is_some() {
+        return Err(LambdaError::invalid_parameter(
+            "Please don't provide ZipFile or S3 code when the intended function PackageType is Image.",
+        ));
+    }
+    let uri = code.image_uri.as_deref().ok_or_else(|| {
+        LambdaError::invalid_parameter("Please provide ImageUri when the intended function PackageType is Image.")
+    })?;
+    crate::image::ImageRef::parse(uri)
 }
 
 /// The rules that depend on the daemon: its limits, its ARN context and the
@@ -438,9 +452,7 @@ impl Rules<'_> {
     ) -> Result<(), LambdaError> {
         validate_role(&spec.role)?;
         if spec.package_type == PackageType::Image {
-            return Err(LambdaError::invalid_parameter(
-                "lamb does not run container images; PackageType must be Zip",
-            ));
+            return self.image_spec(spec);
         }
         let runtime = spec.runtime.as_deref().ok_or_else(|| {
             LambdaError::invalid_parameter(
@@ -459,6 +471,30 @@ impl Rules<'_> {
         self.memory_size(spec.memory_size)?;
         self.environment(&spec.environment)?;
         self.layers(&spec.layers, layer_exists)?;
+        validate_architectures(&spec.architectures)?;
+        validate_ephemeral_storage(spec.ephemeral_storage.size)?;
+        validate_logging_config(&spec.logging_config)?;
+        crate::filesystem::validate_file_system_configs(self.ctx, &spec.file_system_configs)?;
+        Ok(())
+    }
+
+    /// The rules of an Image function: no runtime, handler or layers (the
+    /// image has them), an image URI, and the rest as for Zip.
+    fn image_spec(&self, spec: &FunctionSpec) -> Result<(), LambdaError> {
+        if spec.runtime.is_some() || spec.handler.is_some() || !spec.layers.is_empty() {
+            return Err(LambdaError::invalid_parameter(
+                "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image.",
+            ));
+        }
+        let image = spec.image.as_ref().ok_or_else(|| {
+            LambdaError::invalid_parameter("Please provide ImageUri when the intended function PackageType is Image.")
+        })?;
+        crate::image::ImageRef::parse(&image.uri)?;
+        crate::image::validate_image_config(&image.config)?;
+        validate_description(&spec.description)?;
+        self.timeout(spec.timeout)?;
+        self.memory_size(spec.memory_size)?;
+        self.environment(&spec.environment)?;
         validate_architectures(&spec.architectures)?;
         validate_ephemeral_storage(spec.ephemeral_storage.size)?;
         validate_logging_config(&spec.logging_config)?;

@@ -448,3 +448,38 @@ fn whole_spec_checks_every_member() {
         }
     });
 }
+
+#[test]
+fn image_functions_take_no_runtime_handler_or_layers() {
+    use crate::{FunctionImage, PackageType};
+    let limits = Limits::default();
+    let ctx = ArnContext::default();
+    let rules = Rules {
+        limits: &limits,
+        ctx: &ctx,
+        runtimes: &[],
+        deprecation: Deprecation::Allow,
+    };
+    let mut spec = FunctionSpec {
+        role: "arn:aws:iam::000000000000:role/r".into(),
+        package_type: PackageType::Image,
+        image: Some(FunctionImage {
+            uri: "127.0.0.1:5000/app:v1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    rules.function_spec(&spec, &mut |_| true).unwrap();
+    spec.handler = Some("app.handler".into());
+    let e = rules.function_spec(&spec, &mut |_| true).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("Please don't provide Handler or Runtime or Layer"),
+        "{}",
+        e.message
+    );
+    spec.handler = None;
+    spec.image = None;
+    let e = rules.function_spec(&spec, &mut |_| true).unwrap_err();
+    assert!(e.message.starts_with("Please provide ImageUri"), "{}", e.message);
+}

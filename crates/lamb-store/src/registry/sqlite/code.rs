@@ -14,12 +14,23 @@ fn digest(table: &'static str, hex: &str) -> Result<CodeDigest, StoreError> {
 
 pub(super) fn referenced(tx: &Transaction<'_>) -> Result<Referenced, StoreError> {
     let mut out = Referenced::default();
-    let mut stmt = tx.prepare("SELECT code_sha256, layers FROM function_versions")?;
+    let mut stmt = tx.prepare("SELECT code_sha256, layers, spec FROM function_versions")?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (sha, layers) in rows {
+    for (sha, layers, spec) in rows {
         out.code.insert(digest("function_versions", &sha)?);
+        let spec: lamb_types::FunctionSpec = from_json("function_versions", &spec)?;
+        for l in spec
+            .image
+            .iter()
+            .filter_map(|i| i.pulled.as_ref())
+            .flat_map(|p| &p.layers)
+        {
+            out.image_layers.insert(digest("function_versions", l)?);
+        }
         let layers: Vec<ResolvedLayer> = from_json("function_versions", &layers)?;
         for l in layers {
             out.layers.insert(digest("function_versions", &l.sha256)?);

@@ -186,7 +186,7 @@ fn insert_version(tx: &Transaction<'_>, rec: &FunctionRecord) -> Result<(), Stor
 }
 
 /// Rewrites `$LATEST` from `rec`, which carries a fresh `RevisionId`.
-fn replace_latest(tx: &Transaction<'_>, rec: &FunctionRecord) -> Result<(), StoreError> {
+pub(super) fn replace_latest(tx: &Transaction<'_>, rec: &FunctionRecord) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM function_versions WHERE function = ?1 AND version = 0",
         [&rec.name],
@@ -207,6 +207,7 @@ pub(super) fn create(tx: &Transaction<'_>, ctx: &ArnContext, new: NewFunction) -
     }
     let layers = resolve_layers(tx, &new.spec.layers)?;
     tx.execute("INSERT INTO functions (name) VALUES (?1)", [&new.name])?;
+    let is_image = new.spec.image.is_some();
     let rec = FunctionRecord {
         name: new.name,
         version: Version::Latest,
@@ -216,7 +217,8 @@ pub(super) fn create(tx: &Transaction<'_>, ctx: &ArnContext, new: NewFunction) -
         layers,
         revision_id: new_revision(),
         last_modified: lambda_timestamp(now()),
-        state: State::Active,
+        // An image is pulled after the answer: Pending until then.
+        state: if is_image { State::Pending } else { State::Active },
         last_update_status: LastUpdateStatus::Successful,
     };
     insert_version(tx, &rec)?;

@@ -15,6 +15,7 @@ mod esm;
 mod events;
 mod file_triggers;
 mod functions;
+mod images;
 mod invoke_configs;
 mod layers;
 mod provisioned;
@@ -254,6 +255,29 @@ impl Registry for SqliteRegistry {
         status: LastUpdateStatus,
     ) -> Result<(), StoreError> {
         self.write(|tx, ctx| functions::set_state(tx, ctx, name, version, state, status))
+    }
+
+    fn update_function_image(
+        &self,
+        name: &str,
+        image: lamb_types::FunctionImage,
+        architectures: Option<Vec<lamb_types::Architecture>>,
+        revision_id: Option<&str>,
+    ) -> Result<FunctionRecord, StoreError> {
+        self.write(|tx, ctx| images::update_image(tx, ctx, name, image, architectures, revision_id))
+    }
+
+    fn finish_image_pull(
+        &self,
+        name: &str,
+        revision_id: &str,
+        outcome: Result<lamb_types::PulledImage, lamb_types::PullFailure>,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx, ctx| images::finish_pull(tx, ctx, name, revision_id, outcome))
+    }
+
+    fn unfinished_image_pulls(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|tx, _| images::unfinished(tx))
     }
 
     fn create_alias(&self, function: &str, alias: NewAlias) -> Result<AliasRecord, StoreError> {
