@@ -5,6 +5,7 @@ operation lamb lacks are strict xfails, so they fail once it exists.
 
 The module's summary line counts the recorded answers that agree."""
 
+import json
 import uuid
 
 import boto3
@@ -358,4 +359,52 @@ def test_notfound_and_invalid_routingconfigs(replay, lam):
     alias("create-alias-latest", "custom-latest", "$LATEST")
     alias("create_alias_empty_routingconfig", "custom-empty-routingconfig", "1", {})
     r.call("alias_does_not_exist_esc", "get_alias", FunctionName=name, Name="non-existent")
+    r.check()
+
+
+def test_permission_exceptions(replay, lam, account):
+    r = replay("TestLambdaPermissions::test_permission_exceptions")
+    name = fresh("perm-fn")
+    create(lam, name)
+    r.name("doesnotexist", "doesnotexist")
+    s3 = dict(Action="lambda:InvokeFunction", StatementId="s3", Principal="s3.amazonaws.com",
+              SourceArn="arn:aws:s3:::test-bucket")
+    r.call("add_permission_fn_doesnotexist", "add_permission", FunctionName="doesnotexist", **s3)
+    r.call("add_permission_fn_qualifier_latest", "add_permission", FunctionName=name, Qualifier="$LATEST", **s3)
+    r.call("add_permission_fn_qualifier_mismatch", "add_permission",
+           FunctionName=f"arn:aws:lambda:us-east-1:{account}:function:{name}:1", Qualifier="2", **s3)
+    r.call("add_permission_invalid_statement_id", "add_permission", FunctionName=name,
+           **{**s3, "StatementId": "example.com"})
+    r.call("get_policy_fn_version_doesnotexist", "get_policy", FunctionName=name, Qualifier="77777")
+    r.call("remove_permission_policy_doesnotexist", "remove_permission", FunctionName=name, StatementId="s3")
+    r.check()
+
+
+def test_remove_multi_permissions(replay, lam):
+    r = replay("TestLambdaPermissions::test_remove_multi_permissions")
+    name = r.name(fresh("perm-fn"), "<resource:1>")
+    create(lam, name)
+    added = r.call(None, "add_permission", FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+                   Principal="s3.amazonaws.com")
+    # The recording keeps the Statement string parsed.
+    r.keep("add_permission_1", {**added, "Statement": json.loads(added["Statement"])})
+    lam.add_permission(FunctionName=name, StatementId="sqs", Action="lambda:InvokeFunction",
+                       Principal="sqs.amazonaws.com")
+    r.call("remove_permission_exception_nonexisting_sid", "remove_permission", FunctionName=name,
+           StatementId="non-existent")
+    lam.remove_permission(FunctionName=name, StatementId="sqs")
+    policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["s3"]
+    lam.remove_permission(FunctionName=name, StatementId="s3")
+    r.check()
+
+
+def test_layer_policy_exceptions(replay, lam):
+    r = replay("TestLambdaLayer::test_layer_policy_exceptions")
+    layer = r.name(fresh("layer"), "<resource:1>")
+    version = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip({"a": b"a"})})["Version"]
+    r.call("layer_permission_nopolicy_get", "get_layer_version_policy", LayerName=layer, VersionNumber=version)
+    added = r.call(None, "add_layer_version_permission", LayerName=layer, VersionNumber=version,
+                   StatementId="s1", Action="lambda:GetLayerVersion", Principal="*")
+    r.keep("add_layer_permission_result", {**added, "Statement": json.loads(added["Statement"])})
     r.check()

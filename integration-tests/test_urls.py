@@ -9,7 +9,6 @@ import json
 import re
 import socket
 import urllib.request
-from urllib.parse import urlsplit
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -17,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, BUILD, SECRET_KEY, deploy, function_daemon, wait_for
+from conftest import ACCESS_KEY, BUILD, SECRET_KEY, deploy, function_daemon, public_url, url_id_of, wait_for
 
 
 pytestmark = pytest.mark.skipif(
@@ -90,13 +89,9 @@ def header(headers, name):
 @pytest.fixture(scope="module")
 def url_id(daemon, lam):
     deploy(lam, "u-app", {"app.py": APP})
-    cfg = lam.create_function_url_config(FunctionName="u-app", AuthType="NONE",
-                                         Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
-                                               "AllowHeaders": ["x-custom"], "MaxAge": 300,
-                                               "ExposeHeaders": ["x-kind"]})
-    host = urlsplit(cfg["FunctionUrl"]).hostname
-    assert host.endswith(".lambda-url.localhost")
-    return host.split(".")[0]
+    cfg = public_url(lam, "u-app", Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
+                                         "AllowHeaders": ["x-custom"], "MaxAge": 300, "ExposeHeaders": ["x-kind"]})
+    return url_id_of(cfg["FunctionUrl"])
 
 
 def test_config_operations(lam, url_id):
@@ -233,9 +228,9 @@ def test_cors(daemon, url_id):
 
 def test_throttled(daemon, lam):
     deploy(lam, "u-throttled", {"app.py": APP})
-    cfg = lam.create_function_url_config(FunctionName="u-throttled", AuthType="NONE")
+    cfg = public_url(lam, "u-throttled")
     lam.put_function_concurrency(FunctionName="u-throttled", ReservedConcurrentExecutions=0)
-    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    uid = url_id_of(cfg["FunctionUrl"])
     status, _, _ = request(daemon, "GET", f"/{uid}/string")
     assert status == 429
 
@@ -248,7 +243,7 @@ def test_iam_auth_and_alias(daemon, lam):
     assert cfg["FunctionArn"].endswith(":function:u-iam:live")
     with pytest.raises(ClientError):
         lam.create_function_url_config(FunctionName="u-iam", Qualifier="1", AuthType="NONE")
-    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    uid = url_id_of(cfg["FunctionUrl"])
     url = f"{daemon.url_endpoint}/{uid}/echo?q=1"
     status, _, body = request(daemon, "GET", f"/{uid}/echo?q=1")
     assert status == 403 and json.loads(body) == {"Message": "Forbidden"}
@@ -273,6 +268,33 @@ def test_iam_auth_and_alias(daemon, lam):
     lam.delete_function_url_config(FunctionName="u-iam", Qualifier="live")
     status, _, _ = request(daemon, "GET", f"/{uid}/echo")
     assert status == 404
+
+
+def test_none_url_answers_only_what_the_policy_opens(daemon, lam):
+    """AuthType NONE is public only when the function's resource-based
+    policy grants both lambda:InvokeFunctionUrl and lambda:InvokeFunction to
+    everyone, as AWS requires of new URLs since October 2025; else 403."""
+    deploy(lam, "u-policy", {"app.py": APP})
+    uid = url_id_of(lam.create_function_url_config(FunctionName="u-policy", AuthType="NONE")["FunctionUrl"])
+    status, _, body = request(daemon, "GET", f"/{uid}/string")
+    assert (status, json.loads(body)) == (403, {"Message": "Forbidden"})
+    lam.add_permission(FunctionName="u-policy", StatementId="url", Principal="*",
+                       Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE")
+    assert request(daemon, "GET", f"/{uid}/string")[0] == 403, "InvokeFunctionUrl alone opens nothing"
+    # An account's grant, or a condition an anonymous caller cannot meet, is not public.
+    lam.add_permission(FunctionName="u-policy", StatementId="acct", Principal="123456789012",
+                       Action="lambda:InvokeFunction")
+    lam.add_permission(FunctionName="u-policy", StatementId="s3", Principal="*", Action="lambda:InvokeFunction",
+                       SourceArn="arn:aws:s3:::bucket")
+    assert request(daemon, "GET", f"/{uid}/string")[0] == 403
+    lam.add_permission(FunctionName="u-policy", StatementId="invoke", Principal="*",
+                       Action="lambda:InvokeFunction", InvokedViaFunctionUrl=True)
+    status, _, body = request(daemon, "GET", f"/{uid}/string")
+    assert (status, body) == (200, b'"hello"')
+    policy = json.loads(lam.get_policy(FunctionName="u-policy")["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["url", "acct", "s3", "invoke"]
+    lam.remove_permission(FunctionName="u-policy", StatementId="url")
+    assert request(daemon, "GET", f"/{uid}/string")[0] == 403
 
 
 def gauge(daemon, name):

@@ -28,6 +28,7 @@ pub use registry::{
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
     ResolvedLayer, SqliteRegistry,
 };
+pub use registry::{Document, DocumentRegistry, Expect};
 pub use registry::{FileTriggerRecord, NewFileTrigger};
 pub use registry::{FunctionUrlRecord, ScheduleRecord, TriggerRegistry};
 pub use unpack::{unpack, UnpackError, UnpackLimits, UnpackStats};

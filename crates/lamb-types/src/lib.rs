@@ -17,6 +17,7 @@ pub mod function_url;
 pub mod invoke_config;
 pub mod layer;
 pub mod limits;
+pub mod policy;
 pub mod qualifier;
 pub mod runtime;
 pub mod spec;

@@ -13,7 +13,7 @@ use lamb_types::arn::parse_layer_name;
 use lamb_types::validate::{validate_publish_layer, zip_file};
 use lamb_types::{FunctionCode, LambdaError, LayerVersionArn, LayersListItem, PublishLayerVersionRequest};
 
-fn version_number(s: &str) -> Result<u64, ApiError> {
+pub(super) fn version_number(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
         LambdaError::validation(format!(
             "1 validation error detected: Value '{s}' at 'versionNumber' failed to satisfy constraint: \

@@ -8,15 +8,17 @@ mod functions;
 mod invoke;
 mod lamb_ext;
 mod layers;
+mod policies;
 mod tags;
 mod unsupported;
 
 use crate::state::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use async_events::{EventItem, EVENTS_PATH};
 pub use lamb_ext::{LogEvent, LogsResponse, StatusResponse, LOGS_PATH, STATUS_PATH};
+pub use policies::url_policy;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -43,6 +45,22 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/2015-03-31/functions/{name}/aliases/{alias}",
             get(aliases::get).put(aliases::update).delete(aliases::delete),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            post(policies::add_permission).get(policies::get_policy),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            delete(policies::remove_permission),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy",
+            post(policies::add_layer_permission).get(policies::get_layer_policy),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}",
+            delete(policies::remove_layer_permission),
         )
         .route("/2018-10-31/layers", get(layers::list_or_find))
         .route(

@@ -71,20 +71,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         "/2019-09-30/functions/*/provisioned-concurrency",
         "DeleteProvisionedConcurrencyConfig",
     ),
-    ("POST", "/2015-03-31/functions/*/policy", "AddPermission"),
-    ("GET", "/2015-03-31/functions/*/policy", "GetPolicy"),
-    ("DELETE", "/2015-03-31/functions/*/policy/*", "RemovePermission"),
-    (
-        "POST",
-        "/2018-10-31/layers/*/versions/*/policy",
-        "AddLayerVersionPermission",
-    ),
-    ("GET", "/2018-10-31/layers/*/versions/*/policy", "GetLayerVersionPolicy"),
-    (
-        "DELETE",
-        "/2018-10-31/layers/*/versions/*/policy/*",
-        "RemoveLayerVersionPermission",
-    ),
     ("POST", "/2020-04-22/code-signing-configs", "CreateCodeSigningConfig"),
     ("GET", "/2020-04-22/code-signing-configs", "ListCodeSigningConfigs"),
     ("GET", "/2020-04-22/code-signing-configs/*", "GetCodeSigningConfig"),
@@ -187,8 +173,8 @@ mod tests {
             Some("CreateEventSourceMapping")
         );
         assert_eq!(
-            operation_for("DELETE", "/2015-03-31/functions/f/policy/s1"),
-            Some("RemovePermission")
+            operation_for("DELETE", "/2019-09-30/functions/f/provisioned-concurrency"),
+            Some("DeleteProvisionedConcurrencyConfig")
         );
         assert_eq!(
             operation_for("GET", "/2021-10-31/functions/f/url"),

@@ -65,7 +65,7 @@ const MODEL_MAX_MEMORY_MB: u32 = 10_240;
 /// Lambda's wording for one failed constraint of its API model, which AWS
 /// answers `ValidationException` (with no `Type`), not Lambda's own
 /// `InvalidParameterValueException`.
-fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
+pub(crate) fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
     LambdaError::validation(format!(
         "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
          constraint: Member must {rule}"
