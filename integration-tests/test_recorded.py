@@ -74,7 +74,7 @@ def xfail_if(op, ops):
     return op
 
 
-MISSING_OPS = {"get_function_code_signing_config"}
+MISSING_OPS = set()
 
 
 def differs(why):
@@ -407,4 +407,14 @@ def test_layer_policy_exceptions(replay, lam):
     added = r.call(None, "add_layer_version_permission", LayerName=layer, VersionNumber=version,
                    StatementId="s1", Action="lambda:GetLayerVersion", Principal="*")
     r.keep("add_layer_permission_result", {**added, "Statement": json.loads(added["Statement"])})
+    r.check()
+
+
+def test_code_signing_not_found_excs(replay, lam):
+    r = replay("TestCodeSigningConfig::test_code_signing_not_found_excs")
+    name = fresh("csc-fn")
+    create(lam, name)
+    r.name("csc-test-doesnotexist", "csc-test-doesnotexist")
+    r.call("get_function_csc_fnwithoutcsc", "get_function_code_signing_config", FunctionName=name)
+    r.call("get_function_csc_nonexistingfn", "get_function_code_signing_config", FunctionName="csc-test-doesnotexist")
     r.check()

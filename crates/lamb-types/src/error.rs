@@ -32,6 +32,8 @@ pub enum ErrorKind {
     RequestEntityTooLarge,
     /// The caller may not act on the resource (another account's).
     AccessDenied,
+    /// A code signing config ARN names none.
+    CodeSigningConfigNotFound,
 }
 
 impl ErrorKind {
@@ -58,6 +60,7 @@ impl ErrorKind {
             Self::Validation => "ValidationException",
             Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
             Self::AccessDenied => "AccessDeniedException",
+            Self::CodeSigningConfigNotFound => "CodeSigningConfigNotFoundException",
         }
     }
 
@@ -73,7 +76,7 @@ impl ErrorKind {
             | Self::Validation => 400,
             Self::ServiceQuotaExceeded => 402,
             Self::AccessDenied => 403,
-            Self::ResourceNotFound => 404,
+            Self::ResourceNotFound | Self::CodeSigningConfigNotFound => 404,
             Self::ResourceConflict => 409,
             Self::PreconditionFailed => 412,
             Self::RequestTooLarge | Self::RequestEntityTooLarge => 413,

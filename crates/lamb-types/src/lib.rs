@@ -9,6 +9,7 @@
 pub mod alias;
 pub mod arn;
 pub mod blob;
+pub mod code_signing;
 pub mod error;
 pub mod esm;
 pub mod filesystem;

@@ -3,6 +3,7 @@
 
 mod aliases;
 mod async_events;
+mod code_signing;
 mod concurrency;
 mod functions;
 mod invoke;
@@ -61,6 +62,30 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}",
             delete(policies::remove_layer_permission),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs",
+            post(code_signing::create).get(code_signing::list),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/",
+            post(code_signing::create).get(code_signing::list),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}",
+            get(code_signing::get)
+                .put(code_signing::update)
+                .delete(code_signing::delete),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}/functions",
+            get(code_signing::list_functions),
+        )
+        .route(
+            "/2020-06-30/functions/{name}/code-signing-config",
+            get(code_signing::get_function)
+                .put(code_signing::put_function)
+                .delete(code_signing::delete_function),
         )
         .route("/2018-10-31/layers", get(layers::list_or_find))
         .route(

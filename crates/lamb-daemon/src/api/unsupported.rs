@@ -71,35 +71,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         "/2019-09-30/functions/*/provisioned-concurrency",
         "DeleteProvisionedConcurrencyConfig",
     ),
-    ("POST", "/2020-04-22/code-signing-configs", "CreateCodeSigningConfig"),
-    ("GET", "/2020-04-22/code-signing-configs", "ListCodeSigningConfigs"),
-    ("GET", "/2020-04-22/code-signing-configs/*", "GetCodeSigningConfig"),
-    ("PUT", "/2020-04-22/code-signing-configs/*", "UpdateCodeSigningConfig"),
-    (
-        "DELETE",
-        "/2020-04-22/code-signing-configs/*",
-        "DeleteCodeSigningConfig",
-    ),
-    (
-        "GET",
-        "/2020-04-22/code-signing-configs/*/functions",
-        "ListFunctionsByCodeSigningConfig",
-    ),
-    (
-        "PUT",
-        "/2020-06-30/functions/*/code-signing-config",
-        "PutFunctionCodeSigningConfig",
-    ),
-    (
-        "GET",
-        "/2020-06-30/functions/*/code-signing-config",
-        "GetFunctionCodeSigningConfig",
-    ),
-    (
-        "DELETE",
-        "/2020-06-30/functions/*/code-signing-config",
-        "DeleteFunctionCodeSigningConfig",
-    ),
     (
         "PUT",
         "/2021-07-20/functions/*/runtime-management-config",
