@@ -418,3 +418,13 @@ def test_code_signing_not_found_excs(replay, lam):
     r.call("get_function_csc_fnwithoutcsc", "get_function_code_signing_config", FunctionName=name)
     r.call("get_function_csc_nonexistingfn", "get_function_code_signing_config", FunctionName="csc-test-doesnotexist")
     r.check()
+
+
+def test_put_function_recursion_config_allow(replay, lam):
+    r = replay("TestLambdaRecursion::test_put_function_recursion_config_allow")
+    name = fresh("recursion-fn")
+    create(lam, name)
+    r.call("put_recursion_config_response", "put_function_recursion_config", FunctionName=name,
+           RecursiveLoop="Allow")
+    r.call("get_recursion_config_response", "get_function_recursion_config", FunctionName=name)
+    r.check()

@@ -5,6 +5,7 @@ mod aliases;
 mod async_events;
 mod code_signing;
 mod concurrency;
+mod function_settings;
 mod functions;
 mod invoke;
 mod lamb_ext;
@@ -86,6 +87,14 @@ pub fn routes() -> Router<AppState> {
             get(code_signing::get_function)
                 .put(code_signing::put_function)
                 .delete(code_signing::delete_function),
+        )
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            get(function_settings::get_recursion).put(function_settings::put_recursion),
+        )
+        .route(
+            "/2021-07-20/functions/{name}/runtime-management-config",
+            get(function_settings::get_runtime_management).put(function_settings::put_runtime_management),
         )
         .route("/2018-10-31/layers", get(layers::list_or_find))
         .route(

@@ -73,26 +73,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "PUT",
-        "/2021-07-20/functions/*/runtime-management-config",
-        "PutRuntimeManagementConfig",
-    ),
-    (
-        "GET",
-        "/2021-07-20/functions/*/runtime-management-config",
-        "GetRuntimeManagementConfig",
-    ),
-    (
-        "PUT",
-        "/2024-08-31/functions/*/recursion-config",
-        "PutFunctionRecursionConfig",
-    ),
-    (
-        "GET",
-        "/2024-08-31/functions/*/recursion-config",
-        "GetFunctionRecursionConfig",
-    ),
-    (
-        "PUT",
         "/2025-03-31/functions/*/function-scaling-config",
         "PutFunctionScalingConfig",
     ),
