@@ -7,7 +7,8 @@
 //! ```text
 //! lamb.db               the registry (SQLite, WAL)
 //! code/<hex sha256>/    unpacked, read-only function code
-//! layers/<hex sha256>/  unpacked, read-only layer contents
+//! code/<hex sha256>.zip its original zip (Code.Location)
+//! layers/<hex sha256>/  unpacked, read-only layer contents (and its .zip)
 //! ```
 //!
 //! A create or update goes: validate (lamb-types), [`CodeStore::put`] (pins

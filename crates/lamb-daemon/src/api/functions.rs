@@ -117,24 +117,33 @@ fn resolve(params: &Params, query: &Query) -> Result<(String, Qualifier, bool), 
     Ok((fref.name, q, given))
 }
 
-pub async fn get_function(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+pub async fn get_function(
+    State(st): State<AppState>,
+    params: Params,
+    query: Query,
+    headers: axum::http::HeaderMap,
+) -> ApiResult {
     let (name, q, _) = resolve(&params, &query)?;
+    let state = st.clone();
     let out = st
         .blocking(move |s| {
             let rec = s.registry.get_function(&name, &q)?;
             let tags = s.registry.function_tags(&name)?;
             let reserved = s.registry.get_reserved_concurrency(&name)?;
-            let path = s.store.path(BundleKind::Function, &rec.code.digest);
             let mut out = Map::new();
             out.insert(
                 "Configuration".into(),
                 serde_json::to_value(rec.configuration(&s.ctx)).unwrap_or_default(),
             );
-            // lamb has no S3: the location names the unpacked code on this box.
-            out.insert(
-                "Code".into(),
-                json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
+            // lamb has no S3: a presigned URL on lamb's own listener.
+            let location = crate::code_location::presign(
+                &state,
+                &headers,
+                BundleKind::Function,
+                &rec.code.digest,
+                time::OffsetDateTime::now_utc(),
             );
+            out.insert("Code".into(), json!({"RepositoryType": "S3", "Location": location}));
             // AWS leaves `Tags` out when there are none (the recorded
             // test_lambda_code_location_zipfile).
             if !tags.is_empty() {
