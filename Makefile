@@ -18,7 +18,7 @@ STAMPS := .make
 
 # Debian packages the build, the tests and the benchmark use (the JDK compiles
 # the java21 runtime's client and hello-java).
-APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs curl
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs curl nodejs
 
 .PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state
 

@@ -8,15 +8,18 @@ import io
 import json
 import re
 import socket
+import subprocess
 import urllib.request
 
 import pytest
+import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, BUILD, SECRET_KEY, deploy, function_daemon, public_url, url_id_of, wait_for
+from conftest import (ACCESS_KEY, BUILD, LAMB, SECRET_KEY, deploy, function_daemon, public_url, url_id_of,
+                      wait_for)
 
 
 pytestmark = pytest.mark.skipif(
@@ -295,6 +298,31 @@ def test_none_url_answers_only_what_the_policy_opens(daemon, lam):
     assert [s["Sid"] for s in policy["Statement"]] == ["url", "acct", "s3", "invoke"]
     lam.remove_permission(FunctionName="u-policy", StatementId="url")
     assert request(daemon, "GET", f"/{uid}/string")[0] == 403
+
+
+def test_function_url_works_as_answered(daemon, lam, url_id):
+    """The FunctionUrl, used verbatim, reaches the function from Python's
+    and Node's own resolvers on a box with no DNS (issue 14)."""
+    url = lam.get_function_url_config(FunctionName="u-app")["FunctionUrl"]
+    assert url == f"http://127.0.0.1:{daemon.url_port}/{url_id}/"
+    with urllib.request.urlopen(url + "string", timeout=60) as r:
+        assert (r.status, r.read()) == (200, b'"hello"')
+    r = requests.get(url + "object", timeout=60)
+    assert (r.status_code, r.json()) == (200, {"answer": 42})
+    node = subprocess.run(
+        ["node", "-e", "fetch(process.argv[1]).then(async r => console.log(r.status, await r.text()))",
+         url + "string"], capture_output=True, text=True, timeout=60)
+    assert node.stdout.strip() == '200 "hello"', node.stderr
+
+
+def test_url_base_shapes_the_answered_url():
+    with function_daemon("lamb-urlbase-", "--url-base", "http://{id}.fn.example:8443/") as d:
+        c = d.lambda_client()
+        deploy(c, "u-base", {"app.py": APP})
+        cfg = c.create_function_url_config(FunctionName="u-base", AuthType="AWS_IAM")
+        assert re.fullmatch(r"http://[a-z0-9]{32}\.fn\.example:8443/", cfg["FunctionUrl"]), cfg
+    bad = subprocess.run([LAMB, "serve", "--url-base", "ftp://x/"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "not an http:// or https:// URL" in bad.stderr
 
 
 def gauge(daemon, name):
