@@ -428,3 +428,172 @@ def test_put_function_recursion_config_allow(replay, lam):
            RecursiveLoop="Allow")
     r.call("get_recursion_config_response", "get_function_recursion_config", FunctionName=name)
     r.check()
+
+
+LAYER_ZIP = make_zip({"python/lib.py": b"X = 1\n"})
+
+
+@differs("UpdateFunctionConfiguration answers LastUpdateStatus Successful (lamb updates synchronously), AWS "
+         "InProgress with its reason")
+def test_layer_lifecycle(replay, lam):
+    r = replay("TestLambdaLayer::test_layer_lifecycle")
+    name = r.name(fresh("layer-fn"), "<function-name:1>")
+    layer = r.name(fresh("layer"), "<resource:3>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    create(lam, name, Runtime=PYTHON, Handler="handler.handler", Timeout=30, MemorySize=128,
+           Code={"ZipFile": make_zip({"handler.py": b"def handler(e, c):\n    return e\n"})},
+           Environment={"Variables": {}})
+    args = dict(LayerName=layer, CompatibleRuntimes=[PYTHON], Content={"ZipFile": LAYER_ZIP},
+                CompatibleArchitectures=["x86_64"], LicenseInfo="test-license-info",
+                Description="test-layer-description")
+    r.name("test-layer-description", "<description>")
+    r.name("test-license-info", "<license-info>")
+    r.call("publish_result", "publish_layer_version", **args)
+    arn = lam.publish_layer_version(**args)["LayerVersionArn"][:-2] + ":1"
+    r.call("update_fn_config", "update_function_configuration", FunctionName=name, Layers=[arn])
+    r.call("get_layer_ver_result", "get_layer_version", LayerName=layer, VersionNumber=1)
+    r.call("get_layer_by_arn_version", "get_layer_version_by_arn", Arn=arn)
+    r.call("list_layer_versions_predelete", "list_layer_versions", LayerName=layer)
+    lam.delete_layer_version(LayerName=layer, VersionNumber=1)
+    lam.delete_layer_version(LayerName=layer, VersionNumber=2)
+    r.call("get_fn_config_postdelete", "get_function_configuration", FunctionName=name)
+    r.call("list_layer_versions_postdelete", "list_layer_versions", LayerName=layer)
+    r.call("publish_result_3", "publish_layer_version", **args)
+    r.check()
+
+
+def test_list_functions(replay, lam):
+    r = replay("TestLambdaFunction::test_list_functions")
+    names = [r.name(fresh("list-fn-a"), "<function-name:1>"), r.name(fresh("list-fn-b"), "<function-name:2>")]
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    for i, name in enumerate(names):
+        create(lam, name, Runtime=PYTHON, Handler="handler.handler", Timeout=30, MemorySize=128,
+               Code={"ZipFile": make_zip({"handler.py": b"def handler(e, c):\n    return %d\n" % i})},
+               Environment={"Variables": {}})
+    lam.publish_version(FunctionName=names[0])
+
+    def ours(out):
+        mine = [f for f in out["Functions"] if f["FunctionName"] in names]
+        return {**out, "Functions": sorted(mine, key=lambda f: (f["FunctionName"] != names[0], f["FunctionArn"]))}
+
+    r.keep("list_all", ours(lam.list_functions(FunctionVersion="ALL")))
+    r.keep("list_default", ours(lam.list_functions()))
+    for k in ("list_all", "list_default"):
+        r.got[k].pop("ResponseMetadata", None)
+        r.got[k].pop("NextMarker", None)
+    r.call("list_functions_invalid_functionversion", "list_functions", FunctionVersion="invalid")
+    r.check()
+
+
+def url_names(r, lam, name, *qualifiers):
+    """Registers the FunctionUrls lamb answers as the recording's `lambda-url`."""
+    for q in qualifiers:
+        kw = {"Qualifier": q} if q else {}
+        r.name(lam.get_function_url_config(FunctionName=name, **kw)["FunctionUrl"], "lambda-url")
+
+
+def test_url_config_lifecycle(replay, lam):
+    r = replay("TestLambdaUrl::test_url_config_lifecycle")
+    name = r.name(fresh("url-fn"), "<resource:1>")
+    create(lam, name)
+    r.call("url_creation", "create_function_url_config", FunctionName=name, AuthType="NONE")
+    url_names(r, lam, name, None)
+    r.call("failed_duplication", "create_function_url_config", FunctionName=name, AuthType="NONE")
+    r.call("get_url_config", "get_function_url_config", FunctionName=name)
+    r.call("updated_url_config", "update_function_url_config", FunctionName=name, AuthType="AWS_IAM")
+    lam.delete_function_url_config(FunctionName=name)
+    r.call("failed_getter", "get_function_url_config", FunctionName=name)
+    r.check()
+
+
+def test_url_config_list_paging(replay, lam):
+    r = replay("TestLambdaUrl::test_url_config_list_paging")
+    name = r.name(fresh("url-fn"), "<function-name:1>")
+    create(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="urlalias", FunctionVersion=version)
+    r.call("list_all_empty", "list_function_url_configs", FunctionName=name)
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    r.call("url_config_alias", "create_function_url_config", FunctionName=name, Qualifier="urlalias",
+           AuthType="NONE")
+    url_names(r, lam, name, None, "urlalias")
+    r.call("list_all", "list_function_url_configs", FunctionName=name)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("list_function_notfound", "list_function_url_configs", FunctionName="doesnotexist")
+    r.check()
+
+
+def test_url_config_deletion_without_qualifier(replay, lam):
+    r = replay("TestLambdaUrl::test_url_config_deletion_without_qualifier")
+    name = r.name(fresh("url-fn"), "<resource:1>")
+    create(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="test-alias", FunctionVersion=version)
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    lam.create_function_url_config(FunctionName=name, Qualifier="test-alias", AuthType="NONE")
+    url_names(r, lam, name, "test-alias")
+    r.call("delete_function_url_config", "delete_function_url_config", FunctionName=name)
+    r.call("get_url_config_with_alias_after_deletion", "get_function_url_config", FunctionName=name,
+           Qualifier="test-alias")
+    r.check()
+
+
+def test_function_concurrency(replay, lam):
+    r = replay("TestLambdaReservedConcurrency::test_function_concurrency")
+    name = fresh("conc-fn")
+    create(lam, name)
+    r.call("put_function_concurrency_with_reserved_0", "put_function_concurrency", FunctionName=name,
+           ReservedConcurrentExecutions=0)
+    r.call("put_function_concurrency_with_reserved_1", "put_function_concurrency", FunctionName=name,
+           ReservedConcurrentExecutions=1)
+    r.call("get_function_concurrency", "get_function_concurrency", FunctionName=name)
+    r.call("delete_response", "delete_function_concurrency", FunctionName=name)
+    r.call("get_function_concurrency_after_delete", "get_function_concurrency", FunctionName=name)
+    r.check()
+
+
+def test_function_concurrency_exceptions(replay, lam, account):
+    r = replay("TestLambdaReservedConcurrency::test_function_concurrency_exceptions")
+    name = fresh("conc-fn")
+    create(lam, name)
+    lam.publish_version(FunctionName=name)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("put_function_concurrency_with_function_name_doesnotexist", "put_function_concurrency",
+           FunctionName="doesnotexist", ReservedConcurrentExecutions=1)
+    r.call("put_function_concurrency_with_qualified_arn", "put_function_concurrency",
+           FunctionName=f"arn:aws:lambda:us-east-1:{account}:function:{name}:1", ReservedConcurrentExecutions=1)
+    r.check()
+
+
+def test_alias_naming(replay, lam):
+    r = replay("TestLambdaAlias::test_alias_naming")
+    name = r.name(fresh("alias-fn"), "<function-name:1>")
+    create(lam, name)
+    lam.publish_version(FunctionName=name)
+    r.call("create_alias_date", "create_alias", FunctionName=name, Name="2024-01-02", FunctionVersion="1",
+           Description="custom-alias")
+    r.call("create_alias_number_exception", "create_alias", FunctionName=name, Name="2024", FunctionVersion="1",
+           Description="custom-alias")
+    r.check()
+
+
+def test_publish_with_wrong_sha256(replay, lam):
+    r = replay("TestLambdaVersions::test_publish_with_wrong_sha256")
+    name = r.name(fresh("pub-fn"), "<function-name:1>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    created = create(lam, name, Runtime=PYTHON, Handler="index.handler",
+                     Code={"ZipFile": make_zip({"index.py": b"def handler(e, c):\n    return e\n"})})
+    r.call("publish_wrong_sha256_exc", "publish_version", FunctionName=name, CodeSha256="somenonexistentsha256")
+    r.call("publish_result", "publish_version", FunctionName=name, CodeSha256=created["CodeSha256"])
+    r.check()
+
+
+def test_publish_with_wrong_revisionid(replay, lam):
+    r = replay("TestLambdaVersions::test_publish_with_wrong_revisionid")
+    name = fresh("pub-fn")
+    create(lam, name)
+    r.call("publish_wrong_revisionid_exc", "publish_version", FunctionName=name, RevisionId="abcd")
+    r.check()

@@ -281,6 +281,33 @@ pub(super) fn page_response<T: serde::Serialize>(
     json(200, &page_json(key, items, next))
 }
 
+/// A version as ListFunctions and ListVersionsByFunction list it: AWS
+/// leaves out the state members and `RuntimeVersionConfig`, and in a list
+/// of versions (`FunctionVersion=ALL`, ListVersionsByFunction) names
+/// `$LATEST` by its qualified ARN (the recorded test_list_functions and
+/// test_publish_version_on_create).
+fn list_item(rec: &lamb_store::FunctionRecord, ctx: &lamb_types::ArnContext, versions: bool) -> Value {
+    let mut c = rec.configuration(ctx);
+    if versions && c.version == "$LATEST" {
+        c.function_arn = format!("{}:$LATEST", c.function_arn);
+    }
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        for key in [
+            "State",
+            "StateReason",
+            "StateReasonCode",
+            "LastUpdateStatus",
+            "LastUpdateStatusReason",
+            "LastUpdateStatusReasonCode",
+            "RuntimeVersionConfig",
+        ] {
+            m.remove(key);
+        }
+    }
+    v
+}
+
 pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
     let all = match query.get("FunctionVersion") {
         None | Some("") => false,
@@ -297,7 +324,7 @@ pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
     let page = st
         .blocking(move |s| Ok(s.registry.list_functions(all, request.request())?))
         .await?;
-    let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
+    let items: Vec<_> = page.items.iter().map(|r| list_item(r, &st.ctx, all)).collect();
     Ok(page_response("Functions", &items, page.next_marker))
 }
 
@@ -320,6 +347,6 @@ pub async fn list_versions(State(st): State<AppState>, params: Params, query: Qu
     let page = st
         .blocking(move |s| Ok(s.registry.list_versions(&name, request.request())?))
         .await?;
-    let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
+    let items: Vec<_> = page.items.iter().map(|r| list_item(r, &st.ctx, true)).collect();
     Ok(page_response("Versions", &items, page.next_marker))
 }
