@@ -106,7 +106,11 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
     tracing::info!(function = %name, "create function");
     let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
-    Ok(json(201, &rec.configuration(&st.ctx)))
+    // With Publish, AWS answers version 1 under the unqualified ARN (the
+    // recorded test_publish_version_on_create).
+    let mut out = rec.configuration(&st.ctx);
+    out.function_arn = st.ctx.function_arn(&rec.name);
+    Ok(json(201, &out))
 }
 
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
