@@ -618,14 +618,14 @@ def test_tag_versions(replay, lam):
     r.check()
 
 
-def handler_function(lam, r, name):
+def handler_function(lam, r, name, **kw):
     """A python function as the recorded tests' fixture creates it."""
     r.name(name, "<function-name:1>")
     r.name(PYTHON, "python3.12")
     r.name(ROLE.split("/")[-1], "<resource:1>")
     return create(lam, name, Runtime=PYTHON, Handler="handler.handler", Timeout=30, MemorySize=128,
                   Code={"ZipFile": make_zip({"handler.py": b"def handler(e, c):\n    return e\n"})},
-                  Environment={"Variables": {}})
+                  Environment={"Variables": {}}, **kw)
 
 
 def test_tag_lifecycle(replay, lam):
@@ -696,4 +696,76 @@ def test_redundant_updates(replay, lam):
     lam.update_function_configuration(FunctionName=name, Description="1st update description")
     r.call("redundant_update_result", "update_function_configuration", FunctionName=name,
            Description="1st update description")
+    r.check()
+
+
+def test_tag_exceptions_lambda_function(replay, lam, account):
+    r = replay("TestLambdaTag::test_tag_exceptions[lambda_function]")
+    name = r.name(fresh("tag-fn"), "<resource-name>")
+    arn = create(lam, name)["FunctionArn"]
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="alias", FunctionVersion="1")
+    r.call("invalid_arn_exception", "tag_resource", Resource=f"arn:aws:lambda:us-east-1:{account}:foobar:{name}",
+           Tags={"a": "b"})
+    r.call("aliased_arn_exception", "tag_resource", Resource=f"{arn}:alias", Tags={"a": "b"})
+    lam.delete_function(FunctionName=name)
+    r.call("not_found_exception_tag", "tag_resource", Resource=arn, Tags={"a": "b"})
+    r.call("not_found_exception_untag", "untag_resource", Resource=arn, TagKeys=["a"])
+    r.call("not_found_exception_list", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_tag_lifecycle_lambda_function(replay, lam):
+    r = replay("TestLambdaTag::test_tag_lifecycle[lambda_function]")
+    arn = create(lam, fresh("tag-fn"))["FunctionArn"]
+    r.call("tag_single_response", "tag_resource", Resource=arn, Tags={"A": "tag-a"})
+    lam.tag_resource(Resource=arn, Tags={"B": "tag-b", "C": "tag-c"})
+    r.call("tag_multiple_response_listtags", "list_tags", Resource=arn)
+    lam.tag_resource(Resource=arn, Tags={"C": "tag-c-newsuffix", "D": "tag-d"})
+    r.call("tag_overlap_response_listtags", "list_tags", Resource=arn)
+    r.call("untag_multiple_response", "untag_resource", Resource=arn, TagKeys=["A", "B"])
+    r.call("untag_nonexisting_response", "untag_resource", Resource=arn, TagKeys=["F"])
+    lam.untag_resource(Resource=arn, TagKeys=["C", "D", "F"])
+    r.call("untag_existing_and_nonexisting_response_listtags", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_create_tag_on_fn_create(replay, lam):
+    r = replay("TestLambdaTag::test_create_tag_on_fn_create")
+    name = fresh("tag-fn")
+    r.name("custom-tag-value", "<custom-tag>")
+    arn = handler_function(lam, r, name, Tags={"testtag": "custom-tag-value"})["FunctionArn"]
+    r.call("get_function_result", "get_function", FunctionName=name)
+    r.call("list_tags_result", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_tag_limits(replay, lam):
+    r = replay("TestLambdaTags::test_tag_limits")
+    name = fresh("tag-fn")
+    many = {f"{i}_key": f"{i}_value" for i in range(51)}
+    r.call("create_function_invalid_tags", "create_function", FunctionName=name, Role=ROLE,
+           Runtime="provided.al2023", Handler="h", Code={"ZipFile": BOOTSTRAP}, Tags=many)
+    arn = create(lam, name)["FunctionArn"]
+    fifty = {k: v for k, v in many.items() if k != "50_key"}
+    r.call("tag_lambda_too_many_tags", "tag_resource", Resource=arn, Tags=many)
+    r.call("tag_response", "tag_resource", Resource=arn, Tags=fifty)
+    r.call("list_tags_response", "list_tags", Resource=arn)
+    r.call("tag_lambda_too_many_tags_additional", "tag_resource", Resource=arn, Tags={"a_key": "a_value"})
+    r.check()
+
+
+def test_large_environment_variables_fails(replay):
+    r = replay("TestLambdaSizeLimits::test_large_environment_variables_fails")
+    r.call("failed_create_fn_result", "create_function", FunctionName=fresh("env-fn"), Role=ROLE,
+           Runtime="provided.al2023", Handler="h", Code={"ZipFile": BOOTSTRAP},
+           Environment={"Variables": {"LARGE_VAR": "x" * 4081}})
+    r.check()
+
+
+def test_invalid_invoke(replay):
+    r = replay("TestLambdaFunction::test_invalid_invoke")
+    r.name("us-east-1", "<region>")
+    r.call("invoke_function_name_pattern_exc", "invoke", FunctionName="arn:aws:lambda:us-east-1:123400000000@function:myfn",
+           Payload=b"{}")
     r.check()

@@ -58,7 +58,7 @@ pub(super) fn collect_garbage(s: &Shared) {
 
 pub(super) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if tags.len() > 50 {
-        return Err(LambdaError::invalid_parameter("A function can have at most 50 tags").into());
+        return Err(LambdaError::invalid_parameter("Number of tags exceeds resource tag limit.").into());
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || k.starts_with("aws:") || v.chars().count() > 256 {

@@ -578,12 +578,14 @@ impl Rules<'_> {
                 reserved.join(", ")
             )));
         }
-        let size: usize = vars.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if size > self.limits.max_env_bytes {
+        // AWS measures the variables as one JSON object (the recorded
+        // test_large_environment_variables_fails).
+        let measured = serde_json::to_string(vars).unwrap_or_default();
+        if measured.len() > self.limits.max_env_bytes {
             return Err(LambdaError::invalid_parameter(format!(
                 "Lambda was unable to configure your environment variables because the \
                  environment variables you have provided exceeded the 4KB limit. \
-                 Size measured: {size} bytes"
+                 String measured: {measured}"
             )));
         }
         Ok(())
