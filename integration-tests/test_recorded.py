@@ -769,3 +769,12 @@ def test_invalid_invoke(replay):
     r.call("invoke_function_name_pattern_exc", "invoke", FunctionName="arn:aws:lambda:us-east-1:123400000000@function:myfn",
            Payload=b"{}")
     r.check()
+
+
+def test_invoke_exceptions(unchecked, account):
+    """test_lambda::TestLambdaFeatures::test_invoke_exceptions (the recorded
+    case lives in the other test module)."""
+    r = Replay(unchecked, "test_lambda::TestLambdaFeatures::test_invoke_exceptions", account=account, tally=TALLY)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("invoke_function_doesnotexist", "invoke", FunctionName="doesnotexist", Payload=b"{}")
+    r.check()
