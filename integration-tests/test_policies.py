@@ -73,6 +73,14 @@ def test_policies_per_qualifier(lam):
         lam.add_permission(FunctionName="pol-q", Qualifier="7", StatementId="a", Action="lambda:InvokeFunction",
                            Principal="*")
     assert code(e) == "ResourceNotFoundException"
+    # Deleting the alias takes its policy: a new alias of that name has none.
+    lam.delete_alias(FunctionName="pol-q", Name="live")
+    lam.create_alias(FunctionName="pol-q", Name="live", FunctionVersion="1")
+    with pytest.raises(ClientError) as e:
+        lam.get_policy(FunctionName="pol-q", Qualifier="live")
+    assert code(e) == "ResourceNotFoundException"
+    lam.add_permission(FunctionName="pol-q", Qualifier="live", StatementId="a", Action="lambda:InvokeFunction",
+                       Principal="*")
     # Deleting the function takes its policies: a new one of that name has none.
     lam.delete_function(FunctionName="pol-q")
     create(lam, "pol-q")

@@ -555,6 +555,22 @@ fn documents_guard_revisions_and_go_with_their_owner() {
     reg.put_function_document("f", "csc", Some("arn"), Expect::Any).unwrap();
     assert_eq!(reg.functions_with_document("csc", "arn").unwrap(), vec!["f".to_owned()]);
     assert_eq!(reg.function_documents("f", "policy:").unwrap().len(), 1);
+    // An alias's or version's documents go with it, the others stay.
+    publish_new(&reg, 256);
+    reg.create_alias("f", alias("live", Version::Published(1), &[]))
+        .unwrap();
+    reg.put_function_document("f", "policy:live", Some("p"), Expect::Any)
+        .unwrap();
+    reg.put_function_document("f", "policy:1", Some("p"), Expect::Any)
+        .unwrap();
+    reg.put_function_document("f", "policy:prelive", Some("p"), Expect::Any)
+        .unwrap();
+    reg.delete_alias("f", "live").unwrap();
+    assert_eq!(reg.function_document("f", "policy:live").unwrap(), None);
+    reg.delete_function("f", Some(1)).unwrap();
+    assert_eq!(reg.function_document("f", "policy:1").unwrap(), None);
+    assert!(reg.function_document("f", "policy:prelive").unwrap().is_some());
+    assert!(reg.function_document("f", "policy:").unwrap().is_some());
     reg.delete_function("f", None).unwrap();
     create(&reg, "f", false);
     assert_eq!(reg.function_document("f", "policy:").unwrap(), None);

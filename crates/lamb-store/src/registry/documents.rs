@@ -25,8 +25,9 @@ pub enum Expect<'a> {
     Revision(Option<&'a str>),
 }
 
-/// Documents of a function (gone with it) and of other resources, found by
-/// `kind` and `key`.
+/// Documents of a function (gone with it; a kind `<what>:<qualifier>` goes
+/// with that version or alias) and of other resources, found by `kind` and
+/// `key`.
 pub trait DocumentRegistry {
     /// A function's document of `kind`; not found when the function is not.
     fn function_document(&self, function: &str, kind: &str) -> Result<Option<Document>, StoreError>;

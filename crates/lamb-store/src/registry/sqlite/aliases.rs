@@ -205,6 +205,8 @@ pub(super) fn delete(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, nam
     if n == 0 {
         return Ok(());
     }
+    // Its policy goes too: a new alias of that name starts with none.
+    super::documents::delete_qualifier_documents(tx, function, name)?;
     tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
         params![function, name],

@@ -156,3 +156,18 @@ pub(super) fn delete_layer_version_documents(tx: &Transaction<'_>, key: &str) ->
     tx.execute("DELETE FROM documents WHERE key = ?1", [key])?;
     Ok(())
 }
+
+/// Deletes a function's documents of one qualifier (kinds `<what>:<qualifier>`,
+/// such as its policy) with the version or alias they belong to.
+pub(super) fn delete_qualifier_documents(
+    tx: &Transaction<'_>,
+    function: &str,
+    qualifier: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM function_documents WHERE function = ?1 \
+         AND length(kind) > length(?2) + 1 AND substr(kind, -length(?2) - 1) = ':' || ?2",
+        params![function, qualifier],
+    )?;
+    Ok(())
+}
