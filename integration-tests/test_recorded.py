@@ -778,3 +778,33 @@ def test_invoke_exceptions(unchecked, account):
     r.name("doesnotexist", "doesnotexist")
     r.call("invoke_function_doesnotexist", "invoke", FunctionName="doesnotexist", Payload=b"{}")
     r.check()
+
+
+def test_alias_lifecycle(replay, lam, account):
+    r = replay("TestLambdaAlias::test_alias_lifecycle")
+    name = fresh("alias-fn")
+    fn = index_function(lam, r, name, Environment={"Variables": {"testenv": "staging"}}, Publish=True)
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"testenv": "production"}})
+    lam.publish_version(FunctionName=name)
+    custom = dict(FunctionName=name, Description="custom-alias")
+    r.call("create_alias_1_1", "create_alias", Name="aliasname1_1", FunctionVersion="1",
+           RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}}, **custom)
+    r.call("get_alias_1_1", "get_alias", FunctionName=name, Name="aliasname1_1")
+    r.call("get_function_alias_1_1", "get_function", FunctionName=name, Qualifier="aliasname1_1")
+    arn = f"arn:aws:lambda:us-east-1:{account}:function:{name}"
+    assert fn["FunctionArn"] == arn
+    r.call("get_function_byarn_alias_1_1", "get_function", FunctionName=f"{arn}:aliasname1_1")
+    r.call("get_function_alias_notfound_exc", "get_function", FunctionName=name, Qualifier="aliasdoesnotexist")
+    r.call("get_function_alias_byarn_notfound_exc", "get_function", FunctionName=f"{arn}:aliasdoesnotexist")
+    lam.create_alias(Name="aliasname1_2", FunctionVersion="1", **custom)
+    r.call("create_alias_1_3", "create_alias", FunctionName=name, Name="aliasname1_3", FunctionVersion="1")
+    lam.create_alias(Name="aliasname2", FunctionVersion="2", **custom)
+    # The recording keeps this list without its ResponseMetadata.
+    listed = lam.list_aliases(FunctionName=name)
+    r.keep("list_aliases_for_fnname", {k: v for k, v in listed.items() if k != "ResponseMetadata"})
+    r.call("update_alias_1_1", "update_alias", FunctionName=name, Name="aliasname1_1",
+           RoutingConfig={"AdditionalVersionWeights": {}})
+    r.call("update_alias_1_2", "update_alias", FunctionName=name, Name="aliasname1_2", Description="custom-alias")
+    r.call("list_aliases_for_version", "list_aliases", FunctionName=name, FunctionVersion="1")
+    r.call("delete_alias_response", "delete_alias", FunctionName=name, Name="aliasname1_1")
+    r.check()

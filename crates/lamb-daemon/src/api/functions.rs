@@ -137,7 +137,7 @@ pub async fn get_function(
             let mut out = Map::new();
             out.insert(
                 "Configuration".into(),
-                serde_json::to_value(rec.configuration(&s.ctx)).unwrap_or_default(),
+                serde_json::to_value(configuration_as(&rec, &s.ctx, &q)).unwrap_or_default(),
             );
             // lamb has no S3: a presigned URL on lamb's own listener.
             let location = crate::code_location::presign(
@@ -162,10 +162,25 @@ pub async fn get_function(
     Ok(json(200, &out))
 }
 
+/// A version's configuration as asked for: through an alias, AWS names the
+/// alias in `FunctionArn` (the recorded test_alias_lifecycle).
+fn configuration_as(
+    rec: &lamb_store::FunctionRecord,
+    ctx: &lamb_types::ArnContext,
+    q: &Qualifier,
+) -> lamb_types::FunctionConfiguration {
+    let mut c = rec.configuration(ctx);
+    if let Qualifier::Alias(_) = q {
+        c.function_arn = ctx.qualified_function_arn(&rec.name, q);
+    }
+    c
+}
+
 pub async fn get_configuration(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
     let (name, q, _) = resolve(&params, &query)?;
+    let asked = q.clone();
     let rec = st.blocking(move |s| Ok(s.registry.get_function(&name, &q)?)).await?;
-    Ok(json(200, &rec.configuration(&st.ctx)))
+    Ok(json(200, &configuration_as(&rec, &st.ctx, &asked)))
 }
 
 pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
