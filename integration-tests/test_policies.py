@@ -109,3 +109,20 @@ def test_layer_version_policy(lam):
     with pytest.raises(ClientError) as e:
         lam.get_layer_version_policy(LayerName="pol-layer", VersionNumber=v["Version"])
     assert code(e) == "ResourceNotFoundException"
+
+
+def test_concurrent_add_permissions_all_land(lam, daemon):
+    """Each AddPermission without a RevisionId lands however many run at
+    once: the daemon retries a write that another one raced."""
+    from concurrent.futures import ThreadPoolExecutor
+    create(lam, "pol-race")
+    clients = [daemon.lambda_client() for _ in range(16)]
+
+    def add(i):
+        return clients[i].add_permission(FunctionName="pol-race", StatementId=f"s{i}",
+                                         Action="lambda:InvokeFunction", Principal="123456789012")
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(add, range(16)))
+    sids = {s["Sid"] for s in json.loads(lam.get_policy(FunctionName="pol-race")["Policy"])["Statement"]}
+    assert sids == {f"s{i}" for i in range(16)}

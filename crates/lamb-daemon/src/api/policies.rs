@@ -49,6 +49,20 @@ fn check_revision(given: Option<&str>, current: Option<&Document>) -> Result<(),
     }
 }
 
+/// Runs a policy's read-modify-write again when another writer got in
+/// between (the store refuses the stale revision it read), so concurrent
+/// AddPermission calls all land; a caller's own `RevisionId` is never
+/// retried.
+fn with_retries<T>(given: bool, mut f: impl FnMut() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(ApiError::Lambda(e)) if !given && e.kind == ErrorKind::PreconditionFailed && tries < 8 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 /// The function and qualifier (`None`: unqualified; `$LATEST` is the
 /// unqualified function) a policy request names.
 fn function_target(params: &Params, query: &Query) -> Result<(String, Option<Qualifier>), ApiError> {
@@ -69,25 +83,28 @@ pub async fn add_permission(State(st): State<AppState>, params: Params, query: Q
     {
         return Err(LambdaError::invalid_parameter("We currently do not support adding policies for $LATEST.").into());
     }
+    let given = req.revision_id.is_some();
     let statement = st
         .blocking(move |s| {
-            let resource = match &q {
-                Some(q) => {
-                    s.registry.get_function(&name, q)?;
-                    s.ctx.qualified_function_arn(&name, q)
-                }
-                None => s.ctx.function_arn(&name),
-            };
-            let kind = policy_kind(q.as_ref());
-            let current = s.registry.function_document(&name, &kind)?;
-            check_revision(req.revision_id.as_deref(), current.as_ref())?;
-            let mut policy = current.as_ref().map_or(Policy::parse(""), |d| Policy::parse(&d.body));
-            let statement = req.statement(&resource);
-            policy.add(statement.clone())?;
-            let read = current.as_ref().map(|d| d.revision_id.as_str());
-            s.registry
-                .put_function_document(&name, &kind, Some(&policy.to_document()), Expect::Revision(read))?;
-            Ok(statement)
+            with_retries(given, || {
+                let resource = match &q {
+                    Some(q) => {
+                        s.registry.get_function(&name, q)?;
+                        s.ctx.qualified_function_arn(&name, q)
+                    }
+                    None => s.ctx.function_arn(&name),
+                };
+                let kind = policy_kind(q.as_ref());
+                let current = s.registry.function_document(&name, &kind)?;
+                check_revision(req.revision_id.as_deref(), current.as_ref())?;
+                let mut policy = current.as_ref().map_or(Policy::parse(""), |d| Policy::parse(&d.body));
+                let statement = req.statement(&resource);
+                policy.add(statement.clone())?;
+                let read = current.as_ref().map(|d| d.revision_id.as_str());
+                s.registry
+                    .put_function_document(&name, &kind, Some(&policy.to_document()), Expect::Revision(read))?;
+                Ok(statement)
+            })
         })
         .await?;
     Ok(json(201, &json!({ "Statement": statement.to_string() })))
@@ -107,15 +124,17 @@ pub async fn remove_permission(State(st): State<AppState>, params: Params, query
     let sid = params.sub_resource().to_owned();
     let given = query.get("RevisionId").map(str::to_owned);
     st.blocking(move |s| {
-        let kind = policy_kind(q.as_ref());
-        let current = s.registry.function_document(&name, &kind)?.ok_or_else(no_policy)?;
-        check_revision(given.as_deref(), Some(&current))?;
-        let mut policy = Policy::parse(&current.body);
-        policy.remove(&sid)?;
-        let body = (!policy.statements.is_empty()).then(|| policy.to_document());
-        let read = Expect::Revision(Some(&current.revision_id));
-        s.registry.put_function_document(&name, &kind, body.as_deref(), read)?;
-        Ok(())
+        with_retries(given.is_some(), || {
+            let kind = policy_kind(q.as_ref());
+            let current = s.registry.function_document(&name, &kind)?.ok_or_else(no_policy)?;
+            check_revision(given.as_deref(), Some(&current))?;
+            let mut policy = Policy::parse(&current.body);
+            policy.remove(&sid)?;
+            let body = (!policy.statements.is_empty()).then(|| policy.to_document());
+            let read = Expect::Revision(Some(&current.revision_id));
+            s.registry.put_function_document(&name, &kind, body.as_deref(), read)?;
+            Ok(())
+        })
     })
     .await?;
     Ok(no_content())
@@ -144,17 +163,19 @@ pub async fn add_layer_permission(State(st): State<AppState>, params: Params, qu
     let given = query.get("RevisionId").map(str::to_owned);
     let (statement, revision) = st
         .blocking(move |s| {
-            let key = layer_target(s, &name, version)?;
-            let current = s.registry.document(LAYER_POLICY, &key)?;
-            check_revision(given.as_deref(), current.as_ref())?;
-            let mut policy = current.as_ref().map_or(Policy::parse(""), |d| Policy::parse(&d.body));
-            let statement = req.statement(&s.ctx.layer_version_arn(&name, version));
-            policy.add(statement.clone())?;
-            let read = current.as_ref().map(|d| d.revision_id.as_str());
-            let revision =
-                s.registry
-                    .put_document(LAYER_POLICY, &key, Some(&policy.to_document()), Expect::Revision(read))?;
-            Ok((statement, revision))
+            with_retries(given.is_some(), || {
+                let key = layer_target(s, &name, version)?;
+                let current = s.registry.document(LAYER_POLICY, &key)?;
+                check_revision(given.as_deref(), current.as_ref())?;
+                let mut policy = current.as_ref().map_or(Policy::parse(""), |d| Policy::parse(&d.body));
+                let statement = req.statement(&s.ctx.layer_version_arn(&name, version));
+                policy.add(statement.clone())?;
+                let read = current.as_ref().map(|d| d.revision_id.as_str());
+                let revision =
+                    s.registry
+                        .put_document(LAYER_POLICY, &key, Some(&policy.to_document()), Expect::Revision(read))?;
+                Ok((statement, revision))
+            })
         })
         .await?;
     Ok(json(
@@ -182,15 +203,17 @@ pub async fn remove_layer_permission(State(st): State<AppState>, params: Params,
     let sid = params.0.get(2).cloned().unwrap_or_default();
     let given = query.get("RevisionId").map(str::to_owned);
     st.blocking(move |s| {
-        let key = layer_target(s, &name, version)?;
-        let current = s.registry.document(LAYER_POLICY, &key)?.ok_or_else(no_policy)?;
-        check_revision(given.as_deref(), Some(&current))?;
-        let mut policy = Policy::parse(&current.body);
-        policy.remove(&sid)?;
-        let body = (!policy.statements.is_empty()).then(|| policy.to_document());
-        let read = Expect::Revision(Some(&current.revision_id));
-        s.registry.put_document(LAYER_POLICY, &key, body.as_deref(), read)?;
-        Ok(())
+        with_retries(given.is_some(), || {
+            let key = layer_target(s, &name, version)?;
+            let current = s.registry.document(LAYER_POLICY, &key)?.ok_or_else(no_policy)?;
+            check_revision(given.as_deref(), Some(&current))?;
+            let mut policy = Policy::parse(&current.body);
+            policy.remove(&sid)?;
+            let body = (!policy.statements.is_empty()).then(|| policy.to_document());
+            let read = Expect::Revision(Some(&current.revision_id));
+            s.registry.put_document(LAYER_POLICY, &key, body.as_deref(), read)?;
+            Ok(())
+        })
     })
     .await?;
     Ok(no_content())
