@@ -20,8 +20,9 @@ STAMPS := .make
 # the java21 runtime's client and hello-java; npm installs the Node.js
 # runtimes' AWS SDK; nftables loads the sandboxes' network rules; the
 # network tests start PostgreSQL, the image tests docker-registry, with a CA
-# made by openssl).
-APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs npm nftables postgresql docker-registry openssl
+# made by openssl; curl fetches Code.Location in a test, node runs a
+# function URL's client).
+APT_PACKAGES := mmdebstrap busybox-static gcc libc6-dev python3-venv iproute2 crun runc bubblewrap rabbitmq-server openjdk-17-jdk-headless e2fsprogs npm nftables postgresql docker-registry openssl curl nodejs
 
 .PHONY: all build release rootfs test unit-test integration-test lint fuzz bench run install deps examples clean-state sdk-clients
 

@@ -17,6 +17,7 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -304,6 +305,29 @@ def create(lam, name, **kw):
                 Code={"ZipFile": BOOTSTRAP})
     args.update(kw)
     return lam.create_function(**args)
+
+
+def public_url(lam, name, qualifier=None, **kw):
+    """Creates an AuthType NONE function URL and grants public access to it
+    as AWS's console and `aws lambda add-permission` users do: since October
+    2025 a NONE URL answers only when the policy allows both
+    lambda:InvokeFunctionUrl and lambda:InvokeFunction to everyone."""
+    q = {"Qualifier": qualifier} if qualifier else {}
+    cfg = lam.create_function_url_config(FunctionName=name, AuthType="NONE", **q, **kw)
+    lam.add_permission(FunctionName=name, StatementId="FunctionURLAllowPublicAccess", Principal="*",
+                       Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE", **q)
+    lam.add_permission(FunctionName=name, StatementId="FunctionURLInvokeAllowPublicAccess", Principal="*",
+                       Action="lambda:InvokeFunction", InvokedViaFunctionUrl=True, **q)
+    return cfg
+
+
+def url_id_of(function_url):
+    """The URL id in a FunctionUrl: the host's first label
+    (`<id>.lambda-url.<host>`) or the path's first segment (`<host>/<id>/`)."""
+    parts = urlsplit(function_url)
+    if ".lambda-url." in parts.hostname:
+        return parts.hostname.split(".")[0]
+    return parts.path.strip("/").split("/")[0]
 
 
 def error_code(excinfo):

@@ -102,8 +102,8 @@ def test_unimplemented_operations_are_named(daemon, lam):
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert "arn:aws:sqs:us-east-1:000000000000:q" in e.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as e:
-        lam.get_policy(FunctionName="f")
-    assert "GetPolicy" in e.value.response["Error"]["Message"]
+        lam.invoke_async(FunctionName="f", InvokeArgs=b"{}")
+    assert "InvokeAsync" in e.value.response["Error"]["Message"]
     status, headers, raw = send(daemon, "GET", "/no/such/path")
     assert status == 400
     assert lower(headers)["x-amzn-errortype"] == "UnknownOperationException"

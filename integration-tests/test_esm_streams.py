@@ -9,7 +9,6 @@ record's batch info to an SQS on-failure destination; a partial batch
 response retried from the failed record; DynamoDB stream events filtered
 by eventName."""
 
-import base64
 import json
 import os
 import tempfile

@@ -6,11 +6,10 @@ holds the invocation after the caller has its answer."""
 import base64
 import http.client
 import json
-from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import BUILD, ROOT, ROLE, function_daemon, make_zip, wait_for
+from conftest import BUILD, ROOT, ROLE, function_daemon, make_zip, public_url, url_id_of, wait_for
 
 # The example extension built with AWS's `lambda-extension` crate
 # (`make examples`): it prints every telemetry record it receives.
@@ -269,8 +268,7 @@ def test_the_web_adapter_serves_a_web_app_behind_a_function_url(lam, engine):
     lam.create_function(FunctionName="ext-web", Role=ROLE, Runtime="python3.11", Handler="run.sh",
                         Code={"ZipFile": code}, MemorySize=256, Layers=[layer["LayerVersionArn"]],
                         Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap"}})
-    cfg = lam.create_function_url_config(FunctionName="ext-web", AuthType="NONE")
-    url_id = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    url_id = url_id_of(public_url(lam, "ext-web")["FunctionUrl"])
     for path in ["/hello?x=1", "/again"]:
         c = http.client.HTTPConnection("127.0.0.1", engine.url_port, timeout=60)
         c.request("GET", f"/{url_id}{path}")

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, deploy, function_daemon, wait_for
+from conftest import deploy, function_daemon, wait_for
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
 

@@ -20,7 +20,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import ACCESS_KEY, ROLE, SECRET_KEY, make_zip
+from conftest import ACCESS_KEY, ROLE, SECRET_KEY, make_zip, public_url, url_id_of
 
 # listen.rs: API_LIMITS.header_read_timeout, BODY_IDLE_TIMEOUT.
 HEAD_TIMEOUT = 10
@@ -203,8 +203,7 @@ def test_endless_body_to_a_real_function_url(daemon, lam):
         FunctionName="hostile-url", Runtime="python3.11", Role=ROLE, Handler="app.handler",
         Code={"ZipFile": make_zip({"app.py": b"def handler(e, c):\n    return 'ok'\n"})},
     )
-    url = lam.create_function_url_config(FunctionName="hostile-url", AuthType="NONE")["FunctionUrl"]
-    url_id = url.split("//")[1].split(".")[0]
+    url_id = url_id_of(public_url(lam, "hostile-url")["FunctionUrl"])
     addr = ("127.0.0.1", daemon.url_port)
     sent, out = endless_chunked(addr, f"/{url_id}/")
     # Invoke's 6 MB, then 413.

@@ -16,14 +16,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, Daemon, deploy, function_daemon, make_zip, sandbox_cgroups, wait_for
+from conftest import BUILD, Daemon, deploy, function_daemon, sandbox_cgroups, wait_for
 
 INTERNET_NS = f"lamb-test-inet-{os.getpid()}"
 HOST_SIDE = f"lti{os.getpid() % 100000}"

@@ -5,6 +5,7 @@ operation lamb lacks are strict xfails, so they fail once it exists.
 
 The module's summary line counts the recorded answers that agree."""
 
+import json
 import uuid
 
 import boto3
@@ -73,7 +74,7 @@ def xfail_if(op, ops):
     return op
 
 
-MISSING_OPS = {"get_function_code_signing_config"}
+MISSING_OPS = set()
 
 
 def differs(why):
@@ -383,4 +384,452 @@ def test_provisioned_concurrency_exceptions(replay, lam):
     r.call("get_provisioned_latest", "get_provisioned_concurrency_config", FunctionName=name, Qualifier="$LATEST")
     r.call("get_provisioned_config_doesnotexist", "get_provisioned_concurrency_config",
            FunctionName=name, Qualifier=version)
+    r.check()
+
+
+def test_permission_exceptions(replay, lam, account):
+    r = replay("TestLambdaPermissions::test_permission_exceptions")
+    name = fresh("perm-fn")
+    create(lam, name)
+    r.name("doesnotexist", "doesnotexist")
+    s3 = dict(Action="lambda:InvokeFunction", StatementId="s3", Principal="s3.amazonaws.com",
+              SourceArn="arn:aws:s3:::test-bucket")
+    r.call("add_permission_fn_doesnotexist", "add_permission", FunctionName="doesnotexist", **s3)
+    r.call("add_permission_fn_qualifier_latest", "add_permission", FunctionName=name, Qualifier="$LATEST", **s3)
+    r.call("add_permission_fn_qualifier_mismatch", "add_permission",
+           FunctionName=f"arn:aws:lambda:us-east-1:{account}:function:{name}:1", Qualifier="2", **s3)
+    r.call("add_permission_invalid_statement_id", "add_permission", FunctionName=name,
+           **{**s3, "StatementId": "example.com"})
+    r.call("get_policy_fn_version_doesnotexist", "get_policy", FunctionName=name, Qualifier="77777")
+    r.call("remove_permission_policy_doesnotexist", "remove_permission", FunctionName=name, StatementId="s3")
+    r.check()
+
+
+def test_remove_multi_permissions(replay, lam):
+    r = replay("TestLambdaPermissions::test_remove_multi_permissions")
+    name = r.name(fresh("perm-fn"), "<resource:1>")
+    create(lam, name)
+    added = r.call(None, "add_permission", FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+                   Principal="s3.amazonaws.com")
+    # The recording keeps the Statement string parsed.
+    r.keep("add_permission_1", {**added, "Statement": json.loads(added["Statement"])})
+    lam.add_permission(FunctionName=name, StatementId="sqs", Action="lambda:InvokeFunction",
+                       Principal="sqs.amazonaws.com")
+    r.call("remove_permission_exception_nonexisting_sid", "remove_permission", FunctionName=name,
+           StatementId="non-existent")
+    lam.remove_permission(FunctionName=name, StatementId="sqs")
+    policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["s3"]
+    lam.remove_permission(FunctionName=name, StatementId="s3")
+    r.check()
+
+
+def test_layer_policy_exceptions(replay, lam):
+    r = replay("TestLambdaLayer::test_layer_policy_exceptions")
+    layer = r.name(fresh("layer"), "<resource:1>")
+    version = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip({"a": b"a"})})["Version"]
+    r.call("layer_permission_nopolicy_get", "get_layer_version_policy", LayerName=layer, VersionNumber=version)
+    added = r.call(None, "add_layer_version_permission", LayerName=layer, VersionNumber=version,
+                   StatementId="s1", Action="lambda:GetLayerVersion", Principal="*")
+    r.keep("add_layer_permission_result", {**added, "Statement": json.loads(added["Statement"])})
+    r.check()
+
+
+def test_code_signing_not_found_excs(replay, lam):
+    r = replay("TestCodeSigningConfig::test_code_signing_not_found_excs")
+    name = fresh("csc-fn")
+    create(lam, name)
+    r.name("csc-test-doesnotexist", "csc-test-doesnotexist")
+    r.call("get_function_csc_fnwithoutcsc", "get_function_code_signing_config", FunctionName=name)
+    r.call("get_function_csc_nonexistingfn", "get_function_code_signing_config", FunctionName="csc-test-doesnotexist")
+    r.check()
+
+
+def test_put_function_recursion_config_allow(replay, lam):
+    r = replay("TestLambdaRecursion::test_put_function_recursion_config_allow")
+    name = fresh("recursion-fn")
+    create(lam, name)
+    r.call("put_recursion_config_response", "put_function_recursion_config", FunctionName=name,
+           RecursiveLoop="Allow")
+    r.call("get_recursion_config_response", "get_function_recursion_config", FunctionName=name)
+    r.check()
+
+
+LAYER_ZIP = make_zip({"python/lib.py": b"X = 1\n"})
+
+
+@differs("UpdateFunctionConfiguration answers LastUpdateStatus Successful (lamb updates synchronously), AWS "
+         "InProgress with its reason")
+def test_layer_lifecycle(replay, lam):
+    r = replay("TestLambdaLayer::test_layer_lifecycle")
+    name = r.name(fresh("layer-fn"), "<function-name:1>")
+    layer = r.name(fresh("layer"), "<resource:3>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    create(lam, name, Runtime=PYTHON, Handler="handler.handler", Timeout=30, MemorySize=128,
+           Code={"ZipFile": make_zip({"handler.py": b"def handler(e, c):\n    return e\n"})},
+           Environment={"Variables": {}})
+    args = dict(LayerName=layer, CompatibleRuntimes=[PYTHON], Content={"ZipFile": LAYER_ZIP},
+                CompatibleArchitectures=["x86_64"], LicenseInfo="test-license-info",
+                Description="test-layer-description")
+    r.name("test-layer-description", "<description>")
+    r.name("test-license-info", "<license-info>")
+    r.call("publish_result", "publish_layer_version", **args)
+    arn = lam.publish_layer_version(**args)["LayerVersionArn"][:-2] + ":1"
+    r.call("update_fn_config", "update_function_configuration", FunctionName=name, Layers=[arn])
+    r.call("get_layer_ver_result", "get_layer_version", LayerName=layer, VersionNumber=1)
+    r.call("get_layer_by_arn_version", "get_layer_version_by_arn", Arn=arn)
+    r.call("list_layer_versions_predelete", "list_layer_versions", LayerName=layer)
+    lam.delete_layer_version(LayerName=layer, VersionNumber=1)
+    lam.delete_layer_version(LayerName=layer, VersionNumber=2)
+    r.call("get_fn_config_postdelete", "get_function_configuration", FunctionName=name)
+    r.call("list_layer_versions_postdelete", "list_layer_versions", LayerName=layer)
+    r.call("publish_result_3", "publish_layer_version", **args)
+    r.check()
+
+
+def test_list_functions(replay, lam):
+    r = replay("TestLambdaFunction::test_list_functions")
+    names = [r.name(fresh("list-fn-a"), "<function-name:1>"), r.name(fresh("list-fn-b"), "<function-name:2>")]
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    for i, name in enumerate(names):
+        create(lam, name, Runtime=PYTHON, Handler="handler.handler", Timeout=30, MemorySize=128,
+               Code={"ZipFile": make_zip({"handler.py": b"def handler(e, c):\n    return %d\n" % i})},
+               Environment={"Variables": {}})
+    lam.publish_version(FunctionName=names[0])
+
+    def ours(out):
+        mine = [f for f in out["Functions"] if f["FunctionName"] in names]
+        return {**out, "Functions": sorted(mine, key=lambda f: (f["FunctionName"] != names[0], f["FunctionArn"]))}
+
+    r.keep("list_all", ours(lam.list_functions(FunctionVersion="ALL")))
+    r.keep("list_default", ours(lam.list_functions()))
+    for k in ("list_all", "list_default"):
+        r.got[k].pop("ResponseMetadata", None)
+        r.got[k].pop("NextMarker", None)
+    r.call("list_functions_invalid_functionversion", "list_functions", FunctionVersion="invalid")
+    r.check()
+
+
+def url_names(r, lam, name, *qualifiers):
+    """Registers the FunctionUrls lamb answers as the recording's `lambda-url`."""
+    for q in qualifiers:
+        kw = {"Qualifier": q} if q else {}
+        r.name(lam.get_function_url_config(FunctionName=name, **kw)["FunctionUrl"], "lambda-url")
+
+
+def test_url_config_lifecycle(replay, lam):
+    r = replay("TestLambdaUrl::test_url_config_lifecycle")
+    name = r.name(fresh("url-fn"), "<resource:1>")
+    create(lam, name)
+    r.call("url_creation", "create_function_url_config", FunctionName=name, AuthType="NONE")
+    url_names(r, lam, name, None)
+    r.call("failed_duplication", "create_function_url_config", FunctionName=name, AuthType="NONE")
+    r.call("get_url_config", "get_function_url_config", FunctionName=name)
+    r.call("updated_url_config", "update_function_url_config", FunctionName=name, AuthType="AWS_IAM")
+    lam.delete_function_url_config(FunctionName=name)
+    r.call("failed_getter", "get_function_url_config", FunctionName=name)
+    r.check()
+
+
+def test_url_config_list_paging(replay, lam):
+    r = replay("TestLambdaUrl::test_url_config_list_paging")
+    name = r.name(fresh("url-fn"), "<function-name:1>")
+    create(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="urlalias", FunctionVersion=version)
+    r.call("list_all_empty", "list_function_url_configs", FunctionName=name)
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    r.call("url_config_alias", "create_function_url_config", FunctionName=name, Qualifier="urlalias",
+           AuthType="NONE")
+    url_names(r, lam, name, None, "urlalias")
+    r.call("list_all", "list_function_url_configs", FunctionName=name)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("list_function_notfound", "list_function_url_configs", FunctionName="doesnotexist")
+    r.check()
+
+
+def test_url_config_deletion_without_qualifier(replay, lam):
+    r = replay("TestLambdaUrl::test_url_config_deletion_without_qualifier")
+    name = r.name(fresh("url-fn"), "<resource:1>")
+    create(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="test-alias", FunctionVersion=version)
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    lam.create_function_url_config(FunctionName=name, Qualifier="test-alias", AuthType="NONE")
+    url_names(r, lam, name, "test-alias")
+    r.call("delete_function_url_config", "delete_function_url_config", FunctionName=name)
+    r.call("get_url_config_with_alias_after_deletion", "get_function_url_config", FunctionName=name,
+           Qualifier="test-alias")
+    r.check()
+
+
+def test_function_concurrency(replay, lam):
+    r = replay("TestLambdaReservedConcurrency::test_function_concurrency")
+    name = fresh("conc-fn")
+    create(lam, name)
+    r.call("put_function_concurrency_with_reserved_0", "put_function_concurrency", FunctionName=name,
+           ReservedConcurrentExecutions=0)
+    r.call("put_function_concurrency_with_reserved_1", "put_function_concurrency", FunctionName=name,
+           ReservedConcurrentExecutions=1)
+    r.call("get_function_concurrency", "get_function_concurrency", FunctionName=name)
+    r.call("delete_response", "delete_function_concurrency", FunctionName=name)
+    r.call("get_function_concurrency_after_delete", "get_function_concurrency", FunctionName=name)
+    r.check()
+
+
+def test_function_concurrency_exceptions(replay, lam, account):
+    r = replay("TestLambdaReservedConcurrency::test_function_concurrency_exceptions")
+    name = fresh("conc-fn")
+    create(lam, name)
+    lam.publish_version(FunctionName=name)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("put_function_concurrency_with_function_name_doesnotexist", "put_function_concurrency",
+           FunctionName="doesnotexist", ReservedConcurrentExecutions=1)
+    r.call("put_function_concurrency_with_qualified_arn", "put_function_concurrency",
+           FunctionName=f"arn:aws:lambda:us-east-1:{account}:function:{name}:1", ReservedConcurrentExecutions=1)
+    r.check()
+
+
+def test_alias_naming(replay, lam):
+    r = replay("TestLambdaAlias::test_alias_naming")
+    name = r.name(fresh("alias-fn"), "<function-name:1>")
+    create(lam, name)
+    lam.publish_version(FunctionName=name)
+    r.call("create_alias_date", "create_alias", FunctionName=name, Name="2024-01-02", FunctionVersion="1",
+           Description="custom-alias")
+    r.call("create_alias_number_exception", "create_alias", FunctionName=name, Name="2024", FunctionVersion="1",
+           Description="custom-alias")
+    r.check()
+
+
+def test_publish_with_wrong_sha256(replay, lam):
+    r = replay("TestLambdaVersions::test_publish_with_wrong_sha256")
+    name = r.name(fresh("pub-fn"), "<function-name:1>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    created = create(lam, name, Runtime=PYTHON, Handler="index.handler",
+                     Code={"ZipFile": make_zip({"index.py": b"def handler(e, c):\n    return e\n"})})
+    r.call("publish_wrong_sha256_exc", "publish_version", FunctionName=name, CodeSha256="somenonexistentsha256")
+    r.call("publish_result", "publish_version", FunctionName=name, CodeSha256=created["CodeSha256"])
+    r.check()
+
+
+def test_publish_with_wrong_revisionid(replay, lam):
+    r = replay("TestLambdaVersions::test_publish_with_wrong_revisionid")
+    name = fresh("pub-fn")
+    create(lam, name)
+    r.call("publish_wrong_revisionid_exc", "publish_version", FunctionName=name, RevisionId="abcd")
+    r.check()
+
+
+def index_function(lam, r, name, **kw):
+    """A python function as the recorded version tests create it."""
+    r.name(name, "<function-name:1>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    return create(lam, name, Runtime=PYTHON, Handler="index.handler",
+                  Code={"ZipFile": make_zip({"index.py": b"def handler(e, c):\n    return e\n"})}, **kw)
+
+
+def test_tag_versions(replay, lam):
+    r = replay("TestLambdaTags::test_tag_versions")
+    name = fresh("tag-fn")
+    arn = create(lam, name)["FunctionArn"]
+    lam.publish_version(FunctionName=name)
+    r.call("tag_resource_exception", "tag_resource", Resource=f"{arn}:1", Tags={"a": "b"})
+    r.call("tag_resource_latest_exception", "tag_resource", Resource=f"{arn}:$LATEST", Tags={"a": "b"})
+    r.check()
+
+
+def handler_function(lam, r, name, **kw):
+    """A python function as the recorded tests' fixture creates it."""
+    r.name(name, "<function-name:1>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    return create(lam, name, Runtime=PYTHON, Handler="handler.handler", Timeout=30, MemorySize=128,
+                  Code={"ZipFile": make_zip({"handler.py": b"def handler(e, c):\n    return e\n"})},
+                  Environment={"Variables": {}}, **kw)
+
+
+def test_tag_lifecycle(replay, lam):
+    r = replay("TestLambdaTags::test_tag_lifecycle")
+    name = fresh("tag-fn")
+    arn = handler_function(lam, r, name)["FunctionArn"]
+    tags = {f"key_{c}": f"value_{c}" for c in "abcde"}
+    lam.tag_resource(Resource=arn, Tags=tags)
+    r.call("get_fn_response_postaddtags", "get_function", FunctionName=name)
+    lam.untag_resource(Resource=arn, TagKeys=list(tags))
+    r.call("get_fn_response_postuntagall", "get_function", FunctionName=name)
+    lam.delete_function(FunctionName=name)
+    r.call("list_tags_postdelete", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_function_revisions_version_and_alias(replay, lam):
+    r = replay("TestLambdaRevisions::test_function_revisions_version_and_alias")
+    for key in set(r.recorded) - {"create_alias_response_rev_a1", "publish_version_revision_exception",
+                                  "update_alias_response_rev_a2", "update_alias_revision_exception"}:
+        r.skip(key, "a whole configuration, compared in test_publish_with_wrong_sha256")
+    name = fresh("rev-fn")
+    index_function(lam, r, name)
+    r.call("publish_version_revision_exception", "publish_version", FunctionName=name, RevisionId="wrong")
+    lam.publish_version(FunctionName=name)
+    created = r.call("create_alias_response_rev_a1", "create_alias", FunctionName=name, Name="revision_alias",
+                     FunctionVersion="1")
+    r.call("update_alias_revision_exception", "update_alias", FunctionName=name, Name="revision_alias",
+           Description="something changed", RevisionId="wrong")
+    r.call("update_alias_response_rev_a2", "update_alias", FunctionName=name, Name="revision_alias",
+           Description="something changed", RevisionId=created["RevisionId"])
+    r.check()
+
+
+@differs("CreateFunction answers State Active (lamb creates synchronously), AWS Pending")
+def test_publish_version_on_create(replay, lam):
+    r = replay("TestLambdaVersions::test_publish_version_on_create")
+    r.skip("get_function_version_result", "kept by the recorded test without its members")
+    name = fresh("ver-fn")
+    r.keep("create_response", index_function(lam, r, name, Publish=True))
+    r.call("list_versions_result", "list_versions_by_function", FunctionName=name)
+    r.call("repeated_publish_response", "publish_version", FunctionName=name)
+    r.check()
+
+
+def test_version_lifecycle(replay, lam):
+    r = replay("TestLambdaVersions::test_version_lifecycle")
+    name = fresh("ver-fn")
+    index_function(lam, r, name)
+    r.call("first_publish_response", "publish_version", FunctionName=name,
+           Description="First version description :)")
+    r.call("first_publish_get_function_config", "get_function_configuration", FunctionName=name, Qualifier="1")
+    lam.update_function_configuration(FunctionName=name, Description="Second version :))")
+    r.call("second_publish_response", "publish_version", FunctionName=name, Description="Second version :))")
+    r.call("third_publish_response", "publish_version", FunctionName=name, Description="Third version :)))")
+    r.call("list_versions_result_after_third_publish", "list_versions_by_function", FunctionName=name)
+    lam.delete_function(FunctionName=name, Qualifier="1")
+    r.call("list_versions_result_after_deletion_of_first_version", "list_versions_by_function", FunctionName=name)
+    r.check()
+
+
+@differs("UpdateFunctionConfiguration answers LastUpdateStatus Successful (lamb updates synchronously), AWS "
+         "InProgress with its reason")
+def test_redundant_updates(replay, lam):
+    r = replay("TestLambdaFunction::test_redundant_updates")
+    name = fresh("upd-fn")
+    handler_function(lam, r, name)
+    lam.update_function_configuration(FunctionName=name, Description="1st update description")
+    r.call("redundant_update_result", "update_function_configuration", FunctionName=name,
+           Description="1st update description")
+    r.check()
+
+
+def test_tag_exceptions_lambda_function(replay, lam, account):
+    r = replay("TestLambdaTag::test_tag_exceptions[lambda_function]")
+    name = r.name(fresh("tag-fn"), "<resource-name>")
+    arn = create(lam, name)["FunctionArn"]
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="alias", FunctionVersion="1")
+    r.call("invalid_arn_exception", "tag_resource", Resource=f"arn:aws:lambda:us-east-1:{account}:foobar:{name}",
+           Tags={"a": "b"})
+    r.call("aliased_arn_exception", "tag_resource", Resource=f"{arn}:alias", Tags={"a": "b"})
+    lam.delete_function(FunctionName=name)
+    r.call("not_found_exception_tag", "tag_resource", Resource=arn, Tags={"a": "b"})
+    r.call("not_found_exception_untag", "untag_resource", Resource=arn, TagKeys=["a"])
+    r.call("not_found_exception_list", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_tag_lifecycle_lambda_function(replay, lam):
+    r = replay("TestLambdaTag::test_tag_lifecycle[lambda_function]")
+    arn = create(lam, fresh("tag-fn"))["FunctionArn"]
+    r.call("tag_single_response", "tag_resource", Resource=arn, Tags={"A": "tag-a"})
+    lam.tag_resource(Resource=arn, Tags={"B": "tag-b", "C": "tag-c"})
+    r.call("tag_multiple_response_listtags", "list_tags", Resource=arn)
+    lam.tag_resource(Resource=arn, Tags={"C": "tag-c-newsuffix", "D": "tag-d"})
+    r.call("tag_overlap_response_listtags", "list_tags", Resource=arn)
+    r.call("untag_multiple_response", "untag_resource", Resource=arn, TagKeys=["A", "B"])
+    r.call("untag_nonexisting_response", "untag_resource", Resource=arn, TagKeys=["F"])
+    lam.untag_resource(Resource=arn, TagKeys=["C", "D", "F"])
+    r.call("untag_existing_and_nonexisting_response_listtags", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_create_tag_on_fn_create(replay, lam):
+    r = replay("TestLambdaTag::test_create_tag_on_fn_create")
+    name = fresh("tag-fn")
+    r.name("custom-tag-value", "<custom-tag>")
+    arn = handler_function(lam, r, name, Tags={"testtag": "custom-tag-value"})["FunctionArn"]
+    r.call("get_function_result", "get_function", FunctionName=name)
+    r.call("list_tags_result", "list_tags", Resource=arn)
+    r.check()
+
+
+def test_tag_limits(replay, lam):
+    r = replay("TestLambdaTags::test_tag_limits")
+    name = fresh("tag-fn")
+    many = {f"{i}_key": f"{i}_value" for i in range(51)}
+    r.call("create_function_invalid_tags", "create_function", FunctionName=name, Role=ROLE,
+           Runtime="provided.al2023", Handler="h", Code={"ZipFile": BOOTSTRAP}, Tags=many)
+    arn = create(lam, name)["FunctionArn"]
+    fifty = {k: v for k, v in many.items() if k != "50_key"}
+    r.call("tag_lambda_too_many_tags", "tag_resource", Resource=arn, Tags=many)
+    r.call("tag_response", "tag_resource", Resource=arn, Tags=fifty)
+    r.call("list_tags_response", "list_tags", Resource=arn)
+    r.call("tag_lambda_too_many_tags_additional", "tag_resource", Resource=arn, Tags={"a_key": "a_value"})
+    r.check()
+
+
+def test_large_environment_variables_fails(replay):
+    r = replay("TestLambdaSizeLimits::test_large_environment_variables_fails")
+    r.call("failed_create_fn_result", "create_function", FunctionName=fresh("env-fn"), Role=ROLE,
+           Runtime="provided.al2023", Handler="h", Code={"ZipFile": BOOTSTRAP},
+           Environment={"Variables": {"LARGE_VAR": "x" * 4081}})
+    r.check()
+
+
+def test_invalid_invoke(replay):
+    r = replay("TestLambdaFunction::test_invalid_invoke")
+    r.name("us-east-1", "<region>")
+    r.call("invoke_function_name_pattern_exc", "invoke", FunctionName="arn:aws:lambda:us-east-1:123400000000@function:myfn",
+           Payload=b"{}")
+    r.check()
+
+
+def test_invoke_exceptions(unchecked, account):
+    """test_lambda::TestLambdaFeatures::test_invoke_exceptions (the recorded
+    case lives in the other test module)."""
+    r = Replay(unchecked, "test_lambda::TestLambdaFeatures::test_invoke_exceptions", account=account, tally=TALLY)
+    r.name("doesnotexist", "doesnotexist")
+    r.call("invoke_function_doesnotexist", "invoke", FunctionName="doesnotexist", Payload=b"{}")
+    r.check()
+
+
+def test_alias_lifecycle(replay, lam, account):
+    r = replay("TestLambdaAlias::test_alias_lifecycle")
+    name = fresh("alias-fn")
+    fn = index_function(lam, r, name, Environment={"Variables": {"testenv": "staging"}}, Publish=True)
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"testenv": "production"}})
+    lam.publish_version(FunctionName=name)
+    custom = dict(FunctionName=name, Description="custom-alias")
+    r.call("create_alias_1_1", "create_alias", Name="aliasname1_1", FunctionVersion="1",
+           RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}}, **custom)
+    r.call("get_alias_1_1", "get_alias", FunctionName=name, Name="aliasname1_1")
+    r.call("get_function_alias_1_1", "get_function", FunctionName=name, Qualifier="aliasname1_1")
+    arn = f"arn:aws:lambda:us-east-1:{account}:function:{name}"
+    assert fn["FunctionArn"] == arn
+    r.call("get_function_byarn_alias_1_1", "get_function", FunctionName=f"{arn}:aliasname1_1")
+    r.call("get_function_alias_notfound_exc", "get_function", FunctionName=name, Qualifier="aliasdoesnotexist")
+    r.call("get_function_alias_byarn_notfound_exc", "get_function", FunctionName=f"{arn}:aliasdoesnotexist")
+    lam.create_alias(Name="aliasname1_2", FunctionVersion="1", **custom)
+    r.call("create_alias_1_3", "create_alias", FunctionName=name, Name="aliasname1_3", FunctionVersion="1")
+    lam.create_alias(Name="aliasname2", FunctionVersion="2", **custom)
+    # The recording keeps this list without its ResponseMetadata.
+    listed = lam.list_aliases(FunctionName=name)
+    r.keep("list_aliases_for_fnname", {k: v for k, v in listed.items() if k != "ResponseMetadata"})
+    r.call("update_alias_1_1", "update_alias", FunctionName=name, Name="aliasname1_1",
+           RoutingConfig={"AdditionalVersionWeights": {}})
+    r.call("update_alias_1_2", "update_alias", FunctionName=name, Name="aliasname1_2", Description="custom-alias")
+    r.call("list_aliases_for_version", "list_aliases", FunctionName=name, FunctionVersion="1")
+    r.call("delete_alias_response", "delete_alias", FunctionName=name, Name="aliasname1_1")
     r.check()

@@ -16,12 +16,11 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BUILD, Daemon, deploy
+from conftest import BUILD, Daemon, deploy, public_url, url_id_of
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "nodejs18.x" / "usr").is_dir(),
@@ -159,22 +158,9 @@ def test_bad_requests_are_refused(lam, streamer):
 def url(lam, streamer):
     """The streamer's RESPONSE_STREAM URL without auth, as the path prefix
     of the URL listener (`/<url-id>`)."""
-    name = streamer
-    cfg = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")
+    cfg = public_url(lam, streamer, InvokeMode="RESPONSE_STREAM")
     assert cfg["InvokeMode"] == "RESPONSE_STREAM"
-    # Public access needs the function's policy to grant it (AWS's current
-    # pair of statements) where lamb enforces resource policies; AddPermission
-    # answers 501 where it does not yet.
-    grants = [dict(StatementId="public-url", Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE"),
-              dict(StatementId="public-invoke", Action="lambda:InvokeFunction", InvokedViaFunctionUrl=True)]
-    for grant in grants:
-        try:
-            lam.add_permission(FunctionName=name, Principal="*", **grant)
-        except ClientError as e:
-            if e.response["ResponseMetadata"]["HTTPStatusCode"] != 501:
-                raise
-    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
-    return f"/{uid}"
+    return f"/{url_id_of(cfg['FunctionUrl'])}"
 
 
 def test_url_streams_chunked_after_the_http_prelude(daemon, url):

@@ -8,16 +8,18 @@ import io
 import json
 import re
 import socket
+import subprocess
 import urllib.request
-from urllib.parse import urlsplit
 
 import pytest
+import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, BUILD, SECRET_KEY, deploy, function_daemon, wait_for
+from conftest import (ACCESS_KEY, BUILD, LAMB, SECRET_KEY, deploy, function_daemon, public_url, url_id_of,
+                      wait_for)
 
 
 pytestmark = pytest.mark.skipif(
@@ -90,13 +92,9 @@ def header(headers, name):
 @pytest.fixture(scope="module")
 def url_id(daemon, lam):
     deploy(lam, "u-app", {"app.py": APP})
-    cfg = lam.create_function_url_config(FunctionName="u-app", AuthType="NONE",
-                                         Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
-                                               "AllowHeaders": ["x-custom"], "MaxAge": 300,
-                                               "ExposeHeaders": ["x-kind"]})
-    host = urlsplit(cfg["FunctionUrl"]).hostname
-    assert host.endswith(".lambda-url.localhost")
-    return host.split(".")[0]
+    cfg = public_url(lam, "u-app", Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
+                                         "AllowHeaders": ["x-custom"], "MaxAge": 300, "ExposeHeaders": ["x-kind"]})
+    return url_id_of(cfg["FunctionUrl"])
 
 
 def test_config_operations(lam, url_id):
@@ -233,9 +231,9 @@ def test_cors(daemon, url_id):
 
 def test_throttled(daemon, lam):
     deploy(lam, "u-throttled", {"app.py": APP})
-    cfg = lam.create_function_url_config(FunctionName="u-throttled", AuthType="NONE")
+    cfg = public_url(lam, "u-throttled")
     lam.put_function_concurrency(FunctionName="u-throttled", ReservedConcurrentExecutions=0)
-    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    uid = url_id_of(cfg["FunctionUrl"])
     status, _, _ = request(daemon, "GET", f"/{uid}/string")
     assert status == 429
 
@@ -248,7 +246,7 @@ def test_iam_auth_and_alias(daemon, lam):
     assert cfg["FunctionArn"].endswith(":function:u-iam:live")
     with pytest.raises(ClientError):
         lam.create_function_url_config(FunctionName="u-iam", Qualifier="1", AuthType="NONE")
-    uid = urlsplit(cfg["FunctionUrl"]).hostname.split(".")[0]
+    uid = url_id_of(cfg["FunctionUrl"])
     url = f"{daemon.url_endpoint}/{uid}/echo?q=1"
     status, _, body = request(daemon, "GET", f"/{uid}/echo?q=1")
     assert status == 403 and json.loads(body) == {"Message": "Forbidden"}
@@ -273,6 +271,58 @@ def test_iam_auth_and_alias(daemon, lam):
     lam.delete_function_url_config(FunctionName="u-iam", Qualifier="live")
     status, _, _ = request(daemon, "GET", f"/{uid}/echo")
     assert status == 404
+
+
+def test_none_url_answers_only_what_the_policy_opens(daemon, lam):
+    """AuthType NONE is public only when the function's resource-based
+    policy grants both lambda:InvokeFunctionUrl and lambda:InvokeFunction to
+    everyone, as AWS requires of new URLs since October 2025; else 403."""
+    deploy(lam, "u-policy", {"app.py": APP})
+    uid = url_id_of(lam.create_function_url_config(FunctionName="u-policy", AuthType="NONE")["FunctionUrl"])
+    status, _, body = request(daemon, "GET", f"/{uid}/string")
+    assert (status, json.loads(body)) == (403, {"Message": "Forbidden"})
+    lam.add_permission(FunctionName="u-policy", StatementId="url", Principal="*",
+                       Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE")
+    assert request(daemon, "GET", f"/{uid}/string")[0] == 403, "InvokeFunctionUrl alone opens nothing"
+    # An account's grant, or a condition an anonymous caller cannot meet, is not public.
+    lam.add_permission(FunctionName="u-policy", StatementId="acct", Principal="123456789012",
+                       Action="lambda:InvokeFunction")
+    lam.add_permission(FunctionName="u-policy", StatementId="s3", Principal="*", Action="lambda:InvokeFunction",
+                       SourceArn="arn:aws:s3:::bucket")
+    assert request(daemon, "GET", f"/{uid}/string")[0] == 403
+    lam.add_permission(FunctionName="u-policy", StatementId="invoke", Principal="*",
+                       Action="lambda:InvokeFunction", InvokedViaFunctionUrl=True)
+    status, _, body = request(daemon, "GET", f"/{uid}/string")
+    assert (status, body) == (200, b'"hello"')
+    policy = json.loads(lam.get_policy(FunctionName="u-policy")["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["url", "acct", "s3", "invoke"]
+    lam.remove_permission(FunctionName="u-policy", StatementId="url")
+    assert request(daemon, "GET", f"/{uid}/string")[0] == 403
+
+
+def test_function_url_works_as_answered(daemon, lam, url_id):
+    """The FunctionUrl, used verbatim, reaches the function from Python's
+    and Node's own resolvers on a box with no DNS (issue 14)."""
+    url = lam.get_function_url_config(FunctionName="u-app")["FunctionUrl"]
+    assert url == f"http://127.0.0.1:{daemon.url_port}/{url_id}/"
+    with urllib.request.urlopen(url + "string", timeout=60) as r:
+        assert (r.status, r.read()) == (200, b'"hello"')
+    r = requests.get(url + "object", timeout=60)
+    assert (r.status_code, r.json()) == (200, {"answer": 42})
+    node = subprocess.run(
+        ["node", "-e", "fetch(process.argv[1]).then(async r => console.log(r.status, await r.text()))",
+         url + "string"], capture_output=True, text=True, timeout=60)
+    assert node.stdout.strip() == '200 "hello"', node.stderr
+
+
+def test_url_base_shapes_the_answered_url():
+    with function_daemon("lamb-urlbase-", "--url-base", "http://{id}.fn.example:8443/") as d:
+        c = d.lambda_client()
+        deploy(c, "u-base", {"app.py": APP})
+        cfg = c.create_function_url_config(FunctionName="u-base", AuthType="AWS_IAM")
+        assert re.fullmatch(r"http://[a-z0-9]{32}\.fn\.example:8443/", cfg["FunctionUrl"]), cfg
+    bad = subprocess.run([LAMB, "serve", "--url-base", "ftp://x/"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "not an http:// or https:// URL" in bad.stderr
 
 
 def gauge(daemon, name):

@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 pub struct BackgroundConfig {
     /// The function URL listener (`--url-listen`); `None`: no listener.
     pub url_listen: Option<SocketAddr>,
+    /// The base of the `FunctionUrl`s answered (`--url-base`); `None`: the
+    /// path form on the URL listener's address.
+    pub url_base: Option<String>,
     /// Schedule time runs this many times faster than real time (tests).
     pub schedule_time_scale: f64,
 }
@@ -23,6 +26,7 @@ impl Default for BackgroundConfig {
     fn default() -> Self {
         Self {
             url_listen: None,
+            url_base: None,
             schedule_time_scale: 1.0,
         }
     }
@@ -44,7 +48,7 @@ pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Resul
         crate::esm::start(state.clone(), rx.clone()),
     ];
     if let Some(addr) = config.url_listen {
-        tasks.push(crate::urls::listen(addr, state.clone(), rx.clone()).await?);
+        tasks.push(crate::urls::listen(addr, config.url_base.clone(), state.clone(), rx.clone()).await?);
     }
     tasks.push(crate::schedules::start(state, config.schedule_time_scale, rx));
     Ok(Background { stop, tasks })

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod background;
+pub mod code_location;
 pub mod credentials;
 pub mod data_dir;
 pub mod engine;
@@ -50,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .merge(schedules::routes())
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        // Presigned: the query's signature is its authentication.
+        .route(code_location::CODE_PATH, axum::routing::get(code_location::download))
         .layer(middleware::from_fn(auth::request_id))
         .layer(middleware::from_fn(error::log_failures))
         .with_state(state)

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 const TMP_PREFIX: &str = ".tmp-";
 const TRASH_PREFIX: &str = ".trash-";
+/// The original zip of a bundle: `<hex sha256>.zip` beside its tree.
+const ZIP_SUFFIX: &str = ".zip";
 
 /// Which half of the store a bundle lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,6 +143,12 @@ impl CodeStore {
         self.kind_dir(kind).join(digest.hex())
     }
 
+    /// Where the original zip of `digest` is kept, beside its tree, for
+    /// `Code.Location` (bundles stored before lamb kept zips have none).
+    pub fn zip_path(&self, kind: BundleKind, digest: &CodeDigest) -> PathBuf {
+        self.kind_dir(kind).join(format!("{}{ZIP_SUFFIX}", digest.hex()))
+    }
+
     pub fn contains(&self, kind: BundleKind, digest: &CodeDigest) -> bool {
         self.path(kind, digest).is_dir()
     }
@@ -180,6 +188,7 @@ impl CodeStore {
         } else {
             self.unpack_into_place(kind, bytes, &path, limits)?
         };
+        self.keep_zip(kind, &digest, bytes)?;
         Ok(StoredBundle {
             kind,
             digest,
@@ -251,6 +260,26 @@ impl CodeStore {
             .join(format!("{TMP_PREFIX}{:016x}.blob", rand::random::<u64>()))
     }
 
+    /// Writes the zip beside its tree (staged, synced, renamed) unless it is
+    /// there already.
+    fn keep_zip(&self, kind: BundleKind, digest: &CodeDigest, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.zip_path(kind, digest);
+        if path.is_file() {
+            return Ok(());
+        }
+        let dir = self.kind_dir(kind);
+        let staging = dir.join(format!("{TMP_PREFIX}{:016x}{ZIP_SUFFIX}", rand::random::<u64>()));
+        let written = File::create(&staging).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| fs::rename(&staging, &path)) {
+            let _ = fs::remove_file(&staging);
+            return Err(StoreError::io("write", &path, e));
+        }
+        sync_dir(&dir)
+    }
+
     /// File bytes of a stored bundle, as counted when it was unpacked.
     pub fn unzipped_size(&self, kind: BundleKind, digest: &CodeDigest) -> Result<u64, StoreError> {
         tree_size(&self.path(kind, digest))
@@ -269,7 +298,8 @@ impl CodeStore {
         ] {
             let dir = self.kind_dir(kind);
             for name in list(&dir)? {
-                let Some(digest) = CodeDigest::from_hex(&name) else {
+                // A tree, or the zip kept beside it: both go with the bundle.
+                let Some(digest) = CodeDigest::from_hex(name.strip_suffix(ZIP_SUFFIX).unwrap_or(&name)) else {
                     continue;
                 };
                 if keep.contains(&digest) || pins.contains_key(&(kind, digest)) {
@@ -279,7 +309,9 @@ impl CodeStore {
                 let from = dir.join(&name);
                 fs::rename(&from, &trash).map_err(|e| StoreError::io("rename", &from, e))?;
                 remove_tree(&trash)?;
-                report.removed.push((kind, digest));
+                if !name.ends_with(ZIP_SUFFIX) {
+                    report.removed.push((kind, digest));
+                }
             }
         }
         Ok(report)
@@ -330,6 +362,9 @@ fn list(dir: &Path) -> Result<Vec<String>, StoreError> {
 /// Removes a read-only tree: directories are made writable first so that
 /// removal also works without CAP_DAC_OVERRIDE.
 pub(crate) fn remove_tree(path: &Path) -> Result<(), StoreError> {
+    if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+        return fs::remove_file(path).map_err(|e| StoreError::io("remove", path, e));
+    }
     make_dirs_writable(path)?;
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),

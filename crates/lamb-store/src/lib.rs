@@ -7,7 +7,8 @@
 //! ```text
 //! lamb.db               the registry (SQLite, WAL)
 //! code/<hex sha256>/    unpacked, read-only function code
-//! layers/<hex sha256>/  unpacked, read-only layer contents
+//! code/<hex sha256>.zip its original zip (Code.Location)
+//! layers/<hex sha256>/  unpacked, read-only layer contents (and its .zip)
 //! image-layers/<hex>/   unpacked, read-only container image layers (by blob digest)
 //! ```
 //!
@@ -31,6 +32,7 @@ pub use registry::{
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, PageRequest, QueuedEvent, Registry,
     ResolvedLayer, SqliteRegistry,
 };
+pub use registry::{Document, DocumentRegistry, Expect};
 pub use registry::{FileTriggerRecord, NewFileTrigger};
 pub use registry::{FunctionUrlRecord, ScheduleRecord, TriggerRegistry};
 pub use unpack::{unpack, UnpackError, UnpackLimits, UnpackStats};

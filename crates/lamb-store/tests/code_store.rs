@@ -26,7 +26,9 @@ fn identical_uploads_share_one_read_only_tree() {
     assert_eq!(one.unzipped_size, 14);
     assert_eq!(two.unzipped_size, 14);
     assert_eq!(one.code_size, b.len() as u64);
-    assert_eq!(listing(&tmp.path().join("code")).len(), 3); // dir + 2 files
+    assert_eq!(listing(&tmp.path().join("code")).len(), 4); // dir + 2 files + the zip
+                                                            // The original zip is kept beside the tree, for Code.Location.
+    assert_eq!(fs::read(store.zip_path(BundleKind::Function, &one.digest)).unwrap(), b);
     assert!(one.path.ends_with(one.digest.hex()));
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(&one.path).unwrap().permissions().mode() & 0o777;
@@ -79,6 +81,7 @@ fn gc_removes_only_unreferenced_unpinned_bundles() {
     })
     .unwrap();
     let used_path = used.path.clone();
+    let used_digest = used.digest;
     drop(used);
 
     let orphan = store.put(BundleKind::Function, &bundle(b"orphan"), &limits).unwrap();
@@ -92,6 +95,11 @@ fn gc_removes_only_unreferenced_unpinned_bundles() {
     assert_eq!(report.removed, vec![(BundleKind::Function, orphan_digest)]);
     assert!(used_path.is_dir());
     assert!(!orphan_path.exists());
+    assert!(
+        !store.zip_path(BundleKind::Function, &orphan_digest).exists(),
+        "its zip goes too"
+    );
+    assert!(store.zip_path(BundleKind::Function, &used_digest).is_file());
     assert!(pinned.path.is_dir(), "a pinned bundle was collected");
 
     let pinned_path = pinned.path.clone();

@@ -563,3 +563,60 @@ fn provisioned_concurrency_configs() {
         ErrorKind::ResourceNotFound
     );
 }
+
+#[test]
+fn documents_guard_revisions_and_go_with_their_owner() {
+    use lamb_store::{DocumentRegistry, Expect};
+    let (_d, reg) = open();
+    assert_eq!(
+        kind(reg.put_function_document("f", "policy:", Some("{}"), Expect::Any)),
+        ErrorKind::ResourceNotFound
+    );
+    create(&reg, "f", false);
+    let r1 = reg
+        .put_function_document("f", "policy:", Some("a"), Expect::Revision(None))
+        .unwrap()
+        .unwrap();
+    // A writer that read before r1 (no document) is refused.
+    assert_eq!(
+        kind(reg.put_function_document("f", "policy:", Some("b"), Expect::Revision(None))),
+        ErrorKind::PreconditionFailed
+    );
+    let r2 = reg
+        .put_function_document("f", "policy:", Some("b"), Expect::Revision(Some(&r1)))
+        .unwrap()
+        .unwrap();
+    assert_ne!(r1, r2);
+    assert_eq!(reg.function_document("f", "policy:").unwrap().unwrap().body, "b");
+    reg.put_function_document("f", "csc", Some("arn"), Expect::Any).unwrap();
+    assert_eq!(reg.functions_with_document("csc", "arn").unwrap(), vec!["f".to_owned()]);
+    assert_eq!(reg.function_documents("f", "policy:").unwrap().len(), 1);
+    // An alias's or version's documents go with it, the others stay.
+    publish_new(&reg, 256);
+    reg.create_alias("f", alias("live", Version::Published(1), &[]))
+        .unwrap();
+    reg.put_function_document("f", "policy:live", Some("p"), Expect::Any)
+        .unwrap();
+    reg.put_function_document("f", "policy:1", Some("p"), Expect::Any)
+        .unwrap();
+    reg.put_function_document("f", "policy:prelive", Some("p"), Expect::Any)
+        .unwrap();
+    reg.delete_alias("f", "live").unwrap();
+    assert_eq!(reg.function_document("f", "policy:live").unwrap(), None);
+    reg.delete_function("f", Some(1)).unwrap();
+    assert_eq!(reg.function_document("f", "policy:1").unwrap(), None);
+    assert!(reg.function_document("f", "policy:prelive").unwrap().is_some());
+    assert!(reg.function_document("f", "policy:").unwrap().is_some());
+    reg.delete_function("f", None).unwrap();
+    create(&reg, "f", false);
+    assert_eq!(reg.function_document("f", "policy:").unwrap(), None);
+
+    layer(&reg, "l", "a");
+    reg.put_document("layer-policy", "l:1", Some("p"), Expect::Any).unwrap();
+    reg.put_document("other", "k", Some("q"), Expect::Any).unwrap();
+    assert_eq!(reg.documents("other").unwrap().len(), 1);
+    reg.delete_layer_version("l", 1).unwrap();
+    assert_eq!(reg.document("layer-policy", "l:1").unwrap(), None);
+    assert_eq!(reg.put_document("other", "k", None, Expect::Any).unwrap(), None);
+    assert!(reg.documents("other").unwrap().is_empty());
+}

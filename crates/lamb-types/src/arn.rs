@@ -83,6 +83,12 @@ impl FunctionRef {
     /// Parses a `FunctionName` as the Get, Invoke and Delete paths take it.
     /// The region and account of an ARN are kept for [`Self::ensure_local`].
     pub fn parse(input: &str) -> Result<Self, LambdaError> {
+        Self::parse_as(input, NAMESPACED_PATTERN)
+    }
+
+    /// [`Self::parse`], a bad name answered with the model's `pattern`.
+    fn parse_as(input: &str, pattern: &str) -> Result<Self, LambdaError> {
+        let bad_function_name = |input: &str| bad_function_name(input, pattern);
         if input.len() > MAX_NAMESPACED_FUNCTION_NAME_LEN {
             return Err(bad_function_name(input));
         }
@@ -131,9 +137,9 @@ impl FunctionRef {
                  constraint: Member must have length less than or equal to {MAX_FUNCTION_NAME_ARG_LEN}"
             )));
         }
-        let r = Self::parse(input)?;
+        let r = Self::parse_as(input, FUNCTION_NAME_PATTERN)?;
         if r.qualifier.is_some() {
-            return Err(bad_function_name(input));
+            return Err(bad_function_name(input, FUNCTION_NAME_PATTERN));
         }
         validate_function_name(&r.name)?;
         Ok(r.name)
@@ -215,12 +221,22 @@ fn is_region(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn bad_function_name(input: &str) -> LambdaError {
+/// The `FunctionName` pattern the model gives CreateFunction and the
+/// operations on an unqualified function.
+const FUNCTION_NAME_PATTERN: &str =
+    "(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?\
+     (\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?";
+
+/// The one it gives Get, Invoke and Delete (the recorded
+/// test_function_name_and_qualifier_validation and test_invalid_invoke).
+const NAMESPACED_PATTERN: &str =
+    "(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?\
+     (\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?";
+
+fn bad_function_name(input: &str, pattern: &str) -> LambdaError {
     LambdaError::validation(format!(
         "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
-         constraint: Member must satisfy regular expression pattern: \
-         (arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:)?\
-         (\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+         constraint: Member must satisfy regular expression pattern: {pattern}"
     ))
 }
 

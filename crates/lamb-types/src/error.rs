@@ -34,6 +34,8 @@ pub enum ErrorKind {
     AccessDenied,
     /// No provisioned concurrency configuration for the qualifier.
     ProvisionedConcurrencyConfigNotFound,
+    /// A code signing config ARN names none.
+    CodeSigningConfigNotFound,
 }
 
 impl ErrorKind {
@@ -61,6 +63,7 @@ impl ErrorKind {
             Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
             Self::AccessDenied => "AccessDeniedException",
             Self::ProvisionedConcurrencyConfigNotFound => "ProvisionedConcurrencyConfigNotFoundException",
+            Self::CodeSigningConfigNotFound => "CodeSigningConfigNotFoundException",
         }
     }
 
@@ -76,7 +79,9 @@ impl ErrorKind {
             | Self::Validation => 400,
             Self::ServiceQuotaExceeded => 402,
             Self::AccessDenied => 403,
-            Self::ResourceNotFound | Self::ProvisionedConcurrencyConfigNotFound => 404,
+            Self::ResourceNotFound | Self::ProvisionedConcurrencyConfigNotFound | Self::CodeSigningConfigNotFound => {
+                404
+            }
             Self::ResourceConflict => 409,
             Self::PreconditionFailed => 412,
             Self::RequestTooLarge | Self::RequestEntityTooLarge => 413,

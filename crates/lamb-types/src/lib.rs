@@ -9,6 +9,7 @@
 pub mod alias;
 pub mod arn;
 pub mod blob;
+pub mod code_signing;
 pub mod error;
 pub mod esm;
 pub mod esm_filter;
@@ -19,6 +20,7 @@ pub mod image;
 pub mod invoke_config;
 pub mod layer;
 pub mod limits;
+pub mod policy;
 pub mod qualifier;
 pub mod runtime;
 pub mod spec;

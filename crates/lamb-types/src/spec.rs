@@ -27,6 +27,10 @@ pub struct FunctionSpec {
     pub memory_size: u32,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// `Environment` was given (even empty): AWS then echoes
+    /// `Environment: {Variables: {}}`, and leaves it out when it never was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub environment_set: bool,
     /// Layer version ARNs, in the order they are merged into `/opt`.
     #[serde(default)]
     pub layers: Vec<String>,
@@ -58,6 +62,7 @@ impl Default for FunctionSpec {
             timeout: DEFAULT_TIMEOUT_S,
             memory_size: DEFAULT_MEMORY_MB,
             environment: BTreeMap::new(),
+            environment_set: false,
             layers: Vec::new(),
             architectures: vec![Architecture::default()],
             ephemeral_storage: EphemeralStorage::default(),
@@ -87,6 +92,7 @@ impl FunctionSpec {
                 .as_ref()
                 .map(|e| e.variables.clone())
                 .unwrap_or_default(),
+            environment_set: req.environment.is_some(),
             layers: req.layers.clone().unwrap_or_default(),
             architectures: req.architectures.clone().unwrap_or(d.architectures),
             ephemeral_storage: req.ephemeral_storage.unwrap_or(d.ephemeral_storage),
@@ -123,6 +129,7 @@ impl FunctionSpec {
         set(&mut self.memory_size, &req.memory_size);
         if let Some(env) = &req.environment {
             self.environment.clone_from(&env.variables);
+            self.environment_set = true;
         }
         set(&mut self.layers, &req.layers);
         set(&mut self.ephemeral_storage, &req.ephemeral_storage);

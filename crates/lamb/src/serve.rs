@@ -30,10 +30,16 @@ pub struct Args {
     /// Address the API listens on.
     #[arg(long, env = "LAMB_LISTEN", default_value = "127.0.0.1:9080")]
     listen: SocketAddr,
-    /// Address function URLs are served on (`http://<url-id>.lambda-url.localhost:<port>/`
-    /// or `http://<address>/<url-id>/`).
+    /// Address function URLs are served on (`http://<address>/<url-id>/`, or
+    /// any Host `<url-id>.lambda-url.<...>`).
     #[arg(long, env = "LAMB_URL_LISTEN", default_value = lamb_daemon::urls::DEFAULT_URL_LISTEN)]
     url_listen: SocketAddr,
+    /// The `FunctionUrl`s answered: a prefix the URL id is appended to
+    /// (`http://box.example:9081/`), or a template with `{id}`
+    /// (`http://{id}.lambda-url.localhost:9081/`). Default: the URL listener's
+    /// address, `http://127.0.0.1:9081/<url-id>/`.
+    #[arg(long, env = "LAMB_URL_BASE", value_parser = lamb_daemon::urls::parse_url_base)]
+    url_base: Option<String>,
     /// Serve Prometheus metrics (`GET /metrics`, unsigned) on this address;
     /// off by default, as the metrics name every function.
     #[arg(long, env = "LAMB_METRICS_LISTEN")]
@@ -315,6 +321,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         listen: args.listen,
         background: lamb_daemon::background::BackgroundConfig {
             url_listen: Some(args.url_listen),
+            url_base: args.url_base,
             schedule_time_scale: args.schedule_time_scale,
         },
         data_dir: args.data_dir,

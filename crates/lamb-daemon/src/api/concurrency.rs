@@ -11,14 +11,35 @@ use lamb_store::PageRequest;
 use lamb_types::{Concurrency, LambdaError};
 use serde_json::json;
 
+/// The function of a concurrency path: a version or alias is Lambda's own
+/// refusal, not the pattern's (the recorded
+/// test_function_concurrency_exceptions).
+fn function_only(params: &Params) -> Result<String, crate::error::ApiError> {
+    if params.function_ref().is_ok_and(|f| f.qualifier.is_some()) {
+        return Err(LambdaError::invalid_parameter(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not support this \
+             operation. Please specify either a function name or an unqualified function ARN.",
+        )
+        .into());
+    }
+    params.unqualified_function()
+}
+
 pub async fn put(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
-    let function = params.unqualified_function()?;
+    let function = function_only(&params)?;
     let req: Concurrency = parse_json(&body)?;
     let n = req
         .reserved_concurrent_executions
         .ok_or_else(|| LambdaError::invalid_parameter("ReservedConcurrentExecutions is required"))?;
     st.blocking(move |s| {
-        s.registry.get_reserved_concurrency(&function)?;
+        // Put names the missing function's $LATEST, unlike Get and Delete.
+        s.registry.get_reserved_concurrency(&function).map_err(|e| {
+            if e.to_lambda().kind == lamb_types::ErrorKind::ResourceNotFound {
+                LambdaError::not_found(format!("Function not found: {}:$LATEST", s.ctx.function_arn(&function))).into()
+            } else {
+                crate::error::ApiError::from(e)
+            }
+        })?;
         let provisioned: u64 = s
             .registry
             .list_provisioned_concurrency(Some(&function))?

@@ -58,7 +58,7 @@ pub(super) fn collect_garbage(s: &Shared) {
 
 pub(super) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if tags.len() > 50 {
-        return Err(LambdaError::invalid_parameter("A function can have at most 50 tags").into());
+        return Err(LambdaError::invalid_parameter("Number of tags exceeds resource tag limit.").into());
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || k.starts_with("aws:") || v.chars().count() > 256 {
@@ -142,7 +142,11 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     if rec.spec.image.is_some() {
         crate::images::start_pull(&st, rec.name.clone(), rec.revision_id.clone());
     }
-    Ok(json(201, &rec.configuration(&st.ctx)))
+    // With Publish, AWS answers version 1 under the unqualified ARN (the
+    // recorded test_publish_version_on_create).
+    let mut out = rec.configuration(&st.ctx);
+    out.function_arn = st.ctx.function_arn(&rec.name);
+    Ok(json(201, &out))
 }
 
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
@@ -153,20 +157,24 @@ fn resolve(params: &Params, query: &Query) -> Result<(String, Qualifier, bool), 
     Ok((fref.name, q, given))
 }
 
-pub async fn get_function(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
+pub async fn get_function(
+    State(st): State<AppState>,
+    params: Params,
+    query: Query,
+    headers: axum::http::HeaderMap,
+) -> ApiResult {
     let (name, q, _) = resolve(&params, &query)?;
+    let state = st.clone();
     let out = st
         .blocking(move |s| {
             let rec = s.registry.get_function(&name, &q)?;
             let tags = s.registry.function_tags(&name)?;
             let reserved = s.registry.get_reserved_concurrency(&name)?;
-            let path = s.store.path(BundleKind::Function, &rec.code.digest);
             let mut out = Map::new();
             out.insert(
                 "Configuration".into(),
-                serde_json::to_value(rec.configuration(&s.ctx)).unwrap_or_default(),
+                serde_json::to_value(configuration_as(&rec, &s.ctx, &q)).unwrap_or_default(),
             );
-            // lamb has no S3: the location names the unpacked code on this box.
             let code = match &rec.spec.image {
                 Some(image) => {
                     let mut code = json!({"RepositoryType": "ECR", "ImageUri": image.uri});
@@ -175,7 +183,17 @@ pub async fn get_function(State(st): State<AppState>, params: Params, query: Que
                     }
                     code
                 }
-                None => json!({"RepositoryType": "S3", "Location": format!("file://{}", path.display())}),
+                // lamb has no S3: a presigned URL on lamb's own listener.
+                None => {
+                    let location = crate::code_location::presign(
+                        &state,
+                        &headers,
+                        BundleKind::Function,
+                        &rec.code.digest,
+                        time::OffsetDateTime::now_utc(),
+                    );
+                    json!({"RepositoryType": "S3", "Location": location})
+                }
             };
             out.insert("Code".into(), code);
             // AWS leaves `Tags` out when there are none (the recorded
@@ -192,10 +210,25 @@ pub async fn get_function(State(st): State<AppState>, params: Params, query: Que
     Ok(json(200, &out))
 }
 
+/// A version's configuration as asked for: through an alias, AWS names the
+/// alias in `FunctionArn` (the recorded test_alias_lifecycle).
+fn configuration_as(
+    rec: &lamb_store::FunctionRecord,
+    ctx: &lamb_types::ArnContext,
+    q: &Qualifier,
+) -> lamb_types::FunctionConfiguration {
+    let mut c = rec.configuration(ctx);
+    if let Qualifier::Alias(_) = q {
+        c.function_arn = ctx.qualified_function_arn(&rec.name, q);
+    }
+    c
+}
+
 pub async fn get_configuration(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
     let (name, q, _) = resolve(&params, &query)?;
+    let asked = q.clone();
     let rec = st.blocking(move |s| Ok(s.registry.get_function(&name, &q)?)).await?;
-    Ok(json(200, &rec.configuration(&st.ctx)))
+    Ok(json(200, &configuration_as(&rec, &st.ctx, &asked)))
 }
 
 pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
@@ -351,6 +384,33 @@ pub(super) fn page_response<T: serde::Serialize>(
     json(200, &page_json(key, items, next))
 }
 
+/// A version as ListFunctions and ListVersionsByFunction list it: AWS
+/// leaves out the state members and `RuntimeVersionConfig`, and in a list
+/// of versions (`FunctionVersion=ALL`, ListVersionsByFunction) names
+/// `$LATEST` by its qualified ARN (the recorded test_list_functions and
+/// test_publish_version_on_create).
+fn list_item(rec: &lamb_store::FunctionRecord, ctx: &lamb_types::ArnContext, versions: bool) -> Value {
+    let mut c = rec.configuration(ctx);
+    if versions && c.version == "$LATEST" {
+        c.function_arn = format!("{}:$LATEST", c.function_arn);
+    }
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        for key in [
+            "State",
+            "StateReason",
+            "StateReasonCode",
+            "LastUpdateStatus",
+            "LastUpdateStatusReason",
+            "LastUpdateStatusReasonCode",
+            "RuntimeVersionConfig",
+        ] {
+            m.remove(key);
+        }
+    }
+    v
+}
+
 pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
     let all = match query.get("FunctionVersion") {
         None | Some("") => false,
@@ -367,7 +427,7 @@ pub async fn list(State(st): State<AppState>, query: Query) -> ApiResult {
     let page = st
         .blocking(move |s| Ok(s.registry.list_functions(all, request.request())?))
         .await?;
-    let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
+    let items: Vec<_> = page.items.iter().map(|r| list_item(r, &st.ctx, all)).collect();
     Ok(page_response("Functions", &items, page.next_marker))
 }
 
@@ -394,6 +454,6 @@ pub async fn list_versions(State(st): State<AppState>, params: Params, query: Qu
     let page = st
         .blocking(move |s| Ok(s.registry.list_versions(&name, request.request())?))
         .await?;
-    let items: Vec<_> = page.items.iter().map(|r| r.configuration(&st.ctx)).collect();
+    let items: Vec<_> = page.items.iter().map(|r| list_item(r, &st.ctx, true)).collect();
     Ok(page_response("Versions", &items, page.next_marker))
 }

@@ -111,6 +111,18 @@ fn check_payload(payload: &[u8], kind: &Kind) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Invoke's not-found for `$LATEST` names it, where Get's does not (the
+/// recorded test_invoke_exceptions).
+fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiError {
+    let unqualified = format!("Function not found: {}", ctx.function_arn(name));
+    match e {
+        ApiError::Lambda(l) if l.kind == lamb_types::ErrorKind::ResourceNotFound && l.message == unqualified => {
+            LambdaError::not_found(format!("{unqualified}:$LATEST")).into()
+        }
+        other => other,
+    }
+}
+
 pub async fn invoke(
     State(st): State<AppState>,
     params: Params,
@@ -131,7 +143,14 @@ pub async fn invoke(
         client_context: None,
     };
     let t = target.clone();
-    let mut req = st.blocking(move |s| invocation::prepare(s, &t, call)).await?;
+    let (name, latest) = (
+        target.function.clone(),
+        target.qualifier == lamb_types::Qualifier::latest(),
+    );
+    let mut req = st
+        .blocking(move |s| invocation::prepare(s, &t, call))
+        .await
+        .map_err(|e| if latest { name_latest(&st.ctx, &name, e) } else { e })?;
     check_payload(&req.payload, &kind)?;
     match kind {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),

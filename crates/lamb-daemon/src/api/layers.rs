@@ -8,12 +8,15 @@ use crate::util::Params;
 use crate::util::{json, no_content, parse_json, Query};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use lamb_store::{BundleKind, CodeInfo, LayerVersionRecord, NewLayerVersion};
 use lamb_types::arn::parse_layer_name;
 use lamb_types::validate::{validate_publish_layer, zip_file};
-use lamb_types::{FunctionCode, LambdaError, LayerVersionArn, LayersListItem, PublishLayerVersionRequest};
+use lamb_types::{
+    FunctionCode, LambdaError, LayerVersionArn, LayerVersionResponse, LayersListItem, PublishLayerVersionRequest,
+};
 
-fn version_number(s: &str) -> Result<u64, ApiError> {
+pub(super) fn version_number(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
         LambdaError::validation(format!(
             "1 validation error detected: Value '{s}' at 'versionNumber' failed to satisfy constraint: \
@@ -23,7 +26,21 @@ fn version_number(s: &str) -> Result<u64, ApiError> {
     })
 }
 
-pub async fn publish(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+/// A layer version's answer with `Content.Location`, a presigned URL of
+/// its zip (crate::code_location).
+fn answer(st: &AppState, headers: &HeaderMap, rec: &LayerVersionRecord) -> LayerVersionResponse {
+    let mut out = rec.response(&st.ctx);
+    out.content.location = Some(crate::code_location::presign(
+        st,
+        headers,
+        BundleKind::Layer,
+        &rec.code.digest,
+        time::OffsetDateTime::now_utc(),
+    ));
+    out
+}
+
+pub async fn publish(State(st): State<AppState>, params: Params, headers: HeaderMap, body: Bytes) -> ApiResult {
     let name = parse_layer_name(params.resource())?;
     let req: PublishLayerVersionRequest = parse_json(&body)?;
     drop(body);
@@ -54,7 +71,7 @@ pub async fn publish(State(st): State<AppState>, params: Params, body: Bytes) ->
             Ok(rec)
         })
         .await?;
-    Ok(json(201, &rec.response(&st.ctx)))
+    Ok(json(201, &answer(&st, &headers, &rec)))
 }
 
 async fn get_record(st: &AppState, name: String, version: u64) -> Result<LayerVersionRecord, ApiError> {
@@ -62,11 +79,11 @@ async fn get_record(st: &AppState, name: String, version: u64) -> Result<LayerVe
         .await
 }
 
-pub async fn get(State(st): State<AppState>, params: Params) -> ApiResult {
+pub async fn get(State(st): State<AppState>, params: Params, headers: HeaderMap) -> ApiResult {
     let name = parse_layer_name(params.resource())?;
     let version = version_number(params.sub_resource())?;
     let rec = get_record(&st, name, version).await?;
-    Ok(json(200, &rec.response(&st.ctx)))
+    Ok(json(200, &answer(&st, &headers, &rec)))
 }
 
 pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
@@ -83,14 +100,14 @@ pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
 
 /// `GET /2018-10-31/layers`: ListLayers, or GetLayerVersionByArn when
 /// `find=LayerVersion`.
-pub async fn list_or_find(State(st): State<AppState>, query: Query) -> ApiResult {
+pub async fn list_or_find(State(st): State<AppState>, query: Query, headers: HeaderMap) -> ApiResult {
     if query.get("find") == Some("LayerVersion") {
         let arn = LayerVersionArn::parse(query.get("Arn").unwrap_or_default())?;
         if !arn.is_local(&st.ctx) {
             return Err(LambdaError::not_found(format!("Layer version {arn} does not exist.")).into());
         }
         let rec = get_record(&st, arn.name, arn.version).await?;
-        return Ok(json(200, &rec.response(&st.ctx)));
+        return Ok(json(200, &answer(&st, &headers, &rec)));
     }
     let runtime = query.get("CompatibleRuntime").map(str::to_owned);
     let arch = query.get("CompatibleArchitecture").map(str::to_owned);

@@ -3,22 +3,26 @@
 
 mod aliases;
 mod async_events;
+mod code_signing;
 mod concurrency;
 mod event_stream;
+mod function_settings;
 mod functions;
 mod invoke;
 mod lamb_ext;
 mod layers;
+mod policies;
 mod provisioned;
 mod tags;
 mod unsupported;
 
 use crate::state::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use async_events::{EventItem, EVENTS_PATH};
 pub use lamb_ext::{LogEvent, LogsResponse, StatusResponse, LOGS_PATH, STATUS_PATH};
+pub use policies::url_policy;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -49,6 +53,54 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/2015-03-31/functions/{name}/aliases/{alias}",
             get(aliases::get).put(aliases::update).delete(aliases::delete),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            post(policies::add_permission).get(policies::get_policy),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            delete(policies::remove_permission),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy",
+            post(policies::add_layer_permission).get(policies::get_layer_policy),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}",
+            delete(policies::remove_layer_permission),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs",
+            post(code_signing::create).get(code_signing::list),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/",
+            post(code_signing::create).get(code_signing::list),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}",
+            get(code_signing::get)
+                .put(code_signing::update)
+                .delete(code_signing::delete),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}/functions",
+            get(code_signing::list_functions),
+        )
+        .route(
+            "/2020-06-30/functions/{name}/code-signing-config",
+            get(code_signing::get_function)
+                .put(code_signing::put_function)
+                .delete(code_signing::delete_function),
+        )
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            get(function_settings::get_recursion).put(function_settings::put_recursion),
+        )
+        .route(
+            "/2021-07-20/functions/{name}/runtime-management-config",
+            get(function_settings::get_runtime_management).put(function_settings::put_runtime_management),
         )
         .route("/2018-10-31/layers", get(layers::list_or_find))
         .route(

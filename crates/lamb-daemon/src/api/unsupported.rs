@@ -51,69 +51,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ("PUT", "/2021-10-31/functions/*/url", "UpdateFunctionUrlConfig"),
     ("DELETE", "/2021-10-31/functions/*/url", "DeleteFunctionUrlConfig"),
     ("GET", "/2021-10-31/functions/*/urls", "ListFunctionUrlConfigs"),
-    ("POST", "/2015-03-31/functions/*/policy", "AddPermission"),
-    ("GET", "/2015-03-31/functions/*/policy", "GetPolicy"),
-    ("DELETE", "/2015-03-31/functions/*/policy/*", "RemovePermission"),
-    (
-        "POST",
-        "/2018-10-31/layers/*/versions/*/policy",
-        "AddLayerVersionPermission",
-    ),
-    ("GET", "/2018-10-31/layers/*/versions/*/policy", "GetLayerVersionPolicy"),
-    (
-        "DELETE",
-        "/2018-10-31/layers/*/versions/*/policy/*",
-        "RemoveLayerVersionPermission",
-    ),
-    ("POST", "/2020-04-22/code-signing-configs", "CreateCodeSigningConfig"),
-    ("GET", "/2020-04-22/code-signing-configs", "ListCodeSigningConfigs"),
-    ("GET", "/2020-04-22/code-signing-configs/*", "GetCodeSigningConfig"),
-    ("PUT", "/2020-04-22/code-signing-configs/*", "UpdateCodeSigningConfig"),
-    (
-        "DELETE",
-        "/2020-04-22/code-signing-configs/*",
-        "DeleteCodeSigningConfig",
-    ),
-    (
-        "GET",
-        "/2020-04-22/code-signing-configs/*/functions",
-        "ListFunctionsByCodeSigningConfig",
-    ),
-    (
-        "PUT",
-        "/2020-06-30/functions/*/code-signing-config",
-        "PutFunctionCodeSigningConfig",
-    ),
-    (
-        "GET",
-        "/2020-06-30/functions/*/code-signing-config",
-        "GetFunctionCodeSigningConfig",
-    ),
-    (
-        "DELETE",
-        "/2020-06-30/functions/*/code-signing-config",
-        "DeleteFunctionCodeSigningConfig",
-    ),
-    (
-        "PUT",
-        "/2021-07-20/functions/*/runtime-management-config",
-        "PutRuntimeManagementConfig",
-    ),
-    (
-        "GET",
-        "/2021-07-20/functions/*/runtime-management-config",
-        "GetRuntimeManagementConfig",
-    ),
-    (
-        "PUT",
-        "/2024-08-31/functions/*/recursion-config",
-        "PutFunctionRecursionConfig",
-    ),
-    (
-        "GET",
-        "/2024-08-31/functions/*/recursion-config",
-        "GetFunctionRecursionConfig",
-    ),
     (
         "PUT",
         "/2025-03-31/functions/*/function-scaling-config",
@@ -167,8 +104,8 @@ mod tests {
             Some("CreateEventSourceMapping")
         );
         assert_eq!(
-            operation_for("DELETE", "/2015-03-31/functions/f/policy/s1"),
-            Some("RemovePermission")
+            operation_for("DELETE", "/2019-09-30/functions/f/provisioned-concurrency"),
+            Some("DeleteProvisionedConcurrencyConfig")
         );
         assert_eq!(
             operation_for("GET", "/2021-10-31/functions/f/url"),

@@ -38,6 +38,16 @@ fn shape(ctx: &ArnContext, rec: &FunctionUrlRecord, with_last_modified: bool) ->
     c
 }
 
+/// Create's and Update's answers: AWS leaves `InvokeMode` out of both (the
+/// recorded test_url_config_lifecycle); Get and List carry it.
+fn written(c: &FunctionUrlConfig) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let serde_json::Value::Object(m) = &mut v {
+        m.remove("InvokeMode");
+    }
+    v
+}
+
 pub async fn create(State(st): State<AppState>, params: Params, query: Query, body: Bytes) -> ApiResult {
     let (name, alias) = target(&params, &query)?;
     let settings = parse_json::<CreateFunctionUrlConfigRequest>(&body)?.into_settings()?;
@@ -50,7 +60,7 @@ pub async fn create(State(st): State<AppState>, params: Params, query: Query, bo
             Ok(shape(&s.ctx, &rec, false))
         })
         .await?;
-    Ok(json(201, &out))
+    Ok(json(201, &written(&out)))
 }
 
 pub async fn get(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
@@ -77,7 +87,7 @@ pub async fn update(State(st): State<AppState>, params: Params, query: Query, bo
             Ok(shape(&s.ctx, &rec, true))
         })
         .await?;
-    Ok(json(200, &out))
+    Ok(json(200, &written(&out)))
 }
 
 pub async fn delete(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {

@@ -1,9 +1,9 @@
 //! The URL listener: HTTP requests to function URLs, found by the URL id in
 //! the Host's first label (`<url-id>.lambda-url.localhost:9081`) or in the
 //! first path segment (`127.0.0.1:9081/<url-id>/...`), checked (SigV4 for
-//! `AWS_IAM`), answered for CORS preflights, and invoked synchronously;
-//! a `RESPONSE_STREAM` URL sends a streaming function's bytes as they come
-//! ([`stream`]).
+//! `AWS_IAM`, the function's resource-based policy for `NONE`), answered for
+//! CORS preflights, and invoked synchronously; a `RESPONSE_STREAM` URL sends
+//! a streaming function's bytes as they come ([`stream`]).
 
 use super::event::{self, IamCaller, UrlContext, UrlRequest};
 use super::{cors, response};
@@ -69,8 +69,11 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let id = url_id.clone();
-    let url = match st.blocking(move |s| Ok(s.registry.function_url_by_id(&id)?)).await {
-        Ok(Some(u)) => u,
+    let url = match st.blocking(move |s| lookup(s, &id)).await {
+        Ok(Some((u, _))) if u.settings.auth_type == FunctionUrlAuthType::AwsIam => u,
+        Ok(Some((u, true))) => u,
+        // AuthType NONE, but the function's policy does not let anyone in.
+        Ok(Some((_, false))) => return message(StatusCode::FORBIDDEN, "Forbidden"),
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
         Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
@@ -168,6 +171,17 @@ async fn answer(st: AppState, peer: SocketAddr, req: Request, request_id: &str) 
         (Some(cors), Some(origin)) => with_headers(resp, &cors::simple(cors, origin)),
         _ => resp,
     }
+}
+
+/// The URL with this id, and whether its function's resource-based policy
+/// grants public access (what an `AuthType NONE` URL needs, as on AWS).
+fn lookup(s: &crate::state::Shared, id: &str) -> Result<Option<(FunctionUrlRecord, bool)>, ApiError> {
+    let Some(url) = s.registry.function_url_by_id(id)? else {
+        return Ok(None);
+    };
+    let public = url.settings.auth_type == FunctionUrlAuthType::None
+        && crate::api::url_policy(s, &url.function, url.qualifier.as_deref())?;
+    Ok(Some((url, public)))
 }
 
 async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request_id: &str) -> Response {

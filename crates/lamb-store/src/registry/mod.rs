@@ -7,12 +7,14 @@
 //! [`StoreError::Lambda`] with Lambda's exception (not found, conflict,
 //! `RevisionId` mismatch).
 
+mod documents;
 mod file_triggers;
 mod provisioned;
 mod records;
 mod sqlite;
 mod triggers;
 
+pub use documents::{Document, DocumentRegistry, Expect};
 pub use file_triggers::{FileTriggerRecord, NewFileTrigger};
 pub use provisioned::ProvisionedConcurrencyRecord;
 pub use records::{
@@ -48,7 +50,7 @@ impl PageRequest<'_> {
 
 /// The function metadata store. Synchronous: the daemon calls it from
 /// `spawn_blocking`.
-pub trait Registry: TriggerRegistry + Send + Sync {
+pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
     // Functions and versions.
 
     /// Creates `$LATEST` (and version 1 when `new.publish`); answers with the

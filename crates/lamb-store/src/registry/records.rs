@@ -97,7 +97,7 @@ impl FunctionRecord {
             memory_size: s.memory_size,
             last_modified: self.last_modified.clone(),
             version: self.version.to_string(),
-            environment: (!s.environment.is_empty()).then(|| EnvironmentResponse {
+            environment: (s.environment_set || !s.environment.is_empty()).then(|| EnvironmentResponse {
                 variables: s.environment.clone(),
             }),
             tracing_config: TracingConfig { mode: s.tracing_mode },

@@ -65,7 +65,7 @@ const MODEL_MAX_MEMORY_MB: u32 = 10_240;
 /// Lambda's wording for one failed constraint of its API model, which AWS
 /// answers `ValidationException` (with no `Type`), not Lambda's own
 /// `InvalidParameterValueException`.
-fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
+pub(crate) fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
     LambdaError::validation(format!(
         "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
          constraint: Member must {rule}"
@@ -614,12 +614,14 @@ impl Rules<'_> {
                 reserved.join(", ")
             )));
         }
-        let size: usize = vars.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if size > self.limits.max_env_bytes {
+        // AWS measures the variables as one JSON object (the recorded
+        // test_large_environment_variables_fails).
+        let measured = serde_json::to_string(vars).unwrap_or_default();
+        if measured.len() > self.limits.max_env_bytes {
             return Err(LambdaError::invalid_parameter(format!(
                 "Lambda was unable to configure your environment variables because the \
                  environment variables you have provided exceeded the 4KB limit. \
-                 Size measured: {size} bytes"
+                 String measured: {measured}"
             )));
         }
         Ok(())

@@ -111,11 +111,16 @@ fn timeout_edges() {
 #[test]
 fn environment_size_edge() {
     with_rules(|r| {
-        // "KEY" + value: 3 + 4093 = 4096 bytes is the edge.
-        let at = BTreeMap::from([("KEY".to_string(), "v".repeat(4093))]);
+        // Measured as JSON, as AWS: `{"KEY":"<value>"}` is 10 + 4086 = 4096
+        // bytes at the edge.
+        let at = BTreeMap::from([("KEY".to_string(), "v".repeat(4086))]);
         assert!(r.environment(&at).is_ok());
-        let over = BTreeMap::from([("KEY".to_string(), "v".repeat(4094))]);
+        let over = BTreeMap::from([("KEY".to_string(), "v".repeat(4087))]);
         assert_eq!(refused(r.environment(&over)), IPV);
+        let e = r.environment(&over).unwrap_err();
+        assert!(e
+            .message
+            .ends_with(&format!("String measured: {{\"KEY\":\"{}\"}}", "v".repeat(4087))));
     });
 }
 

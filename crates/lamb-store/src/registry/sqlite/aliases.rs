@@ -206,6 +206,8 @@ pub(super) fn delete(tx: &Transaction<'_>, ctx: &ArnContext, function: &str, nam
         return Ok(());
     }
     super::provisioned::delete(tx, function, name)?;
+    // Its policy goes too: a new alias of that name starts with none.
+    super::documents::delete_qualifier_documents(tx, function, name)?;
     tx.execute(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
         params![function, name],

@@ -366,7 +366,7 @@ pub(super) fn delete(
         "DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
         params![name, n.to_string()],
     )?;
-    Ok(())
+    super::documents::delete_qualifier_documents(tx, name, &n.to_string())
 }
 
 /// Markers: the function name, or `name:version` when listing every version.

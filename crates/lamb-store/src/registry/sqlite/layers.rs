@@ -161,5 +161,5 @@ pub(super) fn delete(tx: &Transaction<'_>, name: &str, version: u64) -> Result<(
         "DELETE FROM layer_versions WHERE layer = ?1 AND version = ?2",
         params![name, version as i64],
     )?;
-    Ok(())
+    super::documents::delete_layer_version_documents(tx, &format!("{name}:{version}"))
 }

@@ -11,6 +11,7 @@
 mod aliases;
 mod code;
 mod concurrency;
+mod documents;
 mod esm;
 mod events;
 mod file_triggers;

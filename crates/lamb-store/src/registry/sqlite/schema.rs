@@ -173,9 +173,33 @@ CREATE TABLE esm_checkpoints (
 ) STRICT;
 "#;
 
+/// Documents with a revision (`registry::documents`): resource-based
+/// policies, code signing configs and per-function settings.
+const V9: &str = r#"
+CREATE TABLE function_documents (
+    function    TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    -- 'policy:<qualifier>' ('' unqualified), 'code-signing-config', ...
+    kind        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (function, kind)
+) STRICT;
+
+CREATE TABLE documents (
+    -- 'layer-policy' (key '<layer>:<version>'), 'code-signing-config' (key its id)
+    kind        TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (key, kind)
+) STRICT;
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
