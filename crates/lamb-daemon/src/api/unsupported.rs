@@ -104,8 +104,8 @@ mod tests {
             Some("CreateEventSourceMapping")
         );
         assert_eq!(
-            operation_for("DELETE", "/2019-09-30/functions/f/provisioned-concurrency"),
-            Some("DeleteProvisionedConcurrencyConfig")
+            operation_for("PUT", "/2025-03-31/functions/f/function-scaling-config"),
+            Some("PutFunctionScalingConfig")
         );
         assert_eq!(
             operation_for("GET", "/2021-10-31/functions/f/url"),
