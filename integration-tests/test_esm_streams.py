@@ -7,9 +7,11 @@ flight run twice) with a ParallelizationFactor of 2; StartingPosition LATEST and
 BisectBatchOnFunctionError with MaximumRetryAttempts sending the poison
 record's batch info to an SQS on-failure destination; a partial batch
 response retried from the failed record; DynamoDB stream events filtered
-by eventName."""
+by eventName; a tumbling window's running count passed through `state` to
+its final invocation."""
 
 import base64
+import calendar
 import json
 import os
 import tempfile
@@ -53,6 +55,29 @@ def handler(event, context):
     if crash:
         raise RuntimeError("crashing on purpose")
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+'''
+
+
+# A tumbling window's function: counts the window's records in its state and
+# logs each invocation; a "nostate-" record's first invocation answers no
+# state (a failed invocation: Lambda retries it with the same state).
+WINDOW_FUNCTION = b'''
+import base64, json, os
+def handler(event, context):
+    got = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
+    count = event["state"].get("count", 0) + len(got)
+    answer = {"state": {"count": count}, "batchItemFailures": []}
+    for b in got:
+        marker = "/mnt/out/seen-" + b
+        if b.startswith("nostate-") and not os.path.exists(marker):
+            open(marker, "w").close()
+            answer = {"batchItemFailures": []}
+    line = {k: event[k] for k in ("window", "state", "shardId", "eventSourceARN",
+                                  "isFinalInvokeForWindow", "isWindowTerminatedEarly")}
+    line.update(bodies=got, ok="state" in answer)
+    with open("/mnt/out/" + context.function_name + ".jsonl", "a") as f:
+        f.write(json.dumps(line) + "\\n")
+    return answer
 '''
 
 
@@ -280,3 +305,54 @@ def test_dynamodb_stream_events_and_filter(env):
     assert r["dynamodb"]["Keys"] == {"id": {"S": "a"}}
     assert r["dynamodb"]["NewImage"]["n"] == {"N": "3"} and r["dynamodb"]["OldImage"]["n"] == {"N": "1"}
     assert r["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+def test_kinesis_tumbling_window_state_reaches_the_final_invocation(env):
+    d, moto, out = env
+    lam = d.lambda_client()
+    lam.create_function(
+        FunctionName="kin-window", Role=ROLE, Runtime="python3.11", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": WINDOW_FUNCTION})}, Timeout=30,
+        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    k = make_stream(moto, "windows")
+    sent = ["w0", "w1", "nostate-w2", "w3", "w4"]
+    for b in sent:
+        k.put_record(StreamName="windows", Data=b.encode(), PartitionKey="one")
+    # One record an invocation, so a window's records pass their count on.
+    m = lam.create_event_source_mapping(FunctionName="kin-window", EventSourceArn=stream_arn("windows"),
+                                        StartingPosition="TRIM_HORIZON", BatchSize=1, TumblingWindowInSeconds=2)
+    assert m["TumblingWindowInSeconds"] == 2
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["TumblingWindowInSeconds"] == 2
+
+    def calls():
+        return batches(out, "kin-window")
+
+    def finals():
+        return [c for c in calls() if c["isFinalInvokeForWindow"]]
+    # Records may fall in one window or two (they arrive when they arrive):
+    # wait until the final invocations' states count them all.
+    wait_for(lambda: sum(c["state"].get("count", 0) for c in finals()) == len(sent), timeout=90,
+             what="final invocations carrying every record")
+    shard = k.list_shards(StreamName="windows")["Shards"][0]["ShardId"]
+    aggregations = [c for c in calls() if not c["isFinalInvokeForWindow"]]
+    for c in calls():
+        assert c["shardId"] == shard and c["eventSourceARN"] == stream_arn("windows")
+        assert c["isWindowTerminatedEarly"] is False
+        start, end = (calendar.timegm(time.strptime(c["window"][x], "%Y-%m-%dT%H:%M:%SZ")) for x in ("start", "end"))
+        assert end - start == 2 and start % 2 == 0, c["window"]
+    # Each record counted once: the answer without a state failed, and its
+    # retry came with the same state as the failed try.
+    counted = [b for c in aggregations if c["ok"] for b in c["bodies"]]
+    assert counted == sent
+    tries = [c for c in aggregations if c["bodies"] == ["nostate-w2"]]
+    assert [c["ok"] for c in tries] == [False, True] and tries[0]["state"] == tries[1]["state"]
+    # Within a window the state is the running count; a window's final
+    # invocation has no records and the window's total.
+    windows = sorted({json.dumps(c["window"]) for c in aggregations})
+    for w in windows:
+        mine = [c for c in aggregations if json.dumps(c["window"]) == w and c["ok"]]
+        assert [c["state"].get("count", 0) for c in mine] == list(range(len(mine))), w
+        final = [c for c in finals() if json.dumps(c["window"]) == w]
+        assert len(final) == 1 and final[0]["bodies"] == [], w
+        assert final[0]["state"] == {"count": len(mine)}, w
+    assert len(finals()) == len(windows)
