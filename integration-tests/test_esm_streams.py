@@ -356,3 +356,37 @@ def test_kinesis_tumbling_window_state_reaches_the_final_invocation(env):
         assert len(final) == 1 and final[0]["bodies"] == [], w
         assert final[0]["state"] == {"count": len(mine)}, w
     assert len(finals()) == len(windows)
+
+
+def test_kinesis_tumbling_window_read_again_after_kill_9(env):
+    """The state lives in memory and the checkpoint moves only when a window
+    closed: a daemon killed in the middle of a window reads that window again
+    from its first record with a fresh state, so its final invocation still
+    counts every record of it once."""
+    d, moto, out = env
+    lam = d.lambda_client()
+    lam.create_function(
+        FunctionName="kin-window-kill", Role=ROLE, Runtime="python3.11", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": WINDOW_FUNCTION})}, Timeout=30,
+        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    k = make_stream(moto, "windows-kill")
+    sent = ["k0", "k1", "k2", "k3"]
+    for b in sent[:2]:
+        k.put_record(StreamName="windows-kill", Data=b.encode(), PartitionKey="one")
+    lam.create_event_source_mapping(FunctionName="kin-window-kill", EventSourceArn=stream_arn("windows-kill"),
+                                    StartingPosition="TRIM_HORIZON", BatchSize=1, TumblingWindowInSeconds=10)
+    calls = lambda: batches(out, "kin-window-kill")  # noqa: E731
+    wait_for(lambda: any(c["bodies"] == ["k1"] for c in calls()), what="the window's first records")
+    d.proc.kill()
+    d.proc.wait()
+    d.proc = None
+    d.start()
+    for b in sent[2:]:
+        k.put_record(StreamName="windows-kill", Data=b.encode(), PartitionKey="one")
+    finals = lambda: [c for c in calls() if c["isFinalInvokeForWindow"]]  # noqa: E731
+    wait_for(lambda: sum(c["state"]["count"] for c in finals()) == len(sent), timeout=90,
+             what="final invocations counting every record once")
+    for f in finals():
+        mine = {b for c in calls() if c["window"] == f["window"] for b in c["bodies"]}
+        assert f["state"]["count"] == len(mine), (f, mine)
+    assert {b for c in calls() for b in c["bodies"]} == set(sent)
