@@ -652,8 +652,8 @@ async fn send_to_queue(mapping: &Mapping, queue_arn: &str, body: &str) -> Result
 enum PullEnd {
     ShardEnded,
     Lost(String),
-    /// With nothing gathered, the shard was read empty once the open
-    /// tumbling window was over.
+    /// With nothing gathered, the shard was read empty to its tip once the
+    /// open tumbling window was over.
     Idle,
 }
 
@@ -681,7 +681,7 @@ impl Pull<Handle> for ShardReader<'_> {
                 };
             };
             let asked = lamb_types::timefmt::epoch_seconds(time::OffsetDateTime::now_utc());
-            let (records, next) = self
+            let (records, next, caught_up) = self
                 .mapping
                 .api
                 .records(self.mapping, &self.shard, &it, want)
@@ -704,7 +704,7 @@ impl Pull<Handle> for ShardReader<'_> {
             if !keep.is_empty() || self.iterator.is_none() {
                 return Ok(keep);
             }
-            if deadline.is_none() && self.open_window.is_some_and(|w| w.over(asked)) {
+            if deadline.is_none() && caught_up && self.open_window.is_some_and(|w| w.over(asked)) {
                 return Err(PullEnd::Idle);
             }
             let idle = match deadline {
@@ -787,15 +787,16 @@ impl Api {
         }
     }
 
-    /// Up to `want` records from `iterator`, and the next iterator (none
-    /// once the shard ended).
+    /// Up to `want` records from `iterator`, the next iterator (none once
+    /// the shard ended), and whether the read reached the shard's tip
+    /// (Kinesis' `MillisBehindLatest` of 0; DynamoDB Streams does not say).
     async fn records(
         &self,
         mapping: &Mapping,
         shard: &str,
         iterator: &str,
         want: usize,
-    ) -> Result<(Vec<Record<Handle>>, Option<String>), String> {
+    ) -> Result<(Vec<Record<Handle>>, Option<String>, bool), String> {
         match self {
             Api::Kinesis { client, .. } => {
                 let out = client
@@ -818,7 +819,9 @@ impl Api {
                         Record::new(handle, kinesis_item(mapping, shard, r, arrival))
                     })
                     .collect();
-                Ok((records, out.next_shard_iterator))
+                // Kinesis may answer nothing while records lie further on.
+                let caught_up = out.millis_behind_latest.is_none_or(|ms| ms == 0);
+                Ok((records, out.next_shard_iterator, caught_up))
             }
             Api::DynamoDb { client, .. } => {
                 let out = client
@@ -842,7 +845,7 @@ impl Api {
                         Some(Record::new(handle, dynamodb_item(mapping, r)))
                     })
                     .collect();
-                Ok((records, out.next_shard_iterator))
+                Ok((records, out.next_shard_iterator, true))
             }
         }
     }
