@@ -7,8 +7,9 @@ flight run twice) with a ParallelizationFactor of 2; StartingPosition LATEST and
 BisectBatchOnFunctionError with MaximumRetryAttempts sending the poison
 record's batch info to an SQS on-failure destination; a partial batch
 response retried from the failed record; DynamoDB stream events filtered
-by eventName; a tumbling window's running count passed through `state` to
-its final invocation."""
+by eventName; tumbling windows: a running count passed through `state` to
+each window's final invocation, an answer without a state retried, a window
+read again whole after `kill -9`, and one ended early past 1 MB of state."""
 
 import base64
 import calendar
@@ -59,22 +60,27 @@ def handler(event, context):
 
 
 # A tumbling window's function: counts the window's records in its state and
-# logs each invocation; a "nostate-" record's first invocation answers no
-# state (a failed invocation: Lambda retries it with the same state).
+# logs each invocation (the state without its padding); a "nostate-" record's
+# first invocation answers no state (a failed invocation: Lambda retries it
+# with the same state); a "big-" record pads the state past 1 MB.
 WINDOW_FUNCTION = b'''
 import base64, json, os
 def handler(event, context):
     got = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
-    count = event["state"].get("count", 0) + len(got)
+    state = dict(event["state"])
+    padded = bool(state.pop("pad", ""))
+    count = state.get("count", 0) + len(got)
     answer = {"state": {"count": count}, "batchItemFailures": []}
     for b in got:
         marker = "/mnt/out/seen-" + b
         if b.startswith("nostate-") and not os.path.exists(marker):
             open(marker, "w").close()
             answer = {"batchItemFailures": []}
-    line = {k: event[k] for k in ("window", "state", "shardId", "eventSourceARN",
+        if b.startswith("big-"):
+            answer["state"]["pad"] = "x" * (1100 * 1024)
+    line = {k: event[k] for k in ("window", "shardId", "eventSourceARN",
                                   "isFinalInvokeForWindow", "isWindowTerminatedEarly")}
-    line.update(bodies=got, ok="state" in answer)
+    line.update(state=state, padded=padded, bodies=got, ok="state" in answer)
     with open("/mnt/out/" + context.function_name + ".jsonl", "a") as f:
         f.write(json.dumps(line) + "\\n")
     return answer
@@ -390,3 +396,35 @@ def test_kinesis_tumbling_window_read_again_after_kill_9(env):
         mine = {b for c in calls() if c["window"] == f["window"] for b in c["bodies"]}
         assert f["state"]["count"] == len(mine), (f, mine)
     assert {b for c in calls() for b in c["bodies"]} == set(sent)
+
+
+def test_kinesis_tumbling_window_ends_early_past_1_mb_of_state(env):
+    d, moto, out = env
+    lam = d.lambda_client()
+    lam.create_function(
+        FunctionName="kin-window-big", Role=ROLE, Runtime="python3.11", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": WINDOW_FUNCTION})}, Timeout=30,
+        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    k = make_stream(moto, "windows-big")
+    sent = ["b0", "big-b1", "b2"]
+    for b in sent:
+        k.put_record(StreamName="windows-big", Data=b.encode(), PartitionKey="one")
+    lam.create_event_source_mapping(FunctionName="kin-window-big", EventSourceArn=stream_arn("windows-big"),
+                                    StartingPosition="TRIM_HORIZON", BatchSize=1, TumblingWindowInSeconds=2)
+    calls = lambda: batches(out, "kin-window-big")  # noqa: E731
+    finals = lambda: [c for c in calls() if c["isFinalInvokeForWindow"]]  # noqa: E731
+    wait_for(lambda: sum(c["state"]["count"] for c in finals()) == len(sent), timeout=90,
+             what="final invocations counting every record")
+    log = calls()
+    early = [i for i, c in enumerate(log) if c["isWindowTerminatedEarly"]]
+    assert len(early) == 1, log
+    e = log[early[0]]
+    # The early end comes right after the invocation that grew the state,
+    # in its window, with that state; the window goes on with a fresh one.
+    assert log[early[0] - 1]["bodies"] == ["big-b1"] and log[early[0] - 1]["window"] == e["window"]
+    assert e["isFinalInvokeForWindow"] and e["padded"] and e["bodies"] == []
+    assert e["state"]["count"] == log[early[0] - 1]["state"].get("count", 0) + 1
+    after = log[early[0] + 1]
+    if after["window"] == e["window"]:
+        assert after["state"] == {} and not after["padded"]
+    assert not any(c["padded"] for c in log[early[0] + 1:])

@@ -345,7 +345,11 @@ async fn tumble(
         let ended = match batch {
             Ok(batch) => {
                 *backoff = Duration::from_millis(200);
-                for step in tumbler.plan(batch, |r| r.handle.arrival) {
+                // A record whose source gave no arrival time counts as
+                // arriving when it was read.
+                let now = lamb_types::timefmt::epoch_seconds(time::OffsetDateTime::now_utc());
+                let arrival = |r: &Record<Handle>| Some(r.handle.arrival).filter(|a| *a > 0.0).unwrap_or(now);
+                for step in tumbler.plan(batch, arrival) {
                     let ok = match step {
                         Step::Close(w) => close(mapping, shard, w, &mut tumbler, &mut last, &mut results, stop).await,
                         Step::Aggregate(w, records) => {
