@@ -7,8 +7,12 @@ flight run twice) with a ParallelizationFactor of 2; StartingPosition LATEST and
 BisectBatchOnFunctionError with MaximumRetryAttempts sending the poison
 record's batch info to an SQS on-failure destination; a partial batch
 response retried from the failed record; DynamoDB stream events filtered
-by eventName."""
+by eventName; tumbling windows: a running count passed through `state` to
+each window's final invocation, an answer without a state retried, a window
+read again whole after `kill -9`, and one ended early past 1 MB of state."""
 
+import base64
+import calendar
 import json
 import os
 import tempfile
@@ -52,6 +56,34 @@ def handler(event, context):
     if crash:
         raise RuntimeError("crashing on purpose")
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+'''
+
+
+# A tumbling window's function: counts the window's records in its state and
+# logs each invocation (the state without its padding); a "nostate-" record's
+# first invocation answers no state (a failed invocation: Lambda retries it
+# with the same state); a "big-" record pads the state past 1 MB.
+WINDOW_FUNCTION = b'''
+import base64, json, os
+def handler(event, context):
+    got = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
+    state = dict(event["state"])
+    padded = bool(state.pop("pad", ""))
+    count = state.get("count", 0) + len(got)
+    answer = {"state": {"count": count}, "batchItemFailures": []}
+    for b in got:
+        marker = "/mnt/out/seen-" + b
+        if b.startswith("nostate-") and not os.path.exists(marker):
+            open(marker, "w").close()
+            answer = {"batchItemFailures": []}
+        if b.startswith("big-"):
+            answer["state"]["pad"] = "x" * (1100 * 1024)
+    line = {k: event[k] for k in ("window", "shardId", "eventSourceARN",
+                                  "isFinalInvokeForWindow", "isWindowTerminatedEarly")}
+    line.update(state=state, padded=padded, bodies=got, ok="state" in answer)
+    with open("/mnt/out/" + context.function_name + ".jsonl", "a") as f:
+        f.write(json.dumps(line) + "\\n")
+    return answer
 '''
 
 
@@ -279,3 +311,120 @@ def test_dynamodb_stream_events_and_filter(env):
     assert r["dynamodb"]["Keys"] == {"id": {"S": "a"}}
     assert r["dynamodb"]["NewImage"]["n"] == {"N": "3"} and r["dynamodb"]["OldImage"]["n"] == {"N": "1"}
     assert r["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+def test_kinesis_tumbling_window_state_reaches_the_final_invocation(env):
+    d, moto, out = env
+    lam = d.lambda_client()
+    lam.create_function(
+        FunctionName="kin-window", Role=ROLE, Runtime="python3.11", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": WINDOW_FUNCTION})}, Timeout=30,
+        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    k = make_stream(moto, "windows")
+    sent = ["w0", "w1", "nostate-w2", "w3", "w4"]
+    for b in sent:
+        k.put_record(StreamName="windows", Data=b.encode(), PartitionKey="one")
+    # One record an invocation, so a window's records pass their count on.
+    m = lam.create_event_source_mapping(FunctionName="kin-window", EventSourceArn=stream_arn("windows"),
+                                        StartingPosition="TRIM_HORIZON", BatchSize=1, TumblingWindowInSeconds=2)
+    assert m["TumblingWindowInSeconds"] == 2
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["TumblingWindowInSeconds"] == 2
+
+    def calls():
+        return batches(out, "kin-window")
+
+    def finals():
+        return [c for c in calls() if c["isFinalInvokeForWindow"]]
+    # Records may fall in one window or two (they arrive when they arrive):
+    # wait until the final invocations' states count them all.
+    wait_for(lambda: sum(c["state"].get("count", 0) for c in finals()) == len(sent), timeout=90,
+             what="final invocations carrying every record")
+    shard = k.list_shards(StreamName="windows")["Shards"][0]["ShardId"]
+    aggregations = [c for c in calls() if not c["isFinalInvokeForWindow"]]
+    for c in calls():
+        assert c["shardId"] == shard and c["eventSourceARN"] == stream_arn("windows")
+        assert c["isWindowTerminatedEarly"] is False
+        start, end = (calendar.timegm(time.strptime(c["window"][x], "%Y-%m-%dT%H:%M:%SZ")) for x in ("start", "end"))
+        assert end - start == 2 and start % 2 == 0, c["window"]
+    # Each record counted once: the answer without a state failed, and its
+    # retry came with the same state as the failed try.
+    counted = [b for c in aggregations if c["ok"] for b in c["bodies"]]
+    assert counted == sent
+    tries = [c for c in aggregations if c["bodies"] == ["nostate-w2"]]
+    assert [c["ok"] for c in tries] == [False, True] and tries[0]["state"] == tries[1]["state"]
+    # Within a window the state is the running count; a window's final
+    # invocation has no records and the window's total.
+    windows = sorted({json.dumps(c["window"]) for c in aggregations})
+    for w in windows:
+        mine = [c for c in aggregations if json.dumps(c["window"]) == w and c["ok"]]
+        assert [c["state"].get("count", 0) for c in mine] == list(range(len(mine))), w
+        final = [c for c in finals() if json.dumps(c["window"]) == w]
+        assert len(final) == 1 and final[0]["bodies"] == [], w
+        assert final[0]["state"] == {"count": len(mine)}, w
+    assert len(finals()) == len(windows)
+
+
+def test_kinesis_tumbling_window_read_again_after_kill_9(env):
+    """The state lives in memory and the checkpoint moves only when a window
+    closed: a daemon killed in the middle of a window reads that window again
+    from its first record with a fresh state, so its final invocation still
+    counts every record of it once."""
+    d, moto, out = env
+    lam = d.lambda_client()
+    lam.create_function(
+        FunctionName="kin-window-kill", Role=ROLE, Runtime="python3.11", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": WINDOW_FUNCTION})}, Timeout=30,
+        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    k = make_stream(moto, "windows-kill")
+    sent = ["k0", "k1", "k2", "k3"]
+    for b in sent[:2]:
+        k.put_record(StreamName="windows-kill", Data=b.encode(), PartitionKey="one")
+    lam.create_event_source_mapping(FunctionName="kin-window-kill", EventSourceArn=stream_arn("windows-kill"),
+                                    StartingPosition="TRIM_HORIZON", BatchSize=1, TumblingWindowInSeconds=10)
+    calls = lambda: batches(out, "kin-window-kill")  # noqa: E731
+    wait_for(lambda: any(c["bodies"] == ["k1"] for c in calls()), what="the window's first records")
+    d.proc.kill()
+    d.proc.wait()
+    d.proc = None
+    d.start()
+    for b in sent[2:]:
+        k.put_record(StreamName="windows-kill", Data=b.encode(), PartitionKey="one")
+    finals = lambda: [c for c in calls() if c["isFinalInvokeForWindow"]]  # noqa: E731
+    wait_for(lambda: sum(c["state"]["count"] for c in finals()) == len(sent), timeout=90,
+             what="final invocations counting every record once")
+    for f in finals():
+        mine = {b for c in calls() if c["window"] == f["window"] for b in c["bodies"]}
+        assert f["state"]["count"] == len(mine), (f, mine)
+    assert {b for c in calls() for b in c["bodies"]} == set(sent)
+
+
+def test_kinesis_tumbling_window_ends_early_past_1_mb_of_state(env):
+    d, moto, out = env
+    lam = d.lambda_client()
+    lam.create_function(
+        FunctionName="kin-window-big", Role=ROLE, Runtime="python3.11", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.py": WINDOW_FUNCTION})}, Timeout=30,
+        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    k = make_stream(moto, "windows-big")
+    sent = ["b0", "big-b1", "b2"]
+    for b in sent:
+        k.put_record(StreamName="windows-big", Data=b.encode(), PartitionKey="one")
+    lam.create_event_source_mapping(FunctionName="kin-window-big", EventSourceArn=stream_arn("windows-big"),
+                                    StartingPosition="TRIM_HORIZON", BatchSize=1, TumblingWindowInSeconds=2)
+    calls = lambda: batches(out, "kin-window-big")  # noqa: E731
+    finals = lambda: [c for c in calls() if c["isFinalInvokeForWindow"]]  # noqa: E731
+    wait_for(lambda: sum(c["state"]["count"] for c in finals()) == len(sent), timeout=90,
+             what="final invocations counting every record")
+    log = calls()
+    early = [i for i, c in enumerate(log) if c["isWindowTerminatedEarly"]]
+    assert len(early) == 1, log
+    e = log[early[0]]
+    # The early end comes right after the invocation that grew the state,
+    # in its window, with that state; the window goes on with a fresh one.
+    assert log[early[0] - 1]["bodies"] == ["big-b1"] and log[early[0] - 1]["window"] == e["window"]
+    assert e["isFinalInvokeForWindow"] and e["padded"] and e["bodies"] == []
+    assert e["state"]["count"] == log[early[0] - 1]["state"].get("count", 0) + 1
+    after = log[early[0] + 1]
+    if after["window"] == e["window"]:
+        assert after["state"] == {} and not after["padded"]
+    assert not any(c["padded"] for c in log[early[0] + 1:])

@@ -804,6 +804,17 @@ async fn event_source_mappings_of_each_kind() {
     assert_eq!(v["ParallelizationFactor"], 1);
     assert_eq!(v["BisectBatchOnFunctionError"], false);
     assert_eq!(v["DestinationConfig"], json!({"OnFailure": {}}));
+    assert_eq!(v["TumblingWindowInSeconds"], 0);
+    // A tumbling window is kept and answered as set.
+    let stream_one = format!("{base}/{}", v["UUID"].as_str().unwrap());
+    let (s, v, _) = api(&e, "PUT", &stream_one, json!({"TumblingWindowInSeconds": 120})).await;
+    assert_eq!(
+        (s, &v["TumblingWindowInSeconds"]),
+        (StatusCode::ACCEPTED, &json!(120)),
+        "{v}"
+    );
+    let (_, v, _) = api(&e, "GET", &stream_one, Value::Null).await;
+    assert_eq!(v["TumblingWindowInSeconds"], 120);
 
     // Refused, and nothing stored.
     for bad in [
@@ -812,7 +823,7 @@ async fn event_source_mappings_of_each_kind() {
         json!({"FunctionName": "f", "EventSourceArn": "arn:aws:sqs:us-east-1:1:other",
                "FilterCriteria": {"Filters": [{"Pattern": "{\"body\": \"x\"}"}]}}),
         json!({"FunctionName": "f", "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/t",
-               "StartingPosition": "LATEST", "TumblingWindowInSeconds": 60}),
+               "StartingPosition": "LATEST", "TumblingWindowInSeconds": 901}),
         json!({"FunctionName": "f", "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/t",
                "StartingPosition": "LATEST", "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sns:us-east-1:1:t"}}}),
         json!({"FunctionName": "f", "EventSourceArn": "arn:aws:s3:::bucket"}),

@@ -533,11 +533,6 @@ fn validate_stream(source: &Source, m: &EventSourceMappingConfiguration) -> Resu
             "Member must have value between 0 and 900",
         ));
     }
-    if t > 0 {
-        return Err(LambdaError::invalid_parameter(
-            "TumblingWindowInSeconds: lamb does not run tumbling windows (their state passing) yet; leave it 0",
-        ));
-    }
     if let Some(d) = m
         .destination_config
         .as_ref()
@@ -682,6 +677,14 @@ mod tests {
         let mut bad = m.clone();
         bad.parallelization_factor = Some(11);
         assert!(validate(&src, &bad).is_err());
+        // Tumbling windows: 0 to 900 seconds.
+        let mut t = m.clone();
+        for ok in [0, 1, 900] {
+            t.tumbling_window_in_seconds = Some(ok);
+            validate(&src, &t).unwrap();
+        }
+        t.tumbling_window_in_seconds = Some(901);
+        assert!(validate(&src, &t).is_err());
         let mut bad = m.clone();
         bad.destination_config = Some(DestinationConfig {
             on_failure: OnFailure {

@@ -155,22 +155,36 @@ pub async fn invoke(
     event: &Value,
     ids: Option<&[String]>,
 ) -> Outcome {
+    invoke_answering(st, m, event, ids).await.0
+}
+
+/// [`invoke`], and the function's answer as JSON when it succeeded with
+/// one (a tumbling window's invocation returns its `state` in it).
+pub async fn invoke_answering(
+    st: &AppState,
+    m: &EventSourceMappingConfiguration,
+    event: &Value,
+    ids: Option<&[String]>,
+) -> (Outcome, Option<Value>) {
     let target = match Target::by_arn(&m.function_arn) {
         Ok(t) => t,
-        Err(e) => return Outcome::NotRun(format!("bad function of mapping: {e}")),
+        Err(e) => return (Outcome::NotRun(format!("bad function of mapping: {e}")), None),
     };
     let call = Call::new(uuid::Uuid::new_v4().to_string(), event.to_string().into_bytes());
     match invocation::invoke(st, target, call).await {
-        Ok(r) if r.function_error.is_none() => match ids {
-            None => Outcome::Done { failed: Vec::new() },
-            Some(ids) => match batch_item_failures(&r.payload, ids) {
-                Ok(failed) => Outcome::Done { failed },
-                Err(why) => Outcome::Failed(why),
-            },
-        },
-        Ok(r) => Outcome::Failed(String::from_utf8_lossy(&r.payload).into_owned()),
-        Err(e @ ApiError::Throttled { .. }) => Outcome::NotRun(e.to_string()),
-        Err(e) => Outcome::NotRun(Chain(&e).to_string()),
+        Ok(r) if r.function_error.is_none() => {
+            let outcome = match ids {
+                None => Outcome::Done { failed: Vec::new() },
+                Some(ids) => match batch_item_failures(&r.payload, ids) {
+                    Ok(failed) => Outcome::Done { failed },
+                    Err(why) => Outcome::Failed(why),
+                },
+            };
+            (outcome, serde_json::from_slice(&r.payload).ok())
+        }
+        Ok(r) => (Outcome::Failed(String::from_utf8_lossy(&r.payload).into_owned()), None),
+        Err(e @ ApiError::Throttled { .. }) => (Outcome::NotRun(e.to_string()), None),
+        Err(e) => (Outcome::NotRun(Chain(&e).to_string()), None),
     }
 }
 

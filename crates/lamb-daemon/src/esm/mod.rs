@@ -1,9 +1,10 @@
 //! Event source mappings: Lambda's five EventSourceMapping operations
 //! (`api`), and one poller per enabled mapping that reads its source in
 //! batches and settles a batch only after the function succeeded with it:
-//! SQS queues (`sqs`), Kinesis and DynamoDB streams (`streams`), RabbitMQ
-//! queues (`poller`). What they share (batching, the payload cap, filters,
-//! invoking, partial batch responses, `LastProcessingResult`) is `batch`.
+//! SQS queues (`sqs`), Kinesis and DynamoDB streams (`streams`, their
+//! tumbling windows in `window`), RabbitMQ queues (`poller`). What they
+//! share (batching, the payload cap, filters, invoking, partial batch
+//! responses, `LastProcessingResult`) is `batch`.
 //!
 //! AWS services are reached at `lamb serve --aws-endpoint SERVICE=URL`, or
 //! at AWS's endpoint of the source's region (`aws`).
@@ -24,6 +25,7 @@ pub mod brokers;
 mod poller;
 mod sqs;
 mod streams;
+mod window;
 
 pub use api::routes;
 pub use brokers::{Broker, BrokerSyntax, Brokers};

@@ -14,9 +14,18 @@
 //! Records older than `MaximumRecordAgeInSeconds` are not sent. What is
 //! given up on is described to the `DestinationConfig.OnFailure` SQS queue
 //! as Lambda does (`KinesisBatchInfo` / `DDBStreamBatchInfo`) and skipped.
+//!
+//! With `TumblingWindowInSeconds` above 0 a shard is read in one lane (its
+//! window's state is one) and its batches are invoked as `window` plans
+//! them; the state is kept in memory only, and the checkpoint moves only
+//! when a window closed, so a reader restarted (a daemon restart, or a lost
+//! shard: Lambda's lease change) reads the open window again from its first
+//! record with a fresh state: its aggregation invocations may run twice,
+//! its final one still sees every record of it.
 
 use super::aws::{self, describe};
 use super::batch::{self, Gatherer, Limits, Outcome, Pull, Record, Results};
+use super::window::{self, Flags, Step, Tumbler, Window};
 use crate::state::AppState;
 use aws_sdk_dynamodbstreams::types::AttributeValue;
 use base64::engine::general_purpose::STANDARD;
@@ -212,7 +221,12 @@ async fn read_shard(
         shard: shard.to_owned(),
         iterator: Some(iterator),
         filters: mapping.m.filters(),
+        open_window: None,
     };
+    let secs = mapping.m.tumbling_window_in_seconds.unwrap_or(0);
+    if secs > 0 {
+        return tumble(mapping, shard, src, secs, stop, backoff).await;
+    }
     // ParallelizationFactor N: N batches of a shard at once, each key's
     // records in one of them, in order; the checkpoint moves when all are
     // done.
@@ -235,6 +249,8 @@ async fn read_shard(
                 }
             }
             Err(PullEnd::Lost(e)) => return End::Lost(e),
+            // Only asked for with a tumbling window.
+            Err(PullEnd::Idle) => continue,
         };
         *backoff = Duration::from_millis(200);
         let last = batch.last().map(|r| r.handle.seq.clone());
@@ -281,7 +297,7 @@ async fn run_lanes(
             let mut ok = true;
             while ok && !rest.is_empty() {
                 let later = rest.split_off(size.min(rest.len()));
-                ok = process(&mapping, &shard, rest, &mut res, &mut stop).await;
+                ok = process(&mapping, &shard, rest, &mut res, &mut stop, None).await;
                 rest = later;
             }
             (i, ok, res)
@@ -302,14 +318,193 @@ async fn run_lanes(
     all_ok
 }
 
+/// Reads a shard with tumbling windows of `secs`: one lane, each batch
+/// invoked as the shard's [`Tumbler`] plans it, a window closed by a final
+/// invocation when a later one begins, when the shard was read empty after
+/// its end, or when the shard ends; the checkpoint moves when a window
+/// closed (see the module's doc).
+async fn tumble(
+    mapping: &Arc<Mapping>,
+    shard: &str,
+    mut src: ShardReader<'_>,
+    secs: u32,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> End {
+    let mut gatherer = Gatherer::new(Limits::of(&mapping.m, Duration::ZERO));
+    let mut tumbler = Tumbler::new(secs);
+    let mut results = Results::new();
+    // The last record read of the open window: the checkpoint once it closed.
+    let mut last: Option<String> = None;
+    loop {
+        src.open_window = tumbler.open();
+        let batch = tokio::select! {
+            b = gatherer.next(&mut src) => b,
+            _ = stop.changed() => return End::Stopped,
+        };
+        let ended = match batch {
+            Ok(batch) => {
+                *backoff = Duration::from_millis(200);
+                // A record whose source gave no arrival time counts as
+                // arriving when it was read.
+                let now = lamb_types::timefmt::epoch_seconds(time::OffsetDateTime::now_utc());
+                let arrival = |r: &Record<Handle>| Some(r.handle.arrival).filter(|a| *a > 0.0).unwrap_or(now);
+                for step in tumbler.plan(batch, arrival) {
+                    let ok = match step {
+                        Step::Close(w) => close(mapping, shard, w, &mut tumbler, &mut last, &mut results, stop).await,
+                        Step::Aggregate(w, records) => {
+                            let seq = records.last().map(|r| r.handle.seq.clone());
+                            let ok =
+                                process(mapping, shard, records, &mut results, stop, Some((w, &mut tumbler))).await;
+                            last = seq.or(last);
+                            ok && end_early(mapping, shard, w, &mut tumbler, &mut results, stop).await
+                        }
+                    };
+                    if !ok {
+                        return End::Stopped;
+                    }
+                }
+                continue;
+            }
+            Err(PullEnd::Lost(e)) => return End::Lost(e),
+            Err(PullEnd::Idle) => false,
+            Err(PullEnd::ShardEnded) => true,
+        };
+        // The open window is over: read empty after its end, or the shard
+        // ended (Lambda does not carry a window to the child shards).
+        if let Some(w) = tumbler.open() {
+            if !close(mapping, shard, w, &mut tumbler, &mut last, &mut results, stop).await {
+                return End::Stopped;
+            }
+            tumbler.closed();
+        }
+        if ended {
+            return match write_checkpoint(mapping, shard, SHARD_END).await {
+                Ok(()) => End::ShardEnded,
+                Err(e) => End::Lost(e),
+            };
+        }
+    }
+}
+
+/// Closes window `w` with its final invocation, drops its state and moves
+/// the checkpoint past its records. False when the mapping stopped.
+async fn close(
+    mapping: &Mapping,
+    shard: &str,
+    w: Window,
+    tumbler: &mut Tumbler,
+    last: &mut Option<String>,
+    results: &mut Results,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let flags = Flags {
+        final_invoke: true,
+        terminated_early: false,
+    };
+    if !final_invoke(mapping, shard, w, tumbler, flags, results, stop).await {
+        return false;
+    }
+    tumbler.reset_state();
+    if let Some(seq) = last.take() {
+        if let Err(e) = write_checkpoint(mapping, shard, &seq).await {
+            // The next checkpoint covers it; a restart meanwhile reads the
+            // window again.
+            tracing::warn!(uuid = %mapping.m.uuid, shard, error = %e, "checkpoint not written");
+        }
+    }
+    true
+}
+
+/// A state past Lambda's 1 MB ends window `w` early: a final invocation
+/// with `isWindowTerminatedEarly`, and the window goes on with a fresh
+/// state. False when the mapping stopped.
+async fn end_early(
+    mapping: &Mapping,
+    shard: &str,
+    w: Window,
+    tumbler: &mut Tumbler,
+    results: &mut Results,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    if !tumbler.state_too_big() {
+        return true;
+    }
+    let flags = Flags {
+        final_invoke: true,
+        terminated_early: true,
+    };
+    let ok = final_invoke(mapping, shard, w, tumbler, flags, results, stop).await;
+    tumbler.reset_state();
+    ok
+}
+
+/// A window's final invocation (no records, the window's state), retried
+/// until it succeeds: Lambda holds the shard until then. False when the
+/// mapping stopped meanwhile.
+async fn final_invoke(
+    mapping: &Mapping,
+    shard: &str,
+    w: Window,
+    tumbler: &Tumbler,
+    flags: Flags,
+    results: &mut Results,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let m = &mapping.m;
+    let event = window::event(Vec::new(), &w, tumbler.state(), shard, &m.event_source_arn, flags);
+    let mut attempts: u32 = 0;
+    loop {
+        let outcome = window_invoke(mapping, &event, None, None).await;
+        batch::log(m, &outcome, 0);
+        results.record(&mapping.st, &m.uuid, &outcome).await;
+        if matches!(outcome, Outcome::Done { .. }) {
+            return true;
+        }
+        attempts += 1;
+        let pause = Duration::from_millis(250 * (1 << attempts.min(4)));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return false,
+        }
+    }
+}
+
+/// Invokes the function with a window's event; an answer without a
+/// `state` fails the invocation, as Lambda has it, and the state of one
+/// that succeeded goes to `tumbler`.
+async fn window_invoke(
+    mapping: &Mapping,
+    event: &Value,
+    ids: Option<&[String]>,
+    tumbler: Option<&mut Tumbler>,
+) -> Outcome {
+    let (outcome, answer) = batch::invoke_answering(&mapping.st, &mapping.m, event, ids).await;
+    if !matches!(outcome, Outcome::Done { .. }) {
+        return outcome;
+    }
+    match window::state_of(answer.as_ref()) {
+        Ok(state) => {
+            if let Some(t) = tumbler {
+                t.set_state(state);
+            }
+            outcome
+        }
+        Err(why) => Outcome::Failed(why),
+    }
+}
+
 /// Runs one batch to its end: success, or records given up on (sent to the
-/// on-failure destination). False when the mapping stopped meanwhile.
+/// on-failure destination). With a tumbling window (`win`), the event is
+/// the window's and the function's answer carries its next state. False
+/// when the mapping stopped meanwhile.
 async fn process(
     mapping: &Mapping,
     shard: &str,
     batch: Vec<Record<Handle>>,
     results: &mut Results,
     stop: &mut watch::Receiver<bool>,
+    mut win: Option<(Window, &mut Tumbler)>,
 ) -> bool {
     let m = &mapping.m;
     let max_retries = m.maximum_retry_attempts.unwrap_or(-1);
@@ -327,14 +522,15 @@ async fn process(
                 break;
             }
             let seqs: Vec<String> = piece.iter().map(|r| r.handle.seq.clone()).collect();
-            let event = json!({ "Records": piece.iter().map(|r| &r.item).collect::<Vec<_>>() });
-            let outcome = batch::invoke(
-                &mapping.st,
-                m,
-                &event,
-                m.reports_batch_item_failures().then_some(&seqs[..]),
-            )
-            .await;
+            let ids = m.reports_batch_item_failures().then_some(&seqs[..]);
+            let items: Vec<&Value> = piece.iter().map(|r| &r.item).collect();
+            let outcome = match win.as_mut() {
+                None => batch::invoke(&mapping.st, m, &json!({ "Records": items }), ids).await,
+                Some((w, t)) => {
+                    let event = window::event(items, w, t.state(), shard, &m.event_source_arn, Flags::default());
+                    window_invoke(mapping, &event, ids, Some(t)).await
+                }
+            };
             batch::log(m, &outcome, piece.len());
             results.record(&mapping.st, &m.uuid, &outcome).await;
             attempts += 1;
@@ -460,6 +656,9 @@ async fn send_to_queue(mapping: &Mapping, queue_arn: &str, body: &str) -> Result
 enum PullEnd {
     ShardEnded,
     Lost(String),
+    /// With nothing gathered, the shard was read empty to its tip once the
+    /// open tumbling window was over.
+    Idle,
 }
 
 struct ShardReader<'a> {
@@ -468,6 +667,9 @@ struct ShardReader<'a> {
     /// None once the shard ended.
     iterator: Option<String>,
     filters: Filters,
+    /// The open tumbling window: a read that found nothing new once it is
+    /// over ends the pull with `Idle`.
+    open_window: Option<Window>,
 }
 
 impl Pull<Handle> for ShardReader<'_> {
@@ -482,7 +684,8 @@ impl Pull<Handle> for ShardReader<'_> {
                     Some(_) => Ok(Vec::new()),
                 };
             };
-            let (records, next) = self
+            let asked = lamb_types::timefmt::epoch_seconds(time::OffsetDateTime::now_utc());
+            let (records, next, caught_up) = self
                 .mapping
                 .api
                 .records(self.mapping, &self.shard, &it, want)
@@ -504,6 +707,9 @@ impl Pull<Handle> for ShardReader<'_> {
             let (keep, _dropped) = batch::keep_matching(&self.filters, records, view);
             if !keep.is_empty() || self.iterator.is_none() {
                 return Ok(keep);
+            }
+            if deadline.is_none() && caught_up && self.open_window.is_some_and(|w| w.over(asked)) {
+                return Err(PullEnd::Idle);
             }
             let idle = match deadline {
                 None => IDLE_POLL,
@@ -585,15 +791,16 @@ impl Api {
         }
     }
 
-    /// Up to `want` records from `iterator`, and the next iterator (none
-    /// once the shard ended).
+    /// Up to `want` records from `iterator`, the next iterator (none once
+    /// the shard ended), and whether the read reached the shard's tip
+    /// (Kinesis' `MillisBehindLatest` of 0; DynamoDB Streams does not say).
     async fn records(
         &self,
         mapping: &Mapping,
         shard: &str,
         iterator: &str,
         want: usize,
-    ) -> Result<(Vec<Record<Handle>>, Option<String>), String> {
+    ) -> Result<(Vec<Record<Handle>>, Option<String>, bool), String> {
         match self {
             Api::Kinesis { client, .. } => {
                 let out = client
@@ -616,7 +823,9 @@ impl Api {
                         Record::new(handle, kinesis_item(mapping, shard, r, arrival))
                     })
                     .collect();
-                Ok((records, out.next_shard_iterator))
+                // Kinesis may answer nothing while records lie further on.
+                let caught_up = out.millis_behind_latest.is_none_or(|ms| ms == 0);
+                Ok((records, out.next_shard_iterator, caught_up))
             }
             Api::DynamoDb { client, .. } => {
                 let out = client
@@ -640,7 +849,7 @@ impl Api {
                         Some(Record::new(handle, dynamodb_item(mapping, r)))
                     })
                     .collect();
-                Ok((records, out.next_shard_iterator))
+                Ok((records, out.next_shard_iterator, true))
             }
         }
     }
