@@ -11,7 +11,6 @@ by eventName; tumbling windows: a running count passed through `state` to
 each window's final invocation, an answer without a state retried, a window
 read again whole after `kill -9`, and one ended early past 1 MB of state."""
 
-import base64
 import calendar
 import json
 import os

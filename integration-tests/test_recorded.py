@@ -833,3 +833,40 @@ def test_alias_lifecycle(replay, lam, account):
     r.call("list_aliases_for_version", "list_aliases", FunctionName=name, FunctionVersion="1")
     r.call("delete_alias_response", "delete_alias", FunctionName=name, Name="aliasname1_1")
     r.check()
+
+
+@differs("a layer published with CompatibleRuntimes and CompatibleArchitectures [] answers without them, as one "
+         "published without; AWS echoes the empty lists")
+def test_layer_exceptions(replay, lam, account):
+    r = replay("TestLambdaLayer::test_layer_exceptions")
+    layer = r.name(fresh("layer"), "<resource:1>")
+    empty = r.name(fresh("layer-empty"), "<resource:2>")
+    r.name("doesnotexist", "doesnotexist")
+    r.call("publish_result", "publish_layer_version", LayerName=layer, Content={"ZipFile": LAYER_ZIP},
+           CompatibleRuntimes=["python3.12"], CompatibleArchitectures=["x86_64"])
+    r.call("publish_empty_result", "publish_layer_version", LayerName=empty, Content={"ZipFile": LAYER_ZIP},
+           CompatibleRuntimes=[], CompatibleArchitectures=[])
+    r.call("publish_layer_version_exc_invalid_runtime_arch", "publish_layer_version", LayerName=layer,
+           Content={"ZipFile": LAYER_ZIP}, CompatibleRuntimes=["invalidruntime"],
+           CompatibleArchitectures=["invalidarch"])
+    r.call("list_layers_exc_compatibleruntime_invalid", "list_layers", CompatibleRuntime="runtimedoesnotexist")
+    r.call("list_layers_exc_compatiblearchitecture_invalid", "list_layers",
+           CompatibleArchitecture="archdoesnotexist")
+    r.call("list_nonexistent_layer", "list_layer_versions", LayerName="doesnotexist")
+    r.call("get_layer_version_exc_layer_doesnotexist", "get_layer_version", LayerName="doesnotexist",
+           VersionNumber=1)
+    r.call("get_layer_version_exc_layer_version_doesnotexist_negative", "get_layer_version", LayerName=layer,
+           VersionNumber=-1)
+    r.call("get_layer_version_exc_layer_version_doesnotexist_zero", "get_layer_version", LayerName=layer,
+           VersionNumber=0)
+    r.call("get_layer_version_exc_layer_version_doesnotexist_2", "get_layer_version", LayerName=layer,
+           VersionNumber=2)
+    layer_arn = f"arn:aws:lambda:us-east-1:{account}:layer:{layer}"
+    r.call("get_layer_version_by_arn_exc_invalidarn", "get_layer_version_by_arn", Arn=layer_arn)
+    r.call("get_layer_version_by_arn_exc_nonexistentversion", "get_layer_version_by_arn", Arn=f"{layer_arn}:2")
+    r.call("delete_layer_version_exc_layerversion_invalid_version", "delete_layer_version", LayerName=layer,
+           VersionNumber=-1)
+    r.call("delete_nonexistent_response", "delete_layer_version", LayerName="doesnotexist", VersionNumber=1)
+    r.call("delete_layer_response", "delete_layer_version", LayerName=layer, VersionNumber=1)
+    r.call("delete_layer_again_response", "delete_layer_version", LayerName=layer, VersionNumber=1)
+    r.check()

@@ -255,11 +255,23 @@ pub const MAX_LAYER_ARN_LEN: usize = 140;
 
 impl LayerVersionArn {
     pub fn parse(input: &str) -> Result<Self, LambdaError> {
+        Self::parse_at(input, "layers")
+    }
+
+    /// [`Self::parse`] of the member `field`: a function's `layers` (the
+    /// model's short pattern) or GetLayerVersionByArn's `arn` (its own,
+    /// as the recorded test_layer_exceptions quotes it).
+    pub fn parse_at(input: &str, field: &str) -> Result<Self, LambdaError> {
+        let pattern = if field == "arn" {
+            "(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:layer:\
+             [a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
+        } else {
+            "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+"
+        };
         let bad = || {
             LambdaError::validation(format!(
-                "1 validation error detected: Value '{input}' at 'layers' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: \
-                 arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
+                "1 validation error detected: Value '{input}' at '{field}' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: {pattern}"
             ))
         };
         let parts: Vec<&str> = input.split(':').collect();

@@ -17,13 +17,17 @@ use lamb_types::{
 };
 
 pub(super) fn version_number(s: &str) -> Result<u64, ApiError> {
-    s.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-        LambdaError::validation(format!(
+    match s.parse::<i64>() {
+        // AWS's own words for a number below 1 (the recorded
+        // test_layer_exceptions); the model's for what is no number.
+        Ok(n) if n >= 1 => Ok(n.unsigned_abs()),
+        Ok(_) => Err(LambdaError::invalid_parameter("Layer Version Cannot be less than 1").into()),
+        Err(_) => Err(LambdaError::validation(format!(
             "1 validation error detected: Value '{s}' at 'versionNumber' failed to satisfy constraint: \
              Member must be a number greater than or equal to 1"
         ))
-        .into()
-    })
+        .into()),
+    }
 }
 
 /// A layer version's answer with `Content.Location`, a presigned URL of
@@ -46,8 +50,14 @@ pub async fn publish(State(st): State<AppState>, params: Params, headers: Header
     drop(body);
     validate_publish_layer(&req)?;
     let runtimes = st.runtimes();
-    st.rules(&runtimes)
-        .compatible_runtimes(req.compatible_runtimes.as_deref().unwrap_or_default())?;
+    let bad_runtimes = st
+        .rules(&runtimes)
+        .compatible_runtimes(req.compatible_runtimes.as_deref().unwrap_or_default())
+        .err();
+    let architectures = lamb_types::layer::architectures(req.compatible_architectures.as_deref().unwrap_or_default());
+    let bad_architectures = architectures.as_ref().err().cloned();
+    lamb_types::validate::together(bad_runtimes.into_iter().chain(bad_architectures).collect())?;
+    let architectures = architectures?;
     tracing::info!(layer = %name, "publish layer version");
     let rec = st
         .blocking(move |s| {
@@ -63,7 +73,7 @@ pub async fn publish(State(st): State<AppState>, params: Params, headers: Header
                 name,
                 description: req.description.unwrap_or_default(),
                 compatible_runtimes: req.compatible_runtimes.unwrap_or_default(),
-                compatible_architectures: req.compatible_architectures.unwrap_or_default(),
+                compatible_architectures: architectures,
                 license_info: req.license_info,
                 code: CodeInfo::from(&bundle),
             })?;
@@ -74,9 +84,20 @@ pub async fn publish(State(st): State<AppState>, params: Params, headers: Header
     Ok(json(201, &answer(&st, &headers, &rec)))
 }
 
+/// A layer version for GetLayerVersion(ByArn), whose not-found answer is
+/// AWS's generic one (the recorded test_layer_exceptions), unlike the
+/// registry's for a function's missing layer.
 async fn get_record(st: &AppState, name: String, version: u64) -> Result<LayerVersionRecord, ApiError> {
     st.blocking(move |s| Ok(s.registry.get_layer_version(&name, version)?))
         .await
+        .map_err(|e| match e {
+            ApiError::Lambda(e) if e.kind == lamb_types::ErrorKind::ResourceNotFound => not_found().into(),
+            e => e,
+        })
+}
+
+fn not_found() -> LambdaError {
+    LambdaError::not_found("The resource you requested does not exist.")
 }
 
 pub async fn get(State(st): State<AppState>, params: Params, headers: HeaderMap) -> ApiResult {
@@ -102,15 +123,16 @@ pub async fn delete(State(st): State<AppState>, params: Params) -> ApiResult {
 /// `find=LayerVersion`.
 pub async fn list_or_find(State(st): State<AppState>, query: Query, headers: HeaderMap) -> ApiResult {
     if query.get("find") == Some("LayerVersion") {
-        let arn = LayerVersionArn::parse(query.get("Arn").unwrap_or_default())?;
+        let arn = LayerVersionArn::parse_at(query.get("Arn").unwrap_or_default(), "arn")?;
         if !arn.is_local(&st.ctx) {
-            return Err(LambdaError::not_found(format!("Layer version {arn} does not exist.")).into());
+            return Err(not_found().into());
         }
         let rec = get_record(&st, arn.name, arn.version).await?;
         return Ok(json(200, &answer(&st, &headers, &rec)));
     }
     let runtime = query.get("CompatibleRuntime").map(str::to_owned);
     let arch = query.get("CompatibleArchitecture").map(str::to_owned);
+    lamb_types::layer::check_list_filters(runtime.as_deref(), arch.as_deref())?;
     let request = query.page()?.at_most(50);
     let page = st
         .blocking(move |s| Ok(s.registry.list_layers(request.request())?))
@@ -145,6 +167,7 @@ pub async fn list_versions(State(st): State<AppState>, params: Params, query: Qu
     let name = parse_layer_name(params.resource())?;
     let runtime = query.get("CompatibleRuntime").map(str::to_owned);
     let arch = query.get("CompatibleArchitecture").map(str::to_owned);
+    lamb_types::layer::check_list_filters(runtime.as_deref(), arch.as_deref())?;
     let request = query.page()?.at_most(50);
     let page = st
         .blocking(move |s| Ok(s.registry.list_layer_versions(&name, request.request())?))

@@ -65,6 +65,26 @@ const MODEL_MAX_MEMORY_MB: u32 = 10_240;
 /// Lambda's wording for one failed constraint of its API model, which AWS
 /// answers `ValidationException` (with no `Type`), not Lambda's own
 /// `InvalidParameterValueException`.
+/// Several validation errors of one request as AWS words them together:
+/// `N validation errors detected: A; B`; none when there are none.
+pub fn together(errors: Vec<LambdaError>) -> Result<(), LambdaError> {
+    const ONE: &str = "1 validation error detected: ";
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().unwrap_or_else(|| unreachable!("one error"))),
+        n => {
+            let parts: Vec<&str> = errors
+                .iter()
+                .map(|e| e.message.strip_prefix(ONE).unwrap_or(&e.message))
+                .collect();
+            Err(LambdaError::validation(format!(
+                "{n} validation errors detected: {}",
+                parts.join("; ")
+            )))
+        }
+    }
+}
+
 pub(crate) fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> LambdaError {
     LambdaError::validation(format!(
         "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
