@@ -96,14 +96,13 @@ def test_unimplemented_operations_are_named(daemon, lam):
     with pytest.raises(ClientError) as e:
         lam.invoke_async(FunctionName="f", InvokeArgs=b"{}")
     assert "InvokeAsync" in e.value.response["Error"]["Message"]
-    # Event source mappings exist, for RabbitMQ only: an SQS queue is refused by name.
+    # Event source mappings read SQS, Kinesis, DynamoDB Streams and RabbitMQ:
+    # a Kafka cluster is refused by name.
+    kafka = "arn:aws:kafka:us-east-1:000000000000:cluster/c/0123"
     with pytest.raises(ClientError) as e:
-        lam.create_event_source_mapping(FunctionName="f", EventSourceArn="arn:aws:sqs:us-east-1:000000000000:q")
+        lam.create_event_source_mapping(FunctionName="f", EventSourceArn=kafka, Topics=["t"])
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
-    assert "arn:aws:sqs:us-east-1:000000000000:q" in e.value.response["Error"]["Message"]
-    with pytest.raises(ClientError) as e:
-        lam.invoke_async(FunctionName="f", InvokeArgs=b"{}")
-    assert "InvokeAsync" in e.value.response["Error"]["Message"]
+    assert kafka in e.value.response["Error"]["Message"]
     status, headers, raw = send(daemon, "GET", "/no/such/path")
     assert status == 400
     assert lower(headers)["x-amzn-errortype"] == "UnknownOperationException"

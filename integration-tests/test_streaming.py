@@ -159,7 +159,7 @@ def url(lam, streamer):
     """The streamer's RESPONSE_STREAM URL without auth, as the path prefix
     of the URL listener (`/<url-id>`)."""
     cfg = public_url(lam, streamer, InvokeMode="RESPONSE_STREAM")
-    assert cfg["InvokeMode"] == "RESPONSE_STREAM"
+    assert lam.get_function_url_config(FunctionName=streamer)["InvokeMode"] == "RESPONSE_STREAM"
     return f"/{url_id_of(cfg['FunctionUrl'])}"
 
 
