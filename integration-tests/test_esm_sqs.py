@@ -10,6 +10,7 @@ state in memory, so the queue is recreated, and the mapping, polling all
 along, finds it again); the EventSourceMapping API's answers and refusals.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -108,19 +109,23 @@ def moto_or_skip():
         pytest.skip("moto is not installed (pip install -r integration-tests/requirements.txt)")
 
 
-@pytest.fixture(scope="module")
-def env():
+@contextlib.contextmanager
+def moto_daemon(prefix, services):
+    """A daemon serving the `out` file system, reading `services` from a
+    moto server of its own: (daemon, moto, out directory)."""
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
     moto_or_skip()
-    with tempfile.TemporaryDirectory(prefix="lamb-esm-sqs-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         tmp = Path(tmp)
         (tmp / "out").mkdir()
         m = Moto(tmp)
         m.start()
         d = Daemon(tmp)
         d.runtimes_dir = BUILD
-        d.extra_args = ["--filesystem", f"out={tmp / 'out'}", "--aws-endpoint", f"sqs={m.url}"]
+        d.extra_args = ["--filesystem", f"out={tmp / 'out'}"]
+        for service in services:
+            d.extra_args += ["--aws-endpoint", f"{service}={m.url}"]
         try:
             d.start()
             yield d, m, tmp / "out"
@@ -129,10 +134,17 @@ def env():
             m.stop()
 
 
-def make_function(d, name):
+@pytest.fixture(scope="module")
+def env():
+    with moto_daemon("lamb-esm-sqs-", ["sqs"]) as env:
+        yield env
+
+
+def make_function(d, name, code=FUNCTION):
+    """A python3.11 function of `code` with the `out` file system at /mnt/out."""
     d.lambda_client().create_function(
         FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="index.handler",
-        Code={"ZipFile": make_zip({"index.py": FUNCTION})}, Timeout=30,
+        Code={"ZipFile": make_zip({"index.py": code})}, Timeout=30,
         FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
 
 
@@ -141,6 +153,7 @@ def queue_arn(name):
 
 
 def batches(out, function):
+    """What `function` wrote of each batch it got, in order."""
     f = out / f"{function}.jsonl"
     if not f.exists():
         return []

@@ -13,17 +13,15 @@ read again whole after `kill -9`, and one ended early past 1 MB of state."""
 
 import calendar
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, Daemon, make_zip, wait_for
+from conftest import ROLE, make_zip, wait_for
 from test_engine import BUILD
-from test_esm_sqs import FS_ARN, MOTO_ACCOUNT, Moto, moto_or_skip, queue_arn
+import test_esm_sqs as esm_sqs
+from test_esm_sqs import FS_ARN, MOTO_ACCOUNT, batches, moto_daemon, queue_arn
 
 pytestmark = pytest.mark.skipif(
     not (BUILD / "python3.11" / "usr").is_dir(),
@@ -88,43 +86,16 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def env():
-    if os.geteuid() != 0:
-        pytest.skip("root-only test: lamb serve runs as root only")
-    moto_or_skip()
-    with tempfile.TemporaryDirectory(prefix="lamb-esm-streams-") as tmp:
-        tmp = Path(tmp)
-        (tmp / "out").mkdir()
-        m = Moto(tmp)
-        m.start()
-        d = Daemon(tmp)
-        d.runtimes_dir = BUILD
-        d.extra_args = ["--filesystem", f"out={tmp / 'out'}"]
-        for service in ("sqs", "kinesis", "dynamodbstreams"):
-            d.extra_args += ["--aws-endpoint", f"{service}={m.url}"]
-        try:
-            d.start()
-            yield d, m, tmp / "out"
-        finally:
-            assert d.stop() == 0
-            m.stop()
+    with moto_daemon("lamb-esm-streams-", ["sqs", "kinesis", "dynamodbstreams"]) as env:
+        yield env
 
 
 def make_function(d, name):
-    d.lambda_client().create_function(
-        FunctionName=name, Role=ROLE, Runtime="python3.11", Handler="index.handler",
-        Code={"ZipFile": make_zip({"index.py": FUNCTION})}, Timeout=30,
-        FileSystemConfigs=[{"Arn": FS_ARN, "LocalMountPath": "/mnt/out"}])
+    esm_sqs.make_function(d, name, FUNCTION)
 
 
 def stream_arn(name):
     return f"arn:aws:kinesis:us-east-1:{MOTO_ACCOUNT}:stream/{name}"
-
-
-def batches(out, function):
-    f = out / f"{function}.jsonl"
-    if not f.exists():
-        return []
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
 
 
 def succeeded(out, function):

@@ -123,6 +123,24 @@ fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiErro
     }
 }
 
+/// The function an Invoke-like request names: its path's name or ARN with
+/// `Qualifier`.
+fn target_of(st: &AppState, params: &Params, query: &Query) -> Result<Target, ApiError> {
+    let fref = params.function_ref()?;
+    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    Ok(Target::new(&st.ctx, fref.name, q))
+}
+
+/// The call an Invoke-like request makes: its payload and log type.
+fn call_of(request_id: String, headers: &HeaderMap, body: &Bytes) -> Result<Call, ApiError> {
+    Ok(Call {
+        request_id,
+        payload: body.to_vec(),
+        log_type: log_type(headers)?,
+        client_context: None,
+    })
+}
+
 pub async fn invoke(
     State(st): State<AppState>,
     params: Params,
@@ -131,17 +149,10 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let fref = params.function_ref()?;
-    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    let target = target_of(&st, &params, &query)?;
     let kind = invocation_kind(&headers)?;
-    let log_type = log_type(&headers)?;
-    let target = Target::new(&st.ctx, fref.name, q);
-    let call = Call {
-        request_id,
-        payload: body.to_vec(),
-        log_type,
-        client_context: None,
-    };
+    let call = call_of(request_id, &headers, &body)?;
+    let log_type = call.log_type;
     let t = target.clone();
     let (name, latest) = (
         target.function.clone(),
@@ -220,17 +231,9 @@ pub async fn invoke_with_response_stream(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let fref = params.function_ref()?;
-    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    let target = target_of(&st, &params, &query)?;
     let kind = streamed_kind(&headers)?;
-    let log_type = log_type(&headers)?;
-    let target = Target::new(&st.ctx, fref.name, q);
-    let call = Call {
-        request_id,
-        payload: body.to_vec(),
-        log_type,
-        client_context: None,
-    };
+    let call = call_of(request_id, &headers, &body)?;
     let mut req = st.blocking(move |s| invocation::prepare(s, &target, call)).await?;
     check_payload(&req.payload, &kind)?;
     if kind == Kind::DryRun {
