@@ -343,9 +343,13 @@ def test_sqs_disable_reenable_and_moto_restart_under_load(env):
 
     assert lam.update_event_source_mapping(UUID=uuid, Enabled=False)["State"] == "Disabling"
     assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
-    time.sleep(1.5)  # the supervisor's next pass stops the pollers
+    # The supervisor's next pass stops the pollers: once it says so, nothing
+    # reads the queue, so the message below stays there however long it waits.
+    wait_for(lambda: any("event source mapping stopped" in line and uuid in line
+                         for line in d.log.read_text(errors="replace").splitlines()),
+             what="the disabled mapping's pollers stopped")
     sqs.send_message(QueueUrl=url, MessageBody="while-disabled")
-    time.sleep(3)
+    time.sleep(3)  # a poller left running would have taken it by now
     assert "while-disabled" not in delivered(out, "sqs-life")
     assert depth(sqs, url) == 1
     assert lam.update_event_source_mapping(UUID=uuid, Enabled=True)["State"] == "Enabling"
