@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import weakref
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -59,6 +60,28 @@ def sandbox_cgroups(parent):
         except (FileNotFoundError, NotADirectoryError):
             pass
     return found
+
+
+# Every daemon a test may be using: a failing test's report carries the end
+# of their logs, so that a failure in CI explains itself.
+LIVE_DAEMONS = weakref.WeakSet()
+LOG_LINES_ON_FAILURE = 40
+LOG_LINE_CHARS = 400
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for d in list(LIVE_DAEMONS):
+        try:
+            lines = d.log.read_text(errors="replace").splitlines()[-LOG_LINES_ON_FAILURE:]
+        except OSError:
+            continue
+        text = "\n".join(line[:LOG_LINE_CHARS] for line in lines)
+        report.sections.append((f"lamb serve log ({d.log})", text))
 
 
 class Daemon:
@@ -110,6 +133,7 @@ class Daemon:
         return env
 
     def start(self):
+        LIVE_DAEMONS.add(self)
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",

@@ -154,8 +154,13 @@ def lam(engine):
 
 
 def call(lam, name, payload):
-    r = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
-    return r, json.loads(r["Payload"].read())
+    """The answer and its parsed payload; the payload carries the log's tail
+    under `_log` when the function failed, so an assertion shows why."""
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), LogType="Tail")
+    body = json.loads(r["Payload"].read())
+    if "FunctionError" in r and isinstance(body, dict):
+        body["_log"] = base64.b64decode(r.get("LogResult", "")).decode(errors="replace")
+    return r, body
 
 
 @pytest.mark.parametrize("runtime", list(CASES))
@@ -183,11 +188,11 @@ def test_runtime_end_to_end(lam, runtime):
     assert body["errorType"] == error_type and body["errorMessage"] == "boom", body
     r, body = call(lam, name, {"mode": "sleep"})
     assert r["FunctionError"] == "Unhandled"
-    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorType"] == "Sandbox.Timedout", body
     assert body["errorMessage"].endswith("Task timed out after 3.00 seconds")
     # A fresh environment after the timeout answers again.
     r, body = call(lam, name, {})
-    assert "FunctionError" not in r and body["layer"] == "from-layer"
+    assert "FunctionError" not in r and body["layer"] == "from-layer", body
     layers = lam.list_layers(CompatibleRuntime=runtime)["Layers"]
     assert [l["LayerName"] for l in layers] == [f"greeting-{runtime.replace('.', '-')}"]
 
