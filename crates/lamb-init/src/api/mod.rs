@@ -467,8 +467,13 @@ impl Api {
                 .name("conn".into())
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    let _slot = slot;
-                    api.connection(stream, limits)
+                    // The socket closes only once the slot is back: a
+                    // client that sees the close may connect again at once
+                    // and count on the slot (the cap stays exact).
+                    let keep_open = stream.try_clone().ok();
+                    api.connection(stream, limits);
+                    drop(slot);
+                    drop(keep_open);
                 });
             if spawned.is_err() {
                 continue;
