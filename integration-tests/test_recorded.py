@@ -835,8 +835,6 @@ def test_alias_lifecycle(replay, lam, account):
     r.check()
 
 
-@differs("a layer published with CompatibleRuntimes and CompatibleArchitectures [] answers without them, as one "
-         "published without; AWS echoes the empty lists")
 def test_layer_exceptions(replay, lam, account):
     r = replay("TestLambdaLayer::test_layer_exceptions")
     layer = r.name(fresh("layer"), "<resource:1>")
