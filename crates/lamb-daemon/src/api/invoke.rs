@@ -322,9 +322,24 @@ pub async fn invoke_with_response_stream(
 /// The `InvokeComplete` event of a finished invocation.
 fn complete(out: &InvokeResponse) -> Vec<u8> {
     let details = String::from_utf8_lossy(&out.payload);
-    let error = out.function_error.as_deref().map(|code| (code, details.as_ref()));
+    let code = out
+        .function_error
+        .as_deref()
+        .map(|unhandled| error_code(&out.payload, unhandled));
+    let error = code.as_deref().map(|code| (code, details.as_ref()));
     let log = out.log_tail.as_deref().map(log_result);
     event_stream::invoke_complete(error, log.as_deref())
+}
+
+/// `InvokeComplete`'s `ErrorCode`: the function's error type, as Lambda
+/// names it there (`X-Amz-Function-Error`'s `Unhandled` when the error body
+/// names none).
+fn error_code(error_body: &[u8], unhandled: &str) -> String {
+    serde_json::from_slice::<serde_json::Value>(error_body)
+        .ok()
+        .and_then(|v| v.get("errorType")?.as_str().map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| unhandled.to_owned())
 }
 
 #[cfg(test)]
@@ -339,5 +354,15 @@ mod tests {
             Some(("Invalid UTF-8 middle byte 0xd7".into(), 8))
         );
         assert_eq!(bad_utf8("{\"é\":1}".as_bytes()), None);
+    }
+
+    #[test]
+    fn a_streams_error_code_is_the_functions_error_type() {
+        assert_eq!(
+            error_code(br#"{"errorType":"Error","errorMessage":"x"}"#, "Unhandled"),
+            "Error"
+        );
+        assert_eq!(error_code(b"not json", "Unhandled"), "Unhandled");
+        assert_eq!(error_code(br#"{"errorMessage":"x"}"#, "Unhandled"), "Unhandled");
     }
 }
