@@ -512,3 +512,36 @@ pub async fn list_versions(State(st): State<AppState>, params: Params, query: Qu
     let items: Vec<_> = page.items.iter().map(|r| list_item(r, &st.ctx, true)).collect();
     Ok(page_response("Versions", &items, page.next_marker))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lamb_types::{FunctionConfiguration, LastUpdateStatus, State};
+
+    /// The recorded test_function_lifecycle: a create answers `Pending`
+    /// without `LastUpdateStatus`, an update `InProgress`, both "being
+    /// created"; an image still pulling keeps what its pull says.
+    #[test]
+    fn a_write_answers_the_state_its_work_starts_from() {
+        let created = as_written(FunctionConfiguration::default(), Written::Created);
+        assert_eq!(created["State"], "Pending");
+        assert_eq!(created["StateReason"], "The function is being created.");
+        assert_eq!(created["StateReasonCode"], "Creating");
+        assert!(created.get("LastUpdateStatus").is_none(), "{created}");
+        let updated = as_written(FunctionConfiguration::default(), Written::Updated);
+        assert_eq!(updated["State"], "Active");
+        assert_eq!(updated["LastUpdateStatus"], "InProgress");
+        assert_eq!(updated["LastUpdateStatusReasonCode"], "Creating");
+        let failed = FunctionConfiguration {
+            state: State::Failed,
+            last_update_status: LastUpdateStatus::Failed,
+            ..Default::default()
+        };
+        let v = as_written(failed.clone(), Written::Updated);
+        assert_eq!(
+            (v["State"].as_str(), v["LastUpdateStatus"].as_str()),
+            (Some("Failed"), Some("Failed"))
+        );
+        assert_eq!(as_written(failed, Written::Created)["State"], "Failed");
+    }
+}
