@@ -125,7 +125,8 @@ def test_an_error_mid_stream_is_the_invoke_completes_error(lam, streamer):
     events = list(resp["EventStream"])
     assert events[0] == {"PayloadChunk": {"Payload": b"first;"}}
     done = events[-1]["InvokeComplete"]
-    assert done["ErrorCode"] == "Unhandled"
+    # The function's error type, where Invoke's X-Amz-Function-Error says Unhandled.
+    assert done["ErrorCode"] == "Error"
     details = json.loads(done["ErrorDetails"])
     assert details["errorType"] == "Error" and details["errorMessage"] == "failed mid-stream"
     assert "failed mid-stream" in base64.b64decode(done["LogResult"]).decode()

@@ -249,8 +249,8 @@ fn layer(reg: &SqliteRegistry, name: &str, tag: &str) -> lamb_store::LayerVersio
     reg.publish_layer_version(NewLayerVersion {
         name: name.into(),
         description: String::new(),
-        compatible_runtimes: vec!["provided.al2023".into()],
-        compatible_architectures: vec![],
+        compatible_runtimes: Some(vec!["provided.al2023".into()]),
+        compatible_architectures: None,
         license_info: None,
         code: code(tag),
     })
@@ -503,6 +503,49 @@ fn state_can_be_set() {
     let r = reg.get_function("f", &Qualifier::latest()).unwrap();
     assert_eq!(r.state, lamb_types::State::Pending);
     assert_eq!(r.last_update_status, lamb_types::LastUpdateStatus::InProgress);
+}
+
+/// The recorded test_layer_exceptions: an empty compatible list is kept
+/// apart from none, and a database of before (both `[]`) reads as none.
+#[test]
+fn a_layers_empty_compatible_lists_are_kept_apart_from_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let publish = |reg: &SqliteRegistry, runtimes: Option<Vec<String>>| {
+        reg.publish_layer_version(NewLayerVersion {
+            name: "l".into(),
+            description: String::new(),
+            compatible_runtimes: runtimes.clone(),
+            compatible_architectures: runtimes.map(|_| vec![]),
+            license_info: None,
+            code: code("a"),
+        })
+        .unwrap()
+    };
+    {
+        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        publish(&reg, Some(vec![]));
+        publish(&reg, None);
+        let empty = reg.get_layer_version("l", 1).unwrap();
+        assert_eq!(
+            (empty.compatible_runtimes, empty.compatible_architectures),
+            (Some(vec![]), Some(vec![]))
+        );
+        let none = reg.get_layer_version("l", 2).unwrap();
+        assert_eq!((none.compatible_runtimes, none.compatible_architectures), (None, None));
+    }
+    // As the schema before kept both.
+    let conn = rusqlite::Connection::open(dir.path().join(lamb_store::registry::DB_FILE)).unwrap();
+    conn.execute_batch(
+        "UPDATE layer_versions SET compatible_runtimes = '[]', compatible_architectures = '[]'; \
+         PRAGMA user_version = 9;",
+    )
+    .unwrap();
+    drop(conn);
+    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    for version in [1, 2] {
+        let old = reg.get_layer_version("l", version).unwrap();
+        assert_eq!((old.compatible_runtimes, old.compatible_architectures), (None, None));
+    }
 }
 
 #[test]

@@ -250,6 +250,11 @@ pub struct LayerVersionArn {
     pub version: u64,
 }
 
+/// The model's pattern of a layer version ARN, as AWS quotes it.
+pub const LAYER_VERSION_ARN_PATTERN: &str =
+    "(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:layer:\
+     [a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)";
+
 /// Longest layer (version) ARN Lambda takes.
 pub const MAX_LAYER_ARN_LEN: usize = 140;
 
@@ -263,8 +268,7 @@ impl LayerVersionArn {
     /// as the recorded test_layer_exceptions quotes it).
     pub fn parse_at(input: &str, field: &str) -> Result<Self, LambdaError> {
         let pattern = if field == "arn" {
-            "(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:layer:\
-             [a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
+            LAYER_VERSION_ARN_PATTERN
         } else {
             "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+"
         };

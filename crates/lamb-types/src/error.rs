@@ -139,6 +139,10 @@ impl fmt::Display for ErrorKind {
 pub struct LambdaError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Answered without `Type` where its exception has one: AWS leaves it
+    /// out of a few of its checks' answers (the recorded
+    /// test_function_concurrency_limits).
+    pub untyped: bool,
 }
 
 impl LambdaError {
@@ -146,7 +150,14 @@ impl LambdaError {
         Self {
             kind,
             message: message.into(),
+            untyped: false,
         }
+    }
+
+    /// The same error answered without `Type`, as AWS answers it there.
+    pub fn without_type(mut self) -> Self {
+        self.untyped = true;
+        self
     }
 
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
@@ -212,7 +223,10 @@ impl LambdaError {
             error_type: self.kind.fault().to_owned(),
             message: self.message.clone(),
             code: self.kind.name().to_owned(),
-            shape: self.kind.body_shape(),
+            shape: match self.kind.body_shape() {
+                BodyShape::TypeAndMessage if self.untyped => BodyShape::MessageOnly,
+                shape => shape,
+            },
         }
     }
 }
@@ -276,6 +290,17 @@ mod tests {
         assert_eq!(json["__type"], "ResourceNotFoundException");
         assert_eq!(LambdaError::service("boom").body().error_type, "Service");
         assert_eq!(e.to_string(), "ResourceNotFoundException: Function not found: x");
+    }
+
+    /// test_lambda_api::TestLambdaReservedConcurrency::test_function_concurrency_limits:
+    /// an exception AWS answers there without `Type` keeps only `message`.
+    #[test]
+    fn an_untyped_error_carries_only_its_message() {
+        let v = serde_json::to_value(LambdaError::invalid_parameter("bad").without_type().body()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"message": "bad", "__type": "InvalidParameterValueException"})
+        );
     }
 
     /// test_lambda_api::TestLambdaFunction::test_create_lambda_exceptions

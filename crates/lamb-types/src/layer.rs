@@ -53,10 +53,11 @@ pub struct LayerVersionResponse {
     pub description: String,
     pub created_date: String,
     pub version: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compatible_runtimes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compatible_architectures: Vec<Architecture>,
+    /// As published: `[]` is echoed, an absent list left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_runtimes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_architectures: Option<Vec<Architecture>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_info: Option<String>,
 }
@@ -69,10 +70,11 @@ pub struct LayerVersionsListItem {
     pub version: u64,
     pub description: String,
     pub created_date: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compatible_runtimes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compatible_architectures: Vec<Architecture>,
+    /// As published: `[]` is echoed, an absent list left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_runtimes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatible_architectures: Option<Vec<Architecture>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_info: Option<String>,
 }

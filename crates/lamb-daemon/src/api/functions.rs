@@ -146,7 +146,55 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     // recorded test_publish_version_on_create).
     let mut out = rec.configuration(&st.ctx);
     out.function_arn = st.ctx.function_arn(&rec.name);
-    Ok(json(201, &out))
+    Ok(json(201, &as_written(out, Written::Created)))
+}
+
+/// What a write did to the configuration it answers.
+#[derive(Clone, Copy)]
+enum Written {
+    /// A new function or version.
+    Created,
+    /// `$LATEST`'s code or configuration.
+    Updated,
+}
+
+/// A write's answer, as AWS words it: the state the write's work starts
+/// from (a new function or version `Pending`, without `LastUpdateStatus`;
+/// an updated `$LATEST` `LastUpdateStatus: InProgress`; both "being
+/// created"), while reads answer the state the work ends in (the recorded
+/// test_function_lifecycle). lamb does that work before it answers, but an
+/// image's pull, so its first read already shows the end state, as an event
+/// source mapping's Create answers `Creating` and its Get `Enabled`.
+fn as_written(mut c: lamb_types::FunctionConfiguration, written: Written) -> Value {
+    const CREATING: &str = "The function is being created.";
+    let mut keep_update_status = true;
+    match written {
+        Written::Created => {
+            if c.state == lamb_types::State::Active {
+                c.state = lamb_types::State::Pending;
+                c.state_reason = Some(CREATING.into());
+                c.state_reason_code = Some("Creating".into());
+            }
+            keep_update_status = false;
+        }
+        Written::Updated if c.last_update_status == lamb_types::LastUpdateStatus::Successful => {
+            c.last_update_status = lamb_types::LastUpdateStatus::InProgress;
+            c.last_update_status_reason = Some(CREATING.into());
+            c.last_update_status_reason_code = Some("Creating".into());
+        }
+        Written::Updated => {}
+    }
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let (false, Value::Object(m)) = (keep_update_status, &mut v) {
+        for key in [
+            "LastUpdateStatus",
+            "LastUpdateStatusReason",
+            "LastUpdateStatusReasonCode",
+        ] {
+            m.remove(key);
+        }
+    }
+    v
 }
 
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
@@ -277,7 +325,14 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
     if rec.spec.image.is_some() && rec.last_update_status == lamb_types::LastUpdateStatus::InProgress {
         crate::images::start_pull(&st, rec.name.clone(), rec.revision_id.clone());
     }
-    Ok(json(200, &rec.configuration(&st.ctx)))
+    // With Publish, the answer is the new version (the recorded
+    // test_publish_with_update).
+    let written = if rec.version.is_latest() {
+        Written::Updated
+    } else {
+        Written::Created
+    };
+    Ok(json(200, &as_written(rec.configuration(&st.ctx), written)))
 }
 
 /// UpdateFunctionCode of an Image function: the new URI stored, its pull
@@ -330,7 +385,7 @@ pub async fn update_configuration(State(st): State<AppState>, params: Params, bo
                 .update_function_configuration(&name, spec, req.revision_id.as_deref())?)
         })
         .await?;
-    Ok(json(200, &rec.configuration(&st.ctx)))
+    Ok(json(200, &as_written(rec.configuration(&st.ctx), Written::Updated)))
 }
 
 pub async fn delete(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
@@ -456,4 +511,37 @@ pub async fn list_versions(State(st): State<AppState>, params: Params, query: Qu
         .await?;
     let items: Vec<_> = page.items.iter().map(|r| list_item(r, &st.ctx, true)).collect();
     Ok(page_response("Versions", &items, page.next_marker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lamb_types::{FunctionConfiguration, LastUpdateStatus, State};
+
+    /// The recorded test_function_lifecycle: a create answers `Pending`
+    /// without `LastUpdateStatus`, an update `InProgress`, both "being
+    /// created"; an image still pulling keeps what its pull says.
+    #[test]
+    fn a_write_answers_the_state_its_work_starts_from() {
+        let created = as_written(FunctionConfiguration::default(), Written::Created);
+        assert_eq!(created["State"], "Pending");
+        assert_eq!(created["StateReason"], "The function is being created.");
+        assert_eq!(created["StateReasonCode"], "Creating");
+        assert!(created.get("LastUpdateStatus").is_none(), "{created}");
+        let updated = as_written(FunctionConfiguration::default(), Written::Updated);
+        assert_eq!(updated["State"], "Active");
+        assert_eq!(updated["LastUpdateStatus"], "InProgress");
+        assert_eq!(updated["LastUpdateStatusReasonCode"], "Creating");
+        let failed = FunctionConfiguration {
+            state: State::Failed,
+            last_update_status: LastUpdateStatus::Failed,
+            ..Default::default()
+        };
+        let v = as_written(failed.clone(), Written::Updated);
+        assert_eq!(
+            (v["State"].as_str(), v["LastUpdateStatus"].as_str()),
+            (Some("Failed"), Some("Failed"))
+        );
+        assert_eq!(as_written(failed, Written::Created)["State"], "Failed");
+    }
 }

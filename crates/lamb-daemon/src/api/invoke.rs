@@ -104,11 +104,52 @@ fn check_payload(payload: &[u8], kind: &Kind) -> Result<(), ApiError> {
         .into());
     }
     if !payload.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<serde::de::IgnoredAny>(payload).map_err(|e| {
-            LambdaError::invalid_request_content(format!("Could not parse request body into json: {e}"))
-        })?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(payload).map_err(|e| unparsable_payload(payload, &e))?;
     }
     Ok(())
+}
+
+/// A payload that is no JSON, in the words of AWS's parser (Jackson): its
+/// reason and where it was found (the recorded
+/// test_lambda_invoke_payload_encoding_error). A byte that is no UTF-8 is
+/// named as Jackson names it, at the column one past it, where Jackson
+/// stands when it finds it; other reasons are serde_json's.
+fn unparsable_payload(payload: &[u8], e: &serde_json::Error) -> ApiError {
+    let (reason, line, column) = match bad_utf8(payload) {
+        Some((reason, at)) => {
+            let before = &payload[..at];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            (reason, line, at - line_start + 2)
+        }
+        None => {
+            let text = e.to_string();
+            let reason = text
+                .rsplit_once(" at line ")
+                .map_or(text.as_str(), |(r, _)| r)
+                .to_owned();
+            (reason, e.line(), e.column())
+        }
+    };
+    LambdaError::invalid_request_content(format!(
+        "Could not parse request body into json: Could not parse payload into json: {reason}\n at [Source: \
+         REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: {line}, column: {column}]"
+    ))
+    .into()
+}
+
+/// The first byte of `payload` that breaks UTF-8, as Jackson names it, and
+/// its offset; None when the payload is UTF-8 or only ends early.
+fn bad_utf8(payload: &[u8]) -> Option<(String, usize)> {
+    let e = std::str::from_utf8(payload).err()?;
+    let start = e.valid_up_to();
+    let first = payload[start];
+    let opens_sequence = first & 0xE0 == 0xC0 || first & 0xF0 == 0xE0 || first & 0xF8 == 0xF0;
+    if !opens_sequence {
+        return Some((format!("Invalid UTF-8 start byte 0x{first:02x}"), start));
+    }
+    let at = start + e.error_len()?;
+    Some((format!("Invalid UTF-8 middle byte 0x{:02x}", payload.get(at)?), at))
 }
 
 /// Invoke's not-found for `$LATEST` names it, where Get's does not (the
@@ -281,7 +322,47 @@ pub async fn invoke_with_response_stream(
 /// The `InvokeComplete` event of a finished invocation.
 fn complete(out: &InvokeResponse) -> Vec<u8> {
     let details = String::from_utf8_lossy(&out.payload);
-    let error = out.function_error.as_deref().map(|code| (code, details.as_ref()));
+    let code = out
+        .function_error
+        .as_deref()
+        .map(|unhandled| error_code(&out.payload, unhandled));
+    let error = code.as_deref().map(|code| (code, details.as_ref()));
     let log = out.log_tail.as_deref().map(log_result);
     event_stream::invoke_complete(error, log.as_deref())
+}
+
+/// `InvokeComplete`'s `ErrorCode`: the function's error type, as Lambda
+/// names it there (`X-Amz-Function-Error`'s `Unhandled` when the error body
+/// names none).
+fn error_code(error_body: &[u8], unhandled: &str) -> String {
+    serde_json::from_slice::<serde_json::Value>(error_body)
+        .ok()
+        .and_then(|v| v.get("errorType")?.as_str().map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| unhandled.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_that_is_no_utf8_is_named_as_jackson_names_it() {
+        assert_eq!(bad_utf8(b"n\x87r"), Some(("Invalid UTF-8 start byte 0x87".into(), 1)));
+        assert_eq!(
+            bad_utf8(b"{\"a\":\"\xe9\xb5\xd7\"}"),
+            Some(("Invalid UTF-8 middle byte 0xd7".into(), 8))
+        );
+        assert_eq!(bad_utf8("{\"é\":1}".as_bytes()), None);
+    }
+
+    #[test]
+    fn a_streams_error_code_is_the_functions_error_type() {
+        assert_eq!(
+            error_code(br#"{"errorType":"Error","errorMessage":"x"}"#, "Unhandled"),
+            "Error"
+        );
+        assert_eq!(error_code(b"not json", "Unhandled"), "Unhandled");
+        assert_eq!(error_code(br#"{"errorMessage":"x"}"#, "Unhandled"), "Unhandled");
+    }
 }

@@ -57,7 +57,9 @@ pub async fn publish(State(st): State<AppState>, params: Params, headers: Header
     let architectures = lamb_types::layer::architectures(req.compatible_architectures.as_deref().unwrap_or_default());
     let bad_architectures = architectures.as_ref().err().cloned();
     lamb_types::validate::together(bad_runtimes.into_iter().chain(bad_architectures).collect())?;
-    let architectures = architectures?;
+    // An empty list is kept apart from none: AWS echoes it (the recorded
+    // test_layer_exceptions).
+    let architectures = req.compatible_architectures.is_some().then_some(architectures?);
     tracing::info!(layer = %name, "publish layer version");
     let rec = st
         .blocking(move |s| {
@@ -72,7 +74,7 @@ pub async fn publish(State(st): State<AppState>, params: Params, headers: Header
             let rec = s.registry.publish_layer_version(NewLayerVersion {
                 name,
                 description: req.description.unwrap_or_default(),
-                compatible_runtimes: req.compatible_runtimes.unwrap_or_default(),
+                compatible_runtimes: req.compatible_runtimes,
                 compatible_architectures: architectures,
                 license_info: req.license_info,
                 code: CodeInfo::from(&bundle),
@@ -153,11 +155,12 @@ pub async fn list_or_find(State(st): State<AppState>, query: Query, headers: Hea
 }
 
 fn matches_filters(r: &LayerVersionRecord, runtime: Option<&str>, arch: Option<&str>) -> bool {
-    let runtime_ok = runtime.is_none_or(|rt| rt.is_empty() || r.compatible_runtimes.iter().any(|x| x == rt));
+    let runtime_ok = runtime.is_none_or(|rt| rt.is_empty() || r.compatible_runtimes.iter().flatten().any(|x| x == rt));
     let arch_ok = arch.is_none_or(|a| {
         a.is_empty()
             || r.compatible_architectures
                 .iter()
+                .flatten()
                 .any(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(|s| s == a)) == Some(true))
     });
     runtime_ok && arch_ok

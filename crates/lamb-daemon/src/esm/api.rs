@@ -86,10 +86,12 @@ async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let req: CreateEventSourceMappingRequest = parse_json(&body)?;
     let out = st
         .blocking(move |s| {
+            // Without a source AWS names none it recognises (the recorded
+            // test_event_source_mapping_exceptions).
             let arn = req
                 .event_source_arn
                 .clone()
-                .ok_or_else(|| LambdaError::invalid_parameter("EventSourceArn is required"))?;
+                .ok_or_else(|| LambdaError::invalid_parameter("Unrecognized event source."))?;
             let source = source_of(s, &arn)?;
             let (function_arn, name) = function_arn(s, &req.function_name)?;
             let mut m = new_mapping(&source, uuid::Uuid::new_v4().to_string(), arn, function_arn);

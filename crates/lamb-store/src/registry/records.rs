@@ -268,8 +268,10 @@ pub struct LayerVersionRecord {
     pub name: String,
     pub version: u64,
     pub description: String,
-    pub compatible_runtimes: Vec<String>,
-    pub compatible_architectures: Vec<Architecture>,
+    /// None when the publisher gave no list, which AWS answers without
+    /// (an empty list it echoes).
+    pub compatible_runtimes: Option<Vec<String>>,
+    pub compatible_architectures: Option<Vec<Architecture>>,
     pub license_info: Option<String>,
     pub code: CodeInfo,
     pub created_date: String,
@@ -318,8 +320,10 @@ impl LayerVersionRecord {
 pub struct NewLayerVersion {
     pub name: String,
     pub description: String,
-    pub compatible_runtimes: Vec<String>,
-    pub compatible_architectures: Vec<Architecture>,
+    /// None when the publisher gave no list, which AWS answers without
+    /// (an empty list it echoes).
+    pub compatible_runtimes: Option<Vec<String>>,
+    pub compatible_architectures: Option<Vec<Architecture>>,
     pub license_info: Option<String>,
     pub code: CodeInfo,
 }

@@ -314,9 +314,12 @@ pub fn validate_routing_config(
         ));
     }
     if primary == LATEST {
+        // AWS answers this one without `Type` (the recorded
+        // test_notfound_and_invalid_routingconfigs).
         return Err(LambdaError::invalid_parameter(
             "$LATEST is not supported for an alias pointing to more than 1 version",
-        ));
+        )
+        .without_type());
     }
     let mut out = BTreeMap::new();
     for (version, weight) in weights {
@@ -660,10 +663,14 @@ impl Rules<'_> {
                 self.limits.max_layers
             )));
         }
+        let parsed = arns
+            .iter()
+            .map(|a| LayerVersionArn::parse(a))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad_layers(arns))?;
         let mut seen: HashMap<String, &str> = HashMap::new();
         let mut out = Vec::with_capacity(arns.len());
-        for arn in arns {
-            let parsed = LayerVersionArn::parse(arn)?;
+        for (arn, parsed) in arns.iter().zip(parsed) {
             if let Some(other) = seen.insert(parsed.name.clone(), arn) {
                 return Err(LambdaError::invalid_parameter(format!(
                     "Two different versions of the same layer are not allowed to be \
@@ -723,10 +730,24 @@ impl Rules<'_> {
                 "Specified ReservedConcurrentExecutions for function decreases account's \
                  UnreservedConcurrentExecution below its minimum value of [{}].",
                 self.limits.min_unreserved_concurrency
-            )));
+            ))
+            .without_type());
         }
         Ok(())
     }
+}
+
+/// `Layers` with a member that is no layer version ARN: AWS quotes the whole
+/// list, as Java prints one, and the member's every constraint (the recorded
+/// test_layer_function_exceptions).
+fn bad_layers(arns: &[String]) -> LambdaError {
+    LambdaError::validation(format!(
+        "1 validation error detected: Value '[{}]' at 'layers' failed to satisfy constraint: Member must \
+         satisfy constraint: [Member must have length less than or equal to 2048, Member must have length \
+         greater than or equal to 1, Member must satisfy regular expression pattern: {}, Member must not be null]",
+        arns.join(", "),
+        crate::arn::LAYER_VERSION_ARN_PATTERN
+    ))
 }
 
 #[cfg(test)]

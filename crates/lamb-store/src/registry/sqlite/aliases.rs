@@ -177,6 +177,7 @@ pub(super) fn update(
         return Err(LambdaError::invalid_parameter(
             "$LATEST is not supported for an alias pointing to more than 1 version",
         )
+        .without_type()
         .into());
     }
     if rec

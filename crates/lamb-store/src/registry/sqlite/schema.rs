@@ -197,9 +197,17 @@ CREATE TABLE documents (
 ) STRICT;
 "#;
 
+/// A layer version's compatible lists are JSON `null` when none was given,
+/// apart from an empty one (AWS echoes `[]` and leaves out an absent list).
+/// Before, both were `[]`: those rows become `null`, the common case.
+const V10: &str = r#"
+UPDATE layer_versions SET compatible_runtimes = 'null' WHERE compatible_runtimes = '[]';
+UPDATE layer_versions SET compatible_architectures = 'null' WHERE compatible_architectures = '[]';
+"#;
+
 /// Every migration, in order; the database's `user_version` counts how many
 /// have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
