@@ -2,8 +2,9 @@
 //! an attempt's outcome) share one transaction and one sync of the WAL.
 //!
 //! With `synchronous=FULL` every commit syncs the WAL (0.3 ms to tens of
-//! milliseconds on a busy shared virtual disk), so one transaction per accepted event caps the queue at a
-//! few hundred events a second whatever the cores. Here a writer queues its
+//! milliseconds on a busy shared virtual disk), so one transaction per
+//! accepted event caps the queue at a few hundred events a second whatever
+//! the cores. Here a writer queues its
 //! write, and the first writer to find no group committing becomes the
 //! leader: it takes every write queued so far, runs each in a savepoint of
 //! one immediate transaction (a write that fails is rolled back alone and
