@@ -7,7 +7,9 @@
 # bench-engine (--cold-runs N, --warm-runs N, --seconds S; --init-only runs
 # only the init series: Python and Node hello cold at 128 and 1792 MB beside
 # their bare interpreters; --network-only only the network series: cold
-# starts with --network nat against none, and outbound HTTP through NAT).
+# starts with --network nat against none, and outbound HTTP through NAT;
+# --async-only only the async series: Event invocations accepted and
+# executed per second through the durable queue, --async-callers N).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"

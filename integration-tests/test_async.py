@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -241,3 +242,45 @@ def test_kill_9_loses_nothing(lam, engine):
         return {e["n"] for e in got(engine, "a-many")} == set(range(n))
     wait_for(all_seen, timeout=240, every=2)
     wait_for(lambda: json.loads(engine.lamb("events", "a-many", "--json").stdout)["Events"] == [], timeout=60)
+
+
+def test_kill_9_under_concurrent_accepts_loses_no_accepted_event(lam, engine):
+    """Many callers send Event invocations at once, so their writes share
+    commits (the registry's group commit); the daemon is killed with SIGKILL
+    while they send. Every event answered 202 before the kill runs after a
+    restart: an answer comes only after its event's commit."""
+    lam.create_function(FunctionName="a-burst", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": PY_APP})}, MemorySize=256, Timeout=60)
+    # Two at a time: most events still wait in the queue at the kill.
+    lam.put_function_concurrency(FunctionName="a-burst", ReservedConcurrentExecutions=2)
+    accepted, lock, stop = set(), threading.Lock(), threading.Event()
+
+    def caller(k):
+        client = engine.lambda_client()
+        for i in range(100_000):
+            if stop.is_set():
+                return
+            try:
+                send(client, "a-burst", {"n": k * 100_000 + i})
+            except Exception:
+                return  # the daemon is gone: this call's fate is unknown, it was not accepted
+            with lock:
+                accepted.add(k * 100_000 + i)
+
+    callers = [threading.Thread(target=caller, args=(k,)) for k in range(16)]
+    for t in callers:
+        t.start()
+    wait_for(lambda: len(accepted) >= 300, timeout=120)
+    engine.proc.send_signal(signal.SIGKILL)
+    engine.proc.wait()
+    engine.proc = None
+    stop.set()
+    for t in callers:
+        t.join()
+    wait_for(lambda: not sandbox_cgroups(engine.cgroup_parent), timeout=30)
+    engine.start()
+    lam.delete_function_concurrency(FunctionName="a-burst")
+
+    def missing():
+        return accepted - {e["n"] for e in got(engine, "a-burst")}
+    wait_for(lambda: not missing(), timeout=300, every=2)

@@ -1,4 +1,5 @@
-//! The async queue's leases, retries, failed records and destinations.
+//! The async queue's leases, retries, failed records and destinations,
+//! and its writes committed in groups.
 
 mod common;
 
@@ -82,4 +83,84 @@ fn retry_finish_and_purge() {
         .finish_event("c", 1, None, 90, Some(event("nope", "x", 90)))
         .is_err());
     assert_eq!(reg.list_events("f").unwrap().len(), 1);
+}
+
+/// Whether another connection to the database sees event `id` (committed).
+fn committed(db: &std::path::Path, id: &str) -> bool {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM async_events WHERE id = ?1", [id], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap()
+        == 1
+}
+
+#[test]
+fn concurrent_enqueues_answer_only_once_committed() {
+    // Many writers at once share commits (group commit); each answer must
+    // still come after its own commit: another connection, which sees only
+    // committed rows, finds the event the moment enqueue returns.
+    let (_d, reg) = open();
+    create(&reg, "f", false);
+    let reg = std::sync::Arc::new(reg);
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let reg = std::sync::Arc::clone(&reg);
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let id = format!("w{w}-{i}");
+                    reg.enqueue_event(event("f", &id, i)).unwrap();
+                    assert!(committed(reg.path(), &id), "{id} answered before its commit");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(reg.list_events("f").unwrap().len(), 16 * 20);
+}
+
+#[test]
+fn a_failing_write_fails_alone_among_concurrent_ones() {
+    // Writes to a missing function, a duplicate id and a finish whose
+    // destination is missing, among good writes at the same time: each bad
+    // one answers its own error and leaves nothing; every good one lands.
+    let (_d, reg) = open();
+    create(&reg, "f", false);
+    reg.enqueue_event(event("f", "dup", 0)).unwrap();
+    for i in 0..8 {
+        reg.enqueue_event(event("f", &format!("done-{i}"), 0)).unwrap();
+    }
+    reg.claim_events("run", 10, 1000, 100).unwrap();
+    let reg = std::sync::Arc::new(reg);
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let reg = std::sync::Arc::clone(&reg);
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    reg.enqueue_event(event("f", &format!("ok-{w}-{i}"), 1)).unwrap();
+                    assert!(reg.enqueue_event(event("gone", &format!("no-{w}-{i}"), 1)).is_err());
+                    assert!(reg.enqueue_event(event("f", "dup", 1)).is_err());
+                }
+                let done = format!("done-{w}");
+                assert!(reg
+                    .finish_event(&done, 1, None, 20, Some(event("gone", &format!("{done}-d"), 20)))
+                    .is_err());
+                reg.finish_event(&done, 1, None, 20, None).unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let listed = reg.list_events("f").unwrap();
+    let ok = listed.iter().filter(|e| e.event.id.starts_with("ok-")).count();
+    assert_eq!(ok, 80);
+    let left: Vec<&str> = listed
+        .iter()
+        .map(|e| e.event.id.as_str())
+        .filter(|id| !id.starts_with("ok-"))
+        .collect();
+    assert_eq!(left, ["dup"]);
 }

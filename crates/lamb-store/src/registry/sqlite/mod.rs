@@ -6,7 +6,10 @@
 //! replayed on open), but it may lose the last commits on power loss; FULL
 //! syncs the WAL at every commit, so what the API answered as done (a
 //! created function, a 202 for a queued async event) survives power loss too.
-//! Control-plane writes are few, so one fsync per commit costs little.
+//! Control-plane writes are few, so one fsync per commit costs little; the
+//! async queue's writes, which come by the thousand a second, share one
+//! commit when they arrive together (`group.rs`), and a claim, which nothing
+//! answered depends on, is not synced (`claim_events`).
 
 mod aliases;
 mod code;
@@ -16,6 +19,7 @@ mod esm;
 mod events;
 mod file_triggers;
 mod functions;
+mod group;
 mod images;
 mod invoke_configs;
 mod layers;
@@ -55,6 +59,8 @@ pub struct SqliteRegistry {
     ctx: ArnContext,
     /// Called after every enqueue committed (wakes the async worker).
     on_enqueue: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The async queue's writes, committed in groups.
+    group: group::GroupCommit,
 }
 
 impl std::fmt::Debug for SqliteRegistry {
@@ -87,6 +93,7 @@ impl SqliteRegistry {
             path: path.to_owned(),
             ctx,
             on_enqueue: std::sync::OnceLock::new(),
+            group: group::GroupCommit::default(),
         })
     }
 
@@ -113,6 +120,34 @@ impl SqliteRegistry {
         let out = f(&tx, &self.ctx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs `f` in the transaction of the next group of concurrent writes
+    /// (`group.rs`): answers once that transaction committed.
+    fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.group.write(&self.conn, &self.ctx, f)
+    }
+
+    /// Runs `f` in one immediate transaction whose commit does not wait for
+    /// the disk: for writes that may be lost on power loss (the WAL still
+    /// survives `kill -9`) because nothing answered depends on them.
+    fn write_unsynced<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx, &self.ctx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        out
     }
 
     /// Runs `f` in one read transaction, so it sees one snapshot.
@@ -405,7 +440,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
-        let queued = self.write(|tx, ctx| events::enqueue(tx, ctx, event))?;
+        let queued = self.write_grouped(move |tx, ctx| events::enqueue(tx, ctx, event))?;
         if let Some(f) = self.on_enqueue.get() {
             f();
         }
@@ -419,7 +454,9 @@ impl Registry for SqliteRegistry {
         lease_until_ms: i64,
         max: usize,
     ) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.write(|tx, _| events::claim(tx, owner, now_ms, lease_until_ms, max))
+        // A claim lost on power loss leaves its events queued: they run
+        // again, as after any crash (at least once); so it is not synced.
+        self.write_unsynced(|tx, _| events::claim(tx, owner, now_ms, lease_until_ms, max))
     }
 
     fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
@@ -437,7 +474,8 @@ impl Registry for SqliteRegistry {
         next_attempt_at_ms: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.write(|tx, _| events::retry(tx, id, attempts, next_attempt_at_ms, error))
+        let (id, error) = (id.to_owned(), error.map(str::to_owned));
+        self.write_grouped(move |tx, _| events::retry(tx, &id, attempts, next_attempt_at_ms, error.as_deref()))
     }
 
     fn finish_event(
@@ -448,7 +486,8 @@ impl Registry for SqliteRegistry {
         now_ms: i64,
         then: Option<NewEvent>,
     ) -> Result<(), StoreError> {
-        self.write(|tx, ctx| events::finish(tx, ctx, id, attempts, failure, now_ms, then))
+        let (id, failure) = (id.to_owned(), failure.map(str::to_owned));
+        self.write_grouped(move |tx, ctx| events::finish(tx, ctx, &id, attempts, failure.as_deref(), now_ms, then))
     }
 
     fn purge_failed_events(&self, before_ms: i64) -> Result<u64, StoreError> {
