@@ -44,6 +44,8 @@ pub struct LiveSandbox {
     pub frozen: bool,
     /// Set by a cold start, taken by the first invocation's REPORT.
     pub init_duration: Option<Duration>,
+    /// Set by a SnapStart restore, taken by its invocation's REPORT.
+    pub restore_duration: Option<Duration>,
     /// Set by an init retried within the invocation (a suppressed init):
     /// when the invocation began, for its Duration and its deadline.
     pub invoke_began: Option<Instant>,
@@ -79,6 +81,7 @@ impl LiveSandbox {
             memory_mb,
             frozen: false,
             init_duration: None,
+            restore_duration: None,
             invoke_began: None,
             key,
             credentials_expire: None,

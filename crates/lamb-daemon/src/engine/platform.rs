@@ -68,6 +68,8 @@ pub struct Report<'a> {
     pub max_memory_bytes: u64,
     /// On a cold start's first invocation only.
     pub init: Option<Duration>,
+    /// On a SnapStart restore's invocation only.
+    pub restore: Option<Duration>,
     pub status: Status<'a>,
 }
 
@@ -173,6 +175,7 @@ impl Platform {
                 r.memory_mb,
                 r.max_memory_bytes,
                 r.init,
+                r.restore,
                 status,
             );
         }
@@ -184,6 +187,10 @@ impl Platform {
         });
         if let Some(init) = r.init {
             metrics["initDurationMs"] = ms(init).into();
+        }
+        if let Some(restore) = r.restore {
+            metrics["restoreDurationMs"] = ms(restore).into();
+            metrics["billedRestoreDurationMs"] = json!(logs::billed_ms(restore));
         }
         let mut record = json!({"requestId": r.request_id, "metrics": metrics, "status": r.status.name()});
         if let Some(t) = r.status.error_type() {
@@ -274,6 +281,7 @@ mod tests {
         memory_mb: 128,
         max_memory_bytes: 81 * 1024 * 1024,
         init: Some(Duration::from_micros(170_570)),
+        restore: None,
         status: Status::Success,
     };
 

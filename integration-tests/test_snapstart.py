@@ -1,0 +1,186 @@
+"""SnapStart end to end with boto3 against a real daemon and real sandboxes:
+`SnapStart` in the configuration as AWS shows it (`OptimizationStatus` On
+only on published versions) and its refusals; a published version `Pending`
+until its snapshot is made, then `Active`; an invocation of it restored
+(the before-snapshot hooks, then the after-restore hooks, in AWS's order;
+`AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`; `Restore Duration` instead of
+`Init Duration`) with the same environment, context and request id as a
+plain cold start; two restores not sharing their random numbers; snapshots
+made again by a restarted daemon; and none made past --memory-capacity."""
+
+import base64
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import BUILD, deploy, error_code, function_daemon, sandbox_cgroups, wait_for
+
+IDLE_TTL_S = 2
+RUNTIME = "python3.13"
+
+pytestmark = pytest.mark.skipif(
+    not (BUILD / RUNTIME / "var" / "runtime" / "snapshot_restore_py.py").is_file(),
+    reason="the python runtime trees are not built with SnapStart's hooks (make rootfs)",
+)
+
+HANDLER = b'''
+import os, random, uuid
+from snapshot_restore_py import register_before_snapshot, register_after_restore
+
+# One per sandbox: tells which sandbox answered.
+SANDBOX = uuid.uuid4().hex
+calls = []
+
+@register_before_snapshot
+def before_1():
+    calls.append("before-1")
+
+register_before_snapshot(lambda tag: calls.append(tag), "before-2")
+
+@register_after_restore
+def after(tag="after-1"):
+    calls.append(tag)
+
+register_after_restore(after, tag="after-2")
+
+def handler(event, context):
+    return {"calls": calls, "sandbox": SANDBOX, "random": random.random(), "env": dict(os.environ),
+            "request_id": context.aws_request_id, "memory": context.memory_limit_in_mb,
+            "function_name": context.function_name, "function_version": context.function_version,
+            "arn": context.invoked_function_arn, "log_group": context.log_group_name}
+'''
+
+SNAP = {"ApplyOn": "PublishedVersions"}
+
+
+@pytest.fixture(scope="module")
+def daemon_():
+    with function_daemon("lamb-snap-", "--idle-ttl", f"{IDLE_TTL_S}s") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def lam(daemon_):
+    return daemon_.lambda_client()
+
+
+def call(lam, name, qualifier=None):
+    kw = {"Qualifier": qualifier} if qualifier else {}
+    r = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail", **kw)
+    assert "FunctionError" not in r, r["Payload"].read()
+    out = json.loads(r["Payload"].read())
+    return out, base64.b64decode(r["LogResult"]).decode(), r["ResponseMetadata"]["RequestId"]
+
+
+def active(lam, name, version):
+    c = lam.get_function_configuration(FunctionName=name, Qualifier=version)
+    assert c["State"] != "Failed", c
+    return c["State"] == "Active" and c
+
+
+def publish_active(lam, name):
+    v = lam.publish_version(FunctionName=name)
+    assert v["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    assert v["State"] in ("Pending", "Active")
+    return wait_for(lambda: active(lam, name, v["Version"]), what="the snapshot")["Version"]
+
+
+def test_configuration_shows_snapstart_and_refuses_what_aws_refuses(lam):
+    c = deploy(lam, "snap-config", {"app.py": HANDLER}, runtime=RUNTIME, SnapStart=SNAP)
+    assert c["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
+    got = lam.get_function(FunctionName="snap-config")["Configuration"]
+    assert got["SnapStart"] == c["SnapStart"]
+    off = lam.update_function_configuration(FunctionName="snap-config", SnapStart={"ApplyOn": "None"})
+    assert off["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    lam.get_waiter("function_updated_v2").wait(FunctionName="snap-config")
+    v = lam.publish_version(FunctionName="snap-config")
+    assert (v["SnapStart"]["OptimizationStatus"], v["State"]) == ("Off", "Active")
+
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName="snap-config", SnapStart={"ApplyOn": "Always"})
+    assert error_code(e) == "ValidationException"
+    assert "snapStart.applyOn" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        deploy(lam, "snap-old-python", {"app.py": HANDLER}, runtime="python3.11", SnapStart=SNAP)
+    assert error_code(e) == "InvalidParameterValueException"
+    assert "python3.11 is not supported for SnapStart enabled functions." in str(e.value)
+    # A refusal changes nothing.
+    got = lam.get_function_configuration(FunctionName="snap-config")
+    assert got["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+
+
+def test_a_restored_version_runs_the_hooks_and_answers_as_a_cold_start(lam):
+    deploy(lam, "snap-fn", {"app.py": HANDLER}, runtime=RUNTIME, SnapStart=SNAP)
+    version = publish_active(lam, "snap-fn")
+
+    restored, log, request_id = call(lam, "snap-fn", version)
+    assert restored["calls"] == ["before-2", "before-1", "after-1", "after-2"]
+    assert restored["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "snap-start"
+    report = [line for line in log.splitlines() if line.startswith("REPORT")][0]
+    assert "Restore Duration: " in report and "Billed Restore Duration: " in report, report
+    assert "Init Duration" not in report, report
+
+    cold, log, cold_id = call(lam, "snap-fn")
+    assert cold["calls"] == [] and cold["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert "Init Duration: " in log and "Restore Duration" not in log
+    # The same answer as a plain cold start, but for what names the version,
+    # the sandbox's own log stream and session, and the init type.
+    assert (restored["request_id"], cold["request_id"]) == (request_id, cold_id)
+    for key in ("memory", "function_name", "log_group"):
+        assert restored[key] == cold[key], key
+    assert (restored["function_version"], cold["function_version"]) == (version, "$LATEST")
+    assert restored["arn"].endswith(f":snap-fn:{version}")
+    differ = {"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_LOG_STREAM_NAME",
+              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "_X_AMZN_TRACE_ID"}
+    same = lambda env: {k: v for k, v in env.items() if k not in differ}  # noqa: E731
+    assert same(restored["env"]) == same(cold["env"])
+
+    # The restored sandbox is warm afterwards: no second restore.
+    again, log, _ = call(lam, "snap-fn", version)
+    assert again["sandbox"] == restored["sandbox"] and "Restore Duration" not in log
+
+
+def test_two_restores_do_not_share_random_numbers():
+    # A daemon of its own: it counts its sandboxes.
+    with function_daemon("lamb-snap-rand-", "--idle-ttl", f"{IDLE_TTL_S}s") as d:
+        lam = d.lambda_client()
+        deploy(lam, "snap-random", {"app.py": HANDLER}, runtime=RUNTIME, SnapStart=SNAP)
+        version = publish_active(lam, "snap-random")
+        first, _, _ = call(lam, "snap-random", version)
+        # The restored sandbox expires; the snapshot made to replace it stays.
+        count = lambda: len({p.name for p in sandbox_cgroups(d.cgroup_parent)})  # noqa: E731
+        wait_for(lambda: count() == 2, what="the refilled snapshot")
+        wait_for(lambda: count() == 1, what="the restored sandbox's expiry")
+        second, log, _ = call(lam, "snap-random", version)
+        assert "Restore Duration" in log
+        assert second["sandbox"] != first["sandbox"]
+        assert second["random"] != first["random"]
+        assert second["calls"] == first["calls"] == ["before-2", "before-1", "after-1", "after-2"]
+
+
+def test_a_restarted_daemon_makes_the_snapshots_again(lam, daemon_):
+    deploy(lam, "snap-restart", {"app.py": HANDLER}, runtime=RUNTIME, SnapStart=SNAP)
+    version = publish_active(lam, "snap-restart")
+    daemon_.restart()
+    lam = daemon_.lambda_client()
+    wait_for(lambda: active(lam, "snap-restart", version), what="the snapshot after the restart")
+    out, log, _ = call(lam, "snap-restart", version)
+    assert out["calls"] == ["before-2", "before-1", "after-1", "after-2"]
+    assert "Restore Duration" in log
+
+
+def test_no_snapshot_is_made_past_the_memory_capacity():
+    with function_daemon("lamb-snap-cap-", "--memory-capacity", "200") as d:
+        lam = d.lambda_client()
+        deploy(lam, "snap-big", {"app.py": HANDLER}, runtime=RUNTIME, SnapStart=SNAP, MemorySize=256)
+        v = lam.publish_version(FunctionName="snap-big")["Version"]
+
+        def failed():
+            c = lam.get_function_configuration(FunctionName="snap-big", Qualifier=v)
+            return c["State"] == "Failed" and c
+
+        c = wait_for(failed, what="the version to fail")
+        assert c["StateReasonCode"] == "FunctionError"
+        assert "memory" in c["StateReason"]
+        assert not sandbox_cgroups(d.cgroup_parent)
