@@ -44,8 +44,14 @@ def after(tag="after-1"):
 
 register_after_restore(after, tag="after-2")
 
+def status():
+    """What isolates the process, from /proc/self/status."""
+    keep = ("Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
+    with open("/proc/self/status") as f:
+        return {k: v.strip() for k, _, v in (line.partition(":") for line in f) if k in keep}
+
 def handler(event, context):
-    return {"calls": calls, "sandbox": SANDBOX, "random": random.random(), "env": dict(os.environ),
+    return {"status": status(), "hostname": os.uname().nodename, "calls": calls, "sandbox": SANDBOX, "random": random.random(), "env": dict(os.environ),
             "request_id": context.aws_request_id, "memory": context.memory_limit_in_mb,
             "function_name": context.function_name, "function_version": context.function_version,
             "arn": context.invoked_function_arn, "log_group": context.log_group_name}
@@ -135,6 +141,14 @@ def test_a_restored_version_runs_the_hooks_and_answers_as_a_cold_start(lam):
               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "_X_AMZN_TRACE_ID"}
     same = lambda env: {k: v for k, v in env.items() if k not in differ}  # noqa: E731
     assert same(restored["env"]) == same(cold["env"])
+    # Isolated as a plain cold start: no capability, no new privileges,
+    # seccomp, the sandbox's own uid.
+    assert restored["status"]["CapEff"] == restored["status"]["CapBnd"] == "0000000000000000"
+    assert (restored["status"]["NoNewPrivs"], restored["status"]["Seccomp"]) == ("1", "2")
+    for key in ("Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
+        assert restored["status"][key] == cold["status"][key], key
+    assert restored["status"]["Uid"].split()[0] != "0"
+    assert restored["hostname"] == cold["hostname"]
 
     # The restored sandbox is warm afterwards: no second restore.
     again, log, _ = call(lam, "snap-fn", version)
@@ -157,6 +171,9 @@ def test_two_restores_do_not_share_random_numbers():
         assert second["sandbox"] != first["sandbox"]
         assert second["random"] != first["random"]
         assert second["calls"] == first["calls"] == ["before-2", "before-1", "after-1", "after-2"]
+        # A deleted function's snapshots go with it.
+        lam.delete_function(FunctionName="snap-random")
+        wait_for(lambda: count() == 0, what="the snapshots' removal")
 
 
 def test_a_restarted_daemon_makes_the_snapshots_again(lam, daemon_):

@@ -183,6 +183,17 @@ impl LiveSandbox {
         }
     }
 
+    /// Init's quota and weight again (one vCPU at least): a SnapStart
+    /// restore is that sandbox's Init phase. Failures as above.
+    pub fn set_init_quota(&mut self) {
+        let cpu = CpuLimit::during_init(u64::from(self.memory_mb));
+        if let Some(s) = self.sandbox.as_mut() {
+            if let Err(err) = s.set_cpu(&cpu) {
+                tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the restore CPU quota");
+            }
+        }
+    }
+
     /// Writes a platform line to the log and the tail.
     pub fn platform(&mut self, line: &str, tail: Option<&mut Vec<u8>>) {
         self.write_lines(line.as_bytes(), tail);

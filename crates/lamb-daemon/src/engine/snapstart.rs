@@ -6,7 +6,8 @@
 //! cold start of the version takes one, thaws it and restores it
 //! (`ToInit::Restore`: the runtime's after-restore hooks run, `random` is
 //! reseeded) instead of initialising, and its REPORT says `Restore
-//! Duration`; a refill starts at once, off the invocation's path. With none
+//! Duration`; the restore runs at init's CPU quota (one vCPU at least), as
+//! the Init it stands for; a refill starts at once, off the invocation's path. With none
 //! ready (a burst, or the first one still being made) the invocation makes
 //! its own the same way and restores it at once, so the function sees the
 //! same life cycle either way.
@@ -31,6 +32,10 @@ use tokio::time::Instant;
 
 /// Lambda's limit on a restore (the after-restore hooks included).
 const RESTORE_LIMIT: Duration = Duration::from_secs(10);
+
+/// `StateReason` of a version whose snapshot's init failed.
+pub(super) const INIT_FAILED: &str =
+    "The function's Init failed while its SnapStart snapshot was made; its log says why.";
 
 /// One version's snapshots.
 pub(super) struct Snapshots {
@@ -129,7 +134,11 @@ impl Inner {
         req.request_id = uuid::Uuid::new_v4().to_string();
         let made = match self.cold_start(&req, &key, None, Phase::SnapStart).await {
             Ok(Cold::Ready(w)) => Ok(self.frozen(*w).await),
-            Ok(Cold::Failed(w, failure)) => Err(self.provision_failed(w, failure)),
+            Ok(Cold::Failed(w, failure)) => {
+                // Logged and the sandbox retired as a provisioned one's.
+                self.provision_failed(w, failure);
+                Err(INIT_FAILED.to_owned())
+            }
             Err(e) => {
                 tracing::warn!(error = ?e, "no room for a SnapStart snapshot");
                 Err(format!(
@@ -193,9 +202,22 @@ impl Inner {
         key: &str,
         mut tail: Option<&mut Vec<u8>>,
     ) -> Result<Cold, ApiError> {
-        let snapshot = {
-            let mut st = self.lock();
-            st.snapshots.get_mut(key).and_then(|s| s.idle.pop())
+        let timeout = Duration::from_secs(u64::from(req.function.spec.timeout));
+        let snapshot = loop {
+            let taken = {
+                let mut st = self.lock();
+                st.snapshots.get_mut(key).and_then(|s| s.idle.pop())
+            };
+            match taken {
+                // Its session would expire mid-invocation (environment
+                // variables cannot change under a running runtime): a
+                // fresh one replaces it.
+                Some(stale) if !stale.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) => {
+                    self.retire(stale, true);
+                    self.refill(key);
+                }
+                taken => break taken,
+            }
         };
         let w = match snapshot {
             Some(w) => {
@@ -239,6 +261,9 @@ impl Inner {
             }
             w.frozen = false;
         }
+        // The restore stands for the sandbox's Init: at init's CPU, the
+        // invocation's quota again once the runtime is back in `/next`.
+        w.set_init_quota();
         if w.send(&ToInit::Restore).await.is_err() {
             return self.restore_failed(w, req, start, "Runtime.ExitError", None);
         }
@@ -247,6 +272,7 @@ impl Inner {
             match w.next_event(deadline, tail.as_deref_mut()).await {
                 Event::Msg(FromInit::Ready) => {
                     w.restore_duration = Some(start.elapsed());
+                    w.set_invocation_quota();
                     return Cold::Ready(Box::new(w));
                 }
                 Event::Msg(FromInit::InitError { error_type, body }) => {
