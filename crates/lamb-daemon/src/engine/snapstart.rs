@@ -6,7 +6,8 @@
 //! cold start of the version takes one, thaws it and restores it
 //! (`ToInit::Restore`: the runtime's after-restore hooks run, `random` is
 //! reseeded) instead of initialising, and its REPORT says `Restore
-//! Duration`; the restore runs at init's CPU quota (one vCPU at least), as
+//! Duration`; before the first snapshot is made (the version `Pending`) an
+//! invocation is refused with `SnapStartNotReadyException`, as Lambda's; the restore runs at init's CPU quota (one vCPU at least), as
 //! the Init it stands for; a refill starts at once, off the invocation's path. With none
 //! ready (a burst, or the first one still being made) the invocation makes
 //! its own the same way and restores it at once, so the function sees the
@@ -83,13 +84,20 @@ impl Inner {
             if st.closed || st.snapshots.contains_key(&key) {
                 return;
             }
+            // With no pool (`--snapstart-pool 0`) every cold start makes
+            // its own: the version is ready at once.
+            let state = if self.config.snapstart_pool == 0 {
+                SnapshotState::Ready
+            } else {
+                SnapshotState::Pending
+            };
             st.snapshots.insert(
                 key.clone(),
                 Snapshots {
                     request,
                     idle: Vec::new(),
                     starting: 0,
-                    state: SnapshotState::Pending,
+                    state,
                 },
             );
         }
@@ -206,7 +214,20 @@ impl Inner {
         let snapshot = loop {
             let taken = {
                 let mut st = self.lock();
-                st.snapshots.get_mut(key).and_then(|s| s.idle.pop())
+                let snapshots = st.snapshots.get_mut(key);
+                // Before its first snapshot the version is `Pending`, and
+                // Lambda refuses to invoke it.
+                if snapshots
+                    .as_ref()
+                    .is_some_and(|s| s.state == SnapshotState::Pending && s.idle.is_empty())
+                {
+                    return Err(ApiError::Lambda(lamb_types::LambdaError::new(
+                        lamb_types::ErrorKind::SnapStartNotReady,
+                        "Lambda is initializing your function. You can invoke the function when the state of the \
+                         function is Active.",
+                    )));
+                }
+                snapshots.and_then(|s| s.idle.pop())
             };
             match taken {
                 // Its session would expire mid-invocation (environment

@@ -969,6 +969,19 @@ async fn without_a_ready_snapshot_an_invocation_makes_and_restores_its_own() {
 }
 
 #[tokio::test]
+async fn a_snapstart_version_is_not_invoked_before_its_first_snapshot() {
+    let r = rig(|_| {});
+    r.engine.snapstart(snapstart_v1("init-hangs", ""));
+    r.wait_for_gauges("the snapshot's sandbox", |_, b| b.created.len() == 1)
+        .await;
+    let Err(ApiError::Lambda(e)) = r.invoke(snapstart_v1("init-hangs", "1")).await else {
+        panic!("invoked while Pending");
+    };
+    assert_eq!(e.kind, lamb_types::ErrorKind::SnapStartNotReady);
+    assert_eq!(r.fake.book().created.len(), 1);
+}
+
+#[tokio::test]
 async fn a_snapstart_version_whose_init_fails_is_failed() {
     let r = rig(|_| {});
     r.engine.snapstart(snapstart_v1("init-fails", ""));
