@@ -225,6 +225,29 @@ impl Platform {
         self.record(Level::Info, "platform.initReport", record)
     }
 
+    /// JSON's `platform.restoreStart`, as a SnapStart restore begins;
+    /// Text has no line for it (as for `platform.initStart`).
+    pub fn restore_start(&self, function_name: &str, function_version: &str) -> String {
+        if self.json.is_none() {
+            return String::new();
+        }
+        let record = json!({"functionName": function_name, "functionVersion": function_version});
+        self.record(Level::Info, "platform.restoreStart", record)
+    }
+
+    /// JSON's `platform.restoreReport` of a restore that ended; Text says
+    /// its duration in the REPORT line (`Restore Duration`).
+    pub fn restore_report(&self, restore: Duration, status: Status<'_>) -> String {
+        if self.json.is_none() {
+            return String::new();
+        }
+        let mut record = json!({"status": status.name(), "metrics": {"durationMs": ms(restore)}});
+        if let Some(t) = status.error_type() {
+            record["errorType"] = t.into();
+        }
+        self.record(Level::Info, "platform.restoreReport", record)
+    }
+
     /// One JSON line, or nothing below the system log level.
     fn record(&self, level: Level, kind: &str, record: Value) -> String {
         if self.json.is_some_and(|min| level < min) {

@@ -22,6 +22,7 @@
 
 use super::cold_start::{Cold, InitFailure, Phase};
 use super::live::{Event, LiveSandbox};
+use super::platform::{Platform, Status};
 use super::{run, Inner, State};
 use crate::error::ApiError;
 use crate::invoker::{InvokeRequest, SnapshotState};
@@ -263,6 +264,40 @@ impl Inner {
         mut tail: Option<&mut Vec<u8>>,
     ) -> Cold {
         let start = Instant::now();
+        let platform = Platform::of(&req.function.spec.logging_config);
+        let version = req.executed_version.to_string();
+        w.platform(
+            &platform.restore_start(&req.function.name, &version),
+            tail.as_deref_mut(),
+        );
+        let cold = self.restore_phase(w, req, start, tail.as_deref_mut()).await;
+        let status = match &cold {
+            Cold::Ready(_) => Status::Success,
+            Cold::Failed(..) => Status::Error(None),
+        };
+        let line = platform.restore_report(start.elapsed(), status);
+        match cold {
+            Cold::Ready(mut w) => {
+                w.platform(&line, tail);
+                Cold::Ready(w)
+            }
+            Cold::Failed(Some(mut w), failure) => {
+                w.platform(&line, tail);
+                Cold::Failed(Some(w), failure)
+            }
+            failed => failed,
+        }
+    }
+
+    /// The restore itself, for [`Self::restore`]: the thaw, `Restore`, and
+    /// the wait for `Ready`.
+    async fn restore_phase(
+        self: &Arc<Self>,
+        mut w: LiveSandbox,
+        req: &InvokeRequest,
+        start: Instant,
+        mut tail: Option<&mut Vec<u8>>,
+    ) -> Cold {
         if w.frozen {
             if let Some(mut sandbox) = w.sandbox.take() {
                 let back = tokio::task::spawn_blocking(move || {

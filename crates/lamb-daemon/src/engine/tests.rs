@@ -969,6 +969,36 @@ async fn without_a_ready_snapshot_an_invocation_makes_and_restores_its_own() {
 }
 
 #[tokio::test]
+async fn a_restore_in_json_logs_its_start_and_report() {
+    let r = rig(|_| {});
+    let mut req = snapstart_v1("f", "1");
+    req.function.spec.logging_config.log_format = lamb_types::LogFormat::Json;
+    r.engine.snapstart(req.clone());
+    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    req.log_type = LogType::Tail;
+    let tail = r.invoke(req).await.unwrap().log_tail.unwrap();
+    let types: Vec<String> = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "platform.restoreStart",
+            "platform.restoreReport",
+            "platform.start",
+            "platform.report"
+        ],
+        "{tail}"
+    );
+    let report = tail.lines().find(|l| l.contains("platform.report")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert!(report["record"]["metrics"]["restoreDurationMs"].is_f64(), "{report}");
+    assert!(report["record"]["metrics"].get("initDurationMs").is_none(), "{report}");
+}
+
+#[tokio::test]
 async fn a_snapstart_version_is_not_invoked_before_its_first_snapshot() {
     let r = rig(|_| {});
     r.engine.snapstart(snapstart_v1("init-hangs", ""));
