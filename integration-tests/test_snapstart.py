@@ -10,6 +10,9 @@ made again by a restarted daemon; and none made past --memory-capacity."""
 
 import base64
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -59,10 +62,28 @@ def handler(event, context):
 
 SNAP = {"ApplyOn": "PublishedVersions"}
 
+# A directory served to the functions (`--filesystem gate=...`): a gated
+# init waits for the test to open the gate.
+GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
+GATED = b'''
+import os, time
+while not os.path.exists("/mnt/gate/open"):
+    time.sleep(0.02)
+def handler(event, context):
+    return {"type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+'''
+
 
 @pytest.fixture(scope="module")
-def daemon_():
-    with function_daemon("lamb-snap-", "--idle-ttl", f"{IDLE_TTL_S}s") as d:
+def gate():
+    path = Path(tempfile.mkdtemp(prefix="lamb-snap-gate-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def daemon_(gate):
+    with function_daemon("lamb-snap-", "--idle-ttl", f"{IDLE_TTL_S}s", "--filesystem", f"gate={gate}") as d:
         yield d
 
 
@@ -153,6 +174,23 @@ def test_a_restored_version_runs_the_hooks_and_answers_as_a_cold_start(lam):
     # The restored sandbox is warm afterwards: no second restore.
     again, log, _ = call(lam, "snap-fn", version)
     assert again["sandbox"] == restored["sandbox"] and "Restore Duration" not in log
+
+
+def test_a_pending_version_is_not_invoked(lam, gate):
+    deploy(lam, "snap-gated", {"app.py": GATED}, runtime=RUNTIME, SnapStart=SNAP,
+           FileSystemConfigs=[{"Arn": GATE_ARN, "LocalMountPath": "/mnt/gate"}])
+    # $LATEST's own cold start would wait at the gate too: only the version
+    # is published, and its snapshot's init waits there.
+    v = lam.publish_version(FunctionName="snap-gated")
+    assert (v["State"], v["StateReasonCode"]) == ("Pending", "Creating")
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName="snap-gated", Qualifier=v["Version"], Payload=b"{}")
+    assert error_code(e) == "SnapStartNotReadyException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    (gate / "open").touch()
+    wait_for(lambda: active(lam, "snap-gated", v["Version"]), what="the snapshot")
+    out, log, _ = call(lam, "snap-gated", v["Version"])
+    assert out == {"type": "snap-start"} and "Restore Duration" in log
 
 
 def test_two_restores_do_not_share_random_numbers():
