@@ -12,7 +12,10 @@ if [ -f build/requirements.txt ] && cmp -s build/requirements.txt requirements.t
     exit 0
 fi
 rm -rf build.tmp
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-compile --no-deps --only-binary=:all: \
+# A venv of its own: Debian's python3 has no pip of its own (python3-venv
+# brings one into each venv) and refuses installs outside a venv.
+[ -x build.venv/bin/pip ] || python3 -m venv build.venv
+build.venv/bin/pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-compile --no-deps --only-binary=:all: \
     --python-version 3.13 --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
     --target build.tmp -r requirements.txt
 rm -rf build.tmp/bin
