@@ -180,7 +180,7 @@ impl State {
 
     fn gauges(&self) -> Gauges {
         let idle: usize = self.pools.values().map(Vec::len).sum();
-        let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count();
+        let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count() + self.snapshots_frozen();
         Gauges {
             live: self.live,
             idle: idle + self.freezing.values().sum::<usize>() + self.provisioned_idle() + self.snapshots_idle(),

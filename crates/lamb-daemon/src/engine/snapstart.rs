@@ -73,6 +73,14 @@ impl State {
     pub(super) fn snapshots_idle(&self) -> usize {
         self.snapshots.values().map(|s| s.idle.len()).sum()
     }
+
+    pub(super) fn snapshots_frozen(&self) -> usize {
+        self.snapshots
+            .values()
+            .flat_map(|s| &s.idle)
+            .filter(|w| w.frozen)
+            .count()
+    }
 }
 
 impl Inner {

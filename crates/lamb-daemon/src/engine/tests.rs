@@ -906,7 +906,10 @@ fn snapstart_v1(function: &str, payload: &str) -> InvokeRequest {
 async fn a_snapstart_version_restores_a_frozen_snapshot_and_refills_the_pool() {
     let r = rig(|_| {});
     r.engine.snapstart(snapstart_v1("f", ""));
-    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    r.wait_for_gauges("a frozen snapshot", |g, b| {
+        b.freezes == 1 && g.frozen == 1 && g.idle == 1
+    })
+    .await;
     assert_eq!(
         r.engine.snapstart_state("f", 1),
         Some(crate::invoker::SnapshotState::Ready)
