@@ -61,6 +61,7 @@ examples: deps
 	examples/telemetry-extension/build.sh
 	examples/web-adapter/build.sh
 	examples/hello-java/build.sh
+	examples/fastapi-snapstart/build.sh
 
 ## sdk-clients: the AWS SDK for JavaScript v3 (npm ci, pinned by integration-tests/js/package-lock.json)
 ## and the AWS SDK for Rust scenario binary (integration-tests/rust-sdk, a workspace of its own) that
@@ -109,6 +110,7 @@ bench: deps rootfs examples release
 	@test -x integration-tests/.venv/bin/moto_server || { python3 -m venv integration-tests/.venv && \
 		integration-tests/.venv/bin/pip install --quiet -r integration-tests/requirements.txt; }
 	integration-tests/.venv/bin/python integration-tests/bench_esm.py
+	integration-tests/.venv/bin/python integration-tests/bench_snapstart.py
 
 ## run: build everything, start the daemon in the foreground, deploy the examples
 run: deps rootfs examples release

@@ -43,6 +43,7 @@ pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Resul
     let (stop, rx) = watch::channel(false);
     crate::file_triggers::start(&state);
     crate::provisioned::restore(&state).await;
+    crate::snapstart::restore(&state).await;
     let mut tasks = vec![
         crate::events::start(state.clone(), rx.clone()),
         crate::esm::start(state.clone(), rx.clone()),

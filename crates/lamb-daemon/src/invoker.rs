@@ -138,6 +138,27 @@ pub trait Invoker: Send + Sync + 'static {
     fn provisioned_status(&self, _function: &str, _qualifier: &str) -> Option<ProvisionedStatus> {
         None
     }
+
+    /// SnapStart: keeps snapshots of the published version `request` runs
+    /// (its payload unused), made now and refilled as they are used.
+    fn snapstart(&self, _request: InvokeRequest) {}
+
+    /// Where a SnapStart version's snapshot stands; `None` when this
+    /// invoker keeps none for it.
+    fn snapstart_state(&self, _function: &str, _version: u64) -> Option<SnapshotState> {
+        None
+    }
+}
+
+/// How far a SnapStart version's snapshot is: the version's `State`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotState {
+    /// Being made: `Pending`.
+    Pending,
+    /// One was made: `Active`.
+    Ready,
+    /// Its init failed before any was made: `Failed`, with the reason.
+    Failed(String),
 }
 
 /// The invoker of a daemon built without an engine.

@@ -28,6 +28,7 @@ pub mod schedules;
 pub mod server;
 pub mod sessions;
 pub mod sigv4;
+pub mod snapstart;
 pub mod state;
 pub mod stream_body;
 pub mod urls;

@@ -349,6 +349,7 @@ fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
                 request_id,
                 max_memory_used_mb,
             }) => api.peak_memory(request_id, max_memory_used_mb),
+            Ok(ToInit::Restore) => api.restore(),
             Ok(ToInit::Shutdown(reason)) => {
                 api.shutdown(reason.as_str());
                 std::process::exit(0)

@@ -74,6 +74,13 @@ pub enum ToInit {
         request_id: String,
         max_memory_used_mb: u64,
     },
+    /// SnapStart: the sandbox, initialised ahead and parked in the runtime's
+    /// `GET /runtime/restore/next`, is taken for an invocation: that call
+    /// answers now, the runtime runs its after-restore hooks, and init says
+    /// `Ready` again at its next `/invocation/next` (or `InitError` for a
+    /// `/runtime/restore/error`). A runtime that never parked (no hooks)
+    /// gets `Ready` at once.
+    Restore,
 }
 
 /// Init to daemon.
@@ -132,6 +139,7 @@ pub enum FromInit {
 const T_INVOKE: u8 = 1;
 const T_SHUTDOWN: u8 = 2;
 const T_REPORT: u8 = 3;
+const T_RESTORE: u8 = 7;
 const T_READY: u8 = 10;
 const T_RESPONSE: u8 = 11;
 const T_ERROR: u8 = 12;
@@ -245,6 +253,7 @@ impl ToInit {
                 .bytes(request_id.as_bytes())
                 .u64(*max_memory_used_mb)
                 .finish(),
+            ToInit::Restore => Enc::new(T_RESTORE, 0).finish(),
         }
     }
 
@@ -271,6 +280,7 @@ impl ToInit {
                 request_id: d.string()?,
                 max_memory_used_mb: d.u64()?,
             }),
+            T_RESTORE => Ok(ToInit::Restore),
             _ => Err(bad("unknown tag")),
         }
     }
@@ -415,6 +425,7 @@ mod tests {
                 request_id: "id".into(),
                 max_memory_used_mb: 81,
             },
+            ToInit::Restore,
         ];
         for m in to {
             let frame = m.encode();

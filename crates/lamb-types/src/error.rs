@@ -36,6 +36,8 @@ pub enum ErrorKind {
     ProvisionedConcurrencyConfigNotFound,
     /// A code signing config ARN names none.
     CodeSigningConfigNotFound,
+    /// A SnapStart version invoked before its snapshot is made.
+    SnapStartNotReady,
 }
 
 impl ErrorKind {
@@ -64,6 +66,7 @@ impl ErrorKind {
             Self::AccessDenied => "AccessDeniedException",
             Self::ProvisionedConcurrencyConfigNotFound => "ProvisionedConcurrencyConfigNotFoundException",
             Self::CodeSigningConfigNotFound => "CodeSigningConfigNotFoundException",
+            Self::SnapStartNotReady => "SnapStartNotReadyException",
         }
     }
 
@@ -82,7 +85,7 @@ impl ErrorKind {
             Self::ResourceNotFound | Self::ProvisionedConcurrencyConfigNotFound | Self::CodeSigningConfigNotFound => {
                 404
             }
-            Self::ResourceConflict => 409,
+            Self::ResourceConflict | Self::SnapStartNotReady => 409,
             Self::PreconditionFailed => 412,
             Self::RequestTooLarge | Self::RequestEntityTooLarge => 413,
             Self::UnsupportedMediaType => 415,

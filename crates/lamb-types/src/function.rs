@@ -177,6 +177,8 @@ pub struct CreateFunctionRequest {
     pub tags: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_config: Option<ImageConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snap_start: Option<SnapStart>,
 }
 
 /// UpdateFunctionCode's body.
@@ -238,6 +240,8 @@ pub struct UpdateFunctionConfigurationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_config: Option<ImageConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snap_start: Option<SnapStart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_id: Option<String>,
 }
 
@@ -297,12 +301,49 @@ pub struct SnapStartResponse {
     pub optimization_status: String,
 }
 
+impl SnapStartResponse {
+    /// A version's `SnapStart`: `ApplyOn` as set, and `OptimizationStatus`
+    /// `On` only on a published version of a function with
+    /// `PublishedVersions` (`$LATEST` is never snapshotted).
+    pub fn of(snap: Option<&SnapStart>, published: bool) -> SnapStartResponse {
+        let Some(snap) = snap else {
+            return SnapStartResponse::default();
+        };
+        let on = published && snap.on_published();
+        SnapStartResponse {
+            apply_on: snap.apply_on.clone(),
+            optimization_status: if on { "On" } else { "Off" }.into(),
+        }
+    }
+}
+
 impl Default for SnapStartResponse {
     fn default() -> Self {
         Self {
             apply_on: "None".into(),
             optimization_status: "Off".into(),
         }
+    }
+}
+
+/// `SnapStart` of CreateFunction and UpdateFunctionConfiguration: the
+/// model's `ApplyOn` enum, `PublishedVersions` or `None` (kept as given and
+/// checked by `validate::validate_snap_start`, so a wrong value is the
+/// model's ValidationException rather than a parse error).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapStart {
+    #[serde(default)]
+    pub apply_on: String,
+}
+
+impl SnapStart {
+    pub const PUBLISHED_VERSIONS: &'static str = "PublishedVersions";
+    pub const NONE: &'static str = "None";
+
+    /// Published versions are snapshotted.
+    pub fn on_published(&self) -> bool {
+        self.apply_on == Self::PUBLISHED_VERSIONS
     }
 }
 
@@ -375,6 +416,25 @@ mod tests {
     }
 
     #[test]
+    fn snap_start_is_on_only_for_published_versions() {
+        let snap = SnapStart {
+            apply_on: SnapStart::PUBLISHED_VERSIONS.into(),
+        };
+        let on = SnapStartResponse::of(Some(&snap), true);
+        assert_eq!(
+            (on.apply_on.as_str(), on.optimization_status.as_str()),
+            ("PublishedVersions", "On")
+        );
+        let latest = SnapStartResponse::of(Some(&snap), false);
+        assert_eq!(latest.optimization_status, "Off");
+        let none = SnapStart {
+            apply_on: "None".into(),
+        };
+        assert_eq!(SnapStartResponse::of(Some(&none), true).optimization_status, "Off");
+        assert_eq!(SnapStartResponse::of(None, true), SnapStartResponse::default());
+    }
+
+    #[test]
     fn configuration_writes_pascal_case() {
         let c = FunctionConfiguration {
             function_name: "f".into(),
@@ -389,6 +449,7 @@ mod tests {
         assert_eq!(v["TracingConfig"]["Mode"], "PassThrough");
         assert_eq!(v["EphemeralStorage"]["Size"], 512);
         assert_eq!(v["SnapStart"]["ApplyOn"], "None");
+        assert_eq!(v["SnapStart"]["OptimizationStatus"], "Off");
         assert_eq!(v["PackageType"], "Zip");
         assert!(v.get("Layers").is_none());
         let back: FunctionConfiguration = serde_json::from_value(v).unwrap();

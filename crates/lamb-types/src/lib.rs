@@ -35,8 +35,8 @@ pub use filesystem::FileSystemConfig;
 pub use function::{
     Architecture, CreateFunctionRequest, DeadLetterConfig, Environment, EnvironmentResponse, EphemeralStorage,
     FunctionCode, FunctionConfiguration, LastUpdateStatus, LayerRef, LogFormat, LoggingConfig, PackageType,
-    PublishVersionRequest, RuntimeVersionConfig, State, TracingConfig, TracingMode, UpdateFunctionCodeRequest,
-    UpdateFunctionConfigurationRequest,
+    PublishVersionRequest, RuntimeVersionConfig, SnapStart, SnapStartResponse, State, TracingConfig, TracingMode,
+    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
 };
 pub use function_url::{
     Cors, CreateFunctionUrlConfigRequest, FunctionUrlAuthType, FunctionUrlConfig, FunctionUrlSettings, InvokeMode,

@@ -4,7 +4,7 @@
 
 use crate::filesystem::FileSystemConfig;
 use crate::function::{
-    Architecture, CreateFunctionRequest, EphemeralStorage, LoggingConfig, PackageType, TracingMode,
+    Architecture, CreateFunctionRequest, EphemeralStorage, LoggingConfig, PackageType, SnapStart, TracingMode,
     UpdateFunctionConfigurationRequest,
 };
 use crate::image::FunctionImage;
@@ -50,6 +50,9 @@ pub struct FunctionSpec {
     /// The image of a `PackageType: Image` function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<FunctionImage>,
+    /// `SnapStart` as last given (`ApplyOn: None` when never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snap_start: Option<SnapStart>,
 }
 
 impl Default for FunctionSpec {
@@ -72,6 +75,7 @@ impl Default for FunctionSpec {
             logging_config: LoggingConfig::default(),
             file_system_configs: Vec::new(),
             image: None,
+            snap_start: None,
         }
     }
 }
@@ -106,6 +110,7 @@ impl FunctionSpec {
                 config: req.image_config.clone().unwrap_or_default(),
                 ..Default::default()
             }),
+            snap_start: req.snap_start.clone(),
         }
     }
 
@@ -133,6 +138,9 @@ impl FunctionSpec {
         }
         set(&mut self.layers, &req.layers);
         set(&mut self.ephemeral_storage, &req.ephemeral_storage);
+        if req.snap_start.is_some() {
+            self.snap_start.clone_from(&req.snap_start);
+        }
         if let Some(t) = req.tracing_config {
             self.tracing_mode = t.mode;
         }

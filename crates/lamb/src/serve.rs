@@ -68,6 +68,10 @@ pub struct Args {
     /// An idle sandbox is frozen after this long without work.
     #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     freeze_grace: Duration,
+    /// Snapshots (initialised, frozen sandboxes) kept ready per published
+    /// SnapStart version; they count in --memory-capacity (docs/design.md).
+    #[arg(long, default_value_t = 1)]
+    snapstart_pool: u32,
     /// On cgroup v1: mount a small hierarchy with `favordynmods`, which removes
     /// a ~5 ms wait from cold starts after idle time, for the whole machine,
     /// until that mount is removed (docs/sandbox.md). No effect on cgroup v2.
@@ -310,6 +314,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     engine_config.idle_ttl = args.idle_ttl;
     engine_config.concurrency_limit = args.concurrency_limit;
     engine_config.freeze_grace = args.freeze_grace;
+    engine_config.snapstart_pool = args.snapstart_pool;
     engine_config.filesystems = filesystems.clone();
     engine_config.user_namespaces = args.userns;
     engine_config.sessions = Some(Arc::clone(&sessions));

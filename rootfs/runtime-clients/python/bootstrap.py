@@ -491,9 +491,57 @@ class RuntimeClient:
                 headers[XRAY_CAUSE_HEADER] = cause
         self._post(path, to_json(error).encode("utf-8"), headers)
 
+    def restore_next(self):
+        """SnapStart: blocks until the sandbox is restored for an invocation."""
+        resp, data = self._request("GET", "/restore/next")
+        if resp.status != 200:
+            raise RuntimeError("GET /restore/next answered {}: {!r}".format(resp.status, data[:1000]))
+
+    def post_restore_error(self, error):
+        headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error.get("errorType") or "Runtime.Unknown"}
+        self._post("/restore/error", to_json(error).encode("utf-8"), headers)
+
     def post_init_error(self, error):
         headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error.get("errorType") or "Runtime.Unknown"}
         self._post("/init/error", to_json(error).encode("utf-8"), headers)
+
+
+# --- SnapStart ----------------------------------------------------------------
+
+
+def snapstart(client, sink):
+    """With AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, as Lambda's runtime
+    does: the before-snapshot hooks (last registered first), then
+    /restore/next, which answers when the sandbox is restored for an
+    invocation, then the after-restore hooks (in registration order) and a
+    fresh seed for `random`, so restored sandboxes never share a sequence.
+    A failing hook is an init error before the snapshot and a restore error
+    after it; either ends the runtime."""
+    import snapshot_restore_py as hooks
+
+    try:
+        before = hooks.get_before_snapshot()
+        while before:
+            func, args, kwargs = before.pop()
+            func(*args, **kwargs)
+    except Exception as e:
+        error, _ = exception_error(e)
+        error["errorType"] = "Runtime.BeforeSnapshotError"
+        log_error(error, sink)
+        client.post_init_error(error)
+        sys.exit(1)
+    client.restore_next()
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    try:
+        for func, args, kwargs in hooks.get_after_restore():
+            func(*args, **kwargs)
+    except Exception as e:
+        error, _ = exception_error(e)
+        error["errorType"] = "Runtime.AfterRestoreError"
+        log_error(error, sink)
+        client.post_restore_error(error)
+        sys.exit(1)
 
 
 # --- the loop ---------------------------------------------------------------
@@ -547,6 +595,8 @@ def main():
         log_error(error, sink)
         client.post_init_error(error)
         sys.exit(1)
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        snapstart(client, sink)
 
     while True:
         inv = client.next()

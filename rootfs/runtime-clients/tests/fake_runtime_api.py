@@ -48,6 +48,9 @@ class FakeRuntimeApi:
         self.events = queue.Queue()
         self.posts = []
         self.next_calls = []
+        # SnapStart: /restore/next blocks until `restored` is set.
+        self.restore_calls = []
+        self.restored = threading.Event()
         self.cond = threading.Condition()
         api = self
 
@@ -66,6 +69,13 @@ class FakeRuntimeApi:
                 self.wfile.write(body)
 
             def do_GET(self):
+                if self.path == PREFIX + "/restore/next":
+                    with api.cond:
+                        api.restore_calls.append(time.time())
+                        api.cond.notify_all()
+                    api.restored.wait()
+                    self._reply(200)
+                    return
                 if self.path != PREFIX + "/invocation/next":
                     self._reply(404, b'{"errorType":"NotFound"}')
                     return
@@ -113,6 +123,8 @@ class FakeRuntimeApi:
                 parts = path.strip("/").split("/")
                 if parts == ["init", "error"]:
                     kind, rid = "init_error", None
+                elif parts == ["restore", "error"]:
+                    kind, rid = "restore_error", None
                 elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
                     kind, rid = parts[2], parts[1]
                 else:

@@ -428,6 +428,58 @@ def test_python_handler_exit_ends_process(sandbox):
     assert box.api.posts == []
 
 
+SNAPSTART_APP = """
+import random
+from snapshot_restore_py import register_before_snapshot, register_after_restore
+
+calls = []
+
+@register_before_snapshot
+def first():
+    calls.append("before-first")
+
+register_before_snapshot(lambda tag: calls.append("before-" + tag), "second")
+
+@register_after_restore
+def one(kind="one"):
+    calls.append("after-" + kind)
+
+register_after_restore(one, kind="two")
+
+def h(event, context):
+    return {"calls": calls, "random": random.random()}
+"""
+
+
+def test_python_snapstart_hooks_run_in_order_around_the_restore(sandbox):
+    env = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+    box = sandbox(PY, "app.h", {"app.py": SNAPSTART_APP}, env=env)
+    with box.api.cond:
+        assert box.api.cond.wait_for(lambda: box.api.restore_calls, 15)
+    # Parked in /restore/next: no /invocation/next before the restore.
+    assert box.api.next_calls == []
+    box.api.restored.set()
+    (post,) = box.invoke({})
+    body = post.json()
+    # Before-snapshot hooks last registered first, after-restore in order.
+    assert body["calls"] == ["before-second", "before-first", "after-one", "after-two"]
+
+
+def test_python_snapstart_failing_hooks(sandbox):
+    app = "from snapshot_restore_py import register_after_restore as r\n@r\ndef bad():\n    raise ValueError('x')\n"
+    app += "def h(e, c):\n    return 1\n"
+    box = sandbox(PY, "app.h", {"app.py": app}, env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"})
+    box.api.restored.set()
+    assert box.wait_exit() == 1
+    (err,) = [p for p in box.api.posts if p.kind == "restore_error"]
+    assert err.json()["errorType"] == "Runtime.AfterRestoreError"
+    assert err.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.AfterRestoreError"
+    before = "from snapshot_restore_py import register_before_snapshot as r\nr(lambda: 1 / 0)\ndef h(e, c):\n    return 1\n"
+    box = sandbox(PY, "b.h", {"b.py": before}, env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"})
+    assert box.init_error().json()["errorType"] == "Runtime.BeforeSnapshotError"
+    assert box.api.restore_calls == []
+
+
 # ======================================================================== Node
 
 

@@ -129,6 +129,7 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
         s.registry.tag_function(&name, &tags)?;
     }
     drop(bundle);
+    crate::snapstart::keep(s, &rec);
     Ok(rec)
 }
 
@@ -146,6 +147,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     // recorded test_publish_version_on_create).
     let mut out = rec.configuration(&st.ctx);
     out.function_arn = st.ctx.function_arn(&rec.name);
+    crate::snapstart::show_state(&st, &mut out);
     Ok(json(201, &as_written(out, Written::Created)))
 }
 
@@ -221,7 +223,7 @@ pub async fn get_function(
             let mut out = Map::new();
             out.insert(
                 "Configuration".into(),
-                serde_json::to_value(configuration_as(&rec, &s.ctx, &q)).unwrap_or_default(),
+                serde_json::to_value(configuration_as(s, &rec, &q)).unwrap_or_default(),
             );
             let code = match &rec.spec.image {
                 Some(image) => {
@@ -260,15 +262,12 @@ pub async fn get_function(
 
 /// A version's configuration as asked for: through an alias, AWS names the
 /// alias in `FunctionArn` (the recorded test_alias_lifecycle).
-fn configuration_as(
-    rec: &lamb_store::FunctionRecord,
-    ctx: &lamb_types::ArnContext,
-    q: &Qualifier,
-) -> lamb_types::FunctionConfiguration {
-    let mut c = rec.configuration(ctx);
+fn configuration_as(s: &Shared, rec: &lamb_store::FunctionRecord, q: &Qualifier) -> lamb_types::FunctionConfiguration {
+    let mut c = rec.configuration(&s.ctx);
     if let Qualifier::Alias(_) = q {
-        c.function_arn = ctx.qualified_function_arn(&rec.name, q);
+        c.function_arn = s.ctx.qualified_function_arn(&rec.name, q);
     }
+    crate::snapstart::show_state(s, &mut c);
     c
 }
 
@@ -276,7 +275,7 @@ pub async fn get_configuration(State(st): State<AppState>, params: Params, query
     let (name, q, _) = resolve(&params, &query)?;
     let asked = q.clone();
     let rec = st.blocking(move |s| Ok(s.registry.get_function(&name, &q)?)).await?;
-    Ok(json(200, &configuration_as(&rec, &st.ctx, &asked)))
+    Ok(json(200, &configuration_as(&st, &rec, &asked)))
 }
 
 pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
@@ -319,6 +318,7 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
                 },
             )?;
             drop(bundle);
+            crate::snapstart::keep(s, &rec);
             Ok(rec)
         })
         .await?;
@@ -332,7 +332,9 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
     } else {
         Written::Created
     };
-    Ok(json(200, &as_written(rec.configuration(&st.ctx), written)))
+    let mut out = rec.configuration(&st.ctx);
+    crate::snapstart::show_state(&st, &mut out);
+    Ok(json(200, &as_written(out, written)))
 }
 
 /// UpdateFunctionCode of an Image function: the new URI stored, its pull
@@ -496,11 +498,15 @@ pub async fn publish_version(State(st): State<AppState>, params: Params, body: B
         .blocking(move |s| {
             let latest = s.registry.get_function(&name, &Qualifier::latest())?;
             crate::images::check_not_pulling(&latest, &s.ctx)?;
-            Ok(s.registry.publish_version(&name, &req)?)
+            let rec = s.registry.publish_version(&name, &req)?;
+            crate::snapstart::keep(s, &rec);
+            Ok(rec)
         })
         .await?;
     tracing::info!(function = %rec.name, version = %rec.version, "published version");
-    Ok(json(201, &rec.configuration(&st.ctx)))
+    let mut out = rec.configuration(&st.ctx);
+    crate::snapstart::show_state(&st, &mut out);
+    Ok(json(201, &out))
 }
 
 pub async fn list_versions(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {

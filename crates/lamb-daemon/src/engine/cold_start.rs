@@ -37,6 +37,9 @@ pub(super) enum Phase {
     /// invocation: Lambda's limit for those (130 s, or the function's
     /// timeout when longer), and no Init Duration in a REPORT.
     Provisioned,
+    /// The Init of a SnapStart snapshot (`super::snapstart`): as
+    /// provisioned, with `snap-start` as its initialization type.
+    SnapStart,
 }
 
 /// Lambda's Init limit for provisioned concurrency (or the function's
@@ -46,7 +49,7 @@ const PROVISIONED_INIT_LIMIT: Duration = Duration::from_secs(130);
 impl Phase {
     fn name(self) -> &'static str {
         match self {
-            Phase::Init | Phase::Provisioned => "init",
+            Phase::Init | Phase::Provisioned | Phase::SnapStart => "init",
             Phase::Invoke => "invoke",
         }
     }
@@ -55,6 +58,7 @@ impl Phase {
     pub(super) fn initialization_type(self) -> &'static str {
         match self {
             Phase::Provisioned => "provisioned-concurrency",
+            Phase::SnapStart => "snap-start",
             Phase::Init | Phase::Invoke => "on-demand",
         }
     }
@@ -69,6 +73,20 @@ pub(super) struct InitFailure {
     phase: Phase,
     /// The deadline passed: an Init-phase failure of this kind is retried.
     pub(super) timed_out: bool,
+}
+
+impl InitFailure {
+    /// A SnapStart restore that did not end ready after `took`: the
+    /// invocation fails as with a failed init, without an Init Duration.
+    pub(super) fn restore(body: Vec<u8>, took: Duration) -> InitFailure {
+        InitFailure {
+            body,
+            lines: String::new(),
+            init: took,
+            phase: Phase::SnapStart,
+            timed_out: false,
+        }
+    }
 }
 
 /// A cold start that did not end ready; the sandbox, if one was made, for
@@ -131,7 +149,7 @@ impl Inner {
                         Phase::Init => w.init_duration = Some(init),
                         Phase::Invoke => w.invoke_began = Some(start),
                         // Pre-initialised: its invocations report no init.
-                        Phase::Provisioned => {}
+                        Phase::Provisioned | Phase::SnapStart => {}
                     }
                     self.metrics.cold_start(&req.function.name, init);
                     return Ok(Cold::Ready(Box::new(w)));
@@ -184,7 +202,9 @@ impl Inner {
         match phase {
             Phase::Init => self.config.init_timeout,
             Phase::Invoke => Duration::from_secs(u64::from(req.function.spec.timeout)),
-            Phase::Provisioned => PROVISIONED_INIT_LIMIT.max(Duration::from_secs(u64::from(req.function.spec.timeout))),
+            Phase::Provisioned | Phase::SnapStart => {
+                PROVISIONED_INIT_LIMIT.max(Duration::from_secs(u64::from(req.function.spec.timeout)))
+            }
         }
     }
 
@@ -260,7 +280,7 @@ impl Inner {
     fn init_timed_out(&self, req: &InvokeRequest, phase: Phase) -> InitEnd {
         let id = &req.request_id;
         let message = match phase {
-            Phase::Init | Phase::Provisioned => {
+            Phase::Init | Phase::Provisioned | Phase::SnapStart => {
                 let secs = self.init_limit(req, phase).as_secs_f64();
                 format!("RequestId: {id} Error: Init timed out after {secs:.2} seconds")
             }
@@ -385,6 +405,7 @@ impl Inner {
             memory_mb: req.function.spec.memory_size,
             max_memory_bytes: max,
             init,
+            restore: None,
             status,
         };
         let platform = Platform::of(&req.function.spec.logging_config);

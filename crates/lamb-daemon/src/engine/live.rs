@@ -44,6 +44,8 @@ pub struct LiveSandbox {
     pub frozen: bool,
     /// Set by a cold start, taken by the first invocation's REPORT.
     pub init_duration: Option<Duration>,
+    /// Set by a SnapStart restore, taken by its invocation's REPORT.
+    pub restore_duration: Option<Duration>,
     /// Set by an init retried within the invocation (a suppressed init):
     /// when the invocation began, for its Duration and its deadline.
     pub invoke_began: Option<Instant>,
@@ -79,6 +81,7 @@ impl LiveSandbox {
             memory_mb,
             frozen: false,
             init_duration: None,
+            restore_duration: None,
             invoke_began: None,
             key,
             credentials_expire: None,
@@ -176,6 +179,17 @@ impl LiveSandbox {
         if let Some(s) = self.sandbox.as_mut() {
             if let Err(err) = s.set_cpu(&cpu) {
                 tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the invocation CPU quota");
+            }
+        }
+    }
+
+    /// Init's quota and weight again (one vCPU at least): a SnapStart
+    /// restore is that sandbox's Init phase. Failures as above.
+    pub fn set_init_quota(&mut self) {
+        let cpu = CpuLimit::during_init(u64::from(self.memory_mb));
+        if let Some(s) = self.sandbox.as_mut() {
+            if let Err(err) = s.set_cpu(&cpu) {
+                tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the restore CPU quota");
             }
         }
     }

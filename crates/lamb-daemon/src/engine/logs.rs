@@ -88,13 +88,16 @@ pub fn end_line(request_id: &str) -> String {
 }
 
 /// Fields TAB-separated with a trailing TAB; `Init Duration` on a cold
-/// start only, then `Status` (`timeout`) when the invocation did not end.
+/// start only, `Restore Duration` and `Billed Restore Duration` on a
+/// SnapStart restore only, then `Status` (`timeout`) when the invocation
+/// did not end.
 pub fn report_line(
     request_id: &str,
     duration: Duration,
     memory_mb: u32,
     max_memory_bytes: u64,
     init: Option<Duration>,
+    restore: Option<Duration>,
     status: Option<&str>,
 ) -> String {
     let ms = duration.as_secs_f64() * 1000.0;
@@ -106,6 +109,13 @@ pub fn report_line(
     );
     if let Some(init) = init {
         line.push_str(&format!("Init Duration: {:.2} ms\t", init.as_secs_f64() * 1000.0));
+    }
+    if let Some(restore) = restore {
+        line.push_str(&format!(
+            "Restore Duration: {:.2} ms\tBilled Restore Duration: {} ms\t",
+            restore.as_secs_f64() * 1000.0,
+            billed_ms(restore)
+        ));
     }
     if let Some(status) = status {
         line.push_str(&format!("Status: {status}\t"));
@@ -243,6 +253,7 @@ mod tests {
             81 * 1024 * 1024,
             None,
             None,
+            None,
         );
         assert_eq!(
             line,
@@ -255,9 +266,24 @@ mod tests {
             1,
             Some(Duration::from_micros(170_570)),
             None,
+            None,
         );
         assert!(cold.ends_with("Max Memory Used: 1 MB\tInit Duration: 170.57 ms\t\n"));
-        let timeout = report_line("id", Duration::from_secs(3), 128, 1, None, Some("timeout"));
+        let restored = report_line(
+            "id",
+            Duration::from_millis(1),
+            128,
+            1,
+            None,
+            Some(Duration::from_micros(4_321_100)),
+            None,
+        );
+        assert!(
+            restored
+                .ends_with("Max Memory Used: 1 MB\tRestore Duration: 4321.10 ms\tBilled Restore Duration: 4322 ms\t\n"),
+            "{restored}"
+        );
+        let timeout = report_line("id", Duration::from_secs(3), 128, 1, None, None, Some("timeout"));
         assert!(
             timeout.ends_with("Max Memory Used: 1 MB\tStatus: timeout\t\n"),
             "{timeout}"

@@ -21,6 +21,7 @@ mod pool;
 mod provisioned;
 mod run;
 mod slots;
+mod snapstart;
 mod spec;
 
 #[cfg(test)]
@@ -29,7 +30,7 @@ mod fake;
 mod tests;
 
 use crate::error::ApiError;
-use crate::invoker::{InvokeFuture, InvokeRequest, Invoker, ProvisionTarget, ProvisionedStatus};
+use crate::invoker::{InvokeFuture, InvokeRequest, Invoker, ProvisionTarget, ProvisionedStatus, SnapshotState};
 use lamb_types::ArnContext;
 use live::LiveSandbox;
 use metrics::{Gauges, Metrics};
@@ -75,6 +76,8 @@ pub struct EngineConfig {
     /// `AWS_ENDPOINT_URL_LAMBDA`: the API as sandboxes reach it
     /// (`lamb_sandbox::NetworkConfig::lambda_endpoint_url`); none: not set.
     pub lambda_endpoint: Option<String>,
+    /// Snapshots kept ready per SnapStart version (`--snapstart-pool`).
+    pub snapstart_pool: u32,
 }
 
 impl EngineConfig {
@@ -94,6 +97,7 @@ impl EngineConfig {
             user_namespaces: false,
             sessions: None,
             lambda_endpoint: None,
+            snapstart_pool: 1,
         }
     }
 }
@@ -145,6 +149,8 @@ struct State {
     provisioned: HashMap<String, provisioned::Provision>,
     /// The last provisioned target id given.
     next_target: u64,
+    /// SnapStart versions' snapshots by pool key.
+    snapshots: HashMap<String, snapstart::Snapshots>,
     closed: bool,
 }
 
@@ -174,10 +180,10 @@ impl State {
 
     fn gauges(&self) -> Gauges {
         let idle: usize = self.pools.values().map(Vec::len).sum();
-        let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count();
+        let frozen = self.pools.values().flatten().filter(|i| i.live.frozen).count() + self.snapshots_frozen();
         Gauges {
             live: self.live,
-            idle: idle + self.freezing.values().sum::<usize>() + self.provisioned_idle(),
+            idle: idle + self.freezing.values().sum::<usize>() + self.provisioned_idle() + self.snapshots_idle(),
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
@@ -232,6 +238,7 @@ impl Engine {
             st.closed = true;
             let mut idle: Vec<LiveSandbox> = st.pools.drain().flat_map(|(_, v)| v).map(|i| i.live).collect();
             idle.extend(st.drain_provisioned());
+            idle.extend(st.release_snapshots(""));
             idle
         };
         let mut tasks = tokio::task::JoinSet::new();
@@ -283,6 +290,7 @@ impl Invoker for Engine {
                 .map(|i| i.live)
                 .collect();
             idle.extend(st.release_provisioned(&prefix));
+            idle.extend(st.release_snapshots(&prefix));
             idle
         };
         if !idle.is_empty() {
@@ -304,5 +312,13 @@ impl Invoker for Engine {
 
     fn provisioned_status(&self, function: &str, qualifier: &str) -> Option<ProvisionedStatus> {
         self.inner.provisioned_status(function, qualifier)
+    }
+
+    fn snapstart(&self, request: InvokeRequest) {
+        self.inner.keep_snapshots(request);
+    }
+
+    fn snapstart_state(&self, function: &str, version: u64) -> Option<SnapshotState> {
+        self.inner.snapshot_state(function, version)
     }
 }

@@ -68,6 +68,8 @@ pub struct Report<'a> {
     pub max_memory_bytes: u64,
     /// On a cold start's first invocation only.
     pub init: Option<Duration>,
+    /// On a SnapStart restore's invocation only.
+    pub restore: Option<Duration>,
     pub status: Status<'a>,
 }
 
@@ -173,6 +175,7 @@ impl Platform {
                 r.memory_mb,
                 r.max_memory_bytes,
                 r.init,
+                r.restore,
                 status,
             );
         }
@@ -184,6 +187,10 @@ impl Platform {
         });
         if let Some(init) = r.init {
             metrics["initDurationMs"] = ms(init).into();
+        }
+        if let Some(restore) = r.restore {
+            metrics["restoreDurationMs"] = ms(restore).into();
+            metrics["billedRestoreDurationMs"] = json!(logs::billed_ms(restore));
         }
         let mut record = json!({"requestId": r.request_id, "metrics": metrics, "status": r.status.name()});
         if let Some(t) = r.status.error_type() {
@@ -216,6 +223,29 @@ impl Platform {
             record["errorType"] = t.into();
         }
         self.record(Level::Info, "platform.initReport", record)
+    }
+
+    /// JSON's `platform.restoreStart`, as a SnapStart restore begins;
+    /// Text has no line for it (as for `platform.initStart`).
+    pub fn restore_start(&self, function_name: &str, function_version: &str) -> String {
+        if self.json.is_none() {
+            return String::new();
+        }
+        let record = json!({"functionName": function_name, "functionVersion": function_version});
+        self.record(Level::Info, "platform.restoreStart", record)
+    }
+
+    /// JSON's `platform.restoreReport` of a restore that ended; Text says
+    /// its duration in the REPORT line (`Restore Duration`).
+    pub fn restore_report(&self, restore: Duration, status: Status<'_>) -> String {
+        if self.json.is_none() {
+            return String::new();
+        }
+        let mut record = json!({"status": status.name(), "metrics": {"durationMs": ms(restore)}});
+        if let Some(t) = status.error_type() {
+            record["errorType"] = t.into();
+        }
+        self.record(Level::Info, "platform.restoreReport", record)
     }
 
     /// One JSON line, or nothing below the system log level.
@@ -274,6 +304,7 @@ mod tests {
         memory_mb: 128,
         max_memory_bytes: 81 * 1024 * 1024,
         init: Some(Duration::from_micros(170_570)),
+        restore: None,
         status: Status::Success,
     };
 

@@ -74,6 +74,10 @@ impl Inner {
         };
         let live = match idle {
             Some(w) => w,
+            None if super::snapstart::applies(&req) => match self.restored(&req, &key, tail.as_mut()).await? {
+                Cold::Ready(w) => *w,
+                Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+            },
             None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,
                 Cold::Failed(w, failure) if failure.timed_out => {
@@ -238,6 +242,7 @@ impl Inner {
             memory_mb: w.memory_mb,
             max_memory_bytes: max,
             init: w.init_duration.take(),
+            restore: w.restore_duration.take(),
             status,
         };
         w.platform(&platform.report(&report), tail.as_mut());

@@ -893,3 +893,139 @@ async fn a_provisioned_sandbox_whose_session_would_expire_is_replaced_not_used()
     );
     assert!(book.init_types[1..].contains(&"on-demand".to_owned()), "{book:?}");
 }
+
+fn snapstart_v1(function: &str, payload: &str) -> InvokeRequest {
+    let mut req = request_v1(function, payload);
+    req.function.spec.snap_start = Some(lamb_types::SnapStart {
+        apply_on: "PublishedVersions".into(),
+    });
+    req
+}
+
+#[tokio::test]
+async fn a_snapstart_version_restores_a_frozen_snapshot_and_refills_the_pool() {
+    let r = rig(|_| {});
+    r.engine.snapstart(snapstart_v1("f", ""));
+    r.wait_for_gauges("a frozen snapshot", |g, b| {
+        b.freezes == 1 && g.frozen == 1 && g.idle == 1
+    })
+    .await;
+    assert_eq!(
+        r.engine.snapstart_state("f", 1),
+        Some(crate::invoker::SnapshotState::Ready)
+    );
+    assert_eq!(r.fake.book().init_types, ["snap-start"]);
+    let mut req = snapstart_v1("f", "1");
+    req.log_type = LogType::Tail;
+    let out = r.invoke(req).await.unwrap();
+    assert_eq!(out.payload, b"1");
+    let tail = out.log_tail.unwrap();
+    assert!(
+        tail.contains("\tRestore Duration: ") && !tail.contains("Init Duration"),
+        "{tail}"
+    );
+    let book = r.fake.book();
+    assert_eq!((book.restores, book.restored_while_frozen, book.thaws), (1, 0, 1));
+    // A new snapshot replaces the one used, off the invocation's path.
+    r.wait_for_gauges("the refilled snapshot", |_, b| b.freezes == 2).await;
+    assert_eq!(r.fake.book().created, ["f", "f"]);
+    // The restored sandbox is warm now: no second restore.
+    r.invoke(snapstart_v1("f", "2")).await.unwrap();
+    assert_eq!(r.fake.book().restores, 1);
+    // $LATEST of the same function initialises on demand.
+    let mut latest = request("f", "3");
+    latest.function.spec.snap_start = snapstart_v1("f", "").function.spec.snap_start;
+    latest.log_type = LogType::Tail;
+    assert!(r
+        .invoke(latest)
+        .await
+        .unwrap()
+        .log_tail
+        .unwrap()
+        .contains("Init Duration"));
+    let book = r.fake.book();
+    assert_eq!(book.init_types[2], "on-demand");
+    // The restore ran at init's quota, each invocation at the memory's.
+    assert_eq!(book.restore_quotas, [book.init_quotas[0]]);
+    assert_eq!(book.invoke_quotas.len(), 3);
+    assert!(
+        book.invoke_quotas.iter().all(|q| *q == book.invoke_quotas[2]),
+        "{:?}",
+        book.invoke_quotas
+    );
+    assert!(book.invoke_quotas[2] < book.init_quotas[2], "{book:?}");
+}
+
+#[tokio::test]
+async fn without_a_ready_snapshot_an_invocation_makes_and_restores_its_own() {
+    let r = rig(|c| c.snapstart_pool = 0);
+    r.engine.snapstart(snapstart_v1("f", ""));
+    let mut req = snapstart_v1("f", "1");
+    req.log_type = LogType::Tail;
+    let out = r.invoke(req).await.unwrap();
+    assert!(out.log_tail.unwrap().contains("Restore Duration"));
+    let book = r.fake.book();
+    assert_eq!(
+        (book.init_types.as_slice(), book.restores),
+        (&["snap-start".to_owned()][..], 1)
+    );
+}
+
+#[tokio::test]
+async fn a_restore_in_json_logs_its_start_and_report() {
+    let r = rig(|_| {});
+    let mut req = snapstart_v1("f", "1");
+    req.function.spec.logging_config.log_format = lamb_types::LogFormat::Json;
+    r.engine.snapstart(req.clone());
+    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    req.log_type = LogType::Tail;
+    let tail = r.invoke(req).await.unwrap().log_tail.unwrap();
+    let types: Vec<String> = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "platform.restoreStart",
+            "platform.restoreReport",
+            "platform.start",
+            "platform.report"
+        ],
+        "{tail}"
+    );
+    let report = tail.lines().find(|l| l.contains("platform.report")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert!(report["record"]["metrics"]["restoreDurationMs"].is_f64(), "{report}");
+    assert!(report["record"]["metrics"].get("initDurationMs").is_none(), "{report}");
+}
+
+#[tokio::test]
+async fn a_snapstart_version_is_not_invoked_before_its_first_snapshot() {
+    let r = rig(|_| {});
+    r.engine.snapstart(snapstart_v1("init-hangs", ""));
+    r.wait_for_gauges("the snapshot's sandbox", |_, b| b.created.len() == 1)
+        .await;
+    let Err(ApiError::Lambda(e)) = r.invoke(snapstart_v1("init-hangs", "1")).await else {
+        panic!("invoked while Pending");
+    };
+    assert_eq!(e.kind, lamb_types::ErrorKind::SnapStartNotReady);
+    assert_eq!(r.fake.book().created.len(), 1);
+}
+
+#[tokio::test]
+async fn a_snapstart_version_whose_init_fails_is_failed() {
+    let r = rig(|_| {});
+    r.engine.snapstart(snapstart_v1("init-fails", ""));
+    let failed = async {
+        loop {
+            if let Some(crate::invoker::SnapshotState::Failed(reason)) = r.engine.snapstart_state("init-fails", 1) {
+                return reason;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let reason = tokio::time::timeout(Duration::from_secs(60), failed).await.unwrap();
+    assert_eq!(reason, super::snapstart::INIT_FAILED);
+}

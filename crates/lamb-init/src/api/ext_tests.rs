@@ -572,3 +572,60 @@ fn a_stream_past_20_mib_is_cut_as_too_large() {
     // sends; what counts is that the daemon was told.
     drop(writer.join().unwrap());
 }
+
+fn restore_next_in_background(addr: SocketAddr) -> std::thread::JoinHandle<Reply> {
+    std::thread::spawn(move || call(addr, "GET", "/2018-06-01/runtime/restore/next", &[], ""))
+}
+
+#[test]
+fn a_snapstart_runtime_parks_in_restore_next_until_restored() {
+    let mut r = rig(&[]);
+    let parked = restore_next_in_background(r.addr);
+    // Init is over when the runtime parks: the daemon may snapshot now.
+    assert_eq!(r.message(), FromInit::Ready);
+    assert!(!parked.is_finished() && r.silent());
+    r.api.restore();
+    let answered = parked.join().unwrap();
+    assert_eq!((answered.status, answered.body.as_str()), (200, ""));
+    // The after-restore hooks ran: the first /next is Ready again, and the
+    // event goes to it.
+    let runtime = runtime_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    r.api.deliver(invoke("r1"));
+    let next = runtime.join().unwrap();
+    assert_eq!(next.header("Lambda-Runtime-Aws-Request-Id").as_deref(), Some("r1"));
+    // Once Init is over, restore/next is refused.
+    assert_eq!(
+        call(r.addr, "GET", "/2018-06-01/runtime/restore/next", &[], "").status,
+        403
+    );
+}
+
+#[test]
+fn a_failed_after_restore_hook_is_an_init_error_and_a_hookless_runtime_is_ready_at_once() {
+    let mut r = rig(&[]);
+    let parked = restore_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    r.api.restore();
+    assert_eq!(parked.join().unwrap().status, 200);
+    let posted = call(
+        r.addr,
+        "POST",
+        "/2018-06-01/runtime/restore/error",
+        &[("Lambda-Runtime-Function-Error-Type", "Runtime.AfterRestoreError")],
+        r#"{"errorMessage":"boom","errorType":"Runtime.AfterRestoreError"}"#,
+    );
+    assert_eq!(posted.status, 202);
+    let FromInit::InitError { error_type, body } = r.message() else {
+        panic!("no init error");
+    };
+    assert_eq!(error_type, "Runtime.AfterRestoreError");
+    assert!(String::from_utf8(body).unwrap().contains("boom"));
+
+    // A runtime without hooks waits in /next: restoring it is Ready at once.
+    let mut plain = rig(&[]);
+    let _runtime = runtime_next_in_background(plain.addr);
+    assert_eq!(plain.message(), FromInit::Ready);
+    plain.api.restore();
+    assert_eq!(plain.message(), FromInit::Ready);
+}

@@ -65,6 +65,24 @@ struct Cycle {
     peak: Option<(String, u64)>,
     /// Init's duration, taken by the first `platform.report`.
     init_ms: Option<f64>,
+    /// SnapStart: where the runtime is in the restore.
+    restore: Restore,
+}
+
+/// A SnapStart sandbox's restore, as the Runtime API sees it.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Restore {
+    /// Not asked for (an on-demand sandbox), or over.
+    #[default]
+    None,
+    /// The runtime waits in `GET /runtime/restore/next` (its
+    /// before-snapshot hooks ran).
+    Parked,
+    /// The daemon restored the sandbox: `restore/next` answers.
+    Released,
+    /// `restore/next` answered: the runtime runs its after-restore hooks,
+    /// and its next `/invocation/next` is `Ready` for the daemon.
+    Hooks,
 }
 
 pub struct Api {
@@ -242,6 +260,40 @@ impl Api {
             self.telemetry.platform("platform.initReport", report);
             self.link.send(&FromInit::Ready);
         }
+    }
+
+    /// The daemon restores the sandbox: a runtime parked in
+    /// `restore/next` is released; one that never parked is ready now.
+    pub fn restore(&self) {
+        let mut c = self.lock();
+        if c.restore == Restore::Parked {
+            c.restore = Restore::Released;
+            self.wake.notify_all();
+        } else {
+            self.link.send(&FromInit::Ready);
+        }
+    }
+
+    /// `GET /runtime/restore/next`: Init is over (the runtime ran its
+    /// before-snapshot hooks); the call blocks until the daemon restores
+    /// the sandbox, then answers 200 with an empty body, as Lambda's.
+    fn restore_next(&self, conn: &mut Conn, ka: bool) -> std::io::Result<()> {
+        {
+            let mut c = self.lock();
+            if c.ready {
+                drop(c);
+                let body = error_body("restore/next outside the Init phase", "Runtime.InvalidState");
+                return conn.respond(403, &[JSON], &body, ka);
+            }
+            c.ready = true;
+            c.restore = Restore::Parked;
+            self.check_ready(&mut c);
+            while c.restore != Restore::Released {
+                c = self.wake.wait(c).unwrap_or_else(|e| e.into_inner());
+            }
+            c.restore = Restore::Hooks;
+        }
+        conn.respond(200, &[JSON], b"", ka)
     }
 
     /// The runtime answered: the answer goes out at once, as on Lambda. The
@@ -514,6 +566,16 @@ impl Api {
         let parts: Vec<&str> = rest.split('/').collect();
         match (req.method.as_str(), parts.as_slice()) {
             ("GET", ["invocation", "next"]) => self.next(conn, ka),
+            ("GET", ["restore", "next"]) => self.restore_next(conn, ka),
+            ("POST", ["restore", "error"]) => {
+                // An after-restore hook failed: the restore fails as an
+                // init does.
+                self.link.send(&FromInit::InitError {
+                    error_type: error_type(&req),
+                    body: error_body_or(&req),
+                });
+                conn.respond(202, &[JSON], OK_BODY, ka)
+            }
             ("POST", ["invocation", id, "response"]) => self.response(conn, id, &req),
             ("POST", ["invocation", id, "error"]) => self.error(conn, id, &req),
             ("POST", ["init", "error"]) => {
@@ -534,6 +596,10 @@ impl Api {
             if !c.ready {
                 c.ready = true;
                 self.check_ready(&mut c);
+            }
+            if c.restore == Restore::Hooks {
+                c.restore = Restore::None;
+                self.link.send(&FromInit::Ready);
             }
             loop {
                 if let Some(inv) = c.pending.take() {

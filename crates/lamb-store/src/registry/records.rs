@@ -122,6 +122,7 @@ impl FunctionRecord {
                 .clone()
                 .map(|t| lamb_types::DeadLetterConfig { target_arn: Some(t) }),
             file_system_configs: s.file_system_configs.clone(),
+            snap_start: lamb_types::SnapStartResponse::of(s.snap_start.as_ref(), !self.version.is_latest()),
             ..Default::default()
         }
         .with_image(self)

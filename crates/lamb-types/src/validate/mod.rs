@@ -9,7 +9,8 @@ use crate::alias::AliasRoutingConfiguration;
 use crate::arn::{ArnContext, LayerVersionArn};
 use crate::error::LambdaError;
 use crate::function::{
-    Architecture, FunctionCode, LogFormat, LoggingConfig, PackageType, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS,
+    Architecture, FunctionCode, LogFormat, LoggingConfig, PackageType, SnapStart, APPLICATION_LOG_LEVELS,
+    SYSTEM_LOG_LEVELS,
 };
 use crate::invoke_config::PutFunctionEventInvokeConfigRequest;
 use crate::limits::{Limits, MAX_EPHEMERAL_MB, MIN_MEMORY_MB};
@@ -240,6 +241,42 @@ pub fn validate_logging_config(config: &LoggingConfig) -> Result<(), LambdaError
         }
     }
     Ok(())
+}
+
+/// `SnapStart`: `ApplyOn` from the model's enum, and with
+/// `PublishedVersions` a runtime Lambda offers SnapStart for (Java 11 and
+/// later, Python 3.12 and later, .NET 8), never an image.
+pub fn validate_snap_start(spec: &FunctionSpec) -> Result<(), LambdaError> {
+    let Some(snap) = &spec.snap_start else {
+        return Ok(());
+    };
+    let allowed = [SnapStart::PUBLISHED_VERSIONS, SnapStart::NONE];
+    if !allowed.contains(&snap.apply_on.as_str()) {
+        let rule = format!("satisfy enum value set: [{}]", allowed.join(", "));
+        return Err(constraint("snapStart.applyOn", &snap.apply_on, &rule));
+    }
+    if !snap.on_published() {
+        return Ok(());
+    }
+    let runtime = spec.runtime.as_deref().unwrap_or_default();
+    if spec.image.is_some() || !snapstart_runtime(runtime) {
+        let what = if spec.image.is_some() { "Image" } else { runtime };
+        return Err(LambdaError::invalid_parameter(format!(
+            "{what} is not supported for SnapStart enabled functions."
+        )));
+    }
+    Ok(())
+}
+
+/// Lambda's SnapStart runtimes.
+fn snapstart_runtime(runtime: &str) -> bool {
+    let minor = |prefix: &str, min: u32| {
+        runtime
+            .strip_prefix(prefix)
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some_and(|v| v >= min)
+    };
+    minor("python3.", 12) || minor("java", 11) || runtime == "dotnet8"
 }
 
 /// `Architectures`: exactly one.
@@ -498,6 +535,7 @@ impl Rules<'_> {
         validate_ephemeral_storage(spec.ephemeral_storage.size)?;
         validate_logging_config(&spec.logging_config)?;
         crate::filesystem::validate_file_system_configs(self.ctx, &spec.file_system_configs)?;
+        validate_snap_start(spec)?;
         Ok(())
     }
 
@@ -522,6 +560,7 @@ impl Rules<'_> {
         validate_ephemeral_storage(spec.ephemeral_storage.size)?;
         validate_logging_config(&spec.logging_config)?;
         crate::filesystem::validate_file_system_configs(self.ctx, &spec.file_system_configs)?;
+        validate_snap_start(spec)?;
         Ok(())
     }
 

@@ -488,3 +488,27 @@ fn image_functions_take_no_runtime_handler_or_layers() {
     let e = rules.function_spec(&spec, &mut |_| true).unwrap_err();
     assert!(e.message.starts_with("Please provide ImageUri"), "{}", e.message);
 }
+
+#[test]
+fn snap_start_rules() {
+    use crate::function::SnapStart;
+    let spec = |runtime: &str, apply_on: &str| FunctionSpec {
+        runtime: Some(runtime.into()),
+        snap_start: Some(SnapStart {
+            apply_on: apply_on.into(),
+        }),
+        ..Default::default()
+    };
+    assert!(validate_snap_start(&spec("python3.13", "PublishedVersions")).is_ok());
+    assert!(validate_snap_start(&spec("java21", "PublishedVersions")).is_ok());
+    assert!(validate_snap_start(&spec("python3.11", "None")).is_ok());
+    let e = refused(validate_snap_start(&spec("python3.13", "Always")));
+    assert_eq!(e, VE);
+    let e = validate_snap_start(&spec("python3.11", "PublishedVersions")).unwrap_err();
+    assert_eq!(e.kind, IPV);
+    assert_eq!(
+        e.message,
+        "python3.11 is not supported for SnapStart enabled functions."
+    );
+    assert!(validate_snap_start(&FunctionSpec::default()).is_ok());
+}
