@@ -104,6 +104,15 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/lamb", self.port)
     }
 
+    /// A new empty database; its URL.
+    pub fn create_database(&self) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!("t{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let mut admin = postgres::Client::connect(&self.url(), postgres::NoTls).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
