@@ -1,9 +1,12 @@
 """`lamb serve --registry postgres://...`: the daemon keeps its registry in
 a PostgreSQL the harness starts (postgres.py), driven through boto3:
 functions, versions, aliases, layers, a function URL, async events, what
-PostgreSQL then holds, and a `kill -9` of the daemon under async load that
-loses no event (the restarted node takes back its earlier run's leases)."""
+PostgreSQL then holds, a second node running code uploaded through the
+first (bundles shared by digest), and a `kill -9` of the daemon under async
+load that loses no event (the restarted node takes back its earlier run's
+leases)."""
 
+import base64
 import json
 import os
 import re
@@ -69,7 +72,7 @@ def node(pg):
             yield d
         finally:
             if d.proc:
-                d.stop()
+                assert d.stop() == 0, "lamb serve exited uncleanly on SIGTERM"
 
 
 def logged(node, name, word):
@@ -113,6 +116,30 @@ def test_control_plane_and_invoke_on_postgres(node, pg):
     lam.delete_function(FunctionName="pg-fn")
     assert pg.psql("SELECT count(*) FROM function_versions WHERE function = 'pg-fn'").strip() == "0"
     assert pg.psql("SELECT count(*) FROM function_urls WHERE function = 'pg-fn'").strip() == "0"
+
+
+def test_a_second_node_runs_code_uploaded_through_the_first(node, pg):
+    """Code and layers are stored once in PostgreSQL by digest: a node that
+    never saw the upload unpacks them into its own store on first use."""
+    lam = node.lambda_client()
+    layer = lam.publish_layer_version(LayerName="pg-layer2", Content={"ZipFile": LAYER})
+    fn = deploy(lam, "pg-two", {"app.py": APP}, Layers=[layer["LayerVersionArn"]])
+    digest = base64.b64decode(fn["CodeSha256"]).hex()
+    assert pg.psql("SELECT count(*) FROM shared_bundles WHERE kind = 'code' AND digest = '%s'" % digest).strip() \
+        == "1"
+    with tempfile.TemporaryDirectory(prefix="lamb-pgreg2-") as tmp:
+        other = Daemon(Path(tmp))
+        other.runtimes_dir = BUILD
+        other.extra_args = ["--registry", pg.url]
+        other.start()
+        try:
+            assert not (other.data_dir / "code" / digest).exists()
+            r = other.lambda_client().invoke(FunctionName="pg-two", Payload=b'{"via": "other"}')
+            body = json.loads(r["Payload"].read())
+            assert body == {"layer": "from the layer", "version": "$LATEST", "event": {"via": "other"}}
+            assert (other.data_dir / "code" / digest).is_dir()
+        finally:
+            assert other.stop() == 0
 
 
 def test_kill_9_under_async_load_loses_nothing(node, pg):

@@ -651,7 +651,21 @@ fn documents_guard_revisions_and_go_with_their_owner(b: &Backend) {
     assert!(reg.documents("other").unwrap().is_empty());
 }
 
+/// Bundles are kept for other nodes only where nodes share the registry.
+fn bundles_are_kept_once_on_a_shared_registry(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let (kind, digest) = (lamb_store::BundleKind::Function, CodeDigest::of(b"zip"));
+    assert_eq!(reg.shared_bundle(kind, &digest).unwrap(), None);
+    reg.share_bundle(kind, &digest, b"zip").unwrap();
+    reg.share_bundle(kind, &digest, b"zip").unwrap();
+    let expected = b.is_postgres().then(|| b"zip".to_vec());
+    assert_eq!(reg.shared_bundle(kind, &digest).unwrap(), expected);
+    assert_eq!(reg.shared_bundle(lamb_store::BundleKind::Layer, &digest).unwrap(), None);
+}
+
 crate::suite!(
+    bundles_are_kept_once_on_a_shared_registry,
     create_get_and_conflict,
     revision_changes_on_every_update_and_guards_writes,
     versions_rise_and_are_never_reused,

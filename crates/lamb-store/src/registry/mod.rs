@@ -257,6 +257,24 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
     /// Sum of `CodeSize` over every version and layer version
     /// (`AccountUsage.TotalCodeSize`).
     fn total_code_size(&self) -> Result<u64, StoreError>;
+    /// Keeps an uploaded bundle's bytes where every node can fetch them, by
+    /// digest, once (a shared registry); nothing on one box.
+    fn share_bundle(
+        &self,
+        _kind: crate::BundleKind,
+        _digest: &crate::CodeDigest,
+        _bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// A bundle's bytes that some node shared, if any.
+    fn shared_bundle(
+        &self,
+        _kind: crate::BundleKind,
+        _digest: &crate::CodeDigest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
 
     // File triggers.
 

@@ -47,11 +47,32 @@ pub const MIGRATE_LOCK: i64 = 0x6c61_6d62_0002;
 /// The channel enqueues notify.
 pub const EVENTS_CHANNEL: &str = "lamb_events";
 
+/// Uploaded bundles (function code, layers) by kind and digest, stored once
+/// for every node (`Registry::share_bundle`).
+const SHARED_BUNDLES: &str = r#"
+CREATE TABLE IF NOT EXISTS shared_bundles (
+    kind   TEXT COLLATE "C" NOT NULL,
+    digest TEXT COLLATE "C" NOT NULL,
+    bytes  BYTEA NOT NULL,
+    PRIMARY KEY (kind, digest)
+);
+"#;
+
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 /// PostgreSQL: a pool of connections.
 pub struct PostgresEngine {
-    pool: Pool,
+    /// Always `Some` but in `drop`.
+    pool: Option<Pool>,
+}
+
+impl Drop for PostgresEngine {
+    /// Each connection owns a runtime, which tokio refuses to drop on a
+    /// thread that drives async tasks (where the daemon drops its state).
+    fn drop(&mut self) {
+        let pool = self.pool.take();
+        tokio::task::block_in_place(move || drop(pool));
+    }
 }
 
 /// The registry in PostgreSQL.
@@ -85,7 +106,7 @@ impl PostgresRegistry {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         migrate(&mut *pool.get()?)?;
-        let reg = Self::with_engine(PostgresEngine { pool }, ctx);
+        let reg = Self::with_engine(PostgresEngine { pool: Some(pool) }, ctx);
         let wake = Arc::downgrade(&reg.on_enqueue);
         std::thread::Builder::new()
             .name("lamb-pg-listen".into())
@@ -119,7 +140,8 @@ impl PostgresEngine {
         lock: bool,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
+        let pool = self.pool.as_ref().expect("a pool until dropped");
+        let mut conn = pool.get()?;
         let mut tx = conn
             .build_transaction()
             .isolation_level(isolation)
@@ -139,6 +161,8 @@ impl PostgresEngine {
 }
 
 impl Engine for PostgresEngine {
+    const SHARED: bool = true;
+
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         self.run(IsolationLevel::ReadCommitted, false, true, f)
     }
@@ -203,6 +227,8 @@ fn migrate_locked(conn: &mut postgres::Client) -> Result<(), StoreError> {
         tx.execute("UPDATE lamb_schema SET version = $1", &[&(done as i64 + 1)])?;
         tx.commit()?;
     }
+    // PostgreSQL's own: the bundles nodes share (SQLite never has them).
+    conn.batch_execute(SHARED_BUNDLES)?;
     Ok(())
 }
 

@@ -55,3 +55,32 @@ pub(super) fn total_code_size(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     )?;
     Ok(total as u64)
 }
+
+/// Keeps a bundle's bytes for every node, once.
+pub(super) fn share(
+    tx: &Transaction<'_>,
+    kind: crate::BundleKind,
+    digest: &CodeDigest,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO shared_bundles (kind, digest, bytes) VALUES (?1, ?2, ?3) ON CONFLICT (kind, digest) DO NOTHING",
+        params![kind.dir_name(), digest.hex(), bytes],
+    )?;
+    Ok(())
+}
+
+pub(super) fn shared(
+    tx: &Transaction<'_>,
+    kind: crate::BundleKind,
+    digest: &CodeDigest,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    use crate::registry::sql::OptionalExtension;
+    Ok(tx
+        .query_row(
+            "SELECT bytes FROM shared_bundles WHERE kind = ?1 AND digest = ?2",
+            params![kind.dir_name(), digest.hex()],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .optional()?)
+}

@@ -56,6 +56,9 @@ pub const DB_FILE: &str = "lamb.db";
 /// the registry is written once against [`Transaction`]; an engine only
 /// opens, locks and commits.
 pub trait Engine: Send + Sync {
+    /// Whether several nodes share the database: bundles are kept in it too
+    /// (`Registry::share_bundle`).
+    const SHARED: bool = false;
     /// Runs `f` in one transaction that no other write runs beside (SQLite's
     /// one writer; PostgreSQL's registry write lock), and commits it.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError>;
@@ -521,6 +524,29 @@ impl<E: Engine> Registry for SqlRegistry<E> {
 
     fn total_code_size(&self) -> Result<u64, StoreError> {
         self.read(|tx, _| code::total_code_size(tx))
+    }
+
+    fn share_bundle(
+        &self,
+        kind: crate::BundleKind,
+        digest: &crate::CodeDigest,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        if !E::SHARED {
+            return Ok(());
+        }
+        self.write_queue(|tx, _| code::share(tx, kind, digest, bytes))
+    }
+
+    fn shared_bundle(
+        &self,
+        kind: crate::BundleKind,
+        digest: &crate::CodeDigest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if !E::SHARED {
+            return Ok(None);
+        }
+        self.read(|tx, _| code::shared(tx, kind, digest))
     }
 
     fn create_file_trigger(
