@@ -94,10 +94,35 @@ pub fn resolve_version(s: &Shared, name: &str, q: &Qualifier) -> Result<Function
     Ok(rec)
 }
 
+/// Unpacks a bundle this node does not hold from the shared registry (it
+/// was uploaded through another node) into the local store, which keeps it
+/// by the SHA-256 of its bytes: bytes that are not `digest`'s are refused.
+/// Nothing to do on one box, where every bundle is local.
+fn fetch_shared(s: &Shared, kind: BundleKind, digest: &CodeDigest) -> Result<(), ApiError> {
+    if s.store.contains(kind, digest) {
+        return Ok(());
+    }
+    let Some(bytes) = s.registry.shared_bundle(kind, digest)? else {
+        return Ok(());
+    };
+    if CodeDigest::of(&bytes) != *digest {
+        tracing::error!(digest = %digest.hex(), "a shared bundle's bytes are not its digest's");
+        return Err(lamb_types::LambdaError::service("a shared bundle is corrupt").into());
+    }
+    let mut limits = lamb_store::UnpackLimits::from_limits(&s.limits);
+    limits.max_zipped = limits.max_zipped.max(bytes.len() as u64);
+    s.store.put(kind, &bytes, &limits)?;
+    Ok(())
+}
+
 /// Everything the engine needs to run `call` on `target`; reads the
 /// registry, so it runs on the blocking pool (`AppState::blocking`).
 pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest, ApiError> {
     let rec = resolve_version(s, &target.function, &target.qualifier)?;
+    fetch_shared(s, BundleKind::Function, &rec.code.digest)?;
+    for d in rec.layers.iter().filter_map(|l| l.digest()) {
+        fetch_shared(s, BundleKind::Layer, &d)?;
+    }
     crate::images::check_runnable(&rec)?;
     let image_layers = rec
         .spec

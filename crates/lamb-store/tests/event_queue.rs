@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::registry::{create, open};
+use common::registry::{create, open, Backend};
 use lamb_store::{EventStatus, NewEvent, Registry};
 
 fn event(function: &str, id: &str, at: i64) -> NewEvent {
@@ -20,10 +20,10 @@ fn ids(events: &[lamb_store::QueuedEvent]) -> Vec<&str> {
     events.iter().map(|e| e.id.as_str()).collect()
 }
 
-#[test]
-fn claims_lease_and_release_after_a_crash() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
+fn claims_lease_and_release_after_a_crash(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
         reg.enqueue_event(event("f", id, 100 + i as i64)).unwrap();
     }
@@ -37,21 +37,27 @@ fn claims_lease_and_release_after_a_crash() {
     let listed = reg.list_events("f").unwrap();
     assert!(listed.iter().all(|e| e.status == EventStatus::Running));
     // A new run takes back what the dead one held; its own leases stay.
+    // On PostgreSQL the other owners are other nodes: leases only expire.
     assert_eq!(reg.release_events("run1", 500).unwrap(), 0);
-    assert_eq!(reg.release_events("run2", 500).unwrap(), 3);
-    assert_eq!(
-        ids(&reg.claim_events("run2", 500, 10_000, 10).unwrap()),
-        ["a", "b", "c"]
-    );
+    if b.is_postgres() {
+        assert_eq!(reg.release_events("run2", 500).unwrap(), 0);
+        assert!(reg.claim_events("run2", 500, 10_000, 10).unwrap().is_empty());
+    } else {
+        assert_eq!(reg.release_events("run2", 500).unwrap(), 3);
+        assert_eq!(
+            ids(&reg.claim_events("run2", 500, 10_000, 10).unwrap()),
+            ["a", "b", "c"]
+        );
+    }
     // A lease that runs out makes the event due again.
     assert_eq!(reg.claim_events("run3", 10_000, 20_000, 10).unwrap().len(), 3);
 }
 
-#[test]
-fn retry_finish_and_purge() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
-    create(&reg, "dest", false);
+fn retry_finish_and_purge(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
+    create(reg, "dest", false);
     reg.enqueue_event(event("f", "a", 1)).unwrap();
     reg.enqueue_event(event("f", "b", 2)).unwrap();
     reg.claim_events("run", 10, 1000, 10).unwrap();
@@ -96,7 +102,7 @@ fn committed(db: &std::path::Path, id: &str) -> bool {
 }
 
 #[test]
-fn concurrent_enqueues_answer_only_once_committed() {
+fn sqlite_concurrent_enqueues_answer_only_once_committed() {
     // Many writers at once share commits (group commit); each answer must
     // still come after its own commit: another connection, which sees only
     // committed rows, finds the event the moment enqueue returns.
@@ -122,7 +128,7 @@ fn concurrent_enqueues_answer_only_once_committed() {
 }
 
 #[test]
-fn a_failing_write_fails_alone_among_concurrent_ones() {
+fn sqlite_a_failing_write_fails_alone_among_concurrent_ones() {
     // Writes to a missing function, a duplicate id and a finish whose
     // destination is missing, among good writes at the same time: each bad
     // one answers its own error and leaves nothing; every good one lands.
@@ -164,3 +170,29 @@ fn a_failing_write_fails_alone_among_concurrent_ones() {
         .collect();
     assert_eq!(left, ["dup"]);
 }
+
+/// A restarted node takes back its earlier runs' leases (`<node>/<run>`);
+/// on a shared registry (PostgreSQL) never another node's, which expire.
+fn a_new_run_takes_back_its_nodes_leases(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
+    reg.enqueue_event(event("f", "a", 100)).unwrap();
+    reg.enqueue_event(event("f", "b", 100)).unwrap();
+    assert_eq!(reg.claim_events("n1/r1", 200, 10_000, 1).unwrap().len(), 1);
+    assert_eq!(reg.claim_events("n2/r1", 200, 10_000, 1).unwrap().len(), 1);
+    let released = reg.release_events("n1/r2", 300).unwrap();
+    if b.is_postgres() {
+        assert_eq!(released, 1);
+        assert_eq!(ids(&reg.claim_events("n1/r2", 300, 10_000, 10).unwrap()), ["a"]);
+    } else {
+        assert_eq!(released, 2);
+        assert_eq!(reg.claim_events("n1/r2", 300, 10_000, 10).unwrap().len(), 2);
+    }
+}
+
+crate::suite!(
+    claims_lease_and_release_after_a_crash,
+    retry_finish_and_purge,
+    a_new_run_takes_back_its_nodes_leases
+);

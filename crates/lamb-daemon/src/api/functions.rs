@@ -46,7 +46,10 @@ pub(super) fn put_bundle(
     rules.total_code_size(s.registry.total_code_size()?, bytes.len() as u64)?;
     let mut limits = UnpackLimits::from_limits(&s.limits);
     limits.max_unzipped = s.limits.max_unzipped_bytes.saturating_sub(other_unzipped);
-    Ok(s.store.put(kind, bytes, &limits)?)
+    let stored = s.store.put(kind, bytes, &limits)?;
+    // On a shared registry the other nodes fetch it from there on first use.
+    s.registry.share_bundle(kind, &stored.digest, bytes)?;
+    Ok(stored)
 }
 
 /// Removes bundles no version or layer refers to any more.

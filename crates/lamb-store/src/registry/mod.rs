@@ -1,7 +1,9 @@
 //! The registry: functions, versions, aliases, layers, concurrency, async
 //! invoke configuration and the async event queue, behind the narrow
 //! [`Registry`] trait so that the metadata can later move to a networked
-//! store. [`SqliteRegistry`] is the embedded implementation.
+//! store. [`SqliteRegistry`] is the embedded implementation;
+//! [`PostgresRegistry`] the shared one of a cluster. Both are one
+//! [`SqlRegistry`]: the same queries on two engines.
 //!
 //! Every method is one transaction. Failures the caller caused come back as
 //! [`StoreError::Lambda`] with Lambda's exception (not found, conflict,
@@ -9,19 +11,22 @@
 
 mod documents;
 mod file_triggers;
+mod postgres;
 mod provisioned;
 mod records;
+pub(crate) mod sql;
 mod sqlite;
 mod triggers;
 
 pub use documents::{Document, DocumentRegistry, Expect};
 pub use file_triggers::{FileTriggerRecord, NewFileTrigger};
+pub use postgres::{PostgresEngine, PostgresRegistry};
 pub use provisioned::ProvisionedConcurrencyRecord;
 pub use records::{
     AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
 };
-pub use sqlite::{SqliteRegistry, DB_FILE, SCHEMA_VERSION};
+pub use sqlite::{Engine, SqlRegistry, SqliteEngine, SqliteRegistry, DB_FILE, SCHEMA_VERSION};
 pub use triggers::{FunctionUrlRecord, ScheduleRecord, TriggerRegistry};
 
 use crate::code_store::Referenced;
@@ -203,7 +208,10 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
         max: usize,
     ) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Makes every event that another owner (an earlier daemon run) leased
-    /// due at `now_ms` again: what a crash left running runs again.
+    /// due at `now_ms` again: what a crash left running runs again. On
+    /// PostgreSQL the other owners are other nodes, alive or not, so only
+    /// the earlier runs of `owner`'s node (`<node>/<run>`) are released;
+    /// other nodes' leases expire.
     fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError>;
     /// When the next queued or leased event is due, if any is.
     fn next_event_due(&self) -> Result<Option<i64>, StoreError>;
@@ -249,6 +257,24 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
     /// Sum of `CodeSize` over every version and layer version
     /// (`AccountUsage.TotalCodeSize`).
     fn total_code_size(&self) -> Result<u64, StoreError>;
+    /// Keeps an uploaded bundle's bytes where every node can fetch them, by
+    /// digest, once (a shared registry); nothing on one box.
+    fn share_bundle(
+        &self,
+        _kind: crate::BundleKind,
+        _digest: &crate::CodeDigest,
+        _bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// A bundle's bytes that some node shared, if any.
+    fn shared_bundle(
+        &self,
+        _kind: crate::BundleKind,
+        _digest: &crate::CodeDigest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
 
     // File triggers.
 

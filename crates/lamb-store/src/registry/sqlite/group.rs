@@ -15,14 +15,14 @@
 //! `kill -9` and power loss as before.
 
 use crate::error::StoreError;
-use lamb_types::ArnContext;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use crate::registry::sql::Transaction;
+use rusqlite::{Connection, TransactionBehavior};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// One queued write: runs in the group's transaction and hands back what
 /// answers its writer once the group's fate is known.
-type Job = Box<dyn FnOnce(&Transaction<'_>, &ArnContext) -> Answer + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Answer + Send>;
 /// Answers a writer: `None` when the group committed, else why it did not.
 type Answer = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 
@@ -45,12 +45,11 @@ impl GroupCommit {
     pub(super) fn write<T: Send + 'static>(
         &self,
         conn: &Mutex<Connection>,
-        ctx: &ArnContext,
-        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (send, answer) = sync_channel(1);
-        let job: Job = Box::new(move |tx, ctx| {
-            let result = in_savepoint(tx, |tx| f(tx, ctx));
+        let job: Job = Box::new(move |tx| {
+            let result = in_savepoint(tx, |tx| f(&Transaction::Sqlite(tx)));
             Box::new(move |failure| {
                 let _ = send.send(match (failure, result) {
                     (Some(e), Ok(_)) => Err(copy_error(e).into()),
@@ -76,7 +75,7 @@ impl GroupCommit {
         let jobs = std::mem::take(&mut state.pending);
         drop(state);
         let leader = Leader(self);
-        commit(conn, ctx, jobs);
+        commit(conn, jobs);
         drop(leader);
         receive(answer)
     }
@@ -103,7 +102,7 @@ fn receive<T>(answer: Receiver<Result<T, StoreError>>) -> Result<T, StoreError> 
 
 /// Runs `jobs` in one immediate transaction and answers each of them after
 /// the commit.
-fn commit(conn: &Mutex<Connection>, ctx: &ArnContext, jobs: Vec<Job>) {
+fn commit(conn: &Mutex<Connection>, jobs: Vec<Job>) {
     let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -113,7 +112,7 @@ fn commit(conn: &Mutex<Connection>, ctx: &ArnContext, jobs: Vec<Job>) {
             return;
         }
     };
-    let answers: Vec<Answer> = jobs.into_iter().map(|job| job(&tx, ctx)).collect();
+    let answers: Vec<Answer> = jobs.into_iter().map(|job| job(&tx)).collect();
     let failure = tx.commit().err();
     for answer in answers {
         answer(failure.as_ref());
@@ -121,10 +120,7 @@ fn commit(conn: &Mutex<Connection>, ctx: &ArnContext, jobs: Vec<Job>) {
 }
 
 /// `f` in a savepoint of `tx`: its writes are undone alone when it fails.
-fn in_savepoint<T>(
-    tx: &Transaction<'_>,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+fn in_savepoint<T>(tx: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
     tx.execute_batch("SAVEPOINT lamb_group_write")?;
     match f(tx) {
         Ok(v) => {

@@ -1,15 +1,15 @@
 //! [`SqliteRegistry`]: the registry in one SQLite database, `lamb.db` under
-//! the data directory.
+//! the data directory; and [`SqlRegistry`], the registry on any SQL
+//! [`Engine`]: the queries in this directory's modules are written once
+//! against `registry::sql` and run on SQLite and on PostgreSQL
+//! (`registry::postgres`) alike.
 //!
 //! Durability: WAL with `synchronous=FULL`. WAL with NORMAL already survives
 //! `kill -9` of the process at any point (the WAL is in the page cache and
 //! replayed on open), but it may lose the last commits on power loss; FULL
 //! syncs the WAL at every commit, so what the API answered as done (a
 //! created function, a 202 for a queued async event) survives power loss too.
-//! Control-plane writes are few, so one fsync per commit costs little; the
-//! async queue's writes, which come by the thousand a second, share one
-//! commit when they arrive together (`group.rs`), and a claim, which nothing
-//! answered depends on, is not synced (`claim_events`).
+//! Control-plane writes are few, so one fsync per commit costs little.
 
 mod aliases;
 mod code;
@@ -28,6 +28,7 @@ mod schema;
 mod tags;
 mod triggers;
 
+pub(crate) use schema::MIGRATIONS;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
@@ -37,11 +38,12 @@ use super::{
 };
 use crate::code_store::Referenced;
 use crate::error::StoreError;
+use crate::registry::sql::Transaction;
 use lamb_types::{
     ArnContext, FunctionSpec, LastUpdateStatus, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier,
     State, Version,
 };
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -51,14 +53,58 @@ use std::time::Duration;
 /// The database file under the data directory.
 pub const DB_FILE: &str = "lamb.db";
 
-/// The registry in SQLite. One connection, serialized by a mutex: the
-/// control plane's writes are small and SQLite has one writer anyway.
-pub struct SqliteRegistry {
-    conn: Mutex<Connection>,
-    path: PathBuf,
+/// How a [`SqlRegistry`] runs a transaction on its database. Every query of
+/// the registry is written once against [`Transaction`]; an engine only
+/// opens, locks and commits.
+pub trait Engine: Send + Sync {
+    /// Whether several nodes share the database: bundles are kept in it too
+    /// (`Registry::share_bundle`).
+    const SHARED: bool = false;
+    /// Runs `f` in one transaction that no other write runs beside (SQLite's
+    /// one writer; PostgreSQL's registry write lock), and commits it.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError>;
+    /// Runs one operation of the async queue, which may run beside other
+    /// writes where the engine locks rows (PostgreSQL); else as [`Engine::write`].
+    fn write_queue<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write(f)
+    }
+    /// A queue write its caller waits on (an accepted event, an attempt's
+    /// outcome), which may share one commit with concurrent ones (SQLite's
+    /// group commit, `group.rs`); else as [`Engine::write_queue`]. Answers
+    /// only once the transaction holding it has committed.
+    fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_queue(f)
+    }
+    /// A queue write that nothing answered depends on (a claim: lost, its
+    /// events run again), which may skip the sync on commit; else as
+    /// [`Engine::write_queue`].
+    fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write_queue(f)
+    }
+    /// Runs `f` in one read transaction, so it sees one snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError>;
+}
+
+/// The registry on an SQL [`Engine`]: [`SqliteRegistry`] or
+/// [`crate::PostgresRegistry`].
+pub struct SqlRegistry<E> {
+    pub(crate) engine: E,
     ctx: ArnContext,
     /// Called after every enqueue committed (wakes the async worker).
-    on_enqueue: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    pub(crate) on_enqueue: std::sync::Arc<std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// The registry in SQLite: one database file.
+pub type SqliteRegistry = SqlRegistry<SqliteEngine>;
+
+/// SQLite: one connection, serialized by a mutex: the control plane's
+/// writes are small and SQLite has one writer anyway.
+pub struct SqliteEngine {
+    conn: Mutex<Connection>,
+    path: PathBuf,
     /// The async queue's writes, committed in groups.
     group: group::GroupCommit,
 }
@@ -66,8 +112,60 @@ pub struct SqliteRegistry {
 impl std::fmt::Debug for SqliteRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteRegistry")
-            .field("path", &self.path)
+            .field("path", &self.engine.path)
             .finish_non_exhaustive()
+    }
+}
+
+impl<E: Engine> SqlRegistry<E> {
+    pub(crate) fn with_engine(engine: E, ctx: ArnContext) -> Self {
+        Self {
+            engine,
+            ctx,
+            on_enqueue: Default::default(),
+        }
+    }
+
+    /// Sets what runs after each enqueue has committed; the first call wins.
+    pub fn on_enqueue(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_enqueue.set(Box::new(f));
+    }
+
+    pub fn context(&self) -> &ArnContext {
+        &self.ctx
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.engine.write(|tx| f(tx, &self.ctx))
+    }
+
+    fn write_queue<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.engine.write_queue(|tx| f(tx, &self.ctx))
+    }
+
+    fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let ctx = self.ctx.clone();
+        self.engine.write_grouped(move |tx| f(tx, &ctx))
+    }
+
+    fn write_unsynced<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.engine.write_unsynced(|tx| f(tx, &self.ctx))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.engine.read(|tx| f(tx, &self.ctx))
     }
 }
 
@@ -88,83 +186,67 @@ impl SqliteRegistry {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn, path)?;
-        Ok(Self {
+        let engine = SqliteEngine {
             conn: Mutex::new(conn),
             path: path.to_owned(),
-            ctx,
-            on_enqueue: std::sync::OnceLock::new(),
             group: group::GroupCommit::default(),
-        })
-    }
-
-    /// Sets what runs after each enqueue has committed; the first call wins.
-    pub fn on_enqueue(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.on_enqueue.set(Box::new(f));
+        };
+        Ok(Self::with_engine(engine, ctx))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn context(&self) -> &ArnContext {
-        &self.ctx
-    }
-
-    /// Runs `f` in one immediate (write-locked) transaction.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx, &self.ctx)?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Runs `f` in the transaction of the next group of concurrent writes
-    /// (`group.rs`): answers once that transaction committed.
-    fn write_grouped<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.group.write(&self.conn, &self.ctx, f)
-    }
-
-    /// Runs `f` in one immediate transaction whose commit does not wait for
-    /// the disk: for writes that may be lost on power loss (the WAL still
-    /// survives `kill -9`) because nothing answered depends on them.
-    fn write_unsynced<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let out = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, &self.ctx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        out
-    }
-
-    /// Runs `f` in one read transaction, so it sees one snapshot.
-    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        f(&tx, &self.ctx)
+        &self.engine.path
     }
 
     /// `PRAGMA integrity_check`: `Ok` when the database reports "ok".
     pub fn integrity_check(&self) -> Result<(), StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = self.engine.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let result: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if result != "ok" {
             return Err(StoreError::corrupt("database", result));
         }
         Ok(())
+    }
+}
+
+impl Engine for SqliteEngine {
+    /// One immediate (write-locked) transaction.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&Transaction::Sqlite(&tx))?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&Transaction::Sqlite(&tx));
+        out
+    }
+
+    /// The next group of concurrent queue writes (`group.rs`).
+    fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.group.write(&self.conn, f)
+    }
+
+    /// An immediate transaction whose commit does not wait for the disk
+    /// (the WAL still survives `kill -9`).
+    fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&Transaction::Sqlite(&tx))?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        out
     }
 }
 
@@ -229,7 +311,7 @@ pub(crate) fn bad_marker(marker: &str) -> StoreError {
     lamb_types::LambdaError::invalid_parameter(format!("Invalid marker: {marker}")).into()
 }
 
-impl Registry for SqliteRegistry {
+impl<E: Engine> Registry for SqlRegistry<E> {
     fn tag_function(
         &self,
         function: &str,
@@ -504,6 +586,29 @@ impl Registry for SqliteRegistry {
 
     fn total_code_size(&self) -> Result<u64, StoreError> {
         self.read(|tx, _| code::total_code_size(tx))
+    }
+
+    fn share_bundle(
+        &self,
+        kind: crate::BundleKind,
+        digest: &crate::CodeDigest,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        if !E::SHARED {
+            return Ok(());
+        }
+        self.write_queue(|tx, _| code::share(tx, kind, digest, bytes))
+    }
+
+    fn shared_bundle(
+        &self,
+        kind: crate::BundleKind,
+        digest: &crate::CodeDigest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if !E::SHARED {
+            return Ok(None);
+        }
+        self.read(|tx, _| code::shared(tx, kind, digest))
     }
 
     fn create_file_trigger(
