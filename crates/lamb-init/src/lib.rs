@@ -17,6 +17,7 @@ mod api;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod prewarm;
 mod relay;
 pub mod telemetry;
 
@@ -62,6 +63,24 @@ impl Link {
 struct ImageCommand {
     cwd: String,
     argv: Vec<String>,
+}
+
+/// What follows `--runtime NAME --account ID`: nothing, `--prewarm`, or an
+/// image's command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    /// A pre-initialised sandbox: the runtime starts before its function is
+    /// known ([`prewarm`]).
+    Prewarm,
+    Image(ImageCommand),
+}
+
+fn mode(rest: &[String]) -> Result<Mode, ()> {
+    match rest {
+        [p] if p == "--prewarm" => Ok(Mode::Prewarm),
+        _ => Ok(image_command(rest)?.map_or(Mode::Plain, Mode::Image)),
+    }
 }
 
 /// The image command that follows `--runtime NAME --account ID`, if any.
@@ -138,13 +157,17 @@ pub fn exit_text(status: nix::sys::wait::WaitStatus) -> Option<String> {
 pub fn main(args: &[String]) -> i32 {
     let parsed = match args {
         [r, name, a, account, rest @ ..] if r == "--runtime" && a == "--account" => {
-            image_command(rest).map(|image| (name.clone(), account.clone(), image))
+            mode(rest).map(|mode| (name.clone(), account.clone(), mode))
         }
         _ => Err(()),
     };
-    let Ok((runtime, account, image)) = parsed else {
-        eprintln!("lamb init: usage: lamb init --runtime NAME --account ID [--cwd DIR -- COMMAND...]");
+    let Ok((runtime, account, mode)) = parsed else {
+        eprintln!("lamb init: usage: lamb init --runtime NAME --account ID [--prewarm | --cwd DIR -- COMMAND...]");
         return 64;
+    };
+    let image = match &mode {
+        Mode::Image(image) => Some(image.clone()),
+        Mode::Plain | Mode::Prewarm => None,
     };
     // 0. Not dumpable: the function runs as init's own user and could
     //    otherwise ptrace init, or write its memory through /proc/1/mem, and
@@ -168,12 +191,30 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("lamb init: descriptor 3 is not the daemon's socket");
         return 70;
     }
-    let Ok(reader) = control.try_clone() else {
+    let Ok(mut reader) = control.try_clone() else {
         return 70;
     };
     let link = Arc::new(Link {
         out: Mutex::new(control),
     });
+    // 1b. A pre-initialised sandbox starts its runtime now and waits for
+    //     its function, whose environment becomes init's own before any
+    //     thread starts (so before anything below reads it).
+    let prewarmed = if mode == Mode::Prewarm {
+        let Ok(argv) = bootstrap_command(&runtime) else {
+            return 0;
+        };
+        let Some(waiting) = prewarm::start(&argv, &link) else {
+            return 0;
+        };
+        let Some(env) = prewarm::assignment(&mut reader) else {
+            return 0;
+        };
+        prewarm::adopt(&env);
+        Some((waiting, env))
+    } else {
+        None
+    };
     // 2. The Runtime API listener, before the bootstrap can connect.
     let listener = match TcpListener::bind(RUNTIME_API) {
         Ok(l) => l,
@@ -228,6 +269,16 @@ pub fn main(args: &[String]) -> i32 {
     //    already; init's exit ends the sandbox.
     if api.wait_registered().is_err() {
         return 0;
+    }
+    if let Some((waiting, env)) = prewarmed {
+        // Extensions come only from layers, which take the plain path: the
+        // runtime's output goes to the log as it was started.
+        let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+        api.started(prewarm::hand_over(waiting, &env).id() as i32);
+        drop(spawning);
+        loop {
+            std::thread::park();
+        }
     }
     let argv = match image.as_ref().map_or_else(|| bootstrap_command(&runtime), image_argv) {
         Ok(argv) => argv,
@@ -349,6 +400,8 @@ fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
                 request_id,
                 max_memory_used_mb,
             }) => api.peak_memory(request_id, max_memory_used_mb),
+            // Only ever the first message of a pre-initialised sandbox.
+            Ok(ToInit::Assign { .. }) => {}
             Ok(ToInit::Shutdown(reason)) => {
                 api.shutdown(reason.as_str());
                 std::process::exit(0)
@@ -413,6 +466,15 @@ mod tests {
             exit_text(WaitStatus::Signaled(pid, Signal::SIGKILL, false)).unwrap(),
             "signal: killed"
         );
+    }
+
+    #[test]
+    fn prewarm_is_a_mode_of_its_own() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(mode(&args(&["--prewarm"])), Ok(Mode::Prewarm));
+        assert_eq!(mode(&[]), Ok(Mode::Plain));
+        assert!(matches!(mode(&args(&["--cwd", "/", "--", "x"])), Ok(Mode::Image(_))));
+        assert!(mode(&args(&["--prewarm", "x"])).is_err());
     }
 
     #[test]

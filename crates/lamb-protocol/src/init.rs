@@ -74,6 +74,12 @@ pub enum ToInit {
         request_id: String,
         max_memory_used_mb: u64,
     },
+    /// A pre-initialised sandbox's assignment (`lamb init --prewarm`): the
+    /// function's whole environment, `KEY=VALUE` each, exactly what a plain
+    /// start passes to `execve`. Its code is at `/var/task` already.
+    Assign {
+        env: Vec<String>,
+    },
 }
 
 /// Init to daemon.
@@ -122,6 +128,9 @@ pub enum FromInit {
     Complete {
         request_id: String,
     },
+    /// A pre-initialised sandbox's runtime client is started and waits for
+    /// its assignment ([`ToInit::Assign`]).
+    Prewarmed,
     /// The runtime process ended; `status` as Go prints it (`exit status 1`,
     /// `signal: killed`). Init exits right after.
     Exited {
@@ -132,6 +141,7 @@ pub enum FromInit {
 const T_INVOKE: u8 = 1;
 const T_SHUTDOWN: u8 = 2;
 const T_REPORT: u8 = 3;
+const T_ASSIGN: u8 = 4;
 const T_READY: u8 = 10;
 const T_RESPONSE: u8 = 11;
 const T_ERROR: u8 = 12;
@@ -141,6 +151,7 @@ const T_HELD: u8 = 15;
 const T_COMPLETE: u8 = 16;
 const T_STREAM_BEGIN: u8 = 17;
 const T_STREAM_CHUNK: u8 = 18;
+const T_PREWARMED: u8 = 19;
 
 /// Builds one frame, its length prefix included.
 struct Enc(Vec<u8>);
@@ -245,6 +256,14 @@ impl ToInit {
                 .bytes(request_id.as_bytes())
                 .u64(*max_memory_used_mb)
                 .finish(),
+            ToInit::Assign { env } => {
+                let size = env.iter().map(|e| e.len() + 4).sum::<usize>() + 8;
+                env.iter()
+                    .fold(Enc::new(T_ASSIGN, size).u64(env.len() as u64), |e, v| {
+                        e.bytes(v.as_bytes())
+                    })
+                    .finish()
+            }
         }
     }
 
@@ -271,6 +290,15 @@ impl ToInit {
                 request_id: d.string()?,
                 max_memory_used_mb: d.u64()?,
             }),
+            T_ASSIGN => {
+                let n = d.u64()?;
+                // Each entry costs at least its 4-byte length.
+                if n > (d.0.len() / 4) as u64 {
+                    return Err(bad("too many variables"));
+                }
+                let env = (0..n).map(|_| d.string()).collect::<io::Result<Vec<_>>>()?;
+                Ok(ToInit::Assign { env })
+            }
             _ => Err(bad("unknown tag")),
         }
     }
@@ -281,6 +309,7 @@ impl FromInit {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             FromInit::Ready => Enc::new(T_READY, 0).finish(),
+            FromInit::Prewarmed => Enc::new(T_PREWARMED, 0).finish(),
             FromInit::Response { request_id, body } => Enc::new(T_RESPONSE, body.len() + 64)
                 .bytes(request_id.as_bytes())
                 .bytes(body)
@@ -320,6 +349,7 @@ impl FromInit {
         let mut d = Dec(frame);
         match d.take(1)?[0] {
             T_READY => Ok(FromInit::Ready),
+            T_PREWARMED => Ok(FromInit::Prewarmed),
             T_RESPONSE => Ok(FromInit::Response {
                 request_id: d.string()?,
                 body: d.bytes()?,
@@ -415,6 +445,10 @@ mod tests {
                 request_id: "id".into(),
                 max_memory_used_mb: 81,
             },
+            ToInit::Assign {
+                env: vec!["A=1".into(), "_HANDLER=app.handler".into(), "EMPTY=".into()],
+            },
+            ToInit::Assign { env: vec![] },
         ];
         for m in to {
             let frame = m.encode();
@@ -423,6 +457,7 @@ mod tests {
         }
         let from = [
             FromInit::Ready,
+            FromInit::Prewarmed,
             FromInit::Response {
                 request_id: "id".into(),
                 body: b"{}".to_vec(),
