@@ -191,30 +191,12 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("lamb init: descriptor 3 is not the daemon's socket");
         return 70;
     }
-    let Ok(mut reader) = control.try_clone() else {
+    let Ok(reader) = control.try_clone() else {
         return 70;
     };
     let link = Arc::new(Link {
         out: Mutex::new(control),
     });
-    // 1b. A pre-initialised sandbox starts its runtime now and waits for
-    //     its function, whose environment becomes init's own before any
-    //     thread starts (so before anything below reads it).
-    let prewarmed = if mode == Mode::Prewarm {
-        let Ok(argv) = bootstrap_command(&runtime) else {
-            return 0;
-        };
-        let Some(waiting) = prewarm::start(&argv, &link) else {
-            return 0;
-        };
-        let Some(env) = prewarm::assignment(&mut reader) else {
-            return 0;
-        };
-        prewarm::adopt(&env);
-        Some((waiting, env))
-    } else {
-        None
-    };
     // 2. The Runtime API listener, before the bootstrap can connect.
     let listener = match TcpListener::bind(RUNTIME_API) {
         Ok(l) => l,
@@ -228,19 +210,21 @@ pub fn main(args: &[String]) -> i32 {
     };
     let api = api::Api::new(Arc::clone(&link));
     api.set_account(account);
-    api.telemetry.platform(
-        "platform.initStart",
-        serde_json::json!({
-            "initializationType": "on-demand",
-            "phase": "init",
-            "runtimeVersion": runtime,
-            "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
-            "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
-        }),
-    );
+    // A pre-initialised sandbox's function (its environment) comes later;
+    // its runtime's extensions come only from layers, which take the plain
+    // path (docs/prewarm.md).
+    let prewarm = mode == Mode::Prewarm;
+    if !prewarm {
+        init_start(&api, &runtime);
+    }
     // 3. The external extensions, before the runtime (Lambda's Extension
     //    init), and the threads that serve them and reap them.
-    let extensions = match launch_extensions(Path::new(EXTENSIONS_DIR), &api) {
+    let launched = if prewarm {
+        Ok(Vec::new())
+    } else {
+        launch_extensions(Path::new(EXTENSIONS_DIR), &api)
+    };
+    let extensions = match launched {
         Ok(started) => started,
         Err(init_error) => {
             link.send(&init_error);
@@ -250,13 +234,14 @@ pub fn main(args: &[String]) -> i32 {
     api.launched(extensions.iter().map(|(_, name)| name.clone()).collect());
     let (api_for_server, api_for_control, api_for_reaper) = (Arc::clone(&api), Arc::clone(&api), Arc::clone(&api));
     let link_for_reaper = Arc::clone(&link);
+    let (assigned, assignment) = std::sync::mpsc::channel();
     let threads = [
         std::thread::Builder::new()
             .name("api".into())
             .spawn(move || api_for_server.serve(listener)),
         std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || control_loop(reader, api_for_control)),
+            .spawn(move || control_loop(reader, api_for_control, assigned)),
         std::thread::Builder::new()
             .name("reaper".into())
             .spawn(move || reap(&api_for_reaper, &extensions, &link_for_reaper)),
@@ -264,6 +249,17 @@ pub fn main(args: &[String]) -> i32 {
     if threads.iter().any(Result::is_err) {
         return 70;
     }
+    // 3b. A pre-initialised sandbox starts its runtime now, after init's
+    //     threads as a plain start does (so with the same PID), and waits
+    //     for its function.
+    let prewarmed = if prewarm {
+        match prewarm_runtime(&runtime, &api, &link, &assignment) {
+            Some(started) => Some(started),
+            None => return 0,
+        }
+    } else {
+        None
+    };
     // 4. The bootstrap once every extension registered, in /var/task with
     //    the environment init was given. A failed extension was reported
     //    already; init's exit ends the sandbox.
@@ -271,11 +267,8 @@ pub fn main(args: &[String]) -> i32 {
         return 0;
     }
     if let Some((waiting, env)) = prewarmed {
-        // Extensions come only from layers, which take the plain path: the
-        // runtime's output goes to the log as it was started.
-        let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
-        api.started(prewarm::hand_over(waiting, &env).id() as i32);
-        drop(spawning);
+        // Its output goes to the log as it was started (no extensions).
+        prewarm::hand_over(waiting, &env);
         loop {
             std::thread::park();
         }
@@ -321,6 +314,43 @@ pub fn main(args: &[String]) -> i32 {
     loop {
         std::thread::park();
     }
+}
+
+/// Init's `platform.initStart` record, from the function's environment.
+fn init_start(api: &api::Api, runtime: &str) {
+    api.telemetry.platform(
+        "platform.initStart",
+        serde_json::json!({
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": runtime,
+            "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+            "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+        }),
+    );
+}
+
+/// Starts a pre-initialised sandbox's runtime, waits for its client's
+/// `ready` and then for the function's environment ([`ToInit::Assign`], by
+/// way of the control thread), which it makes init's own. `None`: the
+/// runtime cannot start, or the daemon sent something else.
+fn prewarm_runtime(
+    runtime: &str,
+    api: &api::Api,
+    link: &Link,
+    assignment: &std::sync::mpsc::Receiver<Vec<String>>,
+) -> Option<(prewarm::Waiting, Vec<String>)> {
+    let argv = bootstrap_command(runtime).ok()?;
+    let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+    let waiting = prewarm::spawn(&argv)?;
+    // Recorded before the reaper may see it end.
+    api.started(waiting.pid as i32);
+    drop(spawning);
+    prewarm::ready(&waiting, link)?;
+    let env = assignment.recv().ok()?;
+    prewarm::adopt(&env);
+    init_start(api, runtime);
+    Some((waiting, env))
 }
 
 /// With extensions, the runtime's output goes through init, for the
@@ -387,8 +417,9 @@ pub(crate) fn epoch_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Events from the daemon, until it says shut down or goes away.
-fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
+/// Events from the daemon, until it says shut down or goes away; a
+/// pre-initialised sandbox's assignment goes to `assigned`.
+fn control_loop(mut reader: UnixStream, api: Arc<api::Api>, assigned: std::sync::mpsc::Sender<Vec<String>>) {
     loop {
         let msg = match protocol::read_frame(&mut reader) {
             Ok(Some(frame)) => ToInit::decode(&frame),
@@ -400,8 +431,11 @@ fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
                 request_id,
                 max_memory_used_mb,
             }) => api.peak_memory(request_id, max_memory_used_mb),
-            // Only ever the first message of a pre-initialised sandbox.
-            Ok(ToInit::Assign { .. }) => {}
+            // Only ever the first message of a pre-initialised sandbox;
+            // main waits for it (nobody does elsewhere).
+            Ok(ToInit::Assign { env }) => {
+                let _ = assigned.send(env);
+            }
             Ok(ToInit::Shutdown(reason)) => {
                 api.shutdown(reason.as_str());
                 std::process::exit(0)

@@ -3,34 +3,33 @@
 //! Init starts the runtime's bootstrap at once, before any function is
 //! known, with one end of a socketpair at descriptor 3 (`LAMB_PREWARM_FD`).
 //! The runtime client imports what it needs, writes `ready\n` and blocks
-//! reading; init tells the daemon ([`FromInit::Prewarmed`]) and blocks on
-//! its own socket. The daemon binds the code at `/var/task` from outside and
-//! sends [`ToInit::Assign`] with the function's environment: init takes it
-//! for its own (nothing else runs in init yet), writes it to the client
+//! reading; init tells the daemon ([`FromInit::Prewarmed`]) and waits. The
+//! daemon binds the code at `/var/task` from outside and sends
+//! `ToInit::Assign` with the function's environment: init takes it for its
+//! own, writes it to the client
 //! (`KEY=VALUE` entries, each ended by a NUL, then end of file) and goes on
 //! as a plain start does, the runtime already started.
 
 use crate::Link;
-use lamb_protocol::init::{self as protocol, FromInit, ToInit};
+use lamb_protocol::init::FromInit;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// The descriptor the runtime client finds its end of the socket on.
 const CLIENT_FD: RawFd = 3;
 
 /// A started runtime waiting for its function.
 pub(crate) struct Waiting {
-    pub child: Child,
+    /// The runtime's PID; init's reaper waits for it, as for any runtime.
+    pub pid: u32,
     socket: UnixStream,
 }
 
-/// Starts `argv` in `/var/task` with the client's socket at descriptor 3 and
-/// waits for its `ready`; then tells the daemon. `None`: the runtime could
-/// not start or ended first (init then has nothing to offer and exits).
-pub(crate) fn start(argv: &[String], link: &Link) -> Option<Waiting> {
+/// Starts `argv` in `/var/task` with the client's socket at descriptor 3.
+pub(crate) fn spawn(argv: &[String]) -> Option<Waiting> {
     let (ours, theirs) = UnixStream::pair().ok()?;
     let fd = theirs.as_raw_fd();
     let mut command = Command::new(&argv[0]);
@@ -49,32 +48,27 @@ pub(crate) fn start(argv: &[String], link: &Link) -> Option<Waiting> {
             Ok(())
         });
     }
-    let child = command.spawn().ok()?;
+    let pid = command.spawn().ok()?.id();
     drop(theirs);
+    Some(Waiting { pid, socket: ours })
+}
+
+/// Waits for the client's `ready`, then tells the daemon. `None`: the
+/// runtime ended first.
+pub(crate) fn ready(waiting: &Waiting, link: &Link) -> Option<()> {
     let mut line = String::new();
-    BufReader::new(&ours).read_line(&mut line).ok()?;
+    BufReader::new(&waiting.socket).read_line(&mut line).ok()?;
     if line != "ready\n" {
         return None;
     }
     link.send(&FromInit::Prewarmed);
-    Some(Waiting { child, socket: ours })
-}
-
-/// The function's environment, from the daemon's first message; `None`
-/// when the daemon sends anything else (a shutdown) or goes away.
-pub(crate) fn assignment(control: &mut UnixStream) -> Option<Vec<String>> {
-    match protocol::read_frame(control) {
-        Ok(Some(frame)) => match ToInit::decode(&frame) {
-            Ok(ToInit::Assign { env }) => Some(env),
-            _ => None,
-        },
-        _ => None,
-    }
+    Some(())
 }
 
 /// Makes `env` init's whole environment, as a plain start's `execve` would
-/// have. Only while init runs a single thread: nothing else reads the
-/// environment meanwhile.
+/// have. Init's other threads are blocked meanwhile (in `accept`, `read` and
+/// `waitpid`, none reading the environment), and Rust's own accesses take
+/// the standard library's lock.
 pub(crate) fn adopt(env: &[String]) {
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
@@ -88,8 +82,8 @@ pub(crate) fn adopt(env: &[String]) {
     }
 }
 
-/// Hands `env` to the waiting client; the runtime process.
-pub(crate) fn hand_over(waiting: Waiting, env: &[String]) -> Child {
+/// Hands `env` to the waiting client.
+pub(crate) fn hand_over(waiting: Waiting, env: &[String]) {
     let mut bytes = Vec::with_capacity(env.iter().map(|e| e.len() + 1).sum());
     for entry in env {
         bytes.extend_from_slice(entry.as_bytes());
@@ -99,5 +93,4 @@ pub(crate) fn hand_over(waiting: Waiting, env: &[String]) -> Child {
     let mut socket = waiting.socket;
     let _ = socket.write_all(&bytes);
     drop(socket);
-    waiting.child
 }

@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod platform;
 mod pool;
+mod prewarm;
 mod provisioned;
 mod run;
 mod slots;
@@ -75,6 +76,9 @@ pub struct EngineConfig {
     /// `AWS_ENDPOINT_URL_LAMBDA`: the API as sandboxes reach it
     /// (`lamb_sandbox::NetworkConfig::lambda_endpoint_url`); none: not set.
     pub lambda_endpoint: Option<String>,
+    /// Cold starts of eligible Python and Node.js functions take a
+    /// pre-initialised sandbox (`lamb serve --prewarm`, docs/prewarm.md).
+    pub prewarm: bool,
 }
 
 impl EngineConfig {
@@ -94,6 +98,7 @@ impl EngineConfig {
             user_namespaces: false,
             sessions: None,
             lambda_endpoint: None,
+            prewarm: false,
         }
     }
 }
@@ -145,6 +150,8 @@ struct State {
     provisioned: HashMap<String, provisioned::Provision>,
     /// The last provisioned target id given.
     next_target: u64,
+    /// Pre-initialised sandboxes being made, by pool key (`prewarm`).
+    prewarming: HashMap<String, usize>,
     closed: bool,
 }
 
@@ -167,6 +174,17 @@ impl State {
         Some(idle.live)
     }
 
+    /// Room for `memory_mb` within `capacity_mb` now, without evicting or
+    /// waiting; the uid slot of the new sandbox.
+    fn try_reserve(&mut self, memory_mb: u32, name: &str, capacity_mb: u64) -> Option<u32> {
+        if self.closed || self.memory_kept_mb() + u64::from(memory_mb) > capacity_mb {
+            return None;
+        }
+        self.memory_mb += u64::from(memory_mb);
+        self.live += 1;
+        Some(self.slots.alloc(name))
+    }
+
     /// Memory given to live sandboxes less what evictions are freeing.
     fn memory_kept_mb(&self) -> u64 {
         self.memory_mb - self.evicting.values().sum::<u64>()
@@ -181,6 +199,12 @@ impl State {
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
+            prewarmed: self
+                .pools
+                .iter()
+                .filter(|(k, _)| k.starts_with(prewarm::KEY_PREFIX))
+                .map(|(_, v)| v.len())
+                .sum(),
         }
     }
 }
