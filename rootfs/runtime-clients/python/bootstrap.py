@@ -529,8 +529,11 @@ def await_assignment(fd):
     is imported; say so on descriptor `fd` and wait for the function's
     environment (`KEY=VALUE` entries ended by NUL, then end of file), which
     replaces this process's whole environment (the C library's too, for
-    child processes). The code is at /var/task by then, over the directory
-    this process started in: enter it again."""
+    child processes). What the start itself added (the shell's PWD, Python's
+    LC_CTYPE coercion) stays, as it would have been added to the function's
+    environment: every variable the start reads is the same in both. The
+    code is at /var/task by then, over the directory this process started
+    in: enter it again."""
     os.write(fd, b"ready\n")
     chunks = []
     while True:
@@ -539,11 +542,15 @@ def await_assignment(fd):
             break
         chunks.append(chunk)
     os.close(fd)
-    os.environ.clear()
+    assigned = {}
     for entry in b"".join(chunks).split(b"\0"):
         key, sep, value = entry.partition(b"=")
         if sep and key:
-            os.environ[os.fsdecode(key)] = os.fsdecode(value)
+            assigned[os.fsdecode(key)] = os.fsdecode(value)
+    added = {k: v for k, v in os.environ.items() if k not in assigned and k != "LAMB_PREWARM_FD"}
+    os.environ.clear()
+    os.environ.update(assigned)
+    os.environ.update(added)
     os.chdir("/var/task")
 
 
