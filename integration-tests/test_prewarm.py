@@ -15,7 +15,21 @@ import pytest
 from conftest import BUILD, deploy, function_daemon, sandbox_cgroups, wait_for
 
 PY_PROBE = b'''
-import json, os, resource, sys
+import ctypes, json, os, resource, sys
+
+def privileges():
+    status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+    keys = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
+    out = {k: status[k].strip() for k in keys}
+    try:
+        open("/proc/1/environ").read()
+        out["init_environ"] = "readable"
+    except OSError as e:
+        out["init_environ"] = type(e).__name__
+    libc = ctypes.CDLL(None, use_errno=True)
+    out["mount"] = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0 or ctypes.get_errno()
+    out["setuid0"] = libc.setuid(0) == 0 or ctypes.get_errno()
+    return out
 
 def handler(event, context):
     big = bytearray(event["allocate_mb"] << 20)
@@ -35,6 +49,7 @@ def handler(event, context):
         "sys_path": sys.path, "argv": sys.argv, "modules": sorted(sys.modules),
         "fds": sorted(os.listdir("/proc/self/fd")),
         "task": sorted(os.listdir("/var/task")),
+        "privileges": privileges(),
     }
 '''
 
@@ -167,6 +182,12 @@ def test_a_prewarmed_cold_start_answers_as_a_plain_one(prewarm_daemon, runtime, 
         assert answer["task"] == sorted(files)
         assert any(" /var/task " in line and "lowerdir=/proc/self/fd/" in line
                    for line in answer["mountinfo"].splitlines())
+    if "privileges" in pre:
+        p = pre["privileges"]
+        assert all(int(p[k], 16) == 0 for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")), p
+        assert p["NoNewPrivs"] == "1" and p["Seccomp"] == "2", p
+        assert p["init_environ"] == "PermissionError", p
+        assert p["mount"] is not True and p["setuid0"] is not True, p
     pre, plain = comparable(pre), comparable(plain)
     assert pre.keys() == plain.keys()
     for key in plain:

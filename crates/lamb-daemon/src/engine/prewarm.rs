@@ -191,6 +191,10 @@ impl Inner {
         let (runtime, heap_memory_mb) = parse_key(pool_key).ok_or((None, "not a prewarm key".to_owned()))?;
         let runtime_dir = std::fs::canonicalize(self.config.runtimes_dir.join(runtime))
             .map_err(|e| (None, format!("runtime {runtime} is not installed: {e}")))?;
+        // A tree without the runtime's bootstrap would start nothing to wait.
+        if !runtime_dir.join("var/runtime/bootstrap").is_file() {
+            return Err((None, format!("runtime {runtime} has no /var/runtime/bootstrap")));
+        }
         let spec = spec::prewarm(&spec::PrewarmInput {
             runtime,
             runtime_dir,
