@@ -2,8 +2,8 @@
 //! sandbox whose runtime client started ahead and waits for a function.
 //!
 //! They live in the warm pool under a key of their own
-//! ([`pool_key`]), so the pool's life cycle applies to them unchanged
-//! (frozen after the grace, destroyed after the idle TTL, evicted least
+//! ([`pool_key`]), so the pool's life cycle applies to them
+//! (never frozen, as they use no CPU; destroyed after the idle TTL, evicted least
 //! recently used when a cold start needs their memory). The interface is
 //! three calls: [`eligible`] decides whether a cold start may use one,
 //! [`Inner::take_prewarmed`] takes one and gives it the function, and
