@@ -9,7 +9,9 @@
 # their bare interpreters; --network-only only the network series: cold
 # starts with --network nat against none, and outbound HTTP through NAT;
 # --async-only only the async series: Event invocations accepted and
-# executed per second through the durable queue, --async-callers N).
+# executed per second through the durable queue, --async-callers N;
+# --prewarm-only only the prewarm series: Python and Node hello cold at 128
+# and 1792 MB with --prewarm on against off).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -34,6 +36,13 @@ port_none=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
     --runtimes-dir "$root/rootfs/build" --idle-ttl 2s --memory-capacity 1000000 --allow-deprecated-runtimes \
     --network none >"$tmp/daemon-none.log" 2>&1 &
 daemon_none=$!
+# The prewarm series: a third daemon with --prewarm off (the first runs with
+# the default, on).
+port_off=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$lamb" serve --listen "127.0.0.1:$port_off" --url-listen "127.0.0.1:0" --data-dir "$tmp/data-off" \
+    --runtimes-dir "$root/rootfs/build" --idle-ttl 2s --memory-capacity 1000000 --allow-deprecated-runtimes \
+    --prewarm off >"$tmp/daemon-off.log" 2>&1 &
+daemon_off=$!
 netns="lamb-bench-web-$$"; veth="lbw$(($$ % 100000))"
 ip netns add "$netns"
 ip link add "$veth" type veth peer name eth0 netns "$netns"
@@ -51,17 +60,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("0.0.0.0", 8080), H).serve_forever()' &
 web=$!
 cleanup() {
-    kill -TERM "$daemon" "$daemon_none" 2>/dev/null || true; wait "$daemon" "$daemon_none" 2>/dev/null || true
+    kill -TERM "$daemon" "$daemon_none" "$daemon_off" 2>/dev/null || true
+    wait "$daemon" "$daemon_none" "$daemon_off" 2>/dev/null || true
     kill "$web" 2>/dev/null || true; ip link del "$veth" 2>/dev/null || true; ip netns del "$netns" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 1 100); do LAMB_ENDPOINT="http://127.0.0.1:$port_none" "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do LAMB_ENDPOINT="http://127.0.0.1:$port_off" "$lamb" status >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 1 100); do curl -sf http://198.51.100.2:8080/ >/dev/null && break; sleep 0.1; done
 section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build" \
     --python "$root/examples/hello-python" --node "$root/examples/hello-node" --runtimes-dir "$root/rootfs/build" \
-    --none-endpoint "http://127.0.0.1:$port_none" --web http://198.51.100.2:8080/ "$@")"
+    --none-endpoint "http://127.0.0.1:$port_none" --web http://198.51.100.2:8080/ \
+    --prewarm-off-endpoint "http://127.0.0.1:$port_off" "$@")"
 printf '%s\n' "$section"
 # Replace the engine's section between its markers (or append it once).
 SECTION="$section" python3 - "$out" <<'PY'

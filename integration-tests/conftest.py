@@ -132,13 +132,21 @@ class Daemon:
         env.pop("AWS_PROFILE", None)
         return env
 
+    def prewarm_args(self):
+        """`--prewarm` from $LAMB_TEST_PREWARM (`on` or `off`), so that the
+        suites run on either cold-start path; a test's own flag wins."""
+        mode = os.environ.get("LAMB_TEST_PREWARM")
+        if not mode or "--prewarm" in self.extra_args:
+            return []
+        return ["--prewarm", mode]
+
     def start(self):
         LIVE_DAEMONS.add(self)
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",
              "--data-dir", str(self.data_dir),
-             "--runtimes-dir", str(self.runtimes_dir), *self.extra_args,
+             "--runtimes-dir", str(self.runtimes_dir), *self.extra_args, *self.prewarm_args(),
              *(["--allow-deprecated-runtimes"] if self.allow_deprecated_runtimes else [])],
             env=self.env(), stdout=log, stderr=log,
         )

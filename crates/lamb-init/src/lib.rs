@@ -17,6 +17,7 @@ mod api;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod prewarm;
 mod relay;
 pub mod telemetry;
 
@@ -62,6 +63,24 @@ impl Link {
 struct ImageCommand {
     cwd: String,
     argv: Vec<String>,
+}
+
+/// What follows `--runtime NAME --account ID`: nothing, `--prewarm`, or an
+/// image's command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    /// A pre-initialised sandbox: the runtime starts before its function is
+    /// known ([`prewarm`]).
+    Prewarm,
+    Image(ImageCommand),
+}
+
+fn mode(rest: &[String]) -> Result<Mode, ()> {
+    match rest {
+        [p] if p == "--prewarm" => Ok(Mode::Prewarm),
+        _ => Ok(image_command(rest)?.map_or(Mode::Plain, Mode::Image)),
+    }
 }
 
 /// The image command that follows `--runtime NAME --account ID`, if any.
@@ -138,13 +157,17 @@ pub fn exit_text(status: nix::sys::wait::WaitStatus) -> Option<String> {
 pub fn main(args: &[String]) -> i32 {
     let parsed = match args {
         [r, name, a, account, rest @ ..] if r == "--runtime" && a == "--account" => {
-            image_command(rest).map(|image| (name.clone(), account.clone(), image))
+            mode(rest).map(|mode| (name.clone(), account.clone(), mode))
         }
         _ => Err(()),
     };
-    let Ok((runtime, account, image)) = parsed else {
-        eprintln!("lamb init: usage: lamb init --runtime NAME --account ID [--cwd DIR -- COMMAND...]");
+    let Ok((runtime, account, mode)) = parsed else {
+        eprintln!("lamb init: usage: lamb init --runtime NAME --account ID [--prewarm | --cwd DIR -- COMMAND...]");
         return 64;
+    };
+    let image = match &mode {
+        Mode::Image(image) => Some(image.clone()),
+        Mode::Plain | Mode::Prewarm => None,
     };
     // 0. Not dumpable: the function runs as init's own user and could
     //    otherwise ptrace init, or write its memory through /proc/1/mem, and
@@ -187,19 +210,21 @@ pub fn main(args: &[String]) -> i32 {
     };
     let api = api::Api::new(Arc::clone(&link));
     api.set_account(account);
-    api.telemetry.platform(
-        "platform.initStart",
-        serde_json::json!({
-            "initializationType": "on-demand",
-            "phase": "init",
-            "runtimeVersion": runtime,
-            "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
-            "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
-        }),
-    );
+    // A pre-initialised sandbox's function (its environment) comes later;
+    // its runtime's extensions come only from layers, which take the plain
+    // path (docs/prewarm.md).
+    let prewarm = mode == Mode::Prewarm;
+    if !prewarm {
+        init_start(&api, &runtime);
+    }
     // 3. The external extensions, before the runtime (Lambda's Extension
     //    init), and the threads that serve them and reap them.
-    let extensions = match launch_extensions(Path::new(EXTENSIONS_DIR), &api) {
+    let launched = if prewarm {
+        Ok(Vec::new())
+    } else {
+        launch_extensions(Path::new(EXTENSIONS_DIR), &api)
+    };
+    let extensions = match launched {
         Ok(started) => started,
         Err(init_error) => {
             link.send(&init_error);
@@ -209,13 +234,14 @@ pub fn main(args: &[String]) -> i32 {
     api.launched(extensions.iter().map(|(_, name)| name.clone()).collect());
     let (api_for_server, api_for_control, api_for_reaper) = (Arc::clone(&api), Arc::clone(&api), Arc::clone(&api));
     let link_for_reaper = Arc::clone(&link);
+    let (assigned, assignment) = std::sync::mpsc::channel();
     let threads = [
         std::thread::Builder::new()
             .name("api".into())
             .spawn(move || api_for_server.serve(listener)),
         std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || control_loop(reader, api_for_control)),
+            .spawn(move || control_loop(reader, api_for_control, assigned)),
         std::thread::Builder::new()
             .name("reaper".into())
             .spawn(move || reap(&api_for_reaper, &extensions, &link_for_reaper)),
@@ -223,11 +249,29 @@ pub fn main(args: &[String]) -> i32 {
     if threads.iter().any(Result::is_err) {
         return 70;
     }
+    // 3b. A pre-initialised sandbox starts its runtime now, after init's
+    //     threads as a plain start does (so with the same PID), and waits
+    //     for its function.
+    let prewarmed = if prewarm {
+        match prewarm_runtime(&runtime, &api, &link, &assignment) {
+            Some(started) => Some(started),
+            None => return 0,
+        }
+    } else {
+        None
+    };
     // 4. The bootstrap once every extension registered, in /var/task with
     //    the environment init was given. A failed extension was reported
     //    already; init's exit ends the sandbox.
     if api.wait_registered().is_err() {
         return 0;
+    }
+    if let Some((waiting, env)) = prewarmed {
+        // Its output goes to the log as it was started (no extensions).
+        prewarm::hand_over(waiting, &env);
+        loop {
+            std::thread::park();
+        }
     }
     let argv = match image.as_ref().map_or_else(|| bootstrap_command(&runtime), image_argv) {
         Ok(argv) => argv,
@@ -270,6 +314,43 @@ pub fn main(args: &[String]) -> i32 {
     loop {
         std::thread::park();
     }
+}
+
+/// Init's `platform.initStart` record, from the function's environment.
+fn init_start(api: &api::Api, runtime: &str) {
+    api.telemetry.platform(
+        "platform.initStart",
+        serde_json::json!({
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": runtime,
+            "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+            "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+        }),
+    );
+}
+
+/// Starts a pre-initialised sandbox's runtime, waits for its client's
+/// `ready` and then for the function's environment ([`ToInit::Assign`], by
+/// way of the control thread), which it makes init's own. `None`: the
+/// runtime cannot start, or the daemon sent something else.
+fn prewarm_runtime(
+    runtime: &str,
+    api: &api::Api,
+    link: &Link,
+    assignment: &std::sync::mpsc::Receiver<Vec<String>>,
+) -> Option<(prewarm::Waiting, Vec<String>)> {
+    let argv = bootstrap_command(runtime).ok()?;
+    let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+    let waiting = prewarm::spawn(&argv)?;
+    // Recorded before the reaper may see it end.
+    api.started(waiting.pid as i32);
+    drop(spawning);
+    prewarm::ready(&waiting, link)?;
+    let env = assignment.recv().ok()?;
+    prewarm::adopt(&env);
+    init_start(api, runtime);
+    Some((waiting, env))
 }
 
 /// With extensions, the runtime's output goes through init, for the
@@ -336,8 +417,9 @@ pub(crate) fn epoch_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Events from the daemon, until it says shut down or goes away.
-fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
+/// Events from the daemon, until it says shut down or goes away; a
+/// pre-initialised sandbox's assignment goes to `assigned`.
+fn control_loop(mut reader: UnixStream, api: Arc<api::Api>, assigned: std::sync::mpsc::Sender<Vec<String>>) {
     loop {
         let msg = match protocol::read_frame(&mut reader) {
             Ok(Some(frame)) => ToInit::decode(&frame),
@@ -350,6 +432,11 @@ fn control_loop(mut reader: UnixStream, api: Arc<api::Api>) {
                 max_memory_used_mb,
             }) => api.peak_memory(request_id, max_memory_used_mb),
             Ok(ToInit::Restore) => api.restore(),
+            // Only ever the first message of a pre-initialised sandbox;
+            // main waits for it (nobody does elsewhere).
+            Ok(ToInit::Assign { env }) => {
+                let _ = assigned.send(env);
+            }
             Ok(ToInit::Shutdown(reason)) => {
                 api.shutdown(reason.as_str());
                 std::process::exit(0)
@@ -414,6 +501,15 @@ mod tests {
             exit_text(WaitStatus::Signaled(pid, Signal::SIGKILL, false)).unwrap(),
             "signal: killed"
         );
+    }
+
+    #[test]
+    fn prewarm_is_a_mode_of_its_own() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(mode(&args(&["--prewarm"])), Ok(Mode::Prewarm));
+        assert_eq!(mode(&[]), Ok(Mode::Plain));
+        assert!(matches!(mode(&args(&["--cwd", "/", "--", "x"])), Ok(Mode::Image(_))));
+        assert!(mode(&args(&["--prewarm", "x"])).is_err());
     }
 
     #[test]

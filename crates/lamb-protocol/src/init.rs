@@ -81,6 +81,12 @@ pub enum ToInit {
     /// `/runtime/restore/error`). A runtime that never parked (no hooks)
     /// gets `Ready` at once.
     Restore,
+    /// A pre-initialised sandbox's assignment (`lamb init --prewarm`): the
+    /// function's whole environment, `KEY=VALUE` each, exactly what a plain
+    /// start passes to `execve`. Its code is at `/var/task` already.
+    Assign {
+        env: Vec<String>,
+    },
 }
 
 /// Init to daemon.
@@ -129,6 +135,9 @@ pub enum FromInit {
     Complete {
         request_id: String,
     },
+    /// A pre-initialised sandbox's runtime client is started and waits for
+    /// its assignment ([`ToInit::Assign`]).
+    Prewarmed,
     /// The runtime process ended; `status` as Go prints it (`exit status 1`,
     /// `signal: killed`). Init exits right after.
     Exited {
@@ -140,6 +149,7 @@ const T_INVOKE: u8 = 1;
 const T_SHUTDOWN: u8 = 2;
 const T_REPORT: u8 = 3;
 const T_RESTORE: u8 = 7;
+const T_ASSIGN: u8 = 4;
 const T_READY: u8 = 10;
 const T_RESPONSE: u8 = 11;
 const T_ERROR: u8 = 12;
@@ -149,6 +159,7 @@ const T_HELD: u8 = 15;
 const T_COMPLETE: u8 = 16;
 const T_STREAM_BEGIN: u8 = 17;
 const T_STREAM_CHUNK: u8 = 18;
+const T_PREWARMED: u8 = 19;
 
 /// Builds one frame, its length prefix included.
 struct Enc(Vec<u8>);
@@ -254,6 +265,14 @@ impl ToInit {
                 .u64(*max_memory_used_mb)
                 .finish(),
             ToInit::Restore => Enc::new(T_RESTORE, 0).finish(),
+            ToInit::Assign { env } => {
+                let size = env.iter().map(|e| e.len() + 4).sum::<usize>() + 8;
+                env.iter()
+                    .fold(Enc::new(T_ASSIGN, size).u64(env.len() as u64), |e, v| {
+                        e.bytes(v.as_bytes())
+                    })
+                    .finish()
+            }
         }
     }
 
@@ -281,6 +300,15 @@ impl ToInit {
                 max_memory_used_mb: d.u64()?,
             }),
             T_RESTORE => Ok(ToInit::Restore),
+            T_ASSIGN => {
+                let n = d.u64()?;
+                // Each entry costs at least its 4-byte length.
+                if n > (d.0.len() / 4) as u64 {
+                    return Err(bad("too many variables"));
+                }
+                let env = (0..n).map(|_| d.string()).collect::<io::Result<Vec<_>>>()?;
+                Ok(ToInit::Assign { env })
+            }
             _ => Err(bad("unknown tag")),
         }
     }
@@ -291,6 +319,7 @@ impl FromInit {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             FromInit::Ready => Enc::new(T_READY, 0).finish(),
+            FromInit::Prewarmed => Enc::new(T_PREWARMED, 0).finish(),
             FromInit::Response { request_id, body } => Enc::new(T_RESPONSE, body.len() + 64)
                 .bytes(request_id.as_bytes())
                 .bytes(body)
@@ -330,6 +359,7 @@ impl FromInit {
         let mut d = Dec(frame);
         match d.take(1)?[0] {
             T_READY => Ok(FromInit::Ready),
+            T_PREWARMED => Ok(FromInit::Prewarmed),
             T_RESPONSE => Ok(FromInit::Response {
                 request_id: d.string()?,
                 body: d.bytes()?,
@@ -426,6 +456,10 @@ mod tests {
                 max_memory_used_mb: 81,
             },
             ToInit::Restore,
+            ToInit::Assign {
+                env: vec!["A=1".into(), "_HANDLER=app.handler".into(), "EMPTY=".into()],
+            },
+            ToInit::Assign { env: vec![] },
         ];
         for m in to {
             let frame = m.encode();
@@ -434,6 +468,7 @@ mod tests {
         }
         let from = [
             FromInit::Ready,
+            FromInit::Prewarmed,
             FromInit::Response {
                 request_id: "id".into(),
                 body: b"{}".to_vec(),

@@ -66,6 +66,12 @@ impl Handle {
         self.cgroups.set_cpu(&self.id, cpu)
     }
 
+    /// Sets the memory limit of the sandbox's cgroup (swap none, as at its
+    /// creation): a pre-initialised sandbox gets its function's.
+    pub fn set_memory(&self, bytes: u64) -> Result<()> {
+        self.cgroups.set_memory(&self.id, bytes)
+    }
+
     /// Kills every process of the sandbox, frozen or not, and returns at once:
     /// the tasks die on their own time, and PID 1's pidfd turns readable when
     /// the last one has gone.

@@ -20,6 +20,7 @@
 //! [`child`](crate::child)), so a multi-threaded caller is safe, though a
 //! small spawner process keeps the clone cheapest.
 
+mod assign;
 pub mod cgroup;
 mod child;
 mod error;

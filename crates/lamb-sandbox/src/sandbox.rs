@@ -148,6 +148,21 @@ impl Sandboxer {
     ///
     /// Returns once the process has been executed (or the set-up failed, in
     /// which case nothing of the sandbox is left).
+    /// Mounts the host directory `source` read-only at `target` inside the
+    /// running sandbox `handle`, as its creation would have mounted it
+    /// (`MountSpec::Bind` of a directory): how a pre-initialised sandbox
+    /// gets its function's code (docs/prewarm.md). `target` must exist in the
+    /// sandbox (a mount point of its top layer).
+    pub fn bind_directory(&self, handle: &Handle, source: &Path, target: &Path) -> Result<()> {
+        if !target.is_absolute() {
+            return Err(SandboxError::InvalidSpec(format!(
+                "bind target {} is not absolute",
+                target.display()
+            )));
+        }
+        crate::assign::bind_directory(handle.pidfd(), source, &self.empty, target)
+    }
+
     pub fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<Sandbox> {
         spec.validate()?;
         let id = new_id();

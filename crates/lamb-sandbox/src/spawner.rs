@@ -53,6 +53,12 @@ enum Request {
         id: String,
     },
     Sweep,
+    /// `Sandboxer::bind_directory` on a live sandbox (docs/prewarm.md).
+    BindDirectory {
+        id: String,
+        source: std::path::PathBuf,
+        target: std::path::PathBuf,
+    },
 }
 
 /// Which descriptors travel with a `Create`, in this order.
@@ -70,6 +76,7 @@ enum Reply {
     Destroying,
     Destroyed { exit: Exit },
     Swept { report: SweepReport },
+    Bound,
     Failed { message: String },
 }
 
@@ -280,6 +287,20 @@ impl std::ops::Deref for RemoteSandbox {
 }
 
 impl RemoteSandbox {
+    /// Mounts the host directory `source` read-only at `target` inside this
+    /// running sandbox, as its creation would have (`Sandboxer::bind_directory`).
+    pub fn bind_directory(&self, source: &std::path::Path, target: &std::path::Path) -> Result<()> {
+        let request = Request::BindDirectory {
+            id: self.handle.id.clone(),
+            source: source.to_path_buf(),
+            target: target.to_path_buf(),
+        };
+        match self.spawner.call(&request, &[])?.0 {
+            Reply::Bound => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Kills and destroys the sandbox; returns, once every process of it has
     /// died, how its first process ended.
     pub fn destroy(mut self) -> Result<Exit> {
@@ -461,6 +482,15 @@ fn handle(
                     sandboxes.insert(id, sandbox);
                     failed(e)
                 }
+            }
+        }
+        Request::BindDirectory { id, source, target } => {
+            let Some(sandbox) = sandboxes.get(&id) else {
+                return failed(SandboxError::Spawner(format!("no sandbox {id}")));
+            };
+            match sandboxer.bind_directory(sandbox, &source, &target) {
+                Ok(()) => (Reply::Bound, None),
+                Err(e) => failed(e),
             }
         }
         Request::Sweep => match sandboxer.sweep() {

@@ -12,7 +12,10 @@
 //! on the host; the async series (issue 16): Event invocations of the static
 //! function at 1792 MB from many keep-alive callers at once, accepted (202,
 //! the event durable in the queue) and executed per second (`--async-only`
-//! runs only it). Prints a Markdown section for `docs/benchmarks.md`.
+//! runs only it);
+//! the prewarm series (issue 16), given a third daemon with
+//! `--prewarm off`: Python and Node hello cold at 128 and 1792 MB on both.
+//! Prints a Markdown section for `docs/benchmarks.md`.
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
@@ -69,6 +72,13 @@ pub struct Args {
     /// of the WAL, which its group shares, so the rate grows with callers.
     #[arg(long, default_value_t = 64)]
     async_callers: usize,
+    /// A third daemon, started with `--prewarm off`, for the prewarm series
+    /// (this one runs with `--prewarm on`).
+    #[arg(long, requires = "node")]
+    prewarm_off_endpoint: Option<String>,
+    /// Run the prewarm series only.
+    #[arg(long, requires = "prewarm_off_endpoint")]
+    prewarm_only: bool,
 }
 
 const FUNCTIONS: &str = "/2015-03-31/functions";
@@ -331,6 +341,57 @@ fn init_series(c: &Client, args: &Args, node: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The prewarm series (issue 16, docs/prewarm.md): Python and Node.js hello
+/// cold at 128 and 1792 MB on this daemon (`--prewarm on`) and on the one at
+/// `off_endpoint` (`--prewarm off`), interleaved so that both see the same
+/// machine; 100 ms idle before each call, in which the pool refills.
+fn prewarm_series(c: &Client, args: &Args, off_endpoint: &str, keys: &Keys, node: &Path) -> anyhow::Result<()> {
+    let off = Client::new(off_endpoint, keys.clone())?;
+    let runs = args.cold_runs.min(30);
+    let hellos = [
+        ("python3.13", "lambda_function.lambda_handler", args.python.as_path()),
+        ("nodejs24.x", "index.handler", node),
+    ];
+    let mut rows = Vec::new();
+    for (runtime, handler, dir) in hellos {
+        for memory in [128, 1792] {
+            let name = format!("bench-prewarm-{}-{memory}", runtime.replace('.', "-"));
+            deploy(c, &name, runtime, handler, dir, memory)?;
+            deploy(&off, &name, runtime, handler, dir, memory)?;
+            let (mut on_ms, mut off_ms) = (Vec::new(), Vec::new());
+            // One first cold start each: a runtime's pool fills after its first.
+            for client in [c, &off] {
+                touch(client, &name, 0)?;
+                invoke(client, &name)?;
+            }
+            for i in 1..=runs {
+                for (client, ms) in [(&off, &mut off_ms), (c, &mut on_ms)] {
+                    touch(client, &name, i)?;
+                    std::thread::sleep(Duration::from_millis(100));
+                    ms.push(invoke(client, &name)?.as_secs_f64() * 1000.0);
+                }
+            }
+            rows.push(row(
+                &format!("cold, {runtime} hello, {memory} MB, --prewarm on"),
+                &stats(on_ms),
+            ));
+            rows.push(row(
+                &format!("cold, {runtime} hello, {memory} MB, --prewarm off"),
+                &stats(off_ms),
+            ));
+        }
+    }
+    println!("### Pre-initialised runtime sandboxes: --prewarm on against off\n");
+    println!("Each hello world cold ({runs} calls, a new revision before each, 100 ms idle before each),");
+    println!("through the HTTP API, on a daemon with `--prewarm on` and one with `--prewarm off`,");
+    println!("interleaved, after one first cold start each (docs/prewarm.md) (ms).\n");
+    println!("| series | runs | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    Ok(())
+}
+
 /// Sends keep-alive GETs to `URL` for `SECONDS` on one connection and
 /// answers how many a second: run by a function in its sandbox and by the
 /// same interpreter on the host, so that only the path differs.
@@ -455,6 +516,9 @@ pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
     if args.async_only {
         return async_series(&c, &args, endpoint, &keys);
     }
+    if let (true, Some(off), Some(node)) = (args.prewarm_only, &args.prewarm_off_endpoint, &args.node) {
+        return prewarm_series(&c, &args, off, &keys, node);
+    }
     deploy(
         &c,
         "bench-provided",
@@ -568,5 +632,9 @@ pub fn run(args: Args, endpoint: &str, keys: Keys) -> anyhow::Result<()> {
     }
     println!();
     async_series(&c, &args, endpoint, &keys)?;
+    if let (Some(off), Some(node)) = (&args.prewarm_off_endpoint, &args.node) {
+        println!();
+        prewarm_series(&c, &args, off, &keys, node)?;
+    }
     Ok(())
 }

@@ -177,6 +177,20 @@ pub struct Args {
     /// tests can reach the limit.
     #[arg(long, hide = true)]
     image_max_mb: Option<u64>,
+    /// `on`: a cold start of a Python or Node.js function (without layers,
+    /// file systems, a larger /tmp or a startup variable of its own) takes a
+    /// sandbox whose runtime started ahead, kept per runtime within
+    /// --memory-capacity and gone after --idle-ttl (docs/prewarm.md);
+    /// `off`: every cold start starts its runtime.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    prewarm: Switch,
+}
+
+/// A feature's `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 fn parse_session_duration(s: &str) -> Result<Duration, String> {
@@ -330,6 +344,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     engine_config.user_namespaces = args.userns;
     engine_config.sessions = Some(Arc::clone(&sessions));
     engine_config.lambda_endpoint = lambda_endpoint;
+    engine_config.prewarm = args.prewarm == Switch::On;
     if let Some(mb) = args.memory_capacity {
         engine_config.memory_capacity_mb = mb;
     }

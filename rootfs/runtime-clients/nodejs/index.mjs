@@ -20,6 +20,37 @@ import util from 'node:util';
 
 const require = createRequire(import.meta.url);
 
+// ------------------------------------------------------------- prewarm ---
+
+// A pre-initialised sandbox (lamb's docs/prewarm.md): Node and the modules
+// above are loaded; say so on descriptor `fd` and wait for the function's
+// environment (`KEY=VALUE` entries ended by NUL, then end of file), which
+// replaces this process's whole environment before anything below reads it.
+// What the start itself added (the shell's PWD) stays, as it would have been
+// added to the function's environment. The code is at /var/task by then,
+// over the directory this process started in: enter it again.
+function awaitAssignment(fd) {
+  fs.writeSync(fd, 'ready\n');
+  const chunks = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  fs.closeSync(fd);
+  const assigned = new Map();
+  for (const entry of Buffer.concat(chunks).toString('utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) assigned.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  const added = Object.entries(process.env).filter(([k]) => !assigned.has(k) && k !== 'LAMB_PREWARM_FD');
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  for (const [k, v] of [...assigned, ...added]) process.env[k] = v;
+  process.chdir('/var/task');
+}
+if (process.env.LAMB_PREWARM_FD) awaitAssignment(Number(process.env.LAMB_PREWARM_FD));
+
 // ---------------------------------------------------------------- errors ---
 
 class ImportModuleError extends Error {}

@@ -572,8 +572,40 @@ def handle(client, request_handler, inv, sink):
         client.post_response(inv.request_id, body, content_type)
 
 
+def await_assignment(fd):
+    """A pre-initialised sandbox (lamb's docs/prewarm.md): everything above
+    is imported; say so on descriptor `fd` and wait for the function's
+    environment (`KEY=VALUE` entries ended by NUL, then end of file), which
+    replaces this process's whole environment (the C library's too, for
+    child processes). What the start itself added (the shell's PWD, Python's
+    LC_CTYPE coercion) stays, as it would have been added to the function's
+    environment: every variable the start reads is the same in both. The
+    code is at /var/task by then, over the directory this process started
+    in: enter it again."""
+    os.write(fd, b"ready\n")
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    assigned = {}
+    for entry in b"".join(chunks).split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep and key:
+            assigned[os.fsdecode(key)] = os.fsdecode(value)
+    added = {k: v for k, v in os.environ.items() if k not in assigned and k != "LAMB_PREWARM_FD"}
+    os.environ.clear()
+    os.environ.update(assigned)
+    os.environ.update(added)
+    os.chdir("/var/task")
+
+
 def main():
     global _request_id, _tenant_id
+    if "LAMB_PREWARM_FD" in os.environ:
+        await_assignment(int(os.environ["LAMB_PREWARM_FD"]))
     sys.stdout = Unbuffered(sys.stdout)
     sys.stderr = Unbuffered(sys.stderr)
     runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR") or os.path.dirname(os.path.abspath(__file__))

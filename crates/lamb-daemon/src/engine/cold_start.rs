@@ -250,14 +250,19 @@ impl Inner {
         let create = self.create(req, key, slot, phase);
         tokio::pin!(create);
         let (body, timed_out) = match tokio::time::timeout_at(deadline, &mut create).await {
-            Ok(Ok(w)) => return Ok(w),
+            Ok(Ok(w)) => {
+                self.traded(&w, slot);
+                return Ok(w);
+            }
             Ok(Err(message)) => {
                 tracing::warn!(function = %req.function.name, error = %message, "cannot create a sandbox");
                 (caller_error("Sandbox.Failure", &message), false)
             }
             Err(_) => {
                 tracing::warn!(function = %req.function.name, "no sandbox before the init deadline");
-                drop(create.await);
+                if let Ok(w) = create.await {
+                    self.dropped_late(w, slot);
+                }
                 (self.init_timed_out(req, phase).0, true)
             }
         };
@@ -348,6 +353,21 @@ impl Inner {
             initialization_type: phase.initialization_type(),
             image_lib,
         });
+        // Only on-demand starts wait on their init; provisioned and
+        // SnapStart inits run ahead of any call and take the plain path.
+        let on_demand = matches!(phase, Phase::Init | Phase::Invoke);
+        if let Some(pool_key) = super::prewarm::eligible(&self.config, req).filter(|_| on_demand) {
+            let log = LogStream::open(log_dir.clone(), file.clone());
+            let taken = self.take_prewarmed(&pool_key, &sandbox_spec, log).await;
+            // Another for the next cold start, whether this one found one or not.
+            self.refill_prewarmed(pool_key);
+            if let Some(mut live) = taken {
+                live.key = key.to_owned();
+                live.credentials_expire = credentials.map(|c| c.expiration);
+                self.metrics.prewarmed_start(&req.function.name);
+                return Ok(live);
+            }
+        }
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         let (out_read, out_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;

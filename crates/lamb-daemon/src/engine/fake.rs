@@ -288,6 +288,18 @@ impl SandboxHandle for FakeSandbox {
         Ok(())
     }
 
+    fn set_memory(&mut self, _bytes: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// The fake runs no pre-initialised sandboxes (the engine's tests keep
+    /// `prewarm` off): a call is a bug there.
+    fn bind_directory(&mut self, _source: &std::path::Path, _target: &std::path::Path) -> Result<()> {
+        Err(lamb_sandbox::SandboxError::Spawner(
+            "the fake launcher binds no directory".into(),
+        ))
+    }
+
     fn destroy(mut self: Box<Self>) -> Result<Exit> {
         let ended_itself = self.thread.as_ref().is_some_and(|t| t.is_finished());
         self.kill()?;

@@ -6,6 +6,7 @@
 
 use lamb_sandbox::{CgroupStats, CpuLimit, Exit, RemoteSandbox, Result, SandboxIo, SandboxSpec, Spawner};
 use std::fmt::Debug;
+use std::path::Path;
 
 /// Creates sandboxes. Blocking: the engine calls it on the blocking pool.
 pub trait Launcher: Send + Sync + 'static {
@@ -23,6 +24,11 @@ pub trait SandboxHandle: Send + Debug {
     fn stats(&self) -> Result<CgroupStats>;
     /// Sets the sandbox's CPU quota and weight (init's, then the invocations').
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()>;
+    /// Sets the sandbox's memory limit (a pre-initialised sandbox's, to its function's).
+    fn set_memory(&mut self, bytes: u64) -> Result<()>;
+    /// Mounts a host directory read-only at `target` inside the running
+    /// sandbox (a pre-initialised sandbox's code, docs/prewarm.md).
+    fn bind_directory(&mut self, source: &Path, target: &Path) -> Result<()>;
     /// Kills and removes the sandbox; how its first process ended.
     fn destroy(self: Box<Self>) -> Result<Exit>;
 }
@@ -52,6 +58,14 @@ impl SandboxHandle for RemoteSandbox {
 
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
         lamb_sandbox::Handle::set_cpu(self, cpu)
+    }
+
+    fn set_memory(&mut self, bytes: u64) -> Result<()> {
+        lamb_sandbox::Handle::set_memory(self, bytes)
+    }
+
+    fn bind_directory(&mut self, source: &Path, target: &Path) -> Result<()> {
+        RemoteSandbox::bind_directory(self, source, target)
     }
 
     fn destroy(self: Box<Self>) -> Result<Exit> {

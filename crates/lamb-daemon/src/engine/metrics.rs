@@ -50,6 +50,8 @@ struct FunctionMetrics {
     errors: u64,
     throttles: u64,
     cold_starts: u64,
+    /// Cold starts on a pre-initialised sandbox (docs/prewarm.md).
+    prewarmed_starts: u64,
     duration: Histogram,
     init_duration: Histogram,
 }
@@ -62,6 +64,8 @@ pub struct Gauges {
     pub frozen: usize,
     pub in_flight: u32,
     pub memory_reserved_mb: u64,
+    /// Pre-initialised sandboxes waiting for a function.
+    pub prewarmed: usize,
 }
 
 /// Name, help and how to read it, for rendering.
@@ -102,10 +106,15 @@ impl Metrics {
         });
     }
 
+    /// A cold start took a pre-initialised sandbox.
+    pub fn prewarmed_start(&self, function: &str) {
+        self.with(function, |m| m.prewarmed_starts += 1);
+    }
+
     pub fn render(&self, g: Gauges) -> String {
         let map = self.functions.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = String::with_capacity(4096);
-        let counters: [Counter; 4] = [
+        let counters: [Counter; 5] = [
             ("lamb_invocations_total", "Invocations that ran", |m| m.invocations),
             ("lamb_errors_total", "Invocations that ended in a function error", |m| {
                 m.errors
@@ -114,6 +123,11 @@ impl Metrics {
             ("lamb_cold_starts_total", "Invocations that created a sandbox", |m| {
                 m.cold_starts
             }),
+            (
+                "lamb_prewarmed_starts_total",
+                "Cold starts on a pre-initialised sandbox",
+                |m| m.prewarmed_starts,
+            ),
         ];
         for (name, help, get) in counters {
             let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} counter");
@@ -153,6 +167,11 @@ impl Metrics {
                 "Memory given to live sandboxes",
                 g.memory_reserved_mb * 1024 * 1024,
             ),
+            (
+                "lamb_sandboxes_prewarmed",
+                "Pre-initialised sandboxes waiting for a function (counted idle too)",
+                g.prewarmed as u64,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {v}");
@@ -176,10 +195,12 @@ mod tests {
         m.invocation("f", Duration::from_millis(3), true);
         m.cold_start("f", Duration::from_millis(20));
         m.throttle("g");
+        m.prewarmed_start("f");
         let text = m.render(Gauges {
             live: 2,
             idle: 1,
             frozen: 1,
+            prewarmed: 1,
             ..Gauges::default()
         });
         assert!(text.contains("lamb_invocations_total{function=\"f\"} 2"));
@@ -189,5 +210,7 @@ mod tests {
         assert!(text.contains("lamb_invocation_duration_seconds_bucket{function=\"f\",le=\"0.0025\"} 0"));
         assert!(text.contains("lamb_init_duration_seconds_count{function=\"f\"} 1"));
         assert!(text.contains("lamb_sandboxes_frozen 1"));
+        assert!(text.contains("lamb_prewarmed_starts_total{function=\"f\"} 1"));
+        assert!(text.contains("lamb_sandboxes_prewarmed 1"));
     }
 }

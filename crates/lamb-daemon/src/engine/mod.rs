@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod platform;
 mod pool;
+mod prewarm;
 mod provisioned;
 mod run;
 mod slots;
@@ -78,6 +79,9 @@ pub struct EngineConfig {
     pub lambda_endpoint: Option<String>,
     /// Snapshots kept ready per SnapStart version (`--snapstart-pool`).
     pub snapstart_pool: u32,
+    /// Cold starts of eligible Python and Node.js functions take a
+    /// pre-initialised sandbox (`lamb serve --prewarm`, docs/prewarm.md).
+    pub prewarm: bool,
 }
 
 impl EngineConfig {
@@ -98,6 +102,7 @@ impl EngineConfig {
             sessions: None,
             lambda_endpoint: None,
             snapstart_pool: 1,
+            prewarm: false,
         }
     }
 }
@@ -151,6 +156,8 @@ struct State {
     next_target: u64,
     /// SnapStart versions' snapshots by pool key.
     snapshots: HashMap<String, snapstart::Snapshots>,
+    /// Pre-initialised sandboxes being made, by pool key (`prewarm`).
+    prewarming: HashMap<String, usize>,
     closed: bool,
 }
 
@@ -173,6 +180,17 @@ impl State {
         Some(idle.live)
     }
 
+    /// Room for `memory_mb` within `capacity_mb` now, without evicting or
+    /// waiting; the uid slot of the new sandbox.
+    fn try_reserve(&mut self, memory_mb: u32, name: &str, capacity_mb: u64) -> Option<u32> {
+        if self.closed || self.memory_kept_mb() + u64::from(memory_mb) > capacity_mb {
+            return None;
+        }
+        self.memory_mb += u64::from(memory_mb);
+        self.live += 1;
+        Some(self.slots.alloc(name))
+    }
+
     /// Memory given to live sandboxes less what evictions are freeing.
     fn memory_kept_mb(&self) -> u64 {
         self.memory_mb - self.evicting.values().sum::<u64>()
@@ -187,6 +205,12 @@ impl State {
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
+            prewarmed: self
+                .pools
+                .iter()
+                .filter(|(k, _)| k.starts_with(prewarm::KEY_PREFIX))
+                .map(|(_, v)| v.len())
+                .sum(),
         }
     }
 }

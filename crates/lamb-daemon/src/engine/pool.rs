@@ -206,13 +206,17 @@ impl Inner {
                 if st.closed {
                     return;
                 }
-                for pool in st.pools.values_mut() {
+                for (key, pool) in st.pools.iter_mut() {
+                    // A waiting pre-initialised runtime blocks in read(2) and
+                    // uses no CPU: a freeze would only put a thaw on the
+                    // path of the cold start that takes it.
+                    let freezes = !key.starts_with(super::prewarm::KEY_PREFIX);
                     let mut i = 0;
                     while i < pool.len() {
                         let idle_for = now - pool[i].since;
                         if idle_for >= self.config.idle_ttl {
                             expired.push(pool.remove(i).live);
-                        } else if !pool[i].live.frozen && idle_for >= self.config.freeze_grace {
+                        } else if freezes && !pool[i].live.frozen && idle_for >= self.config.freeze_grace {
                             to_freeze.push(pool.remove(i));
                         } else {
                             i += 1;

@@ -110,7 +110,7 @@ impl Inner {
                 },
             );
         }
-        self.refill(&key);
+        self.refill_snapshots(&key);
     }
 
     /// The state of a version's snapshots, by function and version.
@@ -125,7 +125,7 @@ impl Inner {
 
     /// Starts what the version's pool lacks (`--snapstart-pool`); nothing
     /// once its first init failed.
-    fn refill(self: &Arc<Self>, key: &str) {
+    fn refill_snapshots(self: &Arc<Self>, key: &str) {
         let want = self.config.snapstart_pool;
         let start = {
             let mut st = self.lock();
@@ -244,14 +244,14 @@ impl Inner {
                 // fresh one replaces it.
                 Some(stale) if !stale.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) => {
                     self.retire(stale, true);
-                    self.refill(key);
+                    self.refill_snapshots(key);
                 }
                 taken => break taken,
             }
         };
         let w = match snapshot {
             Some(w) => {
-                self.refill(key);
+                self.refill_snapshots(key);
                 w
             }
             None => match self.cold_start(req, key, tail.as_deref_mut(), Phase::SnapStart).await? {

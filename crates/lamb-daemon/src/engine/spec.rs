@@ -147,6 +147,62 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     spec
 }
 
+/// A pre-initialised sandbox of `runtime` (docs/prewarm.md): the runtime's
+/// root and `lamb`, nothing at `/var/task` yet, `memory_mb` of memory, and
+/// only the environment every function of the runtime shares
+/// ([`runtime_environment`]; for Node.js the memory size too, which sizes
+/// V8's heap at start). `lamb init --prewarm` starts the runtime at once.
+pub fn prewarm(input: &PrewarmInput<'_>) -> SandboxSpec {
+    let argv = [
+        LAMB_IN_SANDBOX,
+        "init",
+        "--runtime",
+        input.runtime,
+        "--account",
+        input.account,
+        "--prewarm",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let mut env: Vec<String> = runtime_environment(input.runtime)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if let Some(mb) = input.heap_memory_mb {
+        env.push(format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE={mb}"));
+    }
+    let process = ProcessSpec {
+        argv,
+        env,
+        cwd: "/var/task".into(),
+    };
+    let user = User {
+        uid: UID_BASE + input.slot,
+        gid: SANDBOX_GID,
+    };
+    let mut spec = SandboxSpec::new(vec![input.runtime_dir.clone()], process, user);
+    spec.mounts = vec![MountSpec::Bind {
+        source: input.lamb_exe.to_path_buf(),
+        target: LAMB_IN_SANDBOX.into(),
+    }];
+    spec.limits = Limits::for_memory_mb(u64::from(input.memory_mb));
+    spec.limits.cpu = CpuLimit::during_init(u64::from(input.memory_mb));
+    spec.kill_on_parent_death = true;
+    spec
+}
+
+/// What [`prewarm`] needs.
+pub struct PrewarmInput<'a> {
+    pub runtime: &'a str,
+    pub runtime_dir: PathBuf,
+    pub lamb_exe: &'a Path,
+    pub account: &'a str,
+    pub slot: u32,
+    pub memory_mb: u32,
+    /// Node.js: the function memory its heap is sized for.
+    pub heap_memory_mb: Option<u32>,
+}
+
 /// Lambda's variables, then the function's own (validation already refused
 /// reserved names among those).
 fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
@@ -159,9 +215,6 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     }
     set("AWS_REGION", input.ctx.region.clone());
     set("AWS_DEFAULT_REGION", input.ctx.region.clone());
-    if !lamb_protocol::is_custom_runtime(runtime) {
-        set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
-    }
     set("AWS_LAMBDA_FUNCTION_NAME", req.function.name.clone());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_size.to_string());
     set("AWS_LAMBDA_FUNCTION_VERSION", req.executed_version.to_string());
@@ -192,6 +245,31 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
     if let Some(endpoint) = input.lambda_endpoint {
         set("AWS_ENDPOINT_URL_LAMBDA", endpoint.to_owned());
     }
+    for (k, v) in runtime_environment(runtime) {
+        set(k, v);
+    }
+    if let Some(pulled) = f.image.as_ref().and_then(|i| i.pulled.as_ref()) {
+        merge_image_env(&mut env, &pulled.env);
+    }
+    for (k, v) in &f.environment {
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1.clone_from(v),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The variables of `runtime` that are the same for every function: all
+/// that a runtime's start reads (its interpreter, the C library, the
+/// bootstrap), so that a pre-initialised sandbox started with only these
+/// is what a plain start would have started (docs/prewarm.md).
+pub fn runtime_environment(runtime: &str) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = Vec::with_capacity(16);
+    let mut set = |k: &'static str, v: String| env.push((k, v));
+    if !lamb_protocol::is_custom_runtime(runtime) {
+        set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
+    }
     set("AWS_LAMBDA_RUNTIME_API", lamb_protocol::RUNTIME_API.into());
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
@@ -221,16 +299,7 @@ fn environment(input: &SpecInput<'_>, runtime: &str) -> Vec<String> {
             format!("/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"),
         );
     }
-    if let Some(pulled) = f.image.as_ref().and_then(|i| i.pulled.as_ref()) {
-        merge_image_env(&mut env, &pulled.env);
-    }
-    for (k, v) in &f.environment {
-        match env.iter_mut().find(|(name, _)| name == k) {
-            Some(slot) => slot.1.clone_from(v),
-            None => env.push((k.clone(), v.clone())),
-        }
-    }
-    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    env
 }
 
 /// The image's `Env` over lamb's defaults (`PATH`, `LANG`, ...), except the

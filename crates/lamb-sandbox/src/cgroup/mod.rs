@@ -87,6 +87,9 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     /// sandbox runs its init at a full core and its invocations at the
     /// memory-proportional share.
     fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()>;
+    /// Sets the memory limit of `name` (memory and swap together, no swap),
+    /// higher or lower than before.
+    fn set_memory(&self, name: &str, bytes: u64) -> Result<()>;
     /// Sends SIGKILL to every process in `name` and lets frozen ones act on
     /// it; does not wait for them to exit. Nothing can fork between the list
     /// and the kill only once the sandbox's PID namespace is dying, so the

@@ -199,6 +199,23 @@ impl CgroupBackend for CgroupV1 {
         files::write(&dir.join("cpu.shares"), &cpu.shares().to_string())
     }
 
+    fn set_memory(&self, name: &str, bytes: u64) -> Result<()> {
+        let memory = self.memory.join(name);
+        let limit = memory.join("memory.limit_in_bytes");
+        let memsw = memory.join("memory.memsw.limit_in_bytes");
+        let value = bytes.to_string();
+        // The kernel keeps memory+swap at or above memory alone: raise it
+        // first, lower it last.
+        let current = fs::read_to_string(&limit).map_err(cgroup_err("read", &limit))?;
+        if current.trim().parse::<u64>().is_ok_and(|c| bytes > c) {
+            files::write_optional(&memsw, &value)?;
+            files::write(&limit, &value)
+        } else {
+            files::write(&limit, &value)?;
+            files::write_optional(&memsw, &value)
+        }
+    }
+
     fn kill_now(&self, name: &str) -> Result<()> {
         files::kill_pids(&self.procs(name)?);
         // A v1-frozen task does not act on SIGKILL until thawed, and the

@@ -129,6 +129,10 @@ impl CgroupBackend for CgroupV2 {
         files::write(&dir.join("cpu.weight"), &cpu.weight.to_string())
     }
 
+    fn set_memory(&self, name: &str, bytes: u64) -> Result<()> {
+        files::write(&self.dir(name).join("memory.max"), &bytes.to_string())
+    }
+
     fn kill_now(&self, name: &str) -> Result<()> {
         // cgroup.kill (Linux 5.14) kills every task at once, frozen ones
         // included, and races no fork; before it, one by one.
@@ -265,6 +269,17 @@ mod tests {
         v2.set_cpu("lamb-q", &CpuLimit::proportional_to_memory(128)).unwrap();
         assert_eq!(read(dir.join("cpu.max")), "7235 100000");
         assert_eq!(read(dir.join("cpu.weight")), "7");
+    }
+
+    #[test]
+    fn the_memory_limit_is_set_again() {
+        let (root, v2) = fake_tree();
+        v2.prepare().unwrap();
+        v2.create("lamb-m", &Limits::for_memory_mb(128)).unwrap();
+        let dir = root.path().join("lamb/lamb-m");
+        v2.set_memory("lamb-m", 1792 << 20).unwrap();
+        assert_eq!(read(dir.join("memory.max")), (1792u64 << 20).to_string());
+        assert_eq!(read(dir.join("memory.swap.max")), "0", "still no swap");
     }
 
     #[test]
