@@ -151,9 +151,8 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
 
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
 fn resolve(params: &Params, query: &Query) -> Result<(String, Qualifier, bool), ApiError> {
-    let fref = params.function_ref()?;
+    let (fref, q) = params.qualified_function(query.get("Qualifier"))?;
     let given = fref.qualifier.is_some() || query.get("Qualifier").is_some_and(|q| !q.is_empty());
-    let q = fref.merge_qualifier(query.get("Qualifier"))?;
     Ok((fref.name, q, given))
 }
 
@@ -345,10 +344,15 @@ pub async fn delete(State(st): State<AppState>, params: Params, query: Query) ->
             .into())
         }
         (true, Qualifier::Alias(_)) => {
+            // A missing function is answered first, unqualified (the recorded
+            // test_function_name_and_qualifier_validation[lowercase_latest_qualifier-delete_function]).
+            let function = name.clone();
+            st.blocking(move |s| Ok(s.registry.get_function(&function, &Qualifier::latest())?))
+                .await?;
             return Err(LambdaError::invalid_parameter(
                 "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias.",
             )
-            .into())
+            .into());
         }
     };
     tracing::info!(function = %name, ?version, "delete function");

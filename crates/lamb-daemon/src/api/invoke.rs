@@ -126,8 +126,7 @@ fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiErro
 /// The function an Invoke-like request names: its path's name or ARN with
 /// `Qualifier`.
 fn target_of(st: &AppState, params: &Params, query: &Query) -> Result<Target, ApiError> {
-    let fref = params.function_ref()?;
-    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    let (fref, q) = params.qualified_function(query.get("Qualifier"))?;
     Ok(Target::new(&st.ctx, fref.name, q))
 }
 

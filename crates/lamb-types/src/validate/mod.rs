@@ -607,7 +607,7 @@ impl Rules<'_> {
     /// Environment variables: names by `[a-zA-Z]([a-zA-Z0-9_])+`, none of
     /// Lambda's reserved ones, and all names and values together at most
     /// 4 KB (counted as the bytes of every name and value).
-    pub fn environment(&self, vars: &BTreeMap<String, String>) -> Result<(), LambdaError> {
+    pub fn environment(&self, vars: &crate::function::EnvVars) -> Result<(), LambdaError> {
         for name in vars.keys() {
             let mut chars = name.chars();
             let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
