@@ -5,11 +5,14 @@ operation lamb lacks are strict xfails, so they fail once it exists.
 
 The module's summary line counts the recorded answers that agree."""
 
+import base64
+import hashlib
 import io
 import json
 import os
 import re
 import tempfile
+import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
@@ -319,6 +322,78 @@ def test_lambda_code_location_zipfile(replay, lam):
     updated = make_zip({"index.py": b"def handler(event, context):\n    return 2\n"})
     r.call("update-function-response", "update_function_code", FunctionName=name, ZipFile=updated)
     r.call("get-function-response-updated", "get_function", FunctionName=name)
+    r.check()
+
+
+@pytest.fixture(scope="module")
+def s3env():
+    """A daemon that reads code from S3 at a moto server of its own
+    (`--aws-endpoint s3=...`): (lambda client, s3 client, bucket, account)."""
+    from test_esm_sqs import moto_daemon
+    with moto_daemon("lamb-s3-code-", ["s3"]) as (d, moto, _):
+        s3 = moto.client("s3")
+        bucket = fresh("code-bucket")
+        s3.create_bucket(Bucket=bucket)
+        lam = boto3.client("lambda", endpoint_url=d.endpoint, region_name="us-east-1",
+                           aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                           config=Config(retries={"max_attempts": 1}))
+        arn = create(lam, "s3-probe")["FunctionArn"]
+        yield lam, s3, bucket, arn.split(":")[4]
+
+
+S3_KEY = "code/code-function.zip"
+
+
+@differs("CreateFunction answers State Active (lamb creates synchronously), AWS Pending")
+def test_lambda_code_location_s3(s3env):
+    lam, s3, bucket, account = s3env
+    r = Replay(lam, API + "TestLambdaFunction::test_lambda_code_location_s3", account=account, tally=TALLY)
+    name = r.name(fresh("code-function"), "<function-name:1>")
+    r.name(PYTHON, "python3.12")
+    r.name(ROLE.split("/")[-1], "<resource:1>")
+    code = make_zip({"index.py": b"def handler(event, context):\n    return event\n"})
+    s3.put_object(Bucket=bucket, Key=S3_KEY, Body=code)
+    r.call("create_response_s3", "create_function", FunctionName=name, Handler="index.handler",
+           Code={"S3Bucket": bucket, "S3Key": S3_KEY}, PackageType="Zip", Role=ROLE, Runtime=PYTHON)
+    r.check()
+
+
+def test_lambda_code_location_s3_reads_the_object(s3env):
+    """The rest of the recorded test_lambda_code_location_s3, which the
+    recording keeps no answer of: the code at Code.Location is the S3
+    object's, before and after UpdateFunctionCode from S3."""
+    lam, s3, bucket, _ = s3env
+    name = fresh("code-function")
+    first = make_zip({"index.py": b"def handler(event, context):\n    return 1\n"})
+    s3.put_object(Bucket=bucket, Key=S3_KEY, Body=first)
+    lam.create_function(FunctionName=name, Handler="index.handler", Code={"S3Bucket": bucket, "S3Key": S3_KEY},
+                        Role=ROLE, Runtime=PYTHON)
+    for code in (first, make_zip({"index.py": b"def handler(event, context):\n    return 2\n"})):
+        if code is not first:
+            s3.put_object(Bucket=bucket, Key=S3_KEY, Body=code)
+            lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key=S3_KEY)
+        got = lam.get_function(FunctionName=name)
+        assert urllib.request.urlopen(got["Code"]["Location"], timeout=30).read() == code
+        assert got["Configuration"]["CodeSize"] == len(code)
+        assert got["Configuration"]["CodeSha256"] == base64.b64encode(hashlib.sha256(code).digest()).decode()
+
+
+def test_lambda_code_location_s3_errors(s3env):
+    lam, s3, bucket, account = s3env
+    r = Replay(lam, API + "TestLambdaFunction::test_lambda_code_location_s3_errors", account=account, tally=TALLY)
+    name = fresh("code-function")
+    s3.put_object(Bucket=bucket, Key=S3_KEY, Body=BOOTSTRAP)
+    args = dict(FunctionName=name, Handler="index.handler", PackageType="Zip", Role=ROLE, Runtime=PYTHON)
+    r.call("create-error-wrong-bucket", "create_function",
+           Code={"S3Bucket": fresh("some-random-non-existent-bucket"), "S3Key": S3_KEY}, **args)
+    # The recording keeps only the first answer; the others by S3's words.
+    missing = r.call(None, "create_function", Code={"S3Bucket": bucket, "S3Key": "non/existent.zip"}, **args)
+    assert missing["Error"] == {"Code": "InvalidParameterValueException", "Message": (
+        "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: "
+        "The specified key does not exist.")}
+    lam.create_function(Code={"S3Bucket": bucket, "S3Key": S3_KEY}, **args)
+    wrong = r.call(None, "update_function_code", FunctionName=name, S3Bucket=fresh("no-bucket"), S3Key=S3_KEY)
+    assert "S3 Error Code: NoSuchBucket" in wrong["Error"]["Message"]
     r.check()
 
 

@@ -133,10 +133,13 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
 }
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
-    let req: CreateFunctionRequest = parse_json(&body)?;
+    let mut req: CreateFunctionRequest = parse_json(&body)?;
     drop(body);
     let name = lamb_types::FunctionRef::parse_unqualified(&req.function_name)?;
     lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
+    if req.package_type != Some(lamb_types::PackageType::Image) {
+        s3_inline(&st, &mut req.code).await?;
+    }
     tracing::info!(function = %name, "create function");
     let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
     if rec.spec.image.is_some() {
@@ -147,6 +150,12 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let mut out = rec.configuration(&st.ctx);
     out.function_arn = st.ctx.function_arn(&rec.name);
     Ok(json(201, &out))
+}
+
+/// Code given as an S3 object, read into `ZipFile` (crate::s3_code).
+pub(super) async fn s3_inline(st: &AppState, code: &mut FunctionCode) -> Result<(), ApiError> {
+    let max = st.limits.max_zipped_bytes;
+    Ok(crate::s3_code::inline(&st.aws_endpoints, &st.ctx.region, code, max).await?)
 }
 
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
@@ -182,7 +191,7 @@ pub async fn get_function(
                     }
                     code
                 }
-                // lamb has no S3: a presigned URL on lamb's own listener.
+                // lamb keeps no code in S3: a presigned URL on lamb's own listener.
                 None => {
                     let location = crate::code_location::presign(
                         &state,
@@ -235,16 +244,17 @@ pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes
     let req: UpdateFunctionCodeRequest = parse_json(&body)?;
     drop(body);
     tracing::info!(function = %name, publish = req.publish, "update function code");
+    let mut code = FunctionCode {
+        zip_file: req.zip_file,
+        s3_bucket: req.s3_bucket,
+        s3_key: req.s3_key,
+        s3_object_version: req.s3_object_version,
+        image_uri: req.image_uri,
+    };
+    s3_inline(&st, &mut code).await?;
     let rec = st
         .blocking(move |s| {
             let current = s.registry.get_function(&name, &Qualifier::latest())?;
-            let code = FunctionCode {
-                zip_file: req.zip_file,
-                s3_bucket: req.s3_bucket,
-                s3_key: req.s3_key,
-                s3_object_version: req.s3_object_version,
-                image_uri: req.image_uri,
-            };
             if current.spec.image.is_some() {
                 return update_image(s, &name, &code, req.architectures, req.revision_id, req.dry_run);
             }
