@@ -171,7 +171,8 @@ pub async fn get_function(
     query: Query,
     headers: axum::http::HeaderMap,
 ) -> ApiResult {
-    let (name, q, _) = resolve(&params, &query)?;
+    let (name, q, given) = resolve(&params, &query)?;
+    let latest = given.then(|| name.clone()).filter(|_| q == Qualifier::latest());
     let state = st.clone();
     let out = st
         .blocking(move |s| {
@@ -214,8 +215,18 @@ pub async fn get_function(
             }
             Ok(Value::Object(out))
         })
-        .await?;
+        .await
+        .map_err(|e| named_latest(&st, latest.as_deref(), e))?;
     Ok(json(200, &out))
+}
+
+/// A Get that named `$LATEST` outright is answered a not-found naming it, as
+/// AWS's is (`latest`: the function's name then).
+fn named_latest(st: &AppState, latest: Option<&str>, e: ApiError) -> ApiError {
+    match latest {
+        Some(name) => super::invoke::name_latest(&st.ctx, name, e),
+        None => e,
+    }
 }
 
 /// A version's configuration as asked for: through an alias, AWS names the
@@ -233,9 +244,13 @@ fn configuration_as(
 }
 
 pub async fn get_configuration(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
-    let (name, q, _) = resolve(&params, &query)?;
+    let (name, q, given) = resolve(&params, &query)?;
+    let latest = given.then(|| name.clone()).filter(|_| q == Qualifier::latest());
     let asked = q.clone();
-    let rec = st.blocking(move |s| Ok(s.registry.get_function(&name, &q)?)).await?;
+    let rec = st
+        .blocking(move |s| Ok(s.registry.get_function(&name, &q)?))
+        .await
+        .map_err(|e| named_latest(&st, latest.as_deref(), e))?;
     Ok(json(200, &configuration_as(&rec, &st.ctx, &asked)))
 }
 

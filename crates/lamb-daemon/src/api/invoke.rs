@@ -111,9 +111,10 @@ fn check_payload(payload: &[u8], kind: &Kind) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Invoke's not-found for `$LATEST` names it, where Get's does not (the
-/// recorded test_invoke_exceptions).
-fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiError {
+/// The not-found of a `$LATEST` that names it: Invoke's always (the
+/// recorded test_invoke_exceptions), Get's when the request named `$LATEST`
+/// outright (test_ops_with_arn_qualifier_mismatch).
+pub(super) fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiError {
     let unqualified = format!("Function not found: {}", ctx.function_arn(name));
     match e {
         ApiError::Lambda(l) if l.kind == lamb_types::ErrorKind::ResourceNotFound && l.message == unqualified => {
