@@ -186,7 +186,6 @@ def test_function_arns(replay, lam, account):
     r.check()
 
 
-@differs("an architecture outside the enum is InvalidParameterValueException, not AWS's ValidationException")
 def test_create_lambda_exceptions(replay):
     r = replay("TestLambdaFunction::test_create_lambda_exceptions")
     args = dict(FunctionName=fresh("invalid-function"), Handler="index.handler", PackageType="Zip",

@@ -133,7 +133,7 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
 }
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
-    let mut req: CreateFunctionRequest = parse_json(&body)?;
+    let mut req: CreateFunctionRequest = parse_with_architectures(&body)?;
     drop(body);
     let name = lamb_types::FunctionRef::parse_unqualified(&req.function_name)?;
     lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
@@ -156,6 +156,23 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
 pub(super) async fn s3_inline(st: &AppState, code: &mut FunctionCode) -> Result<(), ApiError> {
     let max = st.limits.max_zipped_bytes;
     Ok(crate::s3_code::inline(&st.aws_endpoints, &st.ctx.region, code, max).await?)
+}
+
+/// [`parse_json`] of a body with `Architectures`: a name outside the enum is
+/// AWS's validation error, not a body that cannot be read (the recorded
+/// test_create_lambda_exceptions).
+fn parse_with_architectures<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Names {
+        #[serde(rename = "Architectures", default)]
+        architectures: Option<Vec<String>>,
+    }
+    parse_json(body).map_err(|e| match serde_json::from_slice::<Names>(body) {
+        Ok(Names {
+            architectures: Some(names),
+        }) => lamb_types::layer::architectures_at(&names, "architectures").map_or_else(Into::into, |_| e),
+        _ => e,
+    })
 }
 
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
@@ -256,7 +273,7 @@ pub async fn get_configuration(State(st): State<AppState>, params: Params, query
 
 pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
     let name = params.unqualified_function()?;
-    let req: UpdateFunctionCodeRequest = parse_json(&body)?;
+    let req: UpdateFunctionCodeRequest = parse_with_architectures(&body)?;
     drop(body);
     tracing::info!(function = %name, publish = req.publish, "update function code");
     let mut code = FunctionCode {
