@@ -33,9 +33,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-/// Largest request body the API reads: 70 MB (a 50 MB bundle grows by a
-/// third as base64).
-pub const MAX_BODY_BYTES: usize = 70 * 1024 * 1024;
+/// Largest request body the API reads: Lambda's 70167211 bytes (a 50 MB
+/// bundle grows by a third as base64; the recorded
+/// test_oversized_request_create_lambda).
+pub const MAX_BODY_BYTES: usize = 70_167_211;
 
 /// Bytes of request bodies held at once whose signature is not verified
 /// yet: two of the largest requests. Past it a request waits
@@ -68,8 +69,24 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     resp
 }
 
-fn too_large() -> ApiError {
-    LambdaError::request_entity_too_large(format!("Request must be smaller than {MAX_BODY_BYTES} bytes")).into()
+/// AWS's refusal of an oversized request, which names the upload
+/// operations (`... for the CreateFunction operation`).
+fn too_large(method: &axum::http::Method, path: &str) -> ApiError {
+    let suffix = upload_operation(method, path)
+        .map(|op| format!(" for the {op} operation"))
+        .unwrap_or_default();
+    LambdaError::request_entity_too_large(format!("Request must be smaller than {MAX_BODY_BYTES} bytes{suffix}")).into()
+}
+
+/// The operations that upload a bundle, by their routes.
+fn upload_operation(method: &axum::http::Method, path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method.as_str(), &parts[..]) {
+        ("POST", ["", "2015-03-31", "functions"]) => Some("CreateFunction"),
+        ("PUT", ["", "2015-03-31", "functions", _, "code"]) => Some("UpdateFunctionCode"),
+        ("POST", ["", "2018-10-31", "layers", _, "versions"]) => Some("PublishLayerVersion"),
+        _ => None,
+    }
 }
 
 /// An answer sent before the body was read: the connection closes under it,
@@ -259,7 +276,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let (parts, body) = req.into_parts();
     let length = declared_length(&parts, &body);
     if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return refuse_unread(too_large());
+        return refuse_unread(too_large(&parts.method, parts.uri.path()));
     }
     let headers = crate::sigv4::header_pairs(&parts.headers);
     let signed = SignedRequest {
@@ -301,7 +318,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     };
     let bytes: Bytes = match crate::listen::read_body(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large().into_response(),
+        Err(BodyError::TooLarge) => return too_large(&parts.method, parts.uri.path()).into_response(),
         Err(e) => return e.response(),
     };
     if let Err(e) = check_body(&signed, creds, &payload, &bytes, now) {
@@ -326,7 +343,29 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
 
 #[cfg(test)]
 mod tests {
-    use super::function_may_call;
+    use super::{function_may_call, too_large, ApiError};
+
+    /// The recorded test_oversized_request_create_lambda's text names the
+    /// upload operation.
+    #[test]
+    fn oversized_uploads_name_their_operation() {
+        let text = |m: axum::http::Method, p: &str| match too_large(&m, p) {
+            ApiError::Lambda(e) => e.message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            text(axum::http::Method::POST, "/2015-03-31/functions"),
+            "Request must be smaller than 70167211 bytes for the CreateFunction operation"
+        );
+        assert!(text(axum::http::Method::PUT, "/2015-03-31/functions/f/code").ends_with("UpdateFunctionCode operation"));
+        assert!(
+            text(axum::http::Method::POST, "/2018-10-31/layers/l/versions").ends_with("PublishLayerVersion operation")
+        );
+        assert_eq!(
+            text(axum::http::Method::POST, "/2015-03-31/functions/f/invocations"),
+            "Request must be smaller than 70167211 bytes"
+        );
+    }
 
     #[test]
     fn functions_reach_lambdas_paths_only() {

@@ -24,6 +24,7 @@ pub mod invoker;
 pub mod listen;
 pub mod log_retention;
 pub mod provisioned;
+pub mod s3_code;
 pub mod schedules;
 pub mod server;
 pub mod sessions;

@@ -76,6 +76,18 @@ impl Params {
         Ok(name)
     }
 
+    /// The `{FunctionName}` of a Get/Invoke/Delete path with its request's
+    /// `Qualifier` member, both validated at once (lamb_types'
+    /// `FunctionRef::parse_qualified`).
+    pub fn qualified_function(
+        &self,
+        qualifier: Option<&str>,
+    ) -> Result<(lamb_types::FunctionRef, lamb_types::Qualifier), ApiError> {
+        let (fref, q) = lamb_types::FunctionRef::parse_qualified(self.resource(), qualifier)?;
+        fref.ensure_local(&self.1)?;
+        Ok((fref, q))
+    }
+
     /// The `{FunctionName}` of a Get/Invoke/Delete path.
     pub fn function_ref(&self) -> Result<lamb_types::FunctionRef, ApiError> {
         let fref = lamb_types::FunctionRef::parse(self.resource())?;

@@ -178,7 +178,7 @@ impl CodeStore {
         let path = self.path(kind, &digest);
         let unzipped_size = if path.is_dir() {
             let size = tree_size(&path)?;
-            if size > limits.max_unzipped {
+            if size >= limits.max_unzipped {
                 return Err(UnpackError::UnzippedTooLarge {
                     limit: limits.max_unzipped,
                 }

@@ -131,6 +131,20 @@ fn duplicate_entries() {
     assert!(refuse(&b2, &small_limits()).to_string().contains('s'));
 }
 
+/// "Unzipped size must be smaller than" the limit, as AWS answers a bundle
+/// of exactly 262144000 bytes (the recorded test_oversized_unzipped_lambda).
+#[test]
+fn a_bundle_as_large_as_the_limit_is_refused() {
+    let limits = small_limits();
+    let at = vec![b'#'; limits.max_unzipped as usize];
+    let e = refuse(&zip(&[Entry::File("handler.py", &at, 0o644)]), &limits);
+    assert!(matches!(e, UnpackError::UnzippedTooLarge { .. }), "{e}");
+    let tmp = tempfile::tempdir().unwrap();
+    let under = zip(&[Entry::File("handler.py", &at[1..], 0o644)]);
+    fs::create_dir(tmp.path().join("stage")).unwrap();
+    unpack(&under, &tmp.path().join("stage"), &limits).unwrap();
+}
+
 #[test]
 fn decompression_bombs() {
     // 8 MB of zeros compress to a few KB; the budget is 1 MB.

@@ -93,19 +93,35 @@ impl FunctionRef {
             return Err(bad_function_name(input));
         }
         let parts: Vec<&str> = input.split(':').collect();
-        let (name, qualifier) = split_function_parts(&parts).ok_or_else(|| bad_function_name(input))?;
-        // Only the pattern: a longer name is a function that does not exist.
-        if name.is_empty() || !name.chars().all(crate::validate::is_name_char) {
-            return Err(bad_function_name(input));
-        }
-        let qualifier = qualifier.map(Qualifier::parse).transpose()?;
-        let (region, account) = arn_home(&parts);
+        let dots = pattern == NAMESPACED_PATTERN;
+        let m = match_name(&parts, Stage::Arn, dots, NameParts::default()).ok_or_else(|| bad_function_name(input))?;
+        let qualifier = m.qualifier.map(Qualifier::parse).transpose()?;
         Ok(Self {
-            name: name.to_owned(),
+            name: m.name.to_owned(),
             qualifier,
-            region: region.map(str::to_owned),
-            account: account.map(str::to_owned),
+            region: m.region.map(str::to_owned),
+            account: m.account.map(str::to_owned),
         })
+    }
+
+    /// Parses a `FunctionName` with the request's `Qualifier` member, as
+    /// Get, Invoke and Delete take them: every constraint either breaks is
+    /// answered together, as AWS does (the recorded
+    /// test_function_name_and_qualifier_validation), before a qualifier the
+    /// name carries is compared with the member's.
+    pub fn parse_qualified(input: &str, query: Option<&str>) -> Result<(Self, Qualifier), LambdaError> {
+        let fref = Self::parse(input);
+        let member = query.filter(|q| !q.is_empty()).map(Qualifier::parse).transpose();
+        match (fref, member) {
+            (Ok(fref), Ok(_)) => {
+                let q = fref.merge_qualifier(query)?;
+                Ok((fref, q))
+            }
+            (fref, member) => {
+                crate::validate::together([member.err(), fref.err()].into_iter().flatten().collect())?;
+                unreachable!("together answers Err for one error or more")
+            }
+        }
     }
 
     /// Refuses a function of another region or account, as Lambda does
@@ -163,62 +179,111 @@ impl FunctionRef {
     }
 }
 
-/// Splits the `:`-separated forms into (name, qualifier).
-fn split_function_parts<'a>(parts: &[&'a str]) -> Option<(&'a str, Option<&'a str>)> {
-    if parts[0] == "arn" {
-        let ok = parts.len() >= 7
-            && parts[1].starts_with("aws")
-            && parts[2] == "lambda"
-            && is_region(parts[3])
-            && is_account(parts[4])
-            && parts[5] == "function";
-        return match (ok, parts.len()) {
-            (true, 7) => Some((parts[6], None)),
-            (true, 8) => Some((parts[6], Some(parts[7]))),
-            _ => None,
-        };
-    }
-    if let Some(i) = parts.iter().position(|p| *p == "function") {
-        let prefix_ok = match &parts[..i] {
-            [account] => is_account(account),
-            [region, account] => is_region(region) && is_account(account),
-            _ => false,
-        };
-        return match (prefix_ok, parts.len() - i) {
-            (true, 2) => Some((parts[i + 1], None)),
-            (true, 3) => Some((parts[i + 1], Some(parts[i + 2]))),
-            _ => None,
-        };
-    }
+/// What the model's `FunctionName` pattern matched.
+#[derive(Debug, Clone, Copy, Default)]
+struct NameParts<'a> {
+    region: Option<&'a str>,
+    account: Option<&'a str>,
+    name: &'a str,
+    qualifier: Option<&'a str>,
+}
+
+/// The optional prefixes of the pattern, in order:
+/// `(arn:(aws[a-zA-Z-]*)?:lambda:)?(<region>:)?(\d{12}:)?(function:)?`.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Arn,
+    Region,
+    Account,
+    Function,
+    Name,
+}
+
+/// Matches the `:`-separated parts of a `FunctionName` as the model's
+/// pattern does, a regex's way: each optional prefix taken where it fits,
+/// given up where the rest then fails, and the name with an optional
+/// qualifier last (`[a-zA-Z0-9-_]+` with `.` where `dots`, then
+/// `:($LATEST(.PUBLISHED)?|[a-zA-Z0-9-_]+)`). So
+/// `arn:aws:lambda:<region>:<account>:function` names a function called
+/// `function`, as on AWS.
+fn match_name<'a>(parts: &[&'a str], stage: Stage, dots: bool, found: NameParts<'a>) -> Option<NameParts<'a>> {
+    let first = parts.first().copied().unwrap_or_default();
+    let (taken, next, with) = match stage {
+        Stage::Arn => {
+            let ok = parts.len() > 3 && first == "arn" && is_partition(parts[1]) && parts[2] == "lambda";
+            (ok.then_some(3), Stage::Region, found)
+        }
+        Stage::Region => (
+            is_region(first).then_some(1),
+            Stage::Account,
+            NameParts {
+                region: Some(first),
+                ..found
+            },
+        ),
+        Stage::Account => (
+            is_account(first).then_some(1),
+            Stage::Function,
+            NameParts {
+                account: Some(first),
+                ..found
+            },
+        ),
+        Stage::Function => ((first == "function").then_some(1), Stage::Name, found),
+        Stage::Name => return name_and_qualifier(parts, dots, found),
+    };
+    taken
+        .filter(|n| parts.len() > *n)
+        .and_then(|n| match_name(&parts[n..], next, dots, with))
+        .or_else(|| match_name(parts, next, dots, found))
+}
+
+/// The pattern's tail: `<name>(:<qualifier>)?`.
+fn name_and_qualifier<'a>(parts: &[&'a str], dots: bool, found: NameParts<'a>) -> Option<NameParts<'a>> {
+    let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| is_name_char(c) || (dots && c == '.'));
+    let qualifier_ok = |s: &str| {
+        s == "$LATEST" || (dots && s == "$LATEST.PUBLISHED") || (!s.is_empty() && s.chars().all(is_name_char))
+    };
     match parts {
-        [name] => Some((name, None)),
-        [name, q] => Some((name, Some(q))),
+        [name] if name_ok(name) => Some(NameParts { name, ..found }),
+        [name, q] if name_ok(name) && qualifier_ok(q) => Some(NameParts {
+            name,
+            qualifier: Some(q),
+            ..found
+        }),
         _ => None,
     }
 }
 
-/// The region and account of a full or partial ARN's parts, where given
-/// (the forms [`split_function_parts`] accepts).
-fn arn_home<'a>(parts: &[&'a str]) -> (Option<&'a str>, Option<&'a str>) {
-    if parts[0] == "arn" {
-        return (parts.get(3).copied(), parts.get(4).copied());
-    }
-    match parts.iter().position(|p| *p == "function") {
-        Some(1) => (None, Some(parts[0])),
-        Some(2) => (Some(parts[0]), Some(parts[1])),
-        _ => (None, None),
-    }
+/// `(aws[a-zA-Z-]*)?`
+fn is_partition(s: &str) -> bool {
+    s.is_empty() || (s.starts_with("aws") && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
 }
 
 fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `[a-z]{2}(-gov)?-[a-z]+-\d`, loosely: letters, digits and dashes.
+/// `(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}`, the model's
+/// region (so `invalid-region` is refused, as on AWS).
 fn is_region(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    let lower = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase());
+    let plain = |s: &str| {
+        let tokens: Vec<&str> = s.split('-').collect();
+        let (area, rest) = match tokens[..] {
+            [area, kind, place, n] if kind == "gov" || (kind.starts_with("iso") && kind.len() <= 4 && lower(kind)) => {
+                (area, [place, n])
+            }
+            [area, place, n] => (area, [place, n]),
+            _ => return false,
+        };
+        area.len() == 2
+            && lower(area)
+            && lower(rest[0])
+            && rest[1].len() == 1
+            && rest[1].bytes().all(|b| b.is_ascii_digit())
+    };
+    plain(s) || s.strip_prefix("eusc-").is_some_and(plain)
 }
 
 /// The `FunctionName` pattern the model gives CreateFunction and the
@@ -460,7 +525,14 @@ mod tests {
             "arn:aws:lambda:us-east-1:12:function:f",
             "arn:aws:s3:us-east-1:123456789012:function:f",
             "12345678901:function:f",
-            "arn:aws:lambda:us-east-1:123456789012:layer:f",
+            "arn:aws:lambda:invalid-region:123456789012:function:f",
+            "arn:aws:lambda::123456789012:function:f",
+            "arn:aws:lambda:us-east-1::function:f",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:1:2",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:$LATES",
+            "function:f:$LATEST:extra",
+            "invalid-account:function:f",
+            "*",
         ];
         for input in bad {
             assert!(FunctionRef::parse(input).is_err(), "{input:?} accepted");
@@ -482,8 +554,47 @@ mod tests {
             e.message.ends_with("Member must have length less than or equal to 64"),
             "{e}"
         );
-        let e = FunctionRef::parse("a.b").unwrap_err();
+        // The Get paths' pattern allows dots: a name no function has.
+        assert_eq!(FunctionRef::parse("a.b").unwrap().name, "a.b");
+        assert_eq!(
+            FunctionRef::parse_unqualified("a.b").unwrap_err().kind,
+            ErrorKind::Validation
+        );
+    }
+
+    /// The recorded test_function_name_and_qualifier_validation: the
+    /// pattern read as a regex reads it, prefixes optional.
+    #[test]
+    fn reads_the_pattern_as_a_regex_does() {
+        let f = FunctionRef::parse("arn:aws:lambda:us-east-1:123456789012:function").unwrap();
+        assert_eq!((f.name.as_str(), f.region.as_deref()), ("function", Some("us-east-1")));
+        assert_eq!(FunctionRef::parse("function:f").unwrap(), r("f", None));
+        let gov = FunctionRef::parse("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f").unwrap();
+        assert_eq!(gov.region.as_deref(), Some("us-gov-west-1"));
+        assert!(FunctionRef::parse("eusc-de-east-1:123456789012:function:f").is_ok());
+    }
+
+    /// test_function_name_and_qualifier_validation
+    /// [full_arn_and_qualifier_too_long_and_invalid_region-get_function]:
+    /// both members' errors in one answer.
+    #[test]
+    fn a_bad_name_and_qualifier_are_answered_together() {
+        let arn = format!(
+            "arn:aws:lambda:invalid-region:123456789012:function:f-{}",
+            "a".repeat(170)
+        );
+        let e = FunctionRef::parse_qualified(&arn, Some(&"a".repeat(129))).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Validation);
+        assert!(e.message.starts_with("2 validation errors detected: Value 'aaa"), "{e}");
+        assert!(e.message.contains("; Value 'arn:aws:lambda:invalid-region:"), "{e}");
+        let e = FunctionRef::parse_qualified("f", Some("invalid!")).unwrap_err();
+        assert!(e
+            .message
+            .starts_with("1 validation error detected: Value 'invalid!' at 'qualifier'"));
+        let (f, q) = FunctionRef::parse_qualified("f:1", Some("1")).unwrap();
+        assert_eq!((f.name.as_str(), q), ("f", Qualifier::parse("1").unwrap()));
+        let e = FunctionRef::parse_qualified("f:$LATEST", Some("1")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidParameterValue);
     }
 
     #[test]

@@ -118,13 +118,17 @@ pub enum BodyShape {
     TypeAndMessage,
     /// `{"message"}`
     MessageOnly,
+    /// `{"Message": null}`: AWS's AccessDeniedException for another
+    /// account's function says nothing more (the recorded test_function_arns).
+    NullMessage,
 }
 
 impl ErrorKind {
     pub const fn body_shape(self) -> BodyShape {
         match self {
             Self::ResourceNotFound | Self::Service => BodyShape::TypeAndCapitalMessage,
-            Self::Validation | Self::RequestEntityTooLarge | Self::AccessDenied => BodyShape::MessageOnly,
+            Self::Validation | Self::RequestEntityTooLarge => BodyShape::MessageOnly,
+            Self::AccessDenied => BodyShape::NullMessage,
             _ => BodyShape::TypeAndMessage,
         }
     }
@@ -259,6 +263,7 @@ impl Serialize for ErrorBody {
                 m.serialize_entry("message", &self.message)?;
             }
             BodyShape::MessageOnly => m.serialize_entry("message", &self.message)?,
+            BodyShape::NullMessage => m.serialize_entry("Message", &None::<String>)?,
         }
         m.serialize_entry("__type", &self.code)?;
         m.end()
@@ -268,6 +273,15 @@ impl Serialize for ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_denied_says_no_more_than_aws() {
+        let body = serde_json::to_value(LambdaError::access_denied("another account").body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"Message": null, "__type": "AccessDeniedException"})
+        );
+    }
 
     #[test]
     fn statuses_follow_the_model() {

@@ -40,11 +40,16 @@ pub enum Architecture {
     Arm64,
 }
 
+/// A function's environment variables, in the order the request gave them:
+/// AWS measures the 4 KB limit on them in that order and quotes the string
+/// (the recorded test_large_environment_fails_multiple_keys).
+pub type EnvVars = indexmap::IndexMap<String, String>;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Environment {
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    pub variables: EnvVars,
 }
 
 /// `Environment` as a configuration shows it.
@@ -52,7 +57,7 @@ pub struct Environment {
 #[serde(rename_all = "PascalCase")]
 pub struct EnvironmentResponse {
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    pub variables: EnvVars,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

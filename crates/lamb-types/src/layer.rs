@@ -184,13 +184,18 @@ pub fn check_list_filters(runtime: Option<&str>, architecture: Option<&str>) -> 
 /// A layer's `CompatibleArchitectures` as names of the model's enum, else
 /// AWS's validation error (the recorded test_layer_exceptions).
 pub fn architectures(names: &[String]) -> Result<Vec<Architecture>, crate::LambdaError> {
+    architectures_at(names, "compatibleArchitectures")
+}
+
+/// [`architectures`] of the member `field` (a function's `architectures`).
+pub fn architectures_at(names: &[String], field: &str) -> Result<Vec<Architecture>, crate::LambdaError> {
     names
         .iter()
         .map(|n| serde_json::from_value(serde_json::Value::String(n.clone())))
         .collect::<Result<_, _>>()
         .map_err(|_| {
             crate::LambdaError::validation(format!(
-                "1 validation error detected: Value '[{}]' at 'compatibleArchitectures' failed to satisfy \
+                "1 validation error detected: Value '[{}]' at '{field}' failed to satisfy \
                  constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], \
                  Member must not be null]",
                 names.join(", ")

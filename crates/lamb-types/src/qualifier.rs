@@ -2,7 +2,7 @@
 //! versions, parsed by Lambda's patterns.
 
 use crate::error::LambdaError;
-use crate::validate::{is_name_char, validate_alias_name};
+use crate::validate::is_name_char;
 use std::fmt;
 
 /// The literal Lambda uses for the unpublished version.
@@ -52,21 +52,31 @@ pub enum Qualifier {
 }
 
 impl Qualifier {
-    /// Parses a qualifier: `$LATEST`, digits (a version), else an alias name.
+    /// Parses a qualifier by the model's `Qualifier` member (1–128 of
+    /// `[a-zA-Z0-9-_$]`, or `$LATEST.PUBLISHED`): `$LATEST`, digits (a
+    /// version), else an alias name. A value the pattern allows but no alias
+    /// can have (`$latest`) names no function, as on AWS (the recorded
+    /// test_function_name_and_qualifier_validation[lowercase_latest_qualifier-*]).
     pub fn parse(s: &str) -> Result<Self, LambdaError> {
+        if s.len() > MAX_QUALIFIER_LEN {
+            return Err(LambdaError::validation(format!(
+                "1 validation error detected: Value '{s}' at 'qualifier' failed to satisfy constraint: \
+                 Member must have length less than or equal to {MAX_QUALIFIER_LEN}"
+            )));
+        }
         if s == LATEST {
             return Ok(Self::Version(Version::Latest));
         }
-        if !s.is_empty() && s.len() <= MAX_QUALIFIER_LEN && s.bytes().all(|b| b.is_ascii_digit()) {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             return s
                 .parse::<u64>()
                 .map(|n| Self::Version(Version::Published(n)))
                 .map_err(|_| bad_qualifier(s));
         }
-        if s.is_empty() || s.len() > MAX_QUALIFIER_LEN || !s.chars().all(is_name_char) {
+        let allowed = |c: char| is_name_char(c) || c == '$';
+        if s.is_empty() || !(s == "$LATEST.PUBLISHED" || s.chars().all(allowed)) {
             return Err(bad_qualifier(s));
         }
-        validate_alias_name(s)?;
         Ok(Self::Alias(s.to_owned()))
     }
 
@@ -95,8 +105,7 @@ impl fmt::Display for Qualifier {
 fn bad_qualifier(s: &str) -> LambdaError {
     LambdaError::validation(format!(
         "1 validation error detected: Value '{s}' at 'qualifier' failed to satisfy constraint: \
-         Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+) and have length \
-         less than or equal to {MAX_QUALIFIER_LEN}"
+         Member must satisfy regular expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
     ))
 }
 
@@ -117,10 +126,23 @@ mod tests {
 
     #[test]
     fn refuses_bad_qualifiers() {
-        for bad in ["", "$latest", "a b", "a:b", "../x", &"a".repeat(129)] {
+        for bad in ["", "invalid!", "a b", "a:b", "../x", &"a".repeat(129)] {
             assert!(Qualifier::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(Qualifier::parse(&"a".repeat(128)).is_ok());
+        // The recorded test_function_name_and_qualifier_validation's texts.
+        let long = Qualifier::parse(&"a".repeat(129)).unwrap_err().message;
+        assert!(
+            long.ends_with("Member must have length less than or equal to 128"),
+            "{long}"
+        );
+        let bad = Qualifier::parse("invalid!").unwrap_err().message;
+        assert!(
+            bad.ends_with("pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"),
+            "{bad}"
+        );
+        // Allowed by the pattern, a name no alias has.
+        assert_eq!(Qualifier::parse("$latest").unwrap(), Qualifier::Alias("$latest".into()));
     }
 
     #[test]

@@ -10,7 +10,6 @@ use crate::function::{
 use crate::image::FunctionImage;
 use crate::limits::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The user-set configuration of one function version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +25,7 @@ pub struct FunctionSpec {
     pub timeout: u32,
     pub memory_size: u32,
     #[serde(default)]
-    pub environment: BTreeMap<String, String>,
+    pub environment: crate::function::EnvVars,
     /// `Environment` was given (even empty): AWS then echoes
     /// `Environment: {Variables: {}}`, and leaves it out when it never was.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -64,7 +63,7 @@ impl Default for FunctionSpec {
             description: String::new(),
             timeout: DEFAULT_TIMEOUT_S,
             memory_size: DEFAULT_MEMORY_MB,
-            environment: BTreeMap::new(),
+            environment: crate::function::EnvVars::new(),
             environment_set: false,
             layers: Vec::new(),
             architectures: vec![Architecture::default()],

@@ -106,9 +106,10 @@ pub struct Args {
     #[arg(long = "rabbitmq", value_name = "NAME=URL")]
     rabbitmq: Vec<String>,
     /// Where event source mappings reach an AWS service: SERVICE=URL for
-    /// sqs, kinesis or dynamodbstreams (an emulator such as moto, or a
-    /// region's endpoint; repeatable). Without one, AWS's endpoint of the
-    /// source's region; credentials from the standard AWS chain.
+    /// sqs, kinesis or dynamodbstreams, and s3 for code given as
+    /// `Code: {S3Bucket, S3Key}` (an emulator such as moto, or a region's
+    /// endpoint; repeatable). Without one, AWS's endpoint of the source's
+    /// (for s3, the daemon's) region; credentials from the standard AWS chain.
     #[arg(long = "aws-endpoint", value_name = "SERVICE=URL")]
     aws_endpoints: Vec<String>,
     /// A function's log streams older than this are removed (`7d`, `12h`),

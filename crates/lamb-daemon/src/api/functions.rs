@@ -137,10 +137,13 @@ fn create_blocking(s: &Shared, name: String, req: CreateFunctionRequest) -> Resu
 }
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult {
-    let req: CreateFunctionRequest = parse_json(&body)?;
+    let mut req: CreateFunctionRequest = parse_with_architectures(&body)?;
     drop(body);
     let name = lamb_types::FunctionRef::parse_unqualified(&req.function_name)?;
     lamb_types::FunctionRef::parse(&req.function_name)?.ensure_local(&st.ctx)?;
+    if req.package_type != Some(lamb_types::PackageType::Image) {
+        s3_inline(&st, &mut req.code).await?;
+    }
     tracing::info!(function = %name, "create function");
     let rec = st.blocking(move |s| create_blocking(s, name, req)).await?;
     if rec.spec.image.is_some() {
@@ -202,11 +205,33 @@ fn as_written(mut c: lamb_types::FunctionConfiguration, written: Written) -> Val
     v
 }
 
+/// Code given as an S3 object, read into `ZipFile` (crate::s3_code).
+pub(super) async fn s3_inline(st: &AppState, code: &mut FunctionCode) -> Result<(), ApiError> {
+    let max = st.limits.max_zipped_bytes;
+    Ok(crate::s3_code::inline(&st.aws_endpoints, &st.ctx.region, code, max).await?)
+}
+
+/// [`parse_json`] of a body with `Architectures`: a name outside the enum is
+/// AWS's validation error, not a body that cannot be read (the recorded
+/// test_create_lambda_exceptions).
+fn parse_with_architectures<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Names {
+        #[serde(rename = "Architectures", default)]
+        architectures: Option<Vec<String>>,
+    }
+    parse_json(body).map_err(|e| match serde_json::from_slice::<Names>(body) {
+        Ok(Names {
+            architectures: Some(names),
+        }) => lamb_types::layer::architectures_at(&names, "architectures").map_or_else(Into::into, |_| e),
+        _ => e,
+    })
+}
+
 /// The function and qualifier of a Get/Delete path with `?Qualifier=`.
 fn resolve(params: &Params, query: &Query) -> Result<(String, Qualifier, bool), ApiError> {
-    let fref = params.function_ref()?;
+    let (fref, q) = params.qualified_function(query.get("Qualifier"))?;
     let given = fref.qualifier.is_some() || query.get("Qualifier").is_some_and(|q| !q.is_empty());
-    let q = fref.merge_qualifier(query.get("Qualifier"))?;
     Ok((fref.name, q, given))
 }
 
@@ -216,7 +241,8 @@ pub async fn get_function(
     query: Query,
     headers: axum::http::HeaderMap,
 ) -> ApiResult {
-    let (name, q, _) = resolve(&params, &query)?;
+    let (name, q, given) = resolve(&params, &query)?;
+    let latest = given.then(|| name.clone()).filter(|_| q == Qualifier::latest());
     let state = st.clone();
     let out = st
         .blocking(move |s| {
@@ -236,7 +262,7 @@ pub async fn get_function(
                     }
                     code
                 }
-                // lamb has no S3: a presigned URL on lamb's own listener.
+                // lamb keeps no code in S3: a presigned URL on lamb's own listener.
                 None => {
                     let location = crate::code_location::presign(
                         &state,
@@ -259,8 +285,18 @@ pub async fn get_function(
             }
             Ok(Value::Object(out))
         })
-        .await?;
+        .await
+        .map_err(|e| named_latest(&st, latest.as_deref(), e))?;
     Ok(json(200, &out))
+}
+
+/// A Get that named `$LATEST` outright is answered a not-found naming it, as
+/// AWS's is (`latest`: the function's name then).
+fn named_latest(st: &AppState, latest: Option<&str>, e: ApiError) -> ApiError {
+    match latest {
+        Some(name) => super::invoke::name_latest(&st.ctx, name, e),
+        None => e,
+    }
 }
 
 /// A version's configuration as asked for: through an alias, AWS names the
@@ -275,27 +311,32 @@ fn configuration_as(s: &Shared, rec: &lamb_store::FunctionRecord, q: &Qualifier)
 }
 
 pub async fn get_configuration(State(st): State<AppState>, params: Params, query: Query) -> ApiResult {
-    let (name, q, _) = resolve(&params, &query)?;
+    let (name, q, given) = resolve(&params, &query)?;
+    let latest = given.then(|| name.clone()).filter(|_| q == Qualifier::latest());
     let asked = q.clone();
-    let rec = st.blocking(move |s| Ok(s.registry.get_function(&name, &q)?)).await?;
+    let rec = st
+        .blocking(move |s| Ok(s.registry.get_function(&name, &q)?))
+        .await
+        .map_err(|e| named_latest(&st, latest.as_deref(), e))?;
     Ok(json(200, &configuration_as(&st, &rec, &asked)))
 }
 
 pub async fn update_code(State(st): State<AppState>, params: Params, body: Bytes) -> ApiResult {
     let name = params.unqualified_function()?;
-    let req: UpdateFunctionCodeRequest = parse_json(&body)?;
+    let req: UpdateFunctionCodeRequest = parse_with_architectures(&body)?;
     drop(body);
     tracing::info!(function = %name, publish = req.publish, "update function code");
+    let mut code = FunctionCode {
+        zip_file: req.zip_file,
+        s3_bucket: req.s3_bucket,
+        s3_key: req.s3_key,
+        s3_object_version: req.s3_object_version,
+        image_uri: req.image_uri,
+    };
+    s3_inline(&st, &mut code).await?;
     let rec = st
         .blocking(move |s| {
             let current = s.registry.get_function(&name, &Qualifier::latest())?;
-            let code = FunctionCode {
-                zip_file: req.zip_file,
-                s3_bucket: req.s3_bucket,
-                s3_key: req.s3_key,
-                s3_object_version: req.s3_object_version,
-                image_uri: req.image_uri,
-            };
             if current.spec.image.is_some() {
                 return update_image(s, &name, &code, req.architectures, req.revision_id, req.dry_run);
             }
@@ -405,10 +446,15 @@ pub async fn delete(State(st): State<AppState>, params: Params, query: Query) ->
             .into())
         }
         (true, Qualifier::Alias(_)) => {
+            // A missing function is answered first, unqualified (the recorded
+            // test_function_name_and_qualifier_validation[lowercase_latest_qualifier-delete_function]).
+            let function = name.clone();
+            st.blocking(move |s| Ok(s.registry.get_function(&function, &Qualifier::latest())?))
+                .await?;
             return Err(LambdaError::invalid_parameter(
                 "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias.",
             )
-            .into())
+            .into());
         }
     };
     tracing::info!(function = %name, ?version, "delete function");

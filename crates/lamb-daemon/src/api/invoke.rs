@@ -152,9 +152,10 @@ fn bad_utf8(payload: &[u8]) -> Option<(String, usize)> {
     Some((format!("Invalid UTF-8 middle byte 0x{:02x}", payload.get(at)?), at))
 }
 
-/// Invoke's not-found for `$LATEST` names it, where Get's does not (the
-/// recorded test_invoke_exceptions).
-fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiError {
+/// The not-found of a `$LATEST` that names it: Invoke's always (the
+/// recorded test_invoke_exceptions), Get's when the request named `$LATEST`
+/// outright (test_ops_with_arn_qualifier_mismatch).
+pub(super) fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiError {
     let unqualified = format!("Function not found: {}", ctx.function_arn(name));
     match e {
         ApiError::Lambda(l) if l.kind == lamb_types::ErrorKind::ResourceNotFound && l.message == unqualified => {
@@ -167,8 +168,7 @@ fn name_latest(ctx: &lamb_types::ArnContext, name: &str, e: ApiError) -> ApiErro
 /// The function an Invoke-like request names: its path's name or ARN with
 /// `Qualifier`.
 fn target_of(st: &AppState, params: &Params, query: &Query) -> Result<Target, ApiError> {
-    let fref = params.function_ref()?;
-    let q = fref.merge_qualifier(query.get("Qualifier"))?;
+    let (fref, q) = params.qualified_function(query.get("Qualifier"))?;
     Ok(Target::new(&st.ctx, fref.name, q))
 }
 

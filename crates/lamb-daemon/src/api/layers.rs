@@ -61,15 +61,16 @@ pub async fn publish(State(st): State<AppState>, params: Params, headers: Header
     // test_layer_exceptions).
     let architectures = req.compatible_architectures.is_some().then_some(architectures?);
     tracing::info!(layer = %name, "publish layer version");
+    let mut code = FunctionCode {
+        zip_file: req.content.zip_file,
+        s3_bucket: req.content.s3_bucket,
+        s3_key: req.content.s3_key,
+        s3_object_version: req.content.s3_object_version,
+        image_uri: None,
+    };
+    super::functions::s3_inline(&st, &mut code).await?;
     let rec = st
         .blocking(move |s| {
-            let code = FunctionCode {
-                zip_file: req.content.zip_file,
-                s3_bucket: req.content.s3_bucket,
-                s3_key: req.content.s3_key,
-                s3_object_version: req.content.s3_object_version,
-                image_uri: None,
-            };
             let bundle = put_bundle(s, BundleKind::Layer, zip_file(&code)?, 0)?;
             let rec = s.registry.publish_layer_version(NewLayerVersion {
                 name,

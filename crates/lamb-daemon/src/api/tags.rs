@@ -33,10 +33,11 @@ fn function_of(arn: &str) -> Result<String, ApiError> {
              [0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}|capacity-provider:[a-zA-Z0-9-_]+)"
         ))
     };
-    if !arn.starts_with("arn:") {
-        return Err(bad().into());
-    }
-    let r = FunctionRef::parse(arn).map_err(|_| bad())?;
+    // A full function ARN: `FunctionName`'s optional prefixes are required here.
+    let r = FunctionRef::parse(arn)
+        .ok()
+        .filter(|r| r.region.is_some() && r.account.is_some() && arn.split(':').nth(5) == Some("function"))
+        .ok_or_else(bad)?;
     if r.qualifier.is_some() {
         return Err(LambdaError::invalid_parameter(
             "Tags on function aliases and versions are not supported. Please specify a function ARN.",

@@ -1,5 +1,6 @@
 //! The AWS services event source mappings read (`lamb serve --aws-endpoint
-//! SERVICE=URL`, for `sqs`, `kinesis` and `dynamodbstreams`; without one,
+//! SERVICE=URL`, for `sqs`, `kinesis` and `dynamodbstreams`, and `s3` for
+//! code given as an S3 object (crate::s3_code); without one,
 //! AWS's own endpoint of the source's region), and their clients, AWS's
 //! SDK for Rust with the standard credential chain (environment, profile,
 //! web identity, container, instance metadata).
@@ -7,10 +8,10 @@
 use std::collections::BTreeMap;
 
 /// The services `--aws-endpoint` may name.
-pub const SERVICES: &[&str] = &["sqs", "kinesis", "dynamodbstreams"];
+pub const SERVICES: &[&str] = &["sqs", "kinesis", "dynamodbstreams", "s3"];
 
 #[derive(Debug, thiserror::Error)]
-#[error("--aws-endpoint {0:?}: expected SERVICE=URL, SERVICE one of sqs, kinesis, dynamodbstreams, URL http(s)://HOST[:PORT]")]
+#[error("--aws-endpoint {0:?}: expected SERVICE=URL, SERVICE one of sqs, kinesis, dynamodbstreams, s3, URL http(s)://HOST[:PORT]")]
 pub struct EndpointSyntax(String);
 
 /// Endpoint URLs by service name.
@@ -109,7 +110,7 @@ mod tests {
         assert_eq!(e.get("sqs"), Some("http://127.0.0.1:4566"));
         assert_eq!(e.get("kinesis"), Some("https://k"));
         assert_eq!(e.get("dynamodbstreams"), None);
-        for bad in ["sqs", "s3=http://h", "sqs=ftp://h", "sqs=http://"] {
+        for bad in ["sqs", "ec2=http://h", "sqs=ftp://h", "sqs=http://"] {
             assert!(AwsEndpoints::parse(&[bad.into()]).is_err(), "{bad}");
         }
     }

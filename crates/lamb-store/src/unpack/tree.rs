@@ -249,7 +249,9 @@ impl<'a> Tree<'a> {
                 Err(e) => return Err(UnpackError::corrupt(e)),
             };
             self.stats.unzipped_bytes += n as u64;
-            if self.stats.unzipped_bytes > self.limits.max_unzipped {
+            // "Unzipped size must be smaller than" the limit: the limit itself
+            // is refused too (the recorded test_oversized_unzipped_lambda).
+            if self.stats.unzipped_bytes >= self.limits.max_unzipped {
                 return Err(UnpackError::UnzippedTooLarge {
                     limit: self.limits.max_unzipped,
                 });

@@ -458,8 +458,8 @@ pub fn validate_publish_layer(req: &crate::layer::PublishLayerVersionRequest) ->
     Ok(())
 }
 
-/// The bundle bytes of a Zip function's `Code`: lamb takes code only
-/// inline, as `ZipFile` (it has no S3).
+/// The bundle bytes of a Zip function's `Code`, inline as `ZipFile` (the
+/// daemon reads an S3 object into `ZipFile` before it gets here).
 pub fn zip_file(code: &FunctionCode) -> Result<&[u8], LambdaError> {
     if code.image_uri.is_some() {
         return Err(LambdaError::invalid_parameter(
@@ -469,7 +469,7 @@ pub fn zip_file(code: &FunctionCode) -> Result<&[u8], LambdaError> {
     match (&code.zip_file, &code.s3_bucket) {
         (Some(zip), None) => Ok(&zip.0),
         (None, Some(_)) => Err(LambdaError::invalid_parameter(
-            "lamb has no S3; upload the code as ZipFile",
+            "Please provide both S3Bucket and S3Key for the function code.",
         )),
         _ => Err(LambdaError::invalid_parameter(
             "Please provide a source for function code.",
@@ -649,7 +649,7 @@ impl Rules<'_> {
     /// Environment variables: names by `[a-zA-Z]([a-zA-Z0-9_])+`, none of
     /// Lambda's reserved ones, and all names and values together at most
     /// 4 KB (counted as the bytes of every name and value).
-    pub fn environment(&self, vars: &BTreeMap<String, String>) -> Result<(), LambdaError> {
+    pub fn environment(&self, vars: &crate::function::EnvVars) -> Result<(), LambdaError> {
         for name in vars.keys() {
             let mut chars = name.chars();
             let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());

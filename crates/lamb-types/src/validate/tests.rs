@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::ErrorKind;
+use crate::function::EnvVars;
 use crate::function::EphemeralStorage;
 use crate::invoke_config::PutFunctionEventInvokeConfigRequest;
 
@@ -113,14 +114,26 @@ fn environment_size_edge() {
     with_rules(|r| {
         // Measured as JSON, as AWS: `{"KEY":"<value>"}` is 10 + 4086 = 4096
         // bytes at the edge.
-        let at = BTreeMap::from([("KEY".to_string(), "v".repeat(4086))]);
+        let at = EnvVars::from([("KEY".to_string(), "v".repeat(4086))]);
         assert!(r.environment(&at).is_ok());
-        let over = BTreeMap::from([("KEY".to_string(), "v".repeat(4087))]);
+        let over = EnvVars::from([("KEY".to_string(), "v".repeat(4087))]);
         assert_eq!(refused(r.environment(&over)), IPV);
         let e = r.environment(&over).unwrap_err();
         assert!(e
             .message
             .ends_with(&format!("String measured: {{\"KEY\":\"{}\"}}", "v".repeat(4087))));
+        // Measured in the request's order, as AWS quotes it (the recorded
+        // test_large_environment_fails_multiple_keys).
+        let two = EnvVars::from([
+            ("SMALL_VAR".to_string(), "ok".to_string()),
+            ("LARGE_VAR".to_string(), "x".repeat(4064)),
+        ]);
+        let e = r.environment(&two).unwrap_err();
+        assert!(
+            e.message
+                .contains("String measured: {\"SMALL_VAR\":\"ok\",\"LARGE_VAR\""),
+            "{e}"
+        );
     });
 }
 
@@ -128,11 +141,11 @@ fn environment_size_edge() {
 fn environment_reserved_names() {
     with_rules(|r| {
         for name in RESERVED_ENV_VARS.iter().filter(|n| !n.starts_with('_')) {
-            let vars = BTreeMap::from([(name.to_string(), "x".to_string())]);
+            let vars = EnvVars::from([(name.to_string(), "x".to_string())]);
             let e = r.environment(&vars).expect_err(name);
             assert!(e.message.contains(name), "{}", e.message);
         }
-        let ok = BTreeMap::from([("AWS_REGIONS".to_string(), "x".to_string())]);
+        let ok = EnvVars::from([("AWS_REGIONS".to_string(), "x".to_string())]);
         assert!(r.environment(&ok).is_ok());
     });
 }
@@ -141,11 +154,11 @@ fn environment_reserved_names() {
 fn environment_name_pattern() {
     with_rules(|r| {
         for good in ["ab", "a_", "A1"] {
-            let vars = BTreeMap::from([(good.to_string(), String::new())]);
+            let vars = EnvVars::from([(good.to_string(), String::new())]);
             assert!(r.environment(&vars).is_ok(), "{good}");
         }
         for bad in ["a", "_HANDLER", "1a", "a-b", "a b"] {
-            let vars = BTreeMap::from([(bad.to_string(), String::new())]);
+            let vars = EnvVars::from([(bad.to_string(), String::new())]);
             assert_eq!(refused(r.environment(&vars)), VE, "{bad}");
         }
     });
