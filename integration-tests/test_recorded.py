@@ -336,7 +336,6 @@ def s3env():
 S3_KEY = "code/code-function.zip"
 
 
-@differs("CreateFunction answers State Active (lamb creates synchronously), AWS Pending")
 def test_lambda_code_location_s3(s3env):
     lam, s3, bucket, account = s3env
     r = Replay(lam, API + "TestLambdaFunction::test_lambda_code_location_s3", account=account, tally=TALLY)
@@ -389,7 +388,6 @@ def test_lambda_code_location_s3_errors(s3env):
     r.check()
 
 
-@differs("CreateFunction of an image answers LastUpdateStatus (Successful) beside State Pending; AWS leaves it out")
 def test_lambda_image_crud(replay, lam):
     r = replay("TestLambdaImages::test_lambda_image_crud")
     name = r.name(fresh("image-fn"), "<function-name:1>")
@@ -863,7 +861,6 @@ def test_large_environment_fails_multiple_keys(replay):
     r.check()
 
 
-@differs("CreateFunction answers State Active (lamb creates synchronously), AWS Pending")
 def test_lambda_envvars_near_limit_succeeds(replay):
     r = replay("TestLambdaSizeLimits::test_lambda_envvars_near_limit_succeeds")
     name = r.name(fresh("env-fn"), "<function-name:1>")
