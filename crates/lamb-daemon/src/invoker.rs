@@ -138,6 +138,22 @@ pub trait Invoker: Send + Sync + 'static {
     fn provisioned_status(&self, _function: &str, _qualifier: &str) -> Option<ProvisionedStatus> {
         None
     }
+
+    /// Idle sandboxes by pool key (`crate::engine::pool_key`): what the
+    /// cluster's heartbeat says this node holds warm.
+    fn idle(&self) -> std::collections::HashMap<String, u32> {
+        std::collections::HashMap::new()
+    }
+
+    /// Idle sandboxes of one pool key.
+    fn idle_of(&self, _pool_key: &str) -> u32 {
+        0
+    }
+
+    /// Invocations running now.
+    fn in_flight(&self) -> u32 {
+        0
+    }
 }
 
 /// The invoker of a daemon built without an engine.
