@@ -15,6 +15,10 @@ pub enum StoreError {
     Bundle(#[from] UnpackError),
     #[error("database")]
     Database(#[from] rusqlite::Error),
+    #[error("database")]
+    Postgres(#[from] postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("database {path:?} has schema version {found}, newer than this lamb's {supported}")]
     SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("corrupt record in {table}: {detail}")]
@@ -50,6 +54,18 @@ impl StoreError {
             Self::Lambda(e) => e.clone(),
             Self::Bundle(e) => e.to_lambda(),
             _ => LambdaError::service("internal error in the function store"),
+        }
+    }
+}
+
+impl From<crate::registry::sql::Error> for StoreError {
+    fn from(e: crate::registry::sql::Error) -> Self {
+        use crate::registry::sql::Error;
+        match e {
+            Error::Sqlite(e) => Self::Database(e),
+            Error::Postgres(e) => Self::Postgres(e),
+            Error::NoRows => Self::Database(rusqlite::Error::QueryReturnedNoRows),
+            Error::Conversion(column, detail) => Self::corrupt("registry", format!("column {column}: {detail}")),
         }
     }
 }

@@ -35,4 +35,5 @@ pub use registry::{
 pub use registry::{Document, DocumentRegistry, Expect};
 pub use registry::{FileTriggerRecord, NewFileTrigger};
 pub use registry::{FunctionUrlRecord, ScheduleRecord, TriggerRegistry};
+pub use registry::{PostgresRegistry, SqlRegistry};
 pub use unpack::{unpack, UnpackError, UnpackLimits, UnpackStats};

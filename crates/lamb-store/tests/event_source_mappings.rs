@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::registry::{create, open};
-use lamb_store::Registry;
+use common::registry::{create, Backend};
 use lamb_types::esm::{new_mapping, EventSourceMappingConfiguration, Source};
 use lamb_types::ArnContext;
 
@@ -26,11 +25,11 @@ fn mapping(uuid: &str) -> EventSourceMappingConfiguration {
     m
 }
 
-#[test]
-fn round_trip_and_cascade() {
-    let (_dir, reg) = open();
+fn round_trip_and_cascade(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
     assert!(reg.put_event_source_mapping("f", &mapping("a"), true).is_err());
-    create(&reg, "f", false);
+    create(reg, "f", false);
     reg.put_event_source_mapping("f", &mapping("a"), true).unwrap();
     reg.put_event_source_mapping("f", &mapping("b"), true).unwrap();
     assert!(reg.put_event_source_mapping("f", &mapping("a"), true).is_err());
@@ -52,10 +51,10 @@ fn round_trip_and_cascade() {
     assert!(reg.list_event_source_mappings().unwrap().is_empty());
 }
 
-#[test]
-fn checkpoints_per_shard_gone_with_their_mapping() {
-    let (_dir, reg) = open();
-    create(&reg, "f", false);
+fn checkpoints_per_shard_gone_with_their_mapping(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
     assert!(reg.put_esm_checkpoint("a", "shard-0", "1").is_err(), "no such mapping");
     reg.put_event_source_mapping("f", &mapping("a"), true).unwrap();
     reg.put_esm_checkpoint("a", "shard-0", "1").unwrap();
@@ -72,3 +71,5 @@ fn checkpoints_per_shard_gone_with_their_mapping() {
     assert!(reg.esm_checkpoints("a").unwrap().is_empty());
     assert!(reg.set_esm_last_processing_result("a", "OK").is_err());
 }
+
+crate::suite!(round_trip_and_cascade, checkpoints_per_shard_gone_with_their_mapping);

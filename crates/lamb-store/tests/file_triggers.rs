@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::registry::{create, open};
-use lamb_store::{NewFileTrigger, Registry, SqliteRegistry};
-use lamb_types::ArnContext;
+use common::registry::{create, Backend};
+use lamb_store::NewFileTrigger;
 
 fn trigger(function: &str) -> NewFileTrigger {
     NewFileTrigger {
@@ -18,21 +17,21 @@ fn trigger(function: &str) -> NewFileTrigger {
     }
 }
 
-#[test]
-fn round_trip_and_cascade() {
-    let (dir, reg) = open();
+fn round_trip_and_cascade(b: &Backend) {
+    let reg = b.open();
     assert!(reg.create_file_trigger(trigger("nope")).is_err());
-    create(&reg, "a", false);
-    create(&reg, "b", false);
+    create(&*reg, "a", false);
+    create(&*reg, "b", false);
     let ta = reg.create_file_trigger(trigger("a")).unwrap();
     let tb = reg.create_file_trigger(trigger("b")).unwrap();
     assert_eq!(ta.suffix, ".ppm");
     assert_eq!(reg.list_file_triggers().unwrap().len(), 2);
     reg.delete_file_trigger(&ta.id).unwrap();
     assert!(reg.delete_file_trigger(&ta.id).is_err());
-    drop(reg);
-    let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+    let reg = b.open();
     assert_eq!(reg.list_file_triggers().unwrap(), vec![tb]);
     reg.delete_function("b", None).unwrap();
     assert!(reg.list_file_triggers().unwrap().is_empty());
 }
+
+crate::suite!(round_trip_and_cascade);

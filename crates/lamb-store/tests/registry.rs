@@ -1,9 +1,11 @@
-//! The registry's behaviour, operation by operation, against a real SQLite
-//! database in a temporary directory.
+//! The registry's behaviour, operation by operation: the shared suite, run
+//! against a real SQLite database in a temporary directory and a real
+//! PostgreSQL database (`common::registry::Backend`); then what is each
+//! engine's own (schema versions).
 
 mod common;
 
-use common::registry::{code, create, open, spec};
+use common::registry::{code, create, spec, Backend};
 use lamb_store::{
     AliasUpdate, CodeDigest, CodeUpdate, NewAlias, NewEvent, NewFunction, NewLayerVersion, PageRequest, Registry,
     SqliteRegistry, StoreError,
@@ -21,10 +23,10 @@ fn q(s: &str) -> Qualifier {
     Qualifier::parse(s).unwrap()
 }
 
-#[test]
-fn create_get_and_conflict() {
-    let (_d, reg) = open();
-    let rec = create(&reg, "f", false);
+fn create_get_and_conflict(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let rec = create(reg, "f", false);
     assert_eq!(rec.version, Version::Latest);
     let cfg = rec.configuration(&ArnContext::default());
     assert_eq!(cfg.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f");
@@ -50,10 +52,10 @@ fn create_get_and_conflict() {
     assert_eq!(kind(reg.get_function("f", &q("1"))), ErrorKind::ResourceNotFound);
 }
 
-#[test]
-fn revision_changes_on_every_update_and_guards_writes() {
-    let (_d, reg) = open();
-    let r0 = create(&reg, "f", false);
+fn revision_changes_on_every_update_and_guards_writes(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let r0 = create(reg, "f", false);
     let mut s = spec();
     s.timeout = 30;
     let r1 = reg
@@ -81,10 +83,10 @@ fn revision_changes_on_every_update_and_guards_writes() {
     assert_eq!(r2.spec.timeout, 30);
 }
 
-#[test]
-fn versions_rise_and_are_never_reused() {
-    let (_d, reg) = open();
-    let v1 = create(&reg, "f", true);
+fn versions_rise_and_are_never_reused(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let v1 = create(reg, "f", true);
     assert_eq!(v1.version, Version::Published(1));
     // Unchanged: publishing again answers with version 1.
     let again = reg.publish_version("f", &PublishVersionRequest::default()).unwrap();
@@ -120,10 +122,10 @@ fn versions_rise_and_are_never_reused() {
     assert_eq!(names, ["$LATEST", "1", "3"]);
 }
 
-#[test]
-fn publish_checks_code_sha_and_revision() {
-    let (_d, reg) = open();
-    let r = create(&reg, "f", false);
+fn publish_checks_code_sha_and_revision(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let r = create(reg, "f", false);
     let wrong = PublishVersionRequest {
         code_sha256: Some(CodeDigest::of(b"other").base64()),
         ..Default::default()
@@ -142,10 +144,10 @@ fn publish_checks_code_sha_and_revision() {
     assert_eq!(reg.publish_version("f", &right).unwrap().version, Version::Published(1));
 }
 
-#[test]
-fn update_code_with_publish_is_one_step() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
+fn update_code_with_publish_is_one_step(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
     let v = reg
         .update_function_code(
             "f",
@@ -171,7 +173,7 @@ fn alias(name: &str, v: Version, weights: &[(u64, f64)]) -> NewAlias {
     }
 }
 
-fn publish_new(reg: &SqliteRegistry, memory: u32) -> Version {
+fn publish_new(reg: &dyn Registry, memory: u32) -> Version {
     let mut s = spec();
     s.memory_size = memory;
     reg.update_function_configuration("f", s, None).unwrap();
@@ -180,11 +182,11 @@ fn publish_new(reg: &SqliteRegistry, memory: u32) -> Version {
         .version
 }
 
-#[test]
-fn aliases_route_to_existing_versions() {
-    let (_d, reg) = open();
-    create(&reg, "f", true);
-    publish_new(&reg, 256);
+fn aliases_route_to_existing_versions(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", true);
+    publish_new(reg, 256);
     let a = reg
         .create_alias("f", alias("live", Version::Published(1), &[(2, 0.25)]))
         .unwrap();
@@ -245,7 +247,7 @@ fn aliases_route_to_existing_versions() {
     reg.delete_alias("f", "live").unwrap();
 }
 
-fn layer(reg: &SqliteRegistry, name: &str, tag: &str) -> lamb_store::LayerVersionRecord {
+fn layer(reg: &dyn Registry, name: &str, tag: &str) -> lamb_store::LayerVersionRecord {
     reg.publish_layer_version(NewLayerVersion {
         name: name.into(),
         description: String::new(),
@@ -257,17 +259,17 @@ fn layer(reg: &SqliteRegistry, name: &str, tag: &str) -> lamb_store::LayerVersio
     .unwrap()
 }
 
-#[test]
-fn layer_versions_are_never_reused() {
-    let (_d, reg) = open();
-    assert_eq!(layer(&reg, "l", "a").version, 1);
-    assert_eq!(layer(&reg, "l", "b").version, 2);
+fn layer_versions_are_never_reused(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    assert_eq!(layer(reg, "l", "a").version, 1);
+    assert_eq!(layer(reg, "l", "b").version, 2);
     reg.delete_layer_version("l", 2).unwrap();
     reg.delete_layer_version("l", 2).unwrap();
-    assert_eq!(layer(&reg, "l", "c").version, 3);
+    assert_eq!(layer(reg, "l", "c").version, 3);
     reg.delete_layer_version("l", 1).unwrap();
     reg.delete_layer_version("l", 3).unwrap();
-    assert_eq!(layer(&reg, "l", "d").version, 4);
+    assert_eq!(layer(reg, "l", "d").version, 4);
     let got = reg.get_layer_version("l", 4).unwrap();
     let resp = got.response(&ArnContext::default());
     assert_eq!(
@@ -278,10 +280,10 @@ fn layer_versions_are_never_reused() {
     assert_eq!(kind(reg.get_layer_version("l", 3)), ErrorKind::ResourceNotFound);
 }
 
-#[test]
-fn functions_copy_layers_they_use() {
-    let (_d, reg) = open();
-    let l = layer(&reg, "l", "layer-bytes");
+fn functions_copy_layers_they_use(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let l = layer(reg, "l", "layer-bytes");
     let arn = l.arn(&ArnContext::default());
     let mut s = spec();
     s.layers = vec![arn.clone()];
@@ -311,11 +313,11 @@ fn functions_copy_layers_they_use() {
     );
 }
 
-#[test]
-fn list_pages_follow_markers() {
-    let (_d, reg) = open();
+fn list_pages_follow_markers(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
     for n in ["c", "a", "e", "b", "d"] {
-        create(&reg, n, true);
+        create(reg, n, true);
     }
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;
@@ -359,10 +361,10 @@ fn list_pages_follow_markers() {
     assert!(rest.next_marker.is_none());
 }
 
-#[test]
-fn delete_function_removes_everything() {
-    let (_d, reg) = open();
-    create(&reg, "f", true);
+fn delete_function_removes_everything(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", true);
     reg.create_alias("f", alias("a", Version::Published(1), &[])).unwrap();
     reg.put_reserved_concurrency("f", 5).unwrap();
     reg.put_event_invoke_config("f", &q("a"), &Default::default(), false)
@@ -383,15 +385,15 @@ fn delete_function_removes_everything() {
     assert_eq!(reg.next_event_due().unwrap(), None);
     assert_eq!(reg.total_reserved_concurrency(None).unwrap(), 0);
     // A new function of the same name starts again at version 1.
-    assert_eq!(create(&reg, "f", true).version, Version::Published(1));
+    assert_eq!(create(reg, "f", true).version, Version::Published(1));
     assert_eq!(kind(reg.delete_function("nope", None)), ErrorKind::ResourceNotFound);
 }
 
-#[test]
-fn reserved_concurrency() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
-    create(&reg, "g", false);
+fn reserved_concurrency(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
+    create(reg, "g", false);
     assert_eq!(reg.get_reserved_concurrency("f").unwrap(), None);
     reg.put_reserved_concurrency("f", 10).unwrap();
     reg.put_reserved_concurrency("g", 0).unwrap();
@@ -407,10 +409,10 @@ fn reserved_concurrency() {
     );
 }
 
-#[test]
-fn event_invoke_config_put_update_delete() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
+fn event_invoke_config_put_update_delete(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
     let put = PutFunctionEventInvokeConfigRequest {
         maximum_retry_attempts: Some(1),
         maximum_event_age_in_seconds: Some(600),
@@ -454,10 +456,10 @@ fn event_invoke_config_put_update_delete() {
     );
 }
 
-#[test]
-fn async_queue_round_trip() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
+fn async_queue_round_trip(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
         reg.enqueue_event(NewEvent {
             function: "f".into(),
@@ -478,21 +480,21 @@ fn async_queue_round_trip() {
     assert_eq!(kind(reg.retry_event("zzz", 1, 1, None)), ErrorKind::ResourceNotFound);
 }
 
-#[test]
-fn code_accounting() {
-    let (_d, reg) = open();
-    create(&reg, "f", true); // $LATEST and version 1 share code "f"
-    layer(&reg, "l", "abc");
+fn code_accounting(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", true); // $LATEST and version 1 share code "f"
+    layer(reg, "l", "abc");
     assert_eq!(reg.total_code_size().unwrap(), 1 + 1 + 3);
     let refs = reg.referenced_bundles().unwrap();
     assert_eq!(refs.code.len(), 1);
     assert!(refs.layers.contains(&CodeDigest::of(b"abc")));
 }
 
-#[test]
-fn state_can_be_set() {
-    let (_d, reg) = open();
-    create(&reg, "f", false);
+fn state_can_be_set(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
     reg.set_function_state(
         "f",
         Version::Latest,
@@ -503,6 +505,34 @@ fn state_can_be_set() {
     let r = reg.get_function("f", &Qualifier::latest()).unwrap();
     assert_eq!(r.state, lamb_types::State::Pending);
     assert_eq!(r.last_update_status, lamb_types::LastUpdateStatus::InProgress);
+}
+
+#[test]
+fn postgres_schema_is_migrated_once_and_a_newer_one_refused() {
+    let pg = common::postgres::Postgres::start();
+    let url = pg.create_database();
+    // Nodes starting together: the advisory lock lets one migrate.
+    let opened: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || lamb_store::PostgresRegistry::connect(&url, ArnContext::default()).map(drop))
+        })
+        .collect();
+    for t in opened {
+        t.join().unwrap().unwrap();
+    }
+    let reg = lamb_store::PostgresRegistry::connect(&url, ArnContext::default()).unwrap();
+    create(&reg, "f", false);
+    drop(reg);
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let v: i64 = c.query_one("SELECT version FROM lamb_schema", &[]).unwrap().get(0);
+    assert_eq!(v, lamb_store::registry::SCHEMA_VERSION);
+    let reg = lamb_store::PostgresRegistry::connect(&url, ArnContext::default()).unwrap();
+    assert!(reg.get_function("f", &Qualifier::latest()).is_ok());
+    drop(reg);
+    c.execute("UPDATE lamb_schema SET version = 99", &[]).unwrap();
+    let err = lamb_store::PostgresRegistry::connect(&url, ArnContext::default()).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }
 
 #[test]
@@ -528,11 +558,11 @@ fn schema_is_migrated_and_a_newer_one_refused() {
     assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }
 
-#[test]
-fn provisioned_concurrency_configs() {
-    let (_d, reg) = open();
-    create(&reg, "f", true);
-    create(&reg, "g", true);
+fn provisioned_concurrency_configs(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", true);
+    create(reg, "g", true);
     reg.create_alias("f", alias("live", Version::Published(1), &[]))
         .unwrap();
     let put = reg.put_provisioned_concurrency("f", "live", 2).unwrap();
@@ -564,15 +594,15 @@ fn provisioned_concurrency_configs() {
     );
 }
 
-#[test]
-fn documents_guard_revisions_and_go_with_their_owner() {
-    use lamb_store::{DocumentRegistry, Expect};
-    let (_d, reg) = open();
+fn documents_guard_revisions_and_go_with_their_owner(b: &Backend) {
+    use lamb_store::Expect;
+    let reg = b.open();
+    let reg = &*reg;
     assert_eq!(
         kind(reg.put_function_document("f", "policy:", Some("{}"), Expect::Any)),
         ErrorKind::ResourceNotFound
     );
-    create(&reg, "f", false);
+    create(reg, "f", false);
     let r1 = reg
         .put_function_document("f", "policy:", Some("a"), Expect::Revision(None))
         .unwrap()
@@ -592,7 +622,7 @@ fn documents_guard_revisions_and_go_with_their_owner() {
     assert_eq!(reg.functions_with_document("csc", "arn").unwrap(), vec!["f".to_owned()]);
     assert_eq!(reg.function_documents("f", "policy:").unwrap().len(), 1);
     // An alias's or version's documents go with it, the others stay.
-    publish_new(&reg, 256);
+    publish_new(reg, 256);
     reg.create_alias("f", alias("live", Version::Published(1), &[]))
         .unwrap();
     reg.put_function_document("f", "policy:live", Some("p"), Expect::Any)
@@ -608,10 +638,10 @@ fn documents_guard_revisions_and_go_with_their_owner() {
     assert!(reg.function_document("f", "policy:prelive").unwrap().is_some());
     assert!(reg.function_document("f", "policy:").unwrap().is_some());
     reg.delete_function("f", None).unwrap();
-    create(&reg, "f", false);
+    create(reg, "f", false);
     assert_eq!(reg.function_document("f", "policy:").unwrap(), None);
 
-    layer(&reg, "l", "a");
+    layer(reg, "l", "a");
     reg.put_document("layer-policy", "l:1", Some("p"), Expect::Any).unwrap();
     reg.put_document("other", "k", Some("q"), Expect::Any).unwrap();
     assert_eq!(reg.documents("other").unwrap().len(), 1);
@@ -620,3 +650,23 @@ fn documents_guard_revisions_and_go_with_their_owner() {
     assert_eq!(reg.put_document("other", "k", None, Expect::Any).unwrap(), None);
     assert!(reg.documents("other").unwrap().is_empty());
 }
+
+crate::suite!(
+    create_get_and_conflict,
+    revision_changes_on_every_update_and_guards_writes,
+    versions_rise_and_are_never_reused,
+    publish_checks_code_sha_and_revision,
+    update_code_with_publish_is_one_step,
+    aliases_route_to_existing_versions,
+    layer_versions_are_never_reused,
+    functions_copy_layers_they_use,
+    list_pages_follow_markers,
+    delete_function_removes_everything,
+    reserved_concurrency,
+    event_invoke_config_put_update_delete,
+    async_queue_round_trip,
+    code_accounting,
+    state_can_be_set,
+    provisioned_concurrency_configs,
+    documents_guard_revisions_and_go_with_their_owner
+);

@@ -1,7 +1,9 @@
 //! The registry: functions, versions, aliases, layers, concurrency, async
 //! invoke configuration and the async event queue, behind the narrow
 //! [`Registry`] trait so that the metadata can later move to a networked
-//! store. [`SqliteRegistry`] is the embedded implementation.
+//! store. [`SqliteRegistry`] is the embedded implementation;
+//! [`PostgresRegistry`] the shared one of a cluster. Both are one
+//! [`SqlRegistry`]: the same queries on two engines.
 //!
 //! Every method is one transaction. Failures the caller caused come back as
 //! [`StoreError::Lambda`] with Lambda's exception (not found, conflict,
@@ -9,19 +11,22 @@
 
 mod documents;
 mod file_triggers;
+mod postgres;
 mod provisioned;
 mod records;
+pub(crate) mod sql;
 mod sqlite;
 mod triggers;
 
 pub use documents::{Document, DocumentRegistry, Expect};
 pub use file_triggers::{FileTriggerRecord, NewFileTrigger};
+pub use postgres::{PostgresEngine, PostgresRegistry};
 pub use provisioned::ProvisionedConcurrencyRecord;
 pub use records::{
     AliasRecord, AliasUpdate, CodeInfo, CodeUpdate, EventInvokeConfigRecord, EventRecord, EventStatus, FunctionRecord,
     LayerVersionRecord, NewAlias, NewEvent, NewFunction, NewLayerVersion, Page, QueuedEvent, ResolvedLayer,
 };
-pub use sqlite::{SqliteRegistry, DB_FILE, SCHEMA_VERSION};
+pub use sqlite::{Engine, SqlRegistry, SqliteEngine, SqliteRegistry, DB_FILE, SCHEMA_VERSION};
 pub use triggers::{FunctionUrlRecord, ScheduleRecord, TriggerRegistry};
 
 use crate::code_store::Referenced;
@@ -203,7 +208,9 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
         max: usize,
     ) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Makes every event that another owner (an earlier daemon run) leased
-    /// due at `now_ms` again: what a crash left running runs again.
+    /// due at `now_ms` again: what a crash left running runs again. On
+    /// PostgreSQL the other owners are other nodes, alive or not, so nothing
+    /// is released: leases expire instead (0).
     fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError>;
     /// When the next queued or leased event is due, if any is.
     fn next_event_due(&self) -> Result<Option<i64>, StoreError>;

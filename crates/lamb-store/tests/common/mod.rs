@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod registry;
 
 use std::io::{Cursor, Write};

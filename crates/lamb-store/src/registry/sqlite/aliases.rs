@@ -4,14 +4,14 @@
 use super::functions::{find_version, function_exists, function_not_found, require_function};
 use super::{bad_marker, from_json, new_revision, paginate, to_json, version_from, version_num};
 use crate::error::StoreError;
+use crate::registry::sql::{params, Row, Transaction};
 use crate::registry::{AliasRecord, AliasUpdate, NewAlias, Page, PageRequest};
 use lamb_types::{ArnContext, LambdaError, Qualifier, Version};
-use rusqlite::{params, Row, Transaction};
 use std::collections::BTreeMap;
 
 const COLUMNS: &str = "function, name, version, description, weights, revision_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(AliasRecord, String)> {
+fn from_row(r: &Row<'_>) -> crate::registry::sql::Result<(AliasRecord, String)> {
     Ok((
         AliasRecord {
             function: r.get(0)?,
@@ -25,7 +25,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(AliasRecord, String)> {
     ))
 }
 
-fn query(tx: &Transaction<'_>, where_sql: &str, params: impl rusqlite::Params) -> Result<Vec<AliasRecord>, StoreError> {
+fn query(
+    tx: &Transaction<'_>,
+    where_sql: &str,
+    params: impl crate::registry::sql::Params,
+) -> Result<Vec<AliasRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM aliases {where_sql}"))?;
     let rows = stmt.query_map(params, from_row)?.collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
@@ -106,7 +110,11 @@ pub(super) fn get_for_caller(
 
 fn write(tx: &Transaction<'_>, rec: &AliasRecord) -> Result<(), StoreError> {
     tx.execute(
-        &format!("INSERT OR REPLACE INTO aliases ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        &format!(
+            "INSERT INTO aliases ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (function, name) DO UPDATE SET version = excluded.version, \
+             description = excluded.description, weights = excluded.weights, revision_id = excluded.revision_id"
+        ),
         params![
             rec.function,
             rec.name,

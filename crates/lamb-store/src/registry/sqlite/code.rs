@@ -5,8 +5,8 @@ use super::from_json;
 use crate::code_store::Referenced;
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
+use crate::registry::sql::{params, Transaction};
 use crate::registry::ResolvedLayer;
-use rusqlite::Transaction;
 
 fn digest(table: &'static str, hex: &str) -> Result<CodeDigest, StoreError> {
     CodeDigest::from_hex(hex).ok_or_else(|| StoreError::corrupt(table, "bad code_sha256"))
@@ -16,7 +16,7 @@ pub(super) fn referenced(tx: &Transaction<'_>) -> Result<Referenced, StoreError>
     let mut out = Referenced::default();
     let mut stmt = tx.prepare("SELECT code_sha256, layers, spec FROM function_versions")?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(params![], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -38,7 +38,7 @@ pub(super) fn referenced(tx: &Transaction<'_>) -> Result<Referenced, StoreError>
     }
     let mut stmt = tx.prepare("SELECT code_sha256 FROM layer_versions")?;
     let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
+        .query_map(params![], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     for sha in rows {
         out.layers.insert(digest("layer_versions", &sha)?);
@@ -48,9 +48,9 @@ pub(super) fn referenced(tx: &Transaction<'_>) -> Result<Referenced, StoreError>
 
 pub(super) fn total_code_size(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     let total: i64 = tx.query_row(
-        "SELECT (SELECT COALESCE(SUM(code_size), 0) FROM function_versions) + \
-                (SELECT COALESCE(SUM(code_size), 0) FROM layer_versions)",
-        [],
+        "SELECT CAST((SELECT COALESCE(SUM(code_size), 0) FROM function_versions) + \
+                (SELECT COALESCE(SUM(code_size), 0) FROM layer_versions) AS BIGINT)",
+        params![],
         |r| r.get(0),
     )?;
     Ok(total as u64)

@@ -2,8 +2,8 @@
 
 use super::functions::{function_not_found, require_function};
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Transaction};
 use lamb_types::ArnContext;
-use rusqlite::{params, OptionalExtension, Transaction};
 
 pub(super) fn set_reserved(
     tx: &Transaction<'_>,
@@ -31,8 +31,8 @@ pub(super) fn get_reserved(tx: &Transaction<'_>, ctx: &ArnContext, function: &st
 
 pub(super) fn total_reserved(tx: &Transaction<'_>, except: Option<&str>) -> Result<u64, StoreError> {
     let total: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM functions \
-         WHERE ?1 IS NULL OR name != ?1",
+        "SELECT CAST(COALESCE(SUM(reserved_concurrency), 0) AS BIGINT) FROM functions \
+         WHERE CAST(?1 AS TEXT) IS NULL OR name != ?1",
         [except],
         |r| r.get(0),
     )?;

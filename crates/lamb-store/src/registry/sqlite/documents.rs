@@ -2,11 +2,11 @@
 //! their function) and `documents`.
 
 use super::functions::require_function;
-use super::SqliteRegistry;
+use super::{Engine, SqlRegistry};
 use crate::error::StoreError;
 use crate::registry::documents::{Document, DocumentRegistry, Expect};
+use crate::registry::sql::{params, OptionalExtension, Transaction};
 use lamb_types::LambdaError;
-use rusqlite::{params, OptionalExtension, Transaction};
 
 /// The table and key columns a document lives under.
 struct Place<'a> {
@@ -69,7 +69,11 @@ impl<'a> Place<'a> {
     }
 }
 
-fn rows(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> Result<Vec<(String, Document)>, StoreError> {
+fn rows(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl crate::registry::sql::Params,
+) -> Result<Vec<(String, Document)>, StoreError> {
     let mut stmt = tx.prepare(sql)?;
     let rows = stmt.query_map(params, |r| {
         Ok((
@@ -83,7 +87,7 @@ fn rows(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> Resul
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-impl DocumentRegistry for SqliteRegistry {
+impl<E: Engine> DocumentRegistry for SqlRegistry<E> {
     fn function_document(&self, function: &str, kind: &str) -> Result<Option<Document>, StoreError> {
         self.read(|tx, ctx| {
             require_function(tx, ctx, function)?;
@@ -119,7 +123,7 @@ impl DocumentRegistry for SqliteRegistry {
             rows(
                 tx,
                 "SELECT kind, body, revision_id FROM function_documents \
-                 WHERE function = ?1 AND substr(kind, 1, length(?2)) = ?2 ORDER BY kind",
+                 WHERE function = ?1 AND substr(kind, 1, length(CAST(?2 AS TEXT))) = ?2 ORDER BY kind",
                 params![function, prefix],
             )
         })
@@ -166,7 +170,8 @@ pub(super) fn delete_qualifier_documents(
 ) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM function_documents WHERE function = ?1 \
-         AND length(kind) > length(?2) + 1 AND substr(kind, -length(?2) - 1) = ':' || ?2",
+         AND length(kind) > length(CAST(?2 AS TEXT)) + 1 \
+         AND substr(kind, length(kind) - length(CAST(?2 AS TEXT))) = ':' || ?2",
         params![function, qualifier],
     )?;
     Ok(())

@@ -4,9 +4,9 @@
 use super::functions::require_function;
 use super::{from_json, to_json};
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Transaction};
 use lamb_types::esm::EventSourceMappingConfiguration;
 use lamb_types::{ArnContext, LambdaError};
-use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 
 pub(super) fn not_found(uuid: &str) -> StoreError {
@@ -55,7 +55,7 @@ pub(super) fn get(tx: &Transaction<'_>, uuid: &str) -> Result<EventSourceMapping
 pub(super) fn list(tx: &Transaction<'_>) -> Result<Vec<EventSourceMappingConfiguration>, StoreError> {
     let mut stmt = tx.prepare("SELECT config FROM event_source_mappings ORDER BY seq")?;
     let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
+        .query_map(params![], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     rows.iter().map(|j| from_json("event_source_mappings", j)).collect()
 }

@@ -9,9 +9,9 @@
 
 use super::functions::require_function;
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Row, Transaction};
 use crate::registry::{EventRecord, EventStatus, NewEvent, QueuedEvent};
 use lamb_types::{ArnContext, LambdaError};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 const COLUMNS: &str = "id, function, qualifier, payload, attempts, enqueued_at_ms, next_attempt_at_ms";
 
@@ -22,6 +22,10 @@ pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Re
            enqueued_at_ms, next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
         params![e.request_id, e.function, e.qualifier, e.payload, e.enqueued_at_ms],
     )?;
+    if tx.is_postgres() {
+        // Delivered at commit: every node's worker wakes (registry::postgres).
+        tx.execute("NOTIFY lamb_events", params![])?;
+    }
     Ok(QueuedEvent {
         id: e.request_id,
         function: e.function,
@@ -33,7 +37,7 @@ pub(super) fn enqueue(tx: &Transaction<'_>, ctx: &ArnContext, e: NewEvent) -> Re
     })
 }
 
-fn queued_from_row(r: &Row<'_>) -> rusqlite::Result<QueuedEvent> {
+fn queued_from_row(r: &Row<'_>) -> crate::registry::sql::Result<QueuedEvent> {
     Ok(QueuedEvent {
         id: r.get(0)?,
         function: r.get(1)?,
@@ -56,9 +60,16 @@ pub(super) fn claim(
     lease_until_ms: i64,
     max: usize,
 ) -> Result<Vec<QueuedEvent>, StoreError> {
+    // On PostgreSQL nodes claim side by side: each skips the rows another
+    // is claiming (SQLite has one writer anyway).
+    let lock = if tx.is_postgres() {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let mut stmt = tx.prepare(&format!(
         "SELECT {COLUMNS} FROM async_events WHERE status != 'failed' AND next_attempt_at_ms <= ?1 \
-         ORDER BY next_attempt_at_ms, seq LIMIT ?2"
+         ORDER BY next_attempt_at_ms, seq LIMIT ?2{lock}"
     ))?;
     let rows = stmt
         .query_map(params![now_ms, max as i64], queued_from_row)?
@@ -73,9 +84,13 @@ pub(super) fn claim(
 }
 
 pub(super) fn release(tx: &Transaction<'_>, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+    if tx.is_postgres() {
+        // Other owners are other nodes, alive or not: their leases expire.
+        return Ok(0);
+    }
     let n = tx.execute(
         "UPDATE async_events SET status = 'queued', lease_owner = NULL, next_attempt_at_ms = ?2 \
-         WHERE status = 'running' AND lease_owner IS NOT ?1",
+         WHERE status = 'running' AND lease_owner IS DISTINCT FROM ?1",
         params![owner, now_ms],
     )?;
     Ok(n as u64)
@@ -85,7 +100,7 @@ pub(super) fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>, StoreError> 
     Ok(tx
         .query_row(
             "SELECT MIN(next_attempt_at_ms) FROM async_events WHERE status != 'failed'",
-            [],
+            params![],
             |r| r.get::<_, Option<i64>>(0),
         )
         .optional()?

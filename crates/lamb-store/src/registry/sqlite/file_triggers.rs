@@ -3,9 +3,9 @@
 
 use super::functions::require_function;
 use crate::error::StoreError;
+use crate::registry::sql::{params, Row, Transaction};
 use crate::registry::{FileTriggerRecord, NewFileTrigger};
 use lamb_types::{ArnContext, LambdaError};
-use rusqlite::{params, Row, Transaction};
 
 pub(super) fn create(
     tx: &Transaction<'_>,
@@ -41,7 +41,7 @@ pub(super) fn create(
     })
 }
 
-fn record(r: &Row<'_>) -> rusqlite::Result<FileTriggerRecord> {
+fn record(r: &Row<'_>) -> crate::registry::sql::Result<FileTriggerRecord> {
     Ok(FileTriggerRecord {
         id: r.get(0)?,
         function: r.get(1)?,
@@ -59,7 +59,7 @@ pub(super) fn list(tx: &Transaction<'_>) -> Result<Vec<FileTriggerRecord>, Store
         "SELECT id, function, qualifier, filesystem, dir, prefix, suffix, created_ms \
          FROM file_triggers ORDER BY created_ms, id",
     )?;
-    let rows = stmt.query_map([], record)?.collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map(params![], record)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 

@@ -7,13 +7,13 @@ use super::{
 };
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Row, Transaction};
 use crate::registry::{CodeInfo, CodeUpdate, FunctionRecord, NewFunction, Page, PageRequest, ResolvedLayer};
 use lamb_types::timefmt::lambda_timestamp;
 use lamb_types::{
     ArnContext, FunctionSpec, LambdaError, LastUpdateStatus, LayerVersionArn, PublishVersionRequest, Qualifier, State,
     Version,
 };
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 const COLUMNS: &str = "function, version, spec, version_description, code_sha256, code_size, \
      code_unzipped, layers, revision_id, last_modified, state, last_update_status";
@@ -35,7 +35,7 @@ struct RawVersion {
 }
 
 impl RawVersion {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(r: &Row<'_>) -> crate::registry::sql::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             version: r.get(1)?,
@@ -76,7 +76,7 @@ impl RawVersion {
 fn query_versions(
     tx: &Transaction<'_>,
     where_sql: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::registry::sql::Params,
 ) -> Result<Vec<FunctionRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM function_versions {where_sql}");
     let mut stmt = tx.prepare(&sql)?;

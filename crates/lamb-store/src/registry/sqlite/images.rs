@@ -6,10 +6,10 @@ use super::functions::{get_version, replace_latest};
 use super::{new_revision, now};
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
+use crate::registry::sql::{params, Transaction};
 use crate::registry::FunctionRecord;
 use lamb_types::timefmt::lambda_timestamp;
 use lamb_types::{Architecture, ArnContext, FunctionImage, LastUpdateStatus, PullFailure, PulledImage, State, Version};
-use rusqlite::Transaction;
 
 pub(super) fn update_image(
     tx: &Transaction<'_>,
@@ -92,7 +92,7 @@ pub(super) fn unfinished(tx: &Transaction<'_>) -> Result<Vec<(String, String)>, 
          WHERE version = 0 AND (state = 'Pending' OR last_update_status = 'InProgress')",
     )?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

@@ -4,10 +4,10 @@
 use super::functions::{find_version, function_exists};
 use super::{bad_marker, from_json, now, paginate, to_json};
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Row, Transaction};
 use crate::registry::{EventInvokeConfigRecord, Page, PageRequest};
 use lamb_types::timefmt::epoch_seconds;
 use lamb_types::{ArnContext, LambdaError, PutFunctionEventInvokeConfigRequest, Qualifier};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 /// AWS's text for a function or qualifier these operations cannot find
 /// (test_lambda_eventinvokeconfig_exceptions of the recorded answers).
@@ -42,14 +42,14 @@ fn require_qualifier(tx: &Transaction<'_>, function: &str, q: &Qualifier) -> Res
     Ok(())
 }
 
-fn config_from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, f64)> {
+fn config_from_row(r: &Row<'_>) -> crate::registry::sql::Result<(String, String, String, f64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 fn query_configs(
     tx: &Transaction<'_>,
     tail: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::registry::sql::Params,
 ) -> Result<Vec<EventInvokeConfigRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!(
         "SELECT function, qualifier, config, last_modified FROM event_invoke_configs {tail}"
@@ -109,8 +109,9 @@ pub(super) fn put_invoke_config(
         last_modified: epoch_seconds(now()),
     };
     tx.execute(
-        "INSERT OR REPLACE INTO event_invoke_configs (function, qualifier, config, last_modified) \
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO event_invoke_configs (function, qualifier, config, last_modified) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (function, qualifier) \
+         DO UPDATE SET config = excluded.config, last_modified = excluded.last_modified",
         params![rec.function, rec.qualifier, to_json(&rec.config)?, rec.last_modified],
     )?;
     Ok(rec)

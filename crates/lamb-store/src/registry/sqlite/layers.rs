@@ -4,10 +4,10 @@
 use super::{bad_marker, from_json, now, paginate, to_json};
 use crate::digest::CodeDigest;
 use crate::error::StoreError;
+use crate::registry::sql::{params, Row, Transaction};
 use crate::registry::{CodeInfo, LayerVersionRecord, NewLayerVersion, Page, PageRequest};
 use lamb_types::timefmt::lambda_timestamp;
 use lamb_types::{ArnContext, LambdaError};
-use rusqlite::{params, Row, Transaction};
 
 const COLUMNS: &str = "layer, version, description, compatible_runtimes, \
      compatible_architectures, license_info, code_sha256, code_size, code_unzipped, created_date";
@@ -26,7 +26,7 @@ struct RawLayerVersion {
 }
 
 impl RawLayerVersion {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(r: &Row<'_>) -> crate::registry::sql::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             version: r.get(1)?,
@@ -63,7 +63,7 @@ impl RawLayerVersion {
 fn query(
     tx: &Transaction<'_>,
     sql_tail: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::registry::sql::Params,
 ) -> Result<Vec<LayerVersionRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM layer_versions lv {sql_tail}"))?;
     let raws = stmt
@@ -74,7 +74,7 @@ fn query(
 
 pub(super) fn publish(tx: &Transaction<'_>, new: NewLayerVersion) -> Result<LayerVersionRecord, StoreError> {
     tx.execute(
-        "INSERT OR IGNORE INTO layers (name, last_version) VALUES (?1, 0)",
+        "INSERT INTO layers (name, last_version) VALUES (?1, 0) ON CONFLICT (name) DO NOTHING",
         [&new.name],
     )?;
     let version: i64 = tx.query_row(

@@ -1,5 +1,8 @@
 //! [`SqliteRegistry`]: the registry in one SQLite database, `lamb.db` under
-//! the data directory.
+//! the data directory; and [`SqlRegistry`], the registry on any SQL
+//! [`Engine`]: the queries in this directory's modules are written once
+//! against `registry::sql` and run on SQLite and on PostgreSQL
+//! (`registry::postgres`) alike.
 //!
 //! Durability: WAL with `synchronous=FULL`. WAL with NORMAL already survives
 //! `kill -9` of the process at any point (the WAL is in the page cache and
@@ -24,6 +27,7 @@ mod schema;
 mod tags;
 mod triggers;
 
+pub(crate) use schema::MIGRATIONS;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
@@ -33,11 +37,12 @@ use super::{
 };
 use crate::code_store::Referenced;
 use crate::error::StoreError;
+use crate::registry::sql::Transaction;
 use lamb_types::{
     ArnContext, FunctionSpec, LastUpdateStatus, PublishVersionRequest, PutFunctionEventInvokeConfigRequest, Qualifier,
     State, Version,
 };
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -47,21 +52,83 @@ use std::time::Duration;
 /// The database file under the data directory.
 pub const DB_FILE: &str = "lamb.db";
 
-/// The registry in SQLite. One connection, serialized by a mutex: the
-/// control plane's writes are small and SQLite has one writer anyway.
-pub struct SqliteRegistry {
-    conn: Mutex<Connection>,
-    path: PathBuf,
+/// How a [`SqlRegistry`] runs a transaction on its database. Every query of
+/// the registry is written once against [`Transaction`]; an engine only
+/// opens, locks and commits.
+pub trait Engine: Send + Sync {
+    /// Runs `f` in one transaction that no other write runs beside (SQLite's
+    /// one writer; PostgreSQL's registry write lock), and commits it.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError>;
+    /// Runs one operation of the async queue, which may run beside other
+    /// writes where the engine locks rows (PostgreSQL); else as [`Engine::write`].
+    fn write_queue<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write(f)
+    }
+    /// Runs `f` in one read transaction, so it sees one snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError>;
+}
+
+/// The registry on an SQL [`Engine`]: [`SqliteRegistry`] or
+/// [`crate::PostgresRegistry`].
+pub struct SqlRegistry<E> {
+    pub(crate) engine: E,
     ctx: ArnContext,
     /// Called after every enqueue committed (wakes the async worker).
-    on_enqueue: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    pub(crate) on_enqueue: std::sync::Arc<std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// The registry in SQLite: one database file.
+pub type SqliteRegistry = SqlRegistry<SqliteEngine>;
+
+/// SQLite: one connection, serialized by a mutex: the control plane's
+/// writes are small and SQLite has one writer anyway.
+pub struct SqliteEngine {
+    conn: Mutex<Connection>,
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for SqliteRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteRegistry")
-            .field("path", &self.path)
+            .field("path", &self.engine.path)
             .finish_non_exhaustive()
+    }
+}
+
+impl<E: Engine> SqlRegistry<E> {
+    pub(crate) fn with_engine(engine: E, ctx: ArnContext) -> Self {
+        Self {
+            engine,
+            ctx,
+            on_enqueue: Default::default(),
+        }
+    }
+
+    /// Sets what runs after each enqueue has committed; the first call wins.
+    pub fn on_enqueue(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_enqueue.set(Box::new(f));
+    }
+
+    pub fn context(&self) -> &ArnContext {
+        &self.ctx
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.engine.write(|tx| f(tx, &self.ctx))
+    }
+
+    fn write_queue<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.engine.write_queue(|tx| f(tx, &self.ctx))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.engine.read(|tx| f(tx, &self.ctx))
     }
 }
 
@@ -82,54 +149,43 @@ impl SqliteRegistry {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn, path)?;
-        Ok(Self {
+        let engine = SqliteEngine {
             conn: Mutex::new(conn),
             path: path.to_owned(),
-            ctx,
-            on_enqueue: std::sync::OnceLock::new(),
-        })
-    }
-
-    /// Sets what runs after each enqueue has committed; the first call wins.
-    pub fn on_enqueue(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.on_enqueue.set(Box::new(f));
+        };
+        Ok(Self::with_engine(engine, ctx))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn context(&self) -> &ArnContext {
-        &self.ctx
-    }
-
-    /// Runs `f` in one immediate (write-locked) transaction.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx, &self.ctx)?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Runs `f` in one read transaction, so it sees one snapshot.
-    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        f(&tx, &self.ctx)
+        &self.engine.path
     }
 
     /// `PRAGMA integrity_check`: `Ok` when the database reports "ok".
     pub fn integrity_check(&self) -> Result<(), StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = self.engine.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let result: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if result != "ok" {
             return Err(StoreError::corrupt("database", result));
         }
         Ok(())
+    }
+}
+
+impl Engine for SqliteEngine {
+    /// One immediate (write-locked) transaction.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&Transaction::Sqlite(&tx))?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&Transaction::Sqlite(&tx));
+        out
     }
 }
 
@@ -194,7 +250,7 @@ pub(crate) fn bad_marker(marker: &str) -> StoreError {
     lamb_types::LambdaError::invalid_parameter(format!("Invalid marker: {marker}")).into()
 }
 
-impl Registry for SqliteRegistry {
+impl<E: Engine> Registry for SqlRegistry<E> {
     fn tag_function(
         &self,
         function: &str,
@@ -405,7 +461,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn enqueue_event(&self, event: NewEvent) -> Result<QueuedEvent, StoreError> {
-        let queued = self.write(|tx, ctx| events::enqueue(tx, ctx, event))?;
+        let queued = self.write_queue(|tx, ctx| events::enqueue(tx, ctx, event))?;
         if let Some(f) = self.on_enqueue.get() {
             f();
         }
@@ -419,7 +475,7 @@ impl Registry for SqliteRegistry {
         lease_until_ms: i64,
         max: usize,
     ) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.write(|tx, _| events::claim(tx, owner, now_ms, lease_until_ms, max))
+        self.write_queue(|tx, _| events::claim(tx, owner, now_ms, lease_until_ms, max))
     }
 
     fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
@@ -437,7 +493,7 @@ impl Registry for SqliteRegistry {
         next_attempt_at_ms: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.write(|tx, _| events::retry(tx, id, attempts, next_attempt_at_ms, error))
+        self.write_queue(|tx, _| events::retry(tx, id, attempts, next_attempt_at_ms, error))
     }
 
     fn finish_event(
@@ -448,7 +504,7 @@ impl Registry for SqliteRegistry {
         now_ms: i64,
         then: Option<NewEvent>,
     ) -> Result<(), StoreError> {
-        self.write(|tx, ctx| events::finish(tx, ctx, id, attempts, failure, now_ms, then))
+        self.write_queue(|tx, ctx| events::finish(tx, ctx, id, attempts, failure, now_ms, then))
     }
 
     fn purge_failed_events(&self, before_ms: i64) -> Result<u64, StoreError> {

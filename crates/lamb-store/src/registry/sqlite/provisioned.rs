@@ -3,9 +3,9 @@
 
 use super::functions::require_function;
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Row, Transaction};
 use crate::registry::ProvisionedConcurrencyRecord;
 use lamb_types::ArnContext;
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 /// AWS's `LastModified` of these configurations: seconds, `+0000`.
 fn last_modified_now() -> String {
@@ -21,7 +21,7 @@ fn last_modified_now() -> String {
     )
 }
 
-fn record(r: &Row<'_>) -> rusqlite::Result<ProvisionedConcurrencyRecord> {
+fn record(r: &Row<'_>) -> crate::registry::sql::Result<ProvisionedConcurrencyRecord> {
     Ok(ProvisionedConcurrencyRecord {
         function: r.get(0)?,
         qualifier: r.get(1)?,
@@ -84,7 +84,7 @@ pub(super) fn list(
     function: Option<&str>,
 ) -> Result<Vec<ProvisionedConcurrencyRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!(
-        "SELECT {COLUMNS} FROM provisioned_concurrency WHERE ?1 IS NULL OR function = ?1 \
+        "SELECT {COLUMNS} FROM provisioned_concurrency WHERE CAST(?1 AS TEXT) IS NULL OR function = ?1 \
          ORDER BY function, qualifier"
     ))?;
     let rows = stmt.query_map([function], record)?.collect::<Result<Vec<_>, _>>()?;
@@ -95,9 +95,9 @@ pub(super) fn list(
 /// but `except`: what comes out of the account's unreserved pool.
 pub(super) fn total_unreserved(tx: &Transaction<'_>, except: Option<&str>) -> Result<u64, StoreError> {
     let total: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(p.requested), 0) FROM provisioned_concurrency p \
+        "SELECT CAST(COALESCE(SUM(p.requested), 0) AS BIGINT) FROM provisioned_concurrency p \
          JOIN functions f ON f.name = p.function \
-         WHERE f.reserved_concurrency IS NULL AND (?1 IS NULL OR p.function != ?1)",
+         WHERE f.reserved_concurrency IS NULL AND (CAST(?1 AS TEXT) IS NULL OR p.function != ?1)",
         [except],
         |r| r.get(0),
     )?;

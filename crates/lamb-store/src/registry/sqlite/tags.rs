@@ -2,8 +2,8 @@
 
 use super::functions::require_function;
 use crate::error::StoreError;
+use crate::registry::sql::{params, Transaction};
 use lamb_types::ArnContext;
-use rusqlite::{params, Transaction};
 
 pub(super) fn tag(
     tx: &Transaction<'_>,

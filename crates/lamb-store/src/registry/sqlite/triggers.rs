@@ -2,12 +2,12 @@
 //! (`ON DELETE CASCADE`); a URL's alias must exist when the URL is made.
 
 use super::functions::{function_exists, require_function};
-use super::SqliteRegistry;
 use super::{bad_marker, from_json, now, paginate, to_json};
+use super::{Engine, SqlRegistry};
 use crate::error::StoreError;
+use crate::registry::sql::{params, OptionalExtension, Row, Transaction};
 use crate::registry::{FunctionUrlRecord, Page, PageRequest, ScheduleRecord, TriggerRegistry};
 use lamb_types::{ArnContext, FunctionUrlSettings, LambdaError, Qualifier, UpdateFunctionUrlConfigRequest};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 use time::OffsetDateTime;
 
 const URL_COLUMNS: &str = "url_id, function, qualifier, settings, created_ms, modified_ms";
@@ -20,7 +20,7 @@ fn from_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn url_row(r: &Row<'_>) -> rusqlite::Result<(FunctionUrlRecord, String)> {
+fn url_row(r: &Row<'_>) -> crate::registry::sql::Result<(FunctionUrlRecord, String)> {
     let qualifier: String = r.get(2)?;
     Ok((
         FunctionUrlRecord {
@@ -42,7 +42,7 @@ fn url_row(r: &Row<'_>) -> rusqlite::Result<(FunctionUrlRecord, String)> {
 fn query_urls(
     tx: &Transaction<'_>,
     where_sql: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::registry::sql::Params,
 ) -> Result<Vec<FunctionUrlRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!("SELECT {URL_COLUMNS} FROM function_urls {where_sql}"))?;
     let rows = stmt.query_map(params, url_row)?.collect::<Result<Vec<_>, _>>()?;
@@ -195,7 +195,7 @@ pub(super) fn url_by_id(tx: &Transaction<'_>, url_id: &str) -> Result<Option<Fun
 
 const SCHEDULE_COLUMNS: &str = "name, function, qualifier, expression, created_ms";
 
-fn schedule_row(r: &Row<'_>) -> rusqlite::Result<ScheduleRecord> {
+fn schedule_row(r: &Row<'_>) -> crate::registry::sql::Result<ScheduleRecord> {
     let qualifier: String = r.get(2)?;
     Ok(ScheduleRecord {
         name: r.get(0)?,
@@ -209,7 +209,11 @@ fn schedule_row(r: &Row<'_>) -> rusqlite::Result<ScheduleRecord> {
 pub(super) fn put_schedule(tx: &Transaction<'_>, ctx: &ArnContext, s: &ScheduleRecord) -> Result<(), StoreError> {
     require_function(tx, ctx, &s.function)?;
     tx.execute(
-        &format!("INSERT OR REPLACE INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+        &format!(
+            "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (name) DO UPDATE SET function = excluded.function, qualifier = excluded.qualifier, \
+             expression = excluded.expression, created_ms = excluded.created_ms"
+        ),
         params![
             s.name,
             s.function,
@@ -223,7 +227,9 @@ pub(super) fn put_schedule(tx: &Transaction<'_>, ctx: &ArnContext, s: &ScheduleR
 
 pub(super) fn list_schedules(tx: &Transaction<'_>) -> Result<Vec<ScheduleRecord>, StoreError> {
     let mut stmt = tx.prepare(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name"))?;
-    let rows = stmt.query_map([], schedule_row)?.collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt
+        .query_map(params![], schedule_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -234,7 +240,7 @@ pub(super) fn delete_schedule(tx: &Transaction<'_>, name: &str) -> Result<(), St
     Ok(())
 }
 
-impl TriggerRegistry for SqliteRegistry {
+impl<E: Engine> TriggerRegistry for SqlRegistry<E> {
     fn create_function_url(
         &self,
         function: &str,
