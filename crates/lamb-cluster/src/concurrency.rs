@@ -40,23 +40,27 @@ pub struct Slot {
 
 /// Counts one invocation of `ask.function` on `node_id` in, or says why not.
 pub async fn admit(db: &Arc<Db>, node_id: &str, ask: Ask<'_>) -> Result<Admitted, DbError> {
-    let client = db.client().await?;
     let reserved = ask.reserved.map(|r| i32::try_from(r).unwrap_or(i32::MAX));
     let total_reserved = i64::try_from(ask.total_reserved).unwrap_or(i64::MAX);
-    let row = client
-        .query_one(
-            "SELECT lamb_cluster_admit($1, $2, $3, $4, $5, $6)",
-            &[
-                &node_id,
-                &ask.function,
-                &i32::try_from(ask.limit).unwrap_or(i32::MAX),
-                &reserved,
-                &total_reserved,
-                &DEAD_AFTER.as_secs_f64(),
-            ],
-        )
-        .await
-        .map_err(DbError::query("admitting an invocation"))?;
+    let limit = i32::try_from(ask.limit).unwrap_or(i32::MAX);
+    let row = db
+        .with(|client| async move {
+            client
+                .query_one(
+                    "SELECT lamb_cluster_admit($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &node_id,
+                        &ask.function,
+                        &limit,
+                        &reserved,
+                        &total_reserved,
+                        &DEAD_AFTER.as_secs_f64(),
+                    ],
+                )
+                .await
+                .map_err(DbError::query("admitting an invocation"))
+        })
+        .await?;
     Ok(match row.get::<_, Option<String>>(0) {
         Some(reason) => Admitted::Throttled(reason),
         None => Admitted::Yes(Slot {
@@ -73,18 +77,20 @@ impl Slot {
     /// count then stays until the node restarts or is seen dead, which errs
     /// on refusing, never on running too many.
     pub async fn release(self) {
-        let result = async {
-            let client = self.db.client().await?;
-            client
-                .execute(
-                    "UPDATE lamb_cluster_usage SET in_flight = in_flight - 1 \
-                     WHERE node_id = $1 AND function = $2 AND reserved = $3 AND in_flight > 0",
-                    &[&self.node_id, &self.function, &self.reserved],
-                )
-                .await
-                .map_err(DbError::query("releasing an invocation"))
-        }
-        .await;
+        let (node_id, function, reserved) = (&self.node_id, &self.function, &self.reserved);
+        let result = self
+            .db
+            .with(|client| async move {
+                client
+                    .execute(
+                        "UPDATE lamb_cluster_usage SET in_flight = in_flight - 1 \
+                         WHERE node_id = $1 AND function = $2 AND reserved = $3 AND in_flight > 0",
+                        &[node_id, function, reserved],
+                    )
+                    .await
+                    .map_err(DbError::query("releasing an invocation"))
+            })
+            .await;
         if let Err(e) = result {
             tracing::warn!(function = %self.function, error = %crate::chain(&e), "cluster concurrency not released");
         }

@@ -3,14 +3,23 @@
 //! dies"): every caller asks for the client at each use, and a closed one is
 //! replaced then, so no task has to notice the failure itself.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
+
+/// How long one exchange with the database may take: past it, the
+/// connection is dropped and the next use makes a new one. A cut-off link
+/// would otherwise hold a query for TCP's retransmission timeout (minutes).
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("connecting to the cluster database")]
     Connect(#[source] tokio_postgres::Error),
+    #[error("the cluster database did not answer within {QUERY_TIMEOUT:?}")]
+    Timeout,
     #[error("{what}")]
     Query {
         what: &'static str,
@@ -65,5 +74,22 @@ impl Db {
         let client = Arc::new(client);
         *slot = Some(Arc::clone(&client));
         Ok(client)
+    }
+
+    /// Runs `f` with the client (connecting first if need be) within
+    /// [`QUERY_TIMEOUT`]; a timeout drops the connection.
+    pub async fn with<T, F, Fut>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(Arc<Client>) -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let run = async { f(self.client().await?).await };
+        match tokio::time::timeout(QUERY_TIMEOUT, run).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.client.lock().await.take();
+                Err(DbError::Timeout)
+            }
+        }
     }
 }

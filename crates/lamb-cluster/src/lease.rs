@@ -95,10 +95,9 @@ pub async fn keep<G: Guarded>(db: &Db, name: &str, holder: &str, mut guarded: G,
     let mut held: Option<Held> = None;
     loop {
         let now = Instant::now();
-        let attempt = match db.client().await {
-            Ok(client) => acquire(&client, name, holder, LEASE_TTL).await,
-            Err(e) => Err(e),
-        };
+        let attempt = db
+            .with(|client| async move { acquire(&client, name, holder, LEASE_TTL).await })
+            .await;
         held = next_state(held, attempt, now, name, &mut guarded).await;
         let wake = held.map_or(now + RENEW_EVERY, |h| (now + RENEW_EVERY).min(h.deadline));
         tokio::select! {
@@ -108,9 +107,9 @@ pub async fn keep<G: Guarded>(db: &Db, name: &str, holder: &str, mut guarded: G,
     }
     if held.is_some() {
         guarded.stop().await;
-        if let Ok(client) = db.client().await {
-            let _ = release(&client, name, holder).await;
-        }
+        let _ = db
+            .with(|client| async move { release(&client, name, holder).await })
+            .await;
     }
 }
 

@@ -46,7 +46,8 @@ async fn status(url: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// One line per node; a version's pool key is shown as `function:version`.
+/// One line per node; a version's key (`function:version:revision`) is
+/// shown as `function:version`.
 fn render(nodes: &[NodeSnapshot]) -> String {
     let mut out = format!(
         "{:<22} {:<22} {:<6} {:>11} {:>9}  {}\n",
@@ -57,7 +58,7 @@ fn render(nodes: &[NodeSnapshot]) -> String {
             .idle
             .iter()
             .map(|(key, count)| {
-                let mut parts = key.split('\0');
+                let mut parts = key.split(':');
                 let (function, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 format!("{function}:{version}={count}")
             })
@@ -92,7 +93,7 @@ mod tests {
             cluster_addr: "10.0.0.1:9090".into(),
             capacity: 100,
             in_flight: 3,
-            idle: [("hello\0$LATEST\0rev".to_owned(), 2)].into_iter().collect(),
+            idle: [("hello:$LATEST:rev".to_owned(), 2)].into_iter().collect(),
             heartbeat_age: Duration::from_secs(10),
         };
         let text = render(&[node]);

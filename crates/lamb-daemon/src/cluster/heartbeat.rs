@@ -37,9 +37,15 @@ pub fn start(cluster: Arc<Cluster>, invoker: Arc<dyn Invoker>, mut stop: watch::
 }
 
 async fn beat(cluster: &Cluster, invoker: &dyn Invoker) -> Result<(), lamb_cluster::DbError> {
-    let client = cluster.db.client().await?;
-    membership::heartbeat(&client, &cluster.report(invoker)).await?;
-    cluster.set_nodes(membership::nodes(&client).await?);
-    membership::sweep_dead(&client, DEAD_AFTER).await?;
+    let report = cluster.report(invoker);
+    let nodes = cluster
+        .db
+        .with(|client| async move {
+            membership::heartbeat(&client, &report).await?;
+            membership::sweep_dead(&client, DEAD_AFTER).await?;
+            membership::nodes(&client).await
+        })
+        .await?;
+    cluster.set_nodes(nodes);
     Ok(())
 }

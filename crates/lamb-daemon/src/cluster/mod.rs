@@ -17,6 +17,13 @@ use lamb_cluster::{auth::Secret, schema, Db, DbError};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+/// A pool key as the cluster stores it: `function:version:revision`
+/// (PostgreSQL's JSON takes no NUL, the engine's separator; a function
+/// name has no colon).
+pub fn shown_key(pool_key: &str) -> String {
+    pool_key.replace('\0', ":")
+}
+
 /// `lamb serve`'s cluster flags.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -69,7 +76,7 @@ impl Cluster {
             cluster_addr: self.config.listen.to_string(),
             capacity: self.config.capacity,
             in_flight: invoker.in_flight(),
-            idle: invoker.idle().into_iter().collect(),
+            idle: invoker.idle().into_iter().map(|(k, n)| (shown_key(&k), n)).collect(),
         }
     }
 
@@ -84,21 +91,25 @@ impl Cluster {
 
     /// Where an invocation of the version `pool_key` runs.
     pub fn route(&self, pool_key: &str, idle_here: u32, forwarded: bool) -> Route {
+        let key = shown_key(pool_key);
         let local = Local {
             node_id: &self.node_id,
             idle: idle_here,
             forwarded,
         };
         let nodes = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-        routing::choose(local, &nodes, pool_key, DEAD_AFTER)
+        routing::choose(local, &nodes, &key, DEAD_AFTER)
     }
 
     /// A clean stop: this node's row and counts go at once.
     pub async fn leave(&self) {
-        if let Ok(client) = self.db.client().await {
-            if let Err(e) = membership::leave(&client, &self.node_id).await {
-                tracing::warn!(error = %lamb_cluster::chain(&e), "could not leave the cluster");
-            }
+        let id = &self.node_id;
+        let left = self
+            .db
+            .with(|client| async move { membership::leave(&client, id).await })
+            .await;
+        if let Err(e) = left {
+            tracing::warn!(error = %lamb_cluster::chain(&e), "could not leave the cluster");
         }
     }
 }
