@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -386,3 +387,68 @@ def test_a_forward_without_the_secret_is_refused(cluster):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 403
+
+
+@pytest.mark.parametrize("cluster", [ONLY_A], indirect=True)
+def test_a_rolling_restart_fails_no_call_a_client_cannot_retry(cluster):
+    # Callers through b and c (whose calls run on a while a is up) keep
+    # calling while every node in turn stops (SIGTERM) and starts again. A
+    # call may fail only with a retryable error: a 500 ServiceException, or
+    # the connection refused or reset by the node restarting.
+    stop = threading.Event()
+    outcomes = []
+
+    def caller(via):
+        while not stop.is_set():
+            try:
+                via.invoke()
+                outcomes.append("ok")
+            except ClientError as e:
+                outcomes.append(e.response["Error"]["Code"])
+            except (ConnectionError, OSError, botocore.exceptions.EndpointConnectionError,
+                    botocore.exceptions.ConnectionClosedError):
+                outcomes.append("connection")
+
+    threads = [threading.Thread(target=caller, args=(n,), daemon=True) for n in cluster[1:]]
+    for t in threads:
+        t.start()
+    try:
+        for n in cluster:
+            before = outcomes.count("ok")
+            assert n.stop() == 0
+            n.start()
+            wait_for(lambda: outcomes.count("ok") > before, what=f"calls served after {n.name}'s restart")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=300)
+    assert set(outcomes) <= {"ok", "ServiceException", "connection"}, sorted(set(outcomes))
+    assert outcomes.count("ok") > 0
+
+
+@pytest.mark.parametrize("cluster", [ONLY_A], indirect=True)
+def test_warm_invoke_forwarded_against_local(cluster):
+    """Figures for docs/benchmarks.md ("Cluster"), printed as one JSON line
+    (-s): warm invocations of a's sandbox, received by a itself and by b
+    (which forwards). Only the answers are asserted: timings depend on the
+    machine."""
+    a, b, _ = cluster
+    n = int(os.environ.get("LAMB_CLUSTER_BENCH_CALLS", "200"))
+    sandbox = a.invoke()["sandbox"]
+    figures = {}
+    for name, via in (("local", a), ("forwarded", b)):
+        client = via.client()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r = client.invoke(FunctionName="where", Payload=b"{}")
+            body = json.loads(r["Payload"].read())
+            times.append(time.perf_counter() - t0)
+            assert body["sandbox"] == sandbox
+        times.sort()
+        figures[name] = {"p50_ms": round(times[n // 2] * 1000, 3), "p99_ms": round(times[n * 99 // 100] * 1000, 3)}
+    line = json.dumps({"test": "cluster_forward", "calls": n, **figures})
+    print(line)
+    if os.environ.get("LAMB_RELIABILITY_OUT"):
+        with open(os.environ["LAMB_RELIABILITY_OUT"], "a") as f:
+            f.write(line + "\n")
