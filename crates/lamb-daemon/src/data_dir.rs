@@ -83,6 +83,25 @@ pub fn cgroup_parent(canonical_dir: &Path) -> String {
     format!("lamb-{}", &hex::encode(digest)[..12])
 }
 
+/// This data directory's node id (a UUID made at its first start, in the
+/// file `node-id`): what its leases on a shared registry are known by
+/// across restarts, where paths and host names may repeat.
+pub fn node_id(dir: &Path) -> io::Result<String> {
+    let path = dir.join("node-id");
+    match fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    // Written whole then renamed: a crash never leaves half an id.
+    let tmp = dir.join("node-id.tmp");
+    fs::write(&tmp, &id)?;
+    fs::rename(&tmp, &path)?;
+    Ok(id)
+}
+
 /// The data directory's locks, held while this value lives.
 #[derive(Debug)]
 pub struct DataDirLock {

@@ -4,7 +4,7 @@
 use crate::credentials::{Credentials, CredentialsError};
 use crate::invoker::Invoker;
 use crate::state::{AppState, Shared};
-use lamb_store::{CodeStore, SqliteRegistry, StoreError};
+use lamb_store::{CodeStore, PostgresRegistry, SqliteRegistry, StoreError};
 use lamb_types::{ArnContext, Limits};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +18,9 @@ pub struct ServeConfig {
     /// What runs beside the API: function URLs, schedules, workers.
     pub background: crate::background::BackgroundConfig,
     pub data_dir: PathBuf,
+    /// The registry's PostgreSQL URL (`--registry`); `None`: SQLite in
+    /// `data_dir`.
+    pub registry_url: Option<String>,
     pub runtimes_dir: PathBuf,
     /// The account's concurrency limit (`--concurrency-limit`).
     pub concurrency_limit: u32,
@@ -63,6 +66,11 @@ pub enum ServeError {
     Cluster(#[from] lamb_cluster::DbError),
 }
 
+/// Whether `url` can be `--registry`'s PostgreSQL URL; why not.
+pub fn check_registry_url(url: &str) -> Result<(), String> {
+    PostgresRegistry::check_url(url)
+}
+
 /// Opens everything under the data directory and builds the state.
 pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<AppState, ServeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
@@ -82,9 +90,26 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         ),
     };
     let ctx = ArnContext::default();
-    let registry = Arc::new(SqliteRegistry::open_in(&config.data_dir, ctx.clone())?);
-    let events = Arc::new(crate::events::queue::EventQueue::new(config.async_retry_delays.clone()));
-    registry.on_enqueue(events.waker());
+    let node = crate::data_dir::node_id(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let events = Arc::new(crate::events::queue::EventQueue::new(
+        &node,
+        config.async_retry_delays.clone(),
+    ));
+    let registry: Arc<dyn lamb_store::Registry> = match &config.registry_url {
+        Some(url) => {
+            let reg = PostgresRegistry::connect(url, ctx.clone())?;
+            reg.on_enqueue(events.waker());
+            Arc::new(reg)
+        }
+        None => {
+            let reg = SqliteRegistry::open_in(&config.data_dir, ctx.clone())?;
+            reg.on_enqueue(events.waker());
+            Arc::new(reg)
+        }
+    };
     let store = Arc::new(CodeStore::open(&config.data_dir)?);
     // Bundles unpacked by a request that never committed (a crash, a
     // refused create) are removed here.

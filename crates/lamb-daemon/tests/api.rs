@@ -32,6 +32,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         listen: "127.0.0.1:0".parse().unwrap(),
         background: Default::default(),
         data_dir: dir.path().join("data"),
+        registry_url: None,
         runtimes_dir: runtimes,
         concurrency_limit: 1000,
         async_retry_delays: Vec::new(),

@@ -90,4 +90,28 @@ fn retry_finish_and_purge(b: &Backend) {
     assert_eq!(reg.list_events("f").unwrap().len(), 1);
 }
 
-crate::suite!(claims_lease_and_release_after_a_crash, retry_finish_and_purge);
+/// A restarted node takes back its earlier runs' leases (`<node>/<run>`);
+/// on a shared registry (PostgreSQL) never another node's, which expire.
+fn a_new_run_takes_back_its_nodes_leases(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    create(reg, "f", false);
+    reg.enqueue_event(event("f", "a", 100)).unwrap();
+    reg.enqueue_event(event("f", "b", 100)).unwrap();
+    assert_eq!(reg.claim_events("n1/r1", 200, 10_000, 1).unwrap().len(), 1);
+    assert_eq!(reg.claim_events("n2/r1", 200, 10_000, 1).unwrap().len(), 1);
+    let released = reg.release_events("n1/r2", 300).unwrap();
+    if b.is_postgres() {
+        assert_eq!(released, 1);
+        assert_eq!(ids(&reg.claim_events("n1/r2", 300, 10_000, 10).unwrap()), ["a"]);
+    } else {
+        assert_eq!(released, 2);
+        assert_eq!(reg.claim_events("n1/r2", 300, 10_000, 10).unwrap().len(), 2);
+    }
+}
+
+crate::suite!(
+    claims_lease_and_release_after_a_crash,
+    retry_finish_and_purge,
+    a_new_run_takes_back_its_nodes_leases
+);

@@ -68,6 +68,11 @@ pub struct Args {
     /// Where the registry, code, credentials and logs live.
     #[arg(long, env = "LAMB_DATA_DIR", default_value = "/var/lib/lamb")]
     data_dir: PathBuf,
+    /// The registry (functions, versions, aliases, layers, the async
+    /// queue): a PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) that
+    /// several nodes share [default: SQLite in the data directory].
+    #[arg(long = "registry", env = "LAMB_REGISTRY", value_name = "URL", value_parser = parse_registry_url)]
+    registry_url: Option<String>,
     /// Runtime root filesystems, one directory per runtime name
     /// [default: <data-dir>/runtimes].
     #[arg(long, env = "LAMB_RUNTIMES_DIR")]
@@ -199,6 +204,12 @@ enum NetworkMode {
 }
 
 /// How image registries are reached, from the flags and the Docker config.
+/// `--registry`: only PostgreSQL URLs (SQLite is the default, no URL).
+fn parse_registry_url(s: &str) -> Result<String, String> {
+    lamb_daemon::server::check_registry_url(s)?;
+    Ok(s.to_owned())
+}
+
 fn registries(args: &Args) -> anyhow::Result<lamb_daemon::images::RegistryConfig> {
     let mut config = lamb_daemon::images::RegistryConfig::default();
     for entry in &args.registry_auth {
@@ -365,6 +376,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             schedule_time_scale: args.schedule_time_scale,
         },
         data_dir: args.data_dir,
+        registry_url: args.registry_url,
         runtimes_dir,
         concurrency_limit: args.concurrency_limit,
         async_retry_delays: args.async_retry_delays,

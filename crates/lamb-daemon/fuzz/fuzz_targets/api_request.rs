@@ -33,6 +33,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         listen: "127.0.0.1:0".parse().expect("addr"),
         background: Default::default(),
         data_dir: dir.path().join("data"),
+        registry_url: None,
         runtimes_dir: runtimes,
         concurrency_limit: 1000,
         async_retry_delays: Vec::new(),

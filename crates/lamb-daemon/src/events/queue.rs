@@ -12,7 +12,8 @@ pub const DEFAULT_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Durati
 /// and the wake-up of the worker.
 #[derive(Debug)]
 pub struct EventQueue {
-    /// Owner of this run's leases; a new run takes back every older one.
+    /// Owner of this run's leases, `<node>/<run>`; a new run takes back
+    /// every older one (of this node, on a shared registry).
     pub(super) run_id: String,
     /// The wait before retry 1, 2, ...; the last one repeats.
     retry_delays: Vec<Duration>,
@@ -20,10 +21,11 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
-    /// `retry_delays` empty means Lambda's.
-    pub fn new(retry_delays: Vec<Duration>) -> Self {
+    /// `retry_delays` empty means Lambda's; `node` names the data
+    /// directory's node (`data_dir::node_id`).
+    pub fn new(node: &str, retry_delays: Vec<Duration>) -> Self {
         Self {
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: format!("{node}/{}", uuid::Uuid::new_v4()),
             retry_delays: if retry_delays.is_empty() {
                 DEFAULT_RETRY_DELAYS.to_vec()
             } else {
@@ -52,8 +54,9 @@ impl EventQueue {
 }
 
 impl Default for EventQueue {
+    /// A queue of a node of its own (a fresh id), with Lambda's delays.
     fn default() -> Self {
-        Self::new(Vec::new())
+        Self::new(&uuid::Uuid::new_v4().to_string(), Vec::new())
     }
 }
 
@@ -63,7 +66,7 @@ mod tests {
 
     #[test]
     fn retry_delays_repeat_the_last() {
-        let q = EventQueue::new(vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        let q = EventQueue::new("node", vec![Duration::from_secs(1), Duration::from_secs(2)]);
         assert_eq!(q.retry_delay(1), Duration::from_secs(1));
         assert_eq!(q.retry_delay(2), Duration::from_secs(2));
         assert_eq!(q.retry_delay(5), Duration::from_secs(2));

@@ -209,8 +209,9 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
     ) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Makes every event that another owner (an earlier daemon run) leased
     /// due at `now_ms` again: what a crash left running runs again. On
-    /// PostgreSQL the other owners are other nodes, alive or not, so nothing
-    /// is released: leases expire instead (0).
+    /// PostgreSQL the other owners are other nodes, alive or not, so only
+    /// the earlier runs of `owner`'s node (`<node>/<run>`) are released;
+    /// other nodes' leases expire.
     fn release_events(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError>;
     /// When the next queued or leased event is due, if any is.
     fn next_event_due(&self) -> Result<Option<i64>, StoreError>;

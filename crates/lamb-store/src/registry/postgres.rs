@@ -64,6 +64,16 @@ impl std::fmt::Debug for PostgresRegistry {
 }
 
 impl PostgresRegistry {
+    /// Whether `url` is a `postgres://` URL the driver understands; why not.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("expected a postgres:// URL".into());
+        }
+        url.parse::<postgres::Config>()
+            .map(drop)
+            .map_err(|e| format!("bad PostgreSQL URL: {e}"))
+    }
+
     /// Connects to `url` (`postgres://user@host:port/db`), migrating the
     /// database as needed, and starts listening for enqueues.
     pub fn connect(url: &str, ctx: ArnContext) -> Result<Self, StoreError> {
@@ -86,7 +96,23 @@ impl PostgresRegistry {
 }
 
 impl PostgresEngine {
+    /// One transaction. The client blocks on a runtime of its own, which
+    /// tokio refuses on a thread that drives async tasks; the daemon calls
+    /// the registry from `spawn_blocking`, but not everywhere (start-up
+    /// paths call it from tasks, which SQLite never minded), so the call
+    /// leaves the async context first: `block_in_place` runs it on this
+    /// thread and moves the worker's tasks elsewhere (elsewhere it just runs).
     fn run<T>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        lock: bool,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        tokio::task::block_in_place(|| self.run_here(isolation, read_only, lock, f))
+    }
+
+    fn run_here<T>(
         &self,
         isolation: IsolationLevel,
         read_only: bool,

@@ -46,7 +46,9 @@ impl<'a> Transaction<'a> {
             Self::Sqlite(c) => Ok(c.execute(sql, params.sqlite().as_slice())?),
             Self::Postgres(tx) => {
                 let values = params.postgres();
-                let n = tx.borrow_mut().execute(&dollar_placeholders(sql), &pg_refs(&values))?;
+                let n = tx
+                    .borrow_mut()
+                    .execute_typed(&dollar_placeholders(sql), &pg_typed(&values))?;
                 Ok(n as usize)
             }
         }
@@ -65,7 +67,9 @@ impl<'a> Transaction<'a> {
             }
             Self::Postgres(tx) => {
                 let values = params.postgres();
-                let rows = tx.borrow_mut().query(&dollar_placeholders(sql), &pg_refs(&values))?;
+                let rows = tx
+                    .borrow_mut()
+                    .query_typed(&dollar_placeholders(sql), &pg_typed(&values))?;
                 match rows.first() {
                     Some(r) => f(&Row::Postgres(r)),
                     None => Err(Error::NoRows),
@@ -96,7 +100,9 @@ impl<'a> Transaction<'a> {
             }
             Self::Postgres(tx) => {
                 let values = params.postgres();
-                let rows = tx.borrow_mut().query(&dollar_placeholders(sql), &pg_refs(&values))?;
+                let rows = tx
+                    .borrow_mut()
+                    .query_typed(&dollar_placeholders(sql), &pg_typed(&values))?;
                 rows.iter().map(|r| f(&Row::Postgres(r))).collect()
             }
         }
@@ -139,10 +145,23 @@ fn dollar_placeholders(sql: &str) -> String {
     out
 }
 
-fn pg_refs(values: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+/// Parameters with their types, so that a statement is parsed, bound and run
+/// in one round trip (no separate prepare): a NULL is `unknown`, typed by
+/// where it stands, as a literal NULL would be.
+fn pg_typed(values: &[Value]) -> Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> {
+    use postgres::types::Type;
     values
         .iter()
-        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .map(|v| {
+            let ty = match v {
+                Value::Null => Type::UNKNOWN,
+                Value::Int(_) => Type::INT8,
+                Value::Real(_) => Type::FLOAT8,
+                Value::Text(_) => Type::TEXT,
+                Value::Blob(_) => Type::BYTEA,
+            };
+            (v as &(dyn postgres::types::ToSql + Sync), ty)
+        })
         .collect()
 }
 

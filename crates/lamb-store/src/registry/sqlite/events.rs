@@ -85,13 +85,31 @@ pub(super) fn claim(
 
 pub(super) fn release(tx: &Transaction<'_>, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
     if tx.is_postgres() {
-        // Other owners are other nodes, alive or not: their leases expire.
-        return Ok(0);
+        return release_own_node(tx, owner, now_ms);
     }
     let n = tx.execute(
         "UPDATE async_events SET status = 'queued', lease_owner = NULL, next_attempt_at_ms = ?2 \
          WHERE status = 'running' AND lease_owner IS DISTINCT FROM ?1",
         params![owner, now_ms],
+    )?;
+    Ok(n as u64)
+}
+
+/// On a registry that nodes share, the other owners are other nodes, alive
+/// or not: only the earlier runs of this owner's node (`<node>/<run>`) are
+/// released; other nodes' leases expire.
+fn release_own_node(tx: &Transaction<'_>, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+    let Some((node, _)) = owner.rsplit_once('/') else {
+        return Ok(0);
+    };
+    let pattern = format!(
+        "{}/%",
+        node.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    );
+    let n = tx.execute(
+        "UPDATE async_events SET status = 'queued', lease_owner = NULL, next_attempt_at_ms = ?2 \
+         WHERE status = 'running' AND lease_owner != ?1 AND lease_owner LIKE ?3 ESCAPE '\\'",
+        params![owner, now_ms, pattern],
     )?;
     Ok(n as u64)
 }
