@@ -2,11 +2,13 @@
 network namespace of its own with its own address (veths on a bridge the
 test makes; traffic stays on this machine), sharing one PostgreSQL.
 
-Until the nodes share the registry, each node holds its own copy of the
-test's functions (the same name and code, an environment variable naming
-the node), so that an answer says which node ran it. Every wait is for an
-event (a file a function writes, a node's row, a lease's holder), never a
-fixed time."""
+The nodes share the registry (`--registry`, the same PostgreSQL) but not
+yet the code store, so the test's function is created through one node and
+its code updated through the others with the same zip (one version, one
+revision, the bundle on every node). Each node serves its own directory at
+/mnt/gate with a file naming the node, so an answer says which node ran it.
+Every wait is for an event (a file a function writes, a node's row, a
+lease's holder), never a fixed time."""
 
 import json
 import os
@@ -46,7 +48,9 @@ def handler(event, context):
         open("/mnt/gate/started-" + token, "w").close()
         while not any(os.path.exists("/mnt/gate/open-" + t) for t in (token, "all")):
             time.sleep(0.02)
-    return {"node": os.environ["NODE"], "sandbox": SANDBOX, "token": token}
+    if event.get("done"):
+        open("/mnt/gate/done-" + event["done"], "w").close()
+    return {"node": open("/mnt/gate/node").read(), "sandbox": SANDBOX, "token": token}
 '''
 CLUSTER_PORT = 9090
 
@@ -118,9 +122,19 @@ class ClusterPostgres(Postgres):
             f.write(f"host all all {self.net.prefix}.0/24 trust\n")
         self.restart()
 
+    def fresh_database(self):
+        """A new empty database for the next cluster, which `node_url` and
+        `status_url` name from now on."""
+        self.db = f"cluster{random.randrange(10**9)}"
+        self.psql(f"CREATE DATABASE {self.db}")
+
     @property
     def node_url(self):
-        return f"postgres://lamb@{self.net.host_ip}:{self.port}/lamb"
+        return f"postgres://lamb@{self.net.host_ip}:{self.port}/{self.db}"
+
+    @property
+    def status_url(self):
+        return f"postgres://lamb@127.0.0.1:{self.port}/{self.db}"
 
 
 class Node(Daemon):
@@ -136,10 +150,11 @@ class Node(Daemon):
         self.cluster_addr = f"{ip}:{CLUSTER_PORT}"
         self.gate = tmp / "gate"
         self.gate.mkdir()
+        (self.gate / "node").write_text(name)
         self.extra_args = [
+            "--registry", pg.node_url,
             "--network", "none", "--filesystem", f"gate={self.gate}",
-            "--cluster-listen", self.cluster_addr, "--cluster-secret", str(secret),
-            "--cluster-database", pg.node_url, *args,
+            "--cluster-listen", self.cluster_addr, "--cluster-secret", str(secret), *args,
         ]
 
     def start(self):
@@ -170,12 +185,16 @@ class Node(Daemon):
             config=Config(retries={"max_attempts": attempts, "mode": "standard"}, read_timeout=900),
         )
 
-    def deploy(self):
-        self.client().create_function(
-            FunctionName="where", Role=ROLE, Runtime="python3.11", Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": FUNCTION})}, MemorySize=128, Timeout=900,
-            Environment={"Variables": {"NODE": self.name}},
-            FileSystemConfigs=[{"Arn": GATE_ARN, "LocalMountPath": "/mnt/gate"}])
+    def deploy(self, first):
+        """Creates the function (`first`), else puts the same code through
+        this node so that its bundle is here too."""
+        if first:
+            self.client().create_function(
+                FunctionName="where", Role=ROLE, Runtime="python3.11", Handler="app.handler",
+                Code={"ZipFile": make_zip({"app.py": FUNCTION})}, MemorySize=128, Timeout=900,
+                FileSystemConfigs=[{"Arn": GATE_ARN, "LocalMountPath": "/mnt/gate"}])
+        else:
+            self.client().update_function_code(FunctionName="where", ZipFile=make_zip({"app.py": FUNCTION}))
 
     def invoke(self, payload=None, attempts=1):
         r = self.client(attempts).invoke(FunctionName="where", Payload=json.dumps(payload or {}).encode())
@@ -215,7 +234,7 @@ def started(nodes, token):
 
 
 def status(pg):
-    p = subprocess.run([LAMB, "cluster", "status", "--database", pg.url], capture_output=True, text=True,
+    p = subprocess.run([LAMB, "cluster", "status", "--database", pg.status_url], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stderr
     return p.stdout
@@ -227,6 +246,14 @@ def node_state(pg, node):
         if line.startswith(node.cluster_addr + " "):
             return line.split()[2]
     return None
+
+
+def heartbeat_age(pg, node):
+    """Seconds since the node's last heartbeat, as `lamb cluster status` shows it."""
+    for line in status(pg).splitlines():
+        if line.startswith(node.cluster_addr + " "):
+            return float(line.split()[4].rstrip("s"))
+    return float("inf")
 
 
 def holder(pg, lease):
@@ -271,6 +298,7 @@ def secret():
 def cluster(net, pg, secret, request):
     """Three nodes a, b, c; `request.param`: each node's extra flags."""
     flags = getattr(request, "param", {})
+    pg.fresh_database()
     tmps, nodes = [], []
     try:
         for i, name in enumerate("abc"):
@@ -281,7 +309,7 @@ def cluster(net, pg, secret, request):
             ns, ip, veth = net.namespaces[i], f"{net.prefix}.{10 + i}", f"lcv{net.tag}{i}"
             node = Node(Path(tmp.name), name, ns, ip, veth, pg, secret, flags.get(name, []))
             node.start()
-            node.deploy()
+            node.deploy(first=i == 0)
             nodes.append(node)
         wait_for(lambda: all(node_state(pg, n) == "alive" for n in nodes), what="three alive nodes")
         yield nodes
@@ -452,3 +480,47 @@ def test_warm_invoke_forwarded_against_local(cluster):
     if os.environ.get("LAMB_RELIABILITY_OUT"):
         with open(os.environ["LAMB_RELIABILITY_OUT"], "a") as f:
             f.write(line + "\n")
+
+
+def test_created_through_one_node_warm_wherever_the_call_arrives(cluster, pg):
+    a, b, c = cluster
+    # Created through a (its code put through b and c too: the code store is
+    # not shared yet); the first call, through a, runs there and stays warm.
+    first = a.invoke()
+    assert first["node"] == "a"
+    wait_for(lambda: any(line.startswith(a.cluster_addr) and line.endswith(" where:$LATEST=1")
+                         for line in status(pg).splitlines()), what="a's warm sandbox in the status")
+    # b and c read the nodes at each heartbeat, after writing their own row:
+    # one written since a showed warm means they know of a's sandbox.
+    seen = time.time()
+
+    def beat_since(n):
+        asked = time.time()  # before the read: the read's "now" is later still
+        return heartbeat_age(pg, n) < asked - seen
+    for n in (b, c):
+        wait_for(lambda: beat_since(n), what=f"{n.name}'s next heartbeat")
+    # b and c hold no sandbox of the version: they send the call to a's.
+    assert b.invoke() == first
+    assert c.invoke() == first
+
+
+def test_every_accepted_event_runs_when_a_node_is_killed_under_async_load(cluster):
+    # Events go in through every node; a is killed halfway, the others go on
+    # accepting. The events a had claimed stay leased to it (the queue's
+    # lease, docs/registry.md) until it starts again and takes them back;
+    # the rest run on b and c. None accepted is lost.
+    a, b, c = cluster
+    accepted = []
+    for i in range(30):
+        via = [a, b, c][i % 3] if i < 15 else [b, c][i % 2]
+        token = f"event-{i}"
+        r = via.client().invoke(FunctionName="where", InvocationType="Event",
+                                Payload=json.dumps({"done": token}).encode())
+        assert r["StatusCode"] == 202
+        accepted.append(token)
+        if i == 14:
+            a.kill_9()
+    a.start()
+    for token in accepted:
+        wait_for(lambda: any((n.gate / f"done-{token}").exists() for n in (a, b, c)), timeout=120,
+                 what=f"{token} run on some node")

@@ -42,15 +42,15 @@ pub struct Args {
     url_base: Option<String>,
     /// Cluster mode (docs/cluster.md): other nodes forward invocations to
     /// this address, which is also this node's id (so not 0.0.0.0); needs
-    /// --cluster-secret and --cluster-database.
-    #[arg(long, env = "LAMB_CLUSTER_LISTEN", requires_all = ["cluster_secret", "cluster_database"])]
+    /// --cluster-secret and a PostgreSQL (--cluster-database or --registry).
+    #[arg(long, env = "LAMB_CLUSTER_LISTEN", requires = "cluster_secret")]
     cluster_listen: Option<SocketAddr>,
     /// The secret every node shares, a file of at least 32 bytes, mode 0600:
     /// node-to-node requests are signed with it.
     #[arg(long, env = "LAMB_CLUSTER_SECRET", value_name = "FILE", requires = "cluster_listen")]
     cluster_secret: Option<PathBuf>,
     /// The PostgreSQL the nodes share their membership, leases and
-    /// concurrency in (`postgres://USER@HOST/DB`).
+    /// concurrency in (`postgres://USER@HOST/DB`) [default: --registry's].
     #[arg(long, env = "LAMB_CLUSTER_DATABASE", value_name = "URL", requires = "cluster_listen")]
     cluster_database: Option<String>,
     /// Invocations this node runs at once before routing prefers other
@@ -263,9 +263,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The cluster flags, checked: the secret read, the address one that other
 /// nodes can reach.
 fn cluster_config(args: &Args) -> anyhow::Result<Option<lamb_daemon::cluster::ClusterConfig>> {
-    let (Some(listen), Some(secret), Some(url)) = (args.cluster_listen, &args.cluster_secret, &args.cluster_database)
-    else {
+    let (Some(listen), Some(secret)) = (args.cluster_listen, &args.cluster_secret) else {
         return Ok(None);
+    };
+    let Some(url) = args.cluster_database.as_ref().or(args.registry_url.as_ref()) else {
+        bail!("--cluster-listen: the nodes share a PostgreSQL; give --registry postgres://... (or --cluster-database)");
     };
     if listen.ip().is_unspecified() || listen.port() == 0 {
         bail!("--cluster-listen {listen}: other nodes connect to it, so it needs a specific address and port");
