@@ -29,6 +29,9 @@ pub struct NodeReport {
     pub in_flight: u32,
     /// Idle sandboxes per pool key (function version and revision).
     pub idle: BTreeMap<String, u32>,
+    /// The id its async queue leases events under (`<id>/<run>`), when the
+    /// registry is in this database: a dead node's events are freed by it.
+    pub registry_node: Option<String>,
 }
 
 /// One node as read back from the table.
@@ -80,10 +83,10 @@ pub async fn heartbeat(client: &Client, report: &NodeReport) -> Result<(), DbErr
     let idle = serde_json::to_value(&report.idle).expect("a map of counts is JSON");
     client
         .execute(
-            "INSERT INTO lamb_cluster_nodes (node_id, api_addr, cluster_addr, capacity, in_flight, idle, heartbeat_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, now()) \
+            "INSERT INTO lamb_cluster_nodes (node_id, api_addr, cluster_addr, capacity, in_flight, idle, \
+             registry_node, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
              ON CONFLICT (node_id) DO UPDATE SET api_addr = $2, cluster_addr = $3, capacity = $4, \
-             in_flight = $5, idle = $6, heartbeat_at = now()",
+             in_flight = $5, idle = $6, registry_node = $7, heartbeat_at = now()",
             &[
                 &report.node_id,
                 &report.api_addr,
@@ -91,6 +94,7 @@ pub async fn heartbeat(client: &Client, report: &NodeReport) -> Result<(), DbErr
                 &to_i32(report.capacity),
                 &to_i32(report.in_flight),
                 &idle,
+                &report.registry_node,
             ],
         )
         .await
@@ -139,16 +143,47 @@ pub async fn leave(client: &Client, node_id: &str) -> Result<(), DbError> {
 }
 
 /// Removes the concurrency rows of dead nodes: they no longer count anyway
-/// (admission sums live nodes only); this keeps the table small.
+/// (admission sums live nodes only); this keeps the table small. And when
+/// the registry's async queue is in this database, puts the events a dead
+/// node had leased back in the queue at once, so another node runs them
+/// (at least once) within seconds rather than at the lease's end.
 pub async fn sweep_dead(client: &Client, dead_after: Duration) -> Result<u64, DbError> {
-    client
+    let secs = dead_after.as_secs_f64();
+    let removed = client
         .execute(
             "DELETE FROM lamb_cluster_usage u USING lamb_cluster_nodes n \
              WHERE u.node_id = n.node_id AND n.heartbeat_at <= now() - make_interval(secs => $1)",
-            &[&dead_after.as_secs_f64()],
+            &[&secs],
         )
         .await
-        .map_err(DbError::query("sweeping dead nodes' concurrency"))
+        .map_err(DbError::query("sweeping dead nodes' concurrency"))?;
+    let queue = client
+        .query_one("SELECT to_regclass('async_events') IS NOT NULL", &[])
+        .await
+        .map_err(DbError::query("looking for the async queue"))?;
+    if queue.get::<_, bool>(0) {
+        let freed = client
+            .execute(
+                "UPDATE async_events SET status = 'queued', lease_owner = NULL, \
+                 next_attempt_at_ms = (extract(epoch FROM now()) * 1000)::bigint \
+                 WHERE status = 'running' AND split_part(lease_owner, '/', 1) IN \
+                 (SELECT registry_node FROM lamb_cluster_nodes \
+                  WHERE registry_node IS NOT NULL AND heartbeat_at <= now() - make_interval(secs => $1))",
+                &[&secs],
+            )
+            .await
+            .map_err(DbError::query("freeing dead nodes' async events"))?;
+        if freed > 0 {
+            // The registry's wake-up channel: every node's async worker
+            // looks for due events at once.
+            client
+                .batch_execute("NOTIFY lamb_events")
+                .await
+                .map_err(DbError::query("waking the async workers"))?;
+            tracing::info!(events = freed, "async events of a dead node put back in the queue");
+        }
+    }
+    Ok(removed)
 }
 
 fn to_i32(n: u32) -> i32 {

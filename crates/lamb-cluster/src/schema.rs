@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS lamb_cluster_nodes (
     started_at   timestamptz NOT NULL DEFAULT now(),
     heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE lamb_cluster_nodes ADD COLUMN IF NOT EXISTS registry_node text;
 CREATE TABLE IF NOT EXISTS lamb_cluster_leases (
     name       text PRIMARY KEY,
     holder     text NOT NULL,

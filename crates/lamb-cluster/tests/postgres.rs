@@ -32,6 +32,7 @@ fn report(id: &str, in_flight: u32, idle: &[(&str, u32)]) -> NodeReport {
         capacity: 100,
         in_flight,
         idle: idle.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+        registry_node: None,
     }
 }
 

@@ -228,7 +228,18 @@ async fn join_cluster(
     engine: Arc<dyn Invoker>,
     config: &ServeConfig,
 ) -> Result<(Option<Arc<crate::cluster::Cluster>>, Arc<dyn Invoker>), ServeError> {
-    let cluster = crate::cluster::Cluster::join(c.clone(), &*engine).await?;
+    let mut c = c.clone();
+    if config.registry_url.as_deref() == Some(c.database_url.as_str()) {
+        // The queue is in the cluster's database: a dead node's events can
+        // be freed by its heartbeat's end (docs/cluster.md).
+        c.registry_node = Some(
+            crate::data_dir::node_id(&config.data_dir).map_err(|source| ServeError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?,
+        );
+    }
+    let cluster = crate::cluster::Cluster::join(c, &*engine).await?;
     let invoker = Arc::new(crate::cluster::admission::ClusterInvoker {
         engine,
         cluster: Arc::clone(&cluster),

@@ -281,6 +281,7 @@ fn cluster_config(args: &Args) -> anyhow::Result<Option<lamb_daemon::cluster::Cl
         secret: lamb_cluster::auth::Secret::read(secret).context("--cluster-secret")?,
         api_addr: args.listen,
         capacity: args.cluster_capacity.unwrap_or(args.concurrency_limit),
+        registry_node: None,
     }))
 }
 

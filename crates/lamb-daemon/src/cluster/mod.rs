@@ -37,6 +37,9 @@ pub struct ClusterConfig {
     pub api_addr: SocketAddr,
     /// Invocations this node runs at once before others are preferred.
     pub capacity: u32,
+    /// The id this node's async queue leases under, when the registry is in
+    /// the cluster's database (`crate::data_dir::node_id`).
+    pub registry_node: Option<String>,
 }
 
 /// This node in the cluster.
@@ -77,6 +80,7 @@ impl Cluster {
             capacity: self.config.capacity,
             in_flight: invoker.in_flight(),
             idle: invoker.idle().into_iter().map(|(k, n)| (shown_key(&k), n)).collect(),
+            registry_node: self.config.registry_node.clone(),
         }
     }
 
