@@ -203,7 +203,7 @@ pub async fn serve(
             source,
         })?;
     let metrics = match config.metrics_listen {
-        Some(addr) => Some(serve_metrics(addr, crate::metrics_router(state.clone())).await?),
+        Some(addr) => Some(serve_router(addr, crate::metrics_router(state.clone())).await?),
         None => None,
     };
     let node = match (&cluster, &config.cluster) {
@@ -255,7 +255,7 @@ async fn start_node(
     addr: SocketAddr,
     state: &AppState,
 ) -> Result<[Stoppable; 2], ServeError> {
-    let listener = serve_metrics(addr, crate::cluster::forward::router(state.clone())).await?;
+    let listener = serve_router(addr, crate::cluster::forward::router(state.clone())).await?;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let beat = crate::cluster::heartbeat::start(Arc::clone(cluster), Arc::clone(&state.invoker), rx);
     Ok([listener, (stop, beat)])
@@ -263,7 +263,7 @@ async fn start_node(
 
 /// Binds `addr` and serves `router` on it (the metrics, or the cluster's
 /// forwards) until the sender turns true.
-async fn serve_metrics(addr: SocketAddr, router: axum::Router) -> Result<Stoppable, ServeError> {
+async fn serve_router(addr: SocketAddr, router: axum::Router) -> Result<Stoppable, ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
