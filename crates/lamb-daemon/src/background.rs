@@ -8,6 +8,7 @@
 
 use crate::state::AppState;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -44,14 +45,22 @@ pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Resul
     crate::file_triggers::start(&state);
     crate::provisioned::restore(&state).await;
     crate::snapstart::restore(&state).await;
-    let mut tasks = vec![
-        crate::events::start(state.clone(), rx.clone()),
-        crate::esm::start(state.clone(), rx.clone()),
-    ];
+    let mut tasks = vec![crate::events::start(state.clone(), rx.clone())];
     if let Some(addr) = config.url_listen {
         tasks.push(crate::urls::listen(addr, config.url_base.clone(), state.clone(), rx.clone()).await?);
     }
-    tasks.push(crate::schedules::start(state, config.schedule_time_scale, rx));
+    let (st, scale) = (state.clone(), config.schedule_time_scale);
+    let schedules: crate::cluster::leased::Starter =
+        Box::new(move |stop| crate::schedules::start(st.clone(), scale, stop));
+    let st = state.clone();
+    let mappings: crate::cluster::leased::Starter = Box::new(move |stop| crate::esm::start(st.clone(), stop));
+    for (name, mut starter) in [("schedules", schedules), ("mappings", mappings)] {
+        tasks.push(match &state.cluster {
+            // In a cluster, one node at a time runs each (docs/cluster.md).
+            Some(cluster) => crate::cluster::leased::start(Arc::clone(cluster), name, starter, rx.clone()),
+            None => starter(rx.clone()),
+        });
+    }
     Ok(Background { stop, tasks })
 }
 

@@ -139,6 +139,22 @@ pub trait Invoker: Send + Sync + 'static {
         None
     }
 
+    /// Idle sandboxes by pool key (`crate::engine::pool_key`): what the
+    /// cluster's heartbeat says this node holds warm.
+    fn idle(&self) -> std::collections::HashMap<String, u32> {
+        std::collections::HashMap::new()
+    }
+
+    /// Idle sandboxes of one pool key.
+    fn idle_of(&self, _pool_key: &str) -> u32 {
+        0
+    }
+
+    /// Invocations running now.
+    fn in_flight(&self) -> u32 {
+        0
+    }
+
     /// SnapStart: keeps snapshots of the published version `request` runs
     /// (its payload unused), made now and refilled as they are used.
     fn snapstart(&self, _request: InvokeRequest) {}

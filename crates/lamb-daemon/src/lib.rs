@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod background;
+pub mod cluster;
 pub mod code_location;
 pub mod credentials;
 pub mod data_dir;

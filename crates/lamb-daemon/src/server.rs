@@ -44,6 +44,8 @@ pub struct ServeConfig {
     /// How image registries are reached (`--registry-auth`,
     /// `--insecure-registry`, a Docker `config.json`).
     pub registries: lamb_store::image::RegistryConfig,
+    /// Cluster mode (`--cluster-listen`, docs/cluster.md); `None`: one box.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,8 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("serve: {0}")]
     Serve(std::io::Error),
+    #[error("join the cluster")]
+    Cluster(#[from] lamb_cluster::DbError),
 }
 
 /// Whether `url` can be `--registry`'s PostgreSQL URL; why not.
@@ -134,6 +138,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         aws_endpoints: config.aws_endpoints.clone(),
         allow_deprecated_runtimes: config.allow_deprecated_runtimes,
         images: lamb_store::image::Puller::new(config.registries.clone()),
+        cluster: None,
     }))
 }
 
@@ -166,10 +171,17 @@ pub async fn serve(
     invoker: Arc<dyn Invoker>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let (cluster, invoker) = match &config.cluster {
+        Some(c) => join_cluster(c, invoker, &config).await?,
+        None => (None, invoker),
+    };
     let cfg = config.clone();
-    let state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
+    let mut state = tokio::task::spawn_blocking(move || open_state(&cfg, invoker))
         .await
         .map_err(|e| ServeError::Serve(std::io::Error::other(e)))??;
+    if let Some(shared) = Arc::get_mut(&mut state.0) {
+        shared.cluster = cluster.clone();
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -191,11 +203,15 @@ pub async fn serve(
             source,
         })?;
     let metrics = match config.metrics_listen {
-        Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
+        Some(addr) => Some(serve_router(addr, crate::metrics_router(state.clone())).await?),
         None => None,
     };
+    let node = match (&cluster, &config.cluster) {
+        (Some(cluster), Some(c)) => Some(start_node(cluster, c.listen, &state).await?),
+        _ => None,
+    };
     crate::listen::serve(listener, crate::router(state), crate::listen::API_LIMITS, shutdown).await;
-    if let Some((stop, task)) = metrics {
+    for (stop, task) in metrics.into_iter().chain(node.into_iter().flatten()) {
         let _ = stop.send(true);
         let _ = task.await;
     }
@@ -204,21 +220,58 @@ pub async fn serve(
     Ok(())
 }
 
-/// Binds `addr` and serves [`crate::metrics_router`] on it until the sender
-/// turns true.
-async fn serve_metrics(
+type Stoppable = (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>);
+
+/// Joins the cluster and puts its admission in front of the engine.
+async fn join_cluster(
+    c: &crate::cluster::ClusterConfig,
+    engine: Arc<dyn Invoker>,
+    config: &ServeConfig,
+) -> Result<(Option<Arc<crate::cluster::Cluster>>, Arc<dyn Invoker>), ServeError> {
+    let mut c = c.clone();
+    if config.registry_url.as_deref() == Some(c.database_url.as_str()) {
+        // The queue is in the cluster's database: a dead node's events can
+        // be freed by its heartbeat's end (docs/cluster.md).
+        c.registry_node = Some(
+            crate::data_dir::node_id(&config.data_dir).map_err(|source| ServeError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?,
+        );
+    }
+    let cluster = crate::cluster::Cluster::join(c, &*engine).await?;
+    let invoker = Arc::new(crate::cluster::admission::ClusterInvoker {
+        engine,
+        cluster: Arc::clone(&cluster),
+        limit: config.concurrency_limit,
+    });
+    Ok((Some(cluster), invoker))
+}
+
+/// This node's side of the cluster: the listener other nodes forward to,
+/// and the heartbeat (which leaves the cluster when stopped).
+async fn start_node(
+    cluster: &Arc<crate::cluster::Cluster>,
     addr: SocketAddr,
-    state: AppState,
-) -> Result<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>), ServeError> {
+    state: &AppState,
+) -> Result<[Stoppable; 2], ServeError> {
+    let listener = serve_router(addr, crate::cluster::forward::router(state.clone())).await?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let beat = crate::cluster::heartbeat::start(Arc::clone(cluster), Arc::clone(&state.invoker), rx);
+    Ok([listener, (stop, beat)])
+}
+
+/// Binds `addr` and serves `router` on it (the metrics, or the cluster's
+/// forwards) until the sender turns true.
+async fn serve_router(addr: SocketAddr, router: axum::Router) -> Result<Stoppable, ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
-    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "metrics are served");
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving");
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let router = crate::metrics_router(state);
     let task = tokio::spawn(crate::listen::serve(
         listener,
         router,

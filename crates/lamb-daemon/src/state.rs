@@ -38,6 +38,8 @@ pub struct Shared {
     pub allow_deprecated_runtimes: bool,
     /// Pulls Image functions' images (`--registry-auth`, `--insecure-registry`).
     pub images: lamb_store::image::Puller,
+    /// This node in its cluster (`--cluster-listen`); `None` on one box.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl std::ops::Deref for AppState {

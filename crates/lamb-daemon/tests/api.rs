@@ -43,6 +43,7 @@ fn env_in(dir: tempfile::TempDir, allow_deprecated_runtimes: bool) -> Env {
         allow_deprecated_runtimes,
         sessions: None,
         registries: Default::default(),
+        cluster: None,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).unwrap();
     // Fixed keys whatever the environment says.

@@ -6,6 +6,7 @@
 //! they clone or fork happens in a single-threaded process.
 
 mod bench;
+mod cluster;
 mod load;
 mod sandbox_exec;
 mod serve;
@@ -36,6 +37,9 @@ enum Command {
     LoadEngine(load::Args),
     /// Run the daemon (as root): the Lambda API on --listen.
     Serve(Box<serve::Args>),
+    /// Cluster mode's nodes (docs/cluster.md).
+    #[command(subcommand)]
+    Cluster(cluster::Command),
     /// Mint a function's session credentials with the running daemon's key
     /// (root: the key is in the data directory), as STS would for its role.
     #[command(hide = true)]
@@ -65,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             let keys = lamb_cli::client::Keys::find(&cli.client.data_dir)?;
             load::run(args, &cli.client.endpoint, keys)
         }
+        Command::Cluster(cmd) => cluster::run(cmd),
         Command::Client(cmd) => {
             // Client errors are one readable line, not a debug chain.
             if let Err(e) = lamb_cli::run(&cli.client, cmd) {

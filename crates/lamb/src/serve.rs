@@ -40,6 +40,23 @@ pub struct Args {
     /// address, `http://127.0.0.1:9081/<url-id>/`.
     #[arg(long, env = "LAMB_URL_BASE", value_parser = lamb_daemon::urls::parse_url_base)]
     url_base: Option<String>,
+    /// Cluster mode (docs/cluster.md): other nodes forward invocations to
+    /// this address, which is also this node's id (so not 0.0.0.0); needs
+    /// --cluster-secret and a PostgreSQL (--cluster-database or --registry).
+    #[arg(long, env = "LAMB_CLUSTER_LISTEN", requires = "cluster_secret")]
+    cluster_listen: Option<SocketAddr>,
+    /// The secret every node shares, a file of at least 32 bytes, mode 0600:
+    /// node-to-node requests are signed with it.
+    #[arg(long, env = "LAMB_CLUSTER_SECRET", value_name = "FILE", requires = "cluster_listen")]
+    cluster_secret: Option<PathBuf>,
+    /// The PostgreSQL the nodes share their membership, leases and
+    /// concurrency in (`postgres://USER@HOST/DB`) [default: --registry's].
+    #[arg(long, env = "LAMB_CLUSTER_DATABASE", value_name = "URL", requires = "cluster_listen")]
+    cluster_database: Option<String>,
+    /// Invocations this node runs at once before routing prefers other
+    /// nodes [default: --concurrency-limit].
+    #[arg(long, requires = "cluster_listen")]
+    cluster_capacity: Option<u32>,
     /// Serve Prometheus metrics (`GET /metrics`, unsigned) on this address;
     /// off by default, as the metrics name every function.
     #[arg(long, env = "LAMB_METRICS_LISTEN")]
@@ -262,6 +279,31 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The cluster flags, checked: the secret read, the address one that other
+/// nodes can reach.
+fn cluster_config(args: &Args) -> anyhow::Result<Option<lamb_daemon::cluster::ClusterConfig>> {
+    let (Some(listen), Some(secret)) = (args.cluster_listen, &args.cluster_secret) else {
+        return Ok(None);
+    };
+    let Some(url) = args.cluster_database.as_ref().or(args.registry_url.as_ref()) else {
+        bail!("--cluster-listen: the nodes share a PostgreSQL; give --registry postgres://... (or --cluster-database)");
+    };
+    if listen.ip().is_unspecified() || listen.port() == 0 {
+        bail!("--cluster-listen {listen}: other nodes connect to it, so it needs a specific address and port");
+    }
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        bail!("--cluster-database: expected a postgres:// URL");
+    }
+    Ok(Some(lamb_daemon::cluster::ClusterConfig {
+        database_url: url.clone(),
+        listen,
+        secret: lamb_cluster::auth::Secret::read(secret).context("--cluster-secret")?,
+        api_addr: args.listen,
+        capacity: args.cluster_capacity.unwrap_or(args.concurrency_limit),
+        registry_node: None,
+    }))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("lamb serve must run as root (it creates namespaces, mounts and cgroups for every sandbox); try: sudo lamb serve");
@@ -276,6 +318,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let brokers = lamb_daemon::esm::Brokers::parse(&args.rabbitmq)?;
     let aws_endpoints = lamb_daemon::esm::aws::AwsEndpoints::parse(&args.aws_endpoints)?;
     let registries = registries(&args)?;
+    let cluster = cluster_config(&args)?;
     // Then the lock, before anything touches the data directory or the machine.
     let canonical_data_dir = data_dir::create(&args.data_dir)?;
     let lock = DataDirLock::take(&canonical_data_dir, data_dir::SPAWNER_WAIT)?;
@@ -368,6 +411,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         allow_deprecated_runtimes: args.allow_deprecated_runtimes,
         sessions: Some(sessions),
         registries,
+        cluster,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,6 +44,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         allow_deprecated_runtimes: false,
         sessions: None,
         registries: Default::default(),
+        cluster: None,
     };
     let mut state = open_state(&config, Arc::new(NoEngine)).expect("state");
     Arc::get_mut(&mut state.0).expect("unique").credentials = Credentials {

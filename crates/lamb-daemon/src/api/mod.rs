@@ -8,7 +8,7 @@ mod concurrency;
 mod event_stream;
 mod function_settings;
 mod functions;
-mod invoke;
+pub(crate) mod invoke;
 mod lamb_ext;
 mod layers;
 mod policies;

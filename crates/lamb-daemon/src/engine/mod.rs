@@ -43,6 +43,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use launcher::{Launcher, SandboxHandle};
+pub use run::pool_key;
 pub use spec::{SANDBOX_GID, UID_BASE};
 
 /// How the engine is tuned; [`EngineConfig::new`] gives Lambda's values.
@@ -344,5 +345,31 @@ impl Invoker for Engine {
 
     fn snapstart_state(&self, function: &str, version: u64) -> Option<SnapshotState> {
         self.inner.snapshot_state(function, version)
+    }
+
+    /// Frozen ones count: a thaw is far cheaper than a cold start.
+    fn idle(&self) -> HashMap<String, u32> {
+        let st = self.inner.lock();
+        let mut idle: HashMap<String, u32> = st
+            .pools
+            .iter()
+            // Waiting prewarmed sandboxes belong to no function.
+            .filter(|(k, v)| !v.is_empty() && !k.starts_with(prewarm::KEY_PREFIX))
+            .map(|(k, v)| (k.clone(), u32::try_from(v.len()).unwrap_or(u32::MAX)))
+            .collect();
+        for (k, n) in &st.freezing {
+            *idle.entry(k.clone()).or_default() += u32::try_from(*n).unwrap_or(u32::MAX);
+        }
+        idle
+    }
+
+    fn idle_of(&self, pool_key: &str) -> u32 {
+        let st = self.inner.lock();
+        let idle = st.pools.get(pool_key).map_or(0, Vec::len) + st.freezing.get(pool_key).copied().unwrap_or(0);
+        u32::try_from(idle).unwrap_or(u32::MAX)
+    }
+
+    fn in_flight(&self) -> u32 {
+        self.inner.lock().in_flight
     }
 }

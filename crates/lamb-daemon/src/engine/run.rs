@@ -26,7 +26,7 @@ enum Outcome {
     Timeout,
 }
 
-pub(super) fn pool_key(req: &InvokeRequest) -> String {
+pub fn pool_key(req: &InvokeRequest) -> String {
     format!(
         "{}\0{}\0{}",
         req.function.name, req.executed_version, req.function.revision_id
