@@ -4,7 +4,8 @@
 
 #![allow(dead_code)]
 
-pub mod postgres;
+/// The throwaway PostgreSQL, shared with the other crates' tests.
+pub use lamb_test_postgres as postgres;
 pub mod registry;
 
 use std::io::{Cursor, Write};

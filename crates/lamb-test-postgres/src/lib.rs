@@ -1,5 +1,5 @@
-//! A throwaway PostgreSQL for the tests (the same as
-//! `integration-tests/postgres.py`): Debian's `postgresql` binaries,
+//! A throwaway PostgreSQL for the Rust tests of lamb-store and lamb-cluster
+//! (the same as `integration-tests/postgres.py`): Debian's `postgresql` binaries,
 //! `initdb` into a temporary directory with trust authentication, listening
 //! on 127.0.0.1 at a free port and on a unix socket in that directory; run as
 //! the `postgres` user when the tests run as root (PostgreSQL refuses root).
