@@ -2,11 +2,14 @@
 a cold start on a waiting sandbox answers what a plain cold start answers
 (environment, context, request id, cwd, ids, limits, /tmp, mounts, logs),
 with the function's memory limit; the waiting sandboxes stay within
---memory-capacity and go after --idle-ttl. Root only, real runtime trees."""
+--memory-capacity and go after --idle-ttl; one whose runtime died while it
+waited is let go, never handed a function. Root only, real runtime trees."""
 
 import base64
 import json
+import os
 import re
+import signal
 import urllib.request
 from pathlib import Path
 
@@ -250,6 +253,77 @@ def test_the_waiting_sandboxes_go_after_the_idle_ttl():
         wait_for(lambda: not sandbox_cgroups(d.cgroup_parent), what="no sandbox cgroup left")
         # Drained, it is not refilled until a cold start of the runtime.
         assert metric(d, "lamb_sandboxes_prewarmed") == 0
+
+
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def cgroup_pids(cg):
+    try:
+        return [int(p) for p in (cg / "cgroup.procs").read_text().split()]
+    except (FileNotFoundError, OSError):
+        return []
+
+
+def waiting_sandboxes(d):
+    """The cgroups of the daemon's waiting sandboxes: those whose init was
+    started with --prewarm (each hierarchy's directory of one sandbox)."""
+    return [cg for cg in sandbox_cgroups(d.cgroup_parent)
+            if any(b"--prewarm" in cmdline(pid) for pid in cgroup_pids(cg))]
+
+
+def kill_waiting_runtime(d):
+    """SIGKILLs, from the host, the runtime of the one waiting sandbox (every
+    process of its cgroup but init), as the OOM killer or a crash would end
+    it, and answers the cgroup."""
+    [cg] = {cg.name: cg for cg in waiting_sandboxes(d)}.values()
+    runtime = [pid for pid in cgroup_pids(cg) if b"init" not in cmdline(pid)[1:2]]
+    assert runtime, cgroup_pids(cg)
+    for pid in runtime:
+        os.kill(pid, signal.SIGKILL)
+    return cg
+
+
+def one_waiting_python(d, lam, name):
+    deploy(lam, name, {"app.py": PY_PROBE}, runtime="python3.13", MemorySize=512)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    invoke(lam, name, {"allocate_mb": 1})
+    wait_for(lambda: metric(d, "lamb_sandboxes_prewarmed") == 1, what="a waiting sandbox")
+    wait_for(lambda: waiting_sandboxes(d), what="the waiting sandbox's processes")
+
+
+def test_a_waiting_sandbox_whose_runtime_died_is_not_given_a_function():
+    with function_daemon("lamb-prewarm-died-", "--prewarm", "on", metrics=True) as d:
+        lam = d.lambda_client()
+        one_waiting_python(d, lam, "prewarm-died")
+        cg = kill_waiting_runtime(d)
+        # Its init reports the end and ends with it: the sandbox is dead.
+        wait_for(lambda: not cgroup_pids(cg), what="the waiting sandbox's end")
+        # A new revision: the next start is cold, and its pool's sandbox is dead.
+        lam.update_function_configuration(FunctionName="prewarm-died", Description="again")
+        lam.get_waiter("function_updated_v2").wait(FunctionName="prewarm-died",
+                                                   WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        body, log = invoke(lam, "prewarm-died", {"allocate_mb": 1})
+        assert body["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+        assert "probe says hello" in log and "Runtime.ExitError" not in log
+        assert metric(d, "lamb_prewarmed_starts_total", "prewarm-died") == 0
+        assert metric(d, "lamb_cold_starts_total", "prewarm-died") == 2
+
+
+def test_the_pool_lets_go_of_a_waiting_sandbox_whose_runtime_died():
+    with function_daemon("lamb-prewarm-gone-", "--prewarm", "on", metrics=True) as d:
+        lam = d.lambda_client()
+        one_waiting_python(d, lam, "prewarm-gone")
+        cg = kill_waiting_runtime(d)
+        # Noticed while it waits, without a cold start asking for it.
+        wait_for(lambda: metric(d, "lamb_sandboxes_prewarmed") == 0, what="the dead sandbox let go")
+        wait_for(lambda: not cg.exists(), what="its cgroup removed")
+        assert metric(d, "lamb_sandboxes_live") == 1  # the function's own, warm
+        assert metric(d, "lamb_memory_reserved_bytes") == 512 << 20
 
 
 def test_prewarm_off_starts_every_runtime_the_plain_way():

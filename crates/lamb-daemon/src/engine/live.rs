@@ -97,6 +97,24 @@ impl LiveSandbox {
         self.credentials_expire.is_none_or(|at| at - now > timeout)
     }
 
+    /// Whether init has said nothing yet that was not read: no message and
+    /// not the end of its socket. A waiting pre-initialised sandbox's init
+    /// says nothing until its assignment, so anything there means its
+    /// runtime ended (init reports the exit and ends) or init itself died.
+    /// A peek at the socket, not the reactor's readiness: the kernel's
+    /// state is what counts, whether or not the reactor saw it yet.
+    pub fn quiet(&self) -> bool {
+        use nix::sys::socket::{recv, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let mut byte = [0u8; 1];
+        self.rx.is_empty()
+            && recv(
+                self.ctl.as_raw_fd(),
+                &mut byte,
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+            ) == Err(nix::errno::Errno::EAGAIN)
+    }
+
     pub async fn send(&mut self, msg: &ToInit) -> io::Result<()> {
         self.ctl.write_all(&msg.encode()).await
     }
@@ -211,5 +229,83 @@ impl LiveSandbox {
         // What the extensions wrote in their shutdown phase, as far as it
         // is in the pipe: init's end can arrive before their last lines.
         self.drain_output(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lamb_sandbox::{CgroupStats, Exit, Result};
+    use std::io::Write;
+    use std::path::Path;
+
+    /// A handle [`LiveSandbox::quiet`] never touches: only its socket counts.
+    #[derive(Debug)]
+    struct Untouched;
+
+    impl SandboxHandle for Untouched {
+        fn freeze(&mut self) -> Result<()> {
+            unreachable!()
+        }
+        fn thaw(&mut self) -> Result<()> {
+            unreachable!()
+        }
+        fn kill(&mut self) -> Result<()> {
+            unreachable!()
+        }
+        fn stats(&self) -> Result<CgroupStats> {
+            unreachable!()
+        }
+        fn set_cpu(&mut self, _: &CpuLimit) -> Result<()> {
+            unreachable!()
+        }
+        fn set_memory(&mut self, _: u64) -> Result<()> {
+            unreachable!()
+        }
+        fn bind_directory(&mut self, _: &Path, _: &Path) -> Result<()> {
+            unreachable!()
+        }
+        fn destroy(self: Box<Self>) -> Result<Exit> {
+            unreachable!()
+        }
+    }
+
+    fn waiting() -> (LiveSandbox, std::os::unix::net::UnixStream) {
+        let (ours, init) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (out, _) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let w = LiveSandbox::new(Box::new(Untouched), ours, out, LogStream::none(), 0, 128, "k".into()).unwrap();
+        (w, init)
+    }
+
+    #[tokio::test]
+    async fn a_waiting_sandbox_is_quiet_until_init_reports_an_end_or_goes() {
+        let (w, mut init) = waiting();
+        assert!(w.quiet());
+        init.write_all(
+            &FromInit::Exited {
+                status: "signal: killed".into(),
+            }
+            .encode(),
+        )
+        .unwrap();
+        assert!(!w.quiet());
+
+        let (w, init) = waiting();
+        drop(init);
+        assert!(!w.quiet());
+    }
+
+    #[tokio::test]
+    async fn the_peek_leaves_the_message_for_the_next_event() {
+        let (mut w, mut init) = waiting();
+        let status = "exit status 1".to_owned();
+        init.write_all(&FromInit::Exited { status: status.clone() }.encode())
+            .unwrap();
+        assert!(!w.quiet());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        match w.next_event(deadline, None).await {
+            Event::Msg(FromInit::Exited { status: got }) => assert_eq!(got, status),
+            other => panic!("{other:?}"),
+        }
     }
 }

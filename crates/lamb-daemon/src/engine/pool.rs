@@ -201,6 +201,7 @@ impl Inner {
             let now = Instant::now();
             let mut expired = Vec::new();
             let mut to_freeze = Vec::new();
+            let mut ended = Vec::new();
             {
                 let mut st = self.lock();
                 if st.closed {
@@ -210,13 +211,17 @@ impl Inner {
                     // A waiting pre-initialised runtime blocks in read(2) and
                     // uses no CPU: a freeze would only put a thaw on the
                     // path of the cold start that takes it.
-                    let freezes = !key.starts_with(super::prewarm::KEY_PREFIX);
+                    let waiting = key.starts_with(super::prewarm::KEY_PREFIX);
                     let mut i = 0;
                     while i < pool.len() {
                         let idle_for = now - pool[i].since;
-                        if idle_for >= self.config.idle_ttl {
+                        // One whose runtime ended while it waited is no
+                        // sandbox to keep (a peek at its socket).
+                        if waiting && !pool[i].live.quiet() {
+                            ended.push(pool.remove(i).live);
+                        } else if idle_for >= self.config.idle_ttl {
                             expired.push(pool.remove(i).live);
-                        } else if freezes && !pool[i].live.frozen && idle_for >= self.config.freeze_grace {
+                        } else if !waiting && !pool[i].live.frozen && idle_for >= self.config.freeze_grace {
                             to_freeze.push(pool.remove(i));
                         } else {
                             i += 1;
@@ -230,6 +235,10 @@ impl Inner {
             }
             for w in expired {
                 self.retire(w, true);
+            }
+            for w in ended {
+                tracing::info!(key = %w.key.replace('\0', "/"), "a pre-initialised sandbox's runtime ended while it waited");
+                self.retire(w, false);
             }
             if !to_freeze.is_empty() {
                 self.freeze(to_freeze).await;

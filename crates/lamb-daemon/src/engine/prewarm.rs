@@ -256,8 +256,16 @@ fn bind_source(mount: &lamb_sandbox::MountSpec) -> Option<&Path> {
     }
 }
 
-/// Binds the code, sets the limits, hands over the environment.
+/// Why a waiting sandbox is not given its function: its runtime (or init)
+/// ended while it waited (killed, out of memory, a crash).
+const ENDED: &str = "its runtime ended while it waited";
+
+/// Binds the code, sets the limits, hands over the environment, unless
+/// the sandbox is no longer waiting: then the cold start goes the plain way.
 async fn assign(w: &mut LiveSandbox, a: Assignment) -> Result<(), String> {
+    if !w.quiet() {
+        return Err(ENDED.to_owned());
+    }
     let mut sandbox = w.sandbox.take().ok_or("no sandbox")?;
     let code = a.code;
     let (memory, cpu) = (a.memory_bytes, a.cpu);
@@ -272,6 +280,11 @@ async fn assign(w: &mut LiveSandbox, a: Assignment) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     w.sandbox = Some(sandbox);
     bound.map_err(|e| Chain(&e).to_string())?;
+    // Its runtime may have ended during the bind; past the send below, an
+    // end is the function's own (its import may exit), as on a plain start.
+    if !w.quiet() {
+        return Err(ENDED.to_owned());
+    }
     w.send(&ToInit::Assign { env: a.env }).await.map_err(|e| e.to_string())
 }
 
