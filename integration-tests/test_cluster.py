@@ -50,7 +50,8 @@ def handler(event, context):
             time.sleep(0.02)
     if event.get("done"):
         open("/mnt/gate/done-" + event["done"], "w").close()
-    return {"node": open("/mnt/gate/node").read(), "sandbox": SANDBOX, "token": token}
+    return {"node": open("/mnt/gate/node").read(), "sandbox": SANDBOX, "token": token,
+            "color": os.environ.get("COLOR")}
 '''
 CLUSTER_PORT = 9090
 
@@ -476,6 +477,30 @@ def test_warm_invoke_forwarded_against_local(cluster):
     if os.environ.get("LAMB_RELIABILITY_OUT"):
         with open(os.environ["LAMB_RELIABILITY_OUT"], "a") as f:
             f.write(line + "\n")
+
+
+# Only b runs calls: what it read from the registry is what it runs.
+ONLY_B = {"a": ["--cluster-capacity", "0"], "c": ["--cluster-capacity", "0"]}
+
+
+@pytest.mark.parametrize("cluster", [ONLY_B], indirect=True)
+def test_an_update_through_one_node_is_seen_by_a_call_through_another(cluster):
+    """b keeps what its calls read from the registry (docs/registry.md, "The
+    read cache"); a's update reaches it through PostgreSQL's announcement,
+    so b's next calls run the new configuration, never the one it kept."""
+    a, b, _ = cluster
+    first = b.invoke()
+    assert first["node"] == "b" and first["color"] is None
+    assert b.invoke()["sandbox"] == first["sandbox"]
+    a.client().update_function_configuration(
+        FunctionName="where", Environment={"Variables": {"COLOR": "blue"}})
+    # The announcement is asynchronous (a commit, then a notification):
+    # wait for it, as a client of Lambda waits after an update.
+    after = wait_for(lambda: (r := b.invoke())["color"] == "blue" and r,
+                     what="b to run the configuration updated through a")
+    assert after["node"] == "b" and after["sandbox"] != first["sandbox"]
+    # And it stays seen: the old configuration does not come back.
+    assert all(b.invoke()["color"] == "blue" for _ in range(5))
 
 
 def test_created_through_one_node_warm_wherever_the_call_arrives(cluster, pg):

@@ -77,17 +77,16 @@ impl Call {
 /// The version that runs: the qualifier's, or for a weighted alias the
 /// additional version with its probability.
 pub fn resolve_version(s: &Shared, name: &str, q: &Qualifier) -> Result<FunctionRecord, ApiError> {
-    let rec = s.registry.get_function(name, q)?;
+    let rec = s.reads.function(&*s.registry, name, q)?;
     let Qualifier::Alias(alias) = q else {
         return Ok(rec);
     };
-    let alias = s.registry.get_alias(name, alias)?;
+    let alias = s.reads.alias(&*s.registry, name, alias)?;
     let mut roll: f64 = rand::random();
     for (version, weight) in &alias.weights {
         if roll < *weight {
-            return Ok(s
-                .registry
-                .get_function(name, &Qualifier::Version(Version::Published(*version)))?);
+            let q = Qualifier::Version(Version::Published(*version));
+            return Ok(s.reads.function(&*s.registry, name, &q)?);
         }
         roll -= weight;
     }
@@ -116,7 +115,8 @@ fn fetch_shared(s: &Shared, kind: BundleKind, digest: &CodeDigest) -> Result<(),
 }
 
 /// Everything the engine needs to run `call` on `target`; reads the
-/// registry, so it runs on the blocking pool (`AppState::blocking`).
+/// registry (through `Shared::reads`, so a warm call usually does not), so it
+/// runs on the blocking pool (`AppState::blocking`).
 pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest, ApiError> {
     let rec = resolve_version(s, &target.function, &target.qualifier)?;
     fetch_shared(s, BundleKind::Function, &rec.code.digest)?;
@@ -133,11 +133,10 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
         .filter_map(|hex| CodeDigest::from_hex(hex))
         .map(|d| s.store.path(BundleKind::ImageLayer, &d))
         .collect();
-    let reserved_concurrency = s.registry.get_reserved_concurrency(&target.function)?;
+    let reserved_concurrency = s.reads.reserved(&*s.registry, &target.function)?;
     // Provisioned concurrency of unreserved functions comes out of the
     // unreserved pool too, as on Lambda.
-    let total_reserved_concurrency =
-        s.registry.total_reserved_concurrency(None)? + s.registry.total_provisioned_unreserved(None)?;
+    let total_reserved_concurrency = s.reads.pool(&*s.registry)?;
     let layer_paths = rec
         .layers
         .iter()

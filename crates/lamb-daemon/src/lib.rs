@@ -25,6 +25,7 @@ pub mod invoker;
 pub mod listen;
 pub mod log_retention;
 pub mod provisioned;
+pub mod read_cache;
 pub mod s3_code;
 pub mod schedules;
 pub mod server;

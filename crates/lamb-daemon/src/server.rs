@@ -139,6 +139,7 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
         allow_deprecated_runtimes: config.allow_deprecated_runtimes,
         images: lamb_store::image::Puller::new(config.registries.clone()),
         cluster: None,
+        reads: Default::default(),
     }))
 }
 

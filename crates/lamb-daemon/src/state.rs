@@ -40,6 +40,8 @@ pub struct Shared {
     pub images: lamb_store::image::Puller,
     /// This node in its cluster (`--cluster-listen`); `None` on one box.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The registry's per-invocation reads (`crate::read_cache`).
+    pub reads: crate::read_cache::ReadCache,
 }
 
 impl std::ops::Deref for AppState {

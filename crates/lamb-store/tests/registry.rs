@@ -707,7 +707,46 @@ fn bundles_are_kept_once_on_a_shared_registry(b: &Backend) {
     assert_eq!(reg.shared_bundle(lamb_store::BundleKind::Layer, &digest).unwrap(), None);
 }
 
+/// The read cache's invalidation: a write through a registry changes its
+/// generation at once; a write through another registry on the same
+/// database (another node) changes it once announced (PostgreSQL's
+/// `lamb_registry` channel), and a failed read changes nothing.
+fn generation_changes_with_every_write_wherever_it_is_made(b: &Backend) {
+    let reg = b.open();
+    let reg = &*reg;
+    let wait_live = |r: &dyn lamb_store::Registry| loop {
+        // A shared registry is live once its listener has connected.
+        if let Some(g) = r.generation() {
+            return g;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let before = wait_live(reg);
+    create(reg, "f", false);
+    let after = reg.generation().unwrap();
+    assert_ne!(after, before);
+    assert!(reg.get_function("missing", &Qualifier::latest()).is_err());
+    if !b.is_postgres() {
+        // (On PostgreSQL the registry hears its own write's announcement
+        // too, whenever it arrives.)
+        assert_eq!(reg.generation(), Some(after));
+        return;
+    }
+    let other = b.open();
+    wait_live(&*other);
+    let seen = reg.generation().unwrap();
+    other.put_reserved_concurrency("f", 3).unwrap();
+    // Waits for the announcement: never a timing, only the event (the
+    // deadline only turns a lost one into a failure).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while reg.generation() == Some(seen) {
+        assert!(std::time::Instant::now() < deadline, "another node's write never heard");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 crate::suite!(
+    generation_changes_with_every_write_wherever_it_is_made,
     bundles_are_kept_once_on_a_shared_registry,
     create_get_and_conflict,
     revision_changes_on_every_update_and_guards_writes,

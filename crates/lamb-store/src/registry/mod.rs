@@ -250,6 +250,15 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
     fn untag_function(&self, function: &str, keys: &[String]) -> Result<(), StoreError>;
     fn function_tags(&self, function: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
 
+    /// A number that changes whenever what the registry holds may have
+    /// changed (a write through this registry, or through another node
+    /// sharing its database, once announced), so that a cache of its reads
+    /// may keep what it read at the same number; `None` while it cannot
+    /// tell (a shared registry not listening): read through then.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
+
     // Code accounting.
 
     /// Every bundle a function version or layer version refers to.

@@ -23,7 +23,10 @@
 //!
 //! Wake-ups: an enqueue sends `NOTIFY lamb_events` in its transaction; a
 //! thread per registry `LISTEN`s and runs the `on_enqueue` callback, so a
-//! node's async worker wakes for events queued through any node.
+//! node's async worker wakes for events queued through any node. Every
+//! registry write sends `NOTIFY lamb_registry` the same way, and the same
+//! thread bumps the registry's generation for it (the read cache's
+//! invalidation across nodes).
 //!
 //! Migrations: SQLite's V1..Vn, translated to PostgreSQL's types when they
 //! run ([`translate`]), each in its own transaction with the bump of
@@ -31,7 +34,7 @@
 //! [`MIGRATE_LOCK`], so nodes starting together migrate once.
 
 use super::sql::Transaction;
-use super::sqlite::{Engine, SqlRegistry, MIGRATIONS, SCHEMA_VERSION};
+use super::sqlite::{Engine, Generation, SqlRegistry, MIGRATIONS, SCHEMA_VERSION};
 use crate::error::StoreError;
 use lamb_types::ArnContext;
 use postgres::{IsolationLevel, NoTls};
@@ -46,6 +49,9 @@ pub const WRITE_LOCK: i64 = 0x6c61_6d62_0001;
 pub const MIGRATE_LOCK: i64 = 0x6c61_6d62_0002;
 /// The channel enqueues notify.
 pub const EVENTS_CHANNEL: &str = "lamb_events";
+/// The channel every registry write notifies (on commit), so that each
+/// node's cache of its reads (`Registry::generation`) drops what it held.
+pub const REGISTRY_CHANNEL: &str = "lamb_registry";
 
 /// Uploaded bundles (function code, layers) by kind and digest, stored once
 /// for every node (`Registry::share_bundle`).
@@ -108,9 +114,10 @@ impl PostgresRegistry {
         migrate(&mut *pool.get()?)?;
         let reg = Self::with_engine(PostgresEngine { pool: Some(pool) }, ctx);
         let wake = Arc::downgrade(&reg.on_enqueue);
+        let generation = Arc::clone(&reg.generation);
         std::thread::Builder::new()
             .name("lamb-pg-listen".into())
-            .spawn(move || listen(config, wake))
+            .spawn(move || listen(config, wake, &generation))
             .map_err(|e| StoreError::io("spawn", "lamb-pg-listen", e))?;
         Ok(reg)
     }
@@ -148,7 +155,10 @@ impl PostgresEngine {
             .read_only(read_only)
             .start()?;
         if lock {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+            // The announcement goes out on commit only, in the same round trip.
+            tx.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({WRITE_LOCK}); NOTIFY {REGISTRY_CHANNEL}"
+            ))?;
         }
         let sql = Transaction::Postgres(RefCell::new(tx));
         let out = f(&sql)?;
@@ -232,10 +242,12 @@ fn migrate_locked(conn: &mut postgres::Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs the enqueue callback for every `NOTIFY lamb_events`, reconnecting
+/// Runs the enqueue callback for every `NOTIFY lamb_events` and bumps the
+/// registry's generation for every `NOTIFY lamb_registry`, reconnecting
 /// after failures, until the registry is gone. After each (re)connect it
-/// runs the callback once: events may have come while it was away.
-fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sync>>>) {
+/// runs the callback once: events may have come while it was away; while
+/// it is away the generation is not live (writes may go unheard).
+fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sync>>>, generation: &Generation) {
     let fire = |wake: &Weak<OnceLock<Box<dyn Fn() + Send + Sync>>>| match wake.upgrade() {
         Some(cell) => {
             if let Some(f) = cell.get() {
@@ -247,7 +259,11 @@ fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sy
     };
     loop {
         if let Ok(mut client) = config.connect(NoTls) {
-            if client.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}")).is_ok() {
+            if client
+                .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {REGISTRY_CHANNEL}"))
+                .is_ok()
+            {
+                generation.set_live(true);
                 if !fire(&wake) {
                     return;
                 }
@@ -255,6 +271,7 @@ fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sy
                     use postgres::fallible_iterator::FallibleIterator;
                     // A second at a time: is the registry still there?
                     match client.notifications().timeout_iter(Duration::from_secs(1)).next() {
+                        Ok(Some(n)) if n.channel() == REGISTRY_CHANNEL => generation.bump(),
                         Ok(Some(_)) if !fire(&wake) => return,
                         Ok(Some(_)) => {}
                         Ok(None) if wake.strong_count() == 0 => return,
@@ -262,6 +279,7 @@ fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sy
                         Err(_) => break,
                     }
                 }
+                generation.set_live(false);
             }
         }
         if wake.strong_count() == 0 {

@@ -95,6 +95,47 @@ pub struct SqlRegistry<E> {
     ctx: ArnContext,
     /// Called after every enqueue committed (wakes the async worker).
     pub(crate) on_enqueue: std::sync::Arc<std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>>,
+    /// Bumped by every registry write (`Registry::generation`).
+    pub(crate) generation: std::sync::Arc<Generation>,
+}
+
+/// A count of the registry's writes, so that a cache of what it read can
+/// tell whether it may still hold: bumped after each write through this
+/// registry and, where nodes share the database, for each write another node
+/// announces (PostgreSQL's `lamb_registry` channel). `live` is false while
+/// announcements may be missed (no listening connection): then nothing may
+/// be trusted but a read.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    count: std::sync::atomic::AtomicU64,
+    live: std::sync::atomic::AtomicBool,
+}
+
+impl Generation {
+    pub(crate) fn new(live: bool) -> Self {
+        Self {
+            count: std::sync::atomic::AtomicU64::new(0),
+            live: std::sync::atomic::AtomicBool::new(live),
+        }
+    }
+
+    pub(crate) fn bump(&self) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Marks whether writes elsewhere are heard; a change either way is a
+    /// bump too, so nothing read before it is trusted after.
+    pub(crate) fn set_live(&self, live: bool) {
+        self.live.store(live, std::sync::atomic::Ordering::SeqCst);
+        self.bump();
+    }
+
+    pub(crate) fn current(&self) -> Option<u64> {
+        // `live` first: a bump that follows a reconnect is seen with it.
+        let live = self.live.load(std::sync::atomic::Ordering::SeqCst);
+        let count = self.count.load(std::sync::atomic::Ordering::SeqCst);
+        live.then_some(count)
+    }
 }
 
 /// The registry in SQLite: one database file.
@@ -118,11 +159,13 @@ impl std::fmt::Debug for SqliteRegistry {
 }
 
 impl<E: Engine> SqlRegistry<E> {
+    /// `E::SHARED` engines hear other nodes' writes only once listening.
     pub(crate) fn with_engine(engine: E, ctx: ArnContext) -> Self {
         Self {
             engine,
             ctx,
             on_enqueue: Default::default(),
+            generation: std::sync::Arc::new(Generation::new(!E::SHARED)),
         }
     }
 
@@ -139,7 +182,10 @@ impl<E: Engine> SqlRegistry<E> {
         &self,
         f: impl FnOnce(&Transaction<'_>, &ArnContext) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.engine.write(|tx| f(tx, &self.ctx))
+        let out = self.engine.write(|tx| f(tx, &self.ctx));
+        // Even a failed write may have committed (a lost answer).
+        self.generation.bump();
+        out
     }
 
     fn write_queue<T>(
@@ -578,6 +624,10 @@ impl<E: Engine> Registry for SqlRegistry<E> {
 
     fn list_events(&self, function: &str) -> Result<Vec<EventRecord>, StoreError> {
         self.read(|tx, ctx| events::list(tx, ctx, function))
+    }
+
+    fn generation(&self) -> Option<u64> {
+        self.generation.current()
     }
 
     fn referenced_bundles(&self) -> Result<Referenced, StoreError> {

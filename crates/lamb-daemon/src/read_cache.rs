@@ -1,0 +1,243 @@
+//! What an invocation reads from the registry (the version a qualifier
+//! names, an alias's weights, the concurrency settings), kept between
+//! invocations so that a warm invoke makes no registry round trip: on
+//! PostgreSQL each read is a round trip to the database (docs/registry.md).
+//!
+//! Every entry is kept under the registry's generation
+//! (`Registry::generation`), which every write through this node bumps at
+//! once and every write through another node bumps once PostgreSQL has
+//! announced it: an entry of an older generation is never served. A registry
+//! that cannot tell (a shared one whose listener is disconnected) is read
+//! through. Errors are not kept: a missing function is read again.
+
+use lamb_store::{AliasRecord, FunctionRecord, Registry, StoreError};
+use lamb_types::Qualifier;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+/// Past this many entries the cache starts again (a bound, not a policy:
+/// an invocation's reads are a handful per function).
+const MAX_ENTRIES: usize = 4096;
+
+/// The registry's per-invocation reads, by what was asked.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    generation: u64,
+    map: HashMap<Key, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Function(String, Qualifier),
+    Alias(String, String),
+    Reserved(String),
+    /// The reserved and provisioned-unreserved totals of the account.
+    Pool,
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Function(Box<FunctionRecord>),
+    Alias(AliasRecord),
+    Reserved(Option<u32>),
+    Pool(u64),
+}
+
+impl ReadCache {
+    /// `Registry::get_function`.
+    pub fn function(&self, reg: &dyn Registry, name: &str, q: &Qualifier) -> Result<FunctionRecord, StoreError> {
+        let key = Key::Function(name.to_owned(), q.clone());
+        self.cached(
+            reg,
+            key,
+            || reg.get_function(name, q),
+            |r| Value::Function(Box::new(r)),
+            |v| match v {
+                Value::Function(r) => Some(*r),
+                _ => None,
+            },
+        )
+    }
+
+    /// `Registry::get_alias`.
+    pub fn alias(&self, reg: &dyn Registry, function: &str, name: &str) -> Result<AliasRecord, StoreError> {
+        let key = Key::Alias(function.to_owned(), name.to_owned());
+        self.cached(
+            reg,
+            key,
+            || reg.get_alias(function, name),
+            Value::Alias,
+            |v| match v {
+                Value::Alias(r) => Some(r),
+                _ => None,
+            },
+        )
+    }
+
+    /// `Registry::get_reserved_concurrency`.
+    pub fn reserved(&self, reg: &dyn Registry, function: &str) -> Result<Option<u32>, StoreError> {
+        let key = Key::Reserved(function.to_owned());
+        let read = || reg.get_reserved_concurrency(function);
+        self.cached(reg, key, read, Value::Reserved, |v| match v {
+            Value::Reserved(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// The account's reserved concurrency plus the provisioned concurrency
+    /// of unreserved functions: what the unreserved pool loses.
+    pub fn pool(&self, reg: &dyn Registry) -> Result<u64, StoreError> {
+        let read = || Ok(reg.total_reserved_concurrency(None)? + reg.total_provisioned_unreserved(None)?);
+        self.cached(reg, Key::Pool, read, Value::Pool, |v| match v {
+            Value::Pool(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    fn cached<T: Clone>(
+        &self,
+        reg: &dyn Registry,
+        key: Key,
+        read: impl FnOnce() -> Result<T, StoreError>,
+        wrap: impl FnOnce(T) -> Value,
+        unwrap: impl FnOnce(Value) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        // The generation before the read: a write that commits meanwhile
+        // bumps it, so what this read found is dropped at the next lookup.
+        let Some(generation) = reg.generation() else {
+            return read();
+        };
+        if let Some(hit) = self.lookup(generation, &key).and_then(unwrap) {
+            return Ok(hit);
+        }
+        let value = read()?;
+        self.insert(generation, key, wrap(value.clone()));
+        Ok(value)
+    }
+
+    fn lookup(&self, generation: u64, key: &Key) -> Option<Value> {
+        let mut e = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if e.generation != generation {
+            e.map.clear();
+            e.generation = generation;
+        }
+        e.map.get(key).cloned()
+    }
+
+    fn insert(&self, generation: u64, key: Key, value: Value) {
+        let mut e = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another thread saw a newer generation: this read may be stale.
+        if e.generation != generation {
+            return;
+        }
+        if e.map.len() >= MAX_ENTRIES {
+            e.map.clear();
+        }
+        e.map.insert(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lamb_store::{CodeDigest, CodeInfo, NewFunction, SqliteRegistry};
+    use lamb_types::{ArnContext, FunctionSpec};
+
+    fn spec(memory: u32) -> FunctionSpec {
+        FunctionSpec {
+            role: "arn:aws:iam::123456789012:role/r".into(),
+            runtime: Some("provided.al2023".into()),
+            handler: Some("bootstrap".into()),
+            memory_size: memory,
+            ..Default::default()
+        }
+    }
+
+    fn create(reg: &dyn Registry) {
+        reg.create_function(NewFunction {
+            name: "f".into(),
+            spec: spec(256),
+            code: CodeInfo {
+                digest: CodeDigest::of(b"f"),
+                code_size: 1,
+                unzipped_size: 1,
+            },
+            publish: false,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_write_through_the_registry_is_seen_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        let reg: &dyn Registry = &reg;
+        let cache = ReadCache::default();
+        let latest = Qualifier::latest();
+        let missing = cache.function(reg, "f", &latest).unwrap_err();
+        assert!(matches!(missing, StoreError::Lambda(_)), "{missing:?}");
+        create(reg);
+        // The missing function was not kept.
+        let first = cache.function(reg, "f", &latest).unwrap();
+        assert_eq!(first.spec.memory_size, 256);
+        assert_eq!(cache.function(reg, "f", &latest).unwrap(), first);
+        assert_eq!(cache.reserved(reg, "f").unwrap(), None);
+        assert_eq!(cache.pool(reg).unwrap(), 0);
+
+        reg.update_function_configuration("f", spec(512), None).unwrap();
+        reg.put_reserved_concurrency("f", 7).unwrap();
+        assert_eq!(cache.function(reg, "f", &latest).unwrap().spec.memory_size, 512);
+        assert_eq!(cache.reserved(reg, "f").unwrap(), Some(7));
+        assert_eq!(cache.pool(reg).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        let reg: &dyn Registry = &reg;
+        let cache = ReadCache::default();
+        create(reg);
+        let before = reg.generation().unwrap();
+        // A read made at `before`, answered after a write committed and a
+        // newer lookup moved the cache on: dropped, never served.
+        reg.put_reserved_concurrency("f", 1).unwrap();
+        let now = reg.generation().unwrap();
+        assert_ne!(before, now);
+        assert!(cache.lookup(now, &Key::Pool).is_none());
+        cache.insert(before, Key::Pool, Value::Pool(0));
+        assert!(cache.lookup(now, &Key::Pool).is_none());
+        assert_eq!(cache.pool(reg).unwrap(), 1);
+    }
+
+    /// What a hit costs (the same on either engine: a hit reads only the
+    /// generation, an atomic). A measurement, not a check (`--ignored
+    /// --nocapture`; docs/benchmarks.md).
+    #[test]
+    #[ignore]
+    fn measure_a_hit() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        let reg: &dyn Registry = &reg;
+        let cache = ReadCache::default();
+        create(reg);
+        let latest = Qualifier::latest();
+        let mut times: Vec<f64> = (0..2000)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                cache.function(reg, "f", &latest).unwrap();
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "cached get_function p50 {:.1} us, p99 {:.1} us",
+            times[1000], times[1980]
+        );
+    }
+}
