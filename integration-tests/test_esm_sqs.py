@@ -399,5 +399,5 @@ def test_sqs_mapping_of_a_missing_function_or_bad_endpoint_flag(env):
     with pytest.raises(ClientError) as e:
         lam.create_event_source_mapping(FunctionName="nope", EventSourceArn=queue_arn("jobs"))
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    p = d.lamb("serve", "--aws-endpoint", "s3=http://127.0.0.1:1", check=False)
+    p = d.lamb("serve", "--aws-endpoint", "nosuch=http://127.0.0.1:1", check=False)
     assert p.returncode != 0 and "--aws-endpoint" in p.stderr

@@ -331,6 +331,16 @@ def gauge(daemon, name):
     return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
 
 
+def functions_sandboxes(daemon):
+    """(frozen, live) sandboxes of functions, from one reading of the
+    gauges: the prewarmed ones waiting for a function (docs/prewarm.md,
+    live and never frozen) left out."""
+    text = urllib.request.urlopen(daemon.metrics_endpoint + "/metrics", timeout=10).read().decode()
+    read = {name: int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+            for name in ("lamb_sandboxes_frozen", "lamb_sandboxes_live", "lamb_sandboxes_prewarmed")}
+    return read["lamb_sandboxes_frozen"], read["lamb_sandboxes_live"] - read["lamb_sandboxes_prewarmed"]
+
+
 def test_metrics_are_off_the_api(daemon):
     # The API serves nothing unsigned; the metrics listener serves metrics.
     status, _, _ = request_api(daemon, "GET", "/metrics")
@@ -356,10 +366,10 @@ def test_deleting_a_function_destroys_its_idle_sandboxes(daemon, lam):
     for qualifier in ("$LATEST", "1"):
         assert lam.invoke(FunctionName="u-doomed", Qualifier=qualifier, Payload=b'{"rawPath": "/string"}')["StatusCode"] == 200
     # Both idle and frozen, back in their pools.
-    wait_for(lambda: gauge(daemon, "lamb_sandboxes_frozen") == gauge(daemon, "lamb_sandboxes_live"))
-    live = gauge(daemon, "lamb_sandboxes_live")
+    wait_for(lambda: len(set(functions_sandboxes(daemon))) == 1, what="every sandbox of a function frozen")
+    live = functions_sandboxes(daemon)[1]
     assert live >= 2
     lam.delete_function(FunctionName="u-doomed", Qualifier="1")
-    wait_for(lambda: gauge(daemon, "lamb_sandboxes_live") == live - 1)
+    wait_for(lambda: functions_sandboxes(daemon)[1] == live - 1)
     lam.delete_function(FunctionName="u-doomed")
-    wait_for(lambda: gauge(daemon, "lamb_sandboxes_live") == live - 2)
+    wait_for(lambda: functions_sandboxes(daemon)[1] == live - 2)
