@@ -308,6 +308,38 @@ impl Inner {
         )
     }
 
+    /// A sandbox of `spec` from the launcher, with init's control socket (our
+    /// end) and the read end of its output pipe: what a [`LiveSandbox`] is
+    /// made of, for a cold start and a prewarmed sandbox alike.
+    pub(super) async fn spawn_sandbox(
+        &self,
+        spec: lamb_sandbox::SandboxSpec,
+    ) -> Result<
+        (
+            Box<dyn super::launcher::SandboxHandle>,
+            std::os::unix::net::UnixStream,
+            std::os::fd::OwnedFd,
+        ),
+        String,
+    > {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+        let (out_read, out_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let err_write = out_write.try_clone().map_err(|e| format!("dup: {e}"))?;
+        let io = SandboxIo {
+            stdin: None,
+            stdout: Some(out_write),
+            stderr: Some(err_write),
+            extra_fds: vec![theirs.into()],
+        };
+        let launcher = Arc::clone(&self.launcher);
+        let sandbox = tokio::task::spawn_blocking(move || launcher.create(&spec, io))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| Chain(&e).to_string())?;
+        Ok((sandbox, ours, out_read))
+    }
+
     /// The sandbox, its socket and its output pipe, through the spawner.
     async fn create(
         self: &Arc<Self>,
@@ -368,21 +400,7 @@ impl Inner {
                 return Ok(live);
             }
         }
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
-        let (out_read, out_write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let err_write = out_write.try_clone().map_err(|e| format!("dup: {e}"))?;
-        let io = SandboxIo {
-            stdin: None,
-            stdout: Some(out_write),
-            stderr: Some(err_write),
-            extra_fds: vec![theirs.into()],
-        };
-        let launcher = Arc::clone(&self.launcher);
-        let sandbox = tokio::task::spawn_blocking(move || launcher.create(&sandbox_spec, io))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| Chain(&e).to_string())?;
+        let (sandbox, ours, out_read) = self.spawn_sandbox(sandbox_spec).await?;
         let log = LogStream::open(log_dir, file);
         let mut live = LiveSandbox::new(
             sandbox,

@@ -15,7 +15,7 @@ use super::{spec, EngineConfig, Inner};
 use crate::invoker::InvokeRequest;
 use lamb_protocol::errors::Chain;
 use lamb_protocol::init::{FromInit, ToInit};
-use lamb_sandbox::{SandboxIo, SandboxSpec};
+use lamb_sandbox::SandboxSpec;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,21 +204,7 @@ impl Inner {
             memory_mb: PREWARM_MB,
             heap_memory_mb,
         });
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| (None, format!("socketpair: {e}")))?;
-        let (out_read, out_write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| (None, format!("pipe: {e}")))?;
-        let err_write = out_write.try_clone().map_err(|e| (None, format!("dup: {e}")))?;
-        let io = SandboxIo {
-            stdin: None,
-            stdout: Some(out_write),
-            stderr: Some(err_write),
-            extra_fds: vec![theirs.into()],
-        };
-        let launcher = Arc::clone(&self.launcher);
-        let sandbox = tokio::task::spawn_blocking(move || launcher.create(&spec, io))
-            .await
-            .map_err(|e| (None, e.to_string()))?
-            .map_err(|e| (None, Chain(&e).to_string()))?;
+        let (sandbox, ours, out_read) = self.spawn_sandbox(spec).await.map_err(|e| (None, e))?;
         let mut w = LiveSandbox::new(
             sandbox,
             ours,
