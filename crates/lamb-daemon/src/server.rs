@@ -118,6 +118,12 @@ pub fn open_state(config: &ServeConfig, invoker: Arc<dyn Invoker>) -> Result<App
     if !report.removed.is_empty() {
         tracing::info!(removed = report.removed.len(), "removed unreferenced bundles");
     }
+    // And the shared ones a deletion left past their grace (a cluster).
+    match lamb_store::Registry::collect_shared_bundles(&*reg, crate::api::SHARED_BUNDLE_GRACE) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed unreferenced shared bundles"),
+        Err(e) => tracing::warn!(error = %lamb_protocol::errors::Chain(&e), "shared bundle garbage collection failed"),
+    }
     Ok(AppState::new(Shared {
         registry,
         store,

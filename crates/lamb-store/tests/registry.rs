@@ -707,6 +707,75 @@ fn bundles_are_kept_once_on_a_shared_registry(b: &Backend) {
     assert_eq!(reg.shared_bundle(lamb_store::BundleKind::Layer, &digest).unwrap(), None);
 }
 
+/// A shared bundle goes once nothing refers to it and its grace period has
+/// passed: kept while a function version, `$LATEST` or a layer version
+/// refers to it, and while it is younger than the grace (a version being
+/// created from it). One box keeps none and collects none.
+fn unreferenced_shared_bundles_are_collected_after_their_grace(b: &Backend) {
+    use lamb_store::BundleKind::{Function, Layer};
+    use std::time::Duration;
+    let reg = b.open();
+    let reg = &*reg;
+    let shared = |kind, tag: &str| {
+        reg.shared_bundle(kind, &CodeDigest::of(tag.as_bytes()))
+            .unwrap()
+            .is_some()
+    };
+    let share = |kind, tag: &str| {
+        reg.share_bundle(kind, &CodeDigest::of(tag.as_bytes()), tag.as_bytes())
+            .unwrap()
+    };
+    let long = Duration::from_secs(3600);
+    // `create` and `layer` store code whose digest is that of their tag.
+    for tag in ["f", "g", "orphan"] {
+        share(Function, tag);
+    }
+    share(Layer, "l1");
+    create(reg, "f", true);
+    create(reg, "g", false);
+    layer(reg, "l", "l1");
+    // Fresh: nothing goes, not even the bundle nothing refers to yet.
+    assert_eq!(reg.collect_shared_bundles(long).unwrap(), 0);
+    if !b.is_postgres() {
+        assert_eq!(reg.collect_shared_bundles(Duration::ZERO).unwrap(), 0);
+        assert!(!shared(Function, "orphan"));
+        return;
+    }
+    assert!(shared(Function, "orphan"));
+    // Past its grace, only what nothing refers to goes.
+    assert_eq!(reg.collect_shared_bundles(Duration::ZERO).unwrap(), 1);
+    assert!(!shared(Function, "orphan") && shared(Function, "f") && shared(Function, "g") && shared(Layer, "l1"));
+    // $LATEST alone keeps g's; version 1 alone keeps f's, once $LATEST moved.
+    reg.update_function_code(
+        "f",
+        CodeUpdate {
+            code: code("f2"),
+            architectures: None,
+            publish: false,
+            revision_id: None,
+        },
+    )
+    .unwrap();
+    share(Function, "f2");
+    assert_eq!(reg.collect_shared_bundles(Duration::ZERO).unwrap(), 0);
+    reg.delete_function("f", None).unwrap();
+    reg.delete_function("g", None).unwrap();
+    reg.delete_layer_version("l", 1).unwrap();
+    // Every bundle past the long grace; then f's shared again (another
+    // upload of the same code, its version not yet created): young, kept.
+    let common::registry::Backend::Postgres(_, url) = b else {
+        unreachable!()
+    };
+    let mut db = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+    db.execute("UPDATE shared_bundles SET shared_at = now() - interval '2 hours'", &[])
+        .unwrap();
+    share(Function, "f");
+    assert_eq!(reg.collect_shared_bundles(long).unwrap(), 3);
+    assert!(shared(Function, "f") && !shared(Function, "g") && !shared(Function, "f2") && !shared(Layer, "l1"));
+    assert_eq!(reg.collect_shared_bundles(Duration::ZERO).unwrap(), 1);
+    assert!(!shared(Function, "f"));
+}
+
 /// The read cache's invalidation: a write through a registry changes its
 /// generation at once; a write through another registry on the same
 /// database (another node) changes it once announced (PostgreSQL's
@@ -748,6 +817,7 @@ fn generation_changes_with_every_write_wherever_it_is_made(b: &Backend) {
 crate::suite!(
     generation_changes_with_every_write_wherever_it_is_made,
     bundles_are_kept_once_on_a_shared_registry,
+    unreferenced_shared_bundles_are_collected_after_their_grace,
     create_get_and_conflict,
     revision_changes_on_every_update_and_guards_writes,
     versions_rise_and_are_never_reused,

@@ -52,10 +52,21 @@ pub(super) fn put_bundle(
     Ok(stored)
 }
 
-/// Removes bundles no version or layer refers to any more.
+/// How long a bundle shared in a cluster's registry is kept though nothing
+/// refers to it: the time between its upload and the commit of the version
+/// or layer made from it (on any node) is far shorter.
+pub(crate) const SHARED_BUNDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes bundles no version or layer refers to any more: this node's
+/// unpacked ones, and on a shared registry the shared bytes past their grace.
 pub(super) fn collect_garbage(s: &Shared) {
     if let Err(e) = s.store.gc(|| s.registry.referenced_bundles()) {
         tracing::warn!(error = %Chain(&e), "code store garbage collection failed");
+    }
+    match s.registry.collect_shared_bundles(SHARED_BUNDLE_GRACE) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed unreferenced shared bundles"),
+        Err(e) => tracing::warn!(error = %Chain(&e), "shared bundle garbage collection failed"),
     }
 }
 

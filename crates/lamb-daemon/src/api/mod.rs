@@ -21,6 +21,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use async_events::{EventItem, EVENTS_PATH};
+pub(crate) use functions::SHARED_BUNDLE_GRACE;
 pub use lamb_ext::{LogEvent, LogsResponse, StatusResponse, LOGS_PATH, STATUS_PATH};
 pub use policies::url_policy;
 

@@ -284,6 +284,13 @@ pub trait Registry: TriggerRegistry + DocumentRegistry + Send + Sync {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
+    /// Deletes the shared bundles no function version, `$LATEST` or layer
+    /// version refers to, once `grace` has passed since they were last
+    /// shared (so one being created or published meanwhile stays); how
+    /// many. Nothing on one box.
+    fn collect_shared_bundles(&self, _grace: std::time::Duration) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 
     // File triggers.
 

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS shared_bundles (
     bytes  BYTEA NOT NULL,
     PRIMARY KEY (kind, digest)
 );
+-- When it was last shared (uploaded, or uploaded again): a bundle younger
+-- than the collection's grace period is kept though nothing refers to it
+-- yet (`Registry::collect_shared_bundles`).
+ALTER TABLE shared_bundles ADD COLUMN IF NOT EXISTS shared_at timestamptz NOT NULL DEFAULT now();
 "#;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;

@@ -64,10 +64,51 @@ pub(super) fn share(
     bytes: &[u8],
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO shared_bundles (kind, digest, bytes) VALUES (?1, ?2, ?3) ON CONFLICT (kind, digest) DO NOTHING",
+        // A reuse of the digest refreshes `shared_at`: the collection below
+        // leaves it alone for the grace period, while its version is created.
+        "INSERT INTO shared_bundles (kind, digest, bytes) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (kind, digest) DO UPDATE SET shared_at = now()",
         params![kind.dir_name(), digest.hex(), bytes],
     )?;
     Ok(())
+}
+
+/// Deletes the shared bundles that nothing refers to (no function version,
+/// `$LATEST` included, no layer version) and that were shared or reused
+/// more than `grace` ago; how many. Runs as a registry write: under the
+/// registry's write lock, so no version that refers to a bundle commits
+/// between the reference check and the delete. A bundle just shared and
+/// not yet referred to (its version being created, a publish pending on
+/// another node) is younger than `grace`, and its delete re-checks the age
+/// on the row it deletes, so a concurrent reuse's refresh keeps it.
+pub(super) fn collect_shared(tx: &Transaction<'_>, grace: std::time::Duration) -> Result<u64, StoreError> {
+    let referenced = referenced(tx)?;
+    let grace = grace.as_secs_f64();
+    let mut stmt =
+        tx.prepare("SELECT kind, digest FROM shared_bundles WHERE shared_at <= now() - make_interval(secs => ?1)")?;
+    let old = stmt
+        .query_map(params![grace], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut deleted = 0;
+    for (kind, hex) in old {
+        let digest = digest("shared_bundles", &hex)?;
+        let keep = match kind.as_str() {
+            k if k == crate::BundleKind::Function.dir_name() => &referenced.code,
+            k if k == crate::BundleKind::Layer.dir_name() => &referenced.layers,
+            k if k == crate::BundleKind::ImageLayer.dir_name() => &referenced.image_layers,
+            // A kind this version does not know: not ours to judge.
+            _ => continue,
+        };
+        if keep.contains(&digest) {
+            continue;
+        }
+        deleted += tx.execute(
+            "DELETE FROM shared_bundles WHERE kind = ?1 AND digest = ?2 \
+             AND shared_at <= now() - make_interval(secs => ?3)",
+            params![kind, hex, grace],
+        )? as u64;
+    }
+    Ok(deleted)
 }
 
 pub(super) fn shared(

@@ -661,6 +661,13 @@ impl<E: Engine> Registry for SqlRegistry<E> {
         self.read(|tx, _| code::shared(tx, kind, digest))
     }
 
+    fn collect_shared_bundles(&self, grace: std::time::Duration) -> Result<u64, StoreError> {
+        if !E::SHARED {
+            return Ok(0);
+        }
+        self.write(|tx, _| code::collect_shared(tx, grace))
+    }
+
     fn create_file_trigger(
         &self,
         new: crate::registry::NewFileTrigger,
