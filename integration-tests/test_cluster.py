@@ -54,6 +54,7 @@ def handler(event, context):
             "color": os.environ.get("COLOR")}
 '''
 CLUSTER_PORT = 9090
+METRICS_PORT = 9091
 
 
 def sh(*args):
@@ -155,7 +156,8 @@ class Node(Daemon):
         self.extra_args = [
             "--registry", pg.node_url,
             "--network", "none", "--filesystem", f"gate={self.gate}",
-            "--cluster-listen", self.cluster_addr, "--cluster-secret", str(secret), *args,
+            "--cluster-listen", self.cluster_addr, "--cluster-secret", str(secret),
+            "--metrics-listen", f"{ip}:{METRICS_PORT}", *args,
         ]
 
     def start(self):
@@ -544,3 +546,48 @@ def test_every_accepted_event_runs_when_a_node_is_killed_under_async_load(cluste
     for token in accepted:
         wait_for(lambda: any((n.gate / f"done-{token}").exists() for n in (a, b, c)), timeout=120,
                  what=f"{token} run on some node")
+
+
+def provisioned_sandboxes(node):
+    """The node's provisioned concurrency sandboxes, as its /metrics says."""
+    text = urllib.request.urlopen(f"http://{node.ip}:{METRICS_PORT}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith("lamb_sandboxes_provisioned "):
+            return int(line.split()[1])
+    raise AssertionError("no lamb_sandboxes_provisioned in /metrics")
+
+
+def provisioned_config(node):
+    return node.client().get_provisioned_concurrency_config(FunctionName="where", Qualifier="live")
+
+
+def ready_with(node, n):
+    cfg = provisioned_config(node)
+    return cfg["Status"] == "READY" and cfg["AllocatedProvisionedConcurrentExecutions"] == n
+
+
+def test_provisioned_concurrency_is_exact_across_the_cluster(cluster, pg):
+    a, b, c = cluster
+    version = a.client().publish_version(FunctionName="where")["Version"]
+    a.client().create_alias(FunctionName="where", Name="live", FunctionVersion=version)
+    b.client().put_provisioned_concurrency_config(
+        FunctionName="where", Qualifier="live", ProvisionedConcurrentExecutions=3)
+    # READY through every node, from the cluster's sum; 3 sandboxes in all,
+    # one per node (each node keeps its share, not the whole count).
+    for n in cluster:
+        wait_for(lambda: ready_with(n, 3), timeout=300, what=f"READY with 3 through {n.name}")
+    assert {n.name: provisioned_sandboxes(n) for n in cluster} == {"a": 1, "b": 1, "c": 1}
+    assert "provisioned where:live:" in status(pg)
+    # The routing sees them as warm: a call of the alias through any node
+    # runs on one of them, here on the receiving node's own.
+    for n in cluster:
+        r = n.client().invoke(FunctionName="where", Qualifier="live", Payload=b"{}")
+        assert json.loads(r["Payload"].read())["node"] == n.name
+    # kill -9 of a node holding one: its share moves to the live nodes.
+    c.kill_9()
+    wait_for(lambda: node_state(pg, c) == "dead", what="c seen dead")
+    wait_for(lambda: provisioned_sandboxes(a) + provisioned_sandboxes(b) == 3, timeout=300,
+             what="c's provisioned sandbox made again on a or b")
+    for n in (a, b):
+        wait_for(lambda: ready_with(n, 3), timeout=300, what=f"READY with 3 again through {n.name}")
+    assert provisioned_sandboxes(a) + provisioned_sandboxes(b) == 3

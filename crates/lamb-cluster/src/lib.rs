@@ -2,7 +2,8 @@
 //! PostgreSQL. This crate owns what is the cluster's own: the node table and
 //! its heartbeat (`membership`), where an invocation runs (`routing`, pure),
 //! the exact cluster-wide concurrency (`concurrency`), the leases that keep
-//! schedules and mappings on one node (`lease`), and the signature of
+//! schedules and mappings on one node (`lease`), the split of provisioned
+//! concurrency among the nodes (`provisioned`), and the signature of
 //! node-to-node requests (`auth`). The registry itself is lamb-store's.
 
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod concurrency;
 pub mod db;
 pub mod lease;
 pub mod membership;
+pub mod provisioned;
 pub mod routing;
 pub mod schema;
 

@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS lamb_cluster_usage (
     in_flight integer NOT NULL,
     PRIMARY KEY (node_id, function, reserved)
 );
+CREATE TABLE IF NOT EXISTS lamb_cluster_provisioned (
+    function  text NOT NULL,
+    qualifier text NOT NULL,
+    node_id   text NOT NULL,
+    count     integer NOT NULL,
+    allocated integer NOT NULL DEFAULT 0,
+    failure   text,
+    PRIMARY KEY (function, qualifier, node_id)
+);
 CREATE OR REPLACE FUNCTION lamb_cluster_admit(
     p_node text, p_function text, p_limit integer, p_reserved integer,
     p_total_reserved bigint, p_dead_after double precision

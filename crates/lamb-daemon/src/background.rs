@@ -61,6 +61,21 @@ pub async fn start(config: &BackgroundConfig, state: AppState) -> std::io::Resul
             None => starter(rx.clone()),
         });
     }
+    if let Some(cluster) = &state.cluster {
+        // Provisioned concurrency: split by one node, followed by each.
+        let allocator = crate::cluster::provisioned::allocator(state.clone());
+        tasks.push(crate::cluster::leased::start(
+            Arc::clone(cluster),
+            "provisioned",
+            allocator,
+            rx.clone(),
+        ));
+        tasks.push(crate::cluster::provisioned::follow(
+            state.clone(),
+            Arc::clone(cluster),
+            rx.clone(),
+        ));
+    }
     Ok(Background { stop, tasks })
 }
 

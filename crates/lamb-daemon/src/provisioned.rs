@@ -5,13 +5,16 @@
 //! hands the targets to the invoker, or releases them when there is no
 //! configuration any more. The API calls it after every change that moves
 //! one (put, delete, an alias updated or deleted); [`restore`] calls it for
-//! every configuration when the daemon starts.
+//! every configuration when the daemon starts. In a cluster a node keeps
+//! only its share of each configuration, which [`follow`] applies at each
+//! beat (`crate::cluster::provisioned`).
 
 use crate::error::ApiError;
 use crate::invocation::{prepare, Call, Target};
 use crate::invoker::ProvisionTarget;
 use crate::state::{AppState, Shared};
 use lamb_types::{Qualifier, Version};
+use std::collections::BTreeMap;
 
 /// `n` split over an alias's versions: the additional version gets its
 /// weight's share (rounded), the primary the rest.
@@ -44,14 +47,25 @@ fn versions(s: &Shared, function: &str, qualifier: &str, n: u32) -> Result<Vec<(
 }
 
 /// Makes the engine keep what the registry says for `function` and
-/// `qualifier`. Runs on the blocking pool (it reads the registry).
+/// `qualifier`: the count asked on one box, this node's share in a cluster
+/// (`crate::cluster::provisioned`). Runs on the blocking pool (it reads the
+/// registry).
 pub fn sync(s: &Shared, function: &str, qualifier: &str) -> Result<(), ApiError> {
     let Some(rec) = s.registry.get_provisioned_concurrency(function, qualifier)? else {
         s.invoker.provision(function, qualifier, Vec::new());
         return Ok(());
     };
+    let n = match &s.cluster {
+        Some(cluster) => cluster.provisioned.share(function, qualifier),
+        None => rec.requested,
+    };
+    apply(s, function, qualifier, &versions(s, function, qualifier, n)?)
+}
+
+/// Hands the engine `versions`, each with its count, for the configuration.
+fn apply(s: &Shared, function: &str, qualifier: &str, versions: &[(u64, u32)]) -> Result<(), ApiError> {
     let mut targets = Vec::new();
-    for (version, want) in versions(s, function, qualifier, rec.requested)? {
+    for &(version, want) in versions {
         let q = Qualifier::Version(Version::Published(version));
         let target = Target::new(&s.ctx, function.to_owned(), q);
         let request = prepare(s, &target, Call::new(String::new(), Vec::new()))?;
@@ -59,6 +73,38 @@ pub fn sync(s: &Shared, function: &str, qualifier: &str) -> Result<(), ApiError>
     }
     s.invoker.provision(function, qualifier, targets);
     Ok(())
+}
+
+/// What a cluster node last handed its engine per configuration (function,
+/// qualifier): the versions and their counts.
+pub type Applied = BTreeMap<(String, String), Vec<(u64, u32)>>;
+
+/// A cluster node's engine made to keep `shares` (this node's count per
+/// configuration, as the cluster split them): a configuration whose share
+/// or versions (an alias moved, through any node) changed since `applied`
+/// is handed over again, one no longer shared here is released. Runs on
+/// the blocking pool; a configuration that cannot be resolved now is
+/// tried again at the next beat.
+pub fn follow(s: &Shared, shares: &BTreeMap<(String, String), u32>, applied: &mut Applied) {
+    applied.retain(|(function, qualifier), _| {
+        let kept = shares.contains_key(&(function.clone(), qualifier.clone()));
+        if !kept {
+            s.invoker.provision(function, qualifier, Vec::new());
+        }
+        kept
+    });
+    for ((function, qualifier), &n) in shares {
+        let result = versions(s, function, qualifier, n).and_then(|vs| {
+            if applied.get(&(function.clone(), qualifier.clone())) != Some(&vs) {
+                apply(s, function, qualifier, &vs)?;
+                applied.insert((function.clone(), qualifier.clone()), vs);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(%function, %qualifier, error = ?e, "cannot keep this node's provisioned concurrency");
+        }
+    }
 }
 
 /// Starts the sandboxes of every stored configuration: what a restarted

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use lamb_cluster::membership::{self, NodeSnapshot, DEAD_AFTER};
-use lamb_cluster::{lease, Db};
+use lamb_cluster::{lease, provisioned, Db};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -43,6 +43,11 @@ async fn status(url: &str) -> anyhow::Result<String> {
             );
         out.push_str(&format!("{name} run on: {holder}\n"));
     }
+    out.push_str(&render_provisioned(
+        &provisioned::rows(&client)
+            .await
+            .context("read the provisioned concurrency split")?,
+    ));
     Ok(out)
 }
 
@@ -80,10 +85,46 @@ fn render(nodes: &[NodeSnapshot]) -> String {
     out
 }
 
+/// One line per provisioned concurrency configuration: each node's
+/// sandboxes initialised of the count it is to keep.
+fn render_provisioned(rows: &[((String, String), String, u32, u32)]) -> String {
+    let mut out = String::new();
+    let mut last: Option<&(String, String)> = None;
+    for (key, node, count, allocated) in rows {
+        if last != Some(key) {
+            if last.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&format!("provisioned {}:{}:", key.0, key.1));
+            last = Some(key);
+        }
+        out.push_str(&format!(" {node}={allocated}/{count}"));
+    }
+    if last.is_some() {
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn provisioned_concurrency_shows_each_node_s_share() {
+        let key = |q: &str| ("f".to_owned(), q.to_owned());
+        let rows = [
+            (key("1"), "a".to_owned(), 2, 1),
+            (key("1"), "b".to_owned(), 1, 1),
+            (key("live"), "a".to_owned(), 1, 0),
+        ];
+        assert_eq!(
+            render_provisioned(&rows),
+            "provisioned f:1: a=1/2 b=1/1\nprovisioned f:live: a=0/1\n"
+        );
+        assert_eq!(render_provisioned(&[]), "");
+    }
 
     #[test]
     fn a_node_shows_its_load_state_and_warm_versions() {

@@ -1,7 +1,7 @@
 //! Put, Get, Delete and ListProvisionedConcurrencyConfigs. The registry
 //! keeps the requested count; the engine says how many sandboxes are up
-//! (`Allocated`, `Available`, `Status`); `crate::provisioned::sync` moves
-//! the engine after every change.
+//! (`Allocated`, `Available`, `Status`), or in a cluster the sum over the
+//! nodes; `crate::provisioned::sync` moves the engine after every change.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
@@ -51,7 +51,11 @@ fn resolve(s: &Shared, function: &str, qualifier: &str) -> Result<Version, ApiEr
 
 /// AWS's answer to Put/Get: the count asked for and how far the engine is.
 fn answer(s: &Shared, rec: &ProvisionedConcurrencyRecord, with_arn: bool) -> Value {
-    let status = s.invoker.provisioned_status(&rec.function, &rec.qualifier);
+    let status = match &s.cluster {
+        // The sum over the cluster's live nodes, each keeping its share.
+        Some(cluster) => Some(cluster.provisioned.status(&rec.function, &rec.qualifier, rec.requested)),
+        None => s.invoker.provisioned_status(&rec.function, &rec.qualifier),
+    };
     let allocated = status.as_ref().map_or(0, |st| st.allocated);
     let state = status.as_ref().map_or("IN_PROGRESS", |st| st.state.name());
     let mut v = json!({

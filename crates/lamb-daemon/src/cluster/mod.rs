@@ -2,13 +2,15 @@
 //! (its heartbeat and the snapshot of the others), where a synchronous
 //! invoke runs ([`lamb_cluster::routing`]), the forward to another node and
 //! the listener that takes forwards (`forward`), the cluster-wide admission
-//! around the engine (`admission`), and the leases that keep schedules and
-//! mappings on one node (`leased`).
+//! around the engine (`admission`), the leases that keep schedules and
+//! mappings on one node (`leased`), and provisioned concurrency split among
+//! the nodes (`provisioned`).
 
 pub mod admission;
 pub mod forward;
 pub mod heartbeat;
 pub mod leased;
+pub mod provisioned;
 
 use crate::invoker::Invoker;
 use lamb_cluster::membership::{self, NodeReport, NodeSnapshot, DEAD_AFTER};
@@ -50,6 +52,8 @@ pub struct Cluster {
     /// The nodes as of the last heartbeat: what routing reads.
     snapshot: RwLock<Vec<NodeSnapshot>>,
     pub(crate) client: forward::Client,
+    /// This node's share of provisioned concurrency and the cluster's sums.
+    pub provisioned: provisioned::View,
 }
 
 impl Cluster {
@@ -64,6 +68,7 @@ impl Cluster {
             db,
             snapshot: RwLock::new(Vec::new()),
             client: forward::Client::new(config.secret.clone()),
+            provisioned: provisioned::View::default(),
             config,
         });
         membership::register(&client, &cluster.report(invoker)).await?;

@@ -66,6 +66,8 @@ pub struct Gauges {
     pub memory_reserved_mb: u64,
     /// Pre-initialised sandboxes waiting for a function.
     pub prewarmed: usize,
+    /// Provisioned concurrency sandboxes initialised, idle or busy.
+    pub provisioned: usize,
 }
 
 /// Name, help and how to read it, for rendering.
@@ -172,6 +174,11 @@ impl Metrics {
                 "Pre-initialised sandboxes waiting for a function (counted idle too)",
                 g.prewarmed as u64,
             ),
+            (
+                "lamb_sandboxes_provisioned",
+                "Provisioned concurrency sandboxes initialised, idle or busy",
+                g.provisioned as u64,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {v}");
@@ -201,6 +208,7 @@ mod tests {
             idle: 1,
             frozen: 1,
             prewarmed: 1,
+            provisioned: 3,
             ..Gauges::default()
         });
         assert!(text.contains("lamb_invocations_total{function=\"f\"} 2"));
@@ -212,5 +220,6 @@ mod tests {
         assert!(text.contains("lamb_sandboxes_frozen 1"));
         assert!(text.contains("lamb_prewarmed_starts_total{function=\"f\"} 1"));
         assert!(text.contains("lamb_sandboxes_prewarmed 1"));
+        assert!(text.contains("lamb_sandboxes_provisioned 3"));
     }
 }

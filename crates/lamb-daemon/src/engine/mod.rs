@@ -206,6 +206,7 @@ impl State {
             frozen,
             in_flight: self.in_flight,
             memory_reserved_mb: self.memory_mb,
+            provisioned: self.provisioned_allocated(),
             prewarmed: self
                 .pools
                 .iter()
@@ -360,12 +361,22 @@ impl Invoker for Engine {
         for (k, n) in &st.freezing {
             *idle.entry(k.clone()).or_default() += u32::try_from(*n).unwrap_or(u32::MAX);
         }
+        // Provisioned ones first of all: an invocation takes one before any.
+        for (k, n) in st.provisioned_idle_by_key() {
+            *idle.entry(k.to_owned()).or_default() += u32::try_from(n).unwrap_or(u32::MAX);
+        }
         idle
     }
 
     fn idle_of(&self, pool_key: &str) -> u32 {
         let st = self.inner.lock();
-        let idle = st.pools.get(pool_key).map_or(0, Vec::len) + st.freezing.get(pool_key).copied().unwrap_or(0);
+        let provisioned: usize = st
+            .provisioned_idle_by_key()
+            .filter(|(k, _)| *k == pool_key)
+            .map(|(_, n)| n)
+            .sum();
+        let idle =
+            st.pools.get(pool_key).map_or(0, Vec::len) + st.freezing.get(pool_key).copied().unwrap_or(0) + provisioned;
         u32::try_from(idle).unwrap_or(u32::MAX)
     }
 

@@ -106,6 +106,25 @@ impl State {
             .sum()
     }
 
+    /// Idle provisioned sandboxes by pool key: warm ones too, for routing
+    /// (a cluster prefers the node holding one).
+    pub(super) fn provisioned_idle_by_key(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.provisioned
+            .values()
+            .flat_map(|p| &p.targets)
+            .filter(|t| !t.idle.is_empty())
+            .map(|t| (t.pool_key.as_str(), t.idle.len()))
+    }
+
+    /// Provisioned sandboxes initialised, idle or busy (`Allocated`).
+    pub(super) fn provisioned_allocated(&self) -> usize {
+        self.provisioned
+            .values()
+            .flat_map(|p| &p.targets)
+            .map(|t| t.idle.len() + t.busy as usize)
+            .sum()
+    }
+
     /// Drops the targets whose pool key starts with `prefix` (a deleted
     /// function or version); their idle sandboxes, to destroy.
     pub(super) fn release_provisioned(&mut self, prefix: &str) -> Vec<LiveSandbox> {
