@@ -1,6 +1,7 @@
 //! The cluster's PostgreSQL parts against a real PostgreSQL (started by
 //! `common::postgres`): membership, exact admission across nodes,
-//! dead nodes, leases and their move, and reconnection after a restart.
+//! dead nodes, leases and their move, provisioned concurrency's split, and
+//! reconnection after a restart.
 
 #[allow(dead_code)]
 mod common;
@@ -9,7 +10,7 @@ use common::postgres::Postgres;
 use lamb_cluster::concurrency::{self, Admitted, Ask};
 use lamb_cluster::lease::{self, Guarded, LEASE_TTL};
 use lamb_cluster::membership::{self, NodeReport, DEAD_AFTER};
-use lamb_cluster::{schema, Db};
+use lamb_cluster::{provisioned, schema, Db};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,6 +175,58 @@ async fn a_dead_nodes_invocations_stop_counting_and_a_restart_clears_its_own() {
     refused(concurrency::admit(&a, "a", ask("f", 1, None, 0)).await.unwrap());
     let restarted = node(&pg.url(), "a").await;
     let _slot = admitted(concurrency::admit(&restarted, "a", ask("f", 1, None, 0)).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_concurrency_is_split_summed_and_moved_off_a_dead_node() {
+    let pg = Postgres::start();
+    let (a, b, c) = (
+        node(&pg.url(), "a").await,
+        node(&pg.url(), "b").await,
+        node(&pg.url(), "c").await,
+    );
+    let client = a.client().await.unwrap();
+    let configs = [provisioned::Config {
+        function: "f".into(),
+        qualifier: "live".into(),
+        requested: 3,
+    }];
+    let key = ("f".to_owned(), "live".to_owned());
+    assert!(provisioned::rebalance(&client, &configs, DEAD_AFTER).await.unwrap());
+    assert!(!provisioned::rebalance(&client, &configs, DEAD_AFTER).await.unwrap());
+    // Each node keeps one; the total counts what they report initialised.
+    let reported = |allocated| {
+        [provisioned::Report {
+            function: "f".into(),
+            qualifier: "live".into(),
+            allocated,
+            failure: None,
+        }]
+    };
+    for (db, id) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        let client = db.client().await.unwrap();
+        let (mine, _) = provisioned::follow(&client, id, &reported(1), DEAD_AFTER)
+            .await
+            .unwrap();
+        assert_eq!(mine.get(&key), Some(&1), "{id}");
+    }
+    let (_, totals) = provisioned::follow(&client, "a", &reported(1), DEAD_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(totals[&key].allocated, 3);
+    // c dies: its one no longer counts, and goes to a or b.
+    age(&a, "c").await;
+    let (_, totals) = provisioned::follow(&client, "a", &reported(1), DEAD_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(totals[&key].allocated, 2);
+    assert!(provisioned::rebalance(&client, &configs, DEAD_AFTER).await.unwrap());
+    let split = provisioned::current(&client).await.unwrap();
+    assert_eq!(split[&key].values().sum::<u32>(), 3);
+    assert_eq!(split[&key].get("c"), None);
+    // A deleted configuration's rows go.
+    provisioned::rebalance(&client, &[], DEAD_AFTER).await.unwrap();
+    assert!(provisioned::current(&client).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

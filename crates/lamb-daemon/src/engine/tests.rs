@@ -672,6 +672,19 @@ async fn provisioned_sandboxes_start_ahead_are_used_first_and_report_no_init() {
     assert_eq!(r.fake.book().init_types[2], "on-demand");
 }
 
+/// What a cluster's heartbeat reports and routes by: an idle provisioned
+/// sandbox is a warm one of its version.
+#[tokio::test]
+async fn idle_provisioned_sandboxes_count_as_warm_and_in_the_metrics() {
+    let r = rig(|_| {});
+    r.provision("f", 2);
+    r.wait_for_status("two provisioned sandboxes ready", ready(2)).await;
+    let key = super::run::pool_key(&request_v1("f", ""));
+    assert_eq!(r.engine.idle_of(&key), 2);
+    assert_eq!(r.engine.idle().get(&key), Some(&2));
+    assert!(r.engine.metrics().unwrap().contains("lamb_sandboxes_provisioned 2"));
+}
+
 #[tokio::test]
 async fn provisioned_sandboxes_are_never_frozen_expired_or_evicted() {
     // Room for three sandboxes of 128 MB: two provisioned, one on demand.
