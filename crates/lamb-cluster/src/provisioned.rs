@@ -131,8 +131,9 @@ pub async fn current(client: &Client) -> Result<Split, DbError> {
 }
 
 /// Computes the split of `configs` among the live nodes and stores what
-/// changed; whether anything did. Run by one node at a time (the lease's
-/// holder): a takeover's overlap at worst writes the same split twice.
+/// changed (the rows of dead or departed nodes go); whether anything did.
+/// Run by one node at a time (the lease's holder); in a takeover's overlap
+/// two may write, and the next round, from what is stored, settles it.
 pub async fn rebalance(client: &Client, configs: &[Config], dead_after: Duration) -> Result<bool, DbError> {
     let nodes: Vec<Node> = membership::nodes(client)
         .await?
@@ -182,15 +183,6 @@ pub async fn rebalance(client: &Client, configs: &[Config], dead_after: Duration
             }
         }
     }
-    // Rows of nodes gone from the table altogether (a clean stop).
-    client
-        .execute(
-            "DELETE FROM lamb_cluster_provisioned p WHERE NOT EXISTS \
-             (SELECT 1 FROM lamb_cluster_nodes n WHERE n.node_id = p.node_id)",
-            &[],
-        )
-        .await
-        .map_err(DbError::query("moving provisioned concurrency"))?;
     Ok(changed)
 }
 
