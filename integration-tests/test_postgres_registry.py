@@ -142,6 +142,29 @@ def test_a_second_node_runs_code_uploaded_through_the_first(node, pg):
             assert other.stop() == 0
 
 
+def test_a_shared_bundle_nothing_refers_to_goes_after_its_grace(node, pg):
+    """A deletion collects the shared bundles no version or layer refers to
+    once their grace (15 minutes since last shared) has passed; the grace is
+    made past by setting `shared_at` back, never by waiting."""
+    lam = node.lambda_client()
+
+    def rows(fn):
+        digest = base64.b64decode(fn["CodeSha256"]).hex()
+        return pg.psql(f"SELECT count(*) FROM shared_bundles WHERE kind = 'code' AND digest = '{digest}'").strip()
+
+    gone = deploy(lam, "pg-gc-gone", {"app.py": APP + b"\n# gone\n"})
+    kept = deploy(lam, "pg-gc-kept", {"app.py": APP + b"\n# kept\n"})
+    young = deploy(lam, "pg-gc-young", {"app.py": APP + b"\n# young\n"})
+    pg.psql("UPDATE shared_bundles SET shared_at = now() - interval '1 hour' WHERE digest IN ('%s', '%s')" % tuple(
+        base64.b64decode(f["CodeSha256"]).hex() for f in (gone, kept)))
+    lam.delete_function(FunctionName="pg-gc-young")
+    # Unreferenced but young: kept; old but referenced: kept.
+    assert (rows(young), rows(kept)) == ("1", "1")
+    lam.delete_function(FunctionName="pg-gc-gone")
+    assert (rows(gone), rows(kept), rows(young)) == ("0", "1", "1")
+    lam.delete_function(FunctionName="pg-gc-kept")
+
+
 def test_kill_9_under_async_load_loses_nothing(node, pg):
     """Events queued in PostgreSQL; the daemon is killed with SIGKILL while
     some have run, some are running (leased to it) and the rest wait; the
