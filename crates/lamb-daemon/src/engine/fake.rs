@@ -40,6 +40,8 @@ pub struct Book {
     pub init_quotas: Vec<u64>,
     /// The CPU weight of every sandbox created, as its init starts.
     pub init_weights: Vec<u64>,
+    /// CPU limits written to a sandbox's cgroup after its creation.
+    pub cpu_writes: u32,
     /// How many sandboxes had been created as each invocation reached its
     /// sandbox.
     pub created_at_invoke: Vec<usize>,
@@ -291,6 +293,7 @@ impl SandboxHandle for FakeSandbox {
 
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
         self.shared.cpu_quota.store(cpu.quota_us, Ordering::SeqCst);
+        self.launcher.note(|b| b.cpu_writes += 1);
         Ok(())
     }
 
