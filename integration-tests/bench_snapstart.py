@@ -119,14 +119,19 @@ def sandbox_cpu(parent):
             state = next(Path("/sys/fs/cgroup").glob(f"*/{parent}/{cg.name}/freezer.state"), None)
             frozen = state is not None and state.read_text().strip() == "FROZEN"
             total = int((cg / "cpuacct.usage").read_text())
-            by_comm = {}
-            for pid in (cg / "cgroup.procs").read_text().split():
+            procs = (cg / "cgroup.procs").read_text().split()
+        except (FileNotFoundError, ValueError):
+            continue
+        by_comm = {}
+        for pid in procs:
+            try:
                 comm = Path(f"/proc/{pid}/comm").read_text().strip()
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     ran = int((task / "schedstat").read_text().split()[0])
                     by_comm[comm] = by_comm.get(comm, 0) + ran
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                # A thread or process that ended meanwhile.
+                continue
         out[cg.name] = (total, by_comm, frozen)
     return out
 
@@ -134,7 +139,7 @@ def sandbox_cpu(parent):
 def thawed(before, after):
     """The sandbox a restore thawed between two `sandbox_cpu` readings
     (not a refill's, still initialising, nor another version's snapshot)."""
-    return next(n for n, v in before.items() if v[2] and n in after and not after[n][2])
+    return next((n for n, v in before.items() if v[2] and n in after and not after[n][2]), None)
 
 
 def cpu_spent(before, after, sandbox):
@@ -158,7 +163,8 @@ def invoke(lam, name, qualifier, parent=None, cpu=None, sandbox=None):
     if parent:
         after = sandbox_cpu(parent)
         sandbox = sandbox or thawed(before, after)
-        cpu.append(cpu_spent(before, after, sandbox))
+        if sandbox in before and sandbox in after:
+            cpu.append(cpu_spent(before, after, sandbox))
     body = json.loads(r["Payload"].read())
     assert "FunctionError" not in r and body.get("statusCode") == 200, body
     log = base64.b64decode(r["LogResult"]).decode()
