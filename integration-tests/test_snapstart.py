@@ -6,7 +6,8 @@ until its snapshot is made, then `Active`; an invocation of it restored
 `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`; `Restore Duration` instead of
 `Init Duration`) with the same environment, context and request id as a
 plain cold start; two restores not sharing their random numbers; snapshots
-made again by a restarted daemon; and none made past --memory-capacity."""
+made again by a restarted daemon; none made past --memory-capacity; and an
+extension's Telemetry API subscription getting the restore's records."""
 
 import base64
 import json
@@ -174,6 +175,62 @@ def test_a_restored_version_runs_the_hooks_and_answers_as_a_cold_start(lam):
     # The restored sandbox is warm afterwards: no second restore.
     again, log, _ = call(lam, "snap-fn", version)
     assert again["sandbox"] == restored["sandbox"] and "Restore Duration" not in log
+
+
+# An internal extension (a thread of the function) registered for INVOKE,
+# subscribed to the Telemetry API's platform records on a port of its own;
+# the handler answers the record types received so far, once the restore's
+# report is among them, and the events the extension got.
+TELEMETRY_APP = b'''
+import json, os, threading, time, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+records, events = [], []
+class Sink(BaseHTTPRequestHandler):
+    def do_POST(self):
+        records.extend(r["type"] for r in json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("127.0.0.1", 4243), Sink)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+def call(method, path, body=None, headers=None):
+    r = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers or {})
+    return urllib.request.urlopen(r)
+r = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE"]}).encode(),
+         {"Lambda-Extension-Name": "watcher"})
+ext_id = r.headers["Lambda-Extension-Identifier"]
+call("PUT", "/2022-07-01/telemetry", json.dumps({"schemaVersion": "2022-12-13", "types": ["platform"],
+     "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+     "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/"}}).encode(),
+     {"Lambda-Extension-Identifier": ext_id})
+def loop():
+    while True:
+        ev = json.loads(call("GET", "/2020-01-01/extension/event/next",
+                             headers={"Lambda-Extension-Identifier": ext_id}).read())
+        events.append(ev["eventType"])
+threading.Thread(target=loop, daemon=True).start()
+def handler(event, context):
+    deadline = time.time() + 3
+    while "platform.restoreReport" not in records and time.time() < deadline:
+        time.sleep(0.01)
+    return {"records": list(records), "events": list(events)}
+'''
+
+
+def test_an_extension_gets_the_restore_records_and_no_event_for_the_restore(lam):
+    deploy(lam, "snap-telemetry", {"app.py": TELEMETRY_APP}, runtime=RUNTIME, SnapStart=SNAP)
+    version = publish_active(lam, "snap-telemetry")
+    out, log, _ = call(lam, "snap-telemetry", version)
+    assert "Restore Duration" in log
+    restore = [t for t in out["records"] if t.startswith("platform.restore")]
+    assert restore == ["platform.restoreStart", "platform.restoreRuntimeDone", "platform.restoreReport"], out
+    # Init's records came before the snapshot, the restore's after it.
+    assert out["records"].index("platform.initReport") < out["records"].index("platform.restoreStart"), out
+    # The invocation is the extension's first event (Lambda has no RESTORE
+    # event); it may still be on its way as the handler answers.
+    assert out["events"] in ([], ["INVOKE"]), out
 
 
 def test_a_pending_version_is_not_invoked(lam, gate):

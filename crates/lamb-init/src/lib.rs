@@ -321,7 +321,7 @@ fn init_start(api: &api::Api, runtime: &str) {
     api.telemetry.platform(
         "platform.initStart",
         serde_json::json!({
-            "initializationType": "on-demand",
+            "initializationType": api::initialization_type(),
             "phase": "init",
             "runtimeVersion": runtime,
             "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),

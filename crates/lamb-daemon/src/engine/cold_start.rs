@@ -38,8 +38,10 @@ pub(super) enum Phase {
     /// timeout when longer), and no Init Duration in a REPORT.
     Provisioned,
     /// The Init of a SnapStart snapshot (`super::snapstart`): as
-    /// provisioned, with `snap-start` as its initialization type.
-    SnapStart,
+    /// provisioned, with `snap-start` as its initialization type. `ahead`:
+    /// a pool's refill, which no caller waits on (it runs at
+    /// `snapstart::SNAPSHOT_WEIGHT`); else an invocation's own.
+    SnapStart { ahead: bool },
 }
 
 /// Lambda's Init limit for provisioned concurrency (or the function's
@@ -49,7 +51,7 @@ const PROVISIONED_INIT_LIMIT: Duration = Duration::from_secs(130);
 impl Phase {
     fn name(self) -> &'static str {
         match self {
-            Phase::Init | Phase::Provisioned | Phase::SnapStart => "init",
+            Phase::Init | Phase::Provisioned | Phase::SnapStart { .. } => "init",
             Phase::Invoke => "invoke",
         }
     }
@@ -58,7 +60,7 @@ impl Phase {
     pub(super) fn initialization_type(self) -> &'static str {
         match self {
             Phase::Provisioned => "provisioned-concurrency",
-            Phase::SnapStart => "snap-start",
+            Phase::SnapStart { .. } => "snap-start",
             Phase::Init | Phase::Invoke => "on-demand",
         }
     }
@@ -83,7 +85,7 @@ impl InitFailure {
             body,
             lines: String::new(),
             init: took,
-            phase: Phase::SnapStart,
+            phase: Phase::SnapStart { ahead: false },
             timed_out: false,
         }
     }
@@ -149,7 +151,7 @@ impl Inner {
                         Phase::Init => w.init_duration = Some(init),
                         Phase::Invoke => w.invoke_began = Some(start),
                         // Pre-initialised: its invocations report no init.
-                        Phase::Provisioned | Phase::SnapStart => {}
+                        Phase::Provisioned | Phase::SnapStart { .. } => {}
                     }
                     self.metrics.cold_start(&req.function.name, init);
                     return Ok(Cold::Ready(Box::new(w)));
@@ -202,7 +204,7 @@ impl Inner {
         match phase {
             Phase::Init => self.config.init_timeout,
             Phase::Invoke => Duration::from_secs(u64::from(req.function.spec.timeout)),
-            Phase::Provisioned | Phase::SnapStart => {
+            Phase::Provisioned | Phase::SnapStart { .. } => {
                 PROVISIONED_INIT_LIMIT.max(Duration::from_secs(u64::from(req.function.spec.timeout)))
             }
         }
@@ -285,7 +287,7 @@ impl Inner {
     fn init_timed_out(&self, req: &InvokeRequest, phase: Phase) -> InitEnd {
         let id = &req.request_id;
         let message = match phase {
-            Phase::Init | Phase::Provisioned | Phase::SnapStart => {
+            Phase::Init | Phase::Provisioned | Phase::SnapStart { .. } => {
                 let secs = self.init_limit(req, phase).as_secs_f64();
                 format!("RequestId: {id} Error: Init timed out after {secs:.2} seconds")
             }
@@ -371,7 +373,7 @@ impl Inner {
             let arn = self.config.ctx.function_arn(&req.function.name);
             s.mint(&arn, &req.function.spec.role, time::OffsetDateTime::now_utc())
         });
-        let sandbox_spec = spec::build(&spec::SpecInput {
+        let mut sandbox_spec = spec::build(&spec::SpecInput {
             req,
             runtime_dir,
             lamb_exe: &self.config.lamb_exe,
@@ -385,6 +387,9 @@ impl Inner {
             initialization_type: phase.initialization_type(),
             image_lib,
         });
+        if phase == (Phase::SnapStart { ahead: true }) {
+            sandbox_spec.limits.cpu.weight = super::snapstart::SNAPSHOT_WEIGHT;
+        }
         // Only on-demand starts wait on their init; provisioned and
         // SnapStart inits run ahead of any call and take the plain path.
         let on_demand = matches!(phase, Phase::Init | Phase::Invoke);

@@ -38,6 +38,13 @@ pub struct Book {
     /// The CPU quota (µs per period) of every sandbox created, as its init
     /// starts under it.
     pub init_quotas: Vec<u64>,
+    /// The CPU weight of every sandbox created, as its init starts.
+    pub init_weights: Vec<u64>,
+    /// CPU limits written to a sandbox's cgroup after its creation.
+    pub cpu_writes: u32,
+    /// How many sandboxes had been created as each invocation reached its
+    /// sandbox.
+    pub created_at_invoke: Vec<usize>,
     /// The CPU quota in force as each invocation reached its sandbox.
     pub invoke_quotas: Vec<u64>,
     /// The command line of every sandbox's init, in order.
@@ -202,6 +209,7 @@ impl Launcher for FakeLauncher {
         self.note(|b| {
             b.created.push(function.clone());
             b.init_quotas.push(spec.limits.cpu.quota_us);
+            b.init_weights.push(spec.limits.cpu.weight);
             b.init_argv.push(spec.process.argv.clone());
             b.init_env.push(spec.process.env.clone());
             b.init_types.push(env_of(spec, "AWS_LAMBDA_INITIALIZATION_TYPE"));
@@ -285,6 +293,7 @@ impl SandboxHandle for FakeSandbox {
 
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {
         self.shared.cpu_quota.store(cpu.quota_us, Ordering::SeqCst);
+        self.launcher.note(|b| b.cpu_writes += 1);
         Ok(())
     }
 
@@ -371,7 +380,10 @@ impl FakeInit {
                 self.launcher.note(|b| b.invoked_while_frozen += 1);
             }
             let quota = self.shared.cpu_quota.load(Ordering::SeqCst);
-            self.launcher.note(|b| b.invoke_quotas.push(quota));
+            self.launcher.note(|b| {
+                b.invoke_quotas.push(quota);
+                b.created_at_invoke.push(b.created.len());
+            });
             let ticket = self.launcher.gate.ticket();
             self.launcher.note(|b| b.running += 1);
             if invoke.payload == b"\"stream-held\"" {

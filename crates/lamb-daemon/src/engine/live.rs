@@ -57,6 +57,9 @@ pub struct LiveSandbox {
     /// The provisioned concurrency target that keeps it, if one does
     /// (`super::provisioned`).
     pub provisioned: Option<u64>,
+    /// The CPU limit this sandbox's cgroup was last given here (none yet:
+    /// the spec's): a limit already in force is not written again.
+    cpu: Option<CpuLimit>,
 }
 
 impl LiveSandbox {
@@ -86,6 +89,7 @@ impl LiveSandbox {
             key,
             credentials_expire: None,
             provisioned: None,
+            cpu: None,
         })
     }
 
@@ -193,21 +197,33 @@ impl LiveSandbox {
     /// weight invocations run at. A failure is logged, not fatal: the limit is one
     /// of fairness, and a sandbox whose cgroup is gone fails its event anyway.
     pub fn set_invocation_quota(&mut self) {
-        let cpu = CpuLimit::proportional_to_memory(u64::from(self.memory_mb));
-        if let Some(s) = self.sandbox.as_mut() {
-            if let Err(err) = s.set_cpu(&cpu) {
-                tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the invocation CPU quota");
-            }
-        }
+        self.set_cpu(
+            CpuLimit::proportional_to_memory(u64::from(self.memory_mb)),
+            "invocation",
+        );
     }
 
     /// Init's quota and weight again (one vCPU at least): a SnapStart
     /// restore is that sandbox's Init phase. Failures as above.
     pub fn set_init_quota(&mut self) {
-        let cpu = CpuLimit::during_init(u64::from(self.memory_mb));
+        self.set_cpu(CpuLimit::during_init(u64::from(self.memory_mb)), "restore");
+    }
+
+    /// Writes `cpu` to the cgroup unless it is in force already: from 1769
+    /// MB up init's limit and the invocations' are the same, and a
+    /// restore's two writes (three files each in v1) would be on the
+    /// invocation's path for nothing.
+    fn set_cpu(&mut self, cpu: CpuLimit, what: &str) {
+        if self.cpu == Some(cpu) {
+            return;
+        }
         if let Some(s) = self.sandbox.as_mut() {
-            if let Err(err) = s.set_cpu(&cpu) {
-                tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the restore CPU quota");
+            match s.set_cpu(&cpu) {
+                Ok(()) => self.cpu = Some(cpu),
+                Err(err) => {
+                    self.cpu = None;
+                    tracing::warn!(key = %self.key.replace('\0', "/"), error = %err, "cannot set the {what} CPU quota");
+                }
             }
         }
     }

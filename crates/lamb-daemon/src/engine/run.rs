@@ -57,6 +57,7 @@ fn trace_id() -> String {
 
 impl Inner {
     pub(super) async fn invoke(self: Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
+        let entered = Instant::now();
         let key = pool_key(&req);
         let (admission, provisioned) = self.admit(&req, &key)?;
         let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
@@ -75,8 +76,28 @@ impl Inner {
         let live = match idle {
             Some(w) => w,
             None if super::snapstart::applies(&req) => match self.restored(&req, &key, tail.as_mut()).await? {
-                Cold::Ready(w) => *w,
-                Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                Cold::Ready(w) => {
+                    let restored = entered.elapsed();
+                    let out = self.run(*w, &req, tail, admission).await;
+                    // The rest of the restored call's breakdown
+                    // (docs/benchmarks.md, "SnapStart"); the restore's own
+                    // steps are logged by `snapstart::restore_phase`.
+                    tracing::debug!(
+                        function = %req.function.name,
+                        until_restored_us = restored.as_micros() as u64,
+                        answered_us = entered.elapsed().as_micros() as u64,
+                        "snapstart: restored invocation answered"
+                    );
+                    // The snapshot used is replaced once the caller has its
+                    // answer, not beside the restore on the same cores.
+                    self.refill_snapshots(&key);
+                    return Ok(out);
+                }
+                Cold::Failed(w, failure) => {
+                    let out = self.init_failed(w, &req, failure, tail);
+                    self.refill_snapshots(&key);
+                    return Ok(out);
+                }
             },
             None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,

@@ -8,7 +8,8 @@
 //! reseeded) instead of initialising, and its REPORT says `Restore
 //! Duration`; before the first snapshot is made (the version `Pending`) an
 //! invocation is refused with `SnapStartNotReadyException`, as Lambda's; the restore runs at init's CPU quota (one vCPU at least), as
-//! the Init it stands for; a refill starts at once, off the invocation's path. With none
+//! the Init it stands for; a refill starts once the invocation has its answer, at the lowest CPU
+//! weight, so that it does not compete with restores and invocations. With none
 //! ready (a burst, or the first one still being made) the invocation makes
 //! its own the same way and restores it at once, so the function sees the
 //! same life cycle either way.
@@ -34,6 +35,12 @@ use tokio::time::Instant;
 
 /// Lambda's limit on a restore (the after-restore hooks included).
 const RESTORE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The CPU weight (cgroup v2 `cpu.weight`; v1 shares follow) of a
+/// snapshot's init made ahead: the lowest, so that under contention a
+/// refill takes only CPU that restores, invocations and the daemon leave.
+/// Its quota is still init's; a restore sets init's weight again.
+pub(super) const SNAPSHOT_WEIGHT: u64 = 1;
 
 /// `StateReason` of a version whose snapshot's init failed.
 pub(super) const INIT_FAILED: &str =
@@ -124,8 +131,11 @@ impl Inner {
     }
 
     /// Starts what the version's pool lacks (`--snapstart-pool`); nothing
-    /// once its first init failed.
-    fn refill_snapshots(self: &Arc<Self>, key: &str) {
+    /// once its first init failed. After an invocation, once its caller
+    /// has the answer: a snapshot's init is a whole Init's CPU, which would
+    /// otherwise compete with the restore and the handler on the same
+    /// cores (and it runs at [`SNAPSHOT_WEIGHT`] besides).
+    pub(super) fn refill_snapshots(self: &Arc<Self>, key: &str) {
         let want = self.config.snapstart_pool;
         let start = {
             let mut st = self.lock();
@@ -149,7 +159,10 @@ impl Inner {
     /// not be made.
     async fn make_snapshot(self: Arc<Self>, key: String, mut req: InvokeRequest) {
         req.request_id = uuid::Uuid::new_v4().to_string();
-        let made = match self.cold_start(&req, &key, None, Phase::SnapStart).await {
+        let made = match self
+            .cold_start(&req, &key, None, Phase::SnapStart { ahead: true })
+            .await
+        {
             Ok(Cold::Ready(w)) => Ok(self.frozen(*w).await),
             Ok(Cold::Failed(w, failure)) => {
                 // Logged and the sandbox retired as a provisioned one's.
@@ -212,7 +225,8 @@ impl Inner {
 
     /// A sandbox of a SnapStart version for an invocation: a snapshot
     /// restored, or, with none ready, one initialised now as a snapshot is
-    /// and restored at once. The pool is refilled in the background.
+    /// and restored at once. The caller refills the pool after the answer
+    /// (`run.rs`).
     pub(super) async fn restored(
         self: &Arc<Self>,
         req: &InvokeRequest,
@@ -241,20 +255,19 @@ impl Inner {
             match taken {
                 // Its session would expire mid-invocation (environment
                 // variables cannot change under a running runtime): a
-                // fresh one replaces it.
+                // fresh one replaces it (after the answer, as any used).
                 Some(stale) if !stale.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) => {
                     self.retire(stale, true);
-                    self.refill_snapshots(key);
                 }
                 taken => break taken,
             }
         };
         let w = match snapshot {
-            Some(w) => {
-                self.refill_snapshots(key);
-                w
-            }
-            None => match self.cold_start(req, key, tail.as_deref_mut(), Phase::SnapStart).await? {
+            Some(w) => w,
+            None => match self
+                .cold_start(req, key, tail.as_deref_mut(), Phase::SnapStart { ahead: false })
+                .await?
+            {
                 Cold::Ready(w) => *w,
                 failed => return Ok(failed),
             },
@@ -325,9 +338,11 @@ impl Inner {
             }
             w.frozen = false;
         }
+        let thawed = start.elapsed();
         // The restore stands for the sandbox's Init: at init's CPU, the
         // invocation's quota again once the runtime is back in `/next`.
         w.set_init_quota();
+        let quota_set = start.elapsed();
         if w.send(&ToInit::Restore).await.is_err() {
             return self.restore_failed(w, req, start, "Runtime.ExitError", None);
         }
@@ -335,8 +350,19 @@ impl Inner {
         loop {
             match w.next_event(deadline, tail.as_deref_mut()).await {
                 Event::Msg(FromInit::Ready) => {
-                    w.restore_duration = Some(start.elapsed());
+                    let ready = start.elapsed();
+                    w.restore_duration = Some(ready);
                     w.set_invocation_quota();
+                    // Where a restore's time goes (docs/benchmarks.md,
+                    // "SnapStart"), each figure since the restore began.
+                    tracing::debug!(
+                        function = %req.function.name,
+                        thawed_us = thawed.as_micros() as u64,
+                        init_quota_us = quota_set.as_micros() as u64,
+                        runtime_ready_us = ready.as_micros() as u64,
+                        invocation_quota_us = start.elapsed().as_micros() as u64,
+                        "snapstart: restored"
+                    );
                     return Cold::Ready(Box::new(w));
                 }
                 Event::Msg(FromInit::InitError { error_type, body }) => {

@@ -970,6 +970,49 @@ async fn a_snapstart_version_restores_a_frozen_snapshot_and_refills_the_pool() {
 }
 
 #[tokio::test]
+async fn a_used_snapshot_is_replaced_after_the_answer_at_the_lowest_weight() {
+    let r = rig(|_| {});
+    r.engine.snapstart(snapstart_v1("f", ""));
+    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    r.invoke(snapstart_v1("f", "1")).await.unwrap();
+    r.wait_for_gauges("the refilled snapshot", |_, b| b.freezes == 2).await;
+    let book = r.fake.book();
+    // No refill was started while the restore and the invocation ran.
+    assert_eq!(book.created_at_invoke, [1], "{book:?}");
+    // The refill's init ran at the lowest weight, its quota still init's;
+    // the first snapshot (the version's publication) as well.
+    let lowest = super::snapstart::SNAPSHOT_WEIGHT;
+    assert_eq!(book.init_weights, [lowest, lowest], "{book:?}");
+    assert_eq!(book.init_quotas[0], book.init_quotas[1]);
+    // An invocation's own snapshot, which it waits on, runs at init's.
+    let own = rig(|c| c.snapstart_pool = 0);
+    own.engine.snapstart(snapstart_v1("f", ""));
+    own.invoke(snapstart_v1("f", "1")).await.unwrap();
+    assert!(own.fake.book().init_weights[0] > lowest);
+}
+
+#[tokio::test]
+async fn a_restore_writes_no_cpu_limit_already_in_force() {
+    // 1792 MB: init's limit and the invocations' are the same, set once
+    // when the snapshot's init ended.
+    let r = rig(|c| c.memory_capacity_mb = 4096);
+    let mut req = snapstart_v1("f", "");
+    req.function.spec.memory_size = 1792;
+    r.engine.snapstart(req.clone());
+    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    assert_eq!(r.fake.book().cpu_writes, 1);
+    req.payload = b"1".to_vec();
+    r.invoke(req).await.unwrap();
+    assert_eq!(r.fake.book().cpu_writes, 1);
+    // 128 MB: init's full core for the restore, then the memory's share.
+    let small = rig(|_| {});
+    small.engine.snapstart(snapstart_v1("f", ""));
+    small.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    small.invoke(snapstart_v1("f", "1")).await.unwrap();
+    assert_eq!(small.fake.book().cpu_writes, 3);
+}
+
+#[tokio::test]
 async fn without_a_ready_snapshot_an_invocation_makes_and_restores_its_own() {
     let r = rig(|c| c.snapstart_pool = 0);
     r.engine.snapstart(snapstart_v1("f", ""));

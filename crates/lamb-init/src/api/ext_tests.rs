@@ -629,3 +629,74 @@ fn a_failed_after_restore_hook_is_an_init_error_and_a_hookless_runtime_is_ready_
     plain.api.restore();
     assert_eq!(plain.message(), FromInit::Ready);
 }
+
+/// The platform records of `kind` kept for the Telemetry API so far.
+fn records_of(r: &Rig, kind: &str) -> Vec<serde_json::Value> {
+    r.api
+        .telemetry
+        .kept()
+        .iter()
+        .map(|t| serde_json::from_str::<serde_json::Value>(t).unwrap())
+        .filter(|v| v["type"] == kind)
+        .map(|v| v["record"].clone())
+        .collect()
+}
+
+#[test]
+fn a_restore_is_reported_to_the_telemetry_api_and_extensions_get_no_event_for_it() {
+    let mut r = rig(&["ext"]);
+    // Lambda's extensions register for INVOKE and SHUTDOWN only.
+    let refused = register(r.addr, "ext", r#"["INVOKE","RESTORE"]"#);
+    assert_eq!(
+        (refused.status, refused.json()["errorType"].as_str()),
+        (403, Some("Extension.InvalidEventType"))
+    );
+    let id = register(r.addr, "ext", r#"["INVOKE"]"#)
+        .header("Lambda-Extension-Identifier")
+        .unwrap();
+    let ext = next_in_background(r.addr, &id);
+    let parked = restore_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    assert!(records_of(&r, "platform.restoreStart").is_empty());
+    r.api.restore();
+    assert_eq!(parked.join().unwrap().status, 200);
+    let runtime = runtime_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    assert_eq!(records_of(&r, "platform.restoreStart").len(), 1);
+    assert_eq!(
+        records_of(&r, "platform.restoreRuntimeDone"),
+        [json!({"status": "success"})]
+    );
+    let report = records_of(&r, "platform.restoreReport");
+    assert_eq!((report.len(), &report[0]["status"]), (1, &json!("success")));
+    assert!(report[0]["metrics"]["durationMs"].is_f64(), "{report:?}");
+    // The extension, parked in next through the restore, gets the
+    // invocation as its first event.
+    r.api.deliver(invoke("r1"));
+    assert_eq!(ext.join().unwrap().json()["eventType"], "INVOKE");
+    runtime.join().unwrap();
+}
+
+#[test]
+fn a_failed_after_restore_hook_is_an_error_in_the_restore_records() {
+    let mut r = rig(&["ext"]);
+    let id = register(r.addr, "ext", r#"["INVOKE"]"#)
+        .header("Lambda-Extension-Identifier")
+        .unwrap();
+    let _ext = next_in_background(r.addr, &id);
+    let parked = restore_next_in_background(r.addr);
+    assert_eq!(r.message(), FromInit::Ready);
+    r.api.restore();
+    assert_eq!(parked.join().unwrap().status, 200);
+    call(
+        r.addr,
+        "POST",
+        "/2018-06-01/runtime/restore/error",
+        &[("Lambda-Runtime-Function-Error-Type", "Runtime.AfterRestoreError")],
+        r#"{"errorMessage":"boom","errorType":"Runtime.AfterRestoreError"}"#,
+    );
+    assert!(matches!(r.message(), FromInit::InitError { .. }));
+    let error = json!({"status": "error", "errorType": "Runtime.AfterRestoreError"});
+    assert_eq!(records_of(&r, "platform.restoreRuntimeDone"), [error]);
+    assert_eq!(records_of(&r, "platform.restoreReport")[0]["status"], "error");
+}

@@ -67,6 +67,9 @@ struct Cycle {
     init_ms: Option<f64>,
     /// SnapStart: where the runtime is in the restore.
     restore: Restore,
+    /// When the daemon restored the sandbox: `platform.restoreReport`'s
+    /// duration.
+    restore_began: Option<Instant>,
 }
 
 /// A SnapStart sandbox's restore, as the Runtime API sees it.
@@ -253,7 +256,7 @@ impl Api {
             if c.ext.list.is_empty() {
                 self.telemetry.disable();
             }
-            let phase = json!({"initializationType": "on-demand", "phase": "init", "status": "success"});
+            let phase = json!({"initializationType": initialization_type(), "phase": "init", "status": "success"});
             self.telemetry.platform("platform.initRuntimeDone", phase.clone());
             let mut report = phase;
             report["metrics"] = json!({"durationMs": init_ms});
@@ -266,12 +269,30 @@ impl Api {
     /// `restore/next` is released; one that never parked is ready now.
     pub fn restore(&self) {
         let mut c = self.lock();
+        self.telemetry.platform("platform.restoreStart", restore_start());
+        c.restore_began = Some(Instant::now());
         if c.restore == Restore::Parked {
             c.restore = Restore::Released;
             self.wake.notify_all();
         } else {
+            self.restore_done(&mut c, None);
             self.link.send(&FromInit::Ready);
         }
+    }
+
+    /// The restore is over: `platform.restoreRuntimeDone` and
+    /// `platform.restoreReport` for the Telemetry API, as Lambda's, a
+    /// success (the runtime back in `/next`) or the error type an
+    /// after-restore hook failed with.
+    fn restore_done(&self, c: &mut Cycle, error_type: Option<&str>) {
+        let took = c.restore_began.take().map_or(0.0, |t| ms(t.elapsed()));
+        let mut record = match error_type {
+            None => json!({"status": "success"}),
+            Some(t) => json!({"status": "error", "errorType": t}),
+        };
+        self.telemetry.platform("platform.restoreRuntimeDone", record.clone());
+        record["metrics"] = json!({"durationMs": took});
+        self.telemetry.platform("platform.restoreReport", record);
     }
 
     /// `GET /runtime/restore/next`: Init is over (the runtime ran its
@@ -570,8 +591,16 @@ impl Api {
             ("POST", ["restore", "error"]) => {
                 // An after-restore hook failed: the restore fails as an
                 // init does.
+                let error_type = error_type(&req);
+                {
+                    let mut c = self.lock();
+                    if c.restore == Restore::Hooks {
+                        c.restore = Restore::None;
+                        self.restore_done(&mut c, Some(&error_type));
+                    }
+                }
                 self.link.send(&FromInit::InitError {
-                    error_type: error_type(&req),
+                    error_type,
                     body: error_body_or(&req),
                 });
                 conn.respond(202, &[JSON], OK_BODY, ka)
@@ -599,6 +628,7 @@ impl Api {
             }
             if c.restore == Restore::Hooks {
                 c.restore = Restore::None;
+                self.restore_done(&mut c, None);
                 self.link.send(&FromInit::Ready);
             }
             loop {
@@ -736,6 +766,21 @@ impl Api {
 }
 
 /// Milliseconds with Lambda's two decimals.
+/// `AWS_LAMBDA_INITIALIZATION_TYPE` (the sandbox's: init runs in the
+/// function's environment): `on-demand`, `provisioned-concurrency` or
+/// `snap-start`, for the `platform.init*` records.
+pub fn initialization_type() -> String {
+    std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").unwrap_or_else(|_| "on-demand".into())
+}
+
+/// `platform.restoreStart`'s record, from the function's environment.
+fn restore_start() -> serde_json::Value {
+    json!({
+        "functionName": std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+        "functionVersion": std::env::var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_default(),
+    })
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
