@@ -149,7 +149,7 @@ def handler(event, context):
         wrote = "yes"
     except OSError as e:
         wrote = e.strerror
-    return {"fds": fds, "wrote": wrote}
+    return {"fds": fds, "wrote": wrote, "cgroup": open("/proc/self/cgroup").read()}
 '''
 
 
@@ -180,6 +180,11 @@ def test_init_and_the_function_sit_in_their_own_cpu_groups(gated):
     # The function holds no cgroup file, and init's is not its to open.
     assert not [t for t in seen["fds"].values() if "cgroup" in t], seen
     assert seen["wrote"] != "yes", seen
+    # Its cgroup namespace is rooted at init's group: the function's is a sibling.
+    # (v1: the cpu hierarchy's line; pure v2: the one line.)
+    lines = seen["cgroup"].splitlines()
+    cpu = [l for l in lines if l.split(":")[1] in ("cpu", "cpu,cpuacct")] or [l for l in lines if l.startswith("0::")]
+    assert cpu and all(l.endswith(":/../function") for l in cpu), seen["cgroup"]
     split = [cg for cg in sandbox_cgroups(gated.cgroup_parent)
              if (cg / "function").is_dir() and any(runs(p, "placed") for p in cgroup_pids(cg / "function"))]
     assert len(split) == 1, split
