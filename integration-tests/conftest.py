@@ -62,6 +62,19 @@ def sandbox_cgroups(parent):
     return found
 
 
+def sandbox_procs(cg):
+    """Host PIDs in sandbox cgroup directory `cg` and in its CPU groups (lamb
+    init's and the function's, docs/sandbox.md): on pure cgroup v2 the
+    sandbox's cgroup itself holds no process."""
+    pids = []
+    for d in (cg, cg / "init", cg / "function"):
+        try:
+            pids += [int(p) for p in (d / "cgroup.procs").read_text().split()]
+        except OSError:
+            pass
+    return pids
+
+
 # Every daemon a test may be using: a failing test's report carries the end
 # of their logs, so that a failure in CI explains itself.
 LIVE_DAEMONS = weakref.WeakSet()

@@ -57,15 +57,18 @@ def cpu_of(parent):
     cpu.shares given as a v2 weight (1024 shares = weight 100)."""
     found = []
     for cg in sandbox_cgroups(parent):
+        # The quota is on the function's group (lamb init has its own,
+        # docs/sandbox.md), the weight on the sandbox's cgroup.
+        quota = cg / "function" if (cg / "function").is_dir() else cg
         try:
             if (cg / "cpu.max").exists():
-                quota, period = (cg / "cpu.max").read_text().split()
+                q, period = (quota / "cpu.max").read_text().split()
                 assert int(period) == PERIOD_US
-                found.append((int(quota), int((cg / "cpu.weight").read_text())))
+                found.append((int(q), int((cg / "cpu.weight").read_text())))
             elif (cg / "cpu.cfs_quota_us").exists():
-                assert int((cg / "cpu.cfs_period_us").read_text()) == PERIOD_US
+                assert int((quota / "cpu.cfs_period_us").read_text()) == PERIOD_US
                 shares = int((cg / "cpu.shares").read_text())
-                found.append((int((cg / "cpu.cfs_quota_us").read_text()), -(-shares * 100 // 1024)))
+                found.append((int((quota / "cpu.cfs_quota_us").read_text()), -(-shares * 100 // 1024)))
         except FileNotFoundError:
             pass
     return found
@@ -127,3 +130,70 @@ def test_an_init_past_ten_seconds_is_retried_within_the_invocation(gated):
     assert "Init Duration" not in report and "Status:" not in report, report
     # Two sandboxes' inits ran; the second is the one kept.
     assert len(list(gated.gate.glob("in-init-*"))) >= 2
+
+
+# What the function sees of its cgroup placement, and whether it can reach
+# init's descriptor of the function group's cgroup.procs.
+PLACED = b'''
+import os
+def handler(event, context):
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds[fd] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass
+    try:
+        with open("/proc/1/fd/4", "w") as f:
+            f.write("0")
+        wrote = "yes"
+    except OSError as e:
+        wrote = e.strerror
+    return {"fds": fds, "wrote": wrote, "cgroup": open("/proc/self/cgroup").read()}
+'''
+
+
+def cgroup_pids(cg):
+    return [int(p) for p in (cg / "cgroup.procs").read_text().split()]
+
+
+def cmdline(pid):
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def runs(pid, function):
+    """Whether process `pid` belongs to `function` (its environment says so)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"AWS_LAMBDA_FUNCTION_NAME={function}".encode() in env
+
+
+def test_init_and_the_function_sit_in_their_own_cpu_groups(gated):
+    lam = gated.lambda_client()
+    deploy(lam, "placed", {"app.py": PLACED}, MemorySize=128)
+    for _ in range(50):
+        r = lam.invoke(FunctionName="placed", Payload=b"{}")
+        seen = json.loads(r["Payload"].read())
+        assert "FunctionError" not in r, seen
+    # The function holds no cgroup file, and init's is not its to open.
+    assert not [t for t in seen["fds"].values() if "cgroup" in t], seen
+    assert seen["wrote"] != "yes", seen
+    # Its cgroup namespace is rooted at init's group: the function's is a sibling.
+    # (v1: the cpu hierarchy's line; pure v2: the one line.)
+    lines = seen["cgroup"].splitlines()
+    cpu = [l for l in lines if l.split(":")[1] in ("cpu", "cpu,cpuacct")] or [l for l in lines if l.startswith("0::")]
+    assert cpu and all(l.endswith(":/../function") for l in cpu), seen["cgroup"]
+    split = [cg for cg in sandbox_cgroups(gated.cgroup_parent)
+             if (cg / "function").is_dir() and any(runs(p, "placed") for p in cgroup_pids(cg / "function"))]
+    assert len(split) == 1, split
+    cg = split[0]
+    init = cgroup_pids(cg / "init")
+    assert len(init) == 1 and " init " in cmdline(init[0]), [cmdline(p) for p in init]
+    function = cgroup_pids(cg / "function")
+    assert any("python" in cmdline(p) for p in function), [cmdline(p) for p in function]
+    assert cgroup_pids(cg) == [], "the sandbox's own cpu cgroup holds no process"
+    # Init relayed 50 invocations in its own group, under its own bound.
+    stat = dict(line.split() for line in (cg / "init" / "cpu.stat").read_text().splitlines())
+    assert int(stat["nr_periods"]) >= 1, stat

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, Daemon, deploy, function_daemon, sandbox_cgroups, wait_for
+from conftest import BUILD, Daemon, deploy, function_daemon, sandbox_cgroups, sandbox_procs, wait_for
 
 INTERNET_NS = f"lamb-test-inet-{os.getpid()}"
 HOST_SIDE = f"lti{os.getpid() % 100000}"
@@ -258,12 +258,9 @@ def test_refusals(internet):
 def sandbox_pid(d):
     """The first process of one of the daemon's sandboxes."""
     for cg in sandbox_cgroups(d.cgroup_parent):
-        try:
-            procs = (cg / "cgroup.procs").read_text().split()
-        except OSError:
-            continue
+        procs = sandbox_procs(cg)
         if procs:
-            return int(procs[0])
+            return procs[0]
     return None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, deploy, function_daemon, sandbox_cgroups, wait_for
+from conftest import BUILD, deploy, function_daemon, sandbox_cgroups, sandbox_procs, wait_for
 
 PY_PROBE = b'''
 import ctypes, json, os, resource, sys
@@ -263,10 +263,7 @@ def cmdline(pid):
 
 
 def cgroup_pids(cg):
-    try:
-        return [int(p) for p in (cg / "cgroup.procs").read_text().split()]
-    except (FileNotFoundError, OSError):
-        return []
+    return sandbox_procs(cg)
 
 
 def waiting_sandboxes(d):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ROLE, Daemon, make_zip, sandbox_cgroups
+from conftest import BUILD, ROLE, Daemon, make_zip, sandbox_cgroups, sandbox_procs
 
 USERNS_BASE = 1_000_000
 
@@ -53,8 +53,7 @@ def userns_daemon():
 
 def sandbox_pids(d):
     """Host PIDs of every process in the daemon's sandbox cgroups (v1 or v2)."""
-    return {int(p) for cg in sandbox_cgroups(d.cgroup_parent) if (cg / "cgroup.procs").exists()
-            for p in (cg / "cgroup.procs").read_text().split()}
+    return {p for cg in sandbox_cgroups(d.cgroup_parent) for p in sandbox_procs(cg)}
 
 
 def test_python_cold_and_warm_in_a_user_namespace(userns_daemon):

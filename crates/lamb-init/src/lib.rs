@@ -14,6 +14,7 @@
 //! the daemon's socket, or the daemon would never see this process end).
 
 mod api;
+mod cgroup;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
@@ -194,6 +195,8 @@ pub fn main(args: &[String]) -> i32 {
     let Ok(reader) = control.try_clone() else {
         return 70;
     };
+    // The function group's descriptor, kept from every child as well.
+    cgroup::take();
     let link = Arc::new(Link {
         out: Mutex::new(control),
     });
@@ -289,6 +292,7 @@ pub fn main(args: &[String]) -> i32 {
     if api.has_extensions() {
         relay_output(&api, &mut command, "function");
     }
+    cgroup::place(&mut command);
     let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
     let child = command.spawn();
     match child {
@@ -396,6 +400,7 @@ fn launch_extensions(dir: &Path, api: &Arc<api::Api>) -> Result<Vec<(i32, String
         let mut command = Command::new(&path);
         command.current_dir("/opt").stdin(Stdio::null());
         relay_output(api, &mut command, "extension");
+        cgroup::place(&mut command);
         let child = command.spawn();
         match child {
             Ok(c) => started.push((c.id() as i32, name)),

@@ -48,6 +48,7 @@ pub(crate) fn spawn(argv: &[String]) -> Option<Waiting> {
             Ok(())
         });
     }
+    crate::cgroup::place(&mut command);
     let pid = command.spawn().ok()?.id();
     drop(theirs);
     Some(Waiting { pid, socket: ours })

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget};
+use crate::cgroup::{self, CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, Layout};
 use crate::child::{self, ChildReport, Step};
 use crate::error::{Result, SandboxError};
 use crate::handle::{kill_through_pidfd, Handle};
@@ -171,7 +171,7 @@ impl Sandboxer {
             TmpStorage::Disk => Some(self.tmp_disks.take(spec.tmp_size_bytes)?),
             TmpStorage::Memory => None,
         };
-        self.cgroups.create(&id, &spec.limits)?;
+        self.cgroups.create(&id, &spec.limits, layout_of(spec))?;
         match self.start(&id, spec, &top_layer, tmp.as_ref(), io) {
             Ok((pid, pidfd, net)) => Ok(Sandbox {
                 handle: Handle {
@@ -211,7 +211,12 @@ impl Sandboxer {
         tmp: Option<&TmpDisk>,
         io: SandboxIo,
     ) -> Result<(i32, OwnedFd, Option<Lease>)> {
-        let join = self.cgroups.join_target(id)?;
+        let join = self.cgroups.join_target(id, layout_of(spec))?;
+        // A supervising PID 1 gets the function group's `cgroup.procs` after its other descriptors.
+        let function_procs = match layout_of(spec) {
+            Layout::Split => Some(self.cgroups.function_procs(id)?),
+            Layout::Single => None,
+        };
         let (procs, cgroup_fd) = match &join {
             JoinTarget::ProcsFiles(files) => (files.as_slice(), None),
             JoinTarget::CloneInto(fd) => (&[][..], Some(fd.as_raw_fd())),
@@ -241,7 +246,12 @@ impl Sandboxer {
             netns_fd: child_joins.unwrap_or(-1),
             loopback_up: netns.is_none(),
             stdio: [raw(&io.stdin), raw(&io.stdout), raw(&io.stderr)],
-            extra: io.extra_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
+            extra: io
+                .extra_fds
+                .iter()
+                .chain(&function_procs)
+                .map(|fd| fd.as_raw_fd())
+                .collect(),
         };
         let tmp_mount = tmp.map(TmpDisk::mount_point);
         let dirs = RootDirs {
@@ -259,6 +269,7 @@ impl Sandboxer {
         // The child holds its own copies now; closing ours lets the pipe reach EOF at exec.
         drop(error_write);
         drop(io);
+        drop(function_procs);
         if let (Some(map), Some((sync_read, sync_write))) = (&spec.user_namespace, sync) {
             drop(sync_read);
             if let Err(err) = release_into_user_namespace(pid, map, procs, sync_write) {
@@ -539,6 +550,15 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// The namespaces every sandbox gets; the cgroup namespace comes after the join.
 const NAMESPACES: libc::c_int =
     libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET;
+
+/// How `spec`'s processes are grouped for the CPU controller.
+fn layout_of(spec: &SandboxSpec) -> Layout {
+    if spec.init_cgroup {
+        Layout::Split
+    } else {
+        Layout::Single
+    }
+}
 
 /// `clone3` into new namespaces (and, on v2, straight into the cgroup).
 /// The child runs [`child::run`] and never returns here.

@@ -48,6 +48,14 @@ pub struct SandboxSpec {
     /// unprivileged range outside; `None` (the default) keeps the host's ids.
     #[serde(default)]
     pub user_namespace: Option<IdMapping>,
+    /// PID 1 is a supervisor (`lamb init`) that runs in a CPU group of its
+    /// own and starts the function's processes in the function's group,
+    /// which carries the quota (`cgroup::Layout::Split`). It gets that
+    /// group's `cgroup.procs`, open for writing, as the descriptor after the
+    /// extra ones (`SandboxIo::extra_fds`), and every process it starts must
+    /// write `0` to it before `execve`.
+    #[serde(default)]
+    pub init_cgroup: bool,
 }
 
 /// The ids a user namespace maps: inside `0..size` is outside
@@ -196,6 +204,21 @@ impl CpuLimit {
         }
     }
 
+    /// The CPU of a supervising PID 1 (`lamb init`) in its own group: one
+    /// core at most, whatever the function's memory. Its relaying is the
+    /// platform's work, not the function's, so it is not charged to the
+    /// function's quota; but a function that makes init work (a flood of
+    /// Runtime API calls) must not make it burn the machine either, so one
+    /// core bounds it; and the sandbox's weight, above both groups, still
+    /// bounds the two together when the machine is contended.
+    pub fn supervisor() -> CpuLimit {
+        CpuLimit {
+            quota_us: CPU_PERIOD_US,
+            period_us: CPU_PERIOD_US,
+            weight: 100,
+        }
+    }
+
     /// cgroup v1 `cpu.shares` equivalent of the v2 weight (1024 shares = weight 100).
     pub fn shares(&self) -> u64 {
         (self.weight * 1024 / 100).max(2)
@@ -216,6 +239,7 @@ impl SandboxSpec {
             limits: Limits::for_memory_mb(128),
             kill_on_parent_death: true,
             user_namespace: None,
+            init_cgroup: false,
         }
     }
 

@@ -144,6 +144,8 @@ pub fn build(input: &SpecInput<'_>) -> SandboxSpec {
     spec.limits.cpu = CpuLimit::during_init(u64::from(f.memory_size));
     spec.kill_on_parent_death = true;
     spec.user_namespace = input.user_namespace.then(|| user_namespace(input.slot));
+    // lamb init's relaying is not charged to the function's quota.
+    spec.init_cgroup = true;
     spec
 }
 
@@ -188,6 +190,7 @@ pub fn prewarm(input: &PrewarmInput<'_>) -> SandboxSpec {
     spec.limits = Limits::for_memory_mb(u64::from(input.memory_mb));
     spec.limits.cpu = CpuLimit::during_init(u64::from(input.memory_mb));
     spec.kill_on_parent_death = true;
+    spec.init_cgroup = true;
     spec
 }
 
@@ -409,6 +412,7 @@ mod tests {
             ["--cwd", "/var/task", "--", "/lambda-entrypoint.sh", "other.handler"]
         );
         assert!(spec.process.env.contains(&"PATH=/var/lang/bin:/usr/bin".to_owned()));
+        assert!(spec.init_cgroup, "init runs beside the function's CPU group");
     }
 
     #[test]

@@ -110,6 +110,44 @@ pub(crate) fn remove_dir_settled(dir: &Path, timeout: Duration) -> Result<()> {
     }
 }
 
+/// `rmdir` of a sandbox's cgroup `dir`, its init and function groups first
+/// (a cgroup with children cannot go).
+pub(crate) fn remove_tree_settled(dir: &Path, timeout: Duration) -> Result<()> {
+    for group in super::GROUPS {
+        remove_dir_settled(&dir.join(group), timeout)?;
+    }
+    remove_dir_settled(dir, timeout)
+}
+
+/// One attempt at [`remove_tree_settled`]: `false` while the kernel still counts exiting processes.
+pub(crate) fn try_remove_tree(dir: &Path) -> Result<bool> {
+    for group in super::GROUPS {
+        if !try_remove_dir(&dir.join(group))? {
+            return Ok(false);
+        }
+    }
+    try_remove_dir(dir)
+}
+
+/// The PIDs in the cgroup `dir` and in its init and function groups.
+pub(crate) fn read_pids_tree(dir: &Path) -> Result<Vec<i32>> {
+    let mut pids = read_pids(&dir.join("cgroup.procs"))?;
+    for group in super::GROUPS {
+        pids.extend(read_pids(&dir.join(group).join("cgroup.procs"))?);
+    }
+    Ok(pids)
+}
+
+/// `dir`'s `cgroup.procs`, opened for writing (close-on-exec, as std opens every file).
+pub(crate) fn open_procs(dir: &Path) -> Result<std::os::fd::OwnedFd> {
+    let path = dir.join("cgroup.procs");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(cgroup_err("open", &path))?;
+    Ok(file.into())
+}
+
 /// One `rmdir`: `true` when `dir` is gone, `false` while the kernel still
 /// counts exiting processes in it (EBUSY).
 pub(crate) fn try_remove_dir(dir: &Path) -> Result<bool> {

@@ -6,6 +6,15 @@
 //! included, whose v2 hierarchy has no controllers. Every sandbox gets one
 //! cgroup named after it under a lamb-owned parent, so a sweep finds what a
 //! dead process left behind.
+//!
+//! A sandbox whose PID 1 is a supervisor (`lamb init`: [`Layout::Split`])
+//! gets two groups below its own for the CPU controller: [`INIT_GROUP`],
+//! PID 1's, bounded at one core, and [`FUNCTION_GROUP`], the processes
+//! PID 1 starts, which carries the function's CPU quota. The sandbox's own
+//! cgroup keeps everything else (memory, pids, freezer, the kill) and the CPU
+//! weight, which only compares siblings and so must sit where sandboxes
+//! compete. On v2 the sandbox's cgroup then holds no process (no internal
+//! processes): two leaves.
 
 mod files;
 mod v1;
@@ -26,6 +35,24 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// How long freeze, thaw and removal wait for the kernel before giving up.
 pub(crate) const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The CPU group of a split sandbox's PID 1 (`lamb init`).
+pub const INIT_GROUP: &str = "init";
+/// The CPU group of the processes a split sandbox's PID 1 starts.
+pub const FUNCTION_GROUP: &str = "function";
+
+/// Both, in the order they are removed.
+pub(crate) const GROUPS: [&str; 2] = [INIT_GROUP, FUNCTION_GROUP];
+
+/// How a sandbox's processes are grouped for the CPU controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Every process in the sandbox's cgroup, the quota on it.
+    Single,
+    /// PID 1 in [`INIT_GROUP`] (one core at most, [`CpuLimit::supervisor`]),
+    /// the processes it starts in [`FUNCTION_GROUP`], with the quota.
+    Split,
+}
 
 /// Which cgroup hierarchy the machine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,16 +91,25 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     fn version(&self) -> CgroupVersion;
     /// Creates the parent cgroup and enables the controllers lamb needs.
     fn prepare(&self) -> Result<()>;
-    /// Creates the cgroup `name` with `limits` applied.
-    fn create(&self, name: &str, limits: &Limits) -> Result<()>;
-    /// How a new process joins `name`.
-    fn join_target(&self, name: &str) -> Result<JoinTarget>;
+    /// Creates the cgroup `name` with `limits` applied, and with
+    /// [`Layout::Split`] its init and function groups.
+    fn create(&self, name: &str, limits: &Limits, layout: Layout) -> Result<()>;
+    /// How a new process joins `name` (its init group with [`Layout::Split`]).
+    fn join_target(&self, name: &str, layout: Layout) -> Result<JoinTarget>;
+    /// The function group's `cgroup.procs` of split sandbox `name`, opened
+    /// for writing here: PID 1 gets it and each process it starts writes `0`
+    /// to it before `execve`. The kernel checks a write against the
+    /// credentials and cgroup namespace of the opener, so the unprivileged
+    /// PID 1, which cannot open the file (no cgroup file system is mounted in
+    /// the sandbox), can still move its children; and the descriptor reaches
+    /// only the function group.
+    fn function_procs(&self, name: &str) -> Result<std::os::fd::OwnedFd>;
     /// Stops every process in `name` and waits until the kernel says they are stopped.
     fn freeze(&self, name: &str) -> Result<()>;
     /// Lets the processes of `name` run again.
     fn thaw(&self, name: &str) -> Result<()>;
     fn stats(&self, name: &str) -> Result<CgroupStats>;
-    /// The PIDs (as the host sees them) of every process in `name`.
+    /// The PIDs (as the host sees them) of every process in `name`, its groups included.
     fn procs(&self, name: &str) -> Result<Vec<i32>>;
     /// Sends SIGKILL to every process in `name`, frozen ones included, and
     /// waits until the cgroup lists none (the sweep's kill: it has no PID 1 to kill first).
@@ -85,7 +121,8 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     fn lift_limits(&self, name: &str) -> Result<()>;
     /// Sets the CPU bandwidth (quota and period) and weight of `name`: a
     /// sandbox runs its init at a full core and its invocations at the
-    /// memory-proportional share.
+    /// memory-proportional share. The quota goes on the function group of a
+    /// split sandbox, the weight on the sandbox's cgroup.
     fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()>;
     /// Sets the memory limit of `name` (memory and swap together, no swap),
     /// higher or lower than before.
@@ -95,7 +132,7 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     /// and the kill only once the sandbox's PID namespace is dying, so the
     /// caller kills PID 1 first (see `handle::Handle::kill`).
     fn kill_now(&self, name: &str) -> Result<()>;
-    /// Removes `name`, waiting until its last process is gone.
+    /// Removes `name` (its groups first), waiting until its last process is gone.
     fn remove(&self, name: &str) -> Result<()>;
     /// One attempt at removing `name`: `false` while the kernel still counts
     /// exiting processes there (EBUSY), for a caller that retries from its own loop.

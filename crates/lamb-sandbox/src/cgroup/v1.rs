@@ -1,11 +1,17 @@
 //! cgroup v1: one hierarchy per controller (memory, pids, cpu, cpuacct, freezer),
-//! each with a lamb parent and one child per sandbox.
+//! each with a lamb parent and one child per sandbox. A split sandbox's init
+//! and function groups exist in the cpu hierarchy only (with cpuacct when
+//! the two are mounted together): every other controller keeps the whole
+//! sandbox in one cgroup.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::files::{self, poll_until};
-use super::{CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, SETTLE_TIMEOUT};
+use super::{
+    CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, Layout, FUNCTION_GROUP, GROUPS, INIT_GROUP, SETTLE_TIMEOUT,
+};
 use crate::error::{cgroup_err, Result, SandboxError};
 use crate::spec::{CpuLimit, Limits};
 use crate::SANDBOX_PREFIX;
@@ -68,6 +74,25 @@ impl CgroupV1 {
         self.parents().into_iter().map(|p| p.join(name)).collect()
     }
 
+    /// Where the quota of `name` goes: its function group when it is split.
+    fn quota_dir(&self, name: &str) -> PathBuf {
+        let function = self.cpu.join(name).join(FUNCTION_GROUP);
+        if function.is_dir() {
+            function
+        } else {
+            self.cpu.join(name)
+        }
+    }
+
+    /// Makes the init and function groups of `name` in the cpu hierarchy.
+    fn split(&self, name: &str) -> Result<()> {
+        for group in GROUPS {
+            let dir = self.cpu.join(name).join(group);
+            fs::create_dir(&dir).map_err(cgroup_err("mkdir", &dir))?;
+        }
+        write_quota(&self.cpu.join(name).join(INIT_GROUP), &CpuLimit::supervisor())
+    }
+
     fn set_freezer_state(&self, name: &str, state: &str) -> Result<()> {
         let path = self.freezer.join(name).join("freezer.state");
         files::write(&path, state)?;
@@ -81,6 +106,12 @@ impl CgroupV1 {
             )))
         }
     }
+}
+
+/// CFS bandwidth (period first: the kernel checks the quota against it).
+fn write_quota(dir: &Path, cpu: &CpuLimit) -> Result<()> {
+    files::write(&dir.join("cpu.cfs_period_us"), &cpu.period_us.to_string())?;
+    files::write(&dir.join("cpu.cfs_quota_us"), &cpu.quota_us.to_string())
 }
 
 /// The mount point of the v1 hierarchy that carries `controller` among its super options.
@@ -110,9 +141,12 @@ impl CgroupBackend for CgroupV1 {
         Ok(())
     }
 
-    fn create(&self, name: &str, limits: &Limits) -> Result<()> {
+    fn create(&self, name: &str, limits: &Limits, layout: Layout) -> Result<()> {
         for dir in self.dirs(name) {
             fs::create_dir(&dir).map_err(cgroup_err("mkdir", &dir))?;
+        }
+        if layout == Layout::Split {
+            self.split(name)?;
         }
         let memory = self.memory.join(name);
         let bytes = limits.memory_bytes.to_string();
@@ -124,10 +158,17 @@ impl CgroupBackend for CgroupV1 {
         self.set_cpu(name, &limits.cpu)
     }
 
-    fn join_target(&self, name: &str) -> Result<JoinTarget> {
-        Ok(JoinTarget::ProcsFiles(
-            self.dirs(name).into_iter().map(|d| d.join("cgroup.procs")).collect(),
-        ))
+    fn join_target(&self, name: &str, layout: Layout) -> Result<JoinTarget> {
+        let cpu = self.cpu.join(name);
+        let dirs = self.dirs(name).into_iter().map(|d| match layout {
+            Layout::Split if d == cpu => d.join(INIT_GROUP),
+            _ => d,
+        });
+        Ok(JoinTarget::ProcsFiles(dirs.map(|d| d.join("cgroup.procs")).collect()))
+    }
+
+    fn function_procs(&self, name: &str) -> Result<OwnedFd> {
+        files::open_procs(&self.cpu.join(name).join(FUNCTION_GROUP))
     }
 
     fn freeze(&self, name: &str) -> Result<()> {
@@ -155,7 +196,7 @@ impl CgroupBackend for CgroupV1 {
         // have lost some directories, so take the union.
         let mut pids = Vec::new();
         for dir in self.dirs(name) {
-            for pid in files::read_pids(&dir.join("cgroup.procs"))? {
+            for pid in files::read_pids_tree(&dir)? {
                 if !pids.contains(&pid) {
                     pids.push(pid);
                 }
@@ -189,14 +230,18 @@ impl CgroupBackend for CgroupV1 {
     }
 
     fn lift_limits(&self, name: &str) -> Result<()> {
-        files::write_optional(&self.cpu.join(name).join("cpu.cfs_quota_us"), "-1")
+        let dir = self.cpu.join(name);
+        for group in GROUPS {
+            if dir.join(group).is_dir() {
+                files::write_optional(&dir.join(group).join("cpu.cfs_quota_us"), "-1")?;
+            }
+        }
+        files::write_optional(&dir.join("cpu.cfs_quota_us"), "-1")
     }
 
     fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
-        let dir = self.cpu.join(name);
-        files::write(&dir.join("cpu.cfs_period_us"), &cpu.period_us.to_string())?;
-        files::write(&dir.join("cpu.cfs_quota_us"), &cpu.quota_us.to_string())?;
-        files::write(&dir.join("cpu.shares"), &cpu.shares().to_string())
+        write_quota(&self.quota_dir(name), cpu)?;
+        files::write(&self.cpu.join(name).join("cpu.shares"), &cpu.shares().to_string())
     }
 
     fn set_memory(&self, name: &str, bytes: u64) -> Result<()> {
@@ -230,7 +275,7 @@ impl CgroupBackend for CgroupV1 {
 
     fn remove(&self, name: &str) -> Result<()> {
         for dir in self.dirs(name) {
-            files::remove_dir_settled(&dir, SETTLE_TIMEOUT)?;
+            files::remove_tree_settled(&dir, SETTLE_TIMEOUT)?;
         }
         Ok(())
     }
@@ -238,7 +283,7 @@ impl CgroupBackend for CgroupV1 {
     fn try_remove(&self, name: &str) -> Result<bool> {
         let mut removed = true;
         for dir in self.dirs(name) {
-            removed &= files::try_remove_dir(&dir)?;
+            removed &= files::try_remove_tree(&dir)?;
         }
         Ok(removed)
     }
@@ -310,7 +355,8 @@ mod tests {
             freezer: dir("freezer"),
         };
         v1.prepare().unwrap();
-        v1.create("lamb-q", &Limits::for_memory_mb(128)).unwrap();
+        v1.create("lamb-q", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let cpu = dir("cpu").join("lamb-q");
         let read = |f: &str| fs::read_to_string(cpu.join(f)).unwrap();
         v1.set_cpu("lamb-q", &CpuLimit::during_init(128)).unwrap();
@@ -322,5 +368,40 @@ mod tests {
         v1.set_cpu("lamb-q", &CpuLimit::proportional_to_memory(128)).unwrap();
         assert_eq!(read("cpu.cfs_quota_us"), "7235");
         assert_eq!(read("cpu.shares"), "71");
+    }
+
+    #[test]
+    fn a_split_sandbox_has_its_groups_in_the_cpu_hierarchy_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |c: &str| root.path().join(c).join("lamb");
+        let v1 = CgroupV1 {
+            memory: dir("memory"),
+            pids: dir("pids"),
+            cpu: dir("cpu"),
+            cpuacct: dir("cpuacct"),
+            freezer: dir("freezer"),
+        };
+        v1.prepare().unwrap();
+        v1.create("lamb-p", &Limits::for_memory_mb(128), Layout::Split).unwrap();
+        let cpu = dir("cpu").join("lamb-p");
+        let read = |p: PathBuf| fs::read_to_string(p).unwrap();
+        assert_eq!(read(cpu.join("init/cpu.cfs_quota_us")), "100000", "init: one core");
+        assert_eq!(read(cpu.join("function/cpu.cfs_quota_us")), "7235");
+        assert_eq!(read(cpu.join("cpu.shares")), "71", "the weight where sandboxes compete");
+        assert!(!cpu.join("cpu.cfs_quota_us").exists(), "no quota above both groups");
+        for other in ["memory", "pids", "cpuacct", "freezer"] {
+            assert!(!dir(other).join("lamb-p/init").exists(), "{other}");
+        }
+        // PID 1 joins init's group in cpu, the sandbox's cgroup elsewhere.
+        let JoinTarget::ProcsFiles(files) = v1.join_target("lamb-p", Layout::Split).unwrap() else {
+            panic!("v1 writes cgroup.procs");
+        };
+        assert!(files.contains(&cpu.join("init/cgroup.procs")));
+        assert!(files.contains(&dir("memory").join("lamb-p/cgroup.procs")));
+        assert!(!files.contains(&cpu.join("cgroup.procs")));
+        assert_eq!(files.len(), 5);
+        v1.set_cpu("lamb-p", &CpuLimit::during_init(128)).unwrap();
+        assert_eq!(read(cpu.join("function/cpu.cfs_quota_us")), "100000");
+        assert_eq!(read(cpu.join("cpu.shares")), "1024");
     }
 }

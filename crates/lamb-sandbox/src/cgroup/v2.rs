@@ -1,18 +1,26 @@
 //! cgroup v2: one unified hierarchy; lamb's parent delegates memory, pids and
 //! cpu to one child per sandbox, and new processes are cloned straight into it.
+//! A split sandbox's cgroup delegates cpu alone to its init and function
+//! groups and holds no process itself (v2 allows processes in leaves only):
+//! its memory, pids, freezer and kill cover both leaves, as they are
+//! hierarchical.
 
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::files::{self, poll_until};
-use super::{CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, SETTLE_TIMEOUT};
+use super::{
+    CgroupBackend, CgroupStats, CgroupVersion, JoinTarget, Layout, FUNCTION_GROUP, GROUPS, INIT_GROUP, SETTLE_TIMEOUT,
+};
 use crate::error::{cgroup_err, Result};
 use crate::spec::{CpuLimit, Limits};
 use crate::SANDBOX_PREFIX;
 
 /// The controllers each sandbox cgroup needs.
 const CONTROLLERS: &str = "+memory +pids +cpu";
+/// The controllers a split sandbox delegates to its init and function groups.
+const GROUP_CONTROLLERS: &str = "+cpu";
 
 /// cgroup v2 back end rooted at lamb's parent cgroup directory.
 #[derive(Debug, Clone)]
@@ -28,6 +36,27 @@ impl CgroupV2 {
 
     fn dir(&self, name: &str) -> PathBuf {
         self.parent.join(name)
+    }
+
+    /// Where the quota of `name` goes: its function group when it is split.
+    fn quota_dir(&self, name: &str) -> PathBuf {
+        let function = self.dir(name).join(FUNCTION_GROUP);
+        if function.is_dir() {
+            function
+        } else {
+            self.dir(name)
+        }
+    }
+
+    /// Makes the init and function groups of `name`, with the cpu controller.
+    fn split(&self, name: &str) -> Result<()> {
+        let dir = self.dir(name);
+        files::write(&dir.join("cgroup.subtree_control"), GROUP_CONTROLLERS)?;
+        for group in GROUPS {
+            let group = dir.join(group);
+            fs::create_dir(&group).map_err(cgroup_err("mkdir", &group))?;
+        }
+        write_cpu_max(&dir.join(INIT_GROUP), &CpuLimit::supervisor())
     }
 
     fn set_frozen(&self, name: &str, frozen: bool) -> Result<()> {
@@ -63,7 +92,7 @@ impl CgroupBackend for CgroupV2 {
         enable_controllers(&self.parent)
     }
 
-    fn create(&self, name: &str, limits: &Limits) -> Result<()> {
+    fn create(&self, name: &str, limits: &Limits, layout: Layout) -> Result<()> {
         let dir = self.dir(name);
         fs::create_dir(&dir).map_err(cgroup_err("mkdir", &dir))?;
         files::write(&dir.join("memory.max"), &limits.memory_bytes.to_string())?;
@@ -71,13 +100,23 @@ impl CgroupBackend for CgroupV2 {
         // One OOM kill takes the whole sandbox down, as a killed microVM would.
         files::write_optional(&dir.join("memory.oom.group"), "1")?;
         files::write(&dir.join("pids.max"), &limits.pids.to_string())?;
+        if layout == Layout::Split {
+            self.split(name)?;
+        }
         self.set_cpu(name, &limits.cpu)
     }
 
-    fn join_target(&self, name: &str) -> Result<JoinTarget> {
-        let dir = self.dir(name);
+    fn join_target(&self, name: &str, layout: Layout) -> Result<JoinTarget> {
+        let dir = match layout {
+            Layout::Single => self.dir(name),
+            Layout::Split => self.dir(name).join(INIT_GROUP),
+        };
         let fd: OwnedFd = fs::File::open(&dir).map_err(cgroup_err("open", &dir))?.into();
         Ok(JoinTarget::CloneInto(fd))
+    }
+
+    fn function_procs(&self, name: &str) -> Result<OwnedFd> {
+        files::open_procs(&self.dir(name).join(FUNCTION_GROUP))
     }
 
     fn freeze(&self, name: &str) -> Result<()> {
@@ -102,7 +141,7 @@ impl CgroupBackend for CgroupV2 {
     }
 
     fn procs(&self, name: &str) -> Result<Vec<i32>> {
-        files::read_pids(&self.dir(name).join("cgroup.procs"))
+        files::read_pids_tree(&self.dir(name))
     }
 
     fn kill_all(&self, name: &str) -> Result<()> {
@@ -118,15 +157,19 @@ impl CgroupBackend for CgroupV2 {
 
     fn lift_limits(&self, name: &str) -> Result<()> {
         let dir = self.dir(name);
+        for group in GROUPS {
+            // Only where the group exists: a write would create a plain file in a fake tree.
+            if dir.join(group).is_dir() {
+                files::write_optional(&dir.join(group).join("cpu.max"), "max")?;
+            }
+        }
         files::write_optional(&dir.join("cpu.max"), "max")?;
         files::write_optional(&dir.join("memory.high"), "max")
     }
 
     fn set_cpu(&self, name: &str, cpu: &CpuLimit) -> Result<()> {
-        let dir = self.dir(name);
-        let cpu_max = format!("{} {}", cpu.quota_us, cpu.period_us);
-        files::write(&dir.join("cpu.max"), &cpu_max)?;
-        files::write(&dir.join("cpu.weight"), &cpu.weight.to_string())
+        write_cpu_max(&self.quota_dir(name), cpu)?;
+        files::write(&self.dir(name).join("cpu.weight"), &cpu.weight.to_string())
     }
 
     fn set_memory(&self, name: &str, bytes: u64) -> Result<()> {
@@ -145,11 +188,11 @@ impl CgroupBackend for CgroupV2 {
     }
 
     fn remove(&self, name: &str) -> Result<()> {
-        files::remove_dir_settled(&self.dir(name), SETTLE_TIMEOUT)
+        files::remove_tree_settled(&self.dir(name), SETTLE_TIMEOUT)
     }
 
     fn try_remove(&self, name: &str) -> Result<bool> {
-        files::try_remove_dir(&self.dir(name))
+        files::try_remove_tree(&self.dir(name))
     }
 
     fn list(&self) -> Result<Vec<String>> {
@@ -159,6 +202,11 @@ impl CgroupBackend for CgroupV2 {
     fn remove_parent(&self) -> Result<()> {
         files::remove_dir_settled(&self.parent, SETTLE_TIMEOUT)
     }
+}
+
+/// CFS bandwidth as `cpu.max` wants it: quota, then period.
+fn write_cpu_max(dir: &Path, cpu: &CpuLimit) -> Result<()> {
+    files::write(&dir.join("cpu.max"), &format!("{} {}", cpu.quota_us, cpu.period_us))
 }
 
 /// Adds lamb's controllers to `dir`'s `cgroup.subtree_control`, unless they are there already.
@@ -204,7 +252,8 @@ mod tests {
     fn create_writes_lambda_limits() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-a", &Limits::for_memory_mb(1769)).unwrap();
+        v2.create("lamb-a", &Limits::for_memory_mb(1769), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-a");
         assert_eq!(read(dir.join("memory.max")), (1769u64 << 20).to_string());
         assert_eq!(read(dir.join("memory.swap.max")), "0");
@@ -217,7 +266,8 @@ mod tests {
     fn stats_are_read_from_v2_files() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-s", &Limits::for_memory_mb(128)).unwrap();
+        v2.create("lamb-s", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-s");
         fs::write(dir.join("memory.peak"), "4096\n").unwrap();
         fs::write(dir.join("memory.current"), "2048\n").unwrap();
@@ -236,7 +286,8 @@ mod tests {
     fn freeze_waits_for_the_frozen_event() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-f", &Limits::for_memory_mb(128)).unwrap();
+        v2.create("lamb-f", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-f");
         fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         v2.freeze("lamb-f").unwrap();
@@ -250,7 +301,8 @@ mod tests {
     fn kill_uses_cgroup_kill_when_present() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-k", &Limits::for_memory_mb(128)).unwrap();
+        v2.create("lamb-k", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-k");
         fs::write(dir.join("cgroup.kill"), "").unwrap();
         v2.kill_all("lamb-k").unwrap();
@@ -261,7 +313,8 @@ mod tests {
     fn the_cpu_quota_and_weight_are_set() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-q", &Limits::for_memory_mb(128)).unwrap();
+        v2.create("lamb-q", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-q");
         v2.set_cpu("lamb-q", &CpuLimit::during_init(128)).unwrap();
         assert_eq!(read(dir.join("cpu.max")), "100000 100000");
@@ -275,7 +328,8 @@ mod tests {
     fn the_memory_limit_is_set_again() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-m", &Limits::for_memory_mb(128)).unwrap();
+        v2.create("lamb-m", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-m");
         v2.set_memory("lamb-m", 1792 << 20).unwrap();
         assert_eq!(read(dir.join("memory.max")), (1792u64 << 20).to_string());
@@ -286,7 +340,8 @@ mod tests {
     fn lifting_limits_frees_the_cpu_and_memory_high() {
         let (root, v2) = fake_tree();
         v2.prepare().unwrap();
-        v2.create("lamb-l", &Limits::for_memory_mb(128)).unwrap();
+        v2.create("lamb-l", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
         let dir = root.path().join("lamb/lamb-l");
         assert_ne!(read(dir.join("cpu.max")), "max");
         v2.lift_limits("lamb-l").unwrap();
@@ -299,5 +354,64 @@ mod tests {
         );
         // A sandbox whose cgroup is already gone is not an error.
         v2.lift_limits("lamb-gone").unwrap();
+    }
+
+    /// Where an open descriptor points.
+    fn target(fd: &OwnedFd) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
+    }
+
+    #[test]
+    fn a_split_sandbox_has_two_leaves_and_the_quota_on_the_functions() {
+        let (root, v2) = fake_tree();
+        v2.prepare().unwrap();
+        v2.create("lamb-p", &Limits::for_memory_mb(128), Layout::Split).unwrap();
+        let dir = root.path().join("lamb/lamb-p");
+        // Memory and pids on the sandbox's cgroup, cpu delegated below it.
+        assert_eq!(read(dir.join("memory.max")), (128u64 << 20).to_string());
+        assert_eq!(read(dir.join("pids.max")), "1024");
+        assert_eq!(read(dir.join("cgroup.subtree_control")), "+cpu");
+        assert_eq!(read(dir.join("init/cpu.max")), "100000 100000", "init: one core");
+        assert_eq!(read(dir.join("function/cpu.max")), "7235 100000");
+        assert_eq!(read(dir.join("cpu.weight")), "7", "the weight where sandboxes compete");
+        assert!(!dir.join("cpu.max").exists(), "no quota above both groups");
+        // PID 1 is cloned into init's leaf; its children join the function's.
+        let JoinTarget::CloneInto(fd) = v2.join_target("lamb-p", Layout::Split).unwrap() else {
+            panic!("v2 clones into the cgroup");
+        };
+        assert_eq!(target(&fd), dir.join("init"));
+        fs::write(dir.join("function/cgroup.procs"), "").unwrap();
+        assert_eq!(
+            target(&v2.function_procs("lamb-p").unwrap()),
+            dir.join("function/cgroup.procs")
+        );
+        // The sandbox's processes are both leaves'.
+        fs::write(dir.join("init/cgroup.procs"), "10\n").unwrap();
+        fs::write(dir.join("function/cgroup.procs"), "11\n12\n").unwrap();
+        assert_eq!(v2.procs("lamb-p").unwrap(), [10, 11, 12]);
+        // Init's quota, then the invocations', on the function's group.
+        v2.set_cpu("lamb-p", &CpuLimit::during_init(128)).unwrap();
+        assert_eq!(read(dir.join("function/cpu.max")), "100000 100000");
+        assert_eq!(read(dir.join("cpu.weight")), "100");
+        v2.lift_limits("lamb-p").unwrap();
+        for group in ["init", "function"] {
+            assert_eq!(read(dir.join(group).join("cpu.max")), "max", "{group}");
+        }
+    }
+
+    #[test]
+    fn a_single_sandbox_joins_its_own_cgroup() {
+        let (root, v2) = fake_tree();
+        v2.prepare().unwrap();
+        v2.create("lamb-o", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
+        let dir = root.path().join("lamb/lamb-o");
+        assert!(!dir.join("init").exists() && !dir.join("function").exists());
+        assert_eq!(read(dir.join("cpu.max")), "7235 100000");
+        let JoinTarget::CloneInto(fd) = v2.join_target("lamb-o", Layout::Single).unwrap() else {
+            panic!("v2 clones into the cgroup");
+        };
+        assert_eq!(target(&fd), dir);
     }
 }
