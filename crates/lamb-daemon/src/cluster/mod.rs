@@ -9,6 +9,7 @@ pub mod admission;
 pub mod forward;
 pub mod heartbeat;
 pub mod leased;
+pub mod wire;
 
 use crate::invoker::Invoker;
 use lamb_cluster::membership::{self, NodeReport, NodeSnapshot, DEAD_AFTER};
@@ -50,6 +51,9 @@ pub struct Cluster {
     /// The nodes as of the last heartbeat: what routing reads.
     snapshot: RwLock<Vec<NodeSnapshot>>,
     pub(crate) client: forward::Client,
+    /// This node's invocations ended but not yet counted out in the
+    /// database (`admission`).
+    pub releases: Arc<lamb_cluster::concurrency::Releases>,
 }
 
 impl Cluster {
@@ -64,8 +68,15 @@ impl Cluster {
             db,
             snapshot: RwLock::new(Vec::new()),
             client: forward::Client::new(config.secret.clone()),
+            releases: Arc::default(),
             config,
         });
+        tokio::spawn(lamb_cluster::concurrency::keep_flushing(
+            Arc::clone(&cluster.db),
+            cluster.node_id.clone(),
+            Arc::clone(&cluster.releases),
+            membership::HEARTBEAT_EVERY,
+        ));
         membership::register(&client, &cluster.report(invoker)).await?;
         tracing::info!(node = %cluster.node_id, "joined the cluster");
         Ok(cluster)
@@ -103,6 +114,16 @@ impl Cluster {
         };
         let nodes = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
         routing::choose(local, &nodes, &key, DEAD_AFTER)
+    }
+
+    /// The cluster address of the node a client's call of `req` goes to,
+    /// when it is not this one.
+    pub fn destination(&self, invoker: &dyn Invoker, req: &crate::invoker::InvokeRequest) -> Option<String> {
+        let key = crate::engine::pool_key(req);
+        match self.route(&key, invoker.idle_of(&key), false) {
+            Route::Forward { cluster_addr, .. } => Some(cluster_addr),
+            Route::Local => None,
+        }
     }
 
     /// A clean stop: this node's row and counts go at once.
