@@ -1,7 +1,8 @@
 //! The account's concurrency across the cluster, exactly (docs/cluster.md,
 //! "Cluster-wide concurrency, exactly"): one call of `lamb_cluster_admit`
 //! per admission, under one advisory lock for the whole cluster, and one
-//! decrement per release.
+//! decrement per release, written with the node's next admission or by its
+//! flusher ([`Releases`]), off the answer's path.
 
 use crate::db::{Db, DbError};
 use crate::membership::DEAD_AFTER;
