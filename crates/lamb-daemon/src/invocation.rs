@@ -248,10 +248,7 @@ pub async fn start_streamed(st: &AppState, req: InvokeRequest) -> Started {
 /// a `BUFFERED` URL): here, or in a cluster on the node routing chooses.
 pub async fn invoke_routed(st: &AppState, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
     if let Some((cluster, addr)) = routed(st, &req) {
-        return match cluster.start_remote(addr, req, false).await {
-            Started::Whole(answer) => answer,
-            Started::Streaming { .. } => unreachable!("a whole answer has no stream"),
-        };
+        return cluster.invoke_remote(&addr, &req).await;
     }
     st.invoker.invoke(req).await
 }

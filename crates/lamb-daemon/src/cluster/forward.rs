@@ -79,6 +79,11 @@ impl Cluster {
         invocation::started(parts, done).await
     }
 
+    /// Runs `req` on the node at `addr` and gives its whole answer.
+    pub async fn invoke_remote(&self, addr: &str, req: &InvokeRequest) -> Result<InvokeResponse, ApiError> {
+        self.forward(addr, req, None).await
+    }
+
     /// Sends `req` to the node at `addr`; streamed pieces go to `sink`.
     async fn forward(
         &self,
@@ -186,29 +191,22 @@ async fn take(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> ax
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
     cluster.client.received.fetch_add(1, Ordering::Relaxed);
+    let (content_type, mut stream) = match run(&st, &body).await {
+        // A whole answer goes as one body of known length.
+        Ok(Started::Whole(answer)) => return (StatusCode::OK, Frame::answer(&answer)).into_response(),
+        Err(e) => return (StatusCode::OK, Frame::answer(&Err(e))).into_response(),
+        Ok(Started::Streaming { content_type, stream }) => (content_type, stream),
+    };
     let (tx, out) = crate::stream_body::channel();
     tokio::spawn(async move {
-        match run(&st, &body).await {
-            Ok(Started::Whole(answer)) => {
-                let _ = tx.send(Frame::answer(&answer).into()).await;
-            }
-            Ok(Started::Streaming {
-                content_type,
-                mut stream,
-            }) => {
-                let _ = tx.send(Frame::Begin(content_type).encode().into()).await;
-                while let Some(piece) = stream.next().await {
-                    let frames = match piece {
-                        invocation::Piece::Bytes(bytes) => Frame::Chunk(bytes).encode(),
-                        invocation::Piece::End(answer) => Frame::answer(&answer),
-                    };
-                    // The forwarding node gone: the function still runs to its end.
-                    let _ = tx.send(frames.into()).await;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Frame::answer(&Err(e)).into()).await;
-            }
+        let _ = tx.send(Frame::Begin(content_type).encode().into()).await;
+        while let Some(piece) = stream.next().await {
+            let frames = match piece {
+                invocation::Piece::Bytes(bytes) => Frame::Chunk(bytes).encode(),
+                invocation::Piece::End(answer) => Frame::answer(&answer),
+            };
+            // The forwarding node gone: the function still runs to its end.
+            let _ = tx.send(frames.into()).await;
         }
     });
     (StatusCode::OK, out).into_response()
