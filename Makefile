@@ -111,6 +111,7 @@ bench: deps rootfs examples release
 		integration-tests/.venv/bin/pip install --quiet -r integration-tests/requirements.txt; }
 	integration-tests/.venv/bin/python integration-tests/bench_esm.py
 	integration-tests/.venv/bin/python integration-tests/bench_snapstart.py
+	integration-tests/.venv/bin/python integration-tests/bench_cluster.py --out docs/benchmarks.md
 
 ## run: build everything, start the daemon in the foreground, deploy the examples
 run: deps rootfs examples release

@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, BUILD, LAMB, ROLE, SECRET_KEY, Daemon, make_zip, wait_for
+from conftest import ACCESS_KEY, BUILD, LAMB, ROLE, SECRET_KEY, Daemon, make_zip, public_url, url_id_of, wait_for
 from postgres import Postgres, bin_dir
 
 pytestmark = [
@@ -481,7 +481,72 @@ def test_warm_invoke_forwarded_against_local(cluster):
             f.write(line + "\n")
 
 
-# Only b runs calls: what it read from the registry is what it runs.
+# Streams the node and sandbox it runs on, then waits at its gate (in the
+# running node's served directory) before its second chunk.
+STREAMER = b'''
+const fs = require('fs');
+const SANDBOX = require('crypto').randomUUID();
+exports.handler = awslambda.streamifyResponse(async (event, stream) => {
+  stream.setContentType('text/plain');
+  stream.write(fs.readFileSync('/mnt/gate/node', 'utf8') + ' ' + SANDBOX + ';');
+  if (event.gate) {
+    while (!fs.existsSync('/mnt/gate/' + event.gate)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  stream.write('second;');
+  stream.end();
+});
+'''
+
+
+def url_call(node, url_id, path="/x"):
+    """A GET of the function URL `url_id` through `node`'s URL listener."""
+    with urllib.request.urlopen(f"http://{node.ip}:{node.url_port}/{url_id}{path}", timeout=300) as r:
+        return r.status, r.headers.get("content-type"), json.loads(r.read())
+
+
+@pytest.mark.parametrize("cluster", [ONLY_A], indirect=True)
+def test_a_function_url_through_b_runs_on_as_warm_sandbox(cluster):
+    """b has no capacity: the URL call it receives runs on a's warm sandbox,
+    answered as a answers it."""
+    a, b, _ = cluster
+    url_id = url_id_of(public_url(a.client(), "where")["FunctionUrl"])
+    local = url_call(a, url_id)
+    assert local[0] == 200 and local[2]["node"] == "a"
+    assert url_call(b, url_id) == local
+    assert url_call(a, url_id) == local
+
+
+@pytest.mark.skipif(not (BUILD / "nodejs18.x" / "usr").is_dir(), reason="the nodejs18.x runtime tree is not built")
+@pytest.mark.parametrize("cluster", [ONLY_A], indirect=True)
+def test_a_streamed_call_through_b_is_relayed_chunk_by_chunk_from_as_sandbox(cluster):
+    """InvokeWithResponseStream through b runs on a's warm sandbox and its
+    chunks reach the client as the function writes them: the function
+    waits at a gate the test opens only after reading the first chunk
+    through b, so a relay that buffered would deliver nothing."""
+    a, b, _ = cluster
+    a.client().create_function(
+        FunctionName="streamer", Role=ROLE, Runtime="nodejs18.x", Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.js": STREAMER})}, MemorySize=128, Timeout=60,
+        FileSystemConfigs=[{"Arn": GATE_ARN, "LocalMountPath": "/mnt/gate"}])
+
+    def chunks(via, payload):
+        resp = via.client().invoke_with_response_stream(FunctionName="streamer", Payload=json.dumps(payload))
+        assert resp["StatusCode"] == 200 and resp["ExecutedVersion"] == "$LATEST"
+        return resp, iter(resp["EventStream"])
+
+    _, local = chunks(a, {})
+    local = list(local)
+    first = local[0]["PayloadChunk"]["Payload"]
+    assert first.startswith(b"a ") and local[1:] == [{"PayloadChunk": {"Payload": b"second;"}}, {"InvokeComplete": {}}]
+    gate = f"gate-{random.randrange(10**9)}"
+    resp, events = chunks(b, {"gate": gate})
+    assert resp["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/vnd.amazon.eventstream"
+    assert next(events) == {"PayloadChunk": {"Payload": first}}
+    (a.gate / gate).touch()
+    assert list(events) == local[1:]
+
 ONLY_B = {"a": ["--cluster-capacity", "0"], "c": ["--cluster-capacity", "0"]}
 
 

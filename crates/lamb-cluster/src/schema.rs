@@ -78,6 +78,23 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- One statement per call's path: this node's pending releases written,
+-- then (when p_function is given) one admission, in one transaction.
+CREATE OR REPLACE FUNCTION lamb_cluster_release_admit(
+    p_node text, p_release_functions text[], p_release_reserved boolean[], p_release_counts integer[],
+    p_function text, p_limit integer, p_reserved integer,
+    p_total_reserved bigint, p_dead_after double precision
+) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE lamb_cluster_usage u SET in_flight = greatest(u.in_flight - r.n, 0)
+      FROM unnest(p_release_functions, p_release_reserved, p_release_counts) AS r(function, reserved, n)
+     WHERE u.node_id = p_node AND u.function = r.function AND u.reserved = r.reserved;
+    IF p_function IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN lamb_cluster_admit(p_node, p_function, p_limit, p_reserved, p_total_reserved, p_dead_after);
+END
+$$;
 "#;
 
 /// Creates or updates the cluster's tables and functions.

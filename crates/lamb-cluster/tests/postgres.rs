@@ -133,6 +133,43 @@ async fn the_account_limit_holds_exactly_across_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_release_counts_until_written_with_the_next_admission_or_a_flush() {
+    let pg = Postgres::start();
+    let (a, b) = (node(&pg.url(), "a").await, node(&pg.url(), "b").await);
+    let releases = concurrency::Releases::default();
+    let first = admitted(
+        concurrency::admit_releasing(&a, "a", ask("f", 1, None, 0), &releases)
+            .await
+            .unwrap(),
+    );
+    releases.defer(first);
+    // Not written yet: the cluster still counts it, so another node is
+    // refused (erring on refusing, never on running too many).
+    refused(concurrency::admit(&b, "b", ask("f", 1, None, 0)).await.unwrap());
+    // a's next admission writes it in the same statement: its place is free.
+    let second = admitted(
+        concurrency::admit_releasing(&a, "a", ask("f", 1, None, 0), &releases)
+            .await
+            .unwrap(),
+    );
+    assert!(releases.is_empty());
+    refused(concurrency::admit(&b, "b", ask("f", 1, None, 0)).await.unwrap());
+    // Reserved and unreserved slots are counted out each in their own row.
+    releases.defer(second);
+    let reserved = admitted(
+        concurrency::admit_releasing(&a, "a", ask("r", 2, Some(1), 1), &releases)
+            .await
+            .unwrap(),
+    );
+    releases.defer(reserved);
+    concurrency::flush(&a, "a", &releases).await.unwrap();
+    assert!(releases.is_empty());
+    let _f = admitted(concurrency::admit(&b, "b", ask("f", 2, None, 1)).await.unwrap());
+    let _r = admitted(concurrency::admit(&b, "b", ask("r", 2, Some(1), 1)).await.unwrap());
+    refused(concurrency::admit(&b, "b", ask("g", 2, None, 1)).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_and_unreserved_concurrency_hold_across_nodes() {
     let pg = Postgres::start();
     let (a, b) = (node(&pg.url(), "a").await, node(&pg.url(), "b").await);

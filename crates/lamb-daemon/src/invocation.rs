@@ -234,15 +234,48 @@ fn joined(
 /// for its first sign: the stream's beginning or the whole answer. The
 /// invocation runs on its own task: a caller that goes away stops only the
 /// relay, not the function.
+/// In a cluster, the call runs on the node routing chooses (a warm
+/// sandbox of the version, else the least loaded), its stream relayed
+/// chunk by chunk.
 pub async fn start_streamed(st: &AppState, req: InvokeRequest) -> Started {
+    if let Some((cluster, addr)) = routed(st, &req) {
+        return cluster.start_remote(addr, req, true).await;
+    }
     start_on(std::sync::Arc::clone(&st.invoker), req).await
 }
 
-/// [`start_streamed`] on `invoker`.
+/// Runs a client's synchronous call whose answer is taken whole (Invoke,
+/// a `BUFFERED` URL): here, or in a cluster on the node routing chooses.
+pub async fn invoke_routed(st: &AppState, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
+    if let Some((cluster, addr)) = routed(st, &req) {
+        return cluster.invoke_remote(&addr, &req).await;
+    }
+    st.invoker.invoke(req).await
+}
+
+/// The cluster and the address of the node a client's call goes to, when
+/// not this one: the one routing decision of every synchronous path
+/// (docs/cluster.md, "How a call is routed").
+fn routed(st: &AppState, req: &InvokeRequest) -> Option<(std::sync::Arc<crate::cluster::Cluster>, String)> {
+    let cluster = st.cluster.as_ref()?;
+    let addr = cluster.destination(&*st.invoker, req)?;
+    Some((std::sync::Arc::clone(cluster), addr))
+}
+
+/// [`start_streamed`] on `invoker`, here.
 pub async fn start_on(invoker: std::sync::Arc<dyn crate::invoker::Invoker>, mut req: InvokeRequest) -> Started {
-    let (tx, mut parts) = tokio::sync::mpsc::channel(crate::stream_body::QUEUED);
+    let (tx, parts) = tokio::sync::mpsc::channel(crate::stream_body::QUEUED);
     req.stream = Some(tx);
-    let mut done = tokio::spawn(async move { invoker.invoke(req).await });
+    let done = tokio::spawn(async move { invoker.invoke(req).await });
+    started(parts, done).await
+}
+
+/// Waits for a started call's first sign: the beginning of its stream
+/// (`parts` gets `Begin`) or its whole answer (`done` ends).
+pub async fn started(
+    mut parts: tokio::sync::mpsc::Receiver<StreamPart>,
+    mut done: tokio::task::JoinHandle<Result<InvokeResponse, ApiError>>,
+) -> Started {
     tokio::select! {
         biased;
         Some(StreamPart::Begin { content_type }) = parts.recv() => Started::Streaming {

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use lamb_cluster::routing::Route;
 use lamb_store::NewEvent;
 use lamb_types::LambdaError;
 
@@ -221,22 +220,15 @@ pub async fn invoke(
         }
         Kind::RequestResponse => req.client_context = client_context(&headers)?,
     }
-    if let Some(cluster) = &st.cluster {
-        // Cluster mode: the node with a warm sandbox, else the least loaded.
-        let key = crate::engine::pool_key(&req);
-        if let Route::Forward { cluster_addr, .. } = cluster.route(&key, st.invoker.idle_of(&key), false) {
-            return cluster.forward(&cluster_addr, &req).await;
-        }
-    }
     answer(&st, req).await
 }
 
-/// Runs a prepared synchronous invocation here and answers it as Invoke
-/// does; also what a node forwarded to answers (`crate::cluster::forward`).
+/// Runs a prepared synchronous invocation (in a cluster, on the node
+/// routing chooses) and answers it as Invoke does.
 pub async fn answer(st: &AppState, req: crate::invoker::InvokeRequest) -> ApiResult {
     let log_type = req.log_type;
     let executed_version = req.executed_version;
-    let out = st.invoker.invoke(req).await?;
+    let out = invocation::invoke_routed(st, req).await?;
     let mut resp = Response::new(Body::from(out.payload));
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));

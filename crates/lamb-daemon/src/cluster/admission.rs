@@ -1,7 +1,8 @@
 //! The cluster-wide admission around the engine: every invocation this node
 //! runs, whoever asked (the Invoke route, a forward, the async worker, a
 //! mapping, a URL), is counted in PostgreSQL before the engine admits it
-//! and counted out when it ends, so the account's limit and reserved
+//! and counted out when it ends (written with the next admission or soon
+//! after, off the answer's path), so the account's limit and reserved
 //! concurrency hold across the nodes (docs/cluster.md). The engine's own
 //! admission still applies after it, on this node's share.
 
@@ -21,14 +22,6 @@ pub struct ClusterInvoker {
     pub limit: u32,
 }
 
-/// Lambda's throttle reasons as the engine names them.
-fn reason(text: &str) -> &'static str {
-    match text {
-        "ReservedFunctionConcurrentInvocationLimitExceeded" => "ReservedFunctionConcurrentInvocationLimitExceeded",
-        _ => "ConcurrentInvocationLimitExceeded",
-    }
-}
-
 impl ClusterInvoker {
     async fn run(&self, req: InvokeRequest) -> Result<crate::invoker::InvokeResponse, ApiError> {
         let ask = Ask {
@@ -37,9 +30,14 @@ impl ClusterInvoker {
             reserved: req.reserved_concurrency,
             total_reserved: req.total_reserved_concurrency,
         };
-        let slot = match concurrency::admit(&self.cluster.db, &self.cluster.node_id, ask).await {
+        let (db, node, releases) = (&self.cluster.db, &self.cluster.node_id, &self.cluster.releases);
+        let slot = match concurrency::admit_releasing(db, node, ask, releases).await {
             Ok(Admitted::Yes(slot)) => slot,
-            Ok(Admitted::Throttled(text)) => return Err(ApiError::Throttled { reason: reason(&text) }),
+            Ok(Admitted::Throttled(text)) => {
+                return Err(ApiError::Throttled {
+                    reason: super::wire::throttle_reason(&text),
+                })
+            }
             Err(e) => {
                 tracing::warn!(error = %lamb_cluster::chain(&e), "cluster admission failed");
                 // Retryable: nothing ran.
@@ -47,9 +45,11 @@ impl ClusterInvoker {
             }
         };
         let out = self.engine.invoke(req).await;
-        // Counted out before the answer: a caller that calls again at once
-        // must find its place free, as on one box.
-        slot.release().await;
+        // Counted out here at once, in the database off the answer's path:
+        // with this node's next admission (so a caller that calls again
+        // through it finds its place free, as on one box) or by the
+        // flusher, whichever comes first.
+        releases.defer(slot);
         out
     }
 }

@@ -11,6 +11,7 @@ pub mod forward;
 pub mod heartbeat;
 pub mod leased;
 pub mod provisioned;
+pub mod wire;
 
 use crate::invoker::Invoker;
 use lamb_cluster::membership::{self, NodeReport, NodeSnapshot, DEAD_AFTER};
@@ -54,6 +55,9 @@ pub struct Cluster {
     pub(crate) client: forward::Client,
     /// This node's share of provisioned concurrency and the cluster's sums.
     pub provisioned: provisioned::View,
+    /// This node's invocations ended but not yet counted out in the
+    /// database (`admission`).
+    pub releases: Arc<lamb_cluster::concurrency::Releases>,
 }
 
 impl Cluster {
@@ -69,8 +73,15 @@ impl Cluster {
             snapshot: RwLock::new(Vec::new()),
             client: forward::Client::new(config.secret.clone()),
             provisioned: provisioned::View::default(),
+            releases: Arc::default(),
             config,
         });
+        tokio::spawn(lamb_cluster::concurrency::keep_flushing(
+            Arc::clone(&cluster.db),
+            cluster.node_id.clone(),
+            Arc::clone(&cluster.releases),
+            membership::HEARTBEAT_EVERY,
+        ));
         membership::register(&client, &cluster.report(invoker)).await?;
         tracing::info!(node = %cluster.node_id, "joined the cluster");
         Ok(cluster)
@@ -108,6 +119,16 @@ impl Cluster {
         };
         let nodes = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
         routing::choose(local, &nodes, &key, DEAD_AFTER)
+    }
+
+    /// The cluster address of the node a client's call of `req` goes to,
+    /// when it is not this one.
+    pub fn destination(&self, invoker: &dyn Invoker, req: &crate::invoker::InvokeRequest) -> Option<String> {
+        let key = crate::engine::pool_key(req);
+        match self.route(&key, invoker.idle_of(&key), false) {
+            Route::Forward { cluster_addr, .. } => Some(cluster_addr),
+            Route::Local => None,
+        }
     }
 
     /// A clean stop: this node's row and counts go at once.

@@ -192,7 +192,11 @@ async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request
     if url.settings.invoke_mode == InvokeMode::ResponseStream {
         return stream(st, &url, target, call).await;
     }
-    whole(&url, invocation::invoke(st, target, call).await)
+    let answer = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
+        Ok(req) => invocation::invoke_routed(st, req).await,
+        Err(e) => Err(e),
+    };
+    whole(&url, answer)
 }
 
 /// The response to an answer taken whole.

@@ -1,0 +1,231 @@
+"""The cluster benchmark (`make bench`, or run alone as root with the
+integration tests' venv): nodes made as test_cluster.py makes them (each a
+`lamb serve`, `$LAMB_BIN` else target/release/lamb else target/debug/lamb,
+in a network namespace of its own, one PostgreSQL the script starts), the
+static `provided` example (examples/hello-provided, `make examples`), and a
+lean client: one signed Invoke request sent again and again on a kept-alive
+connection (no SDK in the clock). Prints one JSON line per series and, with
+`--out FILE`, writes its section of docs/benchmarks.md between its markers.
+
+- forward: warm calls of node a's sandbox received by a itself and by b
+  (which has no capacity, so it forwards every call to a), interleaved one
+  for one, CLUSTER_BENCH_CALLS of each (default 2000);
+- spread: warm calls per second with CLUSTER_BENCH_CALLERS callers (default
+  4, each a process with its own connection) for CLUSTER_BENCH_SECONDS
+  (default 10): all through one node (a cluster of one), against spread
+  over three nodes, round robin. All nodes share this machine's cores, so
+  this shows what the cluster's own machinery costs or allows here, not
+  what three machines would give.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+root = here.parent
+if "LAMB_BIN" not in os.environ:
+    release = root / "target" / "release" / "lamb"
+    os.environ["LAMB_BIN"] = str(release if release.exists() else root / "target" / "debug" / "lamb")
+sys.path.insert(0, str(here))
+
+import http.client  # noqa: E402
+
+from botocore.auth import SigV4Auth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+
+from conftest import ACCESS_KEY, ROLE, SECRET_KEY, make_zip, wait_for  # noqa: E402
+from postgres import bin_dir  # noqa: E402
+from test_cluster import ClusterPostgres, Net, Node, node_state  # noqa: E402
+
+CALLS = int(os.environ.get("CLUSTER_BENCH_CALLS", "2000"))
+CALLERS = int(os.environ.get("CLUSTER_BENCH_CALLERS", "4"))
+SECONDS = float(os.environ.get("CLUSTER_BENCH_SECONDS", "10"))
+BOOTSTRAP = root / "examples" / "hello-provided" / "build" / "bootstrap"
+BEGIN, END = "<!-- bench_cluster:begin -->", "<!-- bench_cluster:end -->"
+
+
+class Caller:
+    """One kept-alive connection to a node's API sending one signed Invoke."""
+
+    def __init__(self, node):
+        self.host, self.port = node.ip, node.port
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        self.conn.connect()
+        self.sign()
+
+    def sign(self):
+        # Signed again now and then (outside the clock): a signature's date
+        # is valid for minutes.
+        url = f"http://{self.host}:{self.port}/2015-03-31/functions/hello/invocations"
+        req = AWSRequest(method="POST", url=url, data=b"{}")
+        SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", "us-east-1").add_auth(req)
+        self.headers = dict(req.headers.items())
+        self.signed_at = time.monotonic()
+
+    def call(self):
+        if time.monotonic() - self.signed_at > 60:
+            self.sign()
+        t0 = time.perf_counter()
+        self.conn.request("POST", "/2015-03-31/functions/hello/invocations", body=b"{}", headers=self.headers)
+        r = self.conn.getresponse()
+        body = r.read()
+        took = time.perf_counter() - t0
+        assert r.status == 200 and not r.getheader("x-amz-function-error"), (r.status, body)
+        return took
+
+
+def figures(times):
+    ms = sorted(t * 1000 for t in times)
+    return {"min_ms": round(ms[0], 3), "p50_ms": round(ms[len(ms) // 2], 3),
+            "p90_ms": round(ms[len(ms) * 9 // 10], 3), "p99_ms": round(ms[len(ms) * 99 // 100], 3)}
+
+
+class Cluster:
+    """Nodes on a fresh database of the one PostgreSQL."""
+
+    def __init__(self, net, pg, secret, flags):
+        pg.fresh_database()
+        self.tmps, self.nodes = [], []
+        for i, (name, args) in enumerate(flags):
+            tmp = tempfile.TemporaryDirectory(prefix=f"lamb-bench-node-{name}-")
+            self.tmps.append(tmp)
+            if len(net.namespaces) <= i:
+                net.add(i)
+            node = Node(Path(tmp.name), name, net.namespaces[i], f"{net.prefix}.{10 + i}",
+                        f"lcv{net.tag}{i}", pg, secret, args)
+            node.start()
+            self.nodes.append(node)
+        wait_for(lambda: all(node_state(pg, n) == "alive" for n in self.nodes), what="the nodes alive")
+        self.nodes[0].client().create_function(
+            FunctionName="hello", Role=ROLE, Runtime="provided.al2023", Handler="hello", MemorySize=128,
+            Code={"ZipFile": make_zip({"bootstrap": (BOOTSTRAP.read_bytes(), 0o755)})})
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+            os.system(f"umount -l {n.gate} 2>/dev/null")
+        for t in self.tmps:
+            t.cleanup()
+
+
+def forward_series(net, pg, secret):
+    c = Cluster(net, pg, secret, [("a", []), ("b", ["--cluster-capacity", "0"])])
+    try:
+        local, forwarded = Caller(c.nodes[0]), Caller(c.nodes[1])
+        for _ in range(50):  # warm: the sandbox, the connections, the caches
+            local.call()
+            forwarded.call()
+        times = {"local": [], "forwarded": []}
+        for _ in range(CALLS):
+            times["local"].append(local.call())
+            times["forwarded"].append(forwarded.call())
+        return {"series": "forward", "calls": CALLS, "load": os.getloadavg()[0],
+                **{k: figures(v) for k, v in times.items()}}
+    finally:
+        c.stop()
+
+
+def caller_loop(host, port, deadline, out):
+    class N:
+        pass
+    n = N()
+    n.ip, n.port = host, port
+    caller, count = Caller(n), 0
+    while time.monotonic() < deadline:
+        caller.call()
+        count += 1
+    out.put(count)
+
+
+def throughput(nodes):
+    # Every caller warm first, so each node holds its sandboxes.
+    for i in range(CALLERS):
+        Caller(nodes[i % len(nodes)]).call()
+    out = multiprocessing.Queue()
+    deadline = time.monotonic() + 1 + SECONDS
+    procs = [multiprocessing.Process(target=caller_loop, args=(nodes[i % len(nodes)].ip, nodes[i % len(nodes)].port,
+                                                                 deadline, out)) for i in range(CALLERS)]
+    for p in procs:
+        p.start()
+    counts = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return round(sum(counts) / (SECONDS + 1), 1)
+
+
+def spread_series(net, pg, secret):
+    result = {"series": "spread", "callers": CALLERS, "seconds": SECONDS}
+    for label, names in (("one_node", "a"), ("three_nodes", "abc")):
+        c = Cluster(net, pg, secret, [(n, []) for n in names])
+        try:
+            result[label + "_per_s"] = throughput(c.nodes)
+        finally:
+            c.stop()
+    result["load"] = os.getloadavg()[0]
+    return result
+
+
+def section(results):
+    f, s = results
+    lines = [BEGIN, "",
+             f"Measured {time.strftime('%Y-%m-%d')} by `integration-tests/bench_cluster.py` (load average "
+             f"{f['load']:.1f}); warm static `provided` calls, a lean keep-alive client.", "",
+             "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
+    for k in ("local", "forwarded"):
+        v = f[k]
+        lines.append(f"| {k} ({f['calls']} calls, interleaved) | {v['min_ms']} ms | {v['p50_ms']} ms | "
+                     f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
+    lines += ["", f"{s['callers']} callers for {s['seconds']} s: {s['one_node_per_s']} calls/s through one node, "
+              f"{s['three_nodes_per_s']} calls/s spread over three nodes (all on this machine's cores).", "", END]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", help="a Markdown file whose section between the markers is replaced")
+    ap.add_argument("--only", choices=["forward", "spread"])
+    args = ap.parse_args()
+    assert os.geteuid() == 0, "the nodes run as root only"
+    assert BOOTSTRAP.exists(), "make examples first"
+    net = Net()
+    pgroot = Path(tempfile.mkdtemp(prefix="lamb-bench-pg-"))
+    pg = ClusterPostgres(pgroot, bin_dir(), net)
+    secret_dir = tempfile.TemporaryDirectory(prefix="lamb-bench-secret-")
+    secret = Path(secret_dir.name) / "secret"
+    secret.write_text(os.urandom(32).hex())
+    secret.chmod(0o600)
+    try:
+        pg.init()
+        pg.open_to_nodes()
+        results = []
+        if args.only != "spread":
+            results.append(forward_series(net, pg, secret))
+            print(json.dumps(results[-1]), flush=True)
+        if args.only != "forward":
+            results.append(spread_series(net, pg, secret))
+            print(json.dumps(results[-1]), flush=True)
+        if args.out and len(results) == 2:
+            text = Path(args.out).read_text()
+            new = section(results)
+            if BEGIN in text:
+                text = text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):]
+            else:
+                text += "\n" + new + "\n"
+            Path(args.out).write_text(text)
+    finally:
+        pg.stop()
+        os.system(f"rm -rf {pgroot}")
+        net.remove()
+        secret_dir.cleanup()
+
+
+if __name__ == "__main__":
+    main()
