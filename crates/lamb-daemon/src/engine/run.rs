@@ -59,7 +59,7 @@ impl Inner {
     pub(super) async fn invoke(self: Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
         let key = pool_key(&req);
         let (admission, provisioned) = self.admit(&req, &key)?;
-        let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
+        let tail = (req.log_type == LogType::Tail).then(Vec::new);
         let timeout = std::time::Duration::from_secs(u64::from(req.function.spec.timeout));
         let idle = match provisioned {
             Some(w) if w.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) => Some(w),
@@ -72,25 +72,48 @@ impl Inner {
             }
             None => self.take_idle(&key, timeout).await,
         };
+        // A cold start of a runtime with pre-initialised sandboxes
+        // refills its pool once the caller has its answer: a runtime
+        // starting beside the cold start would take a core from it.
+        let refill = match &idle {
+            None if !super::snapstart::applies(&req) => super::prewarm::eligible(&self.config, &req),
+            _ => None,
+        };
+        let answer = self.start_and_run(&req, &key, idle, tail, admission).await;
+        if let Some(pool_key) = refill {
+            self.refill_prewarmed(pool_key);
+        }
+        answer
+    }
+
+    /// The invocation on `idle`, or else on a sandbox started for it.
+    async fn start_and_run(
+        self: &Arc<Self>,
+        req: &InvokeRequest,
+        key: &str,
+        idle: Option<LiveSandbox>,
+        mut tail: Option<Vec<u8>>,
+        admission: Admission,
+    ) -> Result<InvokeResponse, ApiError> {
         let live = match idle {
             Some(w) => w,
-            None if super::snapstart::applies(&req) => match self.restored(&req, &key, tail.as_mut()).await? {
+            None if super::snapstart::applies(req) => match self.restored(req, key, tail.as_mut()).await? {
                 Cold::Ready(w) => *w,
-                Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                Cold::Failed(w, failure) => return Ok(self.init_failed(w, req, failure, tail)),
             },
-            None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
+            None => match self.cold_start(req, key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,
                 Cold::Failed(w, failure) if failure.timed_out => {
-                    self.init_suppressed(&key, w, failure, tail.as_mut()).await;
-                    match self.cold_start(&req, &key, tail.as_mut(), Phase::Invoke).await? {
+                    self.init_suppressed(key, w, failure, tail.as_mut()).await;
+                    match self.cold_start(req, key, tail.as_mut(), Phase::Invoke).await? {
                         Cold::Ready(w) => *w,
-                        Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                        Cold::Failed(w, failure) => return Ok(self.init_failed(w, req, failure, tail)),
                     }
                 }
-                Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                Cold::Failed(w, failure) => return Ok(self.init_failed(w, req, failure, tail)),
             },
         };
-        Ok(self.run(live, &req, tail, admission).await)
+        Ok(self.run(live, req, tail, admission).await)
     }
 
     /// Hands the event to a ready sandbox and waits for the answer.
