@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,10 @@ def plain_then_prewarmed(d, lam, name, payload):
     first cold start), then, once a sandbox waits, a cold start on it."""
     plain = invoke(lam, name, payload)
     assert metric(d, "lamb_prewarmed_starts_total", name) == 0
-    wait_for(lambda: metric(d, "lamb_sandboxes_prewarmed") >= 1, what="a waiting sandbox")
+    # One waiting sandbox per runtime used on the daemon, each made after its
+    # cold start's answer (docs/prewarm.md): this one's too.
+    d.pools = getattr(d, "pools", set()) | {name}
+    wait_for(lambda: metric(d, "lamb_sandboxes_prewarmed") >= len(d.pools), what="a waiting sandbox")
     # A new revision: the warm sandbox is not used again, the next start is cold.
     lam.update_function_configuration(FunctionName=name, Description="again")
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
@@ -321,6 +325,57 @@ def test_the_pool_lets_go_of_a_waiting_sandbox_whose_runtime_died():
         wait_for(lambda: not cg.exists(), what="its cgroup removed")
         assert metric(d, "lamb_sandboxes_live") == 1  # the function's own, warm
         assert metric(d, "lamb_memory_reserved_bytes") == 512 << 20
+
+
+PY_HOLDS = b"""
+import os, time
+
+def handler(event, context):
+    if event.get("hold"):
+        open("/tmp/running", "w").close()
+        while not os.path.exists("/tmp/go"):
+            time.sleep(0.01)
+    return "answered"
+"""
+
+
+def running_holder(d):
+    """The cgroup name and the /tmp (seen from the host through its
+    process's root) of the sandbox whose handler holds (it made
+    /tmp/running)."""
+    for cg in sandbox_cgroups(d.cgroup_parent):
+        for pid in cgroup_pids(cg):
+            tmp = Path(f"/proc/{pid}/root/tmp")
+            if (tmp / "running").exists():
+                return cg.name, tmp
+    return None
+
+
+def test_the_pool_refills_after_the_answer():
+    # A runtime starting beside a cold start would take a core from it: the
+    # waiting sandbox taken, none is made until the invocation answered.
+    with function_daemon("lamb-prewarm-refill-", "--prewarm", "on", metrics=True) as d:
+        lam = d.lambda_client()
+        deploy(lam, "prewarm-refill", {"app.py": PY_HOLDS}, runtime="python3.13", Timeout=60)
+        lam.get_waiter("function_active_v2").wait(FunctionName="prewarm-refill")
+        assert json.loads(lam.invoke(FunctionName="prewarm-refill", Payload=b"{}")["Payload"].read()) == "answered"
+        wait_for(lambda: metric(d, "lamb_sandboxes_prewarmed") == 1, what="a waiting sandbox")
+        lam.update_function_configuration(FunctionName="prewarm-refill", Description="again")
+        lam.get_waiter("function_updated_v2").wait(FunctionName="prewarm-refill",
+                                                   WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(lambda: lam.invoke(FunctionName="prewarm-refill", Payload=b'{"hold": true}'))
+            held, tmp = wait_for(lambda: running_holder(d), what="the handler holding, on the waiting sandbox")
+            assert metric(d, "lamb_prewarmed_starts_total", "prewarm-refill") == 1
+            # At most the first start's warm sandbox and the held one (its
+            # init started as a waiting one's): nothing waits and nothing
+            # is being made.
+            assert metric(d, "lamb_sandboxes_prewarmed") == 0
+            assert {cg.name for cg in waiting_sandboxes(d)} == {held}
+            assert len({cg.name for cg in sandbox_cgroups(d.cgroup_parent)}) <= 2
+            (tmp / "go").touch()
+            assert json.loads(answer.result(timeout=60)["Payload"].read()) == "answered"
+        wait_for(lambda: metric(d, "lamb_sandboxes_prewarmed") == 1, what="the pool refilled after the answer")
 
 
 def test_prewarm_off_starts_every_runtime_the_plain_way():

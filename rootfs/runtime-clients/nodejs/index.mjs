@@ -28,7 +28,8 @@ const require = createRequire(import.meta.url);
 // replaces this process's whole environment before anything below reads it.
 // What the start itself added (the shell's PWD) stays, as it would have been
 // added to the function's environment. The code is at /var/task by then,
-// over the directory this process started in: enter it again.
+// over the directory this process started in (/var/task): enter it again,
+// by its path.
 function awaitAssignment(fd) {
   fs.writeSync(fd, 'ready\n');
   const chunks = [];
@@ -47,9 +48,36 @@ function awaitAssignment(fd) {
   const added = Object.entries(process.env).filter(([k]) => !assigned.has(k) && k !== 'LAMB_PREWARM_FD');
   for (const key of Object.keys(process.env)) delete process.env[key];
   for (const [k, v] of [...assigned, ...added]) process.env[k] = v;
-  process.chdir('/var/task');
+  process.chdir(process.cwd());
 }
-if (process.env.LAMB_PREWARM_FD) awaitAssignment(Number(process.env.LAMB_PREWARM_FD));
+
+// What Node's first HTTP request costs beyond the request itself (loading
+// and setting up its http client: milliseconds), paid while the sandbox
+// waits: one POST to init's Runtime API on a path it answers 404, the
+// socket closed (so no handle is left for the event loop) before the wait.
+function warmHttp(address) {
+  const { hostname, port } = parseAddress(address);
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        hostname,
+        port,
+        method: 'POST',
+        path: '/2018-06-01/runtime/prewarm',
+        headers: { 'Content-Type': 'application/json', 'Content-Length': 2 },
+        agent: new http.Agent({ keepAlive: false }),
+      },
+      (res) => res.resume(),
+    );
+    req.on('close', resolve);
+    req.on('error', resolve);
+    req.end('{}');
+  });
+}
+if (process.env.LAMB_PREWARM_FD) {
+  await warmHttp(runtimeApi());
+  awaitAssignment(Number(process.env.LAMB_PREWARM_FD));
+}
 
 // ---------------------------------------------------------------- errors ---
 
@@ -224,11 +252,22 @@ function logError(label, err) {
 
 // ------------------------------------------------------- runtime API client ---
 
+function runtimeApi() {
+  return process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001';
+}
+
+// 'host:port' (the host may be bracketed IPv6) to http.request's options.
+function parseAddress(address) {
+  const i = address.lastIndexOf(':');
+  return {
+    hostname: i > 0 ? address.slice(0, i).replace(/^\[|\]$/g, '') : address,
+    port: i > 0 ? parseInt(address.slice(i + 1), 10) : 80,
+  };
+}
+
 class RuntimeClient {
   constructor(address) {
-    const i = address.lastIndexOf(':');
-    this.hostname = i > 0 ? address.slice(0, i).replace(/^\[|\]$/g, '') : address;
-    this.port = i > 0 ? parseInt(address.slice(i + 1), 10) : 80;
+    ({ hostname: this.hostname, port: this.port } = parseAddress(address));
     // A new connection per request, as Lambda's Node client does: an idle
     // kept-alive socket must not hold the event loop open, or
     // callbackWaitsForEmptyEventLoop would never see it empty.
@@ -730,7 +769,7 @@ class Runtime {
 
 async function main() {
   patchConsole();
-  const client = new RuntimeClient(process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
+  const client = new RuntimeClient(runtimeApi());
   const errorCallbacks = {
     uncaughtException: (err) => client.postInitError(err, () => process.exit(129)),
     unhandledRejection: (err) => client.postInitError(err, () => process.exit(128)),

@@ -48,6 +48,8 @@ class FakeRuntimeApi:
         self.events = queue.Queue()
         self.posts = []
         self.next_calls = []
+        # Requests on paths the Runtime API does not have (answered 404).
+        self.unknown = []
         # SnapStart: /restore/next blocks until `restored` is set.
         self.restore_calls = []
         self.restored = threading.Event()
@@ -77,6 +79,7 @@ class FakeRuntimeApi:
                     self._reply(200)
                     return
                 if self.path != PREFIX + "/invocation/next":
+                    api.unknown.append(("GET", self.path))
                     self._reply(404, b'{"errorType":"NotFound"}')
                     return
                 with api.cond:
@@ -128,6 +131,7 @@ class FakeRuntimeApi:
                 elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
                     kind, rid = parts[2], parts[1]
                 else:
+                    api.unknown.append(("POST", self.path))
                     self._reply(404, b'{"errorType":"NotFound"}')
                     return
                 with api.cond:

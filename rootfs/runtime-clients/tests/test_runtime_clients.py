@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,7 @@ ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 class Sandbox:
     """A client process, its fake Runtime API and its log."""
 
-    def __init__(self, runtime_dir, task_root, handler, env=None, argv=None, cwd=None):
+    def __init__(self, runtime_dir, task_root, handler, env=None, argv=None, cwd=None, prewarm=False):
         self.api = FakeRuntimeApi().start()
         self.runtime_dir = runtime_dir
         self.task_root = task_root
@@ -66,13 +67,33 @@ class Sandbox:
         base.update(env or {})
         fd, self.log_path = tempfile.mkstemp(prefix="lamb-client-log-")
         self.log_file = os.fdopen(fd, "wb")
+        # A pre-initialised sandbox (docs/prewarm.md): the client starts with
+        # a socket at LAMB_PREWARM_FD, says `ready` on it and waits for its
+        # environment ([`assign`]).
+        self.prewarm, theirs = socket.socketpair() if prewarm else (None, None)
+        self.env = dict(base)
+        if theirs is not None:
+            base["LAMB_PREWARM_FD"] = str(theirs.fileno())
         self.proc = subprocess.Popen(
             argv or [os.path.join(runtime_dir, "bootstrap")],
             cwd=cwd or task_root,
             env=base,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
+            pass_fds=(theirs.fileno(),) if theirs is not None else (),
         )
+        if theirs is not None:
+            theirs.close()
+
+    def ready(self, timeout=15.0):
+        """A pre-initialised client's `ready`: it waits for its function."""
+        self.prewarm.settimeout(timeout)
+        assert self.prewarm.recv(64) == b"ready\n"
+
+    def assign(self):
+        """Gives a waiting client its environment, as init does."""
+        self.prewarm.sendall(b"".join(b"%s=%s\0" % (k.encode(), v.encode()) for k, v in self.env.items()))
+        self.prewarm.close()
 
     def invoke(self, *events, timeout=15.0):
         """Push events (payloads or Event objects); return their posts in order."""
@@ -102,6 +123,8 @@ class Sandbox:
             return f.read().decode("utf-8", "replace")
 
     def close(self):
+        if self.prewarm is not None:
+            self.prewarm.close()
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -121,12 +144,12 @@ def task(tmp_path):
 def sandbox(task):
     boxes = []
 
-    def start(runtime_dir, handler, files=None, env=None, argv=None, task_root=None, cwd=None):
+    def start(runtime_dir, handler, files=None, env=None, argv=None, task_root=None, cwd=None, prewarm=False):
         for name, text in (files or {}).items():
             p = task / name
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
-        box = Sandbox(runtime_dir, str(task_root or task), handler, env, argv, cwd)
+        box = Sandbox(runtime_dir, str(task_root or task), handler, env, argv, cwd, prewarm)
         boxes.append(box)
         return box
 
@@ -187,6 +210,9 @@ def logs(event, context):
 
 def unserialisable(event, context):
     return {"a": {1, 2}}
+
+def idna(event, context):
+    return sorted(m for m in ("encodings.idna", "stringprep", "unicodedata") if m in sys.modules)
 
 def decimals(event, context):
     return {"int": Decimal("3"), "frac": Decimal("1.5")}
@@ -419,6 +445,15 @@ def test_python_nested_handler_paths(sandbox):
     assert box2.invoke({})[0].json() == "pkg.sub.mod"
     box3 = sandbox(PY, "dir/inner/mod2.h")
     assert box3.invoke({})[0].json() == "dir/inner.mod2"
+
+
+def test_python_connects_without_the_idna_codec(sandbox):
+    # socket.create_connection's getaddrinfo would import the idna codec
+    # (with stringprep and unicodedata) at the first /next: milliseconds of
+    # every cold start, and modules the function never imported.
+    box = sandbox(PY, "app.idna", {"app.py": PY_HANDLERS})
+    (post,) = box.invoke({})
+    assert post.json() == []
 
 
 def test_python_handler_exit_ends_process(sandbox):
@@ -665,6 +700,22 @@ def test_node_callback_waits_for_empty_event_loop(sandbox):
     box2 = node_box(sandbox, "app.waits")
     (post,) = box2.invoke({"wait": False})
     assert post.at * 1000 - post.json()["started"] < 350
+
+
+def test_node_prewarmed_client_warms_http_and_leaves_no_handle(sandbox):
+    # Waiting for its function, the client has made its first HTTP request
+    # (to a path the Runtime API answers 404), and nothing else; given its
+    # environment, a callback handler's answer still waits for an empty
+    # event loop: the warm-up's socket is closed.
+    box = node_box(sandbox, "app.waits", prewarm=True)
+    box.ready()
+    assert box.api.unknown == [("POST", "/2018-06-01/runtime/prewarm")]
+    assert box.api.next_calls == [] and box.api.posts == []
+    box.assign()
+    (post,) = box.invoke({"wait": True})
+    assert post.at * 1000 - post.json()["started"] >= 350, "the response must wait for the 400 ms timer"
+    (post,) = box.invoke({"n": 2})
+    assert post.kind == "response"
 
 
 def test_node_pending_async_handler_fails(sandbox):

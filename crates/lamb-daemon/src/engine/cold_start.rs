@@ -395,9 +395,9 @@ impl Inner {
         let on_demand = matches!(phase, Phase::Init | Phase::Invoke);
         if let Some(pool_key) = super::prewarm::eligible(&self.config, req).filter(|_| on_demand) {
             let log = LogStream::open(log_dir.clone(), file.clone());
+            // The invocation refills the pool after its answer, whether
+            // this start found one or not (`Inner::invoke`).
             let taken = self.take_prewarmed(&pool_key, &sandbox_spec, log).await;
-            // Another for the next cold start, whether this one found one or not.
-            self.refill_prewarmed(pool_key);
             if let Some(mut live) = taken {
                 live.key = key.to_owned();
                 live.credentials_expire = credentials.map(|c| c.expiration);

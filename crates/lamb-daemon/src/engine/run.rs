@@ -55,12 +55,20 @@ fn trace_id() -> String {
     format!("Root=1-{secs:08x}-{:024x};Parent={:016x};Sampled=0", r >> 32, r as u64)
 }
 
+/// What a cold start used up, replaced after its answer.
+enum Refill {
+    /// A snapshot of the version's SnapStart pool.
+    Snapshot,
+    /// A pre-initialised sandbox of this runtime's pool.
+    Prewarmed(String),
+}
+
 impl Inner {
     pub(super) async fn invoke(self: Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
         let entered = Instant::now();
         let key = pool_key(&req);
         let (admission, provisioned) = self.admit(&req, &key)?;
-        let mut tail = (req.log_type == LogType::Tail).then(Vec::new);
+        let tail = (req.log_type == LogType::Tail).then(Vec::new);
         let timeout = std::time::Duration::from_secs(u64::from(req.function.spec.timeout));
         let idle = match provisioned {
             Some(w) if w.credentials_fresh_for(timeout, time::OffsetDateTime::now_utc()) => Some(w),
@@ -73,12 +81,39 @@ impl Inner {
             }
             None => self.take_idle(&key, timeout).await,
         };
+        // What a cold start uses (a pre-initialised sandbox, a snapshot)
+        // is replaced once the caller has its answer: a runtime or an init
+        // starting beside the cold start would take a core from it.
+        let refill = match &idle {
+            Some(_) => None,
+            None if super::snapstart::applies(&req) => Some(Refill::Snapshot),
+            None => super::prewarm::eligible(&self.config, &req).map(Refill::Prewarmed),
+        };
+        let answer = self.start_and_run(&req, &key, idle, tail, admission, entered).await;
+        match refill {
+            Some(Refill::Snapshot) => self.refill_snapshots(&key),
+            Some(Refill::Prewarmed(pool_key)) => self.refill_prewarmed(pool_key),
+            None => {}
+        }
+        answer
+    }
+
+    /// The invocation on `idle`, or else on a sandbox started for it.
+    async fn start_and_run(
+        self: &Arc<Self>,
+        req: &InvokeRequest,
+        key: &str,
+        idle: Option<LiveSandbox>,
+        mut tail: Option<Vec<u8>>,
+        admission: Admission,
+        entered: Instant,
+    ) -> Result<InvokeResponse, ApiError> {
         let live = match idle {
             Some(w) => w,
-            None if super::snapstart::applies(&req) => match self.restored(&req, &key, tail.as_mut()).await? {
+            None if super::snapstart::applies(req) => match self.restored(req, key, tail.as_mut()).await? {
                 Cold::Ready(w) => {
                     let restored = entered.elapsed();
-                    let out = self.run(*w, &req, tail, admission).await;
+                    let out = self.run(*w, req, tail, admission).await;
                     // The rest of the restored call's breakdown
                     // (docs/benchmarks.md, "SnapStart"); the restore's own
                     // steps are logged by `snapstart::restore_phase`.
@@ -88,30 +123,23 @@ impl Inner {
                         answered_us = entered.elapsed().as_micros() as u64,
                         "snapstart: restored invocation answered"
                     );
-                    // The snapshot used is replaced once the caller has its
-                    // answer, not beside the restore on the same cores.
-                    self.refill_snapshots(&key);
                     return Ok(out);
                 }
-                Cold::Failed(w, failure) => {
-                    let out = self.init_failed(w, &req, failure, tail);
-                    self.refill_snapshots(&key);
-                    return Ok(out);
-                }
+                Cold::Failed(w, failure) => return Ok(self.init_failed(w, req, failure, tail)),
             },
-            None => match self.cold_start(&req, &key, tail.as_mut(), Phase::Init).await? {
+            None => match self.cold_start(req, key, tail.as_mut(), Phase::Init).await? {
                 Cold::Ready(w) => *w,
                 Cold::Failed(w, failure) if failure.timed_out => {
-                    self.init_suppressed(&key, w, failure, tail.as_mut()).await;
-                    match self.cold_start(&req, &key, tail.as_mut(), Phase::Invoke).await? {
+                    self.init_suppressed(key, w, failure, tail.as_mut()).await;
+                    match self.cold_start(req, key, tail.as_mut(), Phase::Invoke).await? {
                         Cold::Ready(w) => *w,
-                        Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                        Cold::Failed(w, failure) => return Ok(self.init_failed(w, req, failure, tail)),
                     }
                 }
-                Cold::Failed(w, failure) => return Ok(self.init_failed(w, &req, failure, tail)),
+                Cold::Failed(w, failure) => return Ok(self.init_failed(w, req, failure, tail)),
             },
         };
-        Ok(self.run(live, &req, tail, admission).await)
+        Ok(self.run(live, req, tail, admission).await)
     }
 
     /// Hands the event to a ready sandbox and waits for the answer.
