@@ -105,7 +105,7 @@ fuzz:
 	done
 
 bench: deps rootfs examples release
-	$(CARGO) bench -p lamb-sandbox --bench cold_start -- --out docs/benchmarks.md
+	$(CARGO) bench -p lamb-sandbox --bench cold_start -- --out $(CURDIR)/docs/benchmarks.md
 	@if [ -x integration-tests/bench.sh ]; then integration-tests/bench.sh; fi
 	@test -x integration-tests/.venv/bin/moto_server || { python3 -m venv integration-tests/.venv && \
 		integration-tests/.venv/bin/pip install --quiet -r integration-tests/requirements.txt; }

@@ -15,14 +15,17 @@ connection (no SDK in the clock). Prints one JSON line per series and, with
   (default 10): all through one node (a cluster of one), against spread
   over three nodes, round robin. All nodes share this machine's cores, so
   this shows what the cluster's own machinery costs or allows here, not
-  what three machines would give.
+  what three machines would give;
+- cold: cold starts of the same function through a cluster node (its
+  registry and admission in PostgreSQL) against a node of its own (SQLite,
+  no cluster), interleaved one for one, CLUSTER_BENCH_COLD (default 30) of
+  each, a configuration change and 100 ms idle before each call.
 """
 
 import argparse
 import json
 import multiprocessing
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -48,6 +51,7 @@ from test_cluster import ClusterPostgres, Net, Node, node_state  # noqa: E402
 CALLS = int(os.environ.get("CLUSTER_BENCH_CALLS", "2000"))
 CALLERS = int(os.environ.get("CLUSTER_BENCH_CALLERS", "4"))
 SECONDS = float(os.environ.get("CLUSTER_BENCH_SECONDS", "10"))
+COLD = int(os.environ.get("CLUSTER_BENCH_COLD", "30"))
 BOOTSTRAP = root / "examples" / "hello-provided" / "build" / "bootstrap"
 BEGIN, END = "<!-- bench_cluster:begin -->", "<!-- bench_cluster:end -->"
 
@@ -91,25 +95,30 @@ def figures(times):
 class Cluster:
     """Nodes on a fresh database of the one PostgreSQL."""
 
-    def __init__(self, net, pg, secret, flags):
+    def __init__(self, net, pg, secret, flags, single=()):
+        """`flags`: the cluster's nodes (name, extra arguments); `single`:
+        names of nodes started apart, each alone on a SQLite registry."""
         pg.fresh_database()
-        self.tmps, self.nodes = [], []
-        for i, (name, args) in enumerate(flags):
+        self.tmps, self.nodes, self.singles = [], [], []
+        for i, (name, args) in enumerate([*flags, *((n, None) for n in single)]):
             tmp = tempfile.TemporaryDirectory(prefix=f"lamb-bench-node-{name}-")
             self.tmps.append(tmp)
             if len(net.namespaces) <= i:
                 net.add(i)
             node = Node(Path(tmp.name), name, net.namespaces[i], f"{net.prefix}.{10 + i}",
-                        f"lcv{net.tag}{i}", pg, secret, args)
+                        f"lcv{net.tag}{i}", pg, secret, args or [])
+            if args is None:
+                node.extra_args = ["--network", "none", "--filesystem", f"gate={node.gate}"]
             node.start()
-            self.nodes.append(node)
+            (self.nodes if args is not None else self.singles).append(node)
         wait_for(lambda: all(node_state(pg, n) == "alive" for n in self.nodes), what="the nodes alive")
-        self.nodes[0].client().create_function(
-            FunctionName="hello", Role=ROLE, Runtime="provided.al2023", Handler="hello", MemorySize=128,
-            Code={"ZipFile": make_zip({"bootstrap": (BOOTSTRAP.read_bytes(), 0o755)})})
+        for node in [self.nodes[0], *self.singles]:
+            node.client().create_function(
+                FunctionName="hello", Role=ROLE, Runtime="provided.al2023", Handler="hello", MemorySize=128,
+                Code={"ZipFile": make_zip({"bootstrap": (BOOTSTRAP.read_bytes(), 0o755)})})
 
     def stop(self):
-        for n in self.nodes:
+        for n in [*self.nodes, *self.singles]:
             n.stop()
             os.system(f"umount -l {n.gate} 2>/dev/null")
         for t in self.tmps:
@@ -128,6 +137,27 @@ def forward_series(net, pg, secret):
             times["local"].append(local.call())
             times["forwarded"].append(forwarded.call())
         return {"series": "forward", "calls": CALLS, "load": os.getloadavg()[0],
+                **{k: figures(v) for k, v in times.items()}}
+    finally:
+        c.stop()
+
+
+def cold_series(net, pg, secret):
+    c = Cluster(net, pg, secret, [("a", [])], single=["s"])
+    try:
+        nodes = {"cluster": c.nodes[0], "single": c.singles[0]}
+        callers = {k: Caller(n) for k, n in nodes.items()}
+        clients = {k: n.client() for k, n in nodes.items()}
+        times = {k: [] for k in nodes}
+        for i in range(COLD + 1):
+            for k in nodes:
+                # A new revision: the next call starts a new sandbox.
+                clients[k].update_function_configuration(FunctionName="hello", Description=f"cold {i}")
+                time.sleep(0.1)
+                took = callers[k].call()
+                if i:  # the first of each warms the connections and caches
+                    times[k].append(took)
+        return {"series": "cold", "calls": COLD, "load": os.getloadavg()[0],
                 **{k: figures(v) for k, v in times.items()}}
     finally:
         c.stop()
@@ -174,7 +204,7 @@ def spread_series(net, pg, secret):
 
 
 def section(results):
-    f, s = results
+    f, s, cold = results
     lines = [BEGIN, "",
              f"Measured {time.strftime('%Y-%m-%d')} by `integration-tests/bench_cluster.py` (load average "
              f"{f['load']:.1f}); warm static `provided` calls, a lean keep-alive client.", "",
@@ -184,14 +214,22 @@ def section(results):
         lines.append(f"| {k} ({f['calls']} calls, interleaved) | {v['min_ms']} ms | {v['p50_ms']} ms | "
                      f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
     lines += ["", f"{s['callers']} callers for {s['seconds']} s: {s['one_node_per_s']} calls/s through one node, "
-              f"{s['three_nodes_per_s']} calls/s spread over three nodes (all on this machine's cores).", "", END]
+              f"{s['three_nodes_per_s']} calls/s spread over three nodes (all on this machine's cores).", "",
+              "Cold starts (a configuration change and 100 ms idle before each call), interleaved:", "",
+              "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
+    for k, what in (("cluster", "through a cluster node (PostgreSQL registry and admission)"),
+                    ("single", "through a node of its own (SQLite, no cluster)")):
+        v = cold[k]
+        lines.append(f"| cold, {what} ({cold['calls']} calls) | {v['min_ms']} ms | {v['p50_ms']} ms | "
+                     f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
+    lines += ["", END]
     return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", help="a Markdown file whose section between the markers is replaced")
-    ap.add_argument("--only", choices=["forward", "spread"])
+    ap.add_argument("--only", choices=["forward", "spread", "cold"])
     args = ap.parse_args()
     assert os.geteuid() == 0, "the nodes run as root only"
     assert BOOTSTRAP.exists(), "make examples first"
@@ -206,13 +244,16 @@ def main():
         pg.init()
         pg.open_to_nodes()
         results = []
-        if args.only != "spread":
+        if args.only in (None, "forward"):
             results.append(forward_series(net, pg, secret))
             print(json.dumps(results[-1]), flush=True)
-        if args.only != "forward":
+        if args.only in (None, "spread"):
             results.append(spread_series(net, pg, secret))
             print(json.dumps(results[-1]), flush=True)
-        if args.out and len(results) == 2:
+        if args.only in (None, "cold"):
+            results.append(cold_series(net, pg, secret))
+            print(json.dumps(results[-1]), flush=True)
+        if args.out and len(results) == 3:
             text = Path(args.out).read_text()
             new = section(results)
             if BEGIN in text:
