@@ -76,8 +76,14 @@ test: deps rootfs build examples sdk-clients unit-test integration-test
 unit-test:
 	$(CARGO) test --workspace
 
+# The runtime-facing suites run a second time on the plain cold-start path
+# (`--prewarm off`), so both paths pass every time (docs/prewarm.md).
+PREWARM_OFF_SUITES = test_runtimes.py test_hostile_daemon.py test_logging_config.py \
+	test_credentials.py test_extensions.py
+
 integration-test:
 	integration-tests/run.sh
+	LAMB_TEST_PREWARM=off integration-tests/run.sh $(PREWARM_OFF_SUITES)
 	@if [ -x rootfs/runtime-clients/tests/run.sh ]; then rootfs/runtime-clients/tests/run.sh; fi
 
 ## soak: the long reliability runs (docs/reliability.md): 100,000 invocations across 50 functions, 50 kill -9 rounds
