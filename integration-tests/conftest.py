@@ -225,18 +225,29 @@ class Daemon:
         return p
 
 
+# The file system that `function_daemon(..., gate=True)` serves, as a
+# function's FileSystemConfigs names it.
+GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
+
+
 @contextlib.contextmanager
-def function_daemon(prefix, *args, metrics=False):
+def function_daemon(prefix, *args, metrics=False, gate=False):
     """A root daemon that runs functions (the runtime trees in BUILD), with
     `args` for `lamb serve`, in a fresh data directory; skips the test when
     not root, and checks that SIGTERM stops the daemon cleanly. `metrics`:
-    /metrics served on a port of its own, at `d.metrics_endpoint`."""
+    /metrics served on a port of its own, at `d.metrics_endpoint`. `gate`: a
+    directory of the test's served to functions (`--filesystem gate=...`,
+    mounted through GATE_ARN), at `d.gate`, for functions that wait until
+    the test opens it."""
     if os.geteuid() != 0:
         pytest.skip("root-only test: lamb serve runs as root only")
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
         d.extra_args = list(args)
+        if gate:
+            d.gate = Path(tempfile.mkdtemp(prefix="gate-", dir=tmp))
+            d.extra_args += ["--filesystem", f"gate={d.gate}"]
         if metrics:
             port = free_port()
             d.metrics_endpoint = f"http://127.0.0.1:{port}"

@@ -10,15 +10,12 @@ daemon, released on delete, and a failed init reported as FAILED."""
 
 import base64
 import json
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BUILD, deploy, error_code, function_daemon, sandbox_cgroups, wait_for
+from conftest import BUILD, GATE_ARN, deploy, error_code, function_daemon, sandbox_cgroups, wait_for
 
 IDLE_TTL_S = 2
 
@@ -36,9 +33,8 @@ def handler(event, context):
 '''
 
 
-# A directory served to the functions (`--filesystem gate=...`): a gated
+# The daemon's gate directory (conftest's function_daemon): a gated
 # invocation says it runs there and waits for the test to open the gate.
-GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
 GATED = b'''
 import os, time
 def handler(event, context):
@@ -50,16 +46,14 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def gate():
-    path = Path(tempfile.mkdtemp(prefix="lamb-prov-gate-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def daemon_():
+    with function_daemon("lamb-prov-", "--idle-ttl", f"{IDLE_TTL_S}s", gate=True) as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
-def daemon_(gate):
-    with function_daemon("lamb-prov-", "--idle-ttl", f"{IDLE_TTL_S}s", "--filesystem", f"gate={gate}") as d:
-        yield d
+def gate(daemon_):
+    return daemon_.gate
 
 
 @pytest.fixture(scope="module")

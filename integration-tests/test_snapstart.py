@@ -11,14 +11,11 @@ extension's Telemetry API subscription getting the restore's records."""
 
 import base64
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BUILD, deploy, error_code, function_daemon, sandbox_cgroups, wait_for
+from conftest import BUILD, GATE_ARN, deploy, error_code, function_daemon, sandbox_cgroups, wait_for
 
 IDLE_TTL_S = 2
 RUNTIME = "python3.13"
@@ -63,9 +60,8 @@ def handler(event, context):
 
 SNAP = {"ApplyOn": "PublishedVersions"}
 
-# A directory served to the functions (`--filesystem gate=...`): a gated
+# The daemon's gate directory (conftest's function_daemon): a gated
 # init waits for the test to open the gate.
-GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
 GATED = b'''
 import os, time
 while not os.path.exists("/mnt/gate/open"):
@@ -76,16 +72,14 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def gate():
-    path = Path(tempfile.mkdtemp(prefix="lamb-snap-gate-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def daemon_():
+    with function_daemon("lamb-snap-", "--idle-ttl", f"{IDLE_TTL_S}s", gate=True) as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
-def daemon_(gate):
-    with function_daemon("lamb-snap-", "--idle-ttl", f"{IDLE_TTL_S}s", "--filesystem", f"gate={gate}") as d:
-        yield d
+def gate(daemon_):
+    return daemon_.gate
 
 
 @pytest.fixture(scope="module")
