@@ -76,15 +76,4 @@ section="$("$lamb" bench-engine --provided "$root/examples/hello-provided/build"
     --prewarm-off-endpoint "http://127.0.0.1:$port_off" "$@")"
 printf '%s\n' "$section"
 # Replace the engine's section between its markers (or append it once).
-SECTION="$section" python3 - "$out" <<'PY'
-import os, sys
-path, start, end = sys.argv[1], "<!-- engine-bench:start -->", "<!-- engine-bench:end -->"
-section = f"{start}\n{os.environ['SECTION'].strip()}\n{end}"
-try:
-    text = open(path).read()
-except FileNotFoundError:
-    text = "# Benchmarks\n"
-a, b = text.find(start), text.find(end)
-text = text[:a] + section + text[b + len(end):] if 0 <= a < b else text.rstrip() + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+printf '%s\n' "$section" | python3 "$here/bench_doc.py" "$out" engine-bench

@@ -44,6 +44,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
+from bench_doc import replace_section  # noqa: E402
 from conftest import ACCESS_KEY, ROLE, SECRET_KEY, make_zip, wait_for  # noqa: E402
 from postgres import bin_dir  # noqa: E402
 from test_cluster import ClusterPostgres, Net, Node, node_state  # noqa: E402
@@ -53,7 +54,6 @@ CALLERS = int(os.environ.get("CLUSTER_BENCH_CALLERS", "4"))
 SECONDS = float(os.environ.get("CLUSTER_BENCH_SECONDS", "10"))
 COLD = int(os.environ.get("CLUSTER_BENCH_COLD", "30"))
 BOOTSTRAP = root / "examples" / "hello-provided" / "build" / "bootstrap"
-BEGIN, END = "<!-- bench_cluster:begin -->", "<!-- bench_cluster:end -->"
 
 
 class Caller:
@@ -205,8 +205,7 @@ def spread_series(net, pg, secret):
 
 def section(results):
     f, s, cold = results
-    lines = [BEGIN, "",
-             f"Measured {time.strftime('%Y-%m-%d')} by `integration-tests/bench_cluster.py` (load average "
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} by `integration-tests/bench_cluster.py` (load average "
              f"{f['load']:.1f}); warm static `provided` calls, a lean keep-alive client.", "",
              "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
     for k in ("local", "forwarded"):
@@ -222,7 +221,6 @@ def section(results):
         v = cold[k]
         lines.append(f"| cold, {what} ({cold['calls']} calls) | {v['min_ms']} ms | {v['p50_ms']} ms | "
                      f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
-    lines += ["", END]
     return "\n".join(lines)
 
 
@@ -254,13 +252,7 @@ def main():
             results.append(cold_series(net, pg, secret))
             print(json.dumps(results[-1]), flush=True)
         if args.out and len(results) == 3:
-            text = Path(args.out).read_text()
-            new = section(results)
-            if BEGIN in text:
-                text = text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):]
-            else:
-                text += "\n" + new + "\n"
-            Path(args.out).write_text(text)
+            replace_section(args.out, "cluster-bench", section(results))
     finally:
         pg.stop()
         os.system(f"rm -rf {pgroot}")

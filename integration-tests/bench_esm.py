@@ -28,6 +28,7 @@ if "LAMB_BIN" not in os.environ:
     os.environ["LAMB_BIN"] = str(release if release.exists() else root / "target" / "debug" / "lamb")
 sys.path.insert(0, str(here))
 
+from bench_doc import replace_section  # noqa: E402
 from conftest import ROLE, Daemon, make_zip, wait_for  # noqa: E402
 from test_engine import BUILD  # noqa: E402
 from test_esm_sqs import FS_ARN, Moto, depth, queue_arn  # noqa: E402
@@ -154,12 +155,7 @@ def main():
         lines.append(f"| send to invoke, {label} | median {p50:.0f} ms, p90 {p90:.0f} ms |")
     section = "\n".join(lines)
     print(section)
-    start, end = "<!-- esm-bench:start -->", "<!-- esm-bench:end -->"
-    text = out_doc.read_text() if out_doc.exists() else "# Benchmarks\n"
-    block = f"{start}\n{section}\n{end}"
-    a, b = text.find(start), text.find(end)
-    text = text[:a] + block + text[b + len(end):] if 0 <= a < b else text.rstrip() + "\n\n" + block + "\n"
-    out_doc.write_text(text)
+    replace_section(out_doc, "esm-bench", section)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ if "LAMB_BIN" not in os.environ:
     os.environ["LAMB_BIN"] = str(release if release.exists() else root / "target" / "debug" / "lamb")
 sys.path.insert(0, str(here))
 
+from bench_doc import replace_section  # noqa: E402
 from conftest import ACCESS_KEY, BUILD, ROLE, SECRET_KEY, Daemon, make_zip, sandbox_cgroups, wait_for  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
@@ -320,12 +321,7 @@ def main():
         lines.append(f"| {label} | {cells} |")
     section = "\n".join(lines)
     print(section)
-    start, end = "<!-- snapstart-bench:start -->", "<!-- snapstart-bench:end -->"
-    text = out_doc.read_text() if out_doc.exists() else "# Benchmarks\n"
-    block = f"{start}\n{section}\n{end}"
-    a, b = text.find(start), text.find(end)
-    text = text[:a] + block + text[b + len(end):] if 0 <= a < b else text.rstrip() + "\n\n" + block + "\n"
-    out_doc.write_text(text)
+    replace_section(out_doc, "snapstart-bench", section)
 
 
 if __name__ == "__main__":
