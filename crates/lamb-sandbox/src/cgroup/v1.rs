@@ -343,17 +343,24 @@ mod tests {
         assert_eq!(v1.dirs("lamb-x").len(), 4);
     }
 
+    /// Hierarchies as directories under `root` (`cpuacct` co-mounted with
+    /// `cpu` when it names the same one), each with lamb's parent.
+    fn fake_tree(root: &Path, cpuacct: &str) -> CgroupV1 {
+        let dir = |c: &str| root.join(c).join("lamb");
+        CgroupV1 {
+            memory: dir("memory"),
+            pids: dir("pids"),
+            cpu: dir("cpu"),
+            cpuacct: dir(cpuacct),
+            freezer: dir("freezer"),
+        }
+    }
+
     #[test]
     fn the_cpu_quota_and_shares_are_set() {
         let root = tempfile::tempdir().unwrap();
         let dir = |c: &str| root.path().join(c).join("lamb");
-        let v1 = CgroupV1 {
-            memory: dir("memory"),
-            pids: dir("pids"),
-            cpu: dir("cpu"),
-            cpuacct: dir("cpu"),
-            freezer: dir("freezer"),
-        };
+        let v1 = fake_tree(root.path(), "cpu");
         v1.prepare().unwrap();
         v1.create("lamb-q", &Limits::for_memory_mb(128), Layout::Single)
             .unwrap();
@@ -374,13 +381,7 @@ mod tests {
     fn a_split_sandbox_has_its_groups_in_the_cpu_hierarchy_only() {
         let root = tempfile::tempdir().unwrap();
         let dir = |c: &str| root.path().join(c).join("lamb");
-        let v1 = CgroupV1 {
-            memory: dir("memory"),
-            pids: dir("pids"),
-            cpu: dir("cpu"),
-            cpuacct: dir("cpuacct"),
-            freezer: dir("freezer"),
-        };
+        let v1 = fake_tree(root.path(), "cpuacct");
         v1.prepare().unwrap();
         v1.create("lamb-p", &Limits::for_memory_mb(128), Layout::Split).unwrap();
         let cpu = dir("cpu").join("lamb-p");
