@@ -16,9 +16,9 @@ pub enum StoreError {
     #[error("database")]
     Database(#[from] rusqlite::Error),
     #[error("database")]
-    Postgres(#[from] postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
-    Pool(#[from] r2d2::Error),
+    Pool(#[from] deadpool_postgres::PoolError),
     #[error("database {path:?} has schema version {found}, newer than this lamb's {supported}")]
     SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("corrupt record in {table}: {detail}")]

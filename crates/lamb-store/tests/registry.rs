@@ -578,6 +578,31 @@ fn postgres_schema_is_migrated_once_and_a_newer_one_refused() {
     assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }
 
+/// The PostgreSQL registry called, and dropped, from inside an async task
+/// of a multi-threaded runtime, as some daemon start-up paths call it: each
+/// call leaves the async context (`block_in_place`) and blocks on the
+/// engine's own runtime, never this one's, and dropping the engine's
+/// runtime there does not panic.
+#[test]
+fn postgres_registry_is_called_and_dropped_from_async_tasks() {
+    let pg = common::postgres::Postgres::start();
+    let url = pg.create_database();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let task = tokio::spawn(async move {
+            let reg = lamb_store::PostgresRegistry::connect(&url, ArnContext::default()).unwrap();
+            create(&reg, "f", false);
+            assert!(reg.get_function("f", &Qualifier::latest()).is_ok());
+            drop(reg);
+        });
+        task.await.unwrap();
+    });
+}
+
 #[test]
 fn schema_is_migrated_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();

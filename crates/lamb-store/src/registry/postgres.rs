@@ -3,14 +3,20 @@
 //! against `registry::sql`); this module only connects, migrates and runs
 //! transactions.
 //!
-//! Driver: the synchronous `postgres` crate (tokio-postgres underneath, a
-//! small runtime per connection) in an r2d2 pool. The registry's trait is
-//! synchronous and the daemon calls it from `spawn_blocking`, so a blocking
-//! client keeps each method a plain closure over one transaction, exactly as
-//! on SQLite, with no runtime handle to carry or futures to bridge. r2d2
-//! checks a connection before lending it and drops closed ones, so the
-//! registry reconnects by itself after PostgreSQL restarts (the calls made
-//! while it is down fail as a `ServiceException`, which clients retry).
+//! Driver: tokio-postgres, in a deadpool-postgres pool, both driven by a
+//! small runtime the engine owns (two workers, `lamb-pg`). The registry's
+//! trait stays synchronous, as the daemon calls it from `spawn_blocking`:
+//! each method is a closure over one transaction, exactly as on SQLite, and
+//! each statement in it is a `block_on` of one tokio-postgres future from
+//! the calling thread ([`PgTransaction`]); the connections' tasks run on
+//! the engine's runtime, which no caller ever blocks. deadpool over bb8:
+//! it is tokio-postgres' own pool in the deadpool family, and its `Fast`
+//! recycling checks a connection without a round trip (is its connection
+//! task still running?), where bb8-postgres and r2d2-postgres send an empty
+//! query on every checkout. A connection that PostgreSQL closed (a
+//! restart, a crash) ends its task, fails that check and is dropped, so the
+//! registry reconnects by itself; the calls made while the database is
+//! down fail as a `ServiceException`, which clients retry.
 //!
 //! Transactions: a write takes the transaction-scoped advisory lock
 //! [`WRITE_LOCK`] first, so writes run one at a time across the cluster as
@@ -22,10 +28,10 @@
 //! side without waiting for each other or for control-plane writes.
 //!
 //! Wake-ups: an enqueue sends `NOTIFY lamb_events` in its transaction; a
-//! thread per registry `LISTEN`s and runs the `on_enqueue` callback, so a
-//! node's async worker wakes for events queued through any node. Every
+//! task on the engine's runtime per registry `LISTEN`s and runs the
+//! `on_enqueue` callback, so a node's async worker wakes for events queued through any node. Every
 //! registry write sends `NOTIFY lamb_registry` the same way, and the same
-//! thread bumps the registry's generation for it (the read cache's
+//! task bumps the registry's generation for it (the read cache's
 //! invalidation across nodes).
 //!
 //! Migrations: SQLite's V1..Vn, translated to PostgreSQL's types when they
@@ -33,15 +39,15 @@
 //! `lamb_schema.version`, all under the session advisory lock
 //! [`MIGRATE_LOCK`], so nodes starting together migrate once.
 
-use super::sql::Transaction;
+use super::sql::{PgTransaction, Transaction};
 use super::sqlite::{Engine, Generation, SqlRegistry, MIGRATIONS, SCHEMA_VERSION};
 use crate::error::StoreError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use lamb_types::ArnContext;
-use postgres::{IsolationLevel, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
-use std::cell::RefCell;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
+use tokio::runtime::{Handle, Runtime};
+use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 /// The advisory lock every registry write holds (the registry's one writer).
 pub const WRITE_LOCK: i64 = 0x6c61_6d62_0001;
@@ -68,20 +74,31 @@ CREATE TABLE IF NOT EXISTS shared_bundles (
 ALTER TABLE shared_bundles ADD COLUMN IF NOT EXISTS shared_at timestamptz NOT NULL DEFAULT now();
 "#;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+/// The most connections a node holds (the registry's concurrent calls).
+const POOL_SIZE: usize = 16;
+/// How long a call waits for a connection (a free one, or a new one).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// PostgreSQL: a pool of connections.
+/// The callback an enqueue anywhere runs (`SqlRegistry::on_enqueue`).
+type Wake = Weak<OnceLock<Box<dyn Fn() + Send + Sync>>>;
+
+/// PostgreSQL: a pool of connections and the runtime that drives them.
 pub struct PostgresEngine {
+    pool: Pool,
     /// Always `Some` but in `drop`.
-    pool: Option<Pool>,
+    runtime: Option<Runtime>,
+    handle: Handle,
 }
 
 impl Drop for PostgresEngine {
-    /// Each connection owns a runtime, which tokio refuses to drop on a
-    /// thread that drives async tasks (where the daemon drops its state).
+    /// Ends the connections' tasks and the listener with the runtime,
+    /// without waiting for them: a runtime may not be dropped (which waits)
+    /// on a thread that drives async tasks, where the daemon drops its state.
     fn drop(&mut self) {
-        let pool = self.pool.take();
-        tokio::task::block_in_place(move || drop(pool));
+        self.pool.close();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -100,7 +117,7 @@ impl PostgresRegistry {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err("expected a postgres:// URL".into());
         }
-        url.parse::<postgres::Config>()
+        url.parse::<tokio_postgres::Config>()
             .map(drop)
             .map_err(|e| format!("bad PostgreSQL URL: {e}"))
     }
@@ -108,32 +125,61 @@ impl PostgresRegistry {
     /// Connects to `url` (`postgres://user@host:port/db`), migrating the
     /// database as needed, and starts listening for enqueues.
     pub fn connect(url: &str, ctx: ArnContext) -> Result<Self, StoreError> {
-        let config: postgres::Config = url.parse()?;
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(16)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .build(manager)?;
-        migrate(&mut *pool.get()?)?;
-        let reg = Self::with_engine(PostgresEngine { pool: Some(pool) }, ctx);
+        let config: tokio_postgres::Config = url.parse()?;
+        let engine = PostgresEngine::open(config.clone())?;
+        let mut conn = engine.block_on(engine.pool.get())?;
+        engine.block_on(migrate(&mut conn))?;
+        drop(conn);
+        let reg = Self::with_engine(engine, ctx);
         let wake = Arc::downgrade(&reg.on_enqueue);
         let generation = Arc::clone(&reg.generation);
-        std::thread::Builder::new()
-            .name("lamb-pg-listen".into())
-            .spawn(move || listen(config, wake, &generation))
-            .map_err(|e| StoreError::io("spawn", "lamb-pg-listen", e))?;
+        reg.engine.handle.spawn(listen(config, wake, generation));
         Ok(reg)
     }
 }
 
 impl PostgresEngine {
-    /// One transaction. The client blocks on a runtime of its own, which
-    /// tokio refuses on a thread that drives async tasks; the daemon calls
-    /// the registry from `spawn_blocking`, but not everywhere (start-up
-    /// paths call it from tasks, which SQLite never minded), so the call
-    /// leaves the async context first: `block_in_place` runs it on this
-    /// thread and moves the worker's tasks elsewhere (elsewhere it just runs).
+    /// The runtime and the pool (no connection yet).
+    fn open(config: tokio_postgres::Config) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lamb-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::io("spawn", "lamb-pg", e))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .expect("a runtime is given for the timeouts");
+        Ok(Self {
+            pool,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `f` to its end on the engine's runtime, from the calling thread.
+    /// Blocking is refused on a thread that drives async tasks; the daemon
+    /// calls the registry from `spawn_blocking`, but not everywhere
+    /// (start-up paths call it from tasks, which SQLite never minded), so
+    /// the call leaves the async context first: `block_in_place` runs it on
+    /// this thread and moves the worker's tasks elsewhere (elsewhere it
+    /// just runs).
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        tokio::task::block_in_place(|| self.handle.block_on(f))
+    }
+
+    /// One transaction.
     fn run<T>(
         &self,
         isolation: IsolationLevel,
@@ -151,25 +197,28 @@ impl PostgresEngine {
         lock: bool,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pool = self.pool.as_ref().expect("a pool until dropped");
-        let mut conn = pool.get()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(isolation)
-            .read_only(read_only)
-            .start()?;
+        let rt = &self.handle;
+        let mut conn = rt.block_on(self.pool.get())?;
+        let client: &mut tokio_postgres::Client = &mut conn;
+        let tx = rt.block_on(
+            client
+                .build_transaction()
+                .isolation_level(isolation)
+                .read_only(read_only)
+                .start(),
+        )?;
         if lock {
             // The announcement goes out on commit only, in the same round trip.
-            tx.batch_execute(&format!(
+            rt.block_on(tx.batch_execute(&format!(
                 "SELECT pg_advisory_xact_lock({WRITE_LOCK}); NOTIFY {REGISTRY_CHANNEL}"
-            ))?;
+            )))?;
         }
-        let sql = Transaction::Postgres(RefCell::new(tx));
+        let sql = Transaction::Postgres(PgTransaction { tx, rt });
         let out = f(&sql)?;
-        let Transaction::Postgres(tx) = sql else {
+        let Transaction::Postgres(pg) = sql else {
             unreachable!("made as Postgres above")
         };
-        tx.into_inner().commit()?;
+        rt.block_on(pg.tx.commit())?;
         Ok(out)
     }
 }
@@ -211,20 +260,22 @@ pub(crate) fn translate(sqlite: &str) -> String {
     out
 }
 
-fn migrate(conn: &mut postgres::Client) -> Result<(), StoreError> {
-    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])?;
-    let result = migrate_locked(conn);
+async fn migrate(conn: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).await?;
+    let result = migrate_locked(conn).await;
     // A failed unlock ends with the session anyway.
-    let _ = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]);
+    let _ = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).await;
     result
 }
 
-fn migrate_locked(conn: &mut postgres::Client) -> Result<(), StoreError> {
-    conn.batch_execute("CREATE TABLE IF NOT EXISTS lamb_schema (version BIGINT NOT NULL)")?;
-    let found: i64 = match conn.query_opt("SELECT version FROM lamb_schema", &[])? {
+async fn migrate_locked(conn: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    conn.batch_execute("CREATE TABLE IF NOT EXISTS lamb_schema (version BIGINT NOT NULL)")
+        .await?;
+    let found: i64 = match conn.query_opt("SELECT version FROM lamb_schema", &[]).await? {
         Some(row) => row.get(0),
         None => {
-            conn.execute("INSERT INTO lamb_schema (version) VALUES (0)", &[])?;
+            conn.execute("INSERT INTO lamb_schema (version) VALUES (0)", &[])
+                .await?;
             0
         }
     };
@@ -236,23 +287,74 @@ fn migrate_locked(conn: &mut postgres::Client) -> Result<(), StoreError> {
         });
     }
     for (done, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
-        let mut tx = conn.transaction()?;
-        tx.batch_execute(&translate(sql))?;
-        tx.execute("UPDATE lamb_schema SET version = $1", &[&(done as i64 + 1)])?;
-        tx.commit()?;
+        let tx = conn.transaction().await?;
+        tx.batch_execute(&translate(sql)).await?;
+        tx.execute("UPDATE lamb_schema SET version = $1", &[&(done as i64 + 1)])
+            .await?;
+        tx.commit().await?;
     }
     // PostgreSQL's own: the bundles nodes share (SQLite never has them).
-    conn.batch_execute(SHARED_BUNDLES)?;
+    conn.batch_execute(SHARED_BUNDLES).await?;
     Ok(())
 }
 
 /// Runs the enqueue callback for every `NOTIFY lamb_events` and bumps the
 /// registry's generation for every `NOTIFY lamb_registry`, reconnecting
-/// after failures, until the registry is gone. After each (re)connect it
-/// runs the callback once: events may have come while it was away; while
-/// it is away the generation is not live (writes may go unheard).
-fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sync>>>, generation: &Generation) {
-    let fire = |wake: &Weak<OnceLock<Box<dyn Fn() + Send + Sync>>>| match wake.upgrade() {
+/// after failures, until the registry is gone (its runtime ends this
+/// task). After each (re)connect it runs the callback once: events may have
+/// come while it was away; while it is away the generation is not live
+/// (writes may go unheard).
+async fn listen(config: tokio_postgres::Config, wake: Wake, generation: Arc<Generation>) {
+    loop {
+        if let Ok((client, connection)) = config.connect(NoTls).await {
+            let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+            let reader = tokio::spawn(read_notifications(connection, notified));
+            if client
+                .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {REGISTRY_CHANNEL}"))
+                .await
+                .is_ok()
+            {
+                generation.set_live(true);
+                if !fire(&wake) {
+                    return;
+                }
+                // Until the connection ends (the reader drops its sender).
+                while let Some(n) = notifications.recv().await {
+                    if n.channel() == REGISTRY_CHANNEL {
+                        generation.bump();
+                    } else if !fire(&wake) {
+                        return;
+                    }
+                }
+                generation.set_live(false);
+            }
+            reader.abort();
+        }
+        if wake.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Drives a listening connection, passing on its notifications, until it
+/// fails or closes. A connection spawned as a plain future would drop them.
+async fn read_notifications(
+    mut connection: tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    notified: tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>,
+) {
+    while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        if let AsyncMessage::Notification(n) = message {
+            if notified.send(n).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the enqueue callback; false once the registry is gone.
+fn fire(wake: &Wake) -> bool {
+    match wake.upgrade() {
         Some(cell) => {
             if let Some(f) = cell.get() {
                 f();
@@ -260,35 +362,5 @@ fn listen(config: postgres::Config, wake: Weak<OnceLock<Box<dyn Fn() + Send + Sy
             true
         }
         None => false,
-    };
-    loop {
-        if let Ok(mut client) = config.connect(NoTls) {
-            if client
-                .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {REGISTRY_CHANNEL}"))
-                .is_ok()
-            {
-                generation.set_live(true);
-                if !fire(&wake) {
-                    return;
-                }
-                while !client.is_closed() {
-                    use postgres::fallible_iterator::FallibleIterator;
-                    // A second at a time: is the registry still there?
-                    match client.notifications().timeout_iter(Duration::from_secs(1)).next() {
-                        Ok(Some(n)) if n.channel() == REGISTRY_CHANNEL => generation.bump(),
-                        Ok(Some(_)) if !fire(&wake) => return,
-                        Ok(Some(_)) => {}
-                        Ok(None) if wake.strong_count() == 0 => return,
-                        Ok(None) => {}
-                        Err(_) => break,
-                    }
-                }
-                generation.set_live(false);
-            }
-        }
-        if wake.strong_count() == 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_secs(1));
     }
 }

@@ -1,7 +1,8 @@
 //! The one SQL interface the registry's queries are written against, so
 //! that every method's logic (its checks, its errors, its statements) exists
-//! once and runs on both engines: SQLite (rusqlite) and PostgreSQL (the
-//! `postgres` crate). It is the small subset of rusqlite's API the queries
+//! once and runs on both engines: SQLite (rusqlite) and PostgreSQL
+//! (tokio-postgres, each statement awaited on the engine's runtime from the
+//! calling thread: [`PgTransaction`]). It is the small subset of rusqlite's API the queries
 //! use: [`Transaction::execute`], [`Transaction::query_row`],
 //! [`Transaction::prepare`] + [`Statement::query_map`], [`params!`],
 //! [`Row::get`] and [`OptionalExtension::optional`].
@@ -12,15 +13,13 @@
 //! `SUM(bigint)` is numeric). Integers are BIGINT on PostgreSQL; a `u32` or
 //! `usize` parameter or column goes through `i64`, as SQLite stores it.
 
-use std::cell::RefCell;
-
 /// A failure of either engine, or a row that is not there.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
-    Postgres(#[from] postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
     #[error("query returned no rows")]
     NoRows,
     #[error("column {0}: {1}")]
@@ -32,7 +31,32 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// One transaction of either engine.
 pub enum Transaction<'a> {
     Sqlite(&'a rusqlite::Connection),
-    Postgres(RefCell<postgres::Transaction<'a>>),
+    Postgres(PgTransaction<'a>),
+}
+
+/// An async tokio-postgres transaction used synchronously, as the queries
+/// are written: each statement is a `block_on` on the runtime that drives
+/// the connection, from the calling thread, which is never one of that
+/// runtime's workers (the engine's callers block: `spawn_blocking` or
+/// `block_in_place`). Dropped uncommitted, it rolls back (tokio-postgres
+/// queues the `ROLLBACK` without awaiting).
+pub struct PgTransaction<'a> {
+    pub(crate) tx: tokio_postgres::Transaction<'a>,
+    pub(crate) rt: &'a tokio::runtime::Handle,
+}
+
+impl PgTransaction<'_> {
+    fn execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
+        Ok(self
+            .rt
+            .block_on(self.tx.execute_typed(&dollar_placeholders(sql), &pg_typed(values)))?)
+    }
+
+    fn query(&self, sql: &str, values: &[Value]) -> Result<Vec<tokio_postgres::Row>> {
+        Ok(self
+            .rt
+            .block_on(self.tx.query_typed(&dollar_placeholders(sql), &pg_typed(values)))?)
+    }
 }
 
 impl<'a> Transaction<'a> {
@@ -44,13 +68,7 @@ impl<'a> Transaction<'a> {
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
         match self {
             Self::Sqlite(c) => Ok(c.execute(sql, params.sqlite().as_slice())?),
-            Self::Postgres(tx) => {
-                let values = params.postgres();
-                let n = tx
-                    .borrow_mut()
-                    .execute_typed(&dollar_placeholders(sql), &pg_typed(&values))?;
-                Ok(n as usize)
-            }
+            Self::Postgres(tx) => Ok(tx.execute(sql, &params.postgres())? as usize),
         }
     }
 
@@ -66,10 +84,7 @@ impl<'a> Transaction<'a> {
                 }
             }
             Self::Postgres(tx) => {
-                let values = params.postgres();
-                let rows = tx
-                    .borrow_mut()
-                    .query_typed(&dollar_placeholders(sql), &pg_typed(&values))?;
+                let rows = tx.query(sql, &params.postgres())?;
                 match rows.first() {
                     Some(r) => f(&Row::Postgres(r)),
                     None => Err(Error::NoRows),
@@ -99,10 +114,7 @@ impl<'a> Transaction<'a> {
                 Ok(out)
             }
             Self::Postgres(tx) => {
-                let values = params.postgres();
-                let rows = tx
-                    .borrow_mut()
-                    .query_typed(&dollar_placeholders(sql), &pg_typed(&values))?;
+                let rows = tx.query(sql, &params.postgres())?;
                 rows.iter().map(|r| f(&Row::Postgres(r))).collect()
             }
         }
@@ -148,8 +160,8 @@ fn dollar_placeholders(sql: &str) -> String {
 /// Parameters with their types, so that a statement is parsed, bound and run
 /// in one round trip (no separate prepare): a NULL is `unknown`, typed by
 /// where it stands, as a literal NULL would be.
-fn pg_typed(values: &[Value]) -> Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> {
-    use postgres::types::Type;
+fn pg_typed(values: &[Value]) -> Vec<(&(dyn tokio_postgres::types::ToSql + Sync), tokio_postgres::types::Type)> {
+    use tokio_postgres::types::Type;
     values
         .iter()
         .map(|v| {
@@ -160,7 +172,7 @@ fn pg_typed(values: &[Value]) -> Vec<(&(dyn postgres::types::ToSql + Sync), post
                 Value::Text(_) => Type::TEXT,
                 Value::Blob(_) => Type::BYTEA,
             };
-            (v as &(dyn postgres::types::ToSql + Sync), ty)
+            (v as &(dyn tokio_postgres::types::ToSql + Sync), ty)
         })
         .collect()
 }
@@ -168,7 +180,7 @@ fn pg_typed(values: &[Value]) -> Vec<(&(dyn postgres::types::ToSql + Sync), post
 /// One row of either engine.
 pub enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
-    Postgres(&'r postgres::Row),
+    Postgres(&'r tokio_postgres::Row),
 }
 
 impl Row<'_> {
@@ -196,7 +208,7 @@ impl Index for usize {
 /// A type a column is read as.
 pub trait Column: Sized {
     fn from_sqlite(r: &rusqlite::Row<'_>, i: usize) -> Result<Self>;
-    fn from_postgres(r: &postgres::Row, i: usize) -> Result<Self>;
+    fn from_postgres(r: &tokio_postgres::Row, i: usize) -> Result<Self>;
 }
 
 /// Types both engines read as they are.
@@ -206,7 +218,7 @@ macro_rules! column_as_is {
             fn from_sqlite(r: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
                 Ok(r.get(i)?)
             }
-            fn from_postgres(r: &postgres::Row, i: usize) -> Result<Self> {
+            fn from_postgres(r: &tokio_postgres::Row, i: usize) -> Result<Self> {
                 Ok(r.try_get(i)?)
             }
         }
@@ -231,7 +243,7 @@ macro_rules! column_via_i64 {
             fn from_sqlite(r: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
                 Ok(r.get(i)?)
             }
-            fn from_postgres(r: &postgres::Row, i: usize) -> Result<Self> {
+            fn from_postgres(r: &tokio_postgres::Row, i: usize) -> Result<Self> {
                 let n: i64 = r.try_get(i)?;
                 <$t>::try_from(n).map_err(|e| Error::Conversion(i, e.to_string()))
             }
@@ -240,7 +252,7 @@ macro_rules! column_via_i64 {
             fn from_sqlite(r: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
                 Ok(r.get(i)?)
             }
-            fn from_postgres(r: &postgres::Row, i: usize) -> Result<Self> {
+            fn from_postgres(r: &tokio_postgres::Row, i: usize) -> Result<Self> {
                 let n: Option<i64> = r.try_get(i)?;
                 n.map(<$t>::try_from).transpose().map_err(|e| Error::Conversion(i, e.to_string()))
             }
@@ -260,15 +272,15 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
-impl postgres::types::ToSql for Value {
+impl tokio_postgres::types::ToSql for Value {
     fn to_sql(
         &self,
-        ty: &postgres::types::Type,
-        out: &mut postgres::types::private::BytesMut,
-    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        use postgres::types::Type;
+        ty: &tokio_postgres::types::Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> std::result::Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use tokio_postgres::types::Type;
         match self {
-            Self::Null => Ok(postgres::types::IsNull::Yes),
+            Self::Null => Ok(tokio_postgres::types::IsNull::Yes),
             // A parameter PostgreSQL typed smaller than BIGINT (compared with
             // an INTEGER expression) still gets the value, if it fits.
             Self::Int(n) if *ty == Type::INT4 => i32::try_from(*n)?.to_sql_checked(ty, out),
@@ -280,11 +292,11 @@ impl postgres::types::ToSql for Value {
         }
     }
 
-    fn accepts(_: &postgres::types::Type) -> bool {
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// A value that can be a parameter of either engine.
