@@ -37,9 +37,11 @@ fn measure(b: &Backend, what: &str) {
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "{what}: get_function(alias) p50 {:.0} us, p99 {:.0} us",
+        "{what}: get_function(alias) p50 {:.0} us, p99 {:.0} us (min {:.0} us, p90 {:.0} us)",
         times[times.len() / 2],
-        times[times.len() * 99 / 100]
+        times[times.len() * 99 / 100],
+        times[0],
+        times[times.len() * 9 / 10]
     );
 }
 

@@ -218,7 +218,16 @@ impl PostgresEngine {
         let Transaction::Postgres(pg) = sql else {
             unreachable!("made as Postgres above")
         };
-        rt.block_on(pg.tx.commit())?;
+        if read_only {
+            // A read-only transaction ends alike committed or rolled back,
+            // and dropping it queues its `ROLLBACK` on the connection
+            // without waiting for the answer: the read answers a round trip
+            // sooner, and whoever takes the connection next is queued
+            // behind the `ROLLBACK` (one connection answers in order).
+            drop(pg);
+        } else {
+            rt.block_on(pg.tx.commit())?;
+        }
         Ok(out)
     }
 }

@@ -2,8 +2,9 @@
 //! that every method's logic (its checks, its errors, its statements) exists
 //! once and runs on both engines: SQLite (rusqlite) and PostgreSQL
 //! (tokio-postgres, each statement awaited on the engine's runtime from the
-//! calling thread: [`PgTransaction`]). It is the small subset of rusqlite's API the queries
-//! use: [`Transaction::execute`], [`Transaction::query_row`],
+//! calling thread: [`PgTransaction`]). It is the small subset of
+//! rusqlite's API the queries use: [`Transaction::execute`],
+//! [`Transaction::query_row`],
 //! [`Transaction::prepare`] + [`Statement::query_map`], [`params!`],
 //! [`Row::get`] and [`OptionalExtension::optional`].
 //!
