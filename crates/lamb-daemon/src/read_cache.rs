@@ -1,5 +1,6 @@
 //! What an invocation reads from the registry (the version a qualifier
-//! names, an alias's weights, the concurrency settings), kept between
+//! names, an alias's weights, the concurrency settings, an async event's
+//! invoke configuration), kept between
 //! invocations so that a warm invoke makes no registry round trip: on
 //! PostgreSQL each read is a round trip to the database (docs/registry.md).
 //!
@@ -11,7 +12,7 @@
 //! through. Errors are not kept: a missing function is read again.
 
 use lamb_store::{AliasRecord, FunctionRecord, Registry, StoreError};
-use lamb_types::Qualifier;
+use lamb_types::{ErrorKind, PutFunctionEventInvokeConfigRequest, Qualifier};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -38,6 +39,7 @@ enum Key {
     Reserved(String),
     /// The reserved and provisioned-unreserved totals of the account.
     Pool,
+    EventConfig(String, Qualifier),
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,7 @@ enum Value {
     Alias(AliasRecord),
     Reserved(Option<u32>),
     Pool(u64),
+    EventConfig(PutFunctionEventInvokeConfigRequest),
 }
 
 impl ReadCache {
@@ -95,6 +98,27 @@ impl ReadCache {
         let read = || Ok(reg.total_reserved_concurrency(None)? + reg.total_provisioned_unreserved(None)?);
         self.cached(reg, Key::Pool, read, Value::Pool, |v| match v {
             Value::Pool(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// The event invoke configuration of `function:q`, the defaults when it
+    /// has none (`Registry::get_event_invoke_config`): read for every async
+    /// event the worker runs, so that absence is kept too.
+    pub fn event_config(
+        &self,
+        reg: &dyn Registry,
+        function: &str,
+        q: &Qualifier,
+    ) -> Result<PutFunctionEventInvokeConfigRequest, StoreError> {
+        let key = Key::EventConfig(function.to_owned(), q.clone());
+        let read = || match reg.get_event_invoke_config(function, q) {
+            Ok(c) => Ok(c.config),
+            Err(e) if e.to_lambda().kind == ErrorKind::ResourceNotFound => Ok(Default::default()),
+            Err(e) => Err(e),
+        };
+        self.cached(reg, key, read, Value::EventConfig, |v| match v {
+            Value::EventConfig(c) => Some(c),
             _ => None,
         })
     }
@@ -194,6 +218,24 @@ mod tests {
         assert_eq!(cache.function(reg, "f", &latest).unwrap().spec.memory_size, 512);
         assert_eq!(cache.reserved(reg, "f").unwrap(), Some(7));
         assert_eq!(cache.pool(reg).unwrap(), 7);
+    }
+
+    #[test]
+    fn an_event_configuration_and_its_absence_are_kept_until_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        let reg: &dyn Registry = &reg;
+        let cache = ReadCache::default();
+        let latest = Qualifier::latest();
+        create(reg);
+        let none = cache.event_config(reg, "f", &latest).unwrap();
+        assert_eq!(none, PutFunctionEventInvokeConfigRequest::default());
+        let config = PutFunctionEventInvokeConfigRequest {
+            maximum_retry_attempts: Some(0),
+            ..Default::default()
+        };
+        reg.put_event_invoke_config("f", &latest, &config, false).unwrap();
+        assert_eq!(cache.event_config(reg, "f", &latest).unwrap(), config);
     }
 
     #[test]

@@ -60,6 +60,11 @@ impl Handle {
         self.cgroups.stats(&self.id)
     }
 
+    /// Peak memory alone (cheaper than [`Handle::stats`]).
+    pub fn memory_peak_bytes(&self) -> Result<u64> {
+        self.cgroups.memory_peak_bytes(&self.id)
+    }
+
     /// Sets the CPU quota, period and weight of the sandbox's cgroup: the
     /// daemon gives init a full core, then the invocations' share.
     pub fn set_cpu(&self, cpu: &CpuLimit) -> Result<()> {

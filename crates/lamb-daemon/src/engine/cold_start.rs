@@ -432,8 +432,8 @@ impl Inner {
         let max = w
             .as_ref()
             .and_then(|w| w.sandbox.as_ref())
-            .and_then(|s| s.stats().ok())
-            .map_or(0, |s| s.memory_peak_bytes);
+            .and_then(|s| s.memory_peak_bytes().ok())
+            .unwrap_or(0);
         // A retried init is part of the invocation: its time is the
         // invocation's Duration, not an Init Duration.
         let init = (failure.phase == Phase::Init).then_some(failure.init);

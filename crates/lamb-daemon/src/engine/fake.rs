@@ -7,7 +7,7 @@
 
 use super::launcher::{Launcher, SandboxHandle};
 use lamb_protocol::init::{read_frame, FromInit, ToInit};
-use lamb_sandbox::{CgroupStats, CpuLimit, Exit, Result, SandboxError, SandboxIo, SandboxSpec};
+use lamb_sandbox::{CpuLimit, Exit, Result, SandboxError, SandboxIo, SandboxSpec};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -284,11 +284,8 @@ impl SandboxHandle for FakeSandbox {
     }
 
     /// A cgroup peak of [`FAKE_PEAK_BYTES`].
-    fn stats(&self) -> Result<CgroupStats> {
-        Ok(CgroupStats {
-            memory_peak_bytes: FAKE_PEAK_BYTES,
-            ..CgroupStats::default()
-        })
+    fn memory_peak_bytes(&self) -> Result<u64> {
+        Ok(FAKE_PEAK_BYTES)
     }
 
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {

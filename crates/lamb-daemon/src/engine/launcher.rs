@@ -4,7 +4,7 @@
 //! the engine's unit tests launch an in-process fake of `lamb init`
 //! (`super::fake`), so admission and the pool are tested without root.
 
-use lamb_sandbox::{CgroupStats, CpuLimit, Exit, RemoteSandbox, Result, SandboxIo, SandboxSpec, Spawner};
+use lamb_sandbox::{CpuLimit, Exit, RemoteSandbox, Result, SandboxIo, SandboxSpec, Spawner};
 use std::fmt::Debug;
 use std::path::Path;
 
@@ -21,7 +21,8 @@ pub trait SandboxHandle: Send + Debug {
     fn thaw(&mut self) -> Result<()>;
     /// Kills every process; the sandbox stays until destroyed.
     fn kill(&mut self) -> Result<()>;
-    fn stats(&self) -> Result<CgroupStats>;
+    /// The sandbox's peak memory (`Max Memory Used`).
+    fn memory_peak_bytes(&self) -> Result<u64>;
     /// Sets the sandbox's CPU quota and weight (init's, then the invocations').
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()>;
     /// Sets the sandbox's memory limit (a pre-initialised sandbox's, to its function's).
@@ -52,8 +53,8 @@ impl SandboxHandle for RemoteSandbox {
         lamb_sandbox::Handle::kill(self)
     }
 
-    fn stats(&self) -> Result<CgroupStats> {
-        lamb_sandbox::Handle::stats(self)
+    fn memory_peak_bytes(&self) -> Result<u64> {
+        lamb_sandbox::Handle::memory_peak_bytes(self)
     }
 
     fn set_cpu(&mut self, cpu: &CpuLimit) -> Result<()> {

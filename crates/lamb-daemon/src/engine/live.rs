@@ -251,7 +251,7 @@ impl LiveSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lamb_sandbox::{CgroupStats, Exit, Result};
+    use lamb_sandbox::{Exit, Result};
     use std::io::Write;
     use std::path::Path;
 
@@ -269,7 +269,7 @@ mod tests {
         fn kill(&mut self) -> Result<()> {
             unreachable!()
         }
-        fn stats(&self) -> Result<CgroupStats> {
+        fn memory_peak_bytes(&self) -> Result<u64> {
             unreachable!()
         }
         fn set_cpu(&mut self, _: &CpuLimit) -> Result<()> {

@@ -240,8 +240,8 @@ impl Inner {
         let max = w
             .sandbox
             .as_ref()
-            .and_then(|s| s.stats().ok())
-            .map_or(0, |s| s.memory_peak_bytes);
+            .and_then(|s| s.memory_peak_bytes().ok())
+            .unwrap_or(0);
         // Init's `platform.report` takes the cgroup's peak, as REPORT does;
         // before a timeout's shutdown, whose phase sends that record.
         let numbers = ToInit::Report {

@@ -150,11 +150,7 @@ async fn attempt(st: &AppState, ev: &QueuedEvent) -> (PutFunctionEventInvokeConf
     let prepared = st
         .blocking(move |s| {
             let req = invocation::prepare(s, &target, call)?;
-            let config = match s.registry.get_event_invoke_config(&target.function, &target.qualifier) {
-                Ok(c) => c.config,
-                Err(e) if e.to_lambda().kind == ErrorKind::ResourceNotFound => Default::default(),
-                Err(e) => return Err(e.into()),
-            };
+            let config = s.reads.event_config(&*s.registry, &target.function, &target.qualifier)?;
             Ok(Prepared { req, config })
         })
         .await;

@@ -109,6 +109,12 @@ pub trait CgroupBackend: Send + Sync + std::fmt::Debug {
     /// Lets the processes of `name` run again.
     fn thaw(&self, name: &str) -> Result<()>;
     fn stats(&self, name: &str) -> Result<CgroupStats>;
+    /// The peak memory of `name` alone: one file read, where [`stats`]
+    /// reads five (the REPORT line's `Max Memory Used` after every
+    /// invocation needs only this).
+    ///
+    /// [`stats`]: Cgroups::stats
+    fn memory_peak_bytes(&self, name: &str) -> Result<u64>;
     /// The PIDs (as the host sees them) of every process in `name`, its groups included.
     fn procs(&self, name: &str) -> Result<Vec<i32>>;
     /// Sends SIGKILL to every process in `name`, frozen ones included, and

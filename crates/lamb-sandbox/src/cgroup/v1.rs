@@ -191,6 +191,10 @@ impl CgroupBackend for CgroupV1 {
         })
     }
 
+    fn memory_peak_bytes(&self, name: &str) -> Result<u64> {
+        files::read_u64_or_zero(&self.memory.join(name).join("memory.max_usage_in_bytes"))
+    }
+
     fn procs(&self, name: &str) -> Result<Vec<i32>> {
         // Every hierarchy lists the same processes; a half-removed cgroup may
         // have lost some directories, so take the union.
@@ -404,5 +408,19 @@ mod tests {
         v1.set_cpu("lamb-p", &CpuLimit::during_init(128)).unwrap();
         assert_eq!(read(cpu.join("function/cpu.cfs_quota_us")), "100000");
         assert_eq!(read(cpu.join("cpu.shares")), "1024");
+    }
+
+    #[test]
+    fn the_peak_is_read_from_the_memory_hierarchy() {
+        let root = tempfile::tempdir().unwrap();
+        let v1 = fake_tree(root.path(), "cpu");
+        v1.prepare().unwrap();
+        v1.create("lamb-m", &Limits::for_memory_mb(128), Layout::Single)
+            .unwrap();
+        let memory = root.path().join("memory/lamb/lamb-m");
+        fs::write(memory.join("memory.max_usage_in_bytes"), "8192\n").unwrap();
+        fs::write(memory.join("memory.usage_in_bytes"), "4096\n").unwrap();
+        assert_eq!(v1.memory_peak_bytes("lamb-m").unwrap(), 8192);
+        assert_eq!(v1.stats("lamb-m").unwrap().memory_peak_bytes, 8192);
     }
 }

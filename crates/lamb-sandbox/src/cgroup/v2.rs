@@ -140,6 +140,10 @@ impl CgroupBackend for CgroupV2 {
         })
     }
 
+    fn memory_peak_bytes(&self, name: &str) -> Result<u64> {
+        files::read_u64_or_zero(&self.dir(name).join("memory.peak"))
+    }
+
     fn procs(&self, name: &str) -> Result<Vec<i32>> {
         files::read_pids_tree(&self.dir(name))
     }
@@ -280,6 +284,7 @@ mod tests {
         assert_eq!(stats.cpu_usage_ns, 1_500_000);
         assert_eq!(stats.oom_kills, 1);
         assert_eq!(stats.pids_current, 3);
+        assert_eq!(v2.memory_peak_bytes("lamb-s").unwrap(), 4096);
     }
 
     #[test]

@@ -68,7 +68,10 @@ impl<'a> Transaction<'a> {
     /// Runs a statement; answers how many rows it changed.
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
         match self {
-            Self::Sqlite(c) => Ok(c.execute(sql, params.sqlite().as_slice())?),
+            // Cached: the registry runs the same few statements again and
+            // again (each accepted event's insert), and parsing one costs
+            // more than running it.
+            Self::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(params.sqlite().as_slice())?),
             Self::Postgres(tx) => Ok(tx.execute(sql, &params.postgres())? as usize),
         }
     }
@@ -77,7 +80,7 @@ impl<'a> Transaction<'a> {
     pub fn query_row<T>(&self, sql: &str, params: impl Params, f: impl FnOnce(&Row<'_>) -> Result<T>) -> Result<T> {
         match self {
             Self::Sqlite(c) => {
-                let mut stmt = c.prepare(sql)?;
+                let mut stmt = c.prepare_cached(sql)?;
                 let mut rows = stmt.query(params.sqlite().as_slice())?;
                 match rows.next()? {
                     Some(r) => f(&Row::Sqlite(r)),

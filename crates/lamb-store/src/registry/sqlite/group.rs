@@ -120,18 +120,25 @@ fn commit(conn: &Mutex<Connection>, jobs: Vec<Job>) {
 }
 
 /// `f` in a savepoint of `tx`: its writes are undone alone when it fails.
+/// The savepoint statements are prepared once per connection (cached), as
+/// every queue write runs them.
 fn in_savepoint<T>(tx: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-    tx.execute_batch("SAVEPOINT lamb_group_write")?;
+    run_cached(tx, "SAVEPOINT lamb_group_write")?;
     match f(tx) {
         Ok(v) => {
-            tx.execute_batch("RELEASE lamb_group_write")?;
+            run_cached(tx, "RELEASE lamb_group_write")?;
             Ok(v)
         }
         Err(e) => {
-            tx.execute_batch("ROLLBACK TO lamb_group_write; RELEASE lamb_group_write")?;
+            run_cached(tx, "ROLLBACK TO lamb_group_write")?;
+            run_cached(tx, "RELEASE lamb_group_write")?;
             Err(e)
         }
     }
+}
+
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// The group's commit failure, for each of its writers.

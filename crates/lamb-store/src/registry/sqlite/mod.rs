@@ -141,10 +141,15 @@ impl Generation {
 /// The registry in SQLite: one database file.
 pub type SqliteRegistry = SqlRegistry<SqliteEngine>;
 
-/// SQLite: one connection, serialized by a mutex: the control plane's
-/// writes are small and SQLite has one writer anyway.
+/// SQLite: one writing connection, serialized by a mutex (SQLite has one
+/// writer anyway), and connections for reads beside it: in WAL mode a
+/// reader sees the last commit without waiting for a writer, so a read (an
+/// invoke's cache miss, the async worker's event configuration) never
+/// queues behind a group commit's sync of the WAL.
 pub struct SqliteEngine {
     conn: Mutex<Connection>,
+    /// Idle read connections; one is opened when none is idle.
+    readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     /// The async queue's writes, committed in groups.
     group: group::GroupCommit,
@@ -215,6 +220,11 @@ impl<E: Engine> SqlRegistry<E> {
     }
 }
 
+/// Prepared statements kept per connection: more than the registry's hot
+/// statements (the queue's insert, claim and finish, the reads an invoke
+/// makes), so that none of them is parsed again while the daemon runs.
+const STATEMENT_CACHE: usize = 128;
+
 impl SqliteRegistry {
     /// Opens `<data_dir>/lamb.db`, creating and migrating it as needed.
     pub fn open_in(data_dir: &Path, ctx: ArnContext) -> Result<Self, StoreError> {
@@ -225,6 +235,7 @@ impl SqliteRegistry {
     pub fn open(path: &Path, ctx: ArnContext) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::corrupt("database", format!("journal mode stays {mode}")));
@@ -234,6 +245,7 @@ impl SqliteRegistry {
         schema::migrate(&mut conn, path)?;
         let engine = SqliteEngine {
             conn: Mutex::new(conn),
+            readers: Mutex::default(),
             path: path.to_owned(),
             group: group::GroupCommit::default(),
         };
@@ -265,10 +277,15 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
+    /// One read transaction (a snapshot) on an idle read connection.
     fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&Transaction::Sqlite(&tx));
+        let mut conn = self.take_reader()?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let out = f(&Transaction::Sqlite(&tx));
+            out
+        })();
+        self.give_back_reader(conn);
         out
     }
 
@@ -294,6 +311,38 @@ impl Engine for SqliteEngine {
         conn.pragma_update(None, "synchronous", "FULL")?;
         out
     }
+}
+
+/// Idle read connections kept: as many as reads usually run at once (the
+/// blocking threads of a busy daemon); more are opened when needed and
+/// closed after use.
+const IDLE_READERS: usize = 8;
+
+impl SqliteEngine {
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        let idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_reader(&self.path),
+        }
+    }
+
+    fn give_back_reader(&self, conn: Connection) {
+        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A connection for reads only (`query_only`: a write through it fails
+/// rather than bypassing the writer's lock and group commit).
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
 }
 
 /// `$LATEST` is stored as version 0.
@@ -717,5 +766,42 @@ impl<E: Engine> Registry for SqlRegistry<E> {
 
     fn esm_checkpoints(&self, uuid: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
         self.read(|tx, _| esm::checkpoints(tx, uuid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use lamb_types::Qualifier;
+    use std::sync::mpsc::channel;
+
+    /// A read answers while a write holds the writing connection (as a
+    /// group commit does while it syncs the WAL): reads have connections of
+    /// their own.
+    #[test]
+    fn a_read_does_not_wait_for_a_write_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = std::sync::Arc::new(SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap());
+        let (writing, in_write) = channel();
+        let (read_done, read_seen) = channel::<()>();
+        let writer = {
+            let reg = reg.clone();
+            std::thread::spawn(move || {
+                reg.engine.write(|_| {
+                    writing.send(()).unwrap();
+                    // A bound for the failure only: with one connection the
+                    // read below waits for this write, which gives up here.
+                    read_seen
+                        .recv_timeout(Duration::from_secs(60))
+                        .map_err(|_| StoreError::corrupt("test", "the read waited for the write"))
+                })
+            })
+        };
+        in_write.recv().unwrap();
+        let missing = reg.get_function("nothing", &Qualifier::latest());
+        assert!(matches!(missing, Err(StoreError::Lambda(_))), "{missing:?}");
+        read_done.send(()).unwrap();
+        writer.join().unwrap().expect("the read answered during the write");
     }
 }
