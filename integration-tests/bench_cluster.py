@@ -19,7 +19,15 @@ connection (no SDK in the clock). Prints one JSON line per series and, with
 - cold: cold starts of the same function through a cluster node (its
   registry and admission in PostgreSQL) against a node of its own (SQLite,
   no cluster), interleaved one for one, CLUSTER_BENCH_COLD (default 30) of
-  each, a configuration change and 100 ms idle before each call.
+  each, a configuration change and 100 ms idle before each call: each
+  cold start also misses both nodes' read caches (a write clears them);
+- scale: cold starts for scale, the same two nodes, interleaved, the
+  function's configuration unchanged (read caches warm): both nodes run
+  with `--idle-ttl` SCALE_TTL_MS (default 100), so the sandbox of each call
+  is destroyed before the next, 3 x SCALE_TTL_MS idle before each call;
+  each call's cold start is checked on the node's `lamb_cold_starts_total`
+  (a call that found a sandbox is not counted). A pre-initialised sandbox
+  expires as the function's does, so these go the plain path.
 """
 
 import argparse
@@ -39,6 +47,7 @@ if "LAMB_BIN" not in os.environ:
 sys.path.insert(0, str(here))
 
 import http.client  # noqa: E402
+import urllib.request  # noqa: E402
 
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
@@ -47,12 +56,14 @@ from botocore.credentials import Credentials  # noqa: E402
 from bench_doc import replace_section  # noqa: E402
 from conftest import ACCESS_KEY, ROLE, SECRET_KEY, make_zip, wait_for  # noqa: E402
 from postgres import bin_dir  # noqa: E402
-from test_cluster import ClusterPostgres, Net, Node, node_state  # noqa: E402
+from test_cluster import METRICS_PORT, ClusterPostgres, Net, Node, node_state  # noqa: E402
 
 CALLS = int(os.environ.get("CLUSTER_BENCH_CALLS", "2000"))
 CALLERS = int(os.environ.get("CLUSTER_BENCH_CALLERS", "4"))
 SECONDS = float(os.environ.get("CLUSTER_BENCH_SECONDS", "10"))
 COLD = int(os.environ.get("CLUSTER_BENCH_COLD", "30"))
+CPU_BLOCK = 250
+SCALE_TTL_MS = int(os.environ.get("CLUSTER_BENCH_SCALE_TTL_MS", "100"))
 BOOTSTRAP = root / "examples" / "hello-provided" / "build" / "bootstrap"
 
 
@@ -95,9 +106,10 @@ def figures(times):
 class Cluster:
     """Nodes on a fresh database of the one PostgreSQL."""
 
-    def __init__(self, net, pg, secret, flags, single=()):
+    def __init__(self, net, pg, secret, flags, single=(), single_args=()):
         """`flags`: the cluster's nodes (name, extra arguments); `single`:
-        names of nodes started apart, each alone on a SQLite registry."""
+        names of nodes started apart, each alone on a SQLite registry, with
+        `single_args`."""
         pg.fresh_database()
         self.tmps, self.nodes, self.singles = [], [], []
         for i, (name, args) in enumerate([*flags, *((n, None) for n in single)]):
@@ -108,7 +120,8 @@ class Cluster:
             node = Node(Path(tmp.name), name, net.namespaces[i], f"{net.prefix}.{10 + i}",
                         f"lcv{net.tag}{i}", pg, secret, args or [])
             if args is None:
-                node.extra_args = ["--network", "none", "--filesystem", f"gate={node.gate}"]
+                node.extra_args = ["--network", "none", "--filesystem", f"gate={node.gate}",
+                                   "--metrics-listen", f"{node.ip}:{METRICS_PORT}", *single_args]
             node.start()
             (self.nodes if args is not None else self.singles).append(node)
         wait_for(lambda: all(node_state(pg, n) == "alive" for n in self.nodes), what="the nodes alive")
@@ -136,10 +149,31 @@ def forward_series(net, pg, secret):
         for _ in range(CALLS):
             times["local"].append(local.call())
             times["forwarded"].append(forwarded.call())
+        # CPU per call of each daemon: blocks of one path's calls alone
+        # (the sandbox's and PostgreSQL's work is the same on both paths),
+        # the two paths' blocks alternated so both see the same load.
+        cpu = {k: [0.0] * len(c.nodes) for k in times}
+        callers = {"local": Caller(c.nodes[0]), "forwarded": Caller(c.nodes[1])}
+        for _ in range(CALLS // CPU_BLOCK):
+            for k, caller in callers.items():
+                before = [cpu_s(n) for n in c.nodes]
+                for _ in range(CPU_BLOCK):
+                    caller.call()
+                cpu[k] = [t + cpu_s(n) - b for t, n, b in zip(cpu[k], c.nodes, before)]
+        calls = CALLS // CPU_BLOCK * CPU_BLOCK
+        cpu = {k: {f"{n.name}_us": round(t * 1e6 / calls, 1) for n, t in zip(c.nodes, v)} for k, v in cpu.items()}
         return {"series": "forward", "calls": CALLS, "load": os.getloadavg()[0],
-                **{k: figures(v) for k, v in times.items()}}
+                **{k: figures(v) for k, v in times.items()}, "cpu_per_call": cpu}
     finally:
         c.stop()
+
+
+def cpu_s(node):
+    """The CPU time (user and system) the node's daemon has used, in
+    seconds (counted in clock ticks, so per call over many calls only): its
+    own threads, not its sandboxes'."""
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cold_series(net, pg, secret):
@@ -161,6 +195,37 @@ def cold_series(net, pg, secret):
                 **{k: figures(v) for k, v in times.items()}}
     finally:
         c.stop()
+
+
+def scale_series(net, pg, secret):
+    ttl = ["--idle-ttl", f"{SCALE_TTL_MS}ms"]
+    c = Cluster(net, pg, secret, [("a", ttl)], single=["s"], single_args=ttl)
+    try:
+        nodes = {"cluster": c.nodes[0], "single": c.singles[0]}
+        callers = {k: Caller(n) for k, n in nodes.items()}
+        times = {k: [] for k in nodes}
+        found_warm = {k: 0 for k in nodes}
+        for i in range(COLD + 1):
+            for k, node in nodes.items():
+                # The last call's sandbox expires and is destroyed.
+                time.sleep(3 * SCALE_TTL_MS / 1000)
+                before = cold_starts(node)
+                took = callers[k].call()
+                if cold_starts(node) == before:
+                    found_warm[k] += 1
+                elif i:  # the first of each warms the connections and caches
+                    times[k].append(took)
+        return {"series": "scale", "calls": COLD, "idle_ttl_ms": SCALE_TTL_MS, "load": os.getloadavg()[0],
+                "found_warm": found_warm, **{k: figures(v) for k, v in times.items()}}
+    finally:
+        c.stop()
+
+
+def cold_starts(node):
+    """The node's `lamb_cold_starts_total`, summed over functions."""
+    text = urllib.request.urlopen(f"http://{node.ip}:{METRICS_PORT}/metrics", timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("lamb_cold_starts_total"))
 
 
 def caller_loop(host, port, deadline, out):
@@ -204,7 +269,7 @@ def spread_series(net, pg, secret):
 
 
 def section(results):
-    f, s, cold = results
+    f, s, cold, scale = results
     lines = [f"Measured {time.strftime('%Y-%m-%d')} by `integration-tests/bench_cluster.py` (load average "
              f"{f['load']:.1f}); warm static `provided` calls, a lean keep-alive client.", "",
              "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
@@ -212,6 +277,10 @@ def section(results):
         v = f[k]
         lines.append(f"| {k} ({f['calls']} calls, interleaved) | {v['min_ms']} ms | {v['p50_ms']} ms | "
                      f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
+    cpu = f["cpu_per_call"]
+    lines += ["", "CPU per call of each daemon (user and system, its own threads; the calls of one path alone): "
+              + "; ".join(f"{k}: " + ", ".join(f"node {n[:-3]} {us} µs" for n, us in cpu[k].items())
+                          for k in ("local", "forwarded")) + "."]
     lines += ["", f"{s['callers']} callers for {s['seconds']} s: {s['one_node_per_s']} calls/s through one node, "
               f"{s['three_nodes_per_s']} calls/s spread over three nodes (all on this machine's cores).", "",
               "Cold starts (a configuration change and 100 ms idle before each call), interleaved:", "",
@@ -221,13 +290,21 @@ def section(results):
         v = cold[k]
         lines.append(f"| cold, {what} ({cold['calls']} calls) | {v['min_ms']} ms | {v['p50_ms']} ms | "
                      f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
+    lines += ["", f"Cold starts for scale (configuration unchanged, `--idle-ttl {scale['idle_ttl_ms']}ms` on both "
+              f"nodes, {3 * scale['idle_ttl_ms']} ms idle before each call), interleaved:", "",
+              "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
+    for k, what in (("cluster", "through a cluster node (PostgreSQL registry and admission)"),
+                    ("single", "through a node of its own (SQLite, no cluster)")):
+        v = scale[k]
+        lines.append(f"| cold for scale, {what} ({scale['calls'] - scale['found_warm'][k]} calls) | "
+                     f"{v['min_ms']} ms | {v['p50_ms']} ms | {v['p90_ms']} ms | {v['p99_ms']} ms |")
     return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", help="a Markdown file whose section between the markers is replaced")
-    ap.add_argument("--only", choices=["forward", "spread", "cold"])
+    ap.add_argument("--only", choices=["forward", "spread", "cold", "scale"])
     args = ap.parse_args()
     assert os.geteuid() == 0, "the nodes run as root only"
     assert BOOTSTRAP.exists(), "make examples first"
@@ -251,7 +328,10 @@ def main():
         if args.only in (None, "cold"):
             results.append(cold_series(net, pg, secret))
             print(json.dumps(results[-1]), flush=True)
-        if args.out and len(results) == 3:
+        if args.only in (None, "scale"):
+            results.append(scale_series(net, pg, secret))
+            print(json.dumps(results[-1]), flush=True)
+        if args.out and len(results) == 4:
             replace_section(args.out, "cluster-bench", section(results))
     finally:
         pg.stop()

@@ -82,15 +82,43 @@ pub fn resolve_version(s: &Shared, name: &str, q: &Qualifier) -> Result<Function
         return Ok(rec);
     };
     let alias = s.reads.alias(&*s.registry, name, alias)?;
+    match roll(&alias) {
+        Some(q) => Ok(s.reads.function(&*s.registry, name, &q)?),
+        None => Ok(rec),
+    }
+}
+
+/// A weighted alias's dice, rolled once: the additional version when it
+/// wins, else `None` (the alias's own version).
+fn roll(alias: &lamb_store::AliasRecord) -> Option<Qualifier> {
     let mut roll: f64 = rand::random();
     for (version, weight) in &alias.weights {
         if roll < *weight {
-            let q = Qualifier::Version(Version::Published(*version));
-            return Ok(s.reads.function(&*s.registry, name, &q)?);
+            return Some(Qualifier::Version(Version::Published(*version)));
         }
         roll -= weight;
     }
-    Ok(rec)
+    None
+}
+
+/// [`resolve_version`] from the read cache alone: `None` where it would
+/// read the registry. When a weighted alias's dice pick a version the cache
+/// does not hold, `target` is narrowed to that version (its invoked ARN
+/// kept), so the read that follows does not roll them again.
+fn cached_version(s: &Shared, target: &mut Target) -> Option<FunctionRecord> {
+    let (reg, name) = (&*s.registry, &target.function);
+    let rec = s.reads.peek_function(reg, name, &target.qualifier)?;
+    let Qualifier::Alias(alias) = &target.qualifier else {
+        return Some(rec);
+    };
+    let Some(q) = roll(&s.reads.peek_alias(reg, name, alias)?) else {
+        return Some(rec);
+    };
+    let picked = s.reads.peek_function(reg, name, &q);
+    if picked.is_none() {
+        target.qualifier = q;
+    }
+    picked
 }
 
 /// Unpacks a bundle this node does not hold from the shared registry (it
@@ -116,13 +144,64 @@ fn fetch_shared(s: &Shared, kind: BundleKind, digest: &CodeDigest) -> Result<(),
 
 /// Everything the engine needs to run `call` on `target`; reads the
 /// registry (through `Shared::reads`, so a warm call usually does not), so it
-/// runs on the blocking pool (`AppState::blocking`).
+/// runs on the blocking pool ([`prepare_now`] skips the hop when the read
+/// cache holds everything).
 pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest, ApiError> {
     let rec = resolve_version(s, &target.function, &target.qualifier)?;
     fetch_shared(s, BundleKind::Function, &rec.code.digest)?;
     for d in rec.layers.iter().filter_map(|l| l.digest()) {
         fetch_shared(s, BundleKind::Layer, &d)?;
     }
+    let reserved_concurrency = s.reads.reserved(&*s.registry, &target.function)?;
+    // Provisioned concurrency of unreserved functions comes out of the
+    // unreserved pool too, as on Lambda.
+    let total_reserved_concurrency = s.reads.pool(&*s.registry)?;
+    let concurrency = (reserved_concurrency, total_reserved_concurrency);
+    request(s, target, call, rec, concurrency)
+}
+
+/// [`prepare`] on an async task: at once from the read cache when it holds
+/// every record the call needs and this node every bundle (a warm call:
+/// no hop to the blocking pool and back, on the receiving node and again on
+/// a node that takes a forward), else on the blocking pool.
+pub async fn prepare_now(st: &AppState, mut target: Target, call: Call) -> Result<InvokeRequest, ApiError> {
+    match prepare_cached(st, &mut target, call) {
+        Ok(prepared) => prepared,
+        Err(call) => st.blocking(move |s| prepare(s, &target, call)).await,
+    }
+}
+
+/// [`prepare`] without a registry read: `Err(call)`, given back, where it
+/// would read (a record not in the read cache, a bundle not unpacked here).
+fn prepare_cached(s: &Shared, target: &mut Target, call: Call) -> Result<Result<InvokeRequest, ApiError>, Call> {
+    let reg = &*s.registry;
+    let Some(rec) = cached_version(s, target) else {
+        return Err(call);
+    };
+    let held = std::iter::once((BundleKind::Function, rec.code.digest))
+        .chain(
+            rec.layers
+                .iter()
+                .filter_map(|l| l.digest())
+                .map(|d| (BundleKind::Layer, d)),
+        )
+        .all(|(kind, d)| s.store.contains(kind, &d));
+    let reserved = s.reads.peek_reserved(reg, &target.function);
+    let (true, Some(reserved), Some(pool)) = (held, reserved, s.reads.peek_pool(reg)) else {
+        return Err(call);
+    };
+    Ok(request(s, target, call, rec, (reserved, pool)))
+}
+
+/// The [`InvokeRequest`] of `call` on the version `rec`, with its reserved
+/// concurrency and the account's reserved total.
+fn request(
+    s: &Shared,
+    target: &Target,
+    call: Call,
+    rec: FunctionRecord,
+    (reserved_concurrency, total_reserved_concurrency): (Option<u32>, u64),
+) -> Result<InvokeRequest, ApiError> {
     crate::images::check_runnable(&rec)?;
     let image_layers = rec
         .spec
@@ -133,10 +212,6 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
         .filter_map(|hex| CodeDigest::from_hex(hex))
         .map(|d| s.store.path(BundleKind::ImageLayer, &d))
         .collect();
-    let reserved_concurrency = s.reads.reserved(&*s.registry, &target.function)?;
-    // Provisioned concurrency of unreserved functions comes out of the
-    // unreserved pool too, as on Lambda.
-    let total_reserved_concurrency = s.reads.pool(&*s.registry)?;
     let layer_paths = rec
         .layers
         .iter()
@@ -163,7 +238,7 @@ pub fn prepare(s: &Shared, target: &Target, call: Call) -> Result<InvokeRequest,
 /// Prepares the call and runs it: what a caller without anything to check
 /// between the two steps uses.
 pub async fn invoke(st: &AppState, target: Target, call: Call) -> Result<InvokeResponse, ApiError> {
-    let req = st.blocking(move |s| prepare(s, &target, call)).await?;
+    let req = prepare_now(st, target, call).await?;
     st.invoker.invoke(req).await
 }
 

@@ -123,6 +123,50 @@ impl ReadCache {
         })
     }
 
+    /// What [`ReadCache::function`] gives when it needs no read; `None`
+    /// where it would read. The `peek_` lookups are for a caller that must
+    /// not wait on the registry (an async task: a warm invocation prepared
+    /// without a hop to the blocking pool).
+    pub fn peek_function(&self, reg: &dyn Registry, name: &str, q: &Qualifier) -> Option<FunctionRecord> {
+        self.peek(reg, &Key::Function(name.to_owned(), q.clone()))
+            .and_then(|v| match v {
+                Value::Function(r) => Some(*r),
+                _ => None,
+            })
+    }
+
+    /// [`ReadCache::alias`] without a read.
+    pub fn peek_alias(&self, reg: &dyn Registry, function: &str, name: &str) -> Option<AliasRecord> {
+        self.peek(reg, &Key::Alias(function.to_owned(), name.to_owned()))
+            .and_then(|v| match v {
+                Value::Alias(r) => Some(r),
+                _ => None,
+            })
+    }
+
+    /// [`ReadCache::reserved`] without a read.
+    pub fn peek_reserved(&self, reg: &dyn Registry, function: &str) -> Option<Option<u32>> {
+        self.peek(reg, &Key::Reserved(function.to_owned()))
+            .and_then(|v| match v {
+                Value::Reserved(n) => Some(n),
+                _ => None,
+            })
+    }
+
+    /// [`ReadCache::pool`] without a read.
+    pub fn peek_pool(&self, reg: &dyn Registry) -> Option<u64> {
+        self.peek(reg, &Key::Pool).and_then(|v| match v {
+            Value::Pool(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// The entry under `key` if it is of the registry's generation now (a
+    /// registry that cannot tell has none).
+    fn peek(&self, reg: &dyn Registry, key: &Key) -> Option<Value> {
+        self.lookup(reg.generation()?, key)
+    }
+
     fn cached<T: Clone>(
         &self,
         reg: &dyn Registry,
@@ -236,6 +280,31 @@ mod tests {
         };
         reg.put_event_invoke_config("f", &latest, &config, false).unwrap();
         assert_eq!(cache.event_config(reg, "f", &latest).unwrap(), config);
+    }
+
+    #[test]
+    fn a_peek_never_reads_and_sees_only_the_generation_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        let reg: &dyn Registry = &reg;
+        let cache = ReadCache::default();
+        let latest = Qualifier::latest();
+        create(reg);
+        // Nothing read yet: a peek does not read it.
+        assert!(cache.peek_function(reg, "f", &latest).is_none());
+        assert!(cache.peek_reserved(reg, "f").is_none());
+        assert!(cache.peek_pool(reg).is_none());
+        let read = cache.function(reg, "f", &latest).unwrap();
+        cache.reserved(reg, "f").unwrap();
+        cache.pool(reg).unwrap();
+        assert_eq!(cache.peek_function(reg, "f", &latest), Some(read));
+        assert_eq!(cache.peek_reserved(reg, "f"), Some(None));
+        assert_eq!(cache.peek_pool(reg), Some(0));
+        // A write: what was kept is of an older generation.
+        reg.put_reserved_concurrency("f", 7).unwrap();
+        assert!(cache.peek_function(reg, "f", &latest).is_none());
+        assert!(cache.peek_reserved(reg, "f").is_none());
+        assert!(cache.peek_alias(reg, "f", "live").is_none());
     }
 
     #[test]

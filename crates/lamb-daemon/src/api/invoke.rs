@@ -198,10 +198,10 @@ pub async fn invoke(
         target.function.clone(),
         target.qualifier == lamb_types::Qualifier::latest(),
     );
-    let mut req = st
-        .blocking(move |s| invocation::prepare(s, &t, call))
-        .await
-        .map_err(|e| if latest { name_latest(&st.ctx, &name, e) } else { e })?;
+    let mut req =
+        invocation::prepare_now(&st, t, call)
+            .await
+            .map_err(|e| if latest { name_latest(&st.ctx, &name, e) } else { e })?;
     check_payload(&req.payload, &kind)?;
     match kind {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
@@ -281,7 +281,7 @@ pub async fn invoke_with_response_stream(
     let target = target_of(&st, &params, &query)?;
     let kind = streamed_kind(&headers)?;
     let call = call_of(request_id, &headers, &body)?;
-    let mut req = st.blocking(move |s| invocation::prepare(s, &target, call)).await?;
+    let mut req = invocation::prepare_now(&st, target, call).await?;
     check_payload(&req.payload, &kind)?;
     if kind == Kind::DryRun {
         return Ok(StatusCode::NO_CONTENT.into_response());

@@ -247,7 +247,7 @@ async fn run(st: &AppState, body: &[u8]) -> Result<Started, ApiError> {
         log_type: if head.log_tail { LogType::Tail } else { LogType::None },
         client_context: None,
     };
-    let mut req = st.blocking(move |s| invocation::prepare(s, &target, call)).await?;
+    let mut req = invocation::prepare_now(st, target, call).await?;
     req.client_context = head.client_context;
     let invoker = Arc::clone(&st.invoker);
     if head.stream {

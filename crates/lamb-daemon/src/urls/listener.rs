@@ -192,7 +192,7 @@ async fn invoke(st: &AppState, url: FunctionUrlRecord, payload: Vec<u8>, request
     if url.settings.invoke_mode == InvokeMode::ResponseStream {
         return stream(st, &url, target, call).await;
     }
-    let answer = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
+    let answer = match invocation::prepare_now(st, target, call).await {
         Ok(req) => invocation::invoke_routed(st, req).await,
         Err(e) => Err(e),
     };
@@ -222,7 +222,7 @@ fn whole(url: &FunctionUrlRecord, answer: Result<InvokeResponse, ApiError>) -> R
 /// content type). A failure before the head is a 502; after it, the body
 /// ends where the function stopped, as on Lambda.
 async fn stream(st: &AppState, url: &FunctionUrlRecord, target: Target, call: Call) -> Response {
-    let req = match st.blocking(move |s| invocation::prepare(s, &target, call)).await {
+    let req = match invocation::prepare_now(st, target, call).await {
         Ok(r) => r,
         Err(e) => return failure(e),
     };
