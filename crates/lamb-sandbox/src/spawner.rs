@@ -355,7 +355,7 @@ const REMOVE_RETRY_MS: libc::c_int = 5;
 /// The spawner's loop: one request at a time until the daemon's end closes,
 /// and in between, the dying sandboxes whose pidfds turned readable.
 fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
-    // `/tmp` file systems take a millisecond or more each (a copy, a loop
+    // `/tmp` file systems take milliseconds each (a copy, a loop
     // mount; deleting one more): made on a thread of their own, so that no
     // request waits behind one.
     std::thread::scope(|scope| {

@@ -12,9 +12,9 @@
 //! hundred kilobytes; a clone where the host file system shares blocks), so
 //! every image is a file system of its own, sharing no block with another,
 //! and making one costs a copy and an in-process loop mount
-//! (`crate::loopdev`), about a millisecond, where `mkfs.ext4` and
-//! `mount -o loop` took ten or more. Still not free on a cold start of a few
-//! milliseconds: the pool makes them
+//! (`crate::loopdev`): no process started, a fraction of what `mkfs.ext4`
+//! and `mount -o loop` took (docs/benchmarks.md). Still not free on a cold
+//! start of a few milliseconds: the pool makes them
 //! ahead, one at a time on a thread of the spawner's own (so that a create
 //! never waits behind one being made), for the sizes recently asked for
 //! (Lambda's default 512 MB from the start). A sandbox never
