@@ -26,6 +26,7 @@ mod child;
 mod error;
 pub mod ext4;
 mod handle;
+mod loopdev;
 pub mod network;
 pub mod oci;
 mod plan;

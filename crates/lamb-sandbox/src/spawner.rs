@@ -2,7 +2,9 @@
 //! multi-threaded daemon never clones into set-up code and the clone copies
 //! a small address space instead of the daemon's. Requests are served on one
 //! thread; a second one only makes and deletes `/tmp` file systems
-//! (`crate::tmp_disk`).
+//! (`crate::tmp_disk`). That work, and the network namespaces made ahead,
+//! wait after a create until the caller's `Idle` (its start is over), so
+//! they never take CPU from a sandbox's start.
 //!
 //! [`Spawner::fork`] forks it once, at start-up, before the daemon starts any
 //! thread. The daemon then sends requests over a `SOCK_SEQPACKET` socketpair:
@@ -39,6 +41,10 @@ const MAX_MESSAGE: usize = 256 * 1024;
 const MAX_FDS: usize = 16;
 /// Network namespaces the spawner keeps ready while idle.
 const PREPARED_NETWORK_NAMESPACES: usize = 8;
+/// How long the work kept for idle time (network namespaces, `/tmp`
+/// images) waits after a create or a bind for the caller's `Idle` before
+/// it runs anyway, for a caller that never sends one.
+const QUIET_AFTER_START: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
@@ -59,6 +65,9 @@ enum Request {
         source: std::path::PathBuf,
         target: std::path::PathBuf,
     },
+    /// The caller's start of a sandbox is over (the daemon: the cold
+    /// start's caller has its answer): the work kept for idle time may run.
+    Idle,
 }
 
 /// Which descriptors travel with a `Create`, in this order.
@@ -77,6 +86,7 @@ enum Reply {
     Destroyed { exit: Exit },
     Swept { report: SweepReport },
     Bound,
+    Noted,
     Failed { message: String },
 }
 
@@ -219,6 +229,17 @@ impl Spawner {
         }
     }
 
+    /// Says that the sandbox just created (or bound) has done its start:
+    /// the spawner's idle work (network namespaces and `/tmp` images made
+    /// ahead, used ones removed) runs from now, not beside that start,
+    /// where it took CPU from the sandbox's init on a small machine.
+    pub fn idle(&self) -> Result<()> {
+        match self.call(&Request::Idle, &[])?.0 {
+            Reply::Noted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Runs the start-up sweep in the spawner.
     pub fn sweep(&self) -> Result<SweepReport> {
         match self.call(&Request::Sweep, &[])?.0 {
@@ -334,8 +355,9 @@ const REMOVE_RETRY_MS: libc::c_int = 5;
 /// The spawner's loop: one request at a time until the daemon's end closes,
 /// and in between, the dying sandboxes whose pidfds turned readable.
 fn serve(sandboxer: &Sandboxer, socket: OwnedFd) {
-    // `/tmp` file systems take tens of milliseconds each (mkfs, a loop
-    // mount): made on a thread of their own, so that no request waits behind one.
+    // `/tmp` file systems take milliseconds each (a copy, a loop
+    // mount; deleting one more): made on a thread of their own, so that no
+    // request waits behind one.
     std::thread::scope(|scope| {
         scope.spawn(|| sandboxer.keep_tmp_disks_ready());
         serve_requests(sandboxer, socket);
@@ -349,13 +371,32 @@ fn serve_requests(sandboxer: &Sandboxer, socket: OwnedFd) {
     let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
     let mut dying: Vec<Dying> = Vec::new();
     refill_while_idle(sandboxer, socket.as_fd());
+    // The sandbox last created or bound, and when: until the caller's
+    // `Idle`, its destroy or a quiet while, the idle work waits, so that it
+    // runs after that sandbox's start rather than beside it.
+    let mut starting: Option<(std::time::Instant, String)> = None;
     loop {
-        if wait_for_work(socket.as_fd(), &dying) {
+        let quiet = starting
+            .as_ref()
+            .map(|(since, _)| QUIET_AFTER_START.saturating_sub(since.elapsed()));
+        if wait_for_work(socket.as_fd(), &dying, quiet) {
             let Ok(Some((bytes, fds))) = receive(socket.as_fd()) else {
                 break;
             };
             let (reply, pidfd) = match serde_json::from_slice::<Request>(&bytes) {
-                Ok(request) => handle(sandboxer, &mut sandboxes, &mut dying, request, fds),
+                Ok(request) => {
+                    starting = match &request {
+                        Request::BindDirectory { id, .. } => Some((std::time::Instant::now(), id.clone())),
+                        Request::Destroy { id } if starting.as_ref().is_some_and(|(_, s)| s == id) => None,
+                        Request::Idle => None,
+                        _ => starting,
+                    };
+                    let (reply, pidfd) = handle(sandboxer, &mut sandboxes, &mut dying, request, fds);
+                    if let Reply::Created { id, .. } = &reply {
+                        starting = Some((std::time::Instant::now(), id.clone()));
+                    }
+                    (reply, pidfd)
+                }
                 Err(e) => (
                     Reply::Failed {
                         message: format!("bad request: {e}"),
@@ -370,7 +411,15 @@ fn serve_requests(sandboxer: &Sandboxer, socket: OwnedFd) {
             }
         }
         finish_dying(&mut dying);
-        refill_while_idle(sandboxer, socket.as_fd());
+        if starting
+            .as_ref()
+            .is_some_and(|(since, _)| since.elapsed() >= QUIET_AFTER_START)
+        {
+            starting = None;
+        }
+        if starting.is_none() {
+            refill_while_idle(sandboxer, socket.as_fd());
+        }
     }
     // The daemon is gone: leave nothing behind, killing everything before waiting on anything.
     for sandbox in sandboxes.values_mut() {
@@ -390,8 +439,9 @@ fn serve_requests(sandboxer: &Sandboxer, socket: OwnedFd) {
 }
 
 /// Blocks until a request arrives (`true`) or a dying sandbox needs a look
-/// (`false`): its pidfd turned readable, or its cgroup is due another try.
-fn wait_for_work(socket: BorrowedFd<'_>, dying: &[Dying]) -> bool {
+/// (`false`): its pidfd turned readable, or its cgroup is due another try;
+/// or `quiet` passes (`false`), when given.
+fn wait_for_work(socket: BorrowedFd<'_>, dying: &[Dying], quiet: Option<std::time::Duration>) -> bool {
     let mut fds = vec![libc::pollfd {
         fd: socket.as_raw_fd(),
         events: libc::POLLIN,
@@ -403,10 +453,17 @@ fn wait_for_work(socket: BorrowedFd<'_>, dying: &[Dying]) -> bool {
         events: libc::POLLIN,
         revents: 0,
     }));
-    let timeout = if dying.iter().any(|d| d.sandbox.exited()) {
+    let retry = if dying.iter().any(|d| d.sandbox.exited()) {
         REMOVE_RETRY_MS
     } else {
         -1
+    };
+    // Rounded up: a zero would spin until the quiet while is over.
+    let quiet = quiet.map(|q| q.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
+    let timeout = match (retry, quiet) {
+        (-1, Some(q)) => q,
+        (r, Some(q)) => r.min(q),
+        (r, None) => r,
     };
     // SAFETY: poll on a vector of valid pollfds, whose length is passed.
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -493,6 +550,7 @@ fn handle(
                 Err(e) => failed(e),
             }
         }
+        Request::Idle => (Reply::Noted, None),
         Request::Sweep => match sandboxer.sweep() {
             Ok(report) => (Reply::Swept { report }, None),
             Err(e) => failed(e),

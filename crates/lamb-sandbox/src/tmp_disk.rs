@@ -6,8 +6,15 @@
 //! The host's disk holds at most the image, whatever the host file system
 //! (no project quotas needed: kernels built without `CONFIG_QUOTA` have none).
 //!
-//! Making one (`mkfs.ext4`, then `mount -o loop`) takes tens of
-//! milliseconds, too slow for a cold start of a few: the pool makes them
+//! An image is a copy of a template, an empty ext4 file system of that
+//! size made once with `mkfs.ext4` (`<state-dir>/lamb-tmp-templates/<bytes>`):
+//! the copy holds only the template's data extents (its metadata, a few
+//! hundred kilobytes; a clone where the host file system shares blocks), so
+//! every image is a file system of its own, sharing no block with another,
+//! and making one costs a copy and an in-process loop mount
+//! (`crate::loopdev`): no process started, a fraction of what `mkfs.ext4`
+//! and `mount -o loop` took (docs/benchmarks.md). Still not free on a cold
+//! start of a few milliseconds: the pool makes them
 //! ahead, one at a time on a thread of the spawner's own (so that a create
 //! never waits behind one being made), for the sizes recently asked for
 //! (Lambda's default 512 MB from the start). A sandbox never
@@ -28,7 +35,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -41,6 +47,8 @@ use crate::SANDBOX_PREFIX;
 const READY_PER_SIZE: usize = 2;
 /// How many distinct sizes the pool keeps images ready for.
 const SIZES_KEPT: usize = 4;
+/// The state directory's folder of formatted templates, one file per size.
+const TEMPLATES: &str = "lamb-tmp-templates";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -73,8 +81,9 @@ pub(crate) struct TmpDisk {
 }
 
 impl TmpDisk {
-    /// Makes a sparse image of `bytes`, an ext4 file system in it, and mounts it.
-    fn make(dir: PathBuf, bytes: u64, shared: Arc<Shared>) -> Result<TmpDisk> {
+    /// Copies `template` (an empty ext4 file system) to an image of its own
+    /// and mounts it.
+    fn make(dir: PathBuf, template: &Path, shared: Arc<Shared>) -> Result<TmpDisk> {
         let failed = |source: io::Error| SandboxError::TmpDisk {
             path: dir.clone(),
             source,
@@ -83,12 +92,13 @@ impl TmpDisk {
         // From here on the drop removes whatever was made.
         let disk = TmpDisk { dir, shared };
         let image = disk.dir.join("image");
-        let made = ext4::make_image(&image, bytes, ext4::Journal::No).and_then(|()| {
-            ext4::run(
-                Command::new("mount")
-                    .args(["-t", "ext4", "-o", "loop,nosuid,nodev,noinit_itable"])
-                    .arg(&image)
-                    .arg(disk.mount_point()),
+        let made = ext4::copy_image(template, &image).and_then(|()| {
+            use nix::mount::MsFlags;
+            crate::loopdev::mount_ext4(
+                &image,
+                &disk.mount_point(),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                "noinit_itable",
             )
         });
         made.map_err(|source| SandboxError::TmpDisk {
@@ -226,7 +236,7 @@ impl TmpDisks {
     }
 
     /// Wakes [`TmpDisks::keep_ready`]: no request waits now, so its work
-    /// (tens of milliseconds of CPU and disk) holds up no cold start.
+    /// (a copy and a mount per image, an unmount and a delete per used one) holds up no cold start.
     pub(crate) fn idle(&self) {
         self.shared.poke();
     }
@@ -294,10 +304,116 @@ impl TmpDisks {
     }
 
     fn make(&self, bytes: u64) -> Result<TmpDisk> {
+        let template = self.template(bytes)?;
+        let dir = self.unique(&format!("{SANDBOX_PREFIX}tmp"));
+        TmpDisk::make(dir, &template, Arc::clone(&self.shared))
+    }
+
+    /// A new path in the state directory, `<prefix>-<pid>-<n>`.
+    fn unique(&self, prefix: &str) -> PathBuf {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let dir = self
-            .state_dir
-            .join(format!("{SANDBOX_PREFIX}tmp-{}-{n}", std::process::id()));
-        TmpDisk::make(dir, bytes, Arc::clone(&self.shared))
+        self.state_dir.join(format!("{prefix}-{}-{n}", std::process::id()))
+    }
+
+    /// The empty file system of `bytes` every image of that size is copied
+    /// from, `<state-dir>/lamb-tmp-templates/<bytes>`: made with `mkfs.ext4`
+    /// the first time a size is asked for, and again whenever the file is
+    /// not a whole image of that size (deleted, or swept with the state
+    /// directory at a start-up). Made under another name and renamed, so
+    /// that a copy never reads a template half made.
+    fn template(&self, bytes: u64) -> Result<PathBuf> {
+        let dir = self.state_dir.join(TEMPLATES);
+        let template = dir.join(bytes.to_string());
+        if ext4::is_image_of(&template, bytes) {
+            return Ok(template);
+        }
+        let failed = |source: io::Error| SandboxError::TmpDisk {
+            path: template.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(failed)?;
+        let new = self.unique(&format!("{TEMPLATES}/{bytes}.new"));
+        ext4::make_image(&new, bytes, ext4::Journal::No).map_err(failed)?;
+        fs::rename(&new, &template).map_err(|e| {
+            let _ = fs::remove_file(&new);
+            failed(e)
+        })?;
+        Ok(template)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    const SIZE: u64 = 64 << 20;
+
+    #[test]
+    fn a_template_is_made_once_and_again_when_missing_or_of_another_size() {
+        let state = tempfile::tempdir().unwrap();
+        let disks = TmpDisks::new(state.path().to_path_buf());
+        let template = disks.template(SIZE).unwrap();
+        assert_eq!(template, state.path().join(TEMPLATES).join(SIZE.to_string()));
+        let inode = fs::metadata(&template).unwrap().ino();
+        assert_eq!(disks.template(SIZE).unwrap(), template);
+        assert_eq!(
+            fs::metadata(&template).unwrap().ino(),
+            inode,
+            "a whole template is kept"
+        );
+
+        fs::remove_file(&template).unwrap();
+        disks.template(SIZE).unwrap();
+        assert!(ext4::is_image_of(&template, SIZE), "a deleted template is made again");
+
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&template)
+            .unwrap()
+            .set_len(SIZE / 2)
+            .unwrap();
+        assert!(!ext4::is_image_of(&template, SIZE));
+        disks.template(SIZE).unwrap();
+        assert!(
+            ext4::is_image_of(&template, SIZE),
+            "a template of another size is made again"
+        );
+
+        // The right length but no file system in it (zeroed).
+        fs::remove_file(&template).unwrap();
+        fs::File::create(&template).unwrap().set_len(SIZE).unwrap();
+        assert!(!ext4::is_image_of(&template, SIZE));
+        disks.template(SIZE).unwrap();
+        assert!(
+            ext4::is_image_of(&template, SIZE),
+            "a template without ext4's magic is made again"
+        );
+        let left: Vec<_> = fs::read_dir(state.path().join(TEMPLATES)).unwrap().collect();
+        assert_eq!(left.len(), 1, "no half-made template is left: {left:?}");
+    }
+
+    #[test]
+    fn a_copy_holds_the_templates_bytes_in_blocks_of_its_own() {
+        let state = tempfile::tempdir().unwrap();
+        let disks = TmpDisks::new(state.path().to_path_buf());
+        let template = disks.template(SIZE).unwrap();
+        let image = state.path().join("image");
+        ext4::copy_image(&template, &image).unwrap();
+        let (t, i) = (fs::read(&template).unwrap(), fs::read(&image).unwrap());
+        assert!(t == i, "the copy has the template's contents");
+        let meta = fs::metadata(&image).unwrap();
+        assert_eq!(meta.len(), SIZE);
+        assert!(meta.blocks() * 512 < SIZE / 8, "holes kept: {} blocks", meta.blocks());
+        // A write to the copy (a sandbox's /tmp) leaves the template as it was.
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new().write(true).open(&image).unwrap();
+        f.write_all_at(&[0xAA; 4096], 0).unwrap();
+        f.write_all_at(&[0xAA; 4096], SIZE / 2).unwrap();
+        assert!(fs::read(&template).unwrap() == t, "the template is unchanged");
+        assert!(
+            ext4::copy_image(&template, &image).is_err(),
+            "an existing image is never overwritten"
+        );
     }
 }

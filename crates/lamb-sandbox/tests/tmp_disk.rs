@@ -118,3 +118,53 @@ fn a_new_sandbox_sees_an_empty_tmp() {
     assert_eq!(out.stdout, "listed\n", "a former sandbox's files are gone");
     sandboxer().discard_prepared_tmp_disks();
 }
+
+#[test]
+fn two_live_sandboxes_copied_from_one_template_share_no_file() {
+    require_root!();
+    // Both images are copies of the same 512 MB template, alive at once.
+    let script = |name: &str| {
+        shell(&format!(
+            "ls -A /tmp; echo mine > /tmp/{name}; sync; echo done; exec sleep 100"
+        ))
+    };
+    let (first, lines_a) = start_until_done(&script("a"));
+    let (second, lines_b) = start_until_done(&script("b"));
+    assert_eq!(lines_a, Vec::<String>::new(), "a's /tmp starts empty");
+    assert_eq!(lines_b, Vec::<String>::new(), "b's /tmp starts empty, without a's file");
+    let out = run(&shell("ls -A /tmp; echo listed"));
+    assert_eq!(out.stdout, "listed\n", "a third sandbox sees neither file");
+    first.destroy().unwrap();
+    second.destroy().unwrap();
+}
+
+#[test]
+fn a_swept_template_is_made_again() {
+    require_root!();
+    // A size no other test asks for: no image of it is ready, so this
+    // create copies its template, which the sweep of a restart removed.
+    let size: u64 = 333 << 20;
+    let templates = common::state_dir().join("lamb-tmp-templates");
+    let _ = std::fs::remove_dir_all(&templates);
+    let mut s = shell("df -k /tmp | tail -n 1; echo x > /tmp/x && cat /tmp/x");
+    s.tmp_size_bytes = size;
+    let out = run(&s);
+    assert_eq!(out.exit, Exit::Code(0), "{}", out.stdout);
+    let mut lines = out.stdout.lines();
+    let kb: u64 = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(kb <= size >> 10 && kb > (size >> 10) * 9 / 10, "{kb} KB");
+    assert_eq!(lines.next(), Some("x"));
+    let template = templates.join(size.to_string());
+    assert_eq!(
+        std::fs::metadata(&template).unwrap().len(),
+        size,
+        "the template is back"
+    );
+}

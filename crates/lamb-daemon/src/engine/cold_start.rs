@@ -140,6 +140,7 @@ impl Inner {
                 return Ok(Cold::Failed(None, failure));
             }
         };
+        let created = start.elapsed();
         // Before the runtime's output, which the loop below reads.
         w.platform(&self.init_start(req, phase), tail.as_deref_mut());
         let failure = loop {
@@ -147,6 +148,15 @@ impl Inner {
                 Event::Msg(FromInit::Ready) => {
                     let init = start.elapsed();
                     w.set_invocation_quota();
+                    // Where a cold start's time goes, each figure since the
+                    // uid slot and memory were reserved (docs/benchmarks.md).
+                    tracing::debug!(
+                        function = %req.function.name,
+                        created_us = created.as_micros() as u64,
+                        runtime_ready_us = init.as_micros() as u64,
+                        invocation_quota_us = start.elapsed().as_micros() as u64,
+                        "cold start: ready"
+                    );
                     match phase {
                         Phase::Init => w.init_duration = Some(init),
                         Phase::Invoke => w.invoke_began = Some(start),
@@ -180,6 +190,14 @@ impl Inner {
             phase,
         };
         Ok(Cold::Failed(Some(Box::new(w)), failure))
+    }
+
+    /// Tells the launcher that a cold start is over, its caller answered:
+    /// the spawner's idle work (network namespaces and `/tmp` images made
+    /// ahead, used ones removed) runs from now on, not beside the start.
+    pub(super) fn start_over(&self) {
+        let launcher = Arc::clone(&self.launcher);
+        tokio::task::spawn_blocking(move || launcher.idle());
     }
 
     /// The `platform.initStart` record of a cold start (nothing in Text).

@@ -13,6 +13,9 @@ pub trait Launcher: Send + Sync + 'static {
     /// A sandbox running `spec`'s process with `io`; its init speaks the
     /// protocol on the first of `io.extra_fds`.
     fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<Box<dyn SandboxHandle>>;
+    /// A cold start is over (its caller has the answer): the launcher's
+    /// work kept for idle time may run now rather than beside the start.
+    fn idle(&self) {}
 }
 
 /// One created sandbox. Blocking calls, like [`Launcher::create`].
@@ -37,6 +40,12 @@ pub trait SandboxHandle: Send + Debug {
 impl Launcher for Spawner {
     fn create(&self, spec: &SandboxSpec, io: SandboxIo) -> Result<Box<dyn SandboxHandle>> {
         Ok(Box::new(Spawner::create(self, spec, io)?))
+    }
+
+    fn idle(&self) {
+        if let Err(e) = Spawner::idle(self) {
+            tracing::warn!(error = %lamb_protocol::errors::Chain(&e), "cannot tell the spawner it is idle");
+        }
     }
 }
 
