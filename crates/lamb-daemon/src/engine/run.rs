@@ -254,11 +254,7 @@ impl Inner {
         let timeout_s = req.function.spec.timeout;
         let platform = Platform::of(&req.function.spec.logging_config);
         let duration = start.elapsed();
-        let max = w
-            .sandbox
-            .as_ref()
-            .and_then(|s| s.memory_peak_bytes().ok())
-            .unwrap_or(0);
+        let max = w.sandbox.as_ref().and_then(|s| s.memory_peak_bytes().ok()).unwrap_or(0);
         // Init's `platform.report` takes the cgroup's peak, as REPORT does;
         // before a timeout's shutdown, whose phase sends that record.
         let numbers = ToInit::Report {

@@ -150,7 +150,9 @@ async fn attempt(st: &AppState, ev: &QueuedEvent) -> (PutFunctionEventInvokeConf
     let prepared = st
         .blocking(move |s| {
             let req = invocation::prepare(s, &target, call)?;
-            let config = s.reads.event_config(&*s.registry, &target.function, &target.qualifier)?;
+            let config = s
+                .reads
+                .event_config(&*s.registry, &target.function, &target.qualifier)?;
             Ok(Prepared { req, config })
         })
         .await;
