@@ -38,10 +38,6 @@ const MIN_SPAN: Duration = Duration::from_millis(500);
 /// A key's refill time until one was measured: a Node.js runtime's start
 /// on a small machine.
 const REFILL_GUESS: Duration = Duration::from_millis(150);
-/// The CPU weight a waiting sandbox is made at (the lowest): it takes only
-/// the CPU cold starts and invocations leave. Assigning a function sets the
-/// function's own.
-const PREWARM_WEIGHT: u64 = 1;
 /// Pool keys of waiting sandboxes start so; no function's key can (a NUL).
 pub(super) const KEY_PREFIX: &str = "\0prewarm\0";
 
@@ -329,7 +325,7 @@ impl Inner {
         if !runtime_dir.join("var/runtime/bootstrap").is_file() {
             return Err((None, format!("runtime {runtime} has no /var/runtime/bootstrap")));
         }
-        let mut spec = spec::prewarm(&spec::PrewarmInput {
+        let spec = spec::prewarm(&spec::PrewarmInput {
             runtime,
             runtime_dir,
             lamb_exe: &self.config.lamb_exe,
@@ -338,7 +334,6 @@ impl Inner {
             memory_mb: PREWARM_MB,
             heap_memory_mb,
         });
-        spec.limits.cpu.weight = PREWARM_WEIGHT;
         let (sandbox, ours, out_read) = self.spawn_sandbox(spec).await.map_err(|e| (None, e))?;
         let mut w = LiveSandbox::new(
             sandbox,
