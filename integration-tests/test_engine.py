@@ -251,13 +251,19 @@ def handler(event, context):
 '''
 
 
-def sandbox_init_of(function):
-    """The host PID of the `lamb init` serving `function`, if one runs."""
+def sandbox_init_of(function, code=None):
+    """The host PID of the `lamb init` serving `function`, if one runs: by
+    the environment it started with, or, for a pre-initialised sandbox
+    (started before it had a function, docs/prewarm.md), by `code`, its
+    `app.py` at /var/task seen through its root."""
     marker = f"AWS_LAMBDA_FUNCTION_NAME={function}".encode()
     for proc in Path("/proc").iterdir():
         try:
-            if (proc / "cmdline").read_bytes().startswith(b"/.lamb/lamb\0init") \
-                    and marker in (proc / "environ").read_bytes().split(b"\0"):
+            if not (proc / "cmdline").read_bytes().startswith(b"/.lamb/lamb\0init"):
+                continue
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+            if code is not None and (proc / "root/var/task/app.py").read_bytes() == code:
                 return int(proc.name)
         except (OSError, ValueError):
             continue
@@ -297,7 +303,7 @@ def test_a_fork_bomb_s_slow_death_holds_up_no_other_cold_start(lam):
     deploy(lam, "e-bomb", {"app.py": PY_FORK_BOMB}, "python3.11", "app.handler", MemorySize=128, Timeout=3)
     with ThreadPoolExecutor(1) as pool:
         bombing = pool.submit(call, lam, "e-bomb")
-        init = wait_for(lambda: sandbox_init_of("e-bomb"))
+        init = wait_for(lambda: sandbox_init_of("e-bomb", PY_FORK_BOMB))
         held = hold_in_pid_namespace(init)
         _, body = bombing.result()
     try:

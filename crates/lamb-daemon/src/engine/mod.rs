@@ -157,8 +157,9 @@ struct State {
     next_target: u64,
     /// SnapStart versions' snapshots by pool key.
     snapshots: HashMap<String, snapstart::Snapshots>,
-    /// Pre-initialised sandboxes being made, by pool key (`prewarm`).
-    prewarming: HashMap<String, usize>,
+    /// The demand for pre-initialised sandboxes and those being made, by
+    /// pool key (`prewarm`).
+    prewarm_demand: HashMap<String, prewarm::Demand>,
     closed: bool,
 }
 
@@ -226,6 +227,8 @@ struct Inner {
     freed: Notify,
     /// Signalled when frozen sandboxes are back in their pools.
     back_from_freezing: Notify,
+    /// Signalled when a pre-initialised sandbox's making ended (made or not).
+    prewarm_made: Notify,
 }
 
 impl Inner {
@@ -247,6 +250,7 @@ impl Engine {
                 metrics: Metrics::default(),
                 freed: Notify::new(),
                 back_from_freezing: Notify::new(),
+                prewarm_made: Notify::new(),
             }),
         }
     }

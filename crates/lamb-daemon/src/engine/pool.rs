@@ -203,7 +203,8 @@ impl Inner {
             let mut to_freeze = Vec::new();
             let mut ended = Vec::new();
             {
-                let mut st = self.lock();
+                let mut guard = self.lock();
+                let st = &mut *guard;
                 if st.closed {
                     return;
                 }
@@ -212,6 +213,9 @@ impl Inner {
                     // uses no CPU: a freeze would only put a thaw on the
                     // path of the cold start that takes it.
                     let waiting = key.starts_with(super::prewarm::KEY_PREFIX);
+                    if waiting {
+                        expired.extend(super::prewarm::surplus(pool, st.prewarm_demand.get(key), now));
+                    }
                     let mut i = 0;
                     while i < pool.len() {
                         let idle_for = now - pool[i].since;

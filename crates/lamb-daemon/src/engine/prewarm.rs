@@ -7,7 +7,8 @@
 //! recently used when a cold start needs their memory). The interface is
 //! three calls: [`eligible`] decides whether a cold start may use one,
 //! [`Inner::take_prewarmed`] takes one and gives it the function, and
-//! [`Inner::refill`] makes another in the background.
+//! [`Inner::refill_prewarmed`] makes more in the background. How many wait
+//! per key follows the key's cold starts ([`Demand`]).
 
 use super::live::{Event, LiveSandbox};
 use super::logs::LogStream;
@@ -16,6 +17,7 @@ use crate::invoker::InvokeRequest;
 use lamb_protocol::errors::Chain;
 use lamb_protocol::init::{FromInit, ToInit};
 use lamb_sandbox::SandboxSpec;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +27,17 @@ use tokio::time::Instant;
 /// `--memory-capacity`): Lambda's smallest size, more than a waiting Python
 /// or Node.js uses.
 pub(super) const PREWARM_MB: u32 = 128;
-/// Waiting sandboxes kept per key.
-const PER_KEY: usize = 1;
+/// The most sandboxes waiting and being made per key, whatever the demand.
+const MAX_PER_KEY: usize = 8;
+/// How far back a key's cold starts count for its rate; and how long a
+/// waiting sandbox beyond the key's depth is kept before it goes.
+const DEMAND_WINDOW: Duration = Duration::from_secs(10);
+/// The shortest span a rate is taken over: two cold starts a millisecond
+/// apart are no rate of a thousand a second.
+const MIN_SPAN: Duration = Duration::from_millis(500);
+/// A key's refill time until one was measured: a Node.js runtime's start
+/// on a small machine.
+const REFILL_GUESS: Duration = Duration::from_millis(150);
 /// Pool keys of waiting sandboxes start so; no function's key can (a NUL).
 pub(super) const KEY_PREFIX: &str = "\0prewarm\0";
 
@@ -80,6 +91,93 @@ fn parse_key(key: &str) -> Option<(&str, Option<u32>)> {
     }
 }
 
+/// A key's demand for waiting sandboxes (docs/prewarm.md, "How many
+/// wait"): its recent cold starts, how long its refills take, the refills
+/// under way. The pool keeps `depth` sandboxes waiting or being made: enough
+/// to cover twice the cold starts expected while one is made.
+#[derive(Default)]
+pub(super) struct Demand {
+    /// When its cold starts (that took a waiting sandbox or wanted one)
+    /// began, within [`DEMAND_WINDOW`].
+    starts: VecDeque<Instant>,
+    /// A refill's time, averaged over the last few.
+    refill: Option<Duration>,
+    /// When each refill under way began.
+    making: Vec<Instant>,
+}
+
+impl Demand {
+    /// A cold start at `now`.
+    fn started(&mut self, now: Instant) {
+        self.forget(now);
+        self.starts.push_back(now);
+    }
+
+    fn forget(&mut self, now: Instant) {
+        while self
+            .starts
+            .front()
+            .is_some_and(|&t| now.duration_since(t) > DEMAND_WINDOW)
+        {
+            self.starts.pop_front();
+        }
+    }
+
+    /// Cold starts a second, from the intervals between those in the
+    /// window (none with fewer than two): the rate of the last burst holds
+    /// until its starts leave the window.
+    fn rate(&self, now: Instant) -> f64 {
+        let mut recent = self.starts.iter().filter(|&&t| now.duration_since(t) <= DEMAND_WINDOW);
+        let Some(first) = recent.next() else {
+            return 0.0;
+        };
+        let (intervals, last) = recent.fold((0u32, *first), |(n, _), &t| (n + 1, t));
+        f64::from(intervals) / last.duration_since(*first).max(MIN_SPAN).as_secs_f64()
+    }
+
+    fn refill_time(&self) -> Duration {
+        self.refill.unwrap_or(REFILL_GUESS)
+    }
+
+    /// Sandboxes to keep waiting or being made at `now`: twice the cold
+    /// starts expected during one refill, rounded up, at least one, at most
+    /// [`MAX_PER_KEY`].
+    pub(super) fn depth(&self, now: Instant) -> usize {
+        let expected = self.rate(now) * self.refill_time().as_secs_f64();
+        ((2.0 * expected).ceil() as usize).clamp(1, MAX_PER_KEY)
+    }
+
+    /// A refill began at `began`.
+    fn making_began(&mut self, began: Instant) {
+        self.making.push(began);
+    }
+
+    /// The refill begun at `began` ended at `now`, with a sandbox or not
+    /// (only a made one's time counts).
+    fn making_ended(&mut self, began: Instant, now: Instant, made: bool) {
+        if let Some(i) = self.making.iter().position(|&t| t == began) {
+            self.making.swap_remove(i);
+        }
+        if made {
+            let took = now.duration_since(began);
+            // The last refills count most: the machine's load changes.
+            self.refill = Some(self.refill.map_or(took, |r| (r * 3 + took) / 4));
+        }
+    }
+
+    /// Until when a cold start that found the pool empty waits for the
+    /// refill under way that began first, when it is at least half done by
+    /// the measured refill time: it is then expected sooner than a plain
+    /// start (a whole runtime's start, and one competing with the refill);
+    /// it is waited for up to twice the refill time from its beginning.
+    fn worth_waiting(&self, now: Instant) -> Option<Instant> {
+        let began = self.making.iter().min()?;
+        let refill = self.refill_time();
+        let until = *began + 2 * refill;
+        (now >= *began + refill / 2 && now < until).then_some(until)
+    }
+}
+
 /// What a waiting sandbox is given when a function is assigned to it: what
 /// a plain start of `spec` would have been created with.
 struct Assignment {
@@ -106,7 +204,12 @@ impl Inner {
             cpu: spec.limits.cpu,
             env: spec.process.env.clone(),
         };
-        let mut w = self.take_idle(pool_key, Duration::ZERO).await?;
+        self.lock()
+            .prewarm_demand
+            .entry(pool_key.to_owned())
+            .or_default()
+            .started(Instant::now());
+        let mut w = self.take_or_await_prewarmed(pool_key).await?;
         if let Err(e) = assign(&mut w, assignment).await {
             tracing::warn!(error = %e, "giving a pre-initialised sandbox its function failed; starting the plain way");
             self.retire(w, false);
@@ -139,35 +242,58 @@ impl Inner {
         }
     }
 
-    /// Makes a waiting sandbox for `pool_key` in the background, when fewer
-    /// than [`PER_KEY`] wait or are being made, and memory is free without
-    /// evicting anything.
+    /// A waiting sandbox of `pool_key`, or else one a refill under way is
+    /// about to make ([`Demand::worth_waiting`]); `None` when neither comes.
+    async fn take_or_await_prewarmed(self: &Arc<Self>, pool_key: &str) -> Option<LiveSandbox> {
+        loop {
+            let made = self.prewarm_made.notified();
+            tokio::pin!(made);
+            made.as_mut().enable();
+            if let Some(w) = self.take_idle(pool_key, Duration::ZERO).await {
+                return Some(w);
+            }
+            let until = self
+                .lock()
+                .prewarm_demand
+                .get(pool_key)?
+                .worth_waiting(Instant::now())?;
+            tokio::time::timeout_at(until, made).await.ok()?;
+        }
+    }
+
+    /// Makes waiting sandboxes for `pool_key` in the background, up to the
+    /// key's depth ([`Demand::depth`]) counting those waiting and being
+    /// made, while memory is free without evicting anything.
     pub(super) fn refill_prewarmed(self: &Arc<Self>, pool_key: String) {
-        let slot = {
+        let now = Instant::now();
+        let slots = {
             let mut st = self.lock();
-            let waiting = st.pools.get(&pool_key).map_or(0, Vec::len);
-            let making = st.prewarming.get(&pool_key).copied().unwrap_or(0);
-            if st.closed || waiting + making >= PER_KEY {
+            if st.closed {
                 return;
             }
-            let Some(slot) = st.try_reserve(PREWARM_MB, &pool_key, self.config.memory_capacity_mb) else {
-                return;
-            };
-            *st.prewarming.entry(pool_key.clone()).or_default() += 1;
-            slot
+            let waiting = st.pools.get(&pool_key).map_or(0, Vec::len);
+            let demand = st.prewarm_demand.entry(pool_key.clone()).or_default();
+            let want = demand.depth(now).saturating_sub(waiting + demand.making.len());
+            let capacity = self.config.memory_capacity_mb;
+            let slots: Vec<u32> = (0..want)
+                .map_while(|_| st.try_reserve(PREWARM_MB, &pool_key, capacity))
+                .collect();
+            let demand = st.prewarm_demand.entry(pool_key.clone()).or_default();
+            slots.iter().for_each(|_| demand.making_began(now));
+            slots
         };
+        for slot in slots {
+            self.make_prewarmed(pool_key.clone(), slot, now);
+        }
+    }
+
+    /// Makes one waiting sandbox in `slot` (reserved) and puts it in the
+    /// pool; its making, begun at `began`, ends either way.
+    fn make_prewarmed(self: &Arc<Self>, pool_key: String, slot: u32, began: Instant) {
         let inner = Arc::clone(self);
         tokio::spawn(async move {
             let made = inner.prewarm(&pool_key, slot).await;
-            {
-                let mut st = inner.lock();
-                if let Some(n) = st.prewarming.get_mut(&pool_key) {
-                    *n -= 1;
-                    if *n == 0 {
-                        st.prewarming.remove(&pool_key);
-                    }
-                }
-            }
+            let ok = made.is_ok();
             match made {
                 Ok(w) => inner.put_idle(w),
                 Err((w, message)) => {
@@ -178,6 +304,10 @@ impl Inner {
                     }
                 }
             }
+            if let Some(d) = inner.lock().prewarm_demand.get_mut(&pool_key) {
+                d.making_ended(began, Instant::now(), ok);
+            }
+            inner.prewarm_made.notify_waiters();
         });
     }
 
@@ -233,6 +363,19 @@ impl Inner {
     }
 }
 
+/// The waiting sandboxes of a pool beyond its key's depth now, that have
+/// waited a whole [`DEMAND_WINDOW`]: the demand that wanted them has gone
+/// (the janitor lets them go; the last one goes after `--idle-ttl`).
+pub(super) fn surplus(pool: &mut Vec<super::Idle>, demand: Option<&Demand>, now: Instant) -> Vec<LiveSandbox> {
+    let depth = demand.map_or(1, |d| d.depth(now));
+    let mut gone = Vec::new();
+    // Oldest first: a pool is ordered by its last use.
+    while pool.len() > depth && now.duration_since(pool[0].since) >= DEMAND_WINDOW {
+        gone.push(pool.remove(0).live);
+    }
+    gone
+}
+
 /// The host directory of a directory bind (the code's, first of a plain
 /// start's mounts).
 fn bind_source(mount: &lamb_sandbox::MountSpec) -> Option<&Path> {
@@ -286,6 +429,102 @@ mod tests {
             Some(("nodejs22.x", Some(1792)))
         );
         assert_eq!(parse_key("f\0$LATEST"), None);
+    }
+
+    /// A demand whose cold starts came `gap` apart, `n` of them, the last
+    /// at `at`; refills measured at `refill`.
+    fn demand(at: Instant, n: u32, gap: Duration, refill: Option<Duration>) -> Demand {
+        let mut d = Demand::default();
+        for i in (0..n).rev() {
+            d.started(at - gap * i);
+        }
+        if let Some(r) = refill {
+            d.making_began(at - r);
+            d.making_ended(at - r, at, true);
+        }
+        d
+    }
+
+    #[test]
+    fn one_waits_without_a_rate() {
+        let now = Instant::now() + Duration::from_secs(60);
+        assert_eq!(Demand::default().depth(now), 1, "no cold start yet");
+        assert_eq!(
+            demand(now, 1, Duration::ZERO, None).depth(now),
+            1,
+            "one cold start is no rate"
+        );
+        let sparse = demand(now, 3, Duration::from_secs(4), Some(Duration::from_millis(150)));
+        assert_eq!(sparse.depth(now), 1, "a refill is long done before the next cold start");
+    }
+
+    #[test]
+    fn the_depth_covers_twice_the_cold_starts_of_one_refill() {
+        let now = Instant::now() + Duration::from_secs(60);
+        // Node.js's bench: a cold start every 110 ms, a refill of 150 ms:
+        // 9.1 a second, 1.36 during a refill, 2.7 doubled.
+        let node = demand(now, 20, Duration::from_millis(110), Some(Duration::from_millis(150)));
+        assert_eq!(node.depth(now), 3);
+        // The same rate with a refill measured slower needs more.
+        let slow = demand(now, 20, Duration::from_millis(110), Some(Duration::from_millis(400)));
+        assert_eq!(slow.depth(now), 8);
+        // Python's faster refill needs fewer.
+        let python = demand(now, 20, Duration::from_millis(110), Some(Duration::from_millis(60)));
+        assert_eq!(python.depth(now), 2);
+    }
+
+    #[test]
+    fn the_depth_is_bounded_and_a_burst_is_no_rate_of_its_own() {
+        let now = Instant::now() + Duration::from_secs(60);
+        let flood = demand(now, 200, Duration::from_millis(5), Some(Duration::from_secs(1)));
+        assert_eq!(flood.depth(now), MAX_PER_KEY);
+        // Three at once count over MIN_SPAN: 4 a second, 0.6 per refill.
+        let burst = demand(now, 3, Duration::ZERO, Some(Duration::from_millis(150)));
+        assert_eq!(burst.depth(now), 2);
+    }
+
+    #[test]
+    fn the_depth_goes_back_to_one_when_the_cold_starts_stop() {
+        let last = Instant::now() + Duration::from_secs(60);
+        let d = demand(last, 20, Duration::from_millis(110), Some(Duration::from_millis(150)));
+        assert_eq!(d.depth(last), 3);
+        assert_eq!(d.depth(last + DEMAND_WINDOW + Duration::from_millis(1)), 1);
+    }
+
+    #[test]
+    fn the_refill_time_follows_the_last_refills() {
+        let now = Instant::now() + Duration::from_secs(60);
+        let mut d = Demand::default();
+        assert_eq!(d.refill_time(), REFILL_GUESS, "a guess until measured");
+        d.making_began(now - Duration::from_millis(100));
+        d.making_ended(now - Duration::from_millis(100), now, true);
+        assert_eq!(d.refill_time(), Duration::from_millis(100), "the first measured");
+        d.making_began(now - Duration::from_millis(500));
+        d.making_ended(now - Duration::from_millis(500), now, true);
+        assert_eq!(d.refill_time(), Duration::from_millis(200), "a quarter of the next");
+        d.making_began(now - Duration::from_millis(10));
+        d.making_ended(now - Duration::from_millis(10), now, false);
+        assert_eq!(
+            d.refill_time(),
+            Duration::from_millis(200),
+            "a failed one is no refill time"
+        );
+        assert!(d.making.is_empty());
+    }
+
+    #[test]
+    fn a_cold_start_waits_only_for_a_refill_at_least_half_made() {
+        let began = Instant::now() + Duration::from_secs(60);
+        let mut d = demand(began, 1, Duration::ZERO, Some(Duration::from_millis(100)));
+        assert_eq!(d.worth_waiting(began), None, "nothing under way");
+        d.making_began(began);
+        let ms = |n| began + Duration::from_millis(n);
+        assert_eq!(d.worth_waiting(ms(40)), None, "more than half of it to go");
+        assert_eq!(d.worth_waiting(ms(50)), Some(ms(200)));
+        assert_eq!(d.worth_waiting(ms(150)), Some(ms(200)), "late, but still waited for");
+        assert_eq!(d.worth_waiting(ms(200)), None, "twice its time: the plain way");
+        d.making_ended(began, ms(120), true);
+        assert_eq!(d.worth_waiting(ms(120)), None, "made");
     }
 
     #[test]
