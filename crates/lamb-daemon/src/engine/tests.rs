@@ -106,6 +106,20 @@ impl Rig {
         }
     }
 
+    /// Waits until version `version` of `function` has a ready snapshot
+    /// (frozen and listed: an invocation restores it rather than answering
+    /// `SnapStartNotReady`).
+    async fn wait_for_snapshot(&self, function: &str, version: u64) {
+        let wait = async {
+            while self.engine.snapstart_state(function, version) != Some(crate::invoker::SnapshotState::Ready) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), wait).await.is_err() {
+            panic!("never happened: a ready snapshot of {function}:{version}");
+        }
+    }
+
     /// Starts an invocation that answers once the gate opens, and waits
     /// until the fake holds it.
     async fn hold(&self, req: InvokeRequest) -> tokio::task::JoinHandle<Result<InvokeResponse, ApiError>> {
@@ -973,7 +987,7 @@ async fn a_snapstart_version_restores_a_frozen_snapshot_and_refills_the_pool() {
 async fn a_used_snapshot_is_replaced_after_the_answer_at_the_lowest_weight() {
     let r = rig(|_| {});
     r.engine.snapstart(snapstart_v1("f", ""));
-    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    r.wait_for_snapshot("f", 1).await;
     r.invoke(snapstart_v1("f", "1")).await.unwrap();
     r.wait_for_gauges("the refilled snapshot", |_, b| b.freezes == 2).await;
     let book = r.fake.book();
@@ -999,7 +1013,7 @@ async fn a_restore_writes_no_cpu_limit_already_in_force() {
     let mut req = snapstart_v1("f", "");
     req.function.spec.memory_size = 1792;
     r.engine.snapstart(req.clone());
-    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    r.wait_for_snapshot("f", 1).await;
     assert_eq!(r.fake.book().cpu_writes, 1);
     req.payload = b"1".to_vec();
     r.invoke(req).await.unwrap();
@@ -1007,11 +1021,15 @@ async fn a_restore_writes_no_cpu_limit_already_in_force() {
     // the answer: count once that one is frozen too, or the refill's own
     // write may land before or after the count.
     r.wait_for_gauges("the next snapshot", |_, b| b.freezes == 2).await;
-    assert_eq!(r.fake.book().cpu_writes, 2, "the refill's one write, none by the restore");
+    assert_eq!(
+        r.fake.book().cpu_writes,
+        2,
+        "the refill's one write, none by the restore"
+    );
     // 128 MB: init's full core for the restore, then the memory's share.
     let small = rig(|_| {});
     small.engine.snapstart(snapstart_v1("f", ""));
-    small.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    small.wait_for_snapshot("f", 1).await;
     small.invoke(snapstart_v1("f", "1")).await.unwrap();
     small.wait_for_gauges("the next snapshot", |_, b| b.freezes == 2).await;
     assert_eq!(small.fake.book().cpu_writes, 4, "one per snapshot, two by the restore");
@@ -1038,7 +1056,7 @@ async fn a_restore_in_json_logs_its_start_and_report() {
     let mut req = snapstart_v1("f", "1");
     req.function.spec.logging_config.log_format = lamb_types::LogFormat::Json;
     r.engine.snapstart(req.clone());
-    r.wait_for_gauges("a frozen snapshot", |_, b| b.freezes == 1).await;
+    r.wait_for_snapshot("f", 1).await;
     req.log_type = LogType::Tail;
     let tail = r.invoke(req).await.unwrap().log_tail.unwrap();
     let types: Vec<String> = tail
