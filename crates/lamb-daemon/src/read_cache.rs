@@ -264,14 +264,20 @@ mod tests {
         assert_eq!(cache.pool(reg).unwrap(), 7);
     }
 
-    #[test]
-    fn an_event_configuration_and_its_absence_are_kept_until_a_write() {
+    /// A registry in a directory of its own, holding function `f`.
+    fn registry_with_f() -> (tempfile::TempDir, SqliteRegistry) {
         let dir = tempfile::tempdir().unwrap();
         let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        create(&reg);
+        (dir, reg)
+    }
+
+    #[test]
+    fn an_event_configuration_and_its_absence_are_kept_until_a_write() {
+        let (_dir, reg) = registry_with_f();
         let reg: &dyn Registry = &reg;
         let cache = ReadCache::default();
         let latest = Qualifier::latest();
-        create(reg);
         let none = cache.event_config(reg, "f", &latest).unwrap();
         assert_eq!(none, PutFunctionEventInvokeConfigRequest::default());
         let config = PutFunctionEventInvokeConfigRequest {
@@ -284,12 +290,10 @@ mod tests {
 
     #[test]
     fn a_peek_never_reads_and_sees_only_the_generation_now() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open_in(dir.path(), ArnContext::default()).unwrap();
+        let (_dir, reg) = registry_with_f();
         let reg: &dyn Registry = &reg;
         let cache = ReadCache::default();
         let latest = Qualifier::latest();
-        create(reg);
         // Nothing read yet: a peek does not read it.
         assert!(cache.peek_function(reg, "f", &latest).is_none());
         assert!(cache.peek_reserved(reg, "f").is_none());

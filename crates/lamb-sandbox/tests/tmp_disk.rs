@@ -91,14 +91,7 @@ fn tmp_is_an_ext4_of_the_asked_size_that_names_no_host_path() {
     assert!(mountinfo.contains("nosuid,nodev"), "{mountinfo}");
     let state = common::state_dir();
     assert!(!mountinfo.contains(state.to_str().unwrap()), "{mountinfo}");
-    let kb: u64 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let kb = df_size_kb(lines.next().unwrap());
     // ext4's own structures take a little of the image, never more than it.
     assert!(kb <= 700 << 10 && kb > 680 << 10, "{kb} KB");
 }
@@ -151,14 +144,7 @@ fn a_swept_template_is_made_again() {
     let out = run(&s);
     assert_eq!(out.exit, Exit::Code(0), "{}", out.stdout);
     let mut lines = out.stdout.lines();
-    let kb: u64 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let kb = df_size_kb(lines.next().unwrap());
     assert!(kb <= size >> 10 && kb > (size >> 10) * 9 / 10, "{kb} KB");
     assert_eq!(lines.next(), Some("x"));
     let template = templates.join(size.to_string());
@@ -167,4 +153,9 @@ fn a_swept_template_is_made_again() {
         size,
         "the template is back"
     );
+}
+
+/// The size column of a `df -k` line, in KB.
+fn df_size_kb(line: &str) -> u64 {
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
