@@ -4,6 +4,7 @@ and nothing left (mount, loop device) after `kill -9` and the next start."""
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def test_kill_9_leaves_no_tmp_mount_or_loop_device_after_the_next_start():
         assert mounts_under(state), "the killed spawner left its mounts"
         d.start()
         # What the new spawner made since is its own: only the dead one's must be gone.
-        dead = {p for p in os.listdir(state) if p.startswith("lamb-tmp-") and
+        # Images are `lamb-tmp-<spawner pid>-<n>` (the templates' folder is not one).
+        dead = {p for p in os.listdir(state) if re.fullmatch(r"lamb-tmp-\d+-\d+", p) and
                 int(p.split("-")[2]) in spawners}
         assert not dead, dead
         mine = [m for m in mounts_under(state) if any(f"/lamb-tmp-{p}-" in m for p in spawners)]

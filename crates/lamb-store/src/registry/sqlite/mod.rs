@@ -148,7 +148,8 @@ pub type SqliteRegistry = SqlRegistry<SqliteEngine>;
 /// queues behind a group commit's sync of the WAL.
 pub struct SqliteEngine {
     conn: Mutex<Connection>,
-    /// Idle read connections; one is opened when none is idle.
+    /// Idle read connections, [`IDLE_READERS`] from the start; one more is
+    /// opened when none is idle, and closed after its read.
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     /// The async queue's writes, committed in groups.
@@ -245,7 +246,9 @@ impl SqliteRegistry {
         schema::migrate(&mut conn, path)?;
         let engine = SqliteEngine {
             conn: Mutex::new(conn),
-            readers: Mutex::default(),
+            // Opened now, not as reads first run at once: the daemon's
+            // descriptors stay the same from start to end (a leak shows).
+            readers: Mutex::new((0..IDLE_READERS).map(|_| open_reader(path)).collect::<Result<_, _>>()?),
             path: path.to_owned(),
             group: group::GroupCommit::default(),
         };
@@ -313,7 +316,7 @@ impl Engine for SqliteEngine {
     }
 }
 
-/// Idle read connections kept: as many as reads usually run at once (the
+/// Read connections kept: as many as reads usually run at once (the
 /// blocking threads of a busy daemon); more are opened when needed and
 /// closed after use.
 const IDLE_READERS: usize = 8;
