@@ -30,11 +30,19 @@ fn normalized(line: &str) -> String {
     out
 }
 
+/// A layer with an empty `/var/task`, of its own: `tree` makes a named
+/// directory afresh, and the tests of this file run at once, so a shared
+/// name would be removed under another test's sandbox.
+fn task_mount_point() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tree(&format!("task-mount-point-{n}"), &[("var/task/.keep", "")])
+}
+
 /// A spec whose root has an empty `/var/task` and nothing mounted there.
 fn waiting_spec(script: &str) -> SandboxSpec {
     let mut s = shell(&format!("read go; {script}"));
-    s.rootfs_layers
-        .push(tree("task-mount-point", &[("var/task/.keep", "")]));
+    s.rootfs_layers.push(task_mount_point());
     s
 }
 
@@ -62,9 +70,7 @@ fn a_directory_bound_later_is_the_one_a_plain_start_mounts() {
     require_root!();
     let code = tree("late-code", &[("handler.txt", "code")]);
     let mut plain = shell(SCRIPT);
-    plain
-        .rootfs_layers
-        .push(tree("task-mount-point", &[("var/task/.keep", "")]));
+    plain.rootfs_layers.push(task_mount_point());
     plain.mounts.push(MountSpec::Bind {
         source: code.clone(),
         target: "/var/task".into(),
