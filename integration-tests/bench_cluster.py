@@ -268,6 +268,17 @@ def spread_series(net, pg, secret):
     return result
 
 
+# The two daemons of the cold series, as their table rows name them.
+NODES = {"cluster": "through a cluster node (PostgreSQL registry and admission)",
+         "single": "through a node of its own (SQLite, no cluster)"}
+
+
+def cold_row(series, node, v, calls):
+    """One row of a cold-start table: `node`'s figures `v` over `calls` calls."""
+    return (f"| {series}, {NODES[node]} ({calls} calls) | {v['min_ms']} ms | {v['p50_ms']} ms | "
+            f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
+
+
 def section(results):
     f, s, cold, scale = results
     lines = [f"Measured {time.strftime('%Y-%m-%d')} by `integration-tests/bench_cluster.py` (load average "
@@ -285,19 +296,11 @@ def section(results):
               f"{s['three_nodes_per_s']} calls/s spread over three nodes (all on this machine's cores).", "",
               "Cold starts (a configuration change and 100 ms idle before each call), interleaved:", "",
               "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
-    for k, what in (("cluster", "through a cluster node (PostgreSQL registry and admission)"),
-                    ("single", "through a node of its own (SQLite, no cluster)")):
-        v = cold[k]
-        lines.append(f"| cold, {what} ({cold['calls']} calls) | {v['min_ms']} ms | {v['p50_ms']} ms | "
-                     f"{v['p90_ms']} ms | {v['p99_ms']} ms |")
+    lines += [cold_row("cold", k, cold[k], cold["calls"]) for k in NODES]
     lines += ["", f"Cold starts for scale (configuration unchanged, `--idle-ttl {scale['idle_ttl_ms']}ms` on both "
               f"nodes, {3 * scale['idle_ttl_ms']} ms idle before each call), interleaved:", "",
               "| series | min | p50 | p90 | p99 |", "|---|---|---|---|---|"]
-    for k, what in (("cluster", "through a cluster node (PostgreSQL registry and admission)"),
-                    ("single", "through a node of its own (SQLite, no cluster)")):
-        v = scale[k]
-        lines.append(f"| cold for scale, {what} ({scale['calls'] - scale['found_warm'][k]} calls) | "
-                     f"{v['min_ms']} ms | {v['p50_ms']} ms | {v['p90_ms']} ms | {v['p99_ms']} ms |")
+    lines += [cold_row("cold for scale", k, scale[k], scale["calls"] - scale["found_warm"][k]) for k in NODES]
     return "\n".join(lines)
 
 
