@@ -163,6 +163,9 @@ def test_twice_the_concurrency_limit():
             loaded = sample(d, parent)
             wait_for(lambda: not sandbox_cgroups(parent), timeout=30)
             time.sleep(1)
+            # The spawner removes used /tmp images while idle: wait for that, not a set time.
+            wait_for(lambda: sample(d, parent)["tmp_mounts"] <= IDLE_TMP_MOUNTS, timeout=30,
+                     what="the used /tmp images removed")
             after = sample(d, parent)
             report("twice_the_concurrency_limit",
                    {"limit": LIMIT, "callers": 2 * LIMIT, "waves": waves, "idle": idle, "loaded": loaded,
@@ -212,6 +215,9 @@ def test_long_run_across_50_functions():
             start, middle, end = samples[0], samples[chunks // 2], samples[-1]
             wait_for(lambda: not sandbox_cgroups(parent), timeout=60)
             time.sleep(1)
+            # The spawner removes used /tmp images while idle: wait for that, not a set time.
+            wait_for(lambda: sample(d, parent)["tmp_mounts"] <= IDLE_TMP_MOUNTS, timeout=30,
+                     what="the used /tmp images removed")
             idle_after = sample(d, parent)
             report("long_run_across_50_functions",
                    {"invocations": INVOCATIONS // chunks * chunks, "functions": FUNCTIONS, "callers": 8,
