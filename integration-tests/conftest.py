@@ -121,6 +121,9 @@ class Daemon:
         # or nearing AWS's block dates; the suite must not start failing on
         # the day one passes. test_runtimes.py checks refusals without it.
         self.allow_deprecated_runtimes = True
+        # A session of its own, as a terminal or a service manager gives it:
+        # the test may then signal its whole process group.
+        self.own_session = False
 
     @property
     def cgroup_parent(self):
@@ -161,7 +164,7 @@ class Daemon:
              "--data-dir", str(self.data_dir),
              "--runtimes-dir", str(self.runtimes_dir), *self.extra_args, *self.prewarm_args(),
              *(["--allow-deprecated-runtimes"] if self.allow_deprecated_runtimes else [])],
-            env=self.env(), stdout=log, stderr=log,
+            env=self.env(), stdout=log, stderr=log, start_new_session=self.own_session,
         )
         deadline = time.time() + 20
         while time.time() < deadline:

@@ -65,10 +65,11 @@ pub enum Step {
     Exec,
     WaitForParent,
     UserNamespaceRoot,
+    NewSession,
 }
 
 impl Step {
-    const ALL: [Step; 27] = [
+    const ALL: [Step; 28] = [
         Step::ParentDeathSignal,
         Step::ResetSignals,
         Step::JoinNetwork,
@@ -96,6 +97,7 @@ impl Step {
         Step::Exec,
         Step::WaitForParent,
         Step::UserNamespaceRoot,
+        Step::NewSession,
     ];
 
     pub(crate) fn from_u32(value: u32) -> Option<Step> {
@@ -265,6 +267,13 @@ fn setup(plan: &ChildPlan) -> StepResult {
         })?;
     }
     reset_signals()?;
+    // A session and process group of its own: the daemon's are its
+    // terminal's or its service's, whose stop signals every process in them
+    // (Ctrl-C, systemd's SIGTERM to the unit): the function must learn of a
+    // stop through its sandbox's shutdown (Lambda's SHUTDOWN, then SIGTERM
+    // and the grace) and not by a signal meant for the daemon.
+    // SAFETY: setsid(2) takes no argument; the clone's child leads no group.
+    check(Step::NewSession, unsafe { libc::setsid() })?;
     if plan.netns_fd >= 0 {
         // SAFETY: setns on a namespace descriptor the parent prepared for us.
         check(Step::JoinNetwork, unsafe {

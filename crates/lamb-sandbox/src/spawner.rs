@@ -18,7 +18,9 @@
 //!
 //! When the daemon goes away (even by `kill -9`), the spawner reads end of
 //! file, destroys every sandbox it still holds, removes the parent cgroup if
-//! it is empty and exits.
+//! it is empty and exits. It ignores the signals that stop a whole process
+//! group (Ctrl-C, a service manager's SIGTERM), so that it outlives the
+//! daemon's shutdown to do so.
 
 use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
@@ -129,6 +131,7 @@ impl Spawner {
                     unsafe { libc::close(fd) };
                 }
                 drop(ours);
+                ignore_stop_signals();
                 serve(&sandboxer, theirs);
                 // SAFETY: leave without running the parent's destructors or atexit handlers.
                 unsafe { libc::_exit(0) }
@@ -339,6 +342,24 @@ impl Drop for RemoteSandbox {
                 tracing::warn!(sandbox = %self.handle.id, error = %Chain(&err), "destroying a dropped sandbox failed");
             }
         }
+    }
+}
+
+/// The signals that stop a whole process group or service at once: SIGINT
+/// and SIGQUIT from the daemon's terminal (Ctrl-C), SIGTERM from a
+/// service manager that signals every process of the unit (systemd's
+/// default) or from `pkill lamb`, SIGHUP when the terminal goes. The daemon
+/// catches them and shuts down; the spawner must outlive that shutdown to
+/// destroy the sandboxes, remove the parent cgroup and unmount the `/tmp`
+/// file systems, and it ends when the daemon's end of the socket closes,
+/// whatever ended the daemon. Killed by one of them it left all of that to
+/// the next start's sweep. SIGKILL still ends it (and the sandboxes with it:
+/// their parent-death signal). The sandboxes do not inherit this: each
+/// child resets every disposition before `execve` (`child::reset_signals`).
+fn ignore_stop_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: signal(2) with SIG_IGN, in the single-threaded child of the fork.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
 }
 

@@ -31,6 +31,17 @@ fn sees_only_its_own_processes_and_loopback() {
     assert_eq!(*lines.last().unwrap(), "fn-under-test");
 }
 
+/// A session and process group of its own: seen from the sandbox, PID 1
+/// leads both (a session or group outside the PID namespace reads as 0), so
+/// the daemon's terminal or service manager signalling its group misses it.
+#[test]
+fn leads_a_session_and_process_group_of_its_own() {
+    require_root!();
+    let out = run(&shell("cut -d' ' -f5,6 /proc/1/stat"));
+    assert_eq!(out.exit, Exit::Code(0), "{}", out.stdout);
+    assert_eq!(out.stdout.trim(), "1 1", "process group and session of PID 1");
+}
+
 #[test]
 fn loopback_carries_traffic() {
     require_root!();

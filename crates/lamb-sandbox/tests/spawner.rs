@@ -227,6 +227,40 @@ fn a_killed_daemon_leaves_nothing() {
     assert!(common::wait_loop_devices_gone(&state), "no loop device is left");
 }
 
+/// Ctrl-C in `lamb serve`'s terminal, or a service manager's stop, signals
+/// the daemon's whole process group: the spawner stays to destroy the
+/// sandboxes until the daemon's end of the socket closes, and leaves nothing.
+#[test]
+fn the_signals_that_stop_a_process_group_leave_the_spawner_to_clean_up() {
+    require_root!();
+    common::rootfs();
+    let parent = format!("lamb-spawner-group-{}", std::process::id());
+    let spawner = Spawner::fork(config(&parent)).unwrap();
+    let sandbox = spawner.create(&shell("sleep 100"), SandboxIo::default()).unwrap();
+    let pid = sandbox.pid();
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: kill(2) to the spawner this test forked.
+        assert_eq!(unsafe { libc::kill(spawner.pid(), signal) }, 0);
+    }
+    // The signals are pending before this request is sent, so a spawner
+    // they ended could not answer it.
+    let second = spawner.create(&shell("sleep 100"), SandboxIo::default()).unwrap();
+    assert!(alive(pid) && alive(second.pid()));
+    assert!(
+        spawner.close_and_wait(Duration::from_secs(10)),
+        "the spawner exits once the daemon's end closes"
+    );
+    assert!(!alive_not_zombie(pid) && !alive_not_zombie(second.pid()));
+    let cgroups = lamb_sandbox::cgroup::detect(&parent).unwrap();
+    assert!(
+        cgroups.list().map_or(true, |left| left.is_empty()),
+        "no sandbox cgroup left"
+    );
+    // The handles' destroys cannot reach the spawner that has gone.
+    std::mem::forget((sandbox, second));
+    cgroups.remove_parent().unwrap();
+}
+
 #[test]
 fn a_killed_spawner_takes_its_sandboxes_with_it() {
     require_root!();
