@@ -131,5 +131,6 @@ run: deps rootfs examples release
 ## install: the binary into $(PREFIX)/bin, the runtimes into $(DATA_DIR)/runtimes
 install: rootfs release
 	install -D -m 0755 target/release/lamb $(PREFIX)/bin/lamb
+	install -D -m 0755 target/release/lamb-init $(PREFIX)/bin/lamb-init
 	mkdir -p $(DATA_DIR)/runtimes
 	cp -a --remove-destination rootfs/build/. $(DATA_DIR)/runtimes/

@@ -124,6 +124,8 @@ class Daemon:
         # A session of its own, as a terminal or a service manager gives it:
         # the test may then signal its whole process group.
         self.own_session = False
+        # The `lamb` executable this daemon runs.
+        self.lamb = LAMB
 
     @property
     def cgroup_parent(self):
@@ -160,7 +162,7 @@ class Daemon:
         LIVE_DAEMONS.add(self)
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [LAMB, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",
+            [self.lamb, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",
              "--data-dir", str(self.data_dir),
              "--runtimes-dir", str(self.runtimes_dir), *self.extra_args, *self.prewarm_args(),
              *(["--allow-deprecated-runtimes"] if self.allow_deprecated_runtimes else [])],

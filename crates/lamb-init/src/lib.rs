@@ -22,6 +22,11 @@ mod prewarm;
 mod relay;
 pub mod telemetry;
 
+/// The fingerprint of the sources `lamb init` is built from (this crate's
+/// and `lamb-protocol`'s; build.rs): `lamb serve` uses a `lamb-init` binary
+/// only when its fingerprint is the daemon's own.
+pub const FINGERPRINT: &str = env!("LAMB_INIT_FINGERPRINT");
+
 use lamb_protocol::errors::caller_error;
 use lamb_protocol::init as protocol;
 use lamb_protocol::{is_custom_runtime, RUNTIME_API};

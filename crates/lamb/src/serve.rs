@@ -335,9 +335,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mount_point = std::path::Path::new(lamb_sandbox::v1_tuning::DEFAULT_MOUNT_POINT);
         lamb_sandbox::v1_tuning::enable_favordynmods(mount_point).context("enable favordynmods")?;
     }
+    let init_exe = init_executable()?;
     if args.userns {
-        let lamb_exe = std::env::current_exe().context("find this executable")?;
-        for path in [&args.data_dir, &runtimes_dir, &lamb_exe] {
+        for path in [&args.data_dir, &runtimes_dir, &init_exe] {
             searchable_by_others(path)?;
         }
     }
@@ -378,8 +378,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         lamb_daemon::sessions::Sessions::rotate(&args.data_dir, args.session_duration)
             .context("write the session key")?,
     );
-    let lamb_exe = std::env::current_exe().context("find this executable")?;
-    let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), lamb_exe);
+    let mut engine_config = EngineConfig::new(args.data_dir.clone(), runtimes_dir.clone(), init_exe);
     engine_config.idle_ttl = args.idle_ttl;
     engine_config.concurrency_limit = args.concurrency_limit;
     engine_config.freeze_grace = args.freeze_grace;
@@ -476,6 +475,31 @@ fn network_config(
 /// With `--userns` a sandbox's set-up runs as an unprivileged uid outside,
 /// which reaches code, layers and runtimes only through directories every
 /// user may search: refuse to start rather than fail every cold start.
+/// What every sandbox runs as PID 1 (`/.lamb/lamb init ...`): `lamb-init`
+/// next to this executable, built with it (src/init_main.rs: `lamb init`
+/// alone, a fraction of the loader's work at each start), when it was built
+/// from the same init code (`lamb_init::FINGERPRINT`); else this executable,
+/// whose `lamb init` is that code.
+fn init_executable() -> anyhow::Result<PathBuf> {
+    let lamb = std::env::current_exe().context("find this executable")?;
+    let small = lamb.with_file_name("lamb-init");
+    if !small.is_file() {
+        return Ok(lamb);
+    }
+    let expected = format!("lamb-init {} {}", env!("CARGO_PKG_VERSION"), lamb_init::FINGERPRINT);
+    match std::process::Command::new(&small).arg("--version").output() {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == expected => Ok(small),
+        answer => {
+            tracing::warn!(
+                path = %small.display(),
+                ?answer,
+                "lamb-init is not this lamb's ({expected}): sandboxes run `lamb init` instead"
+            );
+            Ok(lamb)
+        }
+    }
+}
+
 fn searchable_by_others(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let Ok(path) = path.canonicalize() else {

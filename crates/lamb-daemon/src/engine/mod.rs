@@ -53,7 +53,9 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// One root filesystem per runtime name.
     pub runtimes_dir: PathBuf,
-    /// This executable, bound into every sandbox to run `lamb init`.
+    /// The executable bound into every sandbox to run `lamb init`: the
+    /// `lamb-init` binary built with `lamb`, or `lamb` itself (`lamb serve`
+    /// chooses).
     pub lamb_exe: PathBuf,
     /// An idle sandbox is destroyed after this long.
     pub idle_ttl: Duration,

@@ -6,7 +6,8 @@ use lamb_sandbox::{CpuLimit, IdMapping, Limits, MountSpec, ProcessSpec, SandboxS
 use lamb_types::ArnContext;
 use std::path::{Path, PathBuf};
 
-/// Where the daemon's own executable appears inside every sandbox.
+/// Where `lamb init`'s executable (`lamb-init`, or the daemon's own) appears
+/// inside every sandbox; its first argument is `init` either way.
 pub const LAMB_IN_SANDBOX: &str = "/.lamb/lamb";
 /// Sandbox users are `UID_BASE + slot`, one uid per live sandbox: the kernel
 /// counts `RLIMIT_NPROC` per uid, so a shared uid would let one sandbox's
