@@ -59,6 +59,10 @@ def handler(event, context):
 
 NODE_PROBE = b'''
 const fs = require('fs');
+// What Node.js had loaded of its bundled undici (fetch, WebSocket) before
+// this module: nothing, on either path (the runtime client's ES import of
+// node:http loaded it on Node.js 22 and later, ~35 ms of every start).
+const undiciBeforeImport = process.moduleLoadList.filter((m) => m.includes('undici'));
 exports.handler = async (event, context) => {
   const big = Buffer.alloc(event.allocate_mb << 20, 1);
   console.log('probe says hello', big.length > 0);
@@ -76,6 +80,7 @@ exports.handler = async (event, context) => {
     tmp: fs.readdirSync('/tmp').sort(),
     task: fs.readdirSync('/var/task').sort(),
     heap: require('v8').getHeapStatistics().heap_size_limit,
+    undici_before_import: undiciBeforeImport,
   };
 };
 '''
@@ -187,6 +192,7 @@ def test_a_prewarmed_cold_start_answers_as_a_plain_one(prewarm_daemon, runtime, 
         assert "LAMB_PREWARM_FD" not in answer["env"]
         assert answer["cwd"] == "/var/task"
         assert answer["task"] == sorted(files)
+        assert answer.get("undici_before_import", []) == [], answer["undici_before_import"]
         assert any(" /var/task " in line and "lowerdir=/proc/self/fd/" in line
                    for line in answer["mountinfo"].splitlines())
     if "privileges" in pre:
