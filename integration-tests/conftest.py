@@ -125,7 +125,7 @@ class Daemon:
         # the test may then signal its whole process group.
         self.own_session = False
         # The `lamb` executable this daemon runs.
-        self.lamb = LAMB
+        self.lamb_bin = LAMB
 
     @property
     def cgroup_parent(self):
@@ -162,7 +162,7 @@ class Daemon:
         LIVE_DAEMONS.add(self)
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [self.lamb, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",
+            [self.lamb_bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--url-listen", f"127.0.0.1:{self.url_port}",
              "--data-dir", str(self.data_dir),
              "--runtimes-dir", str(self.runtimes_dir), *self.extra_args, *self.prewarm_args(),
              *(["--allow-deprecated-runtimes"] if self.allow_deprecated_runtimes else [])],

@@ -56,7 +56,7 @@ def test_a_lamb_init_of_other_code_is_not_used():
         with tempfile.TemporaryDirectory(prefix="lamb-initbin-") as tmp:
             d = Daemon(Path(tmp))
             d.runtimes_dir = BUILD
-            d.lamb = str(bindir / "lamb")
+            d.lamb_bin = str(bindir / "lamb")
             d.start()
             try:
                 assert size_seen_by_a_function(d, "init-stale") == Path(LAMB).stat().st_size
