@@ -244,8 +244,11 @@ fn main() {
     // Leaked, to live as long as its `/tmp` thread: as in the spawner, a
     // thread of its own makes the `/tmp` file systems and deletes the used ones.
     let sandboxer: &'static Sandboxer = Box::leak(Box::new(Sandboxer::new(config.clone()).unwrap()));
-    let keeper = std::thread::spawn(|| sandboxer.keep_tmp_disks_ready());
+    // The spawner first, while this process has one thread: forked beside
+    // the `/tmp` thread, it kept the write ends of the pipes of the `mkfs`
+    // that thread was running, and the thread waited for their end forever.
     let spawner = Spawner::fork(config.clone()).unwrap();
+    let keeper = std::thread::spawn(|| sandboxer.keep_tmp_disks_ready());
     let version = sandboxer.cgroup_version();
     if version == CgroupVersion::V1 {
         hide_unified_hierarchy();
