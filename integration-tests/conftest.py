@@ -47,14 +47,18 @@ def cgroup_parent(data_dir):
     return "lamb-" + hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
 
 
+def cgroup_parent_dirs(parent):
+    """The daemon's parent cgroup `parent` in every hierarchy (the v2 root
+    and each v1 controller), whether it exists there or not."""
+    return [Path("/sys/fs/cgroup") / parent] + [c / parent for c in Path("/sys/fs/cgroup").iterdir() if c.is_dir()]
+
+
 def sandbox_cgroups(parent):
     """Every sandbox cgroup directory under `parent`, in every hierarchy (the
     v2 root and each v1 controller), read without tripping over ones the
     spawner removes meanwhile."""
-    roots = [Path("/sys/fs/cgroup") / parent]
-    roots += [c / parent for c in Path("/sys/fs/cgroup").iterdir() if c.is_dir()]
     found = []
-    for root in roots:
+    for root in cgroup_parent_dirs(parent):
         try:
             found += [Path(e.path) for e in os.scandir(root) if e.name.startswith("lamb-") and e.is_dir()]
         except (FileNotFoundError, NotADirectoryError):
@@ -236,10 +240,12 @@ GATE_ARN = "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/gate"
 
 
 @contextlib.contextmanager
-def function_daemon(prefix, *args, metrics=False, gate=False):
+def function_daemon(prefix, *args, metrics=False, gate=False, lamb_bin=LAMB, own_session=False):
     """A root daemon that runs functions (the runtime trees in BUILD), with
     `args` for `lamb serve`, in a fresh data directory; skips the test when
-    not root, and checks that SIGTERM stops the daemon cleanly. `metrics`:
+    not root, and checks that SIGTERM stops the daemon cleanly (a test that
+    stopped it itself sets `d.proc` to None). `lamb_bin` and `own_session`:
+    as Daemon's. `metrics`:
     /metrics served on a port of its own, at `d.metrics_endpoint`. `gate`: a
     directory of the test's served to functions (`--filesystem gate=...`,
     mounted through GATE_ARN), at `d.gate`, for functions that wait until
@@ -250,6 +256,8 @@ def function_daemon(prefix, *args, metrics=False, gate=False):
         d = Daemon(Path(tmp))
         d.runtimes_dir = BUILD
         d.extra_args = list(args)
+        d.lamb_bin = lamb_bin
+        d.own_session = own_session
         if gate:
             d.gate = Path(tempfile.mkdtemp(prefix="gate-", dir=tmp))
             d.extra_args += ["--filesystem", f"gate={d.gate}"]

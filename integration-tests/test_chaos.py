@@ -24,7 +24,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import ACCESS_KEY, BUILD, ROLE, ROOT, SECRET_KEY, Daemon, bash_runtime, make_zip, sandbox_cgroups, wait_for
+from conftest import (ACCESS_KEY, BUILD, ROLE, ROOT, SECRET_KEY, Daemon, bash_runtime, cgroup_parent_dirs, function_daemon,
+                      make_zip, sandbox_cgroups, wait_for)
 from test_engine import zip_dir
 from test_load import report
 
@@ -286,12 +287,6 @@ def test_kill_9_under_mixed_load():
                 assert d.stop() == 0
 
 
-def cgroup_parent_dirs(parent):
-    """The daemon's parent cgroup in each hierarchy where it exists."""
-    roots = [Path("/sys/fs/cgroup")] + [c for c in Path("/sys/fs/cgroup").iterdir() if c.is_dir()]
-    return [r / parent for r in roots if (r / parent).is_dir()]
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "service-stop"])
 def test_a_stop_signalled_to_the_whole_process_group_leaves_nothing(sig):
     """Ctrl-C in `lamb serve`'s terminal (SIGINT) and a service manager's
@@ -299,35 +294,25 @@ def test_a_stop_signalled_to_the_whole_process_group_leaves_nothing(sig):
     sandboxes too: the daemon stops cleanly, the function is not signalled
     (its sandbox leads a session of its own), and the spawner outlives the
     daemon to leave no sandbox, cgroup or mount behind."""
-    if os.geteuid() != 0:
-        pytest.skip("root-only test: lamb serve runs as root only")
-    with tempfile.TemporaryDirectory(prefix="lamb-pgrp-") as tmp:
-        d = Daemon(Path(tmp))
-        d.runtimes_dir = BUILD
-        d.own_session = True
-        d.start()
-        try:
-            lam = client(d)
-            lam.create_function(FunctionName="g-hello", Role=ROLE, Runtime="provided.al2023", Handler="bootstrap",
-                                Code={"ZipFile": zip_dir(HELLO)}, MemorySize=128, Timeout=10)
-            assert lam.invoke(FunctionName="g-hello", Payload=b"{}")["StatusCode"] == 200
-            sandboxes = sandbox_cgroups(d.cgroup_parent)
-            assert sandboxes, "a warm sandbox waits"
-            function_pids = procs_in(sandboxes)
-            assert function_pids
-            assert all(os.getsid(p) != d.proc.pid for p in function_pids), "each sandbox has a session of its own"
-            spawners = children(d.proc.pid)
-            os.killpg(d.proc.pid, sig)
-            assert d.proc.wait(timeout=30) == 0, f"lamb serve exited {d.proc.returncode} on {sig!r}"
-            d.proc = None
-            wait_for(lambda: not any(alive(p) for p in spawners), what="the spawner's exit after its clean-up")
-            assert not any(alive(p) for p in function_pids)
-            assert not sandbox_cgroups(d.cgroup_parent)
-            assert not cgroup_parent_dirs(d.cgroup_parent), "the spawner removed the parent cgroup"
-            assert not mounts_under(d.data_dir)
-        finally:
-            if d.proc:
-                d.stop()
+    with function_daemon("lamb-pgrp-", own_session=True) as d:
+        lam = client(d)
+        lam.create_function(FunctionName="g-hello", Role=ROLE, Runtime="provided.al2023", Handler="bootstrap",
+                            Code={"ZipFile": zip_dir(HELLO)}, MemorySize=128, Timeout=10)
+        assert lam.invoke(FunctionName="g-hello", Payload=b"{}")["StatusCode"] == 200
+        sandboxes = sandbox_cgroups(d.cgroup_parent)
+        assert sandboxes, "a warm sandbox waits"
+        function_pids = procs_in(sandboxes)
+        assert function_pids
+        assert all(os.getsid(p) != d.proc.pid for p in function_pids), "each sandbox has a session of its own"
+        spawners = children(d.proc.pid)
+        os.killpg(d.proc.pid, sig)
+        assert d.proc.wait(timeout=30) == 0, f"lamb serve exited {d.proc.returncode} on {sig!r}"
+        d.proc = None
+        wait_for(lambda: not any(alive(p) for p in spawners), what="the spawner's exit after its clean-up")
+        assert not any(alive(p) for p in function_pids)
+        assert not sandbox_cgroups(d.cgroup_parent)
+        assert not [p for p in cgroup_parent_dirs(d.cgroup_parent) if p.is_dir()], "the spawner removed the parent cgroup"
+        assert not mounts_under(d.data_dir)
 
 
 def test_host_reboot_starts_clean():

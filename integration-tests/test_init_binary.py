@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, LAMB, ROOT, Daemon, bash_runtime, deploy, function_daemon, wait_for
+from conftest import LAMB, ROOT, bash_runtime, deploy, function_daemon, wait_for
 
 # Answers the size of the executable at /.lamb/lamb, as the function sees it.
 SIZE = bash_runtime(rb'''
@@ -53,15 +53,8 @@ def test_a_lamb_init_of_other_code_is_not_used():
         stale = bindir / "lamb-init"
         stale.write_text("#!/bin/sh\necho lamb-init 0.0.0 0000000000000000\n")
         stale.chmod(stale.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        with tempfile.TemporaryDirectory(prefix="lamb-initbin-") as tmp:
-            d = Daemon(Path(tmp))
-            d.runtimes_dir = BUILD
-            d.lamb_bin = str(bindir / "lamb")
-            d.start()
-            try:
-                assert size_seen_by_a_function(d, "init-stale") == Path(LAMB).stat().st_size
-                wait_for(lambda: "is not this lamb's" in d.log.read_text(), what="the daemon's warning")
-            finally:
-                assert d.stop() == 0
+        with function_daemon("lamb-initbin-", lamb_bin=str(bindir / "lamb")) as d:
+            assert size_seen_by_a_function(d, "init-stale") == Path(LAMB).stat().st_size
+            wait_for(lambda: "is not this lamb's" in d.log.read_text(), what="the daemon's warning")
     finally:
         shutil.rmtree(bindir, ignore_errors=True)
